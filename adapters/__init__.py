@@ -1,0 +1,1 @@
+"""One module per platform behind one small interface (see :mod:`adapters.base`)."""

@@ -1,0 +1,146 @@
+"""Provide the sandbox adapter: renders exactly as the platform will, records instead of posting.
+
+Every post is appended to a JSON Lines transcript (one object per post, flushed and synced
+before the call returns, so the transcript is the sandbox's "server") and shown to the
+operator as a follower would see it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from adapters.base import Outgoing, PostRef, ThreadState
+from bot.store import utcnow
+
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(str(path.resolve()), threading.Lock())
+
+
+def _digest(key: str) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16)
+
+
+def sandbox_ref(platform: str, key: str) -> PostRef:
+    """The reference the sandbox gives a post: deterministic from its key, shaped like the platform's."""
+    number = _digest(key)
+    if platform == "x":
+        post_id = str(10**18 + number % (9 * 10**18))
+        return PostRef("x", post_id, f"sandbox://x/status/{post_id}")
+    if platform == "reddit":
+        chars = []
+        for _ in range(7):
+            number, rem = divmod(number, 36)
+            chars.append(_BASE36[rem])
+        post_id = "".join(chars)
+        return PostRef("reddit", post_id, f"sandbox://reddit/comments/{post_id}")
+    uri = f"at://did:plc:sandbox/app.bsky.feed.post/{key}"
+    cid = "bafyrei" + format(number, "x")[:52]
+    return PostRef("bluesky", uri, f"sandbox://bsky/post/{key}", {"uri": uri, "cid": cid, "rkey": key})
+
+
+class SandboxAdapter:
+    """Records posts to a transcript instead of sending them."""
+
+    def __init__(
+        self,
+        platform: str,
+        transcript: Path,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        show: Callable[[dict[str, Any]], None] | None = None,
+        latency: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.platform = platform
+        self.transcript = Path(transcript)
+        self.clock = clock
+        self.show = show
+        self.latency = latency
+        self.sleep = sleep
+        self._lock = _lock_for(self.transcript)
+
+    # -- the contract -----------------------------------------------------------------
+
+    def publish(self, post: Outgoing) -> PostRef:
+        return self._record(post, None, None)
+
+    def reply(self, post: Outgoing, parent: PostRef, root: PostRef) -> PostRef:
+        return self._record(post, parent, root)
+
+    def thread_state(self, ref: PostRef) -> ThreadState:
+        return ThreadState.OPEN if any(r["remote_id"] == ref.id for r in self.records()) else ThreadState.GONE
+
+    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+        for record in self.records():
+            if record.get("key") == post.key and record.get("platform") == self.platform:
+                return sandbox_ref(self.platform, post.key)
+        return None
+
+    def whoami(self) -> str:
+        return f"sandbox ({self.platform}): posts are recorded in {self.transcript}"
+
+    # -- the transcript ---------------------------------------------------------------
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every post recorded so far (all platforms)."""
+        return read_transcript(self.transcript)
+
+    def _record(self, post: Outgoing, parent: PostRef | None, root: PostRef | None) -> PostRef:
+        if self.latency:
+            self.sleep(self.latency)
+        ref = sandbox_ref(self.platform, post.key)
+        text = post.payload.get("text") if self.platform != "reddit" or post.kind != "root" else (
+            f"{post.payload.get('title', '')}\n\n{post.payload.get('selftext', '')}")
+        record = {
+            "platform": self.platform,
+            "story_id": post.story_id,
+            "kind": post.kind,
+            "part": post.part,
+            "remote_id": ref.id,
+            "url": ref.url,
+            "reply_to": parent.id if parent else None,
+            "thread_root": root.id if root else None,
+            "text": text,
+            "posted_at": self.clock().astimezone(dt.UTC).isoformat(),
+            "key": post.key,
+            "payload": dict(post.payload),
+        }
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self.transcript.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.transcript, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+        if self.show is not None:
+            self.show(record)
+        return ref
+
+
+def read_transcript(path: Path) -> list[dict[str, Any]]:
+    """The records of a sandbox transcript (a torn last line from a crash is ignored)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records

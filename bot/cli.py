@@ -1,0 +1,528 @@
+"""The operator CLI: a thin click group over the library; rich tables for people, --json for machines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import sys
+import threading
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import click
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from bot import __version__, ops
+from bot.app import build_adapters, build_engine, open_store
+from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
+from bot.engine import Engine, RunReport
+from bot.errors import BotError, StoryError
+from bot.models import Status as S
+from bot.queue import Planner
+from bot.runner import run_forever
+from bot.store import Store, utcnow
+from posts.loader import load_stories
+from posts.story import PLATFORMS
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+PLATFORM_NAMES = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
+
+
+class State:
+    """What the group's options leave for the commands."""
+
+    def __init__(self, options: dict[str, str | None], env_file: str, debug: bool):
+        self.options = options
+        self.env_file = env_file
+        self.debug = debug
+        self._settings: Settings | None = None
+        self._store: Store | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.options, env_file=self.env_file)
+            logging.basicConfig(level=self._settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return self._settings
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
+    result = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--set")
+        name, value = item.split("=", 1)
+        name = name.strip().lower().removeprefix("oneyearago_")
+        if name not in SPEC_BY_NAME:
+            raise click.BadParameter(f"unknown setting {name!r}; see .env.example", param_hint="--set")
+        result[name] = value
+    return result
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", "database_url", metavar="URL", help="Database URL (ONEYEARAGO_DATABASE_URL).")
+@click.option("--mode", type=click.Choice(["sandbox", "live"]), help="sandbox or live (ONEYEARAGO_MODE).")
+@click.option("--platforms", metavar="LIST", help="Comma-separated platforms (ONEYEARAGO_PLATFORMS).")
+@click.option("--timezone", metavar="ZONE", help="The bot's IANA time zone (ONEYEARAGO_TIMEZONE).")
+@click.option("--transcript", metavar="FILE", help="Sandbox transcript file (ONEYEARAGO_TRANSCRIPT).")
+@click.option("--templates", metavar="DIR", help="Template folder (ONEYEARAGO_TEMPLATES).")
+@click.option("--set", "-s", "sets", multiple=True, metavar="NAME=VALUE", help="Any setting, e.g. -s grace=3h.")
+@click.option("--env-file", default=".env", show_default=True, metavar="FILE", help="The .env file to read.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(__version__, prog_name="oneyearago")
+@click.pass_context
+def cli(ctx: click.Context, sets: tuple[str, ...], env_file: str, debug: bool, **options: str | None) -> None:
+    """Replay the news one year late: post each story on its anniversary, then the spoiler."""
+    merged: dict[str, str | None] = {**_parse_set(sets), **{k: v for k, v in options.items() if v is not None}}
+    if debug:
+        merged.setdefault("log_level", "debug")
+    ctx.obj = State(merged, env_file, debug)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _now(value: str | None) -> dt.datetime:
+    if not value:
+        return utcnow()
+    return _parse_time(value, "--now")
+
+
+def _parse_time(value: str, what: str, tz: str = "UTC", end_of_day: bool = False) -> dt.datetime:
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            when = dt.datetime.combine(day + dt.timedelta(days=1) if end_of_day else day, dt.time())
+        else:
+            when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date or date-time (e.g. 2026-01-12 or "
+                                 "2026-01-12T14:00:00+00:00)", param_hint=what) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(tz))
+    return when.astimezone(dt.UTC)
+
+
+def _local(when: dt.datetime | None, settings: Settings) -> str:
+    if when is None:
+        return "-"
+    return when.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _snippet(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def show_post(settings: Settings) -> Callable[[dict[str, Any]], None]:
+    """How the sandbox shows a post: as a follower would see it, with its place in the thread."""
+
+    def show(record: dict[str, Any]) -> None:
+        when = dt.datetime.fromisoformat(record["posted_at"])
+        where = PLATFORM_NAMES.get(record["platform"], record["platform"])
+        if record["kind"] == "root":
+            title = f"{where} · new post · {_local(when, settings)}"
+        else:
+            title = f"{where} · ↳ reply {record['part']} in the thread of {record['story_id']} · {_local(when, settings)}"
+        subtitle = f"{record['remote_id']}" + (f" → replying to {record['reply_to']}" if record["reply_to"] else "")
+        out.print(Panel(Text(record["text"] or ""), title=title, subtitle=subtitle, title_align="left",
+                        subtitle_align="right", border_style="cyan" if record["kind"] == "root" else "magenta",
+                        width=min(90, out.width)))
+
+    return show
+
+
+def _print_events(report: RunReport, settings: Settings, *, show_posted: bool = False) -> None:
+    for event in report.events:
+        if event.action == "posted" and not show_posted:
+            continue
+        where = f"{PLATFORM_NAMES.get(event.platform, event.platform)} {event.kind}"
+        if event.parts > 1:
+            where += f" {event.part}/{event.parts}"
+        style = {"failed": "red", "unconfirmed": "red", "paused": "red", "missed": "yellow",
+                 "rate-limited": "yellow", "retry-later": "yellow", "would-post": "green",
+                 "posted": "green"}.get(event.action, "white")
+        line = f"[{style}]{event.action:>12}[/] #{event.delivery_id} {event.story_id} · {where}"
+        if event.detail:
+            line += f" · {event.detail}"
+        out.print(line)
+        if event.action == "would-post":
+            out.print(Text("             " + _snippet(event.text, 100), style="dim"))
+
+
+# ---------------------------------------------------------------------------- load
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check and report; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_state
+def load(state: State, paths: tuple[Path, ...], dry_run: bool, as_json: bool) -> None:
+    """Load story files (YAML, JSON, JSON Lines, CSV, Markdown) or folders of them into the queue."""
+    settings = state.settings
+    now = utcnow()
+    with _progress(enabled=not as_json) as progress:
+        task = progress.add_task("reading", total=None) if progress else None
+        def tick(n: int) -> None:
+            if progress is not None and task is not None:
+                progress.update(task, completed=n)
+        stories = load_stories(paths, progress=tick)
+        if progress is not None and task is not None:
+            progress.update(task, description="queueing", total=len(stories), completed=0)
+        report = Planner(state.store, settings, templates=_templates(settings)).load(
+            stories, now=now, dry_run=dry_run, progress=tick)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    verb = "Would load" if dry_run else "Loaded"
+    out.print(f"{verb} {report.stories} stories: {len(report.added)} new, {len(report.updated)} updated, "
+              f"{report.unchanged} unchanged; deliveries: +{report.deliveries_added} "
+              f"~{report.deliveries_updated} -{report.deliveries_removed}.")
+    for title, items, style in (("updated (not yet posted parts follow the edit)", report.updated, "cyan"),
+                                ("moved to make room on a busy day", report.moved, "cyan"),
+                                ("too late to change", report.too_late, "yellow"),
+                                ("will be cut to fit", report.cuts, "yellow"),
+                                ("already past their anniversary (will be marked missed)", report.past_due,
+                                 "yellow")):
+        if items:
+            out.print(f"[{style}]{len(items)} {title}:[/]")
+            for item in items[:20]:
+                out.print(f"  {item}")
+            if len(items) > 20:
+                out.print(f"  … and {len(items) - 20} more")
+    if dry_run:
+        out.print("[dim]Dry run: nothing was written.[/]")
+
+
+class _NoProgress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _progress(enabled: bool) -> Any:
+    if enabled and err.is_terminal:
+        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=True)
+    return _NoProgress()
+
+
+def _templates(settings: Settings) -> Any:
+    if settings.templates is None:
+        return None
+    from posts.templates import Templates
+
+    return Templates.from_directory(settings.templates)
+
+
+# ---------------------------------------------------------------------------- agenda / preview
+
+
+@cli.command()
+@click.option("--from", "start", metavar="DATE", help="Start (date or date-time; default now).")
+@click.option("--to", "end", metavar="DATE", help="End (date or date-time; default 7 days after the start).")
+@click.option("--platform", type=click.Choice(PLATFORMS), help="Only this platform.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def agenda(state: State, start: str | None, end: str | None, platform: str | None, as_json: bool) -> None:
+    """The deliveries due in a period, past or future, by due time."""
+    settings = state.settings
+    begin = _parse_time(start, "--from", settings.timezone) if start else utcnow()
+    finish = _parse_time(end, "--to", settings.timezone, end_of_day=True) if end else begin + dt.timedelta(days=7)
+    rows = ops.agenda(state.store, start=begin, end=finish, platform=platform)
+    if as_json:
+        _print_json([ops.delivery_dict(r) for r in rows])
+        return
+    table = Table(title=f"Agenda {_local(begin, settings)} → {_local(finish, settings)}", title_justify="left")
+    for col in ("due", "platform", "story", "post", "status", "text"):
+        table.add_column(col, overflow="fold" if col == "story" else "ellipsis",
+                         no_wrap=col != "story")
+    for row in rows:
+        post = row.kind + (f" {row.part}/{row.parts}" if row.parts > 1 else "")
+        table.add_row(_local(row.due_at, settings), PLATFORM_NAMES[row.platform], row.story_id, post,
+                      _status_text(row.status), _snippet(row.text, 48))
+    out.print(table if rows else "Nothing is due in that period.")
+
+
+def _status_text(status: str) -> Text:
+    style = {"posted": "green", "pending": "cyan", "failed": "red", "unconfirmed": "red", "missed": "yellow",
+             "skipped": "dim", "sending": "magenta"}.get(status, "white")
+    return Text(status, style=style)
+
+
+@cli.command()
+@click.argument("story_id")
+@click.option("--platform", type=click.Choice(PLATFORMS), help="Only this platform.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON with each part's payload.")
+@pass_state
+def preview(state: State, story_id: str, platform: str | None, as_json: bool) -> None:
+    """Each part of a story as it will be posted, with its length against its limit."""
+    parts = ops.preview(state.store, state.settings, story_id, platform, templates=_templates(state.settings))
+    if as_json:
+        _print_json([p.to_dict() for p in parts])
+        return
+    for part in parts:
+        label = f"{PLATFORM_NAMES[part.platform]} · {part.kind}" + (f" {part.part}/{part.parts}" if part.parts > 1 else "")
+        checks = " · ".join(f"{c.what} {c.length}/{c.limit} {c.unit}" for c in part.checks)
+        out.print(Panel(Text(part.text), title=label, subtitle=checks + (" · cut to fit" if part.cut else ""),
+                        title_align="left", subtitle_align="right", width=min(90, out.width)))
+
+
+# ---------------------------------------------------------------------------- run
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Deliver everything due now, then exit (for cron/systemd timers).")
+@click.option("--now", "now_text", metavar="ISO-DATETIME", help="Run against a simulated clock starting here.")
+@click.option("--dry-run", is_flag=True, help="Print what would go out; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --once: print the run report as JSON.")
+@pass_state
+def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: bool) -> None:
+    """Post each delivery at its due time; runs until SIGINT/SIGTERM unless --once."""
+    settings = state.settings
+    start = _now(now_text)
+    offset = start - utcnow()
+    clock = (lambda: utcnow() + offset) if now_text else utcnow
+    show = None if as_json else show_post(settings)
+    engine = build_engine(settings, state.store, clock=clock, show=show)
+    if once or dry_run:
+        report = engine.run_once(start, dry_run=dry_run)
+        if as_json:
+            _print_json(report.to_dict())
+            return
+        _print_events(report, settings)
+        if dry_run:
+            count = report.count("would-post")
+            out.print(f"Dry run at {_local(start, settings)}: {count} post{'s' if count != 1 else ''} would go out; "
+                      "nothing was changed.")
+        else:
+            out.print(f"Posted {report.count('posted')} at {_local(start, settings)}.")
+        return
+    err.print(f"oneyearago {__version__}: {settings.mode} mode, {', '.join(settings.platforms)}; "
+              f"database {mask_url(settings.database_url)}. Ctrl-C stops after the post in flight.")
+    run_forever(engine, recheck=settings.recheck, on_report=lambda r: _print_events(r, settings))
+    err.print("Stopped.")
+
+
+# ---------------------------------------------------------------------------- status / skip / retry
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def status(state: State, as_json: bool) -> None:
+    """Counts by status, recent problems, paused platforms and what posts next."""
+    settings = state.settings
+    view = ops.status(state.store, utcnow())
+    if as_json:
+        _print_json(view.to_dict())
+        return
+    table = Table(title=f"{view.stories} stories", title_justify="left")
+    table.add_column("platform")
+    order = [s.value for s in S]
+    for name in order:
+        table.add_column(name, justify="right")
+    for platform in sorted(view.by_platform):
+        table.add_row(PLATFORM_NAMES.get(platform, platform),
+                      *[str(view.by_platform[platform].get(s, 0) or "") for s in order])
+    table.add_row("[b]all[/]", *[f"[b]{view.counts.get(s, 0) or ''}[/]" for s in order])
+    out.print(table)
+    for p in view.platforms:
+        if p.paused_reason:
+            out.print(f"[red]{PLATFORM_NAMES.get(p.name, p.name)} is paused:[/] {p.paused_reason} "
+                      f"(fix it, then `oneyearago retry` a delivery to resume)")
+        elif p.retry_at:
+            out.print(f"[yellow]{PLATFORM_NAMES.get(p.name, p.name)} is rate limited until "
+                      f"{_local(p.retry_at, settings)}[/]")
+    if view.problems:
+        out.print("[b]Needs attention[/]")
+        for row in view.problems:
+            out.print(f"  #{row.id} {row.story_id} {PLATFORM_NAMES[row.platform]} {row.kind} "
+                      f"{_status_text(row.status).markup}: {row.last_error or ''}")
+    if view.upcoming:
+        out.print("[b]Next[/]")
+        for row in view.upcoming:
+            out.print(f"  {_local(row.due_at, settings)}  {PLATFORM_NAMES[row.platform]} {row.kind} "
+                      f"· {row.story_id}")
+    elif not view.counts:
+        out.print("The queue is empty: `oneyearago load FILE` adds stories.")
+
+
+@cli.command()
+@click.argument("story_id")
+@pass_state
+def skip(state: State, story_id: str) -> None:
+    """Never post a story (its deliveries not yet sent are marked skipped)."""
+    rows = ops.skip(state.store, story_id, utcnow())
+    out.print(f"Skipped {len(rows)} deliveries of {story_id}." if rows
+              else f"Nothing left to skip for {story_id}: every delivery is already sent or settled.")
+
+
+@cli.command()
+@click.argument("target", metavar="DELIVERY_OR_STORY")
+@click.option("--platform", type=click.Choice(PLATFORMS), help="Only this platform's deliveries.")
+@pass_state
+def retry(state: State, target: str, platform: str | None) -> None:
+    """Queue failed, missed, unconfirmed or skipped deliveries again (a delivery id like 12, or a story id)."""
+    rows = ops.retry(state.store, target, utcnow(), state.settings, platform)
+    for row in rows:
+        out.print(f"Queued again: #{row.id} {row.story_id} {PLATFORM_NAMES[row.platform]} {row.kind}"
+                  f"{f' {row.part}/{row.parts}' if row.parts > 1 else ''}, due {_local(row.due_at, state.settings)}")
+
+
+# ---------------------------------------------------------------------------- doctor
+
+
+@cli.command()
+@pass_state
+def doctor(state: State) -> None:
+    """Check the settings, the database and each platform, without posting."""
+    settings = state.settings
+    table = Table(title="Settings", title_justify="left")
+    for col in ("variable", "value", "from"):
+        table.add_column(col)
+    for env, shown, source in settings.describe():
+        table.add_row(env, shown, source)
+    out.print(table)
+    problems = 0
+    try:
+        store = state.store
+        view = ops.status(store, utcnow())
+        out.print(f"[green]✓[/] database {mask_url(settings.database_url)} (schema {store.revision()}): "
+                  f"{view.stories} stories, {sum(view.counts.values())} deliveries")
+        for p in view.platforms:
+            if p.paused_reason:
+                problems += 1
+                out.print(f"[red]✗[/] {PLATFORM_NAMES.get(p.name, p.name)} is paused: {p.paused_reason}")
+    except BotError as exc:
+        problems += 1
+        out.print(f"[red]✗[/] database: {exc}")
+    try:
+        adapters = build_adapters(settings)
+    except BotError as exc:
+        problems += 1
+        out.print(f"[red]✗[/] {exc}")
+        adapters = {}
+    for name, adapter in adapters.items():
+        try:
+            out.print(f"[green]✓[/] {PLATFORM_NAMES[name]} ({settings.mode}): {adapter.whoami()}")
+        except BotError as exc:
+            problems += 1
+            out.print(f"[red]✗[/] {PLATFORM_NAMES[name]} ({settings.mode}): {exc}")
+    if problems:
+        raise BotError(f"doctor found {problems} problem{'s' if problems != 1 else ''}")
+    out.print("All good.")
+
+
+# ---------------------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.option("--dir", "folder", default="oneyearago-demo", show_default=True, type=click.Path(path_type=Path),
+              help="Where the demo keeps its database and transcript.")
+@click.option("--keep", is_flag=True, help="Keep an existing demo database instead of starting fresh.")
+@click.option("--quiet", is_flag=True, help="Only print the summary.")
+@pass_state
+def demo(state: State, folder: Path, keep: bool, quiet: bool) -> None:
+    """Load the bundled sample queue and replay it in sandbox mode on a fast-forwarded clock."""
+    if not keep and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "demo.db"
+    options = {**state.options, "database_url": f"sqlite:///{db.resolve()}", "mode": "sandbox",
+               "transcript": str((folder / "transcript.jsonl").resolve())}
+    settings = load_settings(options, env_file=state.env_file)
+    store = Store(settings.database_url)
+    samples = resources.files("posts") / "samples"
+    with resources.as_file(samples) as sample_dir:
+        stories = load_stories([sample_dir])
+    report = Planner(store, settings).load(stories, now=utcnow())
+    out.print(f"Loaded {report.stories} sample stories into {db} ({report.deliveries_added} deliveries). "
+              "Replaying their anniversaries on a simulated clock:")
+    clock_now = {"t": utcnow()}
+    engine = build_engine(settings, store, clock=lambda: clock_now["t"],
+                          show=None if quiet else show_post(settings))
+    posted = replay(engine, clock_now)
+    transcript = settings.transcript_path
+    out.print(f"Posted {posted} posts across {', '.join(settings.platforms)}; transcript: {transcript}")
+    out.print(f"Try: oneyearago --db sqlite:///{db} status   ·   oneyearago --db sqlite:///{db} agenda "
+              "--from 2025-01-01 --to 2027-12-31")
+
+
+def replay(engine: Engine, clock: dict[str, dt.datetime], stop: threading.Event | None = None) -> int:
+    """Fast-forward through the queue: jump the clock to each due time and deliver."""
+    posted = 0
+    start = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    while stop is None or not stop.is_set():
+        wake = engine.next_wake(start)
+        if wake is None:
+            break
+        clock["t"] = wake
+        report = engine.run_once(wake)
+        posted += report.count("posted")
+        if not report.events:
+            break
+    return posted
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[red]error:[/] {message}", soft_wrap=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: one clear line on stderr for any error, a traceback only with --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="oneyearago", standalone_mode=False)
+    except StoryError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, soft_wrap=True)
+        _fail(f"{exc}; nothing was loaded", 2)
+    except BotError as exc:
+        if debug:
+            raise
+        _fail(str(exc), 1)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", 1)

@@ -1,0 +1,276 @@
+"""Provide the frozen Settings object and the one place that reads the environment.
+
+Precedence, highest first: CLI options, the process environment, a ``.env`` file, defaults.
+Nothing below the CLI reads ``os.environ``; the settings object is built once and passed down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from bot.errors import ConfigError
+from posts.anniversary import LEAP_DAY_RULES, format_duration, parse_duration, parse_window
+from posts.story import PLATFORMS
+
+ENV_PREFIX = "ONEYEARAGO_"
+MODES = ("sandbox", "live")
+
+
+class Secret(str):
+    """A string that never shows itself in ``repr``, logs or tracebacks."""
+
+    def __repr__(self) -> str:
+        return "Secret('********')" if self else "Secret('')"
+
+    def masked(self) -> str:
+        return "********" if self else "(not set)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One setting: its name, default, parser and the line that documents it."""
+
+    name: str
+    default: str
+    doc: str
+    parse: Callable[[str], Any] = str
+    secret: bool = False
+    group: str = "core"
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{text!r} is not a yes/no value (use true or false)")
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in options:
+            raise ValueError(f"{text!r} is not one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _platforms(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(p.strip().lower() for p in text.replace(";", ",").split(",") if p.strip()))
+    for name in names:
+        if name not in PLATFORMS:
+            close = difflib.get_close_matches(name, PLATFORMS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown platform {name!r}{hint}; known: {', '.join(PLATFORMS)}")
+    if not names:
+        raise ValueError("at least one platform is needed")
+    return names
+
+
+def _timezone(text: str) -> str:
+    try:
+        ZoneInfo(text.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{text!r} is not an IANA time zone name (e.g. Europe/London, UTC)") from None
+    return text.strip()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"{text!r} must be a whole number of at least 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError(f"{text!r} must not be negative")
+    return value
+
+
+def _duration(text: str) -> dt.timedelta:
+    value = parse_duration(text)
+    if value <= dt.timedelta(0):
+        raise ValueError(f"{text!r} must be longer than zero")
+    return value
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text).expanduser() if text.strip() else None
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("database_url", "sqlite:///oneyearago.db",
+         "SQLAlchemy URL of the queue database (SQLite file by default; postgresql+psycopg://... to scale out)"),
+    Spec("mode", "sandbox", "sandbox records posts to the transcript instead of posting; live posts for real",
+         _choice(MODES)),
+    Spec("platforms", ",".join(PLATFORMS), "Comma-separated platforms to post to: x, reddit, bluesky", _platforms),
+    Spec("timezone", "UTC", "The bot's IANA time zone, for date-only stories and the posting window", _timezone),
+    Spec("years", "1", "How many years after the story its anniversary post goes out", _positive_int),
+    Spec("leap_day", "feb28", "Where 29 February goes in a year without one: feb28 or mar1",
+         _choice(LEAP_DAY_RULES)),
+    Spec("posting_window", "09:00-21:00",
+         "Daily window (bot time zone) in which date-only stories are spread evenly", parse_window),
+    Spec("followup_delay", "6h", "Default delay between a root post and its one-year-later reply (90m, 6h, 1d)",
+         _duration),
+    Spec("grace", "2h", "A root post more than this late is not posted but marked missed (retry posts it)",
+         _duration),
+    Spec("transcript", "", "Sandbox transcript (JSON Lines); empty means transcript.jsonl next to the database",
+         _optional_path),
+    Spec("templates", "", "Folder of Jinja2 templates overriding the look per platform and kind (empty: built-in)",
+         _optional_path),
+    Spec("max_attempts", "5", "Attempts per delivery for transient errors before it fails", _positive_int),
+    Spec("backoff", "30s", "First retry delay after a transient error; doubles per attempt, with jitter",
+         _duration),
+    Spec("recheck", "15s", "While idle, how often the run loop looks for stories loaded by another process",
+         _duration),
+    Spec("sandbox_latency", "0", "Sandbox only: simulated seconds each post takes (for rehearsals and benchmarks)",
+         _non_negative_float),
+    Spec("lang", "en", "Default language of posts (Bluesky langs) when a story does not say"),
+    Spec("log_level", "WARNING", "Logging level: DEBUG, INFO, WARNING or ERROR",
+         lambda t: _choice(("debug", "info", "warning", "error"))(t).upper()),
+)
+"""Every setting, in the order ``.env.example`` lists them."""
+
+SPEC_BY_NAME: dict[str, Spec] = {spec.name: spec for spec in SPECS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the bot is configured with; built once at the edge (see :func:`load_settings`)."""
+
+    database_url: str
+    mode: str
+    platforms: tuple[str, ...]
+    timezone: str
+    years: int
+    leap_day: str
+    posting_window: tuple[dt.time, dt.time]
+    followup_delay: dt.timedelta
+    grace: dt.timedelta
+    transcript: Path | None
+    templates: Path | None
+    max_attempts: int
+    backoff: dt.timedelta
+    recheck: dt.timedelta
+    sandbox_latency: float
+    lang: str
+    log_level: str
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    """Where each setting's value came from (``option``, ``environment``, ``.env`` or ``default``)."""
+
+    @property
+    def transcript_path(self) -> Path:
+        """The sandbox transcript: the setting, else ``transcript.jsonl`` next to a SQLite database."""
+        if self.transcript is not None:
+            return self.transcript
+        return sqlite_directory(self.database_url) / "transcript.jsonl"
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(environment variable, shown value, source) for every setting, secrets masked."""
+        rows = []
+        for spec in SPECS:
+            value = getattr(self, spec.name)
+            if spec.secret:
+                shown = Secret(value or "").masked()
+            elif isinstance(value, tuple) and value and isinstance(value[0], dt.time):
+                shown = f"{value[0]:%H:%M}-{value[1]:%H:%M}"
+            elif isinstance(value, tuple):
+                shown = ",".join(value)
+            elif isinstance(value, dt.timedelta):
+                shown = format_duration(value)
+            elif value is None:
+                shown = "(default)"
+            else:
+                shown = mask_url(str(value))
+            rows.append((spec.env, shown, self.sources.get(spec.name, "default")))
+        return rows
+
+
+def sqlite_directory(url: str) -> Path:
+    """The folder of a SQLite database file, else the working directory."""
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        return Path(url[len("sqlite:///"):]).expanduser().resolve().parent
+    return Path.cwd()
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in a database URL."""
+    if "://" in url and "@" in url.split("://", 1)[1]:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:********@{host}" if ":" in creds else url
+    return url
+
+
+def load_settings(
+    options: Mapping[str, str | None] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | str | None = ".env",
+) -> Settings:
+    """Build the settings from CLI ``options``, then ``environ``, then ``env_file``, then defaults.
+
+    Raises:
+        ConfigError: naming the setting, where its value came from, and what is wrong.
+    """
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    file_values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    unknown = sorted(k for k in options if k not in SPEC_BY_NAME)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(SPEC_BY_NAME), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown setting {unknown[0]!r}{hint}")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for spec in SPECS:
+        if spec.name in options:
+            raw, source = str(options[spec.name]), "option"
+        elif spec.env in environ:
+            raw, source = environ[spec.env], "environment"
+        elif spec.env in file_values:
+            raw, source = file_values[spec.env], f"{env_file}"
+        else:
+            raw, source = spec.default, "default"
+        try:
+            value = spec.parse(raw)
+        except (ValueError, TypeError) as exc:
+            shown = "********" if spec.secret else raw
+            raise ConfigError(f"{spec.env}={shown!s} (from {source}): {exc}") from None
+        values[spec.name] = Secret(value) if spec.secret else value
+        sources[spec.name] = source
+    return Settings(**values, sources=sources)
+
+
+def env_example() -> str:
+    """The text of ``.env.example``: every setting with its one-line comment and default."""
+    lines = ["# oneyearago settings. Copy to .env and edit; CLI options and the environment win over .env.", ""]
+    group = None
+    for spec in SPECS:
+        if spec.group != group:
+            group = spec.group
+            if group != "core":
+                lines.append(f"# --- {group} ---")
+        lines.append(f"# {spec.doc}")
+        lines.append(f"{spec.env}={spec.default}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

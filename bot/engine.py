@@ -1,0 +1,570 @@
+"""The delivery engine: decides what is due, commits the intent, calls the platform, records it.
+
+All logic lives in :meth:`Engine.run_once`, which takes the current time and sweeps everything
+that is due; the run loop (:mod:`bot.runner`) only decides when to call it. Each platform is
+worked in its own thread so that a slow or failing platform never delays another.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import logging
+import os
+import random
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from adapters.base import Adapter, Outgoing, PostRef, ThreadState
+from bot.config import Settings
+from bot.errors import (
+    AdapterError,
+    AuthFailed,
+    Duplicate,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    Transient,
+)
+from bot.models import AttemptRow, DeliveryRow, PlatformRow, StoryRow
+from bot.models import Status as S
+from bot.store import Store, utcnow
+from posts.render import iso_utc
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=5)
+"""How long a claim holds before another worker may reconcile the delivery."""
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclasses.dataclass
+class Event:
+    """Something the engine did, for the console and ``--json`` output."""
+
+    action: str
+    """posted, would-post, failed, retry-later, rate-limited, paused, missed, skipped, unconfirmed, reconciled"""
+    delivery_id: int
+    story_id: str
+    platform: str
+    kind: str
+    part: int
+    parts: int
+    detail: str = ""
+    at: dt.datetime | None = None
+    text: str = ""
+    remote_id: str | None = None
+    reply_to: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["at"] = self.at.isoformat() if self.at else None
+        return data
+
+
+@dataclasses.dataclass
+class RunReport:
+    events: list[Event] = dataclasses.field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for e in self.events if e.action == action)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"events": [e.to_dict() for e in self.events],
+                "counts": {a: self.count(a) for a in sorted({e.action for e in self.events})}}
+
+
+def parent_slot(row: DeliveryRow) -> tuple[str, int] | None:
+    """The (kind, part) a delivery replies to, or ``None`` for a root."""
+    if row.kind == "root":
+        return None
+    return ("root", 1) if row.part == 1 else ("followup", row.part - 1)
+
+
+def _parent_posted_clause() -> Any:
+    """SQL: the delivery is a root, or the post it replies to has been posted."""
+    parent = aliased(DeliveryRow)
+    return or_(
+        DeliveryRow.kind == "root",
+        exists().where(
+            parent.story_id == DeliveryRow.story_id,
+            parent.platform == DeliveryRow.platform,
+            parent.status == S.POSTED.value,
+            or_(
+                and_(DeliveryRow.part == 1, parent.kind == "root"),
+                and_(DeliveryRow.part > 1, parent.kind == "followup", parent.part == DeliveryRow.part - 1),
+            ),
+        ),
+    )
+
+
+_EFFECTIVE_DUE = case(
+    (and_(DeliveryRow.not_before.is_not(None), DeliveryRow.not_before > DeliveryRow.due_at),
+     DeliveryRow.not_before),
+    else_=DeliveryRow.due_at,
+)
+
+
+class Engine:
+    """Delivers due posts through the platform adapters, exactly once each."""
+
+    def __init__(
+        self,
+        store: Store,
+        adapters: Mapping[str, Adapter],
+        settings: Settings,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        worker: str | None = None,
+        rng: random.Random | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ):
+        self.store = store
+        self.adapters = dict(adapters)
+        self.settings = settings
+        self.clock = clock
+        self.worker = worker or default_worker_id()
+        self.rng = rng or random.Random()
+        self.on_event = on_event
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ queries
+
+    def platform_blocks(self, session: Session, now: dt.datetime) -> dict[str, str]:
+        """Platforms that may not be called now, with the reason."""
+        blocked = {}
+        for row in session.scalars(select(PlatformRow)):
+            if row.paused_reason:
+                blocked[row.name] = f"paused: {row.paused_reason}"
+            elif row.retry_at is not None and row.retry_at > now:
+                blocked[row.name] = f"rate limited until {row.retry_at:%Y-%m-%d %H:%M:%S} UTC"
+        return blocked
+
+    def due(self, session: Session, now: dt.datetime, platform: str, limit: int = 100) -> list[DeliveryRow]:
+        """Pending deliveries of ``platform`` due by ``now`` whose parent (if any) is posted."""
+        stmt = (
+            select(DeliveryRow)
+            .where(DeliveryRow.status == S.PENDING.value, DeliveryRow.platform == platform,
+                   DeliveryRow.due_at <= now,
+                   or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now),
+                   _parent_posted_clause())
+            .order_by(DeliveryRow.due_at, DeliveryRow.kind.desc(), DeliveryRow.part, DeliveryRow.id)
+            .limit(limit)
+        )
+        return list(session.scalars(stmt))
+
+    def next_wake(self, now: dt.datetime | None = None) -> dt.datetime | None:
+        """When the next delivery becomes due (``None`` when nothing is queued)."""
+        now = now or self.clock()
+        with self.store.session() as session:
+            blocks = {r.name: r for r in session.scalars(select(PlatformRow))}
+            stmt = (
+                select(DeliveryRow.platform, func.min(_EFFECTIVE_DUE))
+                .where(DeliveryRow.status == S.PENDING.value, DeliveryRow.platform.in_(list(self.adapters)),
+                       _parent_posted_clause())
+                .group_by(DeliveryRow.platform)
+            )
+            wake = None
+            for platform, when in session.execute(stmt):
+                if when is None:
+                    continue
+                when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+                state = blocks.get(platform)
+                if state is not None and state.paused_reason:
+                    continue
+                if state is not None and state.retry_at is not None and state.retry_at > when:
+                    when = state.retry_at
+                wake = when if wake is None else min(wake, when)
+            return wake
+
+    # ------------------------------------------------------------------ the sweep
+
+    def run_once(self, now: dt.datetime | None = None, *, dry_run: bool = False) -> RunReport:
+        """Deliver everything due at ``now``; with ``dry_run`` only say what would go out."""
+        now = now or self.clock()
+        report = RunReport()
+        if dry_run:
+            self._dry_run(now, report)
+            return report
+        self.reconcile(now, report)
+        self._mark_missed(now, report)
+        platforms = list(self.adapters)
+        if len(platforms) == 1:
+            self._run_platform(platforms[0], now, report)
+        else:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(platforms),
+                                                       thread_name_prefix="platform") as pool:
+                for future in [pool.submit(self._run_platform, p, now, report) for p in platforms]:
+                    future.result()
+        return report
+
+    def _emit(self, report: RunReport, event: Event) -> None:
+        with self._lock:
+            report.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _event(self, action: str, row: DeliveryRow, detail: str = "", **extra: Any) -> Event:
+        return Event(action, row.id, row.story_id, row.platform, row.kind, row.part, row.parts, detail,
+                     at=extra.pop("at", None), text=row.text, **extra)
+
+    def _mark_missed(self, now: dt.datetime, report: RunReport) -> None:
+        cutoff = now - self.settings.grace
+        with self.store.session() as session:
+            rows = list(session.scalars(
+                select(DeliveryRow).where(DeliveryRow.status == S.PENDING.value, DeliveryRow.kind == "root",
+                                          DeliveryRow.due_at < cutoff,
+                                          DeliveryRow.platform.in_(list(self.adapters)))
+            ))
+            for row in rows:
+                late = now - row.due_at
+                row.status = S.MISSED.value
+                row.last_error = (f"not posted: {_human(late)} late, past the grace period of "
+                                  f"{_human(self.settings.grace)} (retry posts it on purpose)")
+                row.updated_at = now
+                self._emit(report, self._event("missed", row, row.last_error, at=now))
+
+    def _run_platform(self, platform: str, now: dt.datetime, report: RunReport) -> None:
+        adapter = self.adapters[platform]
+        while not self.stopping.is_set():
+            with self.store.session() as session:
+                blocked = self.platform_blocks(session, now).get(platform)
+                if blocked:
+                    return
+                batch = self.due(session, now, platform, limit=50)
+            if not batch:
+                return
+            progressed = False
+            for row in batch:
+                if self.stopping.is_set():
+                    return
+                outcome = self._deliver(adapter, row.id, now, report)
+                if outcome == "stop-platform":
+                    return
+                progressed = progressed or outcome == "done"
+            if not progressed:
+                return
+
+    def _deliver(self, adapter: Adapter, delivery_id: int, now: dt.datetime, report: RunReport) -> str:
+        """Send one delivery. Returns ``done``, ``skip`` (not claimable) or ``stop-platform``."""
+        claim = self._claim(delivery_id, now)
+        if claim is None:
+            return "skip"
+        row, post, parent, root = claim
+        if parent is not None and row.kind != "root":
+            state = self._thread_state(adapter, parent, row, report)
+            if state is not None:
+                return state
+        try:
+            if parent is None:
+                ref = adapter.publish(post)
+            else:
+                assert root is not None
+                ref = adapter.reply(post, parent, root)
+        except RateLimited as exc:
+            self._release(row.id, exc, not_before=exc.retry_at, platform_retry_at=exc.retry_at,
+                          outcome="rate-limited", count_attempt=False)
+            self._emit(report, self._event("rate-limited", row, f"{exc.reason}; waiting until "
+                                           f"{exc.retry_at:%Y-%m-%d %H:%M:%S} UTC"))
+            return "stop-platform"
+        except AuthFailed as exc:
+            self._release(row.id, exc, pause=exc.reason, outcome="auth-failed", count_attempt=False)
+            self._emit(report, self._event("paused", row, f"authentication failed: {exc.reason}"))
+            return "stop-platform"
+        except Duplicate as exc:
+            self._settle_unknown(adapter, row, post, exc, report, duplicate=True)
+            return "done"
+        except Rejected as exc:
+            self._finish(row.id, S.FAILED, error=f"rejected by {row.platform}: {exc.reason}", outcome="rejected")
+            self._emit(report, self._event("failed", row, f"rejected: {exc.reason}"))
+            return "done"
+        except Transient as exc:
+            self._transient(row, exc, report)
+            return "done"
+        except OutcomeUnknown as exc:
+            self._settle_unknown(adapter, row, post, exc, report)
+            return "done"
+        except Exception as exc:  # a bug in an adapter: the post may or may not have gone out
+            log.exception("adapter %s raised an unexpected error", row.platform)
+            self._finish(row.id, S.UNCONFIRMED, error=f"unexpected error: {exc!r}", outcome="error")
+            self._emit(report, self._event("unconfirmed", row, f"unexpected error: {exc!r}"))
+            return "done"
+        self._posted(row, ref, report)
+        return "done"
+
+    def _thread_state(self, adapter: Adapter, parent: PostRef, row: DeliveryRow, report: RunReport) -> str | None:
+        """Check the thread before replying; skip the reply when the root is gone or locked."""
+        if row.part != 1:
+            return None
+        try:
+            state = adapter.thread_state(parent)
+        except (RateLimited, AuthFailed, Transient, OutcomeUnknown) as exc:
+            self._release(row.id, exc, not_before=getattr(exc, "retry_at", None) or self.clock()
+                          + self.settings.backoff, outcome="check-failed", count_attempt=False)
+            self._emit(report, self._event("retry-later", row, f"could not check the thread: {exc.reason}"))
+            return "done"
+        except AdapterError:
+            state = ThreadState.GONE
+        if state is ThreadState.OPEN:
+            return None
+        reason = ("the root post was deleted or removed" if state is ThreadState.GONE
+                  else "the root post no longer accepts replies")
+        self._finish(row.id, S.SKIPPED, error=f"follow-up skipped: {reason}", outcome="skipped")
+        with self.store.session() as session:  # later parts of the same follow-up go with it
+            for later in session.scalars(select(DeliveryRow).where(
+                    DeliveryRow.story_id == row.story_id, DeliveryRow.platform == row.platform,
+                    DeliveryRow.kind == "followup", DeliveryRow.part > row.part,
+                    DeliveryRow.status == S.PENDING.value)):
+                later.status, later.last_error = S.SKIPPED.value, f"follow-up skipped: {reason}"
+        self._emit(report, self._event("skipped", row, reason))
+        return "done"
+
+    # ------------------------------------------------------------------ state changes
+
+    def _claim(self, delivery_id: int, now: dt.datetime
+               ) -> tuple[DeliveryRow, Outgoing, PostRef | None, PostRef | None] | None:
+        """Commit the intent (payload, key, attempt number, time) before any network call."""
+        started = self.clock()
+        with self.store.session() as session:
+            row = session.get(DeliveryRow, delivery_id)
+            if row is None or row.status != S.PENDING.value:
+                return None
+            parent = root = None
+            slot = parent_slot(row)
+            if slot is not None:
+                parent = self._ref_of(session, row, *slot)
+                root = self._ref_of(session, row, "root", 1)
+                if parent is None or root is None:
+                    return None
+            payload = dict(row.payload)
+            if row.platform == "bluesky":
+                payload.setdefault("createdAt", iso_utc(started))
+                if payload.get("createdAt", "").startswith("1970-"):
+                    payload["createdAt"] = iso_utc(started)
+            result = session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == delivery_id, DeliveryRow.status == S.PENDING.value)
+                .values(status=S.SENDING.value, claimed_by=self.worker, claimed_until=started + LEASE,
+                        attempts=DeliveryRow.attempts + 1, payload=payload, updated_at=started)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                return None
+            session.refresh(row)
+            session.add(AttemptRow(delivery_id=row.id, number=row.attempts, worker=self.worker,
+                                   started_at=started, outcome="sending", payload=payload))
+            story = session.get(StoryRow, row.story_id)
+            image = (story.content or {}).get("image") if story is not None and row.kind == "root" else None
+        post = Outgoing(row.platform, row.story_id, row.kind, row.part, payload, row.key, parent, root)
+        if image:
+            post = dataclasses.replace(post, attachments={"thumb": image})
+        return row, post, parent, root
+
+    @staticmethod
+    def _ref_of(session: Session, row: DeliveryRow, kind: str, part: int) -> PostRef | None:
+        other = session.scalar(select(DeliveryRow).where(
+            DeliveryRow.story_id == row.story_id, DeliveryRow.platform == row.platform,
+            DeliveryRow.kind == kind, DeliveryRow.part == part))
+        if other is None or other.status != S.POSTED.value or not other.remote_id:
+            return None
+        return PostRef(other.platform, other.remote_id, other.remote_url or "", dict(other.remote_extra or {}))
+
+    def _posted(self, row: DeliveryRow, ref: PostRef, report: RunReport, detail: str = "") -> None:
+        at = self.clock()
+        with self.store.session() as session:
+            current = session.get(DeliveryRow, row.id)
+            assert current is not None
+            current.status = S.POSTED.value
+            current.remote_id, current.remote_url = ref.id, ref.url
+            current.remote_extra = dict(ref.extra)
+            current.posted_at = at
+            current.last_error = None
+            current.claimed_by = current.claimed_until = None
+            current.updated_at = at
+            self._close_attempt(session, row.id, "posted", None, at)
+            parent = None
+            slot = parent_slot(current)
+            if slot is not None:
+                parent = self._ref_of(session, current, *slot)
+        self._emit(report, self._event("posted", row, detail, at=at, remote_id=ref.id,
+                                       reply_to=parent.id if parent else None))
+
+    def _finish(self, delivery_id: int, status: S, *, error: str, outcome: str) -> None:
+        at = self.clock()
+        with self.store.session() as session:
+            row = session.get(DeliveryRow, delivery_id)
+            assert row is not None
+            row.status, row.last_error, row.updated_at = status.value, error, at
+            row.claimed_by = row.claimed_until = None
+            self._close_attempt(session, delivery_id, outcome, error, at)
+
+    def _release(self, delivery_id: int, exc: AdapterError, *, outcome: str, not_before: dt.datetime | None = None,
+                 platform_retry_at: dt.datetime | None = None, pause: str | None = None,
+                 count_attempt: bool = True) -> None:
+        """Put a claimed delivery back to pending (nothing was posted)."""
+        at = self.clock()
+        with self.store.session() as session:
+            row = session.get(DeliveryRow, delivery_id)
+            assert row is not None
+            row.status, row.last_error, row.not_before, row.updated_at = S.PENDING.value, str(exc), not_before, at
+            row.claimed_by = row.claimed_until = None
+            if not count_attempt:
+                row.attempts = max(0, row.attempts - 1)
+            self._close_attempt(session, delivery_id, outcome, str(exc), at)
+            if platform_retry_at is not None or pause is not None:
+                state = session.get(PlatformRow, row.platform) or PlatformRow(name=row.platform, updated_at=at)
+                if platform_retry_at is not None:
+                    state.retry_at = max(platform_retry_at, state.retry_at or platform_retry_at)
+                if pause is not None:
+                    state.paused_reason = pause
+                state.updated_at = at
+                session.add(state)
+
+    @staticmethod
+    def _close_attempt(session: Session, delivery_id: int, outcome: str, error: str | None,
+                       at: dt.datetime) -> None:
+        attempt = session.scalar(select(AttemptRow).where(AttemptRow.delivery_id == delivery_id)
+                                 .order_by(AttemptRow.id.desc()).limit(1))
+        if attempt is not None and attempt.finished_at is None:
+            attempt.outcome, attempt.error, attempt.finished_at = outcome, error, at
+
+    def _transient(self, row: DeliveryRow, exc: AdapterError, report: RunReport) -> None:
+        with self.store.session() as session:
+            attempts = session.scalar(select(DeliveryRow.attempts).where(DeliveryRow.id == row.id)) or 0
+        if attempts >= self.settings.max_attempts:
+            self._finish(row.id, S.FAILED, error=f"gave up after {attempts} attempts: {exc.reason}",
+                         outcome="transient")
+            self._emit(report, self._event("failed", row, f"gave up after {attempts} attempts: {exc.reason}"))
+            return
+        delay = self.backoff(attempts)
+        self._release(row.id, exc, not_before=self.clock() + delay, outcome="transient")
+        self._emit(report, self._event("retry-later", row, f"{exc.reason}; next attempt in {_human(delay)}"))
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        """Exponential backoff with full jitter in its upper half: base * 2^(n-1) * [0.5, 1)."""
+        base = self.settings.backoff.total_seconds() * (2 ** max(0, attempts - 1))
+        return dt.timedelta(seconds=min(base, 6 * 3600) * (0.5 + self.rng.random() / 2))
+
+    def _settle_unknown(self, adapter: Adapter, row: DeliveryRow, post: Outgoing, exc: AdapterError,
+                        report: RunReport, duplicate: bool = False) -> None:
+        """The post may have landed: look for it before anything else."""
+        since = self._attempt_started(row.id) - dt.timedelta(minutes=5)
+        try:
+            found = adapter.find(post, since=since)
+        except AdapterError as lookup_error:
+            found, reason = None, f"{exc.reason}; looking it up failed too: {lookup_error.reason}"
+            self._finish(row.id, S.UNCONFIRMED, error=reason, outcome="unknown")
+            self._emit(report, self._event("unconfirmed", row, reason))
+            return
+        if found is not None:
+            self._posted(row, found, report, detail=f"found after: {exc.reason}")
+            return
+        if duplicate:
+            reason = f"{exc.reason} (the platform calls it a duplicate but it is not among our posts)"
+            self._finish(row.id, S.UNCONFIRMED, error=reason, outcome="duplicate")
+            self._emit(report, self._event("unconfirmed", row, reason))
+            return
+        self._transient(row, Transient(row.platform, f"{exc.reason} (not posted: checked)"), report)
+
+    def _attempt_started(self, delivery_id: int) -> dt.datetime:
+        with self.store.session() as session:
+            started = session.scalar(select(AttemptRow.started_at).where(AttemptRow.delivery_id == delivery_id)
+                                     .order_by(AttemptRow.id.desc()).limit(1))
+        return started or self.clock()
+
+    # ------------------------------------------------------------------ recovery
+
+    def reconcile(self, now: dt.datetime, report: RunReport | None = None, *, all_sending: bool = False
+                  ) -> RunReport:
+        """Settle deliveries left ``sending`` by a crash: posted, safe to retry, or unconfirmed.
+
+        Only deliveries whose claim has lapsed are touched, or every one with ``all_sending``
+        (a single worker at start-up, which knows no one else holds a claim).
+        """
+        report = report if report is not None else RunReport()
+        with self.store.session() as session:
+            stmt = select(DeliveryRow).where(DeliveryRow.status == S.SENDING.value,
+                                             DeliveryRow.platform.in_(list(self.adapters)))
+            if not all_sending:
+                stmt = stmt.where(or_(DeliveryRow.claimed_until.is_(None), DeliveryRow.claimed_until < now))
+            rows = list(session.scalars(stmt))
+        for row in rows:
+            adapter = self.adapters[row.platform]
+            with self.store.session() as session:
+                slot = parent_slot(row)
+                parent = self._ref_of(session, row, *slot) if slot else None
+                root = self._ref_of(session, row, "root", 1) if slot else None
+            post = Outgoing(row.platform, row.story_id, row.kind, row.part, dict(row.payload), row.key, parent, root)
+            since = self._attempt_started(row.id) - dt.timedelta(minutes=5)
+            try:
+                found = adapter.find(post, since=since)
+            except AdapterError as exc:
+                reason = f"interrupted while sending; cannot tell whether it was posted: {exc.reason}"
+                self._finish(row.id, S.UNCONFIRMED, error=reason, outcome="unknown")
+                self._emit(report, self._event("unconfirmed", row, reason))
+                continue
+            if found is not None:
+                self._posted(row, found, report, detail="found after an interrupted send")
+            else:
+                with self.store.session() as session:
+                    current = session.get(DeliveryRow, row.id)
+                    assert current is not None
+                    current.status, current.claimed_by, current.claimed_until = S.PENDING.value, None, None
+                    current.last_error = "interrupted while sending; not on the platform, so it will be sent"
+                    self._close_attempt(session, row.id, "interrupted", current.last_error, self.clock())
+                self._emit(report, self._event("reconciled", row, "interrupted send not on the platform: "
+                                               "queued again"))
+        return report
+
+    # ------------------------------------------------------------------ dry run
+
+    def _dry_run(self, now: dt.datetime, report: RunReport) -> None:
+        """What ``run_once`` would send at ``now``, changing nothing."""
+        cutoff = now - self.settings.grace
+        with self.store.session() as session:
+            blocks = self.platform_blocks(session, now)
+            rows = list(session.scalars(
+                select(DeliveryRow).where(DeliveryRow.status == S.PENDING.value, DeliveryRow.due_at <= now,
+                                          DeliveryRow.platform.in_(list(self.adapters)))
+                .order_by(DeliveryRow.due_at, DeliveryRow.kind.desc(), DeliveryRow.part)
+            ))
+            posted = {(r.story_id, r.platform, r.kind, r.part) for r in session.scalars(
+                select(DeliveryRow).where(DeliveryRow.status == S.POSTED.value,
+                                          DeliveryRow.story_id.in_({r.story_id for r in rows})))}
+            session.expunge_all()
+            session.rollback()
+        for row in rows:
+            if row.platform in blocks:
+                self._emit(report, self._event("blocked", row, blocks[row.platform]))
+                continue
+            if row.kind == "root" and row.due_at < cutoff:
+                self._emit(report, self._event("missed", row, "past the grace period: would be marked missed"))
+                continue
+            if row.not_before is not None and row.not_before > now:
+                continue
+            slot = parent_slot(row)
+            if slot is not None and (row.story_id, row.platform, *slot) not in posted:
+                continue
+            posted.add((row.story_id, row.platform, row.kind, row.part))
+            self._emit(report, self._event("would-post", row, at=now))
+
+
+def _human(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 90:
+        return f"{seconds}s"
+    if seconds < 5400:
+        return f"{seconds // 60}m"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"

@@ -1,0 +1,160 @@
+"""Provide the database schema: stories, deliveries, attempts and per-platform state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+UTC = dt.UTC
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime on every backend: stored as naive UTC, returned aware.
+
+    Naive datetimes are refused at the boundary so that local times never slip in.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware (UTC) datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Status(enum.StrEnum):
+    """Where a delivery stands."""
+
+    PENDING = "pending"
+    """Waiting for its due time (and, for a reply, for its parent)."""
+    SENDING = "sending"
+    """Claimed: its intent is committed and the platform may have been called."""
+    POSTED = "posted"
+    FAILED = "failed"
+    """Gave up: rejected, or out of attempts; ``retry`` puts it back."""
+    SKIPPED = "skipped"
+    """Not to be posted (operator's ``skip``, or the thread it replies to is gone)."""
+    MISSED = "missed"
+    """A root that would have gone out too late; ``retry`` posts it on purpose."""
+    UNCONFIRMED = "unconfirmed"
+    """May or may not be on the platform; never re-posted without the operator's ``retry``."""
+
+
+OPEN_STATUSES = (Status.PENDING.value, Status.SENDING.value)
+DONE_STATUSES = (Status.POSTED.value, Status.SKIPPED.value)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class StoryRow(Base):
+    __tablename__ = "stories"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    """Load order: the order in which the story was first loaded (spreads date-only days)."""
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(Text, default="")
+    window_day: Mapped[str | None] = mapped_column(String(10), index=True, nullable=True)
+    """For date-only stories: the local anniversary day (YYYY-MM-DD) whose window it shares."""
+    root_due: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    deliveries: Mapped[list[DeliveryRow]] = relationship(back_populates="story", cascade="all, delete-orphan")
+
+
+class DeliveryRow(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("story_id", "platform", "kind", "part", name="uq_delivery_slot"),
+        Index("ix_deliveries_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    story_id: Mapped[str] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    part: Mapped[int] = mapped_column(Integer)
+    parts: Mapped[int] = mapped_column(Integer, default=1)
+    due_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16), default=Status.PENDING.value)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    """Stable idempotency key (the Bluesky record key); chosen once, never changed."""
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    text: Mapped[str] = mapped_column(Text)
+    length: Mapped[int] = mapped_column(Integer)
+    limit: Mapped[int] = mapped_column("length_limit", Integer)
+    unit: Mapped[str] = mapped_column(String(24))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    not_before: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    remote_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    remote_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    remote_extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    posted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    story: Mapped[StoryRow] = relationship(back_populates="deliveries")
+    attempt_log: Mapped[list[AttemptRow]] = relationship(
+        back_populates="delivery", cascade="all, delete-orphan", order_by="AttemptRow.id"
+    )
+
+    @property
+    def label(self) -> str:
+        part = f" {self.part}/{self.parts}" if self.parts > 1 else ""
+        return f"#{self.id} {self.story_id} {self.platform} {self.kind}{part}"
+
+
+class AttemptRow(Base):
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    outcome: Mapped[str] = mapped_column(String(24), default="sending")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    delivery: Mapped[DeliveryRow] = relationship(back_populates="attempt_log")
+
+
+class PlatformRow(Base):
+    """Per-platform state shared by every worker: paused, or told to wait."""
+
+    __tablename__ = "platforms"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    paused_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    retry_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[dt.datetime]

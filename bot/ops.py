@@ -1,0 +1,165 @@
+"""Operator actions and views over the store: agenda, status, skip, retry, preview."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import Counter, defaultdict
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from bot.config import Settings
+from bot.errors import BotError
+from bot.models import DeliveryRow, PlatformRow, StoryRow
+from bot.models import Status as S
+from bot.queue import render_options
+from bot.store import Store
+from posts.render import Part, render
+from posts.story import Story
+
+RETRYABLE = (S.FAILED.value, S.MISSED.value, S.UNCONFIRMED.value, S.SKIPPED.value)
+NOT_SENT = (S.PENDING.value, S.FAILED.value, S.MISSED.value)
+
+
+def delivery_dict(row: DeliveryRow) -> dict[str, Any]:
+    return {
+        "id": row.id, "story_id": row.story_id, "platform": row.platform, "kind": row.kind, "part": row.part,
+        "parts": row.parts, "due_at": row.due_at.isoformat(), "status": row.status, "attempts": row.attempts,
+        "last_error": row.last_error, "remote_id": row.remote_id, "remote_url": row.remote_url,
+        "posted_at": row.posted_at.isoformat() if row.posted_at else None,
+        "not_before": row.not_before.isoformat() if row.not_before else None,
+        "length": row.length, "limit": row.limit, "unit": row.unit, "text": row.text,
+    }
+
+
+def agenda(store: Store, *, start: dt.datetime, end: dt.datetime, platform: str | None = None
+           ) -> list[DeliveryRow]:
+    """Deliveries due in ``[start, end)``, by due time."""
+    with store.session() as session:
+        stmt = (select(DeliveryRow).where(DeliveryRow.due_at >= start, DeliveryRow.due_at < end)
+                .order_by(DeliveryRow.due_at, DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part))
+        if platform:
+            stmt = stmt.where(DeliveryRow.platform == platform)
+        return list(session.scalars(stmt))
+
+
+@dataclasses.dataclass
+class StatusView:
+    counts: dict[str, int]
+    by_platform: dict[str, dict[str, int]]
+    problems: list[DeliveryRow]
+    upcoming: list[DeliveryRow]
+    platforms: list[PlatformRow]
+    stories: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stories": self.stories,
+            "counts": self.counts,
+            "by_platform": self.by_platform,
+            "problems": [delivery_dict(r) for r in self.problems],
+            "next": [delivery_dict(r) for r in self.upcoming],
+            "platforms": [{"name": p.name, "paused_reason": p.paused_reason,
+                           "retry_at": p.retry_at.isoformat() if p.retry_at else None} for p in self.platforms],
+        }
+
+
+def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int = 5) -> StatusView:
+    with store.session() as session:
+        counts: Counter[str] = Counter()
+        by_platform: dict[str, dict[str, int]] = defaultdict(dict)
+        for platform, state, count in session.execute(
+            select(DeliveryRow.platform, DeliveryRow.status, func.count()).group_by(DeliveryRow.platform,
+                                                                                     DeliveryRow.status)
+        ):
+            counts[state] += count
+            by_platform[platform][state] = count
+        trouble = list(session.scalars(
+            select(DeliveryRow).where(DeliveryRow.status.in_((S.FAILED.value, S.UNCONFIRMED.value,
+                                                              S.MISSED.value, S.SENDING.value))
+                                      | DeliveryRow.last_error.is_not(None) & (DeliveryRow.status == S.PENDING.value))
+            .order_by(DeliveryRow.updated_at.desc()).limit(problems)))
+        nxt = list(session.scalars(
+            select(DeliveryRow).where(DeliveryRow.status == S.PENDING.value)
+            .order_by(DeliveryRow.due_at, DeliveryRow.id).limit(upcoming)))
+        platforms = list(session.scalars(select(PlatformRow).where(
+            or_(PlatformRow.paused_reason.is_not(None), PlatformRow.retry_at > now))))
+        stories = session.scalar(select(func.count()).select_from(StoryRow)) or 0
+    return StatusView(dict(counts), dict(by_platform), trouble, nxt, platforms, stories)
+
+
+def _deliveries_for(session: Any, target: str) -> list[DeliveryRow]:
+    target = target.strip()
+    if target.lstrip("#").isdigit():
+        row = session.get(DeliveryRow, int(target.lstrip("#")))
+        if row is not None:
+            return [row]
+    rows = list(session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == target)
+                                .order_by(DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part)))
+    if not rows:
+        raise BotError(f"no story or delivery {target!r} (see `oneyearago agenda` or `status` for ids)")
+    return rows
+
+
+def skip(store: Store, story_id: str, now: dt.datetime) -> list[DeliveryRow]:
+    """Mark every not-yet-sent delivery of a story skipped."""
+    with store.session() as session:
+        if session.get(StoryRow, story_id) is None:
+            raise BotError(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
+        rows = [r for r in _deliveries_for(session, story_id) if r.status in NOT_SENT]
+        for row in rows:
+            row.status, row.last_error, row.updated_at = S.SKIPPED.value, "skipped by the operator", now
+        return rows
+
+
+def retry(store: Store, target: str, now: dt.datetime, settings: Settings,
+          platform: str | None = None) -> list[DeliveryRow]:
+    """Put failed, missed, unconfirmed or skipped deliveries back in the queue, due now.
+
+    A retried root that was due in the past goes out now, and its follow-up moves so that it
+    still comes its delay after the root.
+    """
+    with store.session() as session:
+        rows = [r for r in _deliveries_for(session, target) if r.status in RETRYABLE
+                and (platform is None or r.platform == platform)]
+        if not rows:
+            raise BotError(f"nothing to retry for {target!r}: only failed, missed, unconfirmed or skipped "
+                           "deliveries can be retried")
+        for row in rows:
+            row.status, row.not_before, row.updated_at = S.PENDING.value, None, now
+            row.attempts = 0
+            row.last_error = f"retry asked by the operator at {now:%Y-%m-%d %H:%M} UTC"
+            if row.kind == "root" and row.due_at < now:
+                shift = now - row.due_at
+                row.due_at = now
+                for follow in session.scalars(select(DeliveryRow).where(
+                        DeliveryRow.story_id == row.story_id, DeliveryRow.platform == row.platform,
+                        DeliveryRow.kind == "followup", DeliveryRow.status.in_(NOT_SENT))):
+                    follow.due_at = follow.due_at + shift
+            if row.platform:
+                state = session.get(PlatformRow, row.platform)
+                if state is not None and state.paused_reason:
+                    state.paused_reason = None
+        return rows
+
+
+def story(store: Store, story_id: str) -> Story:
+    with store.session() as session:
+        row = session.get(StoryRow, story_id)
+        if row is None:
+            raise BotError(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
+        return Story.from_content(row.content)
+
+
+def preview(store: Store, settings: Settings, story_id: str, platform: str | None = None,
+            templates: Any = None) -> list[Part]:
+    """Each part of a queued story as it will be posted (from the queue when already rendered)."""
+    item = story(store, story_id)
+    options = render_options(settings, templates)
+    platforms = [platform] if platform else [p for p in settings.platforms
+                                             if not item.platforms or p in item.platforms]
+    parts: list[Part] = []
+    for name in platforms:
+        parts.extend(render(item, name, options))
+    return parts

@@ -1,0 +1,301 @@
+"""Turn loaded stories into queued deliveries, and keep them in step when stories are edited.
+
+A delivery is one post: story x platform x kind (root or follow-up) x part. Loading computes
+every story's due times (:mod:`posts.anniversary`) and renders every part (:mod:`posts.render`)
+so that problems show at load time, never at posting time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.models import DeliveryRow, StoryRow
+from bot.models import Status as S
+from bot.store import Store
+from bot.tid import next_tid
+from posts import anniversary
+from posts.render import Part, RenderOptions, render
+from posts.story import Story
+
+SENT_STATUSES = (S.SENDING.value, S.POSTED.value, S.UNCONFIRMED.value)
+"""Deliveries that may already be on the platform: an edit can no longer change them."""
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What a load did (or, with ``dry_run``, would do)."""
+
+    stories: int = 0
+    added: list[str] = dataclasses.field(default_factory=list)
+    updated: list[str] = dataclasses.field(default_factory=list)
+    unchanged: int = 0
+    deliveries_added: int = 0
+    deliveries_updated: int = 0
+    deliveries_removed: int = 0
+    moved: list[str] = dataclasses.field(default_factory=list)
+    """Date-only stories whose time moved to make room for new ones on the same day."""
+    too_late: list[str] = dataclasses.field(default_factory=list)
+    """Changes that cannot reach posts already sent."""
+    cuts: list[str] = dataclasses.field(default_factory=list)
+    """Stories that had to be cut to fit a platform."""
+    past_due: list[str] = dataclasses.field(default_factory=list)
+    """Stories whose anniversary post is already past the grace period."""
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def render_options(settings: Settings, templates: Any = None) -> RenderOptions:
+    return RenderOptions(reddit_flair=getattr(settings, "reddit_flair", False), templates=templates)
+
+
+def plan_fingerprint(settings: Settings, templates: Any = None) -> str:
+    """What, besides a story's content, decides its deliveries."""
+    parts = [settings.timezone, str(settings.years), settings.leap_day,
+             f"{settings.posting_window[0]}-{settings.posting_window[1]}",
+             str(settings.followup_delay.total_seconds()), ",".join(settings.platforms),
+             str(getattr(settings, "reddit_flair", False)),
+             templates.fingerprint() if templates is not None else "builtin"]
+    return "|".join(parts)
+
+
+def content_hash(story: Story, fingerprint: str) -> str:
+    blob = json.dumps(story.content(), sort_keys=True, ensure_ascii=False) + "\x00" + fingerprint
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def story_platforms(story: Story, settings: Settings) -> tuple[str, ...]:
+    """The platforms a story goes to: its own list (if any) within the enabled ones."""
+    if story.platforms:
+        return tuple(p for p in settings.platforms if p in story.platforms)
+    return settings.platforms
+
+
+def window_day(story: Story, settings: Settings) -> dt.date | None:
+    if story.has_time:
+        return None
+    return anniversary.anniversary_day(story.calendar_date, years=settings.years, leap_day=settings.leap_day)
+
+
+def timed_due(story: Story, settings: Settings) -> dt.datetime:
+    assert isinstance(story.date, dt.datetime)
+    return anniversary.timed_root_due(story.date, story_tz=story.timezone, bot_tz=settings.timezone,
+                                      years=settings.years, leap_day=settings.leap_day)
+
+
+def desired_deliveries(story: Story, root_due: dt.datetime, settings: Settings,
+                       options: RenderOptions) -> list[tuple[Part, dt.datetime]]:
+    """Every part of ``story`` with its due time."""
+    delay = story.followup_after or settings.followup_delay
+    out = []
+    for platform in story_platforms(story, settings):
+        for part in render(story, platform, options):
+            due = root_due if part.kind == "root" else anniversary.followup_due(root_due, delay)
+            out.append((part, due))
+    return out
+
+
+class Planner:
+    """Loads stories into a store: all or nothing, idempotent, edit-aware."""
+
+    def __init__(self, store: Store, settings: Settings, *, templates: Any = None):
+        self.store = store
+        self.settings = settings
+        self.templates = templates
+        self.options = render_options(settings, templates)
+        self.fingerprint = plan_fingerprint(settings, templates)
+
+    def load(self, stories: Sequence[Story], *, now: dt.datetime, dry_run: bool = False,
+             progress: Callable[[int], None] | None = None) -> LoadReport:
+        """Queue ``stories``; with ``dry_run`` compute the report and roll everything back."""
+        report = LoadReport(stories=len(stories), dry_run=dry_run)
+        with self.store.sessions() as session:
+            try:
+                self._load(session, stories, now, report, progress)
+            except BaseException:
+                session.rollback()
+                raise
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        return report
+
+    # ------------------------------------------------------------------ internals
+
+    def _load(self, session: Session, stories: Sequence[Story], now: dt.datetime, report: LoadReport,
+              progress: Callable[[int], None] | None) -> None:
+        existing: dict[str, tuple[str, int, dt.datetime, str | None]] = {}
+        ids = [s.id for s in stories]
+        for chunk in _chunks(ids, 500):
+            for sid, chash, seq, due, day in session.execute(
+                select(StoryRow.id, StoryRow.content_hash, StoryRow.seq, StoryRow.root_due, StoryRow.window_day)
+                .where(StoryRow.id.in_(chunk))
+            ):
+                existing[sid] = (chash, seq, due, day)
+        next_seq = (session.scalar(select(func.max(StoryRow.seq))) or 0) + 1
+        changed: list[tuple[Story, str, bool]] = []  # (story, hash, is_new)
+        touched_days: set[str] = set()
+        for story in stories:
+            chash = content_hash(story, self.fingerprint)
+            old = existing.get(story.id)
+            if old is not None and old[0] == chash:
+                report.unchanged += 1
+                continue
+            changed.append((story, chash, old is None))
+            day = window_day(story, self.settings)
+            if day is not None:
+                touched_days.add(day.isoformat())
+            if old is not None and old[3]:
+                touched_days.add(old[3])
+        # Write the story rows first (new ones get the next load-order numbers).
+        new_rows, seqs = [], {}
+        for story, _chash, is_new in changed:
+            if is_new:
+                seqs[story.id] = next_seq
+                next_seq += 1
+        stamp = now
+        for story, chash, is_new in changed:
+            day = window_day(story, self.settings)
+            due = timed_due(story, self.settings) if day is None else dt.datetime.min.replace(tzinfo=dt.UTC)
+            values = {"content": story.content(), "content_hash": chash, "origin": story.origin,
+                      "window_day": day.isoformat() if day else None, "root_due": due, "updated_at": stamp}
+            if is_new:
+                new_rows.append({"id": story.id, "seq": seqs[story.id], "created_at": stamp, **values})
+            else:
+                session.execute(update(StoryRow).where(StoryRow.id == story.id).values(**values))
+        if new_rows:
+            for chunk in _chunks(new_rows, 2000):
+                session.execute(StoryRow.__table__.insert(), chunk)
+        # Date-only stories share their day's posting window, in load order.
+        slot_due = self._spread_days(session, touched_days)
+        by_id = {s.id: s for s, _, _ in changed}
+        done = 0
+        pending_inserts: list[dict[str, Any]] = []
+        for story, _chash, is_new in changed:
+            root_due = slot_due.get(story.id) or timed_due(story, self.settings)
+            if story.id in slot_due:
+                session.execute(update(StoryRow).where(StoryRow.id == story.id).values(root_due=root_due))
+            wanted = desired_deliveries(story, root_due, self.settings, self.options)
+            for part, _ in wanted:
+                if part.cut:
+                    report.cuts.append(f"{story.id}: cut to fit {part.platform} ({part.kind})")
+            if root_due < now - self.settings.grace:
+                report.past_due.append(f"{story.id}: anniversary was {root_due:%Y-%m-%d %H:%M} UTC")
+            if is_new:
+                report.added.append(story.id)
+                pending_inserts += [self._row(story.id, part, due, now) for part, due in wanted]
+                report.deliveries_added += len(wanted)
+            else:
+                report.updated.append(story.id)
+                self._sync(session, story, wanted, now, report)
+            done += 1
+            if progress is not None and done % 1000 == 0:
+                progress(done)
+            if len(pending_inserts) >= 5000:
+                session.execute(DeliveryRow.__table__.insert(), pending_inserts)
+                pending_inserts = []
+        if pending_inserts:
+            session.execute(DeliveryRow.__table__.insert(), pending_inserts)
+        # Stories of this load that moved only because their day got busier.
+        for sid, due in slot_due.items():
+            if sid in by_id:
+                continue
+            moved = self._move_unsent(session, sid, due, now)
+            if moved:
+                report.moved.append(f"{sid}: now due {due:%Y-%m-%d %H:%M} UTC")
+
+    def _row(self, story_id: str, part: Part, due: dt.datetime, now: dt.datetime) -> dict[str, Any]:
+        return {"story_id": story_id, "platform": part.platform, "kind": part.kind, "part": part.part,
+                "parts": part.parts, "due_at": due, "status": S.PENDING.value, "key": next_tid(),
+                "payload": dict(part.payload), "text": part.text, "length": part.length,
+                "length_limit": part.limit, "unit": part.unit, "attempts": 0, "created_at": now,
+                "updated_at": now}
+
+    def _spread_days(self, session: Session, days: set[str]) -> dict[str, dt.datetime]:
+        """The due time of every date-only story on ``days``, spread over the window in load order."""
+        result: dict[str, dt.datetime] = {}
+        by_day: dict[str, list[str]] = defaultdict(list)
+        for chunk in _chunks(sorted(days), 500):
+            for sid, day in session.execute(
+                select(StoryRow.id, StoryRow.window_day).where(StoryRow.window_day.in_(chunk))
+                .order_by(StoryRow.seq)
+            ):
+                by_day[day].append(sid)
+        for day, sids in by_day.items():
+            date = dt.date.fromisoformat(day)
+            for index, sid in enumerate(sids):
+                result[sid] = anniversary.window_slot(date, index, len(sids), window=self.settings.posting_window,
+                                                      bot_tz=self.settings.timezone)
+        return result
+
+    def _move_unsent(self, session: Session, story_id: str, root_due: dt.datetime, now: dt.datetime) -> bool:
+        old = session.scalar(select(StoryRow.root_due).where(StoryRow.id == story_id))
+        if old == root_due:
+            return False
+        shift = root_due - old if old is not None and old.year > 1 else None
+        session.execute(update(StoryRow).where(StoryRow.id == story_id).values(root_due=root_due))
+        for row in session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == story_id)):
+            if row.status in SENT_STATUSES:
+                continue
+            row.due_at = root_due if row.kind == "root" or shift is None else row.due_at + shift
+            row.updated_at = now
+        return True
+
+    def _sync(self, session: Session, story: Story, wanted: list[tuple[Part, dt.datetime]],
+              now: dt.datetime, report: LoadReport) -> None:
+        rows = {(r.platform, r.kind, r.part): r
+                for r in session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == story.id))}
+        seen = set()
+        for part, due in wanted:
+            slot = (part.platform, part.kind, part.part)
+            seen.add(slot)
+            row = rows.get(slot)
+            if row is None:
+                session.execute(DeliveryRow.__table__.insert(), [self._row(story.id, part, due, now)])
+                report.deliveries_added += 1
+                continue
+            same = (row.text == part.text and row.due_at == due and row.parts == part.parts
+                    and row.payload == dict(part.payload))
+            if same:
+                continue
+            if row.status in SENT_STATUSES:
+                what = "text" if row.text != part.text else "time"
+                report.too_late.append(f"{story.id}: {part.platform} {part.kind}"
+                                       f"{f' part {part.part}' if part.parts > 1 else ''} is already "
+                                       f"{row.status}; the new {what} will not be posted")
+                continue
+            row.text, row.payload, row.due_at, row.parts = part.text, dict(part.payload), due, part.parts
+            row.length, row.limit, row.unit, row.updated_at = part.length, part.limit, part.unit, now
+            report.deliveries_updated += 1
+        for slot, row in rows.items():
+            if slot in seen:
+                continue
+            if row.status in SENT_STATUSES:
+                report.too_late.append(f"{story.id}: {row.platform} {row.kind} part {row.part} is already "
+                                       f"{row.status} and stays, though the edited story no longer has it")
+                continue
+            session.execute(delete(DeliveryRow).where(DeliveryRow.id == row.id))
+            report.deliveries_removed += 1
+
+
+def _chunks(items: Sequence[Any] | Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

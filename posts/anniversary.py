@@ -1,0 +1,131 @@
+"""Pure anniversary rules: when a story's root post and its follow-up are due."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+UTC = dt.UTC
+
+LEAP_DAY_RULES = ("feb28", "mar1")
+"""What 29 February becomes in a year that has none."""
+
+
+def shift_years(day: dt.date, years: int, leap_day: str = "feb28") -> dt.date:
+    """The same calendar date ``years`` later; 29 February follows ``leap_day`` when it is missing."""
+    if leap_day not in LEAP_DAY_RULES:
+        raise ValueError(f"leap_day must be one of {', '.join(LEAP_DAY_RULES)}, not {leap_day!r}")
+    year = day.year + years
+    if day.month == 2 and day.day == 29 and not calendar.isleap(year):
+        return dt.date(year, 2, 28) if leap_day == "feb28" else dt.date(year, 3, 1)
+    return day.replace(year=year)
+
+
+def localize(wall: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """Attach ``tz`` to a naive wall-clock time, resolving DST the bot's way.
+
+    A time that does not exist (a DST gap) moves forward by the length of the gap
+    (02:30 in a skipped hour becomes 03:30); a time that happens twice takes the first.
+    """
+    if wall.tzinfo is not None:
+        raise ValueError("localize() takes a naive wall-clock time")
+    # fold=0 picks the first of two (overlap) and, for a gap, the offset from before it,
+    # which lands exactly "gap length" later once normalised through UTC.
+    first = wall.replace(tzinfo=tz, fold=0)
+    return first.astimezone(UTC).astimezone(tz)
+
+
+def parse_window(text: str) -> tuple[dt.time, dt.time]:
+    """Parse a daily posting window such as ``09:00-21:00``."""
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text or "")
+    if not match:
+        raise ValueError(f"posting window {text!r} is not of the form HH:MM-HH:MM (e.g. 09:00-21:00)")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    try:
+        start, end = dt.time(h1, m1), (dt.time(h2, m2) if (h2, m2) != (24, 0) else dt.time.max)
+    except ValueError as exc:
+        raise ValueError(f"posting window {text!r}: {exc}") from None
+    if start >= end:
+        raise ValueError(f"posting window {text!r} must start before it ends, within one day")
+    return start, end
+
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """Parse a delay such as ``90m``, ``6h``, ``1h30m``, ``45s`` or ``2d`` (a bare number is minutes)."""
+    raw = str(text).strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+", raw):
+        return dt.timedelta(minutes=int(raw))
+    pos, total = 0, dt.timedelta()
+    for match in _DURATION_RE.finditer(raw):
+        if match.start() != pos:
+            break
+        value, unit = float(match.group(1)), match.group(2)
+        total += {"d": dt.timedelta(days=value), "h": dt.timedelta(hours=value),
+                  "m": dt.timedelta(minutes=value), "s": dt.timedelta(seconds=value)}[unit]
+        pos = match.end()
+    if not raw or pos != len(raw):
+        raise ValueError(f"{text!r} is not a duration like 90m, 6h, 1h30m or 2d")
+    return total
+
+
+def format_duration(delta: dt.timedelta) -> str:
+    """The inverse of :func:`parse_duration` for whole seconds (``5400`` seconds -> ``1h30m``)."""
+    seconds = int(delta.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+def timed_root_due(
+    when: dt.datetime, *, story_tz: str | None, bot_tz: str, years: int = 1, leap_day: str = "feb28"
+) -> dt.datetime:
+    """The root post's due time (UTC) for a story that has a time of day.
+
+    The same local wall-clock time on the same calendar date ``years`` later, in the story's
+    time zone, else in the zone of the offset the story gave, else the bot's.
+    """
+    if story_tz:
+        zone: dt.tzinfo = ZoneInfo(story_tz)
+        wall = when.astimezone(zone).replace(tzinfo=None) if when.tzinfo else when
+    elif when.tzinfo is not None:
+        zone, wall = when.tzinfo, when.replace(tzinfo=None)
+    else:
+        zone, wall = ZoneInfo(bot_tz), when
+    day = shift_years(wall.date(), years, leap_day)
+    return localize(dt.datetime.combine(day, wall.time()), zone).astimezone(UTC)
+
+
+def anniversary_day(day: dt.date, *, years: int = 1, leap_day: str = "feb28") -> dt.date:
+    """The calendar day a date-only story's anniversary falls on."""
+    return shift_years(day, years, leap_day)
+
+
+def window_slot(
+    day: dt.date, index: int, count: int, *, window: tuple[dt.time, dt.time], bot_tz: str
+) -> dt.datetime:
+    """The due time (UTC) of the ``index``-th of ``count`` date-only stories on ``day``.
+
+    The window is cut into ``count`` equal slots and each story takes the middle of its slot,
+    rounded down to the minute, so the day is spread evenly and the result never depends on
+    anything but load order.
+    """
+    if not 0 <= index < count:
+        raise ValueError(f"slot {index} out of range for {count} stories")
+    start = dt.datetime.combine(day, window[0])
+    end = dt.datetime.combine(day, window[1])
+    offset = (end - start) * (2 * index + 1) / (2 * count)
+    wall = (start + offset).replace(second=0, microsecond=0)
+    return localize(wall, ZoneInfo(bot_tz)).astimezone(UTC)
+
+
+def followup_due(root_due: dt.datetime, delay: dt.timedelta) -> dt.datetime:
+    """The follow-up's due time: ``delay`` after its root is due."""
+    return root_due + delay

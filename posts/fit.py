@@ -1,0 +1,151 @@
+"""Pure text fitting: cut at sentence or word boundaries, split into numbered threads.
+
+Nothing here knows a platform: each function takes a ``measure`` (text -> length in the
+platform's unit) and a limit, and ``protect`` (text -> spans that must never be cut, such as
+URLs and Markdown links). Cuts fall only on grapheme-cluster boundaries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import regex
+
+ELLIPSIS = "…"
+Measure = Callable[[str], int]
+Spans = Callable[[str], Sequence[tuple[int, int]]]
+
+_GRAPHEME = regex.compile(r"\X")
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
+URL_RE = re.compile(r"\bhttps?://[^\s<>\"]+[^\s<>\"'.,;:!?)\]}»”’]")
+
+
+def url_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of http(s) URLs in ``text`` (a conservative default for ``protect``)."""
+    return [m.span() for m in URL_RE.finditer(text)]
+
+
+def grapheme_boundaries(text: str) -> list[int]:
+    """Every index in ``text`` where a grapheme cluster starts, plus ``len(text)``."""
+    return [m.start() for m in _GRAPHEME.finditer(text)] + [len(text)]
+
+
+def _inside(pos: int, spans: Sequence[tuple[int, int]]) -> bool:
+    return any(start < pos < end for start, end in spans)
+
+
+def cut_points(text: str, protect: Spans = url_spans) -> tuple[list[int], list[int], list[int]]:
+    """(sentence ends, word ends, grapheme boundaries) of ``text`` that are safe to cut at."""
+    spans = protect(text)
+    boundaries = set(grapheme_boundaries(text))
+    sentences = sorted({m.end() for m in _SENTENCE_END.finditer(text)} & boundaries)
+    words = sorted({m.start() for m in re.finditer(r"\s+", text)} & boundaries)
+    graphemes = sorted(boundaries)
+    keep = [p for p in graphemes if not _inside(p, spans)]
+    return ([p for p in sentences if not _inside(p, spans)], [p for p in words if not _inside(p, spans)], keep)
+
+
+def shorten(
+    text: str,
+    fits: Callable[[str], bool],
+    *,
+    protect: Spans = url_spans,
+) -> tuple[str, bool]:
+    """The longest cut of ``text`` for which ``fits`` holds, and whether it was cut.
+
+    Prefers a sentence boundary (no ellipsis needed) when that keeps at least two thirds of
+    what a word-boundary cut would keep; else a word boundary plus an ellipsis; a text with
+    no usable space is cut at a grapheme boundary, never inside a protected span. Returns
+    ``("", True)`` when not even an ellipsis fits.
+    """
+    text = text.strip()
+    if fits(text):
+        return text, False
+    sentences, words, graphemes = cut_points(text, protect)
+
+    def best(points: Sequence[int], suffix: str) -> int | None:
+        candidates = [p for p in points if 0 < p < len(text)]
+        lo, hi, found = 0, len(candidates) - 1, None
+        while lo <= hi:  # lengths grow with the prefix, so the fitting prefixes come first
+            mid = (lo + hi) // 2
+            if fits(text[: candidates[mid]].rstrip() + suffix):
+                found, lo = candidates[mid], mid + 1
+            else:
+                hi = mid - 1
+        return found
+
+    word = best(words, ELLIPSIS)
+    sentence = best(sentences, "")
+    if sentence is not None and (word is None or sentence >= word * 2 / 3):
+        return text[:sentence].rstrip(), True
+    if word is not None:
+        return text[:word].rstrip() + ELLIPSIS, True
+    grapheme = best(graphemes, ELLIPSIS)
+    if grapheme is not None:
+        return text[:grapheme].rstrip() + ELLIPSIS, True
+    return "", True
+
+
+def split_thread(
+    text: str,
+    fits: Callable[[str], bool],
+    *,
+    protect: Spans = url_spans,
+    numbered: Callable[[str, int, int], str] = lambda body, i, n: f"{body} {i}/{n}",
+) -> list[str]:
+    """Split ``text`` into posts that each fit, numbered ``1/3``, ``2/3``... when more than one.
+
+    Breaks fall at paragraph, sentence or word boundaries (a grapheme boundary only for a
+    word longer than a whole post), never inside a protected span.
+    """
+    text = text.strip()
+    if fits(text):
+        return [text]
+    count = 2
+    for _ in range(6):  # the count's width changes what fits; settle it
+        parts = _greedy(text, lambda body, n=count: fits(numbered(body, n, n)), protect)
+        if len(parts) <= count:
+            total = len(parts)
+            result = [numbered(body, i, total) for i, body in enumerate(parts, start=1)]
+            if all(fits(p) for p in result):
+                return result
+        count = max(len(parts), count + 1)
+    raise ValueError("text cannot be split into posts that fit")
+
+
+def _greedy(text: str, fits: Callable[[str], bool], protect: Spans) -> list[str]:
+    parts: list[str] = []
+    rest = text
+    while rest:
+        if fits(rest):
+            parts.append(rest)
+            break
+        sentences, words, graphemes = cut_points(rest, protect)
+        paragraphs = [m.start() for m in re.finditer(r"\n\s*\n", rest)]
+        word = _largest(words, rest, fits)
+        chosen = None
+        for points in (paragraphs, sentences):  # a coarser break, if it fills 40% of what words would
+            found = _largest(points, rest, fits)
+            if found is not None and (word is None or found >= word * 0.4):
+                chosen = found
+                break
+        if chosen is None:
+            chosen = word if word is not None else _largest(graphemes, rest, fits)
+        if chosen is None:
+            raise ValueError("a piece of the text cannot fit in one post")
+        parts.append(rest[:chosen].rstrip())
+        rest = rest[chosen:].strip()
+    return parts
+
+
+def _largest(points: Sequence[int], text: str, fits: Callable[[str], bool]) -> int | None:
+    candidates = [p for p in points if 0 < p < len(text)]
+    lo, hi, found = 0, len(candidates) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if fits(text[: candidates[mid]].rstrip()):
+            found, lo = candidates[mid], mid + 1
+        else:
+            hi = mid - 1
+    return found

@@ -1,0 +1,327 @@
+"""Render a story for each platform: pure functions, no I/O.
+
+Every part that comes out fits its platform's limits as that platform counts them:
+X's weighted length (twitter-text v3), Bluesky's graphemes and UTF-8 bytes, Reddit's
+characters. ``preview``, the sandbox and the live adapters all send what this module makes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from posts import bluesky_text, twitter_text
+from posts.fit import shorten, split_thread, url_spans
+from posts.story import Story
+
+X_LIMIT = 280
+BLUESKY_GRAPHEMES = bluesky_text.MAX_GRAPHEMES
+BLUESKY_BYTES = bluesky_text.MAX_BYTES
+REDDIT_TITLE = 300
+REDDIT_SELFTEXT = 40_000
+REDDIT_COMMENT = 10_000
+
+SPOILER_LINE = "One year later — spoiler"
+"""The warning line that opens every follow-up."""
+REPLAY_LINE = "replayed one year on"
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One limit a part must respect."""
+
+    what: str
+    length: int
+    limit: int
+    unit: str
+
+    @property
+    def ok(self) -> bool:
+        return 0 <= self.length <= self.limit
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One post as it will be sent: its text, its length against its limit, and the payload."""
+
+    platform: str
+    kind: str
+    part: int
+    parts: int
+    text: str
+    payload: Mapping[str, Any]
+    checks: tuple[Check, ...]
+    cut: bool = False
+    """Whether some of the story had to be cut to fit."""
+
+    @property
+    def length(self) -> int:
+        return self.checks[0].length
+
+    @property
+    def limit(self) -> int:
+        return self.checks[0].limit
+
+    @property
+    def unit(self) -> str:
+        return self.checks[0].unit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform, "kind": self.kind, "part": self.part, "parts": self.parts,
+            "text": self.text, "length": self.length, "limit": self.limit, "unit": self.unit,
+            "checks": [dataclasses.asdict(c) for c in self.checks], "cut": self.cut,
+            "payload": dict(self.payload),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderOptions:
+    """What rendering needs beyond the story."""
+
+    reddit_flair: bool = False
+    """Send the category as flair text (for subreddits that use flair)."""
+    created_at: str | None = None
+    """Bluesky ``createdAt``; the engine sets the real one when it commits the intent."""
+    templates: Any = None
+    """A :class:`posts.templates.Templates` overriding the built-in look, or ``None``."""
+
+
+# ---------------------------------------------------------------------------- the story card
+
+
+def date_stamp(story: Story) -> str:
+    """``12 JAN 2024 · replayed one year on``: the story card's stamp."""
+    day = story.calendar_date
+    return f"{day.day:02d} {_MONTHS[day.month - 1]} {day.year} · {REPLAY_LINE}"
+
+
+def context(story: Story, summary: str | None = None, headline: str | None = None,
+            with_tags: bool = True) -> dict[str, Any]:
+    """The values a template sees (summary and headline possibly cut to fit)."""
+    return {
+        "stamp": date_stamp(story),
+        "date": story.calendar_date.isoformat(),
+        "meta": " · ".join(p for p in (story.category, story.source) if p),
+        "category": story.category,
+        "source": story.source,
+        "headline": story.headline if headline is None else headline,
+        "summary": story.summary if summary is None else summary,
+        "body": story.body,
+        "url": story.url,
+        "hashtags": " ".join(f"#{t}" for t in story.tags) if with_tags else "",
+        "tags": list(story.tags) if with_tags else [],
+        "reveal": story.one_year_later,
+        "spoiler_line": SPOILER_LINE,
+        "story_id": story.id,
+    }
+
+
+def _join(*blocks: str) -> str:
+    return "\n\n".join(b.strip() for b in blocks if b and b.strip())
+
+
+def default_root(ctx: Mapping[str, Any]) -> str:
+    """The built-in root post for X and Bluesky."""
+    head = "\n".join(p for p in (ctx["stamp"], ctx["meta"]) if p)
+    tail = "\n".join(p for p in (ctx["url"], ctx["hashtags"]) if p)
+    return _join(head, ctx["headline"], ctx["summary"], tail)
+
+
+def default_followup(ctx: Mapping[str, Any]) -> str:
+    """The built-in follow-up for X and Bluesky: the warning line, then the reveal."""
+    return _join(f"{ctx['spoiler_line']} ⚠️", ctx["reveal"])
+
+
+def default_reddit_root(ctx: Mapping[str, Any]) -> str:
+    """The built-in Reddit self text (Markdown)."""
+    stamp = f"*{ctx['stamp']}*" + (f" · {ctx['meta']}" if ctx["meta"] else "")
+    summary = f"**{ctx['summary']}**" if ctx["summary"] else ""
+    link = f"Source: [{_md_link_text(ctx['source'] or ctx['url'])}]({ctx['url']})" if ctx["url"] else ""
+    return _join(stamp, summary, ctx["body"], link)
+
+
+def default_reddit_followup(ctx: Mapping[str, Any]) -> str:
+    """The built-in Reddit comment: the warning line, then the reveal behind spoiler markup."""
+    return _join(f"**{ctx['spoiler_line']}**", spoiler_markdown(ctx["reveal"]))
+
+
+def _md_link_text(text: str) -> str:
+    return re.sub(r"([\\\[\]])", r"\\\1", text)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_~^\[\]()<>!#|])")
+
+
+def escape_markdown(text: str) -> str:
+    """Escape Reddit Markdown so the text shows as written; URLs stay clickable."""
+    out, pos = [], 0
+    for start, end in url_spans(text):
+        out.append(_MD_SPECIAL.sub(r"\\\1", text[pos:start]))
+        out.append(text[start:end].replace("!", "%21").replace("<", "%3C").replace(">", "%3E"))
+        pos = end
+    out.append(_MD_SPECIAL.sub(r"\\\1", text[pos:]))
+    return "".join(out)
+
+
+def spoiler_markdown(text: str) -> str:
+    """Wrap each paragraph in ``>!…!<`` (Reddit's markup does not span paragraphs)."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip())]
+    return "\n\n".join(f">!{escape_markdown(p)}!<" for p in paragraphs if p)
+
+
+# ---------------------------------------------------------------------------- measures
+
+
+def x_checks(text: str) -> tuple[Check, ...]:
+    return (Check("text", twitter_text.weighted_length(text), X_LIMIT, "weighted characters"),)
+
+
+def bluesky_checks(text: str) -> tuple[Check, ...]:
+    return (Check("text", bluesky_text.grapheme_len(text), BLUESKY_GRAPHEMES, "graphemes"),
+            Check("text bytes", bluesky_text.utf8_len(text), BLUESKY_BYTES, "UTF-8 bytes"))
+
+
+def _fits(checks: Callable[[str], tuple[Check, ...]]) -> Callable[[str], bool]:
+    return lambda text: all(c.ok for c in checks(text))
+
+
+def _template(options: RenderOptions, platform: str, kind: str) -> Callable[[Mapping[str, Any]], str] | None:
+    if options.templates is None:
+        return None
+    return options.templates.get(platform, kind)
+
+
+def _fit_root(story: Story, build: Callable[[Mapping[str, Any]], str], fits: Callable[[str], bool],
+              protect: Callable[[str], list[tuple[int, int]]]) -> tuple[str, dict[str, Any], bool]:
+    """Fit a root post: drop the hashtags, then cut the summary, then the headline; never the link."""
+    ctx = context(story)
+    if fits(build(ctx)):
+        return build(ctx), ctx, False
+    ctx = context(story, with_tags=False)
+    if fits(build(ctx)):
+        return build(ctx), ctx, True
+    summary, _ = shorten(story.summary, lambda s: fits(build(context(story, s, with_tags=False))),
+                         protect=protect)
+    ctx = context(story, summary, with_tags=False)
+    if summary or fits(build(ctx)):
+        return build(ctx), ctx, True
+    headline, _ = shorten(story.headline, lambda h: fits(build(context(story, "", h, with_tags=False))),
+                          protect=protect)
+    ctx = context(story, "", headline, with_tags=False)
+    text = build(ctx)
+    if not fits(text):
+        raise ValueError(f"story {story.id}: the link and date stamp alone do not fit one post")
+    return text, ctx, True
+
+
+def _numbered(body: str, i: int, n: int) -> str:
+    return f"{body}\n\n{i}/{n}"
+
+
+# ---------------------------------------------------------------------------- per platform
+
+
+def render_x(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
+    """The root tweet and the follow-up thread, as create-tweet bodies."""
+    build_root = _template(options, "x", "root") or default_root
+    text, _, cut = _fit_root(story, build_root, _fits(x_checks), twitter_text.url_spans)
+    parts = [Part("x", "root", 1, 1, text, {"text": text}, x_checks(text), cut)]
+    if story.one_year_later:
+        build = _template(options, "x", "followup") or default_followup
+        texts = split_thread(build(context(story)), _fits(x_checks), protect=twitter_text.url_spans,
+                             numbered=_numbered)
+        parts += [Part("x", "followup", i, len(texts), t, {"text": t}, x_checks(t))
+                  for i, t in enumerate(texts, start=1)]
+    return parts
+
+
+def bluesky_record(text: str, *, lang: str, created_at: str, embed: Mapping[str, Any] | None = None,
+                   ) -> dict[str, Any]:
+    """An ``app.bsky.feed.post`` record for already-linkified ``text``."""
+    plain, facets = bluesky_text.linkify(text)
+    record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": plain, "createdAt": created_at,
+                              "langs": [lang]}
+    if facets:
+        record["facets"] = facets
+    if embed:
+        record["embed"] = dict(embed)
+    return record
+
+
+def render_bluesky(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
+    """The root post with its link card, and the follow-up thread, as post records."""
+    created_at = options.created_at or "1970-01-01T00:00:00.000Z"
+    shown = lambda raw: bluesky_text.linkify(raw)[0]  # noqa: E731 - what the reader sees
+    fits = _fits(lambda raw: bluesky_checks(shown(raw)))
+    build_root = _template(options, "bluesky", "root") or default_root
+    raw, _, cut = _fit_root(story, build_root, fits, url_spans)
+    embed = None
+    if story.url:
+        embed = {"$type": "app.bsky.embed.external",
+                 "external": {"uri": story.url, "title": story.headline, "description": story.summary}}
+    record = bluesky_record(raw, lang=story.lang, created_at=created_at, embed=embed)
+    parts = [Part("bluesky", "root", 1, 1, record["text"], record, bluesky_checks(record["text"]), cut)]
+    if story.one_year_later:
+        build = _template(options, "bluesky", "followup") or default_followup
+        texts = split_thread(build(context(story)), fits, protect=url_spans, numbered=_numbered)
+        for i, raw_part in enumerate(texts, start=1):
+            rec = bluesky_record(raw_part, lang=story.lang, created_at=created_at)
+            parts.append(Part("bluesky", "followup", i, len(texts), rec["text"], rec, bluesky_checks(rec["text"])))
+    return parts
+
+
+def _markdown_spans(text: str) -> list[tuple[int, int]]:
+    spans = [m.span() for m in re.finditer(r"\[[^\]]*\]\([^)]*\)", text)]
+    spans += [m.span() for m in re.finditer(r">!.*?!<", text, flags=re.S)]
+    return spans + url_spans(text)
+
+
+def render_reddit(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
+    """The self post (title, Markdown self text, flair) and the spoiler comment(s)."""
+    title_fits = lambda t: 0 < len(t) <= REDDIT_TITLE  # noqa: E731
+    title, title_cut = shorten(" ".join(story.headline.split()), title_fits, protect=url_spans)
+    build_root = _template(options, "reddit", "root") or default_reddit_root
+    ctx = context(story, with_tags=False)
+    body = build_root(ctx)
+    cut = title_cut
+    if len(body) > REDDIT_SELFTEXT:
+        cut = True
+        limit_body = lambda b: len(build_root({**ctx, "body": b})) <= REDDIT_SELFTEXT  # noqa: E731
+        short_body, _ = shorten(story.body, limit_body, protect=_markdown_spans)
+        body = build_root({**ctx, "body": short_body})
+        if len(body) > REDDIT_SELFTEXT:
+            raise ValueError(f"story {story.id}: the Reddit self text cannot be made to fit")
+    payload: dict[str, Any] = {"title": title, "selftext": body}
+    if options.reddit_flair and story.category:
+        payload["flair_text"] = story.category[:64]
+    checks = (Check("selftext", len(body), REDDIT_SELFTEXT, "characters"),
+              Check("title", len(title), REDDIT_TITLE, "characters"))
+    parts = [Part("reddit", "root", 1, 1, f"{title}\n\n{body}", payload, checks, cut)]
+    if story.one_year_later:
+        build = _template(options, "reddit", "followup") or default_reddit_followup
+        comment_fits = lambda t: len(t) <= REDDIT_COMMENT  # noqa: E731
+        texts = split_thread(build(context(story)), comment_fits, protect=_markdown_spans, numbered=_numbered)
+        parts += [Part("reddit", "followup", i, len(texts), t, {"text": t},
+                       (Check("comment", len(t), REDDIT_COMMENT, "characters"),))
+                  for i, t in enumerate(texts, start=1)]
+    return parts
+
+
+RENDERERS: dict[str, Callable[[Story, RenderOptions], list[Part]]] = {
+    "x": render_x, "bluesky": render_bluesky, "reddit": render_reddit,
+}
+
+
+def render(story: Story, platform: str, options: RenderOptions = RenderOptions()) -> list[Part]:
+    """Every part of ``story`` on ``platform``: the root first, then the follow-up parts."""
+    return RENDERERS[platform](story, options)
+
+
+def iso_utc(when: dt.datetime) -> str:
+    """A datetime as atproto likes it: UTC, milliseconds, ``Z``."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"

@@ -1,0 +1,105 @@
+"""Provide the Story value object: one dated piece of news as the operator wrote it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import re
+
+PLATFORMS: tuple[str, ...] = ("x", "reddit", "bluesky")
+"""Every platform the bot knows, in the order it lists them."""
+
+FIELDS: tuple[str, ...] = (
+    "id",
+    "date",
+    "timezone",
+    "headline",
+    "summary",
+    "body",
+    "category",
+    "source",
+    "url",
+    "image",
+    "one_year_later",
+    "followup_after",
+    "platforms",
+    "tags",
+    "lang",
+)
+"""Every field a story file may use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Story:
+    """One story, validated.
+
+    ``date`` is a :class:`datetime.date` for date-only stories, else a :class:`datetime.datetime`
+    (aware when the file gave an offset, naive when it gave only a wall-clock time).
+    """
+
+    id: str
+    date: dt.date | dt.datetime
+    headline: str
+    timezone: str | None = None
+    summary: str = ""
+    body: str = ""
+    category: str = ""
+    source: str = ""
+    url: str = ""
+    image: str = ""
+    one_year_later: str = ""
+    followup_after: dt.timedelta | None = None
+    platforms: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    lang: str = "en"
+    origin: str = ""
+    """Where the story was read from, as ``FILE:LINE`` (not part of its content)."""
+
+    @property
+    def has_time(self) -> bool:
+        return isinstance(self.date, dt.datetime)
+
+    @property
+    def calendar_date(self) -> dt.date:
+        return self.date.date() if isinstance(self.date, dt.datetime) else self.date
+
+    def content(self) -> dict[str, object]:
+        """The story's content as plain data (what decides whether an edit changed anything)."""
+        data = dataclasses.asdict(self)
+        data.pop("origin")
+        data["date"] = self.date.isoformat()
+        data["followup_after"] = (
+            None if self.followup_after is None else int(self.followup_after.total_seconds())
+        )
+        data["platforms"] = list(self.platforms)
+        data["tags"] = list(self.tags)
+        return data
+
+    @classmethod
+    def from_content(cls, data: dict[str, object]) -> Story:
+        """Rebuild a story from :meth:`content` output."""
+        raw = dict(data)
+        date_text = str(raw.pop("date"))
+        date: dt.date | dt.datetime = (
+            dt.datetime.fromisoformat(date_text) if "T" in date_text else dt.date.fromisoformat(date_text)
+        )
+        delay = raw.pop("followup_after", None)
+        return cls(
+            date=date,
+            followup_after=None if delay is None else dt.timedelta(seconds=int(delay)),  # type: ignore[arg-type]
+            platforms=tuple(raw.pop("platforms", ()) or ()),  # type: ignore[arg-type]
+            tags=tuple(raw.pop("tags", ()) or ()),  # type: ignore[arg-type]
+            **raw,  # type: ignore[arg-type]
+        )
+
+
+_SLUG_RE = re.compile(r"[^a-z0-9]+")
+
+
+def derive_id(date: dt.date | dt.datetime, headline: str) -> str:
+    """A stable id from the date and headline: ``2024-01-12-anthropic-researchers-show-3f2a9c``."""
+    day = date.date() if isinstance(date, dt.datetime) else date
+    slug = _SLUG_RE.sub("-", headline.lower()).strip("-")[:40].rstrip("-")
+    digest = hashlib.sha1(f"{day.isoformat()}|{headline.strip()}".encode()).hexdigest()[:6]
+    return f"{day.isoformat()}-{slug}-{digest}" if slug else f"{day.isoformat()}-{digest}"
