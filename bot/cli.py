@@ -179,9 +179,12 @@ def _print_events(report: RunReport, settings: Settings, *, show_posted: bool = 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Check and report; change nothing.")
+@click.option("--render/--defer", default=None,
+              help="Render every post now (and report cuts), or leave it until shortly before it is due. "
+                   "Default: render loads of up to 2,000 new stories now.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
-def load(state: State, paths: tuple[Path, ...], dry_run: bool, as_json: bool) -> None:
+def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | None, as_json: bool) -> None:
     """Load story files (YAML, JSON, JSON Lines, CSV, Markdown) or folders of them into the queue."""
     settings = state.settings
     now = utcnow()
@@ -194,7 +197,7 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, as_json: bool) ->
         if progress is not None and task is not None:
             progress.update(task, description="queueing", total=len(stories), completed=0)
         report = Planner(state.store, settings, templates=_templates(settings)).load(
-            stories, now=now, dry_run=dry_run, progress=tick)
+            stories, now=now, dry_run=dry_run, render=render, progress=tick)
     if as_json:
         _print_json(report.to_dict())
         return
@@ -214,6 +217,9 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, as_json: bool) ->
                 out.print(f"  {item}")
             if len(items) > 20:
                 out.print(f"  … and {len(items) - 20} more")
+    if report.deferred:
+        out.print(f"[dim]{report.deferred} new stories are queued unrendered: each is rendered and checked "
+                  "against the platform limits a day before it is due (`load --render` does it now).[/]")
     if dry_run:
         out.print("[dim]Dry run: nothing was written.[/]")
 
@@ -255,7 +261,8 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
     settings = state.settings
     begin = _parse_time(start, "--from", settings.timezone) if start else utcnow()
     finish = _parse_time(end, "--to", settings.timezone, end_of_day=True) if end else begin + dt.timedelta(days=7)
-    rows = ops.agenda(state.store, start=begin, end=finish, platform=platform)
+    planner = Planner(state.store, settings, templates=_templates(settings))
+    rows = ops.agenda(state.store, start=begin, end=finish, platform=platform, planner=planner)
     if as_json:
         _print_json([ops.delivery_dict(r) for r in rows])
         return
@@ -324,9 +331,11 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         else:
             out.print(f"Posted {report.count('posted')} at {_local(start, settings)}.")
         return
-    err.print(f"oneyearago {__version__}: {settings.mode} mode, {', '.join(settings.platforms)}; "
-              f"database {mask_url(settings.database_url)}. Ctrl-C stops after the post in flight.")
-    run_forever(engine, recheck=settings.recheck, on_report=lambda r: _print_events(r, settings))
+    def banner() -> None:
+        err.print(f"oneyearago {__version__}: {settings.mode} mode, {', '.join(settings.platforms)}; "
+                  f"database {mask_url(settings.database_url)}. Ctrl-C stops after the post in flight.")
+
+    run_forever(engine, recheck=settings.recheck, on_report=lambda r: _print_events(r, settings), on_start=banner)
     err.print("Stopped.")
 
 
@@ -343,7 +352,8 @@ def status(state: State, as_json: bool) -> None:
     if as_json:
         _print_json(view.to_dict())
         return
-    table = Table(title=f"{view.stories} stories", title_justify="left")
+    waiting = f" ({view.unrendered} rendered a day before they are due)" if view.unrendered else ""
+    table = Table(title=f"{view.stories} stories{waiting}", title_justify="left")
     table.add_column("platform")
     order = [s.value for s in S]
     for name in order:
@@ -379,7 +389,8 @@ def status(state: State, as_json: bool) -> None:
 @pass_state
 def skip(state: State, story_id: str) -> None:
     """Never post a story (its deliveries not yet sent are marked skipped)."""
-    rows = ops.skip(state.store, story_id, utcnow())
+    rows = ops.skip(state.store, story_id, utcnow(), planner=Planner(state.store, state.settings,
+                                                                     templates=_templates(state.settings)))
     out.print(f"Skipped {len(rows)} deliveries of {story_id}." if rows
               else f"Nothing left to skip for {story_id}: every delivery is already sent or settled.")
 

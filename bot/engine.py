@@ -34,8 +34,11 @@ from bot.errors import (
 )
 from bot.models import AttemptRow, DeliveryRow, PlatformRow, StoryRow
 from bot.models import Status as S
+from bot.queue import RENDER_AHEAD, Planner
 from bot.store import Store, utcnow
-from posts.render import iso_utc
+from bot.tid import next_tid
+from posts.render import iso_utc, render
+from posts.story import Story
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,7 @@ class Engine:
         worker: str | None = None,
         rng: random.Random | None = None,
         on_event: Callable[[Event], None] | None = None,
+        planner: Planner | None = None,
     ):
         self.store = store
         self.adapters = dict(adapters)
@@ -137,6 +141,7 @@ class Engine:
         self.on_event = on_event
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        self.planner = planner if planner is not None else Planner(store, settings)
 
     # ------------------------------------------------------------------ queries
 
@@ -185,7 +190,11 @@ class Engine:
                 if state is not None and state.retry_at is not None and state.retry_at > when:
                     when = state.retry_at
                 wake = when if wake is None else min(wake, when)
-            return wake
+        render_at = self.planner.next_render()
+        if render_at is not None:
+            render_at = max(render_at, now)
+            wake = render_at if wake is None else min(wake, render_at)
+        return wake
 
     # ------------------------------------------------------------------ the sweep
 
@@ -198,6 +207,7 @@ class Engine:
             return report
         self.reconcile(now, report)
         self._mark_missed(now, report)
+        self.planner.render_due(now + RENDER_AHEAD, now=now)
         platforms = list(self.adapters)
         if len(platforms) == 1:
             self._run_platform(platforms[0], now, report)
@@ -355,7 +365,8 @@ class Engine:
                 update(DeliveryRow)
                 .where(DeliveryRow.id == delivery_id, DeliveryRow.status == S.PENDING.value)
                 .values(status=S.SENDING.value, claimed_by=self.worker, claimed_until=started + LEASE,
-                        attempts=DeliveryRow.attempts + 1, payload=payload, updated_at=started)
+                        attempts=DeliveryRow.attempts + 1, payload=payload, updated_at=started,
+                        key=row.key or next_tid())
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount != 1:
@@ -557,6 +568,36 @@ class Engine:
                 continue
             posted.add((row.story_id, row.platform, row.kind, row.part))
             self._emit(report, self._event("would-post", row, at=now))
+        self._dry_run_unrendered(now, cutoff, blocks, report)
+
+
+    def _dry_run_unrendered(self, now: dt.datetime, cutoff: dt.datetime, blocks: Mapping[str, str],
+                            report: RunReport) -> None:
+        """Stories not rendered yet whose posts would be due: rendered in memory, nothing stored."""
+        with self.store.session() as session:
+            stories = list(session.scalars(select(StoryRow).where(StoryRow.rendered.is_(False),
+                                                                  StoryRow.root_due <= now)
+                                           .order_by(StoryRow.root_due, StoryRow.seq)))
+            session.expunge_all()
+        for story_row in stories:
+            story = Story.from_content(story_row.content)
+            delay = story.followup_after or self.settings.followup_delay
+            for platform in self.adapters:
+                if story.platforms and platform not in story.platforms:
+                    continue
+                for part in render(story, platform, self.planner.options):
+                    due = story_row.root_due if part.kind == "root" else story_row.root_due + delay
+                    row = DeliveryRow(id=0, story_id=story.id, platform=platform, kind=part.kind, part=part.part,
+                                      parts=part.parts, due_at=due, text=part.text)
+                    if platform in blocks:
+                        self._emit(report, self._event("blocked", row, blocks[platform]))
+                        break
+                    if part.kind == "root" and due < cutoff:
+                        self._emit(report, self._event("missed", row, "past the grace period: would be marked "
+                                                       "missed"))
+                        break
+                    if due <= now:
+                        self._emit(report, self._event("would-post", row, at=now))
 
 
 def _human(delta: dt.timedelta) -> str:

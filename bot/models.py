@@ -72,6 +72,7 @@ class Base(DeclarativeBase):
 
 class StoryRow(Base):
     __tablename__ = "stories"
+    __table_args__ = (Index("ix_stories_rendered_due", "rendered", "root_due"),)
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, index=True)
@@ -82,6 +83,8 @@ class StoryRow(Base):
     window_day: Mapped[str | None] = mapped_column(String(10), index=True, nullable=True)
     """For date-only stories: the local anniversary day (YYYY-MM-DD) whose window it shares."""
     root_due: Mapped[dt.datetime]
+    rendered: Mapped[bool] = mapped_column(default=True)
+    """Whether the story's deliveries exist yet: big loads render each story a day before it is due."""
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
 
@@ -103,8 +106,9 @@ class DeliveryRow(Base):
     parts: Mapped[int] = mapped_column(Integer, default=1)
     due_at: Mapped[dt.datetime]
     status: Mapped[str] = mapped_column(String(16), default=Status.PENDING.value)
-    key: Mapped[str] = mapped_column(String(64), unique=True)
-    """Stable idempotency key (the Bluesky record key); chosen once, never changed."""
+    key: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    """Idempotency key (the Bluesky record key): chosen when the first attempt's intent is committed,
+    then never changed."""
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     text: Mapped[str] = mapped_column(Text)
     length: Mapped[int] = mapped_column(Integer)

@@ -33,9 +33,20 @@ def delivery_dict(row: DeliveryRow) -> dict[str, Any]:
     }
 
 
-def agenda(store: Store, *, start: dt.datetime, end: dt.datetime, platform: str | None = None
-           ) -> list[DeliveryRow]:
-    """Deliveries due in ``[start, end)``, by due time."""
+def agenda(store: Store, *, start: dt.datetime, end: dt.datetime, platform: str | None = None,
+           planner: Any = None) -> list[DeliveryRow]:
+    """Deliveries due in ``[start, end)``, by due time.
+
+    With ``planner``, stories not rendered yet whose posts fall in the period are rendered first
+    (a follow-up is looked for up to a week after its root).
+    """
+    if planner is not None:
+        with store.session() as session:
+            ids = set(session.scalars(select(StoryRow.id).where(
+                StoryRow.rendered.is_(False), StoryRow.root_due >= start - dt.timedelta(days=7),
+                StoryRow.root_due < end)))
+        if ids:
+            planner.render_stories(ids, now=dt.datetime.now(dt.UTC))
     with store.session() as session:
         stmt = (select(DeliveryRow).where(DeliveryRow.due_at >= start, DeliveryRow.due_at < end)
                 .order_by(DeliveryRow.due_at, DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part))
@@ -52,10 +63,13 @@ class StatusView:
     upcoming: list[DeliveryRow]
     platforms: list[PlatformRow]
     stories: int
+    unrendered: int = 0
+    """Stories whose posts are made a day before they are due."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "stories": self.stories,
+            "unrendered_stories": self.unrendered,
             "counts": self.counts,
             "by_platform": self.by_platform,
             "problems": [delivery_dict(r) for r in self.problems],
@@ -86,7 +100,9 @@ def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int 
         platforms = list(session.scalars(select(PlatformRow).where(
             or_(PlatformRow.paused_reason.is_not(None), PlatformRow.retry_at > now))))
         stories = session.scalar(select(func.count()).select_from(StoryRow)) or 0
-    return StatusView(dict(counts), dict(by_platform), trouble, nxt, platforms, stories)
+        unrendered = session.scalar(select(func.count()).select_from(StoryRow)
+                                    .where(StoryRow.rendered.is_(False))) or 0
+    return StatusView(dict(counts), dict(by_platform), trouble, nxt, platforms, stories, unrendered)
 
 
 def _deliveries_for(session: Any, target: str) -> list[DeliveryRow]:
@@ -102,8 +118,10 @@ def _deliveries_for(session: Any, target: str) -> list[DeliveryRow]:
     return rows
 
 
-def skip(store: Store, story_id: str, now: dt.datetime) -> list[DeliveryRow]:
-    """Mark every not-yet-sent delivery of a story skipped."""
+def skip(store: Store, story_id: str, now: dt.datetime, planner: Any = None) -> list[DeliveryRow]:
+    """Mark every not-yet-sent delivery of a story skipped (rendering it first if need be)."""
+    if planner is not None:
+        planner.render_stories([story_id], now=now)
     with store.session() as session:
         if session.get(StoryRow, story_id) is None:
             raise BotError(f"no story {story_id!r} (see `oneyearago agenda` for ids)")

@@ -22,7 +22,6 @@ from bot.config import Settings
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.store import Store
-from bot.tid import next_tid
 from posts import anniversary
 from posts.render import Part, RenderOptions, render
 from posts.story import Story
@@ -50,6 +49,8 @@ class LoadReport:
     """Stories that had to be cut to fit a platform."""
     past_due: list[str] = dataclasses.field(default_factory=list)
     """Stories whose anniversary post is already past the grace period."""
+    deferred: int = 0
+    """New stories queued unrendered: each is rendered a day before it is due."""
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,7 +58,8 @@ class LoadReport:
 
 
 def render_options(settings: Settings, templates: Any = None) -> RenderOptions:
-    return RenderOptions(reddit_flair=getattr(settings, "reddit_flair", False), templates=templates)
+    return RenderOptions(reddit_flair=getattr(settings, "reddit_flair", False), templates=templates,
+                         lang=settings.lang)
 
 
 def plan_fingerprint(settings: Settings, templates: Any = None) -> str:
@@ -65,13 +67,13 @@ def plan_fingerprint(settings: Settings, templates: Any = None) -> str:
     parts = [settings.timezone, str(settings.years), settings.leap_day,
              f"{settings.posting_window[0]}-{settings.posting_window[1]}",
              str(settings.followup_delay.total_seconds()), ",".join(settings.platforms),
-             str(getattr(settings, "reddit_flair", False)),
+             str(getattr(settings, "reddit_flair", False)), settings.lang,
              templates.fingerprint() if templates is not None else "builtin"]
     return "|".join(parts)
 
 
-def content_hash(story: Story, fingerprint: str) -> str:
-    blob = json.dumps(story.content(), sort_keys=True, ensure_ascii=False) + "\x00" + fingerprint
+def content_hash(content: dict[str, Any], fingerprint: str) -> str:
+    blob = json.dumps(content, sort_keys=True, ensure_ascii=False) + "\x00" + fingerprint
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -106,6 +108,14 @@ def desired_deliveries(story: Story, root_due: dt.datetime, settings: Settings,
     return out
 
 
+EAGER_RENDER_LIMIT = 2000
+"""Loads of up to this many new stories are rendered (and checked for cuts) at once; bigger ones
+queue the stories alone and render each a day before it is due (or all at once with ``load --render``)."""
+
+RENDER_AHEAD = dt.timedelta(days=1)
+"""How far ahead of its root's due time the engine renders a story that is not rendered yet."""
+
+
 class Planner:
     """Loads stories into a store: all or nothing, idempotent, edit-aware."""
 
@@ -117,12 +127,16 @@ class Planner:
         self.fingerprint = plan_fingerprint(settings, templates)
 
     def load(self, stories: Sequence[Story], *, now: dt.datetime, dry_run: bool = False,
-             progress: Callable[[int], None] | None = None) -> LoadReport:
-        """Queue ``stories``; with ``dry_run`` compute the report and roll everything back."""
+             render: bool | None = None, progress: Callable[[int], None] | None = None) -> LoadReport:
+        """Queue ``stories``; with ``dry_run`` compute the report and roll everything back.
+
+        ``render`` forces (True) or defers (False) rendering of new stories; by default loads of up
+        to :data:`EAGER_RENDER_LIMIT` new stories are rendered at once.
+        """
         report = LoadReport(stories=len(stories), dry_run=dry_run)
         with self.store.sessions() as session:
             try:
-                self._load(session, stories, now, report, progress)
+                self._load(session, stories, now, report, render, progress)
             except BaseException:
                 session.rollback()
                 raise
@@ -132,10 +146,42 @@ class Planner:
                 session.commit()
         return report
 
+    def render_stories(self, story_ids: Iterable[str], *, now: dt.datetime,
+                       report: LoadReport | None = None) -> int:
+        """Create the deliveries of the not-yet-rendered ``story_ids``; returns how many were rendered."""
+        count = 0
+        with self.store.session() as session:
+            for chunk in _chunks(list(dict.fromkeys(story_ids)), 200):
+                for row in session.scalars(select(StoryRow).where(StoryRow.id.in_(chunk),
+                                                                  StoryRow.rendered.is_(False))):
+                    item = Story.from_content(row.content)
+                    wanted = desired_deliveries(item, row.root_due, self.settings, self.options)
+                    self._sync(session, item, wanted, now, report or LoadReport())
+                    row.rendered = True
+                    count += 1
+        return count
+
+    def render_due(self, until: dt.datetime, *, now: dt.datetime, limit: int = 500) -> int:
+        """Render the stories due by ``until`` that are not rendered yet (the engine calls this each sweep)."""
+        with self.store.session() as session:
+            ids = list(session.scalars(
+                select(StoryRow.id).where(StoryRow.rendered.is_(False), StoryRow.root_due <= until)
+                .order_by(StoryRow.root_due).limit(limit)))
+        return self.render_stories(ids, now=now) if ids else 0
+
+    def next_render(self) -> dt.datetime | None:
+        """When the next unrendered story has to be rendered."""
+        with self.store.session() as session:
+            due = session.scalar(select(func.min(StoryRow.root_due)).where(StoryRow.rendered.is_(False)))
+        if due is None:
+            return None
+        due = due if due.tzinfo else due.replace(tzinfo=dt.UTC)
+        return due - RENDER_AHEAD
+
     # ------------------------------------------------------------------ internals
 
     def _load(self, session: Session, stories: Sequence[Story], now: dt.datetime, report: LoadReport,
-              progress: Callable[[int], None] | None) -> None:
+              render: bool | None, progress: Callable[[int], None] | None) -> None:
         existing: dict[str, tuple[str, int, dt.datetime, str | None]] = {}
         ids = [s.id for s in stories]
         for chunk in _chunks(ids, 500):
@@ -146,9 +192,11 @@ class Planner:
                 existing[sid] = (chash, seq, due, day)
         next_seq = (session.scalar(select(func.max(StoryRow.seq))) or 0) + 1
         changed: list[tuple[Story, str, bool]] = []  # (story, hash, is_new)
+        contents: dict[str, dict[str, Any]] = {}
         touched_days: set[str] = set()
         for story in stories:
-            chash = content_hash(story, self.fingerprint)
+            content = contents[story.id] = story.content()
+            chash = content_hash(content, self.fingerprint)
             old = existing.get(story.id)
             if old is not None and old[0] == chash:
                 report.unchanged += 1
@@ -159,80 +207,96 @@ class Planner:
                 touched_days.add(day.isoformat())
             if old is not None and old[3]:
                 touched_days.add(old[3])
-        # Write the story rows first (new ones get the next load-order numbers).
-        new_rows, seqs = [], {}
+        new_count = sum(1 for _, _, is_new in changed if is_new)
+        eager = render if render is not None else new_count <= EAGER_RENDER_LIMIT
+        report.deferred = 0 if eager else new_count
+        # Due times: timed stories directly; date-only stories share their day's posting window in
+        # load order, so the slots of each touched day are computed over old and new stories alike.
+        seqs: dict[str, int] = {}
         for story, _chash, is_new in changed:
             if is_new:
                 seqs[story.id] = next_seq
                 next_seq += 1
-        stamp = now
+        root_due: dict[str, dt.datetime] = {s.id: timed_due(s, self.settings) for s, _, _ in changed if s.has_time}
+        days = {s.id: window_day(s, self.settings) for s, _, _ in changed}
+        slot_due = self._spread_days(session, touched_days, {
+            sid: (day.isoformat(), seqs[sid] if sid in seqs else existing[sid][1])
+            for sid, day in days.items() if day is not None})
+        changed_ids = {s.id for s, _, _ in changed}
+        new_rows = []
         for story, chash, is_new in changed:
-            day = window_day(story, self.settings)
-            due = timed_due(story, self.settings) if day is None else dt.datetime.min.replace(tzinfo=dt.UTC)
-            values = {"content": story.content(), "content_hash": chash, "origin": story.origin,
-                      "window_day": day.isoformat() if day else None, "root_due": due, "updated_at": stamp}
+            day = days[story.id]
+            due = root_due[story.id] if day is None else slot_due[story.id]
+            root_due[story.id] = due
+            values = {"content": contents[story.id], "content_hash": chash, "origin": story.origin,
+                      "window_day": day.isoformat() if day else None, "root_due": due, "updated_at": now}
             if is_new:
-                new_rows.append({"id": story.id, "seq": seqs[story.id], "created_at": stamp, **values})
+                new_rows.append({"id": story.id, "seq": seqs[story.id], "created_at": now,
+                                 "rendered": eager, **values})
             else:
-                session.execute(update(StoryRow).where(StoryRow.id == story.id).values(**values))
-        if new_rows:
-            for chunk in _chunks(new_rows, 2000):
-                session.execute(StoryRow.__table__.insert(), chunk)
-        # Date-only stories share their day's posting window, in load order.
-        slot_due = self._spread_days(session, touched_days)
-        by_id = {s.id: s for s, _, _ in changed}
-        done = 0
-        pending_inserts: list[dict[str, Any]] = []
-        for story, _chash, is_new in changed:
-            root_due = slot_due.get(story.id) or timed_due(story, self.settings)
-            if story.id in slot_due:
-                session.execute(update(StoryRow).where(StoryRow.id == story.id).values(root_due=root_due))
-            wanted = desired_deliveries(story, root_due, self.settings, self.options)
-            for part, _ in wanted:
-                if part.cut:
-                    report.cuts.append(f"{story.id}: cut to fit {part.platform} ({part.kind})")
-            if root_due < now - self.settings.grace:
-                report.past_due.append(f"{story.id}: anniversary was {root_due:%Y-%m-%d %H:%M} UTC")
-            if is_new:
+                session.execute(update(StoryRow).where(StoryRow.id == story.id).values(rendered=True, **values))
+        for chunk in _chunks(new_rows, 2000):
+            session.execute(StoryRow.__table__.insert(), chunk)
+        inserts: list[dict[str, Any]] = []
+        for done, (story, _chash, is_new) in enumerate(changed, start=1):
+            due = root_due[story.id]
+            if due < now - self.settings.grace:
+                report.past_due.append(f"{story.id}: anniversary was {due:%Y-%m-%d %H:%M} UTC")
+            if is_new and not eager:
                 report.added.append(story.id)
-                pending_inserts += [self._row(story.id, part, due, now) for part, due in wanted]
-                report.deliveries_added += len(wanted)
             else:
-                report.updated.append(story.id)
-                self._sync(session, story, wanted, now, report)
-            done += 1
+                wanted = desired_deliveries(story, due, self.settings, self.options)
+                report.cuts += [f"{story.id}: cut to fit {part.platform} ({part.kind})" for part, _ in wanted
+                                if part.cut]
+                if is_new:
+                    report.added.append(story.id)
+                    inserts += [self._row(story.id, part, when, now) for part, when in wanted]
+                    report.deliveries_added += len(wanted)
+                else:
+                    report.updated.append(story.id)
+                    self._sync(session, story, wanted, now, report)
+            if len(inserts) >= 5000:
+                session.execute(DeliveryRow.__table__.insert(), inserts)
+                inserts = []
             if progress is not None and done % 1000 == 0:
                 progress(done)
-            if len(pending_inserts) >= 5000:
-                session.execute(DeliveryRow.__table__.insert(), pending_inserts)
-                pending_inserts = []
-        if pending_inserts:
-            session.execute(DeliveryRow.__table__.insert(), pending_inserts)
-        # Stories of this load that moved only because their day got busier.
+        if inserts:
+            session.execute(DeliveryRow.__table__.insert(), inserts)
+        # Stories of earlier loads that moved only because their day got busier.
         for sid, due in slot_due.items():
-            if sid in by_id:
-                continue
-            moved = self._move_unsent(session, sid, due, now)
-            if moved:
+            if sid not in changed_ids and self._move_unsent(session, sid, due, now):
                 report.moved.append(f"{sid}: now due {due:%Y-%m-%d %H:%M} UTC")
 
-    def _row(self, story_id: str, part: Part, due: dt.datetime, now: dt.datetime) -> dict[str, Any]:
-        return {"story_id": story_id, "platform": part.platform, "kind": part.kind, "part": part.part,
-                "parts": part.parts, "due_at": due, "status": S.PENDING.value, "key": next_tid(),
-                "payload": dict(part.payload), "text": part.text, "length": part.length,
-                "length_limit": part.limit, "unit": part.unit, "attempts": 0, "created_at": now,
+    @staticmethod
+    def _base(story_id: str, platform: str, kind: str, part: int, parts: int, due: dt.datetime,
+              now: dt.datetime) -> dict[str, Any]:
+        return {"story_id": story_id, "platform": platform, "kind": kind, "part": part, "parts": parts,
+                "due_at": due, "status": S.PENDING.value, "key": None, "attempts": 0, "created_at": now,
                 "updated_at": now}
 
-    def _spread_days(self, session: Session, days: set[str]) -> dict[str, dt.datetime]:
-        """The due time of every date-only story on ``days``, spread over the window in load order."""
+    def _row(self, story_id: str, part: Part, due: dt.datetime, now: dt.datetime) -> dict[str, Any]:
+        return {**self._base(story_id, part.platform, part.kind, part.part, part.parts, due, now),
+                "payload": dict(part.payload), "text": part.text, "length": part.length,
+                "length_limit": part.limit, "unit": part.unit}
+
+    def _spread_days(self, session: Session, days: set[str], loading: dict[str, tuple[str, int]]
+                     ) -> dict[str, dt.datetime]:
+        """The due time of every date-only story on ``days``, spread over the window in load order.
+
+        ``loading`` gives the (day, load-order number) of the stories of this load, which may not be
+        in the database yet, or may be moving to another day.
+        """
         result: dict[str, dt.datetime] = {}
-        by_day: dict[str, list[str]] = defaultdict(list)
+        members: dict[str, dict[str, int]] = defaultdict(dict)
         for chunk in _chunks(sorted(days), 500):
-            for sid, day in session.execute(
-                select(StoryRow.id, StoryRow.window_day).where(StoryRow.window_day.in_(chunk))
-                .order_by(StoryRow.seq)
+            for sid, day, seq in session.execute(
+                select(StoryRow.id, StoryRow.window_day, StoryRow.seq).where(StoryRow.window_day.in_(chunk))
             ):
-                by_day[day].append(sid)
+                if sid not in loading:
+                    members[day][sid] = seq
+        for sid, (day, seq) in loading.items():
+            members[day][sid] = seq
+        by_day = {day: sorted(ids, key=ids.__getitem__) for day, ids in members.items() if day in days}
         for day, sids in by_day.items():
             date = dt.date.fromisoformat(day)
             for index, sid in enumerate(sids):
@@ -244,7 +308,7 @@ class Planner:
         old = session.scalar(select(StoryRow.root_due).where(StoryRow.id == story_id))
         if old == root_due:
             return False
-        shift = root_due - old if old is not None and old.year > 1 else None
+        shift = root_due - old if old is not None else None
         session.execute(update(StoryRow).where(StoryRow.id == story_id).values(root_due=root_due))
         for row in session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == story_id)):
             if row.status in SENT_STATUSES:
@@ -255,6 +319,7 @@ class Planner:
 
     def _sync(self, session: Session, story: Story, wanted: list[tuple[Part, dt.datetime]],
               now: dt.datetime, report: LoadReport) -> None:
+        """Make a story's deliveries match ``wanted``, never touching what may already be posted."""
         rows = {(r.platform, r.kind, r.part): r
                 for r in session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == story.id))}
         seen = set()
@@ -276,9 +341,9 @@ class Planner:
                                        f"{f' part {part.part}' if part.parts > 1 else ''} is already "
                                        f"{row.status}; the new {what} will not be posted")
                 continue
+            report.deliveries_updated += 1
             row.text, row.payload, row.due_at, row.parts = part.text, dict(part.payload), due, part.parts
             row.length, row.limit, row.unit, row.updated_at = part.length, part.limit, part.unit, now
-            report.deliveries_updated += 1
         for slot, row in rows.items():
             if slot in seen:
                 continue

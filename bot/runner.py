@@ -63,7 +63,8 @@ def build_scheduler(engine: Engine, *, recheck: dt.timedelta, on_report: Callabl
 
 
 def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event | None = None,
-                on_report: Callable[[RunReport], None] | None = None, install_signals: bool = True) -> None:
+                on_report: Callable[[RunReport], None] | None = None, install_signals: bool = True,
+                on_start: Callable[[], None] | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set); the post in flight always finishes."""
     stop = stop or threading.Event()
 
@@ -77,6 +78,8 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, handle)
     try:
+        if on_start is not None:
+            on_start()
         engine.reconcile(engine.clock(), all_sending=engine.store.is_sqlite)
         scheduler, job = build_scheduler(engine, recheck=recheck, on_report=on_report)
         job.next_run = dt.datetime.now()  # sweep once at start: catch up on anything already due

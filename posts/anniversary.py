@@ -58,16 +58,20 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
 def parse_duration(text: str) -> dt.timedelta:
     """Parse a delay such as ``90m``, ``6h``, ``1h30m``, ``45s`` or ``2d`` (a bare number is minutes)."""
     raw = str(text).strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+", raw):
-        return dt.timedelta(minutes=int(raw))
-    pos, total = 0, dt.timedelta()
-    for match in _DURATION_RE.finditer(raw):
-        if match.start() != pos:
-            break
-        value, unit = float(match.group(1)), match.group(2)
-        total += {"d": dt.timedelta(days=value), "h": dt.timedelta(hours=value),
-                  "m": dt.timedelta(minutes=value), "s": dt.timedelta(seconds=value)}[unit]
-        pos = match.end()
+    try:
+        if re.fullmatch(r"\d+", raw):
+            return dt.timedelta(minutes=int(raw))
+        pos, total = 0, dt.timedelta()
+        for match in _DURATION_RE.finditer(raw):
+            if match.start() != pos:
+                break
+            value, unit = float(match.group(1)), match.group(2)
+            total += {"d": dt.timedelta(days=value), "h": dt.timedelta(hours=value),
+                      "m": dt.timedelta(minutes=value), "s": dt.timedelta(seconds=value)}[unit]
+            pos = match.end()
+    except OverflowError:
+        # A number too large for a timedelta: a ValueError like every other bad duration.
+        raise ValueError(f"{text!r} is too long a duration") from None
     if not raw or pos != len(raw):
         raise ValueError(f"{text!r} is not a duration like 90m, 6h, 1h30m or 2d")
     return total
@@ -115,15 +119,22 @@ def window_slot(
 
     The window is cut into ``count`` equal slots and each story takes the middle of its slot,
     rounded down to the minute, so the day is spread evenly and the result never depends on
-    anything but load order.
+    anything but load order. The slots are cut from the real (elapsed) time between the window's
+    start and end, so on a day when the clocks change inside the window the due times still
+    increase with ``index`` (cutting wall-clock time would put two slots on one instant, or
+    one before its predecessor, when a slot fell into the skipped hour).
     """
     if not 0 <= index < count:
         raise ValueError(f"slot {index} out of range for {count} stories")
-    start = dt.datetime.combine(day, window[0])
-    end = dt.datetime.combine(day, window[1])
+    zone = ZoneInfo(bot_tz)
+    start = localize(dt.datetime.combine(day, window[0]), zone).astimezone(UTC)
+    # parse_window() stores an end of 24:00 as time.max (23:59:59.999999); use the real midnight so
+    # the microsecond short does not round every slot of a whole-day window down a minute.
+    end_wall = (dt.datetime.combine(day + dt.timedelta(days=1), dt.time()) if window[1] == dt.time.max
+                else dt.datetime.combine(day, window[1]))
+    end = localize(end_wall, zone).astimezone(UTC)
     offset = (end - start) * (2 * index + 1) / (2 * count)
-    wall = (start + offset).replace(second=0, microsecond=0)
-    return localize(wall, ZoneInfo(bot_tz)).astimezone(UTC)
+    return (start + offset).replace(second=0, microsecond=0)
 
 
 def followup_due(root_due: dt.datetime, delay: dt.timedelta) -> dt.datetime:

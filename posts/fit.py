@@ -28,22 +28,21 @@ def url_spans(text: str) -> list[tuple[int, int]]:
 
 def grapheme_boundaries(text: str) -> list[int]:
     """Every index in ``text`` where a grapheme cluster starts, plus ``len(text)``."""
+    if text.isascii() and "\r\n" not in text:
+        return list(range(len(text) + 1))
     return [m.start() for m in _GRAPHEME.finditer(text)] + [len(text)]
-
-
-def _inside(pos: int, spans: Sequence[tuple[int, int]]) -> bool:
-    return any(start < pos < end for start, end in spans)
 
 
 def cut_points(text: str, protect: Spans = url_spans) -> tuple[list[int], list[int], list[int]]:
     """(sentence ends, word ends, grapheme boundaries) of ``text`` that are safe to cut at."""
     spans = protect(text)
     boundaries = set(grapheme_boundaries(text))
+    if spans:
+        inside = {p for start, end in spans for p in range(start + 1, end)}
+        boundaries -= inside
     sentences = sorted({m.end() for m in _SENTENCE_END.finditer(text)} & boundaries)
     words = sorted({m.start() for m in re.finditer(r"\s+", text)} & boundaries)
-    graphemes = sorted(boundaries)
-    keep = [p for p in graphemes if not _inside(p, spans)]
-    return ([p for p in sentences if not _inside(p, spans)], [p for p in words if not _inside(p, spans)], keep)
+    return sentences, words, sorted(boundaries)
 
 
 def shorten(

@@ -29,6 +29,7 @@ EXTENSIONS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".jsonl": "jsonl
 """File endings the loader reads, and the format each one means."""
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_SPACE_RE = re.compile(r"\s")
 _LANG_RE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 _DATE_HINT = "write YYYY-MM-DD, or an ISO 8601 date-time such as 2025-01-12T14:30:00 or 2025-01-12T14:30:00+01:00"
 
@@ -46,21 +47,33 @@ _LineLoader.yaml_implicit_resolvers = {
 }
 
 
-def _compose_records(text: str, file: str, problems: list[Problem]) -> list[Record]:
+def _is_empty_document(node: yaml.Node) -> bool:
+    """An empty YAML document (a stray or trailing ``---``, only comments, or ``~``)."""
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _compose_records(text: str, file: str, problems: list[Problem], *, first_line: int = 1) -> list[Record]:
+    """The stories in YAML ``text``; ``first_line`` is the file line the text starts on."""
     records: list[Record] = []
     loader = _LineLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
-            if node is None:
+            if node is None or _is_empty_document(node):
                 continue
             items = node.value if isinstance(node, yaml.SequenceNode) else [node]
             for item in items:
-                records.append((file, item.start_mark.line + 1, loader.construct_object(item, deep=True)))
+                records.append((file, item.start_mark.line + first_line,
+                                loader.construct_object(item, deep=True)))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problems.append(Problem(file, line, "", f"YAML syntax error: {getattr(exc, 'problem', exc)}",
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = (mark.line if mark is not None else 0) + first_line
+        message = f"YAML syntax error: {getattr(exc, 'problem', None) or exc}"
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None and context_mark.line + first_line != line:
+            # e.g. an unclosed quote is only noticed at the end of the file: say where it began
+            message += f" ({context} on line {context_mark.line + first_line})"
+        problems.append(Problem(file, line, "", message,
                                 "fix the YAML syntax at that line (indentation, quotes, colons)"))
     finally:
         loader.dispose()
@@ -95,6 +108,10 @@ def _read_json(text: str, file: str, problems: list[Problem]) -> list[Record]:
             pos = _skip_ws(text, pos + 1)
             continue
         if pos < len(text) and text[pos] == "]":
+            rest = _skip_ws(text, pos + 1)
+            if rest < len(text):
+                problems.append(Problem(file, _line_at(text, rest), "", "JSON syntax error: text after the "
+                                        "closing ]", "a JSON story file holds one array; remove what follows it"))
             return records
         problems.append(Problem(file, _line_at(text, pos), "", "JSON syntax error: expected ',' or ']'",
                                 "separate stories with commas and close the array"))
@@ -113,7 +130,9 @@ def _line_at(text: str, pos: int) -> int:
 
 def _read_jsonl(text: str, file: str, problems: list[Problem]) -> list[Record]:
     records: list[Record] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n only: str.splitlines() would also split at U+2028, U+0085, \x0c ...,
+    # which JSON allows unescaped inside strings.
+    for number, line in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -125,17 +144,23 @@ def _read_jsonl(text: str, file: str, problems: list[Problem]) -> list[Record]:
 
 
 def _read_csv(text: str, file: str, problems: list[Problem]) -> list[Record]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     records: list[Record] = []
-    start = 2
+    header: list[str] | None = None
+    start = 1
     try:
         for row in reader:
-            extra = row.pop(None, None)  # type: ignore[call-overload]
-            cleaned = {k.strip(): v for k, v in row.items() if k is not None and v not in (None, "")}
-            if extra:
-                cleaned["__extra_cells__"] = extra
-            records.append((file, start, cleaned))
-            start = reader.line_num + 1
+            # ``start`` is the line the row began on; blank lines are skipped but still counted.
+            line, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue  # a blank line, or a row of empty cells (",,,," from a spreadsheet)
+            if header is None:
+                header = [name.strip() for name in row]
+                continue
+            cleaned = {k: v for k, v in zip(header, row, strict=False) if v != ""}
+            if len(row) > len(header):
+                cleaned["__extra_cells__"] = row[len(header):]
+            records.append((file, line, cleaned))
     except csv.Error as exc:
         problems.append(Problem(file, reader.line_num, "", f"CSV error: {exc}", "check the quoting on that row"))
     return records
@@ -153,11 +178,15 @@ def _read_markdown(text: str, file: str, problems: list[Problem]) -> list[Record
                                 "add a line with --- after the last field"))
         return []
     front = "".join(lines[1:end])
-    records = _compose_records(front, file, problems)
+    before = len(problems)
+    records = _compose_records(front, file, problems, first_line=2)
+    if len(problems) > before:
+        return []
+    if not records:
+        records = [(file, 1, {})]  # empty front matter: validation reports the missing fields
     if len(records) != 1 or not isinstance(records[0][2], dict):
-        if records:
-            problems.append(Problem(file, 2, "", "the front matter must be one mapping of fields",
-                                    "write one field per line: name: value"))
+        problems.append(Problem(file, 2, "", "the front matter must be one mapping of fields",
+                                "write one field per line: name: value"))
         return []
     data = dict(records[0][2])
     body = "".join(lines[end + 1:]).strip("\n")
@@ -178,6 +207,14 @@ def story_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]
     """Expand files and directories into the story files to read, in a stable order."""
     files: list[Path] = []
     problems: list[Problem] = []
+    seen: set[Path] = set()
+
+    def add(found: Path) -> None:
+        key = found.resolve()
+        if key not in seen:  # a file named twice, or also inside a folder given, is read once
+            seen.add(key)
+            files.append(found)
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -186,13 +223,14 @@ def story_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]
             if not found:
                 problems.append(Problem(str(path), 0, "", "the folder holds no story files",
                                         f"story files end in {', '.join(sorted(EXTENSIONS))}"))
-            files.extend(found)
+            for found_path in found:
+                add(found_path)
         elif path.is_file():
             if path.suffix.lower() not in EXTENSIONS:
                 problems.append(Problem(str(path), 0, "", f"unknown story file type {path.suffix or '(none)'!r}",
                                         f"rename it to end in one of {', '.join(sorted(EXTENSIONS))}"))
             else:
-                files.append(path)
+                add(path)
         else:
             problems.append(Problem(str(path), 0, "", "no such file or folder", "check the path"))
     return files, problems
@@ -202,7 +240,7 @@ def read_records(files: Iterable[Path], problems: list[Problem]) -> Iterator[Rec
     """Yield the raw story records of each file, adding syntax problems to ``problems``."""
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(Problem(str(path), 0, "", f"cannot read the file: {exc}",
                                     "story files must be readable UTF-8 text"))
@@ -274,13 +312,17 @@ def _parse_date(value: Any) -> dt.date | dt.datetime | None:
 
 
 def _check_url(value: str) -> str | None:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        host = (parts.hostname or "").rstrip(".")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:  # e.g. "http://[::1" (Invalid IPv6 URL)
+        return f"cannot be parsed ({exc})"
     if parts.scheme not in ("http", "https"):
         return "must start with http:// or https://"
-    host = (parts.hostname or "").rstrip(".")
     if "." not in host:
         return "has no valid host name"
-    if any(ch.isspace() for ch in value):
+    if _SPACE_RE.search(value):
         return "contains white space (percent-encode it as %20)"
     return None
 
@@ -303,10 +345,14 @@ def validate_record(
                                 "write each story as name: value fields"))
         return None
     before = len(problems)
-    sid = _text(raw.get("id")) or ""
+    id_text = _text(raw.get("id"))
+    sid = id_text or ""
 
     def bad(message: str, hint: str = "") -> None:
         problems.append(Problem(file, line, sid, message, hint))
+
+    if id_text is None:
+        bad(f"id must be text, not {type(raw.get('id')).__name__}", "write id as a plain string, or leave it out")
 
     if "__extra_cells__" in raw:
         bad("this row has more cells than the header has columns", "quote cells that contain commas")
@@ -317,16 +363,18 @@ def validate_record(
             suggestion = _suggest(str(key), FIELDS)
             bad(f"unknown field {key!r}", suggestion or f"known fields: {', '.join(FIELDS)}")
     values: dict[str, Any] = {}
+    not_text: set[str] = set()
     for name in ("headline", "summary", "body", "category", "source", "url", "image", "one_year_later",
                  "timezone", "lang"):
         text = _text(raw.get(name))
         if text is None:
             bad(f"{name} must be text, not {type(raw.get(name)).__name__}", f"write {name} as a plain string")
+            not_text.add(name)
             text = ""
         values[name] = text
     if sid and not _ID_RE.fullmatch(sid):
         bad(f"id {sid!r} is not valid", "use letters, digits, '.', '_' or '-' (at most 100, no spaces)")
-    if not values["headline"]:
+    if not values["headline"] and "headline" not in not_text:  # a non-text headline is reported once
         bad("headline is required", "add a headline: the one-line title of the story")
     date = None
     if "date" not in raw or raw.get("date") in (None, ""):
@@ -348,7 +396,7 @@ def validate_record(
         if problem:
             bad(f"url {values['url']!r} {problem}", "give the full address, e.g. https://example.com/story")
     if values["image"]:
-        if values["image"].startswith(("http://", "https://")):
+        if values["image"].lower().startswith(("http://", "https://")):
             problem = _check_url(values["image"])
             if problem:
                 bad(f"image {values['image']!r} {problem}", "give an image URL or a path to a local file")
@@ -404,7 +452,7 @@ def validate_record(
         followup_after=delay,
         platforms=tuple(dict.fromkeys(platforms)),
         tags=tuple(dict.fromkeys(tags)),
-        lang=values["lang"] or "en",
+        lang=values["lang"],
         origin=f"{file}:{line}",
     )
 

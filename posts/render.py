@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -89,6 +90,8 @@ class RenderOptions:
     """Bluesky ``createdAt``; the engine sets the real one when it commits the intent."""
     templates: Any = None
     """A :class:`posts.templates.Templates` overriding the built-in look, or ``None``."""
+    lang: str = "en"
+    """Language of stories that do not name theirs."""
 
 
 # ---------------------------------------------------------------------------- the story card
@@ -190,6 +193,34 @@ def _fits(checks: Callable[[str], tuple[Check, ...]]) -> Callable[[str], bool]:
     return lambda text: all(c.ok for c in checks(text))
 
 
+# Fitting measures many near-identical texts. Both platforms' counts add up line by line (no URL,
+# hashtag, emoji sequence or grapheme cluster spans a line feed), so each distinct line is measured
+# once; the final parts are still checked with the exact whole-text counts.
+@functools.lru_cache(maxsize=16384)
+def _x_line(line: str) -> int:
+    return twitter_text.weighted_length(line)
+
+
+def x_fits(text: str) -> bool:
+    """Whether ``text`` fits one post on X (weighted length at most 280)."""
+    lines = text.split("\n")
+    return sum(map(_x_line, lines)) + len(lines) - 1 <= X_LIMIT
+
+
+@functools.lru_cache(maxsize=16384)
+def _bluesky_line(line: str) -> tuple[int, int]:
+    shown = bluesky_text.linkify(line)[0]
+    return bluesky_text.grapheme_len(shown), bluesky_text.utf8_len(shown)
+
+
+def bluesky_fits(raw: str) -> bool:
+    """Whether ``raw`` fits one Bluesky post once its URLs are shown shortened."""
+    lines = raw.split("\n")
+    sizes = [_bluesky_line(line) for line in lines]
+    return (sum(g for g, _ in sizes) + len(lines) - 1 <= BLUESKY_GRAPHEMES
+            and sum(b for _, b in sizes) + len(lines) - 1 <= BLUESKY_BYTES)
+
+
 def _template(options: RenderOptions, platform: str, kind: str) -> Callable[[Mapping[str, Any]], str] | None:
     if options.templates is None:
         return None
@@ -229,11 +260,11 @@ def _numbered(body: str, i: int, n: int) -> str:
 def render_x(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
     """The root tweet and the follow-up thread, as create-tweet bodies."""
     build_root = _template(options, "x", "root") or default_root
-    text, _, cut = _fit_root(story, build_root, _fits(x_checks), twitter_text.url_spans)
+    text, _, cut = _fit_root(story, build_root, x_fits, twitter_text.url_spans)
     parts = [Part("x", "root", 1, 1, text, {"text": text}, x_checks(text), cut)]
     if story.one_year_later:
         build = _template(options, "x", "followup") or default_followup
-        texts = split_thread(build(context(story)), _fits(x_checks), protect=twitter_text.url_spans,
+        texts = split_thread(build(context(story)), x_fits, protect=twitter_text.url_spans,
                              numbered=_numbered)
         parts += [Part("x", "followup", i, len(texts), t, {"text": t}, x_checks(t))
                   for i, t in enumerate(texts, start=1)]
@@ -256,21 +287,20 @@ def bluesky_record(text: str, *, lang: str, created_at: str, embed: Mapping[str,
 def render_bluesky(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
     """The root post with its link card, and the follow-up thread, as post records."""
     created_at = options.created_at or "1970-01-01T00:00:00.000Z"
-    shown = lambda raw: bluesky_text.linkify(raw)[0]  # noqa: E731 - what the reader sees
-    fits = _fits(lambda raw: bluesky_checks(shown(raw)))
+    fits = bluesky_fits
     build_root = _template(options, "bluesky", "root") or default_root
     raw, _, cut = _fit_root(story, build_root, fits, url_spans)
     embed = None
     if story.url:
         embed = {"$type": "app.bsky.embed.external",
                  "external": {"uri": story.url, "title": story.headline, "description": story.summary}}
-    record = bluesky_record(raw, lang=story.lang, created_at=created_at, embed=embed)
+    record = bluesky_record(raw, lang=story.lang or options.lang, created_at=created_at, embed=embed)
     parts = [Part("bluesky", "root", 1, 1, record["text"], record, bluesky_checks(record["text"]), cut)]
     if story.one_year_later:
         build = _template(options, "bluesky", "followup") or default_followup
         texts = split_thread(build(context(story)), fits, protect=url_spans, numbered=_numbered)
         for i, raw_part in enumerate(texts, start=1):
-            rec = bluesky_record(raw_part, lang=story.lang, created_at=created_at)
+            rec = bluesky_record(raw_part, lang=story.lang or options.lang, created_at=created_at)
             parts.append(Part("bluesky", "followup", i, len(texts), rec["text"], rec, bluesky_checks(rec["text"])))
     return parts
 

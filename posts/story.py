@@ -52,7 +52,8 @@ class Story:
     followup_after: dt.timedelta | None = None
     platforms: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    lang: str = "en"
+    lang: str = ""
+    """BCP 47 language of the story; empty means the bot's default (ONEYEARAGO_LANG)."""
     origin: str = ""
     """Where the story was read from, as ``FILE:LINE`` (not part of its content)."""
 
@@ -66,15 +67,13 @@ class Story:
 
     def content(self) -> dict[str, object]:
         """The story's content as plain data (what decides whether an edit changed anything)."""
-        data = dataclasses.asdict(self)
-        data.pop("origin")
-        data["date"] = self.date.isoformat()
-        data["followup_after"] = (
-            None if self.followup_after is None else int(self.followup_after.total_seconds())
-        )
-        data["platforms"] = list(self.platforms)
-        data["tags"] = list(self.tags)
-        return data
+        return {
+            "id": self.id, "date": self.date.isoformat(), "headline": self.headline, "timezone": self.timezone,
+            "summary": self.summary, "body": self.body, "category": self.category, "source": self.source,
+            "url": self.url, "image": self.image, "one_year_later": self.one_year_later,
+            "followup_after": None if self.followup_after is None else int(self.followup_after.total_seconds()),
+            "platforms": list(self.platforms), "tags": list(self.tags), "lang": self.lang,
+        }
 
     @classmethod
     def from_content(cls, data: dict[str, object]) -> Story:

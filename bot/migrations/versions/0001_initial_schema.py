@@ -35,11 +35,13 @@ def upgrade() -> None:
     sa.Column('origin', sa.Text(), nullable=False),
     sa.Column('window_day', sa.String(length=10), nullable=True),
     sa.Column('root_due', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('rendered', sa.Boolean(), nullable=False),
     sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
     sa.Column('updated_at', bot.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('stories', schema=None) as batch_op:
+        batch_op.create_index('ix_stories_rendered_due', ['rendered', 'root_due'], unique=False)
         batch_op.create_index(batch_op.f('ix_stories_seq'), ['seq'], unique=False)
         batch_op.create_index(batch_op.f('ix_stories_window_day'), ['window_day'], unique=False)
 
@@ -52,7 +54,7 @@ def upgrade() -> None:
     sa.Column('parts', sa.Integer(), nullable=False),
     sa.Column('due_at', bot.models.UTCDateTime(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=True),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('length', sa.Integer(), nullable=False),
@@ -111,6 +113,7 @@ def downgrade() -> None:
     with op.batch_alter_table('stories', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stories_window_day'))
         batch_op.drop_index(batch_op.f('ix_stories_seq'))
+        batch_op.drop_index('ix_stories_rendered_due')
 
     op.drop_table('stories')
     op.drop_table('platforms')

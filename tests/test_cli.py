@@ -1,0 +1,184 @@
+"""The operator CLI through its real entry point (``bot.cli.main``, the console script's target)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapters.sandbox import read_transcript
+from bot.cli import main
+
+STORIES = """\
+- id: alpha
+  date: 2025-03-01T12:00:00Z
+  category: research
+  source: Example Labs
+  headline: Alpha model released
+  summary: A lab released a model.
+  url: https://example.com/alpha
+  one_year_later: It became the default choice.
+- id: beta
+  date: 2025-03-01
+  headline: Beta chip announced
+  url: https://example.com/beta
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("ONEYEARAGO_"):
+            monkeypatch.delenv(name)
+    (tmp_path / "stories.yaml").write_text(STORIES)
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(["--db", "sqlite:///queue.db", *args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_load_then_agenda_json_lists_every_delivery(env, capsys):
+    code, out, _ = run(capsys, "load", "stories.yaml")
+    assert code == 0 and "2 new" in out
+    code, out, _ = run(capsys, "agenda", "--from", "2026-03-01", "--to", "2026-03-01", "--json")
+    items = json.loads(out)
+    assert code == 0 and len(items) == 9
+    assert {"story_id", "platform", "kind", "part", "due_at", "status"} <= set(items[0])
+    alpha_x = [i for i in items if i["story_id"] == "alpha" and i["platform"] == "x" and i["kind"] == "root"][0]
+    assert alpha_x["due_at"] == "2026-03-01T12:00:00+00:00" and alpha_x["status"] == "pending"
+
+
+def test_agenda_filters_by_platform(env, capsys):
+    run(capsys, "load", "stories.yaml")
+    _, out, _ = run(capsys, "agenda", "--from", "2026-03-01", "--to", "2026-03-02", "--platform", "reddit", "--json")
+    assert {i["platform"] for i in json.loads(out)} == {"reddit"}
+
+
+def test_bad_story_file_lists_every_problem_and_loads_nothing(env, capsys):
+    (env / "bad.yaml").write_text("- date: 2025-02-30\n  headline: x\n- headlin: y\n  date: 2025-01-01\n")
+    code, _, err = run(capsys, "load", "stories.yaml", "bad.yaml")
+    assert code == 2
+    assert "bad.yaml:1: -: date '2025-02-30' is not a valid date" in err
+    assert "bad.yaml:3: -: unknown field 'headlin' (did you mean 'headline'?)" in err
+    assert "nothing was loaded" in err and "Traceback" not in err
+    _, out, _ = run(capsys, "status", "--json")
+    assert json.loads(out)["stories"] == 0
+
+
+def test_preview_json_gives_each_part_with_length_limit_unit_and_payload(env, capsys):
+    run(capsys, "load", "stories.yaml")
+    code, out, _ = run(capsys, "preview", "alpha", "--json")
+    parts = json.loads(out)
+    assert code == 0
+    assert {(p["platform"], p["kind"]) for p in parts} == {(pl, k) for pl in ("x", "reddit", "bluesky")
+                                                           for k in ("root", "followup")}
+    for part in parts:
+        assert {"platform", "kind", "part", "text", "length", "limit", "unit", "payload"} <= set(part)
+        assert 0 < part["length"] <= part["limit"]
+    x_root = [p for p in parts if p["platform"] == "x" and p["kind"] == "root"][0]
+    assert x_root["unit"] == "weighted characters" and x_root["payload"] == {"text": x_root["text"]}
+
+
+def test_run_once_at_a_simulated_time_posts_and_writes_the_transcript(env, capsys):
+    run(capsys, "load", "stories.yaml")
+    code, out, _ = run(capsys, "run", "--once", "--now", "2026-03-01T12:00:00+00:00")
+    assert code == 0 and "Posted 3" in out
+    run(capsys, "run", "--once", "--now", "2026-03-01T15:00:00+00:00")  # beta, date-only: mid-window
+    code, out, _ = run(capsys, "run", "--once", "--now", "2026-03-01T18:00:00+00:00")
+    records = read_transcript(env / "transcript.jsonl")
+    assert len(records) == 6 + 3  # alpha root+reply, beta root (15:00) on three platforms
+    for record in records:
+        assert {"platform", "story_id", "kind", "part", "remote_id", "reply_to", "text", "posted_at"} <= set(record)
+    replies = [r for r in records if r["kind"] == "followup"]
+    roots = {(r["platform"], r["story_id"]): r["remote_id"] for r in records if r["kind"] == "root"}
+    assert all(r["reply_to"] == roots[(r["platform"], r["story_id"])] for r in replies)
+
+
+def test_run_dry_run_changes_nothing(env, capsys):
+    run(capsys, "load", "stories.yaml")
+    code, out, _ = run(capsys, "run", "--dry-run", "--once", "--now", "2026-03-01T12:00:00Z")
+    assert code == 0 and "3 posts would go out" in out
+    assert not (env / "transcript.jsonl").exists()
+    _, out, _ = run(capsys, "status", "--json")
+    assert json.loads(out)["counts"] == {"pending": 9}
+
+
+def test_status_skip_and_retry(env, capsys):
+    run(capsys, "load", "stories.yaml")
+    code, out, _ = run(capsys, "skip", "beta")
+    assert code == 0 and "Skipped 3" in out
+    _, out, _ = run(capsys, "status", "--json")
+    assert json.loads(out)["counts"] == {"pending": 6, "skipped": 3}
+    code, out, _ = run(capsys, "retry", "beta")
+    assert code == 0 and out.count("Queued again") == 3
+    code, _, err = run(capsys, "retry", "alpha")
+    assert code == 1 and "nothing to retry" in err
+
+
+def test_missed_root_is_listed_and_retry_posts_it(env, capsys):
+    run(capsys, "load", "stories.yaml")
+    run(capsys, "run", "--once", "--now", "2026-03-02T12:00:00Z")
+    _, out, _ = run(capsys, "status", "--json")
+    view = json.loads(out)
+    assert view["counts"]["missed"] == 6
+    missed = [p for p in view["problems"] if p["status"] == "missed"]
+    assert missed and "grace" in missed[0]["last_error"]
+    code, out, _ = run(capsys, "retry", str(missed[0]["id"]))
+    assert code == 0 and "Queued again" in out
+
+
+def test_unknown_story_is_one_clear_line(env, capsys):
+    code, _, err = run(capsys, "preview", "nope")
+    assert code == 1 and err.strip().startswith("error: no story 'nope'") and "Traceback" not in err
+
+
+def test_bad_setting_names_the_variable_and_its_source(env, capsys, monkeypatch):
+    monkeypatch.setenv("ONEYEARAGO_TIMEZONE", "Mars/Olympus")
+    code, _, err = run(capsys, "status")
+    assert code == 1 and "ONEYEARAGO_TIMEZONE=Mars/Olympus (from environment)" in err
+
+
+def test_env_file_is_read_and_options_win_over_it(env, capsys):
+    (env / ".env").write_text("ONEYEARAGO_PLATFORMS=x\n")
+    run(capsys, "load", "stories.yaml")
+    _, out, _ = run(capsys, "agenda", "--from", "2026-03-01", "--to", "2026-03-02", "--json")
+    assert {i["platform"] for i in json.loads(out)} == {"x"}
+    _, out, _ = run(capsys, "--platforms", "x,bluesky", "load", "stories.yaml")
+    assert "updated" in out
+
+
+def test_doctor_reports_settings_database_and_platforms(env, capsys):
+    code, out, _ = run(capsys, "doctor")
+    assert code == 0 and "ONEYEARAGO_MODE" in out and "sandbox" in out and "All good" in out
+
+
+def test_live_mode_without_adapters_refuses_clearly(env, capsys):
+    run(capsys, "load", "stories.yaml")
+    code, _, err = run(capsys, "--mode", "live", "run", "--once")
+    assert code == 1 and "error:" in err and "Traceback" not in err
+
+
+def test_demo_replays_the_bundled_queue(env, capsys):
+    code, out, _ = run(capsys, "demo", "--quiet")
+    assert code == 0 and "sample stories" in out
+    records = read_transcript(env / "oneyearago-demo" / "transcript.jsonl")
+    assert len(records) > 60
+    assert {r["platform"] for r in records} == {"x", "reddit", "bluesky"}
+
+
+def test_console_script_and_module_entry_points_exist(env):
+    result = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "oneyearago" in result.stdout.lower() or "Usage" in result.stdout
+    for command in ("load", "agenda", "preview", "run", "status", "skip", "retry", "doctor", "demo"):
+        assert command in result.stdout

@@ -1,0 +1,62 @@
+"""The sandbox adapter: records each post as the platform would show it, and can find it again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from adapters.base import Outgoing, ThreadState
+from adapters.sandbox import SandboxAdapter, read_transcript, sandbox_ref
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def post(key: str, kind: str = "root", part: int = 1, platform: str = "x") -> Outgoing:
+    return Outgoing(platform, "story-1", kind, part, {"text": f"text {key}"}, key)
+
+
+def test_posts_and_replies_are_recorded_with_their_thread_position(tmp_path):
+    shown = []
+    sandbox = SandboxAdapter("x", tmp_path / "t.jsonl", clock=lambda: NOW, show=shown.append)
+    root = sandbox.publish(post("k1"))
+    reply = sandbox.reply(post("k2", "followup"), root, root)
+    records = read_transcript(tmp_path / "t.jsonl")
+    assert [r["remote_id"] for r in records] == [root.id, reply.id]
+    assert records[0]["reply_to"] is None and records[1]["reply_to"] == root.id
+    assert records[1] == {**records[1], "platform": "x", "story_id": "story-1", "kind": "followup", "part": 1,
+                          "text": "text k2", "posted_at": NOW.isoformat(), "key": "k2"}
+    assert shown == records
+
+
+def test_ids_look_like_each_platform(tmp_path):
+    assert sandbox_ref("x", "k").id.isdigit()
+    assert len(sandbox_ref("reddit", "k").id) == 7
+    ref = sandbox_ref("bluesky", "3l25zusnsfck2")
+    assert ref.id == "at://did:plc:sandbox/app.bsky.feed.post/3l25zusnsfck2" and ref.extra["cid"].startswith("bafy")
+
+
+def test_find_by_key_after_a_crash_and_a_torn_last_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    sandbox = SandboxAdapter("bluesky", path, clock=lambda: NOW)
+    ref = sandbox.publish(post("k1", platform="bluesky"))
+    with open(path, "a") as handle:
+        handle.write('{"platform": "bluesky", "key": "k2"')  # the process died mid-write
+    again = SandboxAdapter("bluesky", path, clock=lambda: NOW)
+    assert again.find(post("k1", platform="bluesky")) == ref
+    assert again.find(post("k2", platform="bluesky")) is None
+    assert again.thread_state(ref) is ThreadState.OPEN
+    assert again.thread_state(sandbox_ref("bluesky", "zzz")) is ThreadState.GONE
+
+
+def test_reddit_root_records_title_and_self_text(tmp_path):
+    sandbox = SandboxAdapter("reddit", tmp_path / "t.jsonl", clock=lambda: NOW)
+    sandbox.publish(Outgoing("reddit", "s", "root", 1, {"title": "T", "selftext": "Body"}, "k"))
+    record = json.loads((tmp_path / "t.jsonl").read_text())
+    assert record["text"] == "T\n\nBody" and record["payload"] == {"title": "T", "selftext": "Body"}
+
+
+def test_simulated_latency_uses_the_injected_sleep(tmp_path):
+    slept = []
+    sandbox = SandboxAdapter("x", tmp_path / "t.jsonl", clock=lambda: NOW, latency=0.1, sleep=slept.append)
+    sandbox.publish(post("k"))
+    assert slept == [0.1]
