@@ -143,6 +143,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("sandbox_latency", "0", "Sandbox only: simulated seconds each post takes (for rehearsals and benchmarks)",
          _non_negative_float),
     Spec("lang", "en", "Default language of posts (Bluesky langs) when a story does not say"),
+    Spec("reddit_flair", "false", "Reddit: send the story's category as flair text (for subreddits that use flair)",
+         _bool),
     Spec("log_level", "WARNING", "Logging level: DEBUG, INFO, WARNING or ERROR",
          lambda t: _choice(("debug", "info", "warning", "error"))(t).upper()),
 )
@@ -171,6 +173,7 @@ class Settings:
     recheck: dt.timedelta
     sandbox_latency: float
     lang: str
+    reddit_flair: bool
     log_level: str
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     """Where each setting's value came from (``option``, ``environment``, ``.env`` or ``default``)."""

@@ -15,7 +15,7 @@ from bot.models import DeliveryRow, PlatformRow, StoryRow
 from bot.models import Status as S
 from bot.queue import render_options
 from bot.store import Store
-from posts.render import Part, render
+from posts.render import Part, iso_utc, render
 from posts.story import Story
 
 RETRYABLE = (S.FAILED.value, S.MISSED.value, S.UNCONFIRMED.value, S.SKIPPED.value)
@@ -144,6 +144,14 @@ def retry(store: Store, target: str, now: dt.datetime, settings: Settings,
         if not rows:
             raise BotError(f"nothing to retry for {target!r}: only failed, missed, unconfirmed or skipped "
                            "deliveries can be retried")
+        unrendered = {r.story_id for r in rows if r.length == 0 and not r.text}
+        for sid in unrendered:  # never rendered (it failed to): render again on the next sweep
+            for row in [r for r in rows if r.story_id == sid]:
+                session.delete(row)
+            story_row = session.get(StoryRow, sid)
+            if story_row is not None:
+                story_row.rendered = False
+        rows = [r for r in rows if r.story_id not in unrendered]
         for row in rows:
             row.status, row.not_before, row.updated_at = S.PENDING.value, None, now
             row.attempts = 0
@@ -174,7 +182,9 @@ def preview(store: Store, settings: Settings, story_id: str, platform: str | Non
             templates: Any = None) -> list[Part]:
     """Each part of a queued story as it will be posted (from the queue when already rendered)."""
     item = story(store, story_id)
-    options = render_options(settings, templates)
+    with store.session() as session:
+        due = session.scalar(select(StoryRow.root_due).where(StoryRow.id == story_id))
+    options = dataclasses.replace(render_options(settings, templates), created_at=iso_utc(due) if due else None)
     platforms = [platform] if platform else [p for p in settings.platforms
                                              if not item.platforms or p in item.platforms]
     parts: list[Part] = []

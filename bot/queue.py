@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -19,12 +20,15 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
+from bot.errors import Problem, StoryError, TemplateError
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.store import Store
 from posts import anniversary
 from posts.render import Part, RenderOptions, render
 from posts.story import Story
+
+log = logging.getLogger(__name__)
 
 SENT_STATUSES = (S.SENDING.value, S.POSTED.value, S.UNCONFIRMED.value)
 """Deliveries that may already be on the platform: an edit can no longer change them."""
@@ -58,7 +62,7 @@ class LoadReport:
 
 
 def render_options(settings: Settings, templates: Any = None) -> RenderOptions:
-    return RenderOptions(reddit_flair=getattr(settings, "reddit_flair", False), templates=templates,
+    return RenderOptions(reddit_flair=settings.reddit_flair, templates=templates,
                          lang=settings.lang)
 
 
@@ -67,7 +71,7 @@ def plan_fingerprint(settings: Settings, templates: Any = None) -> str:
     parts = [settings.timezone, str(settings.years), settings.leap_day,
              f"{settings.posting_window[0]}-{settings.posting_window[1]}",
              str(settings.followup_delay.total_seconds()), ",".join(settings.platforms),
-             str(getattr(settings, "reddit_flair", False)), settings.lang,
+             str(settings.reddit_flair), settings.lang,
              templates.fingerprint() if templates is not None else "builtin"]
     return "|".join(parts)
 
@@ -155,8 +159,12 @@ class Planner:
                 for row in session.scalars(select(StoryRow).where(StoryRow.id.in_(chunk),
                                                                   StoryRow.rendered.is_(False))):
                     item = Story.from_content(row.content)
-                    wanted = desired_deliveries(item, row.root_due, self.settings, self.options)
-                    self._sync(session, item, wanted, now, report or LoadReport())
+                    try:
+                        wanted = desired_deliveries(item, row.root_due, self.settings, self.options)
+                    except (ValueError, TemplateError) as exc:
+                        self._unrenderable(session, item, row.root_due, str(exc), now)
+                    else:
+                        self._sync(session, item, wanted, now, report or LoadReport())
                     row.rendered = True
                     count += 1
         return count
@@ -238,6 +246,7 @@ class Planner:
         for chunk in _chunks(new_rows, 2000):
             session.execute(StoryRow.__table__.insert(), chunk)
         inserts: list[dict[str, Any]] = []
+        problems: list[Problem] = []
         for done, (story, _chash, is_new) in enumerate(changed, start=1):
             due = root_due[story.id]
             if due < now - self.settings.grace:
@@ -245,7 +254,12 @@ class Planner:
             if is_new and not eager:
                 report.added.append(story.id)
             else:
-                wanted = desired_deliveries(story, due, self.settings, self.options)
+                try:
+                    wanted = desired_deliveries(story, due, self.settings, self.options)
+                except (ValueError, TemplateError) as exc:
+                    problems.append(_problem(story, f"cannot be rendered: {exc}",
+                                             "shorten the headline, or fix the template it names"))
+                    continue
                 report.cuts += [f"{story.id}: cut to fit {part.platform} ({part.kind})" for part, _ in wanted
                                 if part.cut]
                 if is_new:
@@ -260,12 +274,24 @@ class Planner:
                 inserts = []
             if progress is not None and done % 1000 == 0:
                 progress(done)
+        if problems:
+            raise StoryError(problems)
         if inserts:
             session.execute(DeliveryRow.__table__.insert(), inserts)
         # Stories of earlier loads that moved only because their day got busier.
         for sid, due in slot_due.items():
             if sid not in changed_ids and self._move_unsent(session, sid, due, now):
                 report.moved.append(f"{sid}: now due {due:%Y-%m-%d %H:%M} UTC")
+
+    def _unrenderable(self, session: Session, story: Story, root_due: dt.datetime, reason: str,
+                      now: dt.datetime) -> None:
+        """A story that cannot be rendered any more gets failed roots that say why (``retry`` re-renders)."""
+        log.error("story %s cannot be rendered: %s", story.id, reason)
+        for platform in story_platforms(story, self.settings):
+            session.execute(DeliveryRow.__table__.insert(), [{
+                **self._base(story.id, platform, "root", 1, 1, root_due, now), "status": S.FAILED.value,
+                "payload": {}, "text": "", "length": 0, "length_limit": 0, "unit": "",
+                "last_error": f"cannot be rendered: {reason}"}])
 
     @staticmethod
     def _base(story_id: str, platform: str, kind: str, part: int, parts: int, due: dt.datetime,
@@ -353,6 +379,11 @@ class Planner:
                 continue
             session.execute(delete(DeliveryRow).where(DeliveryRow.id == row.id))
             report.deliveries_removed += 1
+
+
+def _problem(story: Story, message: str, hint: str) -> Problem:
+    file, _, line = story.origin.rpartition(":")
+    return Problem(file or story.origin, int(line) if line.isdigit() else 0, story.id, message, hint)
 
 
 def _chunks(items: Sequence[Any] | Iterable[Any], size: int) -> Iterable[list[Any]]:

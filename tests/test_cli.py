@@ -182,3 +182,20 @@ def test_console_script_and_module_entry_points_exist(env):
     assert result.returncode == 0 and "oneyearago" in result.stdout.lower() or "Usage" in result.stdout
     for command in ("load", "agenda", "preview", "run", "status", "skip", "retry", "doctor", "demo"):
         assert command in result.stdout
+
+
+def test_a_broken_template_stops_load_and_preview_with_its_file_and_line(env, capsys):
+    (env / "looks").mkdir()
+    (env / "looks" / "x_root.j2").write_text("{{ headline }}\n{{ summry }}\n")
+    code, _, err = run(capsys, "--templates", "looks", "load", "stories.yaml")
+    assert code == 1 and "x_root.j2:2:" in err and "'summry' is undefined" in err and "Traceback" not in err
+    _, out, _ = run(capsys, "status", "--json")
+    assert json.loads(out)["stories"] == 0
+
+
+def test_preview_bluesky_payload_is_a_complete_record(env, capsys):
+    run(capsys, "load", "stories.yaml")
+    _, out, _ = run(capsys, "preview", "alpha", "--platform", "bluesky", "--json")
+    root = json.loads(out)[0]["payload"]
+    assert root["$type"] == "app.bsky.feed.post" and root["createdAt"] == "2026-03-01T12:00:00.000Z"
+    assert root["embed"]["external"]["uri"] == "https://example.com/alpha" and root["langs"] == ["en"]

@@ -1,0 +1,62 @@
+"""The store: aware UTC datetimes on every backend, and migrations that keep the queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select, text
+
+from bot.errors import StoreError
+from bot.models import Base, DeliveryRow, PlatformRow
+from bot.queue import Planner
+from bot.store import Store
+from tests.conftest import story
+
+
+def test_aware_datetimes_come_back_aware_and_equal(store):
+    when = dt.datetime(2026, 7, 1, 14, 30, 15, 123456, tzinfo=ZoneInfo("Europe/London"))
+    with store.session() as session:
+        session.add(PlatformRow(name="x", retry_at=when, updated_at=when))
+    with store.session() as session:
+        back = session.get(PlatformRow, "x").retry_at
+    assert back == when and back.tzinfo is dt.UTC and back.hour == 13
+
+
+def test_naive_datetimes_are_refused(store):
+    with pytest.raises(Exception, match="naive datetime"), store.session() as session:
+        session.add(PlatformRow(name="x", updated_at=dt.datetime(2026, 1, 1)))
+        session.flush()
+
+
+def test_the_migrations_build_exactly_the_models_schema(store):
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_reopening_a_database_keeps_its_queue(settings):
+    first = Store(settings.database_url)
+    Planner(first, settings).load([story("a")], now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    first.dispose()
+    again = Store(settings.database_url)
+    assert again.revision() == Store.head_revision()
+    with again.session() as session:
+        assert len(list(session.scalars(select(DeliveryRow)))) == 6
+
+
+def test_an_old_schema_is_upgraded_in_place(settings):
+    store = Store(settings.database_url)
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version"))
+    store.dispose()
+    with pytest.raises(StoreError):  # tables exist but no revision: the upgrade cannot recreate them
+        Store(settings.database_url)
+
+
+def test_an_unusable_database_url_is_a_clear_error():
+    with pytest.raises(StoreError, match="cannot use database"):
+        Store("nosuchdialect://x")
