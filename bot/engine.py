@@ -15,6 +15,7 @@ import os
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,6 +44,8 @@ from posts.story import Story
 log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=5)
+HOUSEKEEPING = dt.timedelta(seconds=5)
+"""In the run loop, how often a sweep also reconciles lapsed claims, marks missed roots and renders ahead."""
 """How long a claim holds before another worker may reconcile the delivery."""
 
 
@@ -131,6 +134,7 @@ class Engine:
         rng: random.Random | None = None,
         on_event: Callable[[Event], None] | None = None,
         planner: Planner | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.store = store
         self.adapters = dict(adapters)
@@ -142,6 +146,10 @@ class Engine:
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self.planner = planner if planner is not None else Planner(store, settings)
+        self.lead = dt.timedelta(0)
+        """How early a sweep may claim a delivery; it is still sent at its due time (the run loop sets it)."""
+        self.sleep = sleep
+        self._housekeeping_at: dt.datetime | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -156,11 +164,15 @@ class Engine:
         return blocked
 
     def due(self, session: Session, now: dt.datetime, platform: str, limit: int = 100) -> list[DeliveryRow]:
-        """Pending deliveries of ``platform`` due by ``now`` whose parent (if any) is posted."""
+        """Pending deliveries of ``platform`` due by ``now`` (plus the lead) whose parent is posted.
+
+        A root more than the grace period late is never returned (it is about to be marked missed).
+        """
         stmt = (
             select(DeliveryRow)
             .where(DeliveryRow.status == S.PENDING.value, DeliveryRow.platform == platform,
-                   DeliveryRow.due_at <= now,
+                   DeliveryRow.due_at <= now + self.lead,
+                   or_(DeliveryRow.kind != "root", DeliveryRow.due_at >= now - self.settings.grace),
                    or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now),
                    _parent_posted_clause())
             .order_by(DeliveryRow.due_at, DeliveryRow.kind.desc(), DeliveryRow.part, DeliveryRow.id)
@@ -205,9 +217,11 @@ class Engine:
         if dry_run:
             self._dry_run(now, report)
             return report
-        self.reconcile(now, report)
-        self._mark_missed(now, report)
-        self.planner.render_due(now + RENDER_AHEAD, now=now)
+        if self.lead == dt.timedelta(0) or self._housekeeping_at is None or now >= self._housekeeping_at:
+            self.reconcile(now, report)
+            self._mark_missed(now, report)
+            self.planner.render_due(now + RENDER_AHEAD, now=now)
+            self._housekeeping_at = now + HOUSEKEEPING
         platforms = list(self.adapters)
         if len(platforms) == 1:
             self._run_platform(platforms[0], now, report)
@@ -271,6 +285,9 @@ class Engine:
         if claim is None:
             return "skip"
         row, post, parent, root = claim
+        early = (row.due_at - self.clock()).total_seconds()
+        if 0 < early <= self.lead.total_seconds():
+            self.sleep(early)  # claimed ahead of time: send exactly when due
         if parent is not None and row.kind != "root":
             state = self._thread_state(adapter, parent, row, report)
             if state is not None:

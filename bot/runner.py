@@ -36,6 +36,11 @@ class WakeJob(schedule.Job):
         self.next_run = when.astimezone().replace(tzinfo=None)
 
 
+LEAD = dt.timedelta(milliseconds=40)
+"""The loop wakes this much before a due time, claims the delivery and commits its intent, then sends
+exactly at the due time."""
+
+
 def build_scheduler(engine: Engine, *, recheck: dt.timedelta, on_report: Callable[[RunReport], None] | None = None
                     ) -> tuple[schedule.Scheduler, WakeJob]:
     """A fresh scheduler with one job: sweep what is due, then sleep until the next due time."""
@@ -45,6 +50,8 @@ def build_scheduler(engine: Engine, *, recheck: dt.timedelta, on_report: Callabl
     def next_wake() -> dt.datetime:
         now = engine.clock()
         due = engine.next_wake(now)
+        if due is not None:
+            due -= engine.lead
         ceiling = now + recheck
         if due is not None and due <= now and not last["events"]:
             # Due but nothing could be done last time (e.g. a claim held elsewhere): do not spin.
@@ -77,6 +84,7 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
     if install_signals and threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, handle)
+    engine.lead = LEAD
     try:
         if on_start is not None:
             on_start()

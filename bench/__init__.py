@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench [NAME...] [--quick]`` prints a table and writes JSON."""
