@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot import __version__, ops
-from bot.app import build_adapters, build_engine, open_store
+from bot.app import build_adapters, build_engine, live_adapter_class, missing_settings, open_store
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.errors import BotError, StoryError
@@ -52,7 +52,11 @@ class State:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.options, env_file=self.env_file)
-            logging.basicConfig(level=self._settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            SECRETS[:] = self._settings.secrets()
+            handler = logging.StreamHandler()
+            handler.addFilter(MaskSecrets())
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logging.basicConfig(level=self._settings.log_level, handlers=[handler])
         return self._settings
 
     @property
@@ -63,6 +67,25 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
+
+SECRETS: list[str] = []
+"""The secret values of the settings in use: masked wherever the CLI prints or logs."""
+
+
+def mask(text: str) -> str:
+    for secret in SECRETS:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "********")
+    return text
+
+
+class MaskSecrets(logging.Filter):
+    """Replaces every secret value in a log record with asterisks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask(record.getMessage())
+        record.args = ()
+        return True
 
 
 def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
@@ -434,18 +457,23 @@ def doctor(state: State) -> None:
     except BotError as exc:
         problems += 1
         out.print(f"[red]✗[/] database: {exc}")
-    try:
-        adapters = build_adapters(settings)
-    except BotError as exc:
-        problems += 1
-        out.print(f"[red]✗[/] {exc}")
-        adapters = {}
-    for name, adapter in adapters.items():
-        try:
-            out.print(f"[green]✓[/] {PLATFORM_NAMES[name]} ({settings.mode}): {adapter.whoami()}")
-        except BotError as exc:
-            problems += 1
-            out.print(f"[red]✗[/] {PLATFORM_NAMES[name]} ({settings.mode}): {exc}")
+    if settings.mode == "sandbox":
+        for name, adapter in build_adapters(settings).items():
+            out.print(f"[green]✓[/] {PLATFORM_NAMES[name]} (sandbox): {adapter.whoami()}")
+    else:
+        for name in settings.platforms:
+            missing = missing_settings(settings, name)
+            if missing:
+                problems += 1
+                out.print(f"[red]✗[/] {PLATFORM_NAMES[name]} (live): missing {', '.join(missing)} "
+                          "(see .env.example for where to get each)")
+                continue
+            try:
+                who = live_adapter_class(name)(settings).whoami()
+                out.print(f"[green]✓[/] {PLATFORM_NAMES[name]} (live): posts as {mask(who)}")
+            except BotError as exc:
+                problems += 1
+                out.print(f"[red]✗[/] {PLATFORM_NAMES[name]} (live): {mask(str(exc))}", markup=False)
     if problems:
         raise BotError(f"doctor found {problems} problem{'s' if problems != 1 else ''}")
     out.print("All good.")
@@ -506,8 +534,15 @@ def replay(engine: Engine, clock: dict[str, dt.datetime], stop: threading.Event 
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[red]error:[/] {message}", soft_wrap=True)
+    err.print("[red]error:[/] ", end="")
+    err.print(mask(message), soft_wrap=True, markup=False)
     sys.exit(code)
+
+
+def _debug_traceback() -> None:
+    import traceback
+
+    err.print(mask(traceback.format_exc()), markup=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -522,7 +557,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{exc}; nothing was loaded", 2)
     except BotError as exc:
         if debug:
-            raise
+            _debug_traceback()
         _fail(str(exc), 1)
     except click.exceptions.Abort:
         _fail("aborted", 130)
@@ -535,5 +570,5 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", 130)
     except Exception as exc:
         if debug:
-            raise
+            _debug_traceback()
         _fail(f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", 1)

@@ -143,10 +143,48 @@ SPECS: tuple[Spec, ...] = (
     Spec("sandbox_latency", "0", "Sandbox only: simulated seconds each post takes (for rehearsals and benchmarks)",
          _non_negative_float),
     Spec("lang", "en", "Default language of posts (Bluesky langs) when a story does not say"),
-    Spec("reddit_flair", "false", "Reddit: send the story's category as flair text (for subreddits that use flair)",
-         _bool),
     Spec("log_level", "WARNING", "Logging level: DEBUG, INFO, WARNING or ERROR",
          lambda t: _choice(("debug", "info", "warning", "error"))(t).upper()),
+    Spec("http_timeout", "30s", "Live mode: how long to wait for a platform's answer before the outcome is unknown",
+         _duration, group="live platforms"),
+    # X (tweepy, API v2, OAuth 1.0a user context)
+    Spec("x_consumer_key", "", "X: API key (developer.x.com > your app > Keys and tokens > Consumer Keys)",
+         secret=True, group="X"),
+    Spec("x_consumer_secret", "", "X: API key secret (same page as the API key)", secret=True, group="X"),
+    Spec("x_access_token", "", "X: access token of the posting account (Keys and tokens > Authentication "
+         "Tokens; the app needs Read and Write permission, regenerate after changing it)", secret=True, group="X"),
+    Spec("x_access_token_secret", "", "X: access token secret (same page as the access token)", secret=True,
+         group="X"),
+    Spec("x_api_url", "https://api.twitter.com", "X: API base URL (change only to point at a test server)",
+         group="X"),
+    # Reddit (praw, script app)
+    Spec("reddit_client_id", "", "Reddit: client id of a 'script' app (reddit.com/prefs/apps, under the app name)",
+         group="Reddit"),
+    Spec("reddit_client_secret", "", "Reddit: the script app's secret (reddit.com/prefs/apps)", secret=True,
+         group="Reddit"),
+    Spec("reddit_username", "", "Reddit: the posting account's username (a developer of the script app)",
+         group="Reddit"),
+    Spec("reddit_password", "", "Reddit: the posting account's password", secret=True, group="Reddit"),
+    Spec("reddit_user_agent", "", "Reddit: user agent; empty builds the required form "
+         "'<platform>:oneyearago:<version> (by /u/<username>)'", group="Reddit"),
+    Spec("reddit_subreddit", "", "Reddit: the subreddit to post to, without r/", group="Reddit"),
+    Spec("reddit_flair", "false", "Reddit: send the story's category as flair text (subreddits that use flair)",
+         _bool, group="Reddit"),
+    Spec("reddit_flair_id", "", "Reddit: flair template id to use with the flair text (some subreddits require one)",
+         group="Reddit"),
+    Spec("reddit_url", "https://www.reddit.com", "Reddit: site URL for logins (change only for a test server)",
+         group="Reddit"),
+    Spec("reddit_oauth_url", "https://oauth.reddit.com", "Reddit: API URL (change only for a test server)",
+         group="Reddit"),
+    # Bluesky (atproto)
+    Spec("bluesky_handle", "", "Bluesky: the posting account's handle, e.g. oneyearago.bsky.social",
+         group="Bluesky"),
+    Spec("bluesky_app_password", "", "Bluesky: an app password (Settings > Privacy and security > App passwords)",
+         secret=True, group="Bluesky"),
+    Spec("bluesky_pds_url", "https://bsky.social", "Bluesky: the account's PDS (your own for a self-hosted one)",
+         group="Bluesky"),
+    Spec("bluesky_session_file", "", "Bluesky: where the login session is kept (0600) between runs; empty means "
+         "bluesky-session.json next to the database", _optional_path, group="Bluesky"),
 )
 """Every setting, in the order ``.env.example`` lists them."""
 
@@ -173,10 +211,40 @@ class Settings:
     recheck: dt.timedelta
     sandbox_latency: float
     lang: str
-    reddit_flair: bool
     log_level: str
+    http_timeout: dt.timedelta
+    x_consumer_key: Secret
+    x_consumer_secret: Secret
+    x_access_token: Secret
+    x_access_token_secret: Secret
+    x_api_url: str
+    reddit_client_id: str
+    reddit_client_secret: Secret
+    reddit_username: str
+    reddit_password: Secret
+    reddit_user_agent: str
+    reddit_subreddit: str
+    reddit_flair: bool
+    reddit_flair_id: str
+    reddit_url: str
+    reddit_oauth_url: str
+    bluesky_handle: str
+    bluesky_app_password: Secret
+    bluesky_pds_url: str
+    bluesky_session_file: Path | None
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     """Where each setting's value came from (``option``, ``environment``, ``.env`` or ``default``)."""
+
+    @property
+    def bluesky_session_path(self) -> Path:
+        """Where the Bluesky session is kept: the setting, else next to a SQLite database."""
+        if self.bluesky_session_file is not None:
+            return self.bluesky_session_file
+        return sqlite_directory(self.database_url) / "bluesky-session.json"
+
+    def secrets(self) -> list[str]:
+        """Every secret value that is set (for masking in logs and errors)."""
+        return [str(getattr(self, spec.name)) for spec in SPECS if spec.secret and getattr(self, spec.name)]
 
     @property
     def transcript_path(self) -> Path:
@@ -266,13 +334,15 @@ def load_settings(
 
 def env_example() -> str:
     """The text of ``.env.example``: every setting with its one-line comment and default."""
-    lines = ["# oneyearago settings. Copy to .env and edit; CLI options and the environment win over .env.", ""]
+    lines = ["# oneyearago settings. Copy to .env and edit; CLI options and the environment win over .env.",
+             "# Secrets (keys, passwords) are never printed: doctor and --debug show them masked.", ""]
     group = None
     for spec in SPECS:
         if spec.group != group:
             group = spec.group
             if group != "core":
                 lines.append(f"# --- {group} ---")
+                lines.append("")
         lines.append(f"# {spec.doc}")
         lines.append(f"{spec.env}={spec.default}")
         lines.append("")

@@ -17,13 +17,24 @@ Measure = Callable[[str], int]
 Spans = Callable[[str], Sequence[tuple[int, int]]]
 
 _GRAPHEME = regex.compile(r"\X")
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|[。！？][」』”’）]*")
+"""A sentence end: Latin punctuation before white space, or a CJK full stop (no space follows those)."""
 URL_RE = re.compile(r"\bhttps?://[^\s<>\"]+[^\s<>\"'.,;:!?)\]}»”’]")
 
 
 def url_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of http(s) URLs in ``text`` (a conservative default for ``protect``)."""
-    return [m.span() for m in URL_RE.finditer(text)]
+    """Spans of http(s) URLs in ``text`` (a conservative default for ``protect``).
+
+    A closing parenthesis that balances one inside the URL belongs to it, as in
+    ``https://en.wikipedia.org/wiki/Mercury_(planet)``.
+    """
+    spans = []
+    for match in URL_RE.finditer(text):
+        start, end = match.span()
+        while end < len(text) and text[end] == ")" and text.count("(", start, end) > text.count(")", start, end):
+            end += 1
+        spans.append((start, end))
+    return spans
 
 
 def grapheme_boundaries(text: str) -> list[int]:
@@ -31,6 +42,38 @@ def grapheme_boundaries(text: str) -> list[int]:
     if text.isascii() and "\r\n" not in text:
         return list(range(len(text) + 1))
     return [m.start() for m in _GRAPHEME.finditer(text)] + [len(text)]
+
+
+def lstrip_clusters(text: str) -> str:
+    """``text.lstrip()``, but only whole white-space grapheme clusters go (never the space of a space plus combining mark)."""
+    stripped = text.lstrip()
+    if len(stripped) == len(text) or text.isascii():
+        return stripped
+    keep = 0
+    for match in _GRAPHEME.finditer(text):
+        if not match.group().isspace():
+            break
+        keep = match.end()
+    return text[keep:]
+
+
+def rstrip_clusters(text: str) -> str:
+    """``text.rstrip()``, but only whole white-space grapheme clusters go (never the space of a prepended mark plus space)."""
+    stripped = text.rstrip()
+    if len(stripped) == len(text) or text.isascii():
+        return stripped
+    bounds = grapheme_boundaries(text)
+    keep = len(text)
+    for start, end in zip(reversed(bounds[:-1]), reversed(bounds[1:]), strict=True):
+        if not text[start:end].isspace():
+            break
+        keep = start
+    return text[:keep]
+
+
+def strip_clusters(text: str) -> str:
+    """Both :func:`lstrip_clusters` and :func:`rstrip_clusters`."""
+    return rstrip_clusters(lstrip_clusters(text))
 
 
 def cut_points(text: str, protect: Spans = url_spans) -> tuple[list[int], list[int], list[int]]:
@@ -58,17 +101,25 @@ def shorten(
     no usable space is cut at a grapheme boundary, never inside a protected span. Returns
     ``("", True)`` when not even an ellipsis fits.
     """
-    text = text.strip()
+    text = strip_clusters(text)
     if fits(text):
         return text, False
-    sentences, words, graphemes = cut_points(text, protect)
+    spans = protect(text)
+    sentences, words, graphemes = cut_points(text, lambda _: spans)
+    span_ends = {end for _, end in spans}
+
+    def cut_at(point: int, suffix: str) -> str:
+        kept = rstrip_clusters(text[:point])
+        if suffix and len(kept) in span_ends:
+            return f"{kept} {suffix}"  # "…" glued to a URL would become part of the link
+        return kept + suffix
 
     def best(points: Sequence[int], suffix: str) -> int | None:
         candidates = [p for p in points if 0 < p < len(text)]
         lo, hi, found = 0, len(candidates) - 1, None
         while lo <= hi:  # lengths grow with the prefix, so the fitting prefixes come first
             mid = (lo + hi) // 2
-            if fits(text[: candidates[mid]].rstrip() + suffix):
+            if fits(cut_at(candidates[mid], suffix)):
                 found, lo = candidates[mid], mid + 1
             else:
                 hi = mid - 1
@@ -77,12 +128,12 @@ def shorten(
     word = best(words, ELLIPSIS)
     sentence = best(sentences, "")
     if sentence is not None and (word is None or sentence >= word * 2 / 3):
-        return text[:sentence].rstrip(), True
+        return cut_at(sentence, ""), True
     if word is not None:
-        return text[:word].rstrip() + ELLIPSIS, True
+        return cut_at(word, ELLIPSIS), True
     grapheme = best(graphemes, ELLIPSIS)
     if grapheme is not None:
-        return text[:grapheme].rstrip() + ELLIPSIS, True
+        return cut_at(grapheme, ELLIPSIS), True
     return "", True
 
 
@@ -98,7 +149,7 @@ def split_thread(
     Breaks fall at paragraph, sentence or word boundaries (a grapheme boundary only for a
     word longer than a whole post), never inside a protected span.
     """
-    text = text.strip()
+    text = strip_clusters(text)
     if fits(text):
         return [text]
     count = 2
@@ -133,8 +184,8 @@ def _greedy(text: str, fits: Callable[[str], bool], protect: Spans) -> list[str]
             chosen = word if word is not None else _largest(graphemes, rest, fits)
         if chosen is None:
             raise ValueError("a piece of the text cannot fit in one post")
-        parts.append(rest[:chosen].rstrip())
-        rest = rest[chosen:].strip()
+        parts.append(rstrip_clusters(rest[:chosen]))
+        rest = strip_clusters(rest[chosen:])
     return parts
 
 
@@ -143,7 +194,7 @@ def _largest(points: Sequence[int], text: str, fits: Callable[[str], bool]) -> i
     lo, hi, found = 0, len(candidates) - 1, None
     while lo <= hi:
         mid = (lo + hi) // 2
-        if fits(text[: candidates[mid]].rstrip()):
+        if fits(rstrip_clusters(text[: candidates[mid]])):
             found, lo = candidates[mid], mid + 1
         else:
             hi = mid - 1

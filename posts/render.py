@@ -13,6 +13,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from posts import bluesky_text, twitter_text
 from posts.fit import shorten, split_thread, url_spans
@@ -24,6 +25,12 @@ BLUESKY_BYTES = bluesky_text.MAX_BYTES
 REDDIT_TITLE = 300
 REDDIT_SELFTEXT = 40_000
 REDDIT_COMMENT = 10_000
+REDDIT_FLAIR = 64
+META_GRAPHEMES = 30
+"""How long the category and the source may each stay when they would crowd out the headline."""
+SPOILER_CHUNK = 2_000
+"""Longest escaped text one ``>!…!<`` span holds; longer paragraphs get several spans, so a comment
+thread can break between them."""
 
 SPOILER_LINE = "One year later — spoiler"
 """The warning line that opens every follow-up."""
@@ -104,18 +111,21 @@ def date_stamp(story: Story) -> str:
 
 
 def context(story: Story, summary: str | None = None, headline: str | None = None,
-            with_tags: bool = True) -> dict[str, Any]:
-    """The values a template sees (summary and headline possibly cut to fit)."""
+            with_tags: bool = True, *, category: str | None = None, source: str | None = None,
+            url: str | None = None) -> dict[str, Any]:
+    """The values a template sees (summary, headline, category and source possibly cut to fit)."""
+    category = story.category if category is None else category
+    source = story.source if source is None else source
     return {
         "stamp": date_stamp(story),
         "date": story.calendar_date.isoformat(),
-        "meta": " · ".join(p for p in (story.category, story.source) if p),
-        "category": story.category,
-        "source": story.source,
+        "meta": " · ".join(p for p in (category, source) if p),
+        "category": category,
+        "source": source,
         "headline": story.headline if headline is None else headline,
         "summary": story.summary if summary is None else summary,
         "body": story.body,
-        "url": story.url,
+        "url": story.url if url is None else url,
         "hashtags": " ".join(f"#{t}" for t in story.tags) if with_tags else "",
         "tags": list(story.tags) if with_tags else [],
         "reveal": story.one_year_later,
@@ -172,9 +182,22 @@ def escape_markdown(text: str) -> str:
 
 
 def spoiler_markdown(text: str) -> str:
-    """Wrap each paragraph in ``>!…!<`` (Reddit's markup does not span paragraphs)."""
+    """Wrap each paragraph in ``>!…!<`` (Reddit's markup does not span paragraphs).
+
+    A paragraph whose escaped text is longer than :data:`SPOILER_CHUNK` becomes several spans on
+    the same line (``>!…!< >!…!<``), so a comment that must be split can break between them.
+    """
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip())]
-    return "\n\n".join(f">!{escape_markdown(p)}!<" for p in paragraphs if p)
+    out = []
+    for paragraph in paragraphs:
+        if not paragraph:
+            continue
+        chunks = [paragraph]
+        if len(escape_markdown(paragraph)) > SPOILER_CHUNK:
+            chunks = split_thread(paragraph, lambda t: len(escape_markdown(t)) <= SPOILER_CHUNK,
+                                  numbered=lambda body, i, n: body)
+        out.append(" ".join(f">!{escape_markdown(chunk)}!<" for chunk in chunks))
+    return "\n\n".join(out)
 
 
 # ---------------------------------------------------------------------------- measures
@@ -227,27 +250,53 @@ def _template(options: RenderOptions, platform: str, kind: str) -> Callable[[Map
     return options.templates.get(platform, kind)
 
 
+def _cap(text: str) -> str:
+    return shorten(text, lambda t: bluesky_text.grapheme_len(t) <= META_GRAPHEMES)[0]
+
+
 def _fit_root(story: Story, build: Callable[[Mapping[str, Any]], str], fits: Callable[[str], bool],
-              protect: Callable[[str], list[tuple[int, int]]]) -> tuple[str, dict[str, Any], bool]:
-    """Fit a root post: drop the hashtags, then cut the summary, then the headline; never the link."""
-    ctx = context(story)
-    if fits(build(ctx)):
-        return build(ctx), ctx, False
-    ctx = context(story, with_tags=False)
-    if fits(build(ctx)):
-        return build(ctx), ctx, True
-    summary, _ = shorten(story.summary, lambda s: fits(build(context(story, s, with_tags=False))),
-                         protect=protect)
-    ctx = context(story, summary, with_tags=False)
-    if summary or fits(build(ctx)):
-        return build(ctx), ctx, True
-    headline, _ = shorten(story.headline, lambda h: fits(build(context(story, "", h, with_tags=False))),
-                          protect=protect)
-    ctx = context(story, "", headline, with_tags=False)
-    text = build(ctx)
-    if not fits(text):
+              protect: Callable[[str], list[tuple[int, int]]], url: str | None = None,
+              ) -> tuple[str, dict[str, Any], bool]:
+    """Fit a root post: drop the hashtags, then cut the summary, then the headline; never the link.
+
+    When the category and source are so long that the headline would have to be cut, they are
+    cut first (to :data:`META_GRAPHEMES` each), and dropped if even that leaves no headline.
+    """
+    def attempt(**changes: Any) -> tuple[str, dict[str, Any]]:
+        ctx = context(story, url=url, **changes)
+        return build(ctx), ctx
+
+    text, ctx = attempt()
+    if fits(text):
+        return text, ctx, False
+    text, ctx = attempt(with_tags=False)
+    if fits(text):
+        return text, ctx, True
+    summary, _ = shorten(story.summary, lambda s: fits(attempt(summary=s, with_tags=False)[0]), protect=protect)
+    text, ctx = attempt(summary=summary, with_tags=False)
+    if summary or fits(text):
+        return text, ctx, True
+    full = {"category": story.category, "source": story.source}
+    capped = {"category": _cap(story.category), "source": _cap(story.source)}
+    choices = [({}, capped == full)]  # (meta line, whether a cut headline is acceptable with it)
+    if capped != full:
+        choices.append((capped, True))
+    if story.category or story.source:
+        choices.append(({"category": "", "source": ""}, True))
+    found = None
+    for meta, accept_cut in choices:
+        headline, headline_cut = shorten(
+            story.headline, lambda h, m=meta: fits(attempt(summary="", headline=h, with_tags=False, **m)[0]),
+            protect=protect)
+        text, ctx = attempt(summary="", headline=headline, with_tags=False, **meta)
+        if not fits(text):
+            continue
+        if headline and (accept_cut or not headline_cut):
+            return text, ctx, True
+        found = found or (text, ctx)
+    if found is None:
         raise ValueError(f"story {story.id}: the link and date stamp alone do not fit one post")
-    return text, ctx, True
+    return found[0], found[1], True
 
 
 def _numbered(body: str, i: int, n: int) -> str:
@@ -257,10 +306,29 @@ def _numbered(body: str, i: int, n: int) -> str:
 # ---------------------------------------------------------------------------- per platform
 
 
+_URL_HEAD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+
+
+def x_url(url: str) -> str:
+    """``url`` as X should get it: non-ASCII in the path, query and fragment percent-encoded.
+
+    twitter-text ends a link at the first character it does not expect in a path (CJK, most
+    emoji...), so ``https://ja.wikipedia.org/wiki/東京`` would link to ``/wiki/`` and count the
+    rest as text. The encoded form is the same address (RFC 3987 IRI to URI mapping).
+    """
+    if url.isascii():
+        return url
+    head = _URL_HEAD.match(url)
+    if head is None:
+        return url
+    tail = "".join(c if c.isascii() else quote(c, safe="") for c in url[head.end():])
+    return url[:head.end()] + tail
+
+
 def render_x(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
     """The root tweet and the follow-up thread, as create-tweet bodies."""
     build_root = _template(options, "x", "root") or default_root
-    text, _, cut = _fit_root(story, build_root, x_fits, twitter_text.url_spans)
+    text, _, cut = _fit_root(story, build_root, x_fits, twitter_text.url_spans, url=x_url(story.url))
     parts = [Part("x", "root", 1, 1, text, {"text": text}, x_checks(text), cut)]
     if story.one_year_later:
         build = _template(options, "x", "followup") or default_followup
@@ -284,12 +352,26 @@ def bluesky_record(text: str, *, lang: str, created_at: str, embed: Mapping[str,
     return record
 
 
+def bluesky_spans(text: str) -> list[tuple[int, int]]:
+    """What a cut must keep whole in Bluesky text: every link and tag Bluesky itself detects
+    (bare domains such as ``example.com/path`` included), and every ``http(s)`` URL."""
+    spans = url_spans(text)
+    facets = bluesky_text.detect_facets(text)
+    if facets:
+        data = text.encode("utf-8")
+        for facet in facets:
+            start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
+            char_start = len(data[:start].decode("utf-8"))
+            spans.append((char_start, char_start + len(data[start:end].decode("utf-8"))))
+    return sorted(spans)
+
+
 def render_bluesky(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
     """The root post with its link card, and the follow-up thread, as post records."""
     created_at = options.created_at or "1970-01-01T00:00:00.000Z"
     fits = bluesky_fits
     build_root = _template(options, "bluesky", "root") or default_root
-    raw, _, cut = _fit_root(story, build_root, fits, url_spans)
+    raw, _, cut = _fit_root(story, build_root, fits, bluesky_spans)
     embed = None
     if story.url:
         embed = {"$type": "app.bsky.embed.external",
@@ -298,7 +380,7 @@ def render_bluesky(story: Story, options: RenderOptions = RenderOptions()) -> li
     parts = [Part("bluesky", "root", 1, 1, record["text"], record, bluesky_checks(record["text"]), cut)]
     if story.one_year_later:
         build = _template(options, "bluesky", "followup") or default_followup
-        texts = split_thread(build(context(story)), fits, protect=url_spans, numbered=_numbered)
+        texts = split_thread(build(context(story)), fits, protect=bluesky_spans, numbered=_numbered)
         for i, raw_part in enumerate(texts, start=1):
             rec = bluesky_record(raw_part, lang=story.lang or options.lang, created_at=created_at)
             parts.append(Part("bluesky", "followup", i, len(texts), rec["text"], rec, bluesky_checks(rec["text"])))
@@ -314,21 +396,30 @@ def _markdown_spans(text: str) -> list[tuple[int, int]]:
 def render_reddit(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
     """The self post (title, Markdown self text, flair) and the spoiler comment(s)."""
     title_fits = lambda t: 0 < len(t) <= REDDIT_TITLE  # noqa: E731
-    title, title_cut = shorten(" ".join(story.headline.split()), title_fits, protect=url_spans)
+    headline = " ".join(story.headline.split())
+    title, title_cut = shorten(headline, title_fits, protect=url_spans)
+    if not title:  # a title is plain text (Reddit links nothing in it): cut a URL rather than post none
+        title, title_cut = shorten(headline, title_fits, protect=lambda _: [])
     build_root = _template(options, "reddit", "root") or default_reddit_root
     ctx = context(story, with_tags=False)
     body = build_root(ctx)
     cut = title_cut
-    if len(body) > REDDIT_SELFTEXT:
+    if len(body) > REDDIT_SELFTEXT:  # cut the body, then the summary; the source link stays
         cut = True
         limit_body = lambda b: len(build_root({**ctx, "body": b})) <= REDDIT_SELFTEXT  # noqa: E731
         short_body, _ = shorten(story.body, limit_body, protect=_markdown_spans)
-        body = build_root({**ctx, "body": short_body})
+        ctx = {**ctx, "body": short_body}
+        body = build_root(ctx)
+        if len(body) > REDDIT_SELFTEXT:
+            limit_summary = lambda s: len(build_root({**ctx, "summary": s})) <= REDDIT_SELFTEXT  # noqa: E731
+            short_summary, _ = shorten(story.summary, limit_summary, protect=_markdown_spans)
+            body = build_root({**ctx, "summary": short_summary})
         if len(body) > REDDIT_SELFTEXT:
             raise ValueError(f"story {story.id}: the Reddit self text cannot be made to fit")
     payload: dict[str, Any] = {"title": title, "selftext": body}
     if options.reddit_flair and story.category:
-        payload["flair_text"] = story.category[:64]
+        payload["flair_text"] = shorten(" ".join(story.category.split()),
+                                        lambda t: len(t) <= REDDIT_FLAIR, protect=lambda _: [])[0]
     checks = (Check("selftext", len(body), REDDIT_SELFTEXT, "characters"),
               Check("title", len(title), REDDIT_TITLE, "characters"))
     parts = [Part("reddit", "root", 1, 1, f"{title}\n\n{body}", payload, checks, cut)]

@@ -163,10 +163,29 @@ def test_doctor_reports_settings_database_and_platforms(env, capsys):
     assert code == 0 and "ONEYEARAGO_MODE" in out and "sandbox" in out and "All good" in out
 
 
-def test_live_mode_without_adapters_refuses_clearly(env, capsys):
+def test_live_mode_without_credentials_names_every_missing_variable(env, capsys):
     run(capsys, "load", "stories.yaml")
     code, _, err = run(capsys, "--mode", "live", "run", "--once")
-    assert code == 1 and "error:" in err and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err
+    for variable in ("ONEYEARAGO_X_CONSUMER_KEY", "ONEYEARAGO_X_ACCESS_TOKEN_SECRET", "ONEYEARAGO_REDDIT_CLIENT_ID",
+                     "ONEYEARAGO_REDDIT_SUBREDDIT", "ONEYEARAGO_BLUESKY_HANDLE", "ONEYEARAGO_BLUESKY_APP_PASSWORD"):
+        assert variable in err
+    code, out, _ = run(capsys, "--mode", "live", "--platforms", "bluesky", "doctor")
+    assert code == 1 and "missing ONEYEARAGO_BLUESKY_HANDLE, ONEYEARAGO_BLUESKY_APP_PASSWORD" in out
+
+
+def test_secrets_never_appear_in_doctor_or_errors(env, capsys, monkeypatch):
+    monkeypatch.setenv("ONEYEARAGO_X_CONSUMER_SECRET", "sup3r-s3cret-value")
+    monkeypatch.setenv("ONEYEARAGO_DATABASE_URL", "postgresql+psycopg://bot:db-pass-123@127.0.0.1:1/none")
+    try:
+        main(["--debug", "doctor"])
+    except SystemExit:
+        pass
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
+    assert "sup3r-s3cret-value" not in out + err and "db-pass-123" not in out + err
+    assert "bot:********@127.0.0.1" in out + err
+    assert "ONEYEARAGO_X_CONSUMER_SECRET" in out and "********" in out
 
 
 def test_demo_replays_the_bundled_queue(env, capsys):

@@ -1,0 +1,92 @@
+"""One contract, every adapter: the same behaviours on the sandbox, X, Reddit and Bluesky.
+
+Each platform's fixture (``<name>_target``) gives a ready adapter talking to a real server or an
+HTTP-level stand-in of the platform, plus hooks to delete or lock a post on that server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from adapters.base import Adapter, Outgoing, PostRef, ThreadState
+from bot.tid import next_tid
+from posts.render import iso_utc, render
+from posts.story import Story
+from tests.adapters.bluesky_fixtures import bluesky_target  # noqa: F401
+from tests.adapters.reddit_fixtures import reddit_target  # noqa: F401
+from tests.adapters.sandbox_fixtures import sandbox_target  # noqa: F401
+from tests.adapters.x_fixtures import x_target  # noqa: F401
+from tests.pds_fixtures import pds, pds_account  # noqa: F401
+
+TARGETS = ["sandbox", "x", "reddit", "bluesky"]
+STORY = Story(id="contract", date=dt.date(2025, 1, 12), headline="Contract test headline", summary="A summary.",
+              url="https://example.com/contract", category="research", source="Example",
+              one_year_later=" ".join(f"Sentence {i} of how things turned out, one year later." for i in range(12)),
+              tags=("contract",))
+
+
+def outgoing(adapter: Adapter, kind: str, part: int) -> Outgoing:
+    platform = "bluesky" if adapter.platform == "sandbox" else adapter.platform
+    rendered = [p for p in render(STORY, platform) if (p.kind, p.part) == (kind, part)][0]
+    payload = dict(rendered.payload)
+    if platform == "bluesky":
+        payload["createdAt"] = iso_utc(dt.datetime.now(dt.UTC))
+    return Outgoing(adapter.platform, STORY.id, kind, part, payload, next_tid())
+
+
+@pytest.fixture(params=TARGETS)
+def target(request: pytest.FixtureRequest):
+    if request.param == "bluesky":
+        request.applymarker(pytest.mark.pds)
+    return request.getfixturevalue(f"{request.param}_target")
+
+
+def test_a_root_is_published_and_found_again(target):
+    adapter = target.adapter
+    post = outgoing(adapter, "root", 1)
+    ref = adapter.publish(post)
+    assert isinstance(ref, PostRef) and ref.id and ref.platform == adapter.platform
+    found = adapter.find(post, since=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10))
+    assert found is not None and found.id == ref.id
+
+
+def test_replies_thread_under_the_root_and_under_each_other(target):
+    adapter = target.adapter
+    root = adapter.publish(outgoing(adapter, "root", 1))
+    first_post = outgoing(adapter, "followup", 1)
+    first = adapter.reply(first_post, root, root)
+    second_post = outgoing(adapter, "followup", 2)
+    second = adapter.reply(second_post, first, root)
+    assert len({root.id, first.id, second.id}) == 3
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    assert adapter.find(second_post, since=since).id == second.id
+    assert adapter.find(first_post, since=since).id == first.id
+
+
+def test_a_post_never_sent_is_not_found(target):
+    adapter = target.adapter
+    adapter.publish(outgoing(adapter, "root", 1))
+    assert adapter.find(outgoing(adapter, "followup", 3), since=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)) \
+        is None
+
+
+def test_thread_state_tells_open_from_gone(target):
+    adapter = target.adapter
+    root = adapter.publish(outgoing(adapter, "root", 1))
+    assert adapter.thread_state(root) is ThreadState.OPEN
+    target.remove(root)
+    assert adapter.thread_state(root) is ThreadState.GONE
+
+
+def test_thread_state_tells_locked(target):
+    adapter = target.adapter
+    root = adapter.publish(outgoing(adapter, "root", 1))
+    target.lock(root)
+    assert adapter.thread_state(root) is ThreadState.LOCKED
+
+
+def test_whoami_names_the_account_without_posting(target):
+    who = target.adapter.whoami()
+    assert isinstance(who, str) and who
