@@ -180,14 +180,19 @@ class Engine:
         )
         return list(session.scalars(stmt))
 
-    def next_wake(self, now: dt.datetime | None = None) -> dt.datetime | None:
-        """When the next delivery becomes due (``None`` when nothing is queued)."""
+    def next_wake(self, now: dt.datetime | None = None, *, platforms: list[str] | None = None,
+                  include_render: bool = True) -> dt.datetime | None:
+        """When the next delivery (of ``platforms``, default all) becomes due; ``None`` when nothing is queued.
+
+        With ``include_render``, also when the next story not yet rendered has to be rendered.
+        """
         now = now or self.clock()
+        names = list(self.adapters) if platforms is None else platforms
         with self.store.session() as session:
             blocks = {r.name: r for r in session.scalars(select(PlatformRow))}
             stmt = (
                 select(DeliveryRow.platform, func.min(_EFFECTIVE_DUE))
-                .where(DeliveryRow.status == S.PENDING.value, DeliveryRow.platform.in_(list(self.adapters)),
+                .where(DeliveryRow.status == S.PENDING.value, DeliveryRow.platform.in_(names),
                        _parent_posted_clause())
                 .group_by(DeliveryRow.platform)
             )
@@ -202,7 +207,7 @@ class Engine:
                 if state is not None and state.retry_at is not None and state.retry_at > when:
                     when = state.retry_at
                 wake = when if wake is None else min(wake, when)
-        render_at = self.planner.next_render()
+        render_at = self.planner.next_render() if include_render else None
         if render_at is not None:
             render_at = max(render_at, now)
             wake = render_at if wake is None else min(wake, render_at)
@@ -210,19 +215,30 @@ class Engine:
 
     # ------------------------------------------------------------------ the sweep
 
-    def run_once(self, now: dt.datetime | None = None, *, dry_run: bool = False) -> RunReport:
-        """Deliver everything due at ``now``; with ``dry_run`` only say what would go out."""
+    def housekeeping(self, now: dt.datetime, report: RunReport | None = None) -> RunReport:
+        """Reconcile lapsed claims, mark roots past their grace period missed, render what is due soon."""
+        report = report if report is not None else RunReport()
+        self.reconcile(now, report)
+        self._mark_missed(now, report)
+        self.planner.render_due(now + RENDER_AHEAD, now=now)
+        self._housekeeping_at = now + HOUSEKEEPING
+        return report
+
+    def run_once(self, now: dt.datetime | None = None, *, dry_run: bool = False,
+                 platforms: list[str] | None = None, housekeeping: bool = True) -> RunReport:
+        """Deliver everything due at ``now`` (on ``platforms``, default all), each platform in its own thread.
+
+        With ``dry_run`` only say what would go out. ``housekeeping`` (see :meth:`housekeeping`) runs
+        first unless the caller does it on its own schedule.
+        """
         now = now or self.clock()
         report = RunReport()
         if dry_run:
             self._dry_run(now, report)
             return report
-        if self.lead == dt.timedelta(0) or self._housekeeping_at is None or now >= self._housekeeping_at:
-            self.reconcile(now, report)
-            self._mark_missed(now, report)
-            self.planner.render_due(now + RENDER_AHEAD, now=now)
-            self._housekeeping_at = now + HOUSEKEEPING
-        platforms = list(self.adapters)
+        if housekeeping:
+            self.housekeeping(now, report)
+        platforms = list(self.adapters) if platforms is None else platforms
         if len(platforms) == 1:
             self._run_platform(platforms[0], now, report)
         else:

@@ -1,8 +1,9 @@
-"""The run loop: a ``schedule.Scheduler`` of its own whose one job wakes at the next due time.
+"""The run loop: a ``schedule.Scheduler`` of its own, with one job per platform that wakes at that
+platform's next due time, and one housekeeping job.
 
-The loop itself holds no logic: it calls :meth:`bot.engine.Engine.run_once` whenever something
-is due, and sleeps until the next due time (or the idle re-check, so stories loaded by another
-process are noticed). SIGINT/SIGTERM let the post in flight finish, then the loop returns.
+A platform's job hands the sweep to that platform's own worker thread, so a slow or failing platform
+never delays another one's posts. The loop itself holds no logic: it sleeps until the earliest job
+is due (or a worker finishes), and SIGINT/SIGTERM let the posts in flight finish before it returns.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from typing import Any
 
 import schedule
 
-from bot.engine import Engine, RunReport
+from bot.engine import HOUSEKEEPING, Engine, RunReport
 
 log = logging.getLogger(__name__)
+
+LEAD = dt.timedelta(milliseconds=40)
+"""The loop wakes this much before a due time, claims the delivery and commits its intent, then sends
+exactly at the due time."""
 
 
 class WakeJob(schedule.Job):
@@ -35,67 +40,138 @@ class WakeJob(schedule.Job):
         # schedule keeps naive local times; convert the aware UTC wake time to that form.
         self.next_run = when.astimezone().replace(tzinfo=None)
 
-
-LEAD = dt.timedelta(milliseconds=40)
-"""The loop wakes this much before a due time, claims the delivery and commits its intent, then sends
-exactly at the due time."""
+    def reschedule(self) -> None:
+        self._schedule_next_run()
 
 
-def build_scheduler(engine: Engine, *, recheck: dt.timedelta, on_report: Callable[[RunReport], None] | None = None
-                    ) -> tuple[schedule.Scheduler, WakeJob]:
-    """A fresh scheduler with one job: sweep what is due, then sleep until the next due time."""
+class PlatformWorker:
+    """One platform's sweeps, run one at a time on a thread of their own."""
+
+    def __init__(self, engine: Engine, platform: str, on_done: Callable[[PlatformWorker, RunReport], None]):
+        self.engine = engine
+        self.platform = platform
+        self.on_done = on_done
+        self.busy = threading.Event()
+        self.idle_ticks = 0
+        self._thread: threading.Thread | None = None
+
+    def start_sweep(self) -> None:
+        if self.busy.is_set():
+            return
+        self.busy.set()
+        self._thread = threading.Thread(target=self._sweep, name=f"sweep-{self.platform}", daemon=True)
+        self._thread.start()
+
+    def _sweep(self) -> None:
+        report = RunReport()
+        try:
+            report = self.engine.run_once(self.engine.clock(), platforms=[self.platform], housekeeping=False)
+        except Exception:
+            log.exception("sweep of %s failed; trying again after the next re-check", self.platform)
+        finally:
+            self.idle_ticks = 0 if report.events else self.idle_ticks + 1
+            self.busy.clear()
+            self.on_done(self, report)
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def build_scheduler(engine: Engine, *, recheck: dt.timedelta, on_report: Callable[[RunReport], None] | None = None,
+                    kick: threading.Event | None = None
+                    ) -> tuple[schedule.Scheduler, dict[str, WakeJob], dict[str, PlatformWorker]]:
+    """A fresh scheduler: a job per platform (its next due time) and a housekeeping job."""
     scheduler = schedule.Scheduler()
-    last = {"events": 1}
+    kick = kick or threading.Event()
+    jobs: dict[str, WakeJob] = {}
+    workers: dict[str, PlatformWorker] = {}
 
-    def next_wake() -> dt.datetime:
-        now = engine.clock()
-        due = engine.next_wake(now)
-        if due is not None:
-            due -= engine.lead
-        ceiling = now + recheck
-        if due is not None and due <= now and not last["events"]:
-            # Due but nothing could be done last time (e.g. a claim held elsewhere): do not spin.
-            due = now + min(recheck, dt.timedelta(seconds=1))
-        return ceiling if due is None else max(now, min(due, ceiling))
-
-    def tick() -> None:
-        report = engine.run_once(engine.clock())
-        last["events"] = len(report.events)
+    def done(worker: PlatformWorker, report: RunReport) -> None:
         if on_report is not None and report.events:
             on_report(report)
+        kick.set()
 
-    job = WakeJob(scheduler, next_wake)
-    job.do(tick)
-    return scheduler, job
+    def wake_for(worker: PlatformWorker) -> Callable[[], dt.datetime]:
+        def next_wake() -> dt.datetime:
+            now = engine.clock()
+            ceiling = now + recheck
+            if worker.busy.is_set():
+                return ceiling  # rescheduled when the sweep in flight ends
+            due = engine.next_wake(now, platforms=[worker.platform], include_render=False)
+            if due is None:
+                return ceiling
+            due -= engine.lead
+            if due <= now and worker.idle_ticks:
+                # Due, but the last sweep could do nothing (woken a hair early, or a root about to be
+                # marked missed): look again shortly, then back off so a stuck row cannot make it spin.
+                pause = dt.timedelta(milliseconds=20) if worker.idle_ticks == 1 else dt.timedelta(seconds=1)
+                due = now + min(recheck, pause)
+            return max(now, min(due, ceiling))
+
+        return next_wake
+
+    def housekeeping_wake() -> dt.datetime:
+        now = engine.clock()
+        render_at = engine.planner.next_render()
+        when = now + HOUSEKEEPING
+        return min(when, max(now, render_at)) if render_at is not None else when
+
+    def housekeep() -> None:
+        report = engine.housekeeping(engine.clock())
+        if on_report is not None and report.events:
+            on_report(report)
+        for job in jobs.values():
+            job.reschedule()
+
+    WakeJob(scheduler, housekeeping_wake).do(housekeep)
+
+    for platform in engine.adapters:
+        worker = workers[platform] = PlatformWorker(engine, platform, done)
+        job = jobs[platform] = WakeJob(scheduler, wake_for(worker))
+        job.do(worker.start_sweep)
+
+    return scheduler, jobs, workers
 
 
 def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event | None = None,
                 on_report: Callable[[RunReport], None] | None = None, install_signals: bool = True,
                 on_start: Callable[[], None] | None = None) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set); the post in flight always finishes."""
+    """Run until SIGINT/SIGTERM (or ``stop`` is set); the posts in flight always finish."""
     stop = stop or threading.Event()
+    kick = threading.Event()
 
     def handle(signum: int, _frame: FrameType | None) -> None:
-        log.warning("received %s: finishing the post in flight, then stopping", signal.Signals(signum).name)
+        log.warning("received %s: finishing the posts in flight, then stopping", signal.Signals(signum).name)
         stop.set()
         engine.stopping.set()
+        kick.set()
 
     previous: dict[int, Any] = {}
     if install_signals and threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, handle)
     engine.lead = LEAD
+    workers: dict[str, PlatformWorker] = {}
     try:
         if on_start is not None:
             on_start()
         engine.reconcile(engine.clock(), all_sending=engine.store.is_sqlite)
-        scheduler, job = build_scheduler(engine, recheck=recheck, on_report=on_report)
-        job.next_run = dt.datetime.now()  # sweep once at start: catch up on anything already due
+        scheduler, jobs, workers = build_scheduler(engine, recheck=recheck, on_report=on_report, kick=kick)
+        scheduler.run_all()  # sweep once at start: housekeeping, then catch up on anything already due
         while not stop.is_set():
             scheduler.run_pending()
+            if kick.is_set():
+                kick.clear()
+                for platform, job in jobs.items():
+                    if not workers[platform].busy.is_set():
+                        job.reschedule()
+                continue
             idle = scheduler.idle_seconds
-            if idle is not None and idle > 0:
-                stop.wait(idle)
+            if idle is None or idle > 0:
+                kick.wait(idle)
     finally:
+        for worker in workers.values():
+            worker.join(timeout=60)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
