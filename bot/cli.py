@@ -240,6 +240,11 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | No
                 out.print(f"  {item}")
             if len(items) > 20:
                 out.print(f"  … and {len(items) - 20} more")
+    if report.over_quota:
+        out.print(f"[yellow]{len(report.over_quota)} days would exceed a quota (the engine spreads their posts "
+                  "instead):[/]")
+        for line in report.over_quota[:20]:
+            out.print(f"  {line}")
     if report.deferred:
         out.print(f"[dim]{report.deferred} new stories are queued unrendered: each is rendered and checked "
                   "against the platform limits a day before it is due (`load --render` does it now).[/]")
@@ -277,15 +282,33 @@ def _templates(settings: Settings) -> Any:
 @click.option("--from", "start", metavar="DATE", help="Start (date or date-time; default now).")
 @click.option("--to", "end", metavar="DATE", help="End (date or date-time; default 7 days after the start).")
 @click.option("--platform", type=click.Choice(PLATFORMS), help="Only this platform.")
+@click.option("--days", is_flag=True, help="Posts per platform per day against the quotas, with X's estimated cost.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
-def agenda(state: State, start: str | None, end: str | None, platform: str | None, as_json: bool) -> None:
-    """The deliveries due in a period, past or future, by due time."""
+def agenda(state: State, start: str | None, end: str | None, platform: str | None, days: bool,
+           as_json: bool) -> None:
+    """The deliveries due in a period, past or future, by due time; --days counts them per day."""
     settings = state.settings
     begin = _parse_time(start, "--from", settings.timezone) if start else utcnow()
     finish = _parse_time(end, "--to", settings.timezone, end_of_day=True) if end else begin + dt.timedelta(days=7)
     planner = Planner(state.store, settings, templates=_templates(settings))
     rows = ops.agenda(state.store, start=begin, end=finish, platform=platform, planner=planner)
+    if days:
+        counts = ops.day_counts(rows, settings)
+        if as_json:
+            _print_json([c.to_dict() for c in counts])
+            return
+        table = Table(title=f"Posts per day {_local(begin, settings)} → {_local(finish, settings)}",
+                      title_justify="left")
+        for col in ("day", "platform", "posts", "busiest 15 min", "cost (X)", "over quota"):
+            table.add_column(col, justify="right" if col in ("posts", "busiest 15 min", "cost (X)") else "left")
+        for c in counts:
+            table.add_row(c.day, PLATFORM_NAMES[c.platform], f"{c.posts}/{c.quota_24h or '∞'}",
+                          f"{c.busiest_15m}/{c.quota_15m or '∞'}", "" if c.cost_usd is None else f"${c.cost_usd:.2f}",
+                          Text("; ".join(c.over), style="red") if c.over else "")
+        out.print(table if counts else "Nothing is due in that period.")
+        return
+    over_days = {(c.day, c.platform) for c in ops.day_counts(rows, settings) if c.over}
     if as_json:
         _print_json([ops.delivery_dict(r) for r in rows])
         return
@@ -295,9 +318,14 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
                          no_wrap=col != "story")
     for row in rows:
         post = row.kind + (f" {row.part}/{row.parts}" if row.parts > 1 else "")
-        table.add_row(_local(row.due_at, settings), PLATFORM_NAMES[row.platform], row.story_id, post,
+        day = row.due_at.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
+        when = _local(row.due_at, settings) + (" ⚠ over quota" if (day, row.platform) in over_days else "")
+        table.add_row(when, PLATFORM_NAMES[row.platform], row.story_id, post,
                       _status_text(row.status), _snippet(row.text, 48))
     out.print(table if rows else "Nothing is due in that period.")
+    if over_days:
+        out.print(f"[yellow]{len(over_days)} platform-days exceed a quota: the engine will spread their posts "
+                  "later; see `agenda --days`.[/]")
 
 
 def _status_text(status: str) -> Text:

@@ -104,6 +104,17 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{text!r} must be a whole number, 0 or more")
+    return value
+
+
+def _non_negative_duration(text: str) -> dt.timedelta:
+    return parse_duration(text)
+
+
 def _duration(text: str) -> dt.timedelta:
     value = parse_duration(text)
     if value <= dt.timedelta(0):
@@ -145,6 +156,25 @@ SPECS: tuple[Spec, ...] = (
     Spec("lang", "en", "Default language of posts (Bluesky langs) when a story does not say"),
     Spec("log_level", "WARNING", "Logging level: DEBUG, INFO, WARNING or ERROR",
          lambda t: _choice(("debug", "info", "warning", "error"))(t).upper()),
+    # Quotas: posts per rolling window, shared by every worker (0 means no limit)
+    Spec("quota_x_24h", "100", "X: posts per rolling 24 hours (API v2 limits: 100/24h per user on Basic, 17 on "
+         "Free; set yours)", _non_negative_int, group="quotas"),
+    Spec("quota_x_15m", "100", "X: posts per rolling 15 minutes (2026 limits: 100 per 15 min per user)",
+         _non_negative_int, group="quotas"),
+    Spec("quota_reddit_24h", "50", "Reddit: posts and comments per rolling 24 hours (Reddit publishes no "
+         "figure; keep it modest to stay clear of spam filters)", _non_negative_int, group="quotas"),
+    Spec("quota_reddit_15m", "0", "Reddit: posts per rolling 15 minutes (0: none; Reddit answers RATELIMIT "
+         "itself when you go too fast)", _non_negative_int, group="quotas"),
+    Spec("quota_bluesky_24h", "5000", "Bluesky: posts per rolling 24 hours (bsky.social allows 11,666 creates a "
+         "day: 35,000 points at 3 each)", _non_negative_int, group="quotas"),
+    Spec("quota_bluesky_15m", "400", "Bluesky: posts per rolling 15 minutes (5,000 points an hour is ~416 "
+         "creates per 15 min)", _non_negative_int, group="quotas"),
+    Spec("backlog_pace", "10s", "After downtime, at least this long between two late posts on one platform, so "
+         "a backlog drains steadily (0s: no pacing)", _non_negative_duration, group="quotas"),
+    Spec("x_price_post", "0.015", "X: price per post without a link, USD (pay-per-use; for agenda estimates)",
+         _non_negative_float, group="quotas"),
+    Spec("x_price_post_link", "0.200", "X: price per post with a link, USD (pay-per-use; for agenda estimates)",
+         _non_negative_float, group="quotas"),
     Spec("http_timeout", "30s", "Live mode: how long to wait for a platform's answer before the outcome is unknown",
          _duration, group="live platforms"),
     # X (tweepy, API v2, OAuth 1.0a user context)
@@ -212,6 +242,15 @@ class Settings:
     sandbox_latency: float
     lang: str
     log_level: str
+    quota_x_24h: int
+    quota_x_15m: int
+    quota_reddit_24h: int
+    quota_reddit_15m: int
+    quota_bluesky_24h: int
+    quota_bluesky_15m: int
+    backlog_pace: dt.timedelta
+    x_price_post: float
+    x_price_post_link: float
     http_timeout: dt.timedelta
     x_consumer_key: Secret
     x_consumer_secret: Secret
@@ -241,6 +280,12 @@ class Settings:
         if self.bluesky_session_file is not None:
             return self.bluesky_session_file
         return sqlite_directory(self.database_url) / "bluesky-session.json"
+
+    def quotas(self, platform: str) -> list[tuple[dt.timedelta, int]]:
+        """(window, posts allowed) for each quota set for ``platform``."""
+        pairs = [(dt.timedelta(hours=24), getattr(self, f"quota_{platform}_24h")),
+                 (dt.timedelta(minutes=15), getattr(self, f"quota_{platform}_15m"))]
+        return [(window, limit) for window, limit in pairs if limit > 0]
 
     def secrets(self) -> list[str]:
         """Every secret value that is set (for masking in logs and errors)."""

@@ -44,6 +44,8 @@ from posts.story import Story
 log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=5)
+BACKLOG_LATE = dt.timedelta(minutes=1)
+"""A post this late counts as part of a backlog, which drains at ``ONEYEARAGO_BACKLOG_PACE``."""
 HOUSEKEEPING = dt.timedelta(seconds=5)
 """In the run loop, how often a sweep also reconciles lapsed claims, marks missed roots and renders ahead."""
 """How long a claim holds before another worker may reconcile the delivery."""
@@ -285,8 +287,12 @@ class Engine:
             if not batch:
                 return
             progressed = False
-            for row in batch:
+            for index, row in enumerate(batch):
                 if self.stopping.is_set():
+                    return
+                hold = self.hold_until(row, max(now, self.clock()))
+                if hold is not None:
+                    self._defer(batch[index:], *hold, report)
                     return
                 outcome = self._deliver(adapter, row.id, now, report)
                 if outcome == "stop-platform":
@@ -294,6 +300,49 @@ class Engine:
                 progressed = progressed or outcome == "done"
             if not progressed:
                 return
+
+    def hold_until(self, row: DeliveryRow, now: dt.datetime) -> tuple[dt.datetime, str, bool] | None:
+        """Whether ``row`` must wait for a quota or the backlog pace: (until when, why, is it a quota).
+
+        Quotas count the posts of every worker (the database is shared), over rolling windows.
+        """
+        holds: list[tuple[dt.datetime, str, bool]] = []
+        with self.store.session() as session:
+            for window, limit in self.settings.quotas(row.platform):
+                recent = (select(DeliveryRow.posted_at)
+                          .where(DeliveryRow.platform == row.platform, DeliveryRow.posted_at > now - window)
+                          .order_by(DeliveryRow.posted_at.desc()))
+                count = session.scalar(select(func.count()).select_from(recent.subquery())) or 0
+                if count >= limit:
+                    oldest_counted = session.scalar(recent.offset(limit - 1).limit(1))
+                    if oldest_counted is not None:
+                        holds.append((oldest_counted + window, f"{row.platform} quota of {limit} posts per "
+                                      f"{_human(window)} reached", True))
+            pace = self.settings.backlog_pace
+            if pace and row.due_at < now - BACKLOG_LATE:
+                last = session.scalar(select(func.max(DeliveryRow.posted_at))
+                                      .where(DeliveryRow.platform == row.platform))
+                if last is not None and last + pace > now:
+                    holds.append((last + pace, f"draining a backlog: one post every {_human(pace)}", False))
+        return max(holds) if holds else None
+
+    def _defer(self, rows: list[DeliveryRow], until: dt.datetime, reason: str, quota: bool,
+               report: RunReport) -> None:
+        """Hold ``rows`` back: a quota moves them to the next free slot; the backlog pace only delays."""
+        at = self.clock()
+        with self.store.session() as session:
+            for row in rows:
+                current = session.get(DeliveryRow, row.id)
+                if current is None or current.status != S.PENDING.value:
+                    continue
+                if quota:
+                    current.due_at = max(current.due_at, until)
+                else:
+                    current.not_before = max(current.not_before or until, until)
+                current.last_error, current.updated_at = f"held back: {reason}", at
+        self._emit(report, self._event("deferred", rows[0], f"{reason}; next slot "
+                                       f"{until:%Y-%m-%d %H:%M:%S} UTC"
+                                       + (f" ({len(rows)} waiting)" if len(rows) > 1 else "")))
 
     def _deliver(self, adapter: Adapter, delivery_id: int, now: dt.datetime, report: RunReport) -> str:
         """Send one delivery. Returns ``done``, ``skip`` (not claimable) or ``stop-platform``."""

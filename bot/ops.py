@@ -14,6 +14,7 @@ from bot.errors import BotError
 from bot.models import DeliveryRow, PlatformRow, StoryRow
 from bot.models import Status as S
 from bot.queue import render_options
+from bot.quotas import DayCount, day_counts  # noqa: F401 - part of the ops API
 from bot.store import Store
 from posts.render import Part, iso_utc, render
 from posts.story import Story

@@ -15,6 +15,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from bot.config import Settings
 from bot.errors import Problem, StoryError, TemplateError
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
+from bot.quotas import day_counts
 from bot.store import Store
 from posts import anniversary
 from posts.render import Part, RenderOptions, render
@@ -55,6 +57,8 @@ class LoadReport:
     """Stories whose anniversary post is already past the grace period."""
     deferred: int = 0
     """New stories queued unrendered: each is rendered a day before it is due."""
+    over_quota: list[str] = dataclasses.field(default_factory=list)
+    """Days on which a platform would post more than its quota allows."""
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -282,6 +286,24 @@ class Planner:
         for sid, due in slot_due.items():
             if sid not in changed_ids and self._move_unsent(session, sid, due, now):
                 report.moved.append(f"{sid}: now due {due:%Y-%m-%d %H:%M} UTC")
+        report.over_quota = self._over_quota(session, sorted(root_due.values()))
+
+    def _over_quota(self, session: Session, dues: list[dt.datetime]) -> list[str]:
+        """Days touched by this load on which a platform would go over a quota."""
+        if not dues:
+            return []
+        zone = ZoneInfo(self.settings.timezone)
+        days = sorted({d.astimezone(zone).date() for d in dues})
+        lines = []
+        for chunk in _chunks(days, 60):
+            start = dt.datetime.combine(chunk[0], dt.time(), zone).astimezone(dt.UTC)
+            end = dt.datetime.combine(chunk[-1] + dt.timedelta(days=2), dt.time(), zone).astimezone(dt.UTC)
+            rows = list(session.scalars(select(DeliveryRow).where(DeliveryRow.due_at >= start,
+                                                                  DeliveryRow.due_at < end)))
+            wanted = {d.isoformat() for d in chunk}
+            lines += [f"{c.day} {c.platform}: {'; '.join(c.over)}" for c in day_counts(rows, self.settings)
+                      if c.over and c.day in wanted]
+        return lines
 
     def _unrenderable(self, session: Session, story: Story, root_due: dt.datetime, reason: str,
                       now: dt.datetime) -> None:

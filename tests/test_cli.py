@@ -218,3 +218,22 @@ def test_preview_bluesky_payload_is_a_complete_record(env, capsys):
     root = json.loads(out)[0]["payload"]
     assert root["$type"] == "app.bsky.feed.post" and root["createdAt"] == "2026-03-01T12:00:00.000Z"
     assert root["embed"]["external"]["uri"] == "https://example.com/alpha" and root["langs"] == ["en"]
+
+
+def test_agenda_days_counts_posts_per_platform_per_day_and_estimates_x_cost(env, capsys):
+    run(capsys, "load", "stories.yaml")
+    code, out, _ = run(capsys, "agenda", "--from", "2026-03-01", "--to", "2026-03-01", "--days", "--json")
+    days = {(d["day"], d["platform"]): d for d in json.loads(out)}
+    assert code == 0 and days[("2026-03-01", "x")]["posts"] == 3  # two roots and one reply
+    assert days[("2026-03-01", "x")]["cost_usd"] == pytest.approx(0.2 + 0.2 + 0.015)
+    assert days[("2026-03-01", "reddit")]["cost_usd"] is None
+    assert all(d["over_quota"] == [] for d in days.values())
+
+
+def test_load_and_agenda_warn_about_days_over_a_quota(env, capsys):
+    code, out, _ = run(capsys, "-s", "quota_x_24h=2", "load", "stories.yaml")
+    assert code == 0 and "would exceed a quota" in out and "2026-03-01 x: 3 posts > 2 a day" in out
+    _, out, _ = run(capsys, "-s", "quota_x_24h=2", "agenda", "--from", "2026-03-01", "--to", "2026-03-01", "--days",
+                    "--json")
+    over = [d for d in json.loads(out) if d["over_quota"]]
+    assert [(d["platform"], d["over_quota"]) for d in over] == [("x", ["3 posts > 2 a day"])]

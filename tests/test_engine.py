@@ -170,7 +170,9 @@ def test_rate_limit_makes_the_platform_wait_and_the_others_go_on(planner, engine
     assert len(fakes["x"].calls) == calls  # nothing sent to X before the time it gave
     assert engine.next_wake(ROOT_AT) == until
     at(engine, clock, until)
-    assert len(fakes["x"].posts) == 2
+    assert len(fakes["x"].posts) == 1  # the two late posts drain at the backlog pace...
+    at(engine, clock, until + engine.settings.backlog_pace)
+    assert len(fakes["x"].posts) == 2  # ...not as a burst
     assert all(r.attempts == 1 for r in rows(store, platform="x", kind="root"))
 
 
@@ -308,3 +310,43 @@ def test_each_platform_gets_the_payload_rendering_produced(planner, engine, fake
     row = rows(store, platform=platform, kind="root")[0]
     sent = fakes[platform].posts[0].post
     assert sent.payload == row.payload and sent.key == row.key
+
+
+def test_a_quota_spreads_posts_instead_of_exceeding_it(store, make_settings, clock):
+    settings = make_settings(quota_x_24h=100, quota_x_15m=2, platforms="x", backlog_pace="0s")
+    Planner(store, settings).load([timed(f"s{i}", one_year_later="") for i in range(5)], now=ROOT_AT)
+    fake = FakeAdapter("x")
+    engine = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w")
+    report = at(engine, clock, ROOT_AT)
+    assert len(fake.posts) == 2 and report.count("deferred") == 1
+    held = [r for r in rows(store) if r.status == "pending"]
+    assert len(held) == 3 and all(r.due_at == ROOT_AT + dt.timedelta(minutes=15) for r in held)
+    assert "quota of 2 posts per 15m" in held[0].last_error
+    at(engine, clock, ROOT_AT + dt.timedelta(minutes=15))
+    assert len(fake.posts) == 4
+    at(engine, clock, ROOT_AT + dt.timedelta(minutes=30))
+    assert len(fake.posts) == 5 and all(r.status == "posted" for r in rows(store))
+
+
+def test_the_daily_quota_counts_posts_of_the_last_24_hours(store, make_settings, clock):
+    settings = make_settings(quota_x_24h=1, quota_x_15m=0, platforms="x")
+    planner = Planner(store, settings)
+    planner.load([timed("a", one_year_later=""),
+                  story("b", dt.datetime(2025, 3, 1, 20, 0, tzinfo=UTC), one_year_later="")], now=ROOT_AT)
+    fake = FakeAdapter("x")
+    engine = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w")
+    at(engine, clock, ROOT_AT)
+    at(engine, clock, ROOT_AT + dt.timedelta(hours=8))
+    assert len(fake.posts) == 1
+    assert rows(store, story_id="b")[0].due_at == ROOT_AT + dt.timedelta(hours=24)
+
+
+def test_a_backlog_after_downtime_drains_at_a_steady_pace(store, make_settings, clock):
+    settings = make_settings(backlog_pace="30s", platforms="x", quota_x_15m=0)
+    Planner(store, settings).load([timed(f"s{i}", one_year_later="") for i in range(4)], now=ROOT_AT)
+    fake = FakeAdapter("x")
+    engine = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w")
+    back = ROOT_AT + dt.timedelta(minutes=30)  # the bot was down for half an hour
+    for step in range(4):
+        at(engine, clock, back + step * dt.timedelta(seconds=30))
+        assert len(fake.posts) == step + 1
