@@ -421,6 +421,12 @@ def status(state: State, as_json: bool) -> None:
         elif p.retry_at:
             out.print(f"[yellow]{PLATFORM_NAMES.get(p.name, p.name)} is rate limited until "
                       f"{_local(p.retry_at, settings)}[/]")
+    if view.workers:
+        out.print("[b]Workers[/]")
+        for worker in view.workers:
+            seen = _local(dt.datetime.fromisoformat(worker["heartbeat_at"]), settings)
+            holds = ", ".join(worker["holds"]) or "nothing in flight"
+            out.print(f"  {worker['id']} ({worker['platforms']}), last heartbeat {seen}: {holds}")
     if view.problems:
         out.print("[b]Needs attention[/]")
         for row in view.problems:

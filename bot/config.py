@@ -149,6 +149,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("max_attempts", "5", "Attempts per delivery for transient errors before it fails", _positive_int),
     Spec("backoff", "30s", "First retry delay after a transient error; doubles per attempt, with jitter",
          _duration),
+    Spec("lease", "2m", "How long a worker's claim on a delivery holds without a heartbeat before another "
+         "worker reconciles it (workers renew their claims every third of it)", _duration),
     Spec("recheck", "15s", "While idle, how often the run loop looks for stories loaded by another process",
          _duration),
     Spec("sandbox_latency", "0", "Sandbox only: simulated seconds each post takes (for rehearsals and benchmarks)",
@@ -238,6 +240,7 @@ class Settings:
     templates: Path | None
     max_attempts: int
     backoff: dt.timedelta
+    lease: dt.timedelta
     recheck: dt.timedelta
     sandbox_latency: float
     lang: str

@@ -17,9 +17,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, or_, select, true, update
 from sqlalchemy.orm import Session, aliased
 
 from adapters.base import Adapter, Outgoing, PostRef, ThreadState
@@ -31,9 +31,10 @@ from bot.errors import (
     OutcomeUnknown,
     RateLimited,
     Rejected,
+    StoreError,
     Transient,
 )
-from bot.models import AttemptRow, DeliveryRow, PlatformRow, StoryRow
+from bot.models import AttemptRow, DeliveryRow, PlatformRow, StoryRow, WorkerRow
 from bot.models import Status as S
 from bot.queue import RENDER_AHEAD, Planner
 from bot.store import Store, utcnow
@@ -43,7 +44,6 @@ from posts.story import Story
 
 log = logging.getLogger(__name__)
 
-LEASE = dt.timedelta(minutes=5)
 BACKLOG_LATE = dt.timedelta(minutes=1)
 """A post this late counts as part of a backlog, which drains at ``ONEYEARAGO_BACKLOG_PACE``."""
 HOUSEKEEPING = dt.timedelta(seconds=5)
@@ -89,6 +89,15 @@ class RunReport:
     def to_dict(self) -> dict[str, Any]:
         return {"events": [e.to_dict() for e in self.events],
                 "counts": {a: self.count(a) for a in sorted({e.action for e in self.events})}}
+
+
+class Hold(NamedTuple):
+    """Why a delivery must wait, and until when."""
+
+    until: dt.datetime
+    reason: str
+    quota: bool
+    """A quota moves the delivery to the free slot; otherwise (backlog pace) it is only delayed."""
 
 
 def parent_slot(row: DeliveryRow) -> tuple[str, int] | None:
@@ -220,6 +229,7 @@ class Engine:
     def housekeeping(self, now: dt.datetime, report: RunReport | None = None) -> RunReport:
         """Reconcile lapsed claims, mark roots past their grace period missed, render what is due soon."""
         report = report if report is not None else RunReport()
+        self.ensure_platform_rows()
         self.reconcile(now, report)
         self._mark_missed(now, report)
         self.planner.render_due(now + RENDER_AHEAD, now=now)
@@ -290,45 +300,45 @@ class Engine:
             for index, row in enumerate(batch):
                 if self.stopping.is_set():
                     return
-                hold = self.hold_until(row, max(now, self.clock()))
-                if hold is not None:
-                    self._defer(batch[index:], *hold, report)
-                    return
                 outcome = self._deliver(adapter, row.id, now, report)
+                if isinstance(outcome, Hold):
+                    self._defer(batch[index:], outcome, report)
+                    return
                 if outcome == "stop-platform":
                     return
                 progressed = progressed or outcome == "done"
             if not progressed:
                 return
 
-    def hold_until(self, row: DeliveryRow, now: dt.datetime) -> tuple[dt.datetime, str, bool] | None:
-        """Whether ``row`` must wait for a quota or the backlog pace: (until when, why, is it a quota).
+    def _hold(self, session: Session, row: DeliveryRow, now: dt.datetime) -> Hold | None:
+        """Whether ``row`` must wait for a quota or the backlog pace.
 
-        Quotas count the posts of every worker (the database is shared), over rolling windows.
+        Quotas count the posts of every worker (the database is shared) over rolling windows, posts in
+        flight included.
         """
-        holds: list[tuple[dt.datetime, str, bool]] = []
-        with self.store.session() as session:
-            for window, limit in self.settings.quotas(row.platform):
-                recent = (select(DeliveryRow.posted_at)
-                          .where(DeliveryRow.platform == row.platform, DeliveryRow.posted_at > now - window)
-                          .order_by(DeliveryRow.posted_at.desc()))
-                count = session.scalar(select(func.count()).select_from(recent.subquery())) or 0
-                if count >= limit:
-                    oldest_counted = session.scalar(recent.offset(limit - 1).limit(1))
-                    if oldest_counted is not None:
-                        holds.append((oldest_counted + window, f"{row.platform} quota of {limit} posts per "
-                                      f"{_human(window)} reached", True))
-            pace = self.settings.backlog_pace
-            if pace and row.due_at < now - BACKLOG_LATE:
-                last = session.scalar(select(func.max(DeliveryRow.posted_at))
-                                      .where(DeliveryRow.platform == row.platform))
-                if last is not None and last + pace > now:
-                    holds.append((last + pace, f"draining a backlog: one post every {_human(pace)}", False))
+        holds: list[Hold] = []
+        in_flight = session.scalar(select(func.count()).where(DeliveryRow.platform == row.platform,
+                                                              DeliveryRow.status == S.SENDING.value)) or 0
+        for window, limit in self.settings.quotas(row.platform):
+            recent = (select(DeliveryRow.posted_at)
+                      .where(DeliveryRow.platform == row.platform, DeliveryRow.posted_at > now - window)
+                      .order_by(DeliveryRow.posted_at.desc()))
+            count = (session.scalar(select(func.count()).select_from(recent.subquery())) or 0) + in_flight
+            if count >= limit:
+                oldest_counted = session.scalar(recent.offset(max(0, limit - 1 - in_flight)).limit(1))
+                until = oldest_counted + window if oldest_counted is not None else now + dt.timedelta(seconds=5)
+                holds.append(Hold(until, f"{row.platform} quota of {limit} posts per {_human(window)} reached",
+                                  True))
+        pace = self.settings.backlog_pace
+        if pace and row.due_at < now - BACKLOG_LATE:
+            last = session.scalar(select(func.max(DeliveryRow.posted_at)).where(DeliveryRow.platform == row.platform))
+            if last is not None and last + pace > now:
+                holds.append(Hold(last + pace, f"draining a backlog: one post every {_human(pace)}", False))
         return max(holds) if holds else None
 
-    def _defer(self, rows: list[DeliveryRow], until: dt.datetime, reason: str, quota: bool,
-               report: RunReport) -> None:
+    def _defer(self, rows: list[DeliveryRow], hold: Hold, report: RunReport) -> None:
         """Hold ``rows`` back: a quota moves them to the next free slot; the backlog pace only delays."""
+        until, reason, quota = hold
         at = self.clock()
         with self.store.session() as session:
             for row in rows:
@@ -344,11 +354,13 @@ class Engine:
                                        f"{until:%Y-%m-%d %H:%M:%S} UTC"
                                        + (f" ({len(rows)} waiting)" if len(rows) > 1 else "")))
 
-    def _deliver(self, adapter: Adapter, delivery_id: int, now: dt.datetime, report: RunReport) -> str:
-        """Send one delivery. Returns ``done``, ``skip`` (not claimable) or ``stop-platform``."""
+    def _deliver(self, adapter: Adapter, delivery_id: int, now: dt.datetime, report: RunReport) -> str | Hold:
+        """Send one delivery. Returns ``done``, ``skip`` (not claimable), ``stop-platform`` or a Hold."""
         claim = self._claim(delivery_id, now)
         if claim is None:
             return "skip"
+        if isinstance(claim, Hold):
+            return claim
         row, post, parent, root = claim
         early = (row.due_at - self.clock()).total_seconds()
         if 0 < early <= self.lead.total_seconds():
@@ -424,12 +436,20 @@ class Engine:
     # ------------------------------------------------------------------ state changes
 
     def _claim(self, delivery_id: int, now: dt.datetime
-               ) -> tuple[DeliveryRow, Outgoing, PostRef | None, PostRef | None] | None:
-        """Commit the intent (payload, key, attempt number, time) before any network call."""
+               ) -> tuple[DeliveryRow, Outgoing, PostRef | None, PostRef | None] | Hold | None:
+        """Commit the intent (payload, key, attempt number, time) before any network call.
+
+        The row is taken with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises writers), and the
+        platform's row is locked while its quotas are counted, so quotas hold across all workers.
+        Returns ``None`` when another worker has it or it is no longer pending, and a :class:`Hold` when a
+        quota or the backlog pace says wait.
+        """
         started = self.clock()
         with self.store.session() as session:
-            row = session.get(DeliveryRow, delivery_id)
-            if row is None or row.status != S.PENDING.value:
+            row = session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id,
+                                                           DeliveryRow.status == S.PENDING.value)
+                                 .with_for_update(skip_locked=True))
+            if row is None:
                 return None
             parent = root = None
             slot = parent_slot(row)
@@ -438,22 +458,16 @@ class Engine:
                 root = self._ref_of(session, row, "root", 1)
                 if parent is None or root is None:
                     return None
+            session.scalar(select(PlatformRow).where(PlatformRow.name == row.platform).with_for_update())
+            hold = self._hold(session, row, max(now, started))
+            if hold is not None:
+                return hold
             payload = dict(row.payload)
-            if row.platform == "bluesky":
-                payload.setdefault("createdAt", iso_utc(started))
-                if payload.get("createdAt", "").startswith("1970-"):
-                    payload["createdAt"] = iso_utc(started)
-            result = session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == delivery_id, DeliveryRow.status == S.PENDING.value)
-                .values(status=S.SENDING.value, claimed_by=self.worker, claimed_until=started + LEASE,
-                        attempts=DeliveryRow.attempts + 1, payload=payload, updated_at=started,
-                        key=row.key or next_tid())
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                return None
-            session.refresh(row)
+            if row.platform == "bluesky" and payload.get("createdAt", "1970-").startswith("1970-"):
+                payload["createdAt"] = iso_utc(started)
+            row.status, row.claimed_by, row.claimed_until = S.SENDING.value, self.worker, started + self.settings.lease
+            row.attempts += 1
+            row.payload, row.updated_at, row.key = payload, started, row.key or next_tid()
             session.add(AttemptRow(delivery_id=row.id, number=row.attempts, worker=self.worker,
                                    started_at=started, outcome="sending", payload=payload))
             story = session.get(StoryRow, row.story_id)
@@ -593,6 +607,8 @@ class Engine:
             rows = list(session.scalars(stmt))
         for row in rows:
             adapter = self.adapters[row.platform]
+            if not self._take_over(row.id, now, all_sending):
+                continue  # another worker renewed or took it meanwhile
             with self.store.session() as session:
                 slot = parent_slot(row)
                 parent = self._ref_of(session, row, *slot) if slot else None
@@ -618,6 +634,62 @@ class Engine:
                 self._emit(report, self._event("reconciled", row, "interrupted send not on the platform: "
                                                "queued again"))
         return report
+
+    def _take_over(self, delivery_id: int, now: dt.datetime, any_claim: bool) -> bool:
+        """Claim a ``sending`` delivery for reconciliation, so two workers never settle it both."""
+        lapsed = DeliveryRow.claimed_until.is_(None) | (DeliveryRow.claimed_until < now)
+        with self.store.session() as session:
+            stmt = (update(DeliveryRow)
+                    .where(DeliveryRow.id == delivery_id, DeliveryRow.status == S.SENDING.value,
+                           true() if any_claim else lapsed)
+                    .values(claimed_by=self.worker, claimed_until=self.clock() + self.settings.lease)
+                    .execution_options(synchronize_session=False))
+            return session.execute(stmt).rowcount == 1
+
+    # ------------------------------------------------------------------ workers
+
+    def ensure_platform_rows(self) -> None:
+        """Create the per-platform state rows (their lock serialises quota checks across workers)."""
+        at = self.clock()
+        with self.store.session() as session:
+            known = set(session.scalars(select(PlatformRow.name)))
+            for name in self.adapters:
+                if name not in known:
+                    session.execute(_insert_ignore(PlatformRow.__table__, self.store, {"name": name,
+                                                                                       "updated_at": at}))
+
+    def register(self) -> None:
+        """Announce this worker. On SQLite, refuse when another live worker already runs on the file."""
+        at = self.clock()
+        with self.store.session() as session:
+            live = [w for w in session.scalars(select(WorkerRow)) if w.id != self.worker
+                    and w.heartbeat_at > at - self.settings.lease and not _dead_here(w)]
+            if live and self.store.is_sqlite:
+                other = live[0]
+                raise StoreError(f"another worker ({other.id}, last seen {other.heartbeat_at:%H:%M:%S} UTC) "
+                                 "already runs on this SQLite database, and SQLite supports one worker; to run "
+                                 "several, use PostgreSQL (ONEYEARAGO_DATABASE_URL=postgresql+psycopg://...)")
+            for stale in session.scalars(select(WorkerRow).where(WorkerRow.heartbeat_at < at - 10 * self.settings.lease)):
+                session.delete(stale)
+            host, _, pid = self.worker.rpartition(":")
+            session.merge(WorkerRow(id=self.worker, host=host or socket.gethostname(),
+                                    pid=int(pid) if pid.isdigit() else os.getpid(),
+                                    platforms=",".join(self.adapters), started_at=at, heartbeat_at=at))
+        self.ensure_platform_rows()
+
+    def heartbeat(self) -> None:
+        """Renew this worker's row and its claims on the posts it is sending."""
+        at = self.clock()
+        with self.store.session() as session:
+            session.execute(update(WorkerRow).where(WorkerRow.id == self.worker).values(heartbeat_at=at))
+            session.execute(update(DeliveryRow)
+                            .where(DeliveryRow.claimed_by == self.worker, DeliveryRow.status == S.SENDING.value)
+                            .values(claimed_until=at + self.settings.lease)
+                            .execution_options(synchronize_session=False))
+
+    def deregister(self) -> None:
+        with self.store.session() as session:
+            session.execute(delete(WorkerRow).where(WorkerRow.id == self.worker))
 
     # ------------------------------------------------------------------ dry run
 
@@ -680,6 +752,30 @@ class Engine:
                         break
                     if due <= now:
                         self._emit(report, self._event("would-post", row, at=now))
+
+
+def _dead_here(worker: WorkerRow) -> bool:
+    """Whether a worker row belongs to a process of this host that no longer exists (killed, crashed)."""
+    if worker.host != socket.gethostname():
+        return False
+    try:
+        os.kill(worker.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _insert_ignore(table: Any, store: Store, values: dict[str, Any]) -> Any:
+    """An INSERT that does nothing when the row exists (PostgreSQL and SQLite)."""
+    if store.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).values(**values).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).values(**values).on_conflict_do_nothing()
 
 
 def _human(delta: dt.timedelta) -> str:

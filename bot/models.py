@@ -96,6 +96,7 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("story_id", "platform", "kind", "part", name="uq_delivery_slot"),
         Index("ix_deliveries_status_due", "status", "due_at"),
+        Index("ix_deliveries_platform_posted", "platform", "posted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -151,6 +152,19 @@ class AttemptRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     delivery: Mapped[DeliveryRow] = relationship(back_populates="attempt_log")
+
+
+class WorkerRow(Base):
+    """A running ``oneyearago run`` process: what it serves and when it was last heard from."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    platforms: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[dt.datetime]
+    heartbeat_at: Mapped[dt.datetime]
 
 
 class PlatformRow(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 
 from bot.config import Settings
 from bot.errors import BotError
-from bot.models import DeliveryRow, PlatformRow, StoryRow
+from bot.models import DeliveryRow, PlatformRow, StoryRow, WorkerRow
 from bot.models import Status as S
 from bot.queue import render_options
 from bot.quotas import DayCount, day_counts  # noqa: F401 - part of the ops API
@@ -66,11 +66,14 @@ class StatusView:
     stories: int
     unrendered: int = 0
     """Stories whose posts are made a day before they are due."""
+    workers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """Live workers and the deliveries each holds."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "stories": self.stories,
             "unrendered_stories": self.unrendered,
+            "workers": self.workers,
             "counts": self.counts,
             "by_platform": self.by_platform,
             "problems": [delivery_dict(r) for r in self.problems],
@@ -103,7 +106,14 @@ def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int 
         stories = session.scalar(select(func.count()).select_from(StoryRow)) or 0
         unrendered = session.scalar(select(func.count()).select_from(StoryRow)
                                     .where(StoryRow.rendered.is_(False))) or 0
-    return StatusView(dict(counts), dict(by_platform), trouble, nxt, platforms, stories, unrendered)
+        workers = []
+        for worker in session.scalars(select(WorkerRow).order_by(WorkerRow.started_at)):
+            holds = [f"#{d.id} {d.story_id} {d.platform} {d.kind}" for d in session.scalars(
+                select(DeliveryRow).where(DeliveryRow.claimed_by == worker.id, DeliveryRow.status == S.SENDING.value))]
+            workers.append({"id": worker.id, "platforms": worker.platforms, "started_at": worker.started_at.isoformat(),
+                            "heartbeat_at": worker.heartbeat_at.isoformat(),
+                            "alive": worker.heartbeat_at > now - dt.timedelta(minutes=10), "holds": holds})
+    return StatusView(dict(counts), dict(by_platform), trouble, nxt, platforms, stories, unrendered, workers)
 
 
 def _deliveries_for(session: Any, target: str) -> list[DeliveryRow]:

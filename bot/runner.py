@@ -153,6 +153,18 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
             previous[signum] = signal.signal(signum, handle)
     engine.lead = LEAD
     workers: dict[str, PlatformWorker] = {}
+    engine.register()
+    beat = threading.Event()
+
+    def heartbeat() -> None:
+        while not beat.wait(engine.settings.lease.total_seconds() / 3):
+            try:
+                engine.heartbeat()
+            except Exception:
+                log.exception("heartbeat failed; retrying")
+
+    beater = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
+    beater.start()
     try:
         if on_start is not None:
             on_start()
@@ -173,5 +185,7 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
     finally:
         for worker in workers.values():
             worker.join(timeout=60)
+        beat.set()
+        engine.deregister()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import mask_url
@@ -63,8 +63,8 @@ class Store:
                 config = _alembic_config(self.url)
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
-        except OperationalError as exc:
-            raise StoreError(f"cannot open database {mask_url(self.url)}: {exc.orig}") from None
+        except DBAPIError as exc:
+            raise StoreError(f"cannot open or upgrade database {mask_url(self.url)}: {exc.orig}") from None
 
     @staticmethod
     def current_revision(conn: Any) -> str | None:

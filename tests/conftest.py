@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,10 +39,60 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
 
 
+POSTGRES_URL = os.environ.get("ONEYEARAGO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_reachable() -> str | None:
+    """Why PostgreSQL cannot be used for the tests, or None when it can."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3).close()
+    except Exception as exc:
+        return f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> str | None:
+    return _postgres_reachable()
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def postgres_url(postgres_available: str | None) -> Iterator[str]:
+    """A PostgreSQL URL whose search path is a schema of this test's own, dropped afterwards."""
+    if postgres_available:
+        if os.environ.get("CI"):
+            pytest.fail(postgres_available)
+        pytest.skip(postgres_available)
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The queue database of a test: each test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'queue.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, db_url: str) -> Callable[..., Settings]:
     def make(**options: Any) -> Settings:
-        base = {"database_url": f"sqlite:///{tmp_path / 'queue.db'}",
+        base = {"database_url": db_url,
                 "transcript": str(tmp_path / "transcript.jsonl")}
         base.update({k: str(v) for k, v in options.items()})
         return load_settings(base, environ={}, env_file=None)

@@ -48,7 +48,30 @@ def test_reopening_a_database_keeps_its_queue(settings):
         assert len(list(session.scalars(select(DeliveryRow)))) == 6
 
 
-def test_an_old_schema_is_upgraded_in_place(settings):
+def test_an_old_schema_is_upgraded_in_place_and_keeps_its_queue(settings):
+    from alembic import command
+
+    from bot.store import _alembic_config
+
+    bare = Store(settings.database_url, migrate=False)
+    config = _alembic_config(settings.database_url)
+    with bare.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    with bare.engine.begin() as conn:
+        conn.execute(text("INSERT INTO stories (id, seq, content, content_hash, origin, window_day, root_due, "
+                          "rendered, created_at, updated_at) VALUES ('kept', 1, '{}', 'h', 'f:1', NULL, "
+                          "'2026-01-01 00:00:00.000000', true, '2026-01-01 00:00:00.000000', "
+                          "'2026-01-01 00:00:00.000000')"))
+    bare.dispose()
+    upgraded = Store(settings.database_url)
+    assert upgraded.revision() == Store.head_revision() != "0001"
+    with upgraded.engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM stories")).scalars().all() == ["kept"]
+        assert conn.execute(text("SELECT count(*) FROM workers")).scalar() == 0
+
+
+def test_a_schema_without_its_revision_record_is_a_clear_error(settings):
     store = Store(settings.database_url)
     with store.engine.begin() as conn:
         conn.execute(text("DELETE FROM alembic_version"))
