@@ -1,39 +1,43 @@
 """pytest fixtures for the local Bluesky reference server (see tests/pds_harness.py).
 
-Import them where needed: ``from tests.pds_fixtures import pds, pds_account``.
-
-``pds`` skips only when Node.js is missing. When node is there, a failed install or start is an
-error of every test that uses it, with the server log in the message: a broken harness must not
-pass silently as a skip.
+They are registered for every test by tests/conftest.py. The server is one per test session: it is
+kept on the pytest config and stopped when pytest finishes. ``pds`` skips only when Node.js is
+missing; when node is there, a failed install or start is an error of every test that uses it,
+with the server log in the message: a broken harness must not pass silently as a skip.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
 from tests.pds_harness import Account, LocalPDS, PDSError, ensure_installed, node_available
 
+_SERVER = pytest.StashKey[LocalPDS]()
+_FAILURE = pytest.StashKey[str]()
 
-@pytest.fixture(scope="session")
-def pds() -> Iterator[LocalPDS]:
-    """One local PDS (+ in-memory PLC) on 127.0.0.1 for the whole test session."""
+
+def shared_pds(config: pytest.Config) -> LocalPDS:
+    """The session's local PDS, started on first use and stopped when pytest ends."""
     if not node_available():
         pytest.skip("Node.js is not installed: the local Bluesky server cannot run")
-    try:
-        ensure_installed()
-    except PDSError as e:
-        pytest.fail(f"could not install the local Bluesky server: {e}", pytrace=False)
-    server = LocalPDS()
-    try:
-        server.start(install=False)
-    except PDSError as e:
-        pytest.fail(f"could not start the local Bluesky server: {e}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    if _FAILURE in config.stash:
+        pytest.fail(config.stash[_FAILURE], pytrace=False)
+    if _SERVER not in config.stash:
+        try:
+            ensure_installed()
+            server = LocalPDS().start(install=False)
+        except PDSError as exc:
+            config.stash[_FAILURE] = f"could not install or start the local Bluesky server: {exc}"
+            pytest.fail(config.stash[_FAILURE], pytrace=False)
+        config.stash[_SERVER] = server
+        config.add_cleanup(server.stop)
+    return config.stash[_SERVER]
+
+
+@pytest.fixture(scope="session")
+def pds(request: pytest.FixtureRequest) -> LocalPDS:
+    """One local PDS (+ in-memory PLC) on 127.0.0.1 for the whole test session."""
+    return shared_pds(request.config)
 
 
 @pytest.fixture

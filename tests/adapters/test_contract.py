@@ -6,6 +6,7 @@ HTTP-level stand-in of the platform, plus hooks to delete or lock a post on that
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -18,7 +19,6 @@ from tests.adapters.bluesky_fixtures import bluesky_target  # noqa: F401
 from tests.adapters.reddit_fixtures import reddit_target  # noqa: F401
 from tests.adapters.sandbox_fixtures import sandbox_target  # noqa: F401
 from tests.adapters.x_fixtures import x_target  # noqa: F401
-from tests.pds_fixtures import pds, pds_account  # noqa: F401
 
 TARGETS = ["sandbox", "x", "reddit", "bluesky"]
 STORY = Story(id="contract", date=dt.date(2025, 1, 12), headline="Contract test headline", summary="A summary.",
@@ -55,9 +55,9 @@ def test_a_root_is_published_and_found_again(target):
 def test_replies_thread_under_the_root_and_under_each_other(target):
     adapter = target.adapter
     root = adapter.publish(outgoing(adapter, "root", 1))
-    first_post = outgoing(adapter, "followup", 1)
+    first_post = dataclasses.replace(outgoing(adapter, "followup", 1), parent=root, root=root)
     first = adapter.reply(first_post, root, root)
-    second_post = outgoing(adapter, "followup", 2)
+    second_post = dataclasses.replace(outgoing(adapter, "followup", 2), parent=first, root=root)
     second = adapter.reply(second_post, first, root)
     assert len({root.id, first.id, second.id}) == 3
     since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)

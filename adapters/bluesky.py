@@ -1,0 +1,483 @@
+"""Provide BlueskyAdapter: posts rendered records to a PDS through the atproto SDK, exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from atproto import Client
+from atproto_client import models
+from atproto_client.client.session import Session, SessionEvent
+from atproto_client.exceptions import (
+    BadRequestError,
+    LoginRequiredError,
+    RequestErrorBase,
+    UnauthorizedError,
+)
+from atproto_client.models.common import XrpcError
+from atproto_client.request import Request
+from atproto_core.exceptions import AtProtocolError
+
+from adapters.base import Outgoing, PostRef, ThreadState
+from bot.config import Settings
+from bot.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
+from bot.store import utcnow
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "bluesky"
+POST = "app.bsky.feed.post"
+THREADGATE = "app.bsky.feed.threadgate"
+MAX_THUMB_BYTES = 1_000_000
+"""``app.bsky.embed.external#external.thumb`` maxSize."""
+RATE_LIMIT_FALLBACK = dt.timedelta(minutes=5)
+"""How long to wait after a 429 that names no reset time."""
+
+TID_RE = re.compile(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}")
+AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing",
+                         "AccountTakedown", "AccountDeactivated"})
+"""XRPC error names that mean our credentials or session are refused (the PDS sends some as 400)."""
+ABSENT_ERRORS = frozenset({"RecordNotFound", "RepoNotFound", "RepoDeactivated", "RepoTakendown"})
+"""XRPC error names of ``getRecord`` that mean the record is not there."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_IMAGE_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),
+)
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The MIME type of PNG, JPEG, GIF or WebP bytes, from their signature; ``None`` otherwise."""
+    for magic, offset, mime in _IMAGE_MAGIC:
+        if data[offset:offset + len(magic)] == magic and (mime != "image/webp" or data[:4] == b"RIFF"):
+            return mime
+    return None
+
+
+def rkey_of(uri: str) -> tuple[str, str, str]:
+    """``(repo, collection, rkey)`` of an ``at://`` URI."""
+    parts = uri.removeprefix("at://").split("/")
+    if not uri.startswith("at://") or len(parts) != 3 or not all(parts):
+        raise Rejected(PLATFORM, f"not a record URI: {uri!r}")
+    return parts[0], parts[1], parts[2]
+
+
+def _xrpc_error(exc: RequestErrorBase) -> tuple[str, str]:
+    """The XRPC error name and message of a failed call (empty when the body had none)."""
+    content = exc.response.content if exc.response is not None else None
+    if isinstance(content, XrpcError):
+        return content.error or "", content.message or ""
+    return "", ""
+
+
+class BlueskyAdapter:
+    """Posts ``app.bsky.feed.post`` records as rendered, under record keys chosen beforehand.
+
+    The login session is kept in ``settings.bluesky_session_path`` (0600) and reused across runs:
+    a saved session is imported when the adapter is built (no network call); the app password is
+    sent at the first call only when there is no usable session, and once more when the server
+    refuses the session. Records go out byte for byte under ``post.key`` (a TID), so a retry can
+    never make a second post. Every SDK error is translated in :meth:`_translate`, the one place
+    that knows the SDK's exceptions.
+    """
+
+    platform: ClassVar[str] = PLATFORM
+    REQUIRED: ClassVar[tuple[str, ...]] = ("bluesky_handle", "bluesky_app_password")
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow,
+                 request_kwargs: Mapping[str, Any] | None = None):
+        """Set up the client and load a saved session; the password login waits for the first call.
+
+        ``request_kwargs`` go to ``httpx.Client`` through the SDK's ``Request`` (tests pass
+        ``transport=`` or ``event_hooks=``).
+        """
+        self.clock = clock
+        self.identifier = settings.bluesky_handle.strip().removeprefix("@")
+        self._password = settings.bluesky_app_password
+        self.pds_url = settings.bluesky_pds_url.rstrip("/")
+        self.session_path = Path(settings.bluesky_session_path)
+        self.timeout = settings.http_timeout.total_seconds()
+        kwargs = {"timeout": self.timeout, **dict(request_kwargs or {})}
+        self.client = Client(base_url=self.pds_url, request=Request(**kwargs))
+        self.client.on_session_change(self._on_session_change)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._session: Session | None = None
+        self._load_session()
+
+    # -- the contract -----------------------------------------------------------------
+
+    def publish(self, post: Outgoing) -> PostRef:
+        return self._create(post, None, None)
+
+    def reply(self, post: Outgoing, parent: PostRef, root: PostRef) -> PostRef:
+        return self._create(post, parent, root)
+
+    def thread_state(self, ref: PostRef) -> ThreadState:
+        """OPEN while the record exists (a threadgate never stops the thread's author), else GONE."""
+        repo, collection, rkey = rkey_of(ref.extra.get("uri") or ref.id)
+        with self._operation():
+            if self._get_record(repo, collection, rkey) is None:
+                return ThreadState.GONE
+            try:
+                gate = self._get_record(repo, THREADGATE, rkey)
+            except AdapterError as exc:  # cannot change the answer: the author may always reply
+                logger.debug("Bluesky: threadgate lookup for %s failed: %s", rkey, exc)
+                gate = None
+        if gate is not None:
+            logger.info("Bluesky: %s has a threadgate; its author may still reply", ref.id)
+        return ThreadState.OPEN
+
+    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+        """Look the post up by its record key: ``None`` when the key holds nothing (or another post)."""
+        rkey = self._check_key(post)
+        with self._operation():
+            found = self._get_record(self._did(), POST, rkey)
+        if found is None:
+            return None
+        if found.get("value", {}).get("text") != post.payload.get("text"):
+            logger.warning("Bluesky: record key %s holds a different post; ours is not there", rkey)
+            return None
+        return self._ref(found["uri"], found["cid"])
+
+    def whoami(self) -> str:
+        with self._operation(), self._errors("com.atproto.server.getSession", write=False):
+            info = self._authed(lambda: self.client.com.atproto.server.get_session())
+        return f"@{info.handle} ({info.did}) on {self._pds()}"
+
+    # -- posting ------------------------------------------------------------------------
+
+    def _create(self, post: Outgoing, parent: PostRef | None, root: PostRef | None) -> PostRef:
+        """Create the record under ``post.key``; after an unclear failure, look the key up.
+
+        Everything that can be refused without asking the server is checked before any request.
+        """
+        rkey = self._check_key(post)
+        record = copy.deepcopy(dict(post.payload))
+        if parent is not None and root is not None:
+            record["reply"] = {"root": self._strong_ref(root), "parent": self._strong_ref(parent)}
+        image = self._thumb(record, post.attachments.get("thumb") or "")
+        with self._operation():
+            if image is not None:
+                blob = self._procedure("com.atproto.repo.uploadBlob", image[0], image[1], write=False).get("blob")
+                if not isinstance(blob, dict):
+                    raise Transient(PLATFORM, "com.atproto.repo.uploadBlob: the answer holds no blob")
+                record["embed"]["external"]["thumb"] = blob
+            body = {"repo": self._did(), "collection": POST, "rkey": rkey, "record": record}
+            try:
+                out = self._procedure("com.atproto.repo.createRecord",
+                                      json.dumps(body, ensure_ascii=False).encode(), "application/json", write=True)
+                if not isinstance(out.get("uri"), str) or not isinstance(out.get("cid"), str):
+                    raise OutcomeUnknown(PLATFORM, "com.atproto.repo.createRecord: the answer names no uri and cid")
+            except OutcomeUnknown as unknown:
+                return self._settle(rkey, record, unknown)
+        ref = self._ref(out["uri"], out["cid"])
+        logger.info("Bluesky: posted %s (%s)", ref.id, post.kind)
+        return ref
+
+    def _settle(self, rkey: str, record: Mapping[str, Any], unknown: OutcomeUnknown) -> PostRef:
+        """The create may have landed (5xx, timeout, lost answer): the record key says whether it did."""
+        try:
+            found = self._get_record(self._did(), POST, rkey)
+        except AdapterError as exc:
+            raise OutcomeUnknown(PLATFORM, f"{unknown.reason}; looking up record key {rkey} failed too: "
+                                           f"{exc.reason}") from unknown
+        if found is None:
+            raise Transient(PLATFORM, f"{unknown.reason}; record key {rkey} is not on the server "
+                                      "(checked), so it was not posted") from unknown
+        if found.get("value", {}).get("text") != record.get("text"):
+            raise Rejected(PLATFORM, f"record key {rkey} already holds a different post") from unknown
+        logger.info("Bluesky: %s was already there (%s)", found["uri"], unknown.reason)
+        return self._ref(found["uri"], found["cid"])
+
+    def _thumb(self, record: dict[str, Any], source: str) -> tuple[bytes, str] | None:
+        """The link card's image and its MIME type, checked; ``None`` when there is none to send."""
+        if not source:
+            return None
+        external = (record.get("embed") or {}).get("external")
+        if not isinstance(external, dict):
+            logger.warning("Bluesky: the post has no link card, so its image is not sent")
+            return None
+        data = self._read_thumb(source)
+        if data is None:
+            return None
+        mime = sniff_image(data)
+        if mime is None:
+            raise Rejected(PLATFORM, f"thumbnail {source} is not a PNG, JPEG, GIF or WebP image")
+        if len(data) > MAX_THUMB_BYTES:
+            raise Rejected(PLATFORM, f"thumbnail {source} is {len(data):,} bytes; a link card allows "
+                                     f"{MAX_THUMB_BYTES:,}")
+        return data, mime
+
+    def _read_thumb(self, source: str) -> bytes | None:
+        """The image bytes of a local file, or of a loopback URL; remote URLs are never fetched."""
+        if source.lower().startswith(("http://", "https://")):
+            host = urlsplit(source).hostname or ""
+            if host not in LOOPBACK_HOSTS:
+                logger.warning("Bluesky: not fetching the remote image %s (the bot fetches no remote URLs); "
+                               "the link card goes without a thumbnail", source)
+                return None
+            with self._errors("fetching the thumbnail", write=False):
+                answer = httpx.get(source, timeout=self.timeout)
+            if answer.status_code != 200:
+                raise Rejected(PLATFORM, f"thumbnail {source} answered HTTP {answer.status_code}")
+            return answer.content
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+            if size > MAX_THUMB_BYTES:
+                raise Rejected(PLATFORM, f"thumbnail {source} is {size:,} bytes; a link card allows "
+                                         f"{MAX_THUMB_BYTES:,}")
+            return path.read_bytes()
+        except OSError as exc:
+            raise Rejected(PLATFORM, f"thumbnail {source} cannot be read: {exc.strerror or exc}") from exc
+
+    # -- XRPC calls ---------------------------------------------------------------------
+
+    def _procedure(self, nsid: str, body: bytes, content_type: str, *, write: bool) -> dict[str, Any]:
+        """POST ``body`` byte for byte (the SDK's models would add ``$type`` fields to the record)."""
+        with self._errors(nsid, write=write):
+            response = self._authed(lambda: self.client.invoke_procedure(
+                nsid, content=body, headers={"Content-Type": content_type}))
+        return _json(response.content, nsid, write=write)
+
+    def _get_record(self, repo: str, collection: str, rkey: str) -> dict[str, Any] | None:
+        """``com.atproto.repo.getRecord`` as plain JSON; ``None`` when the record is not there."""
+        params = models.ComAtprotoRepoGetRecord.Params(repo=repo, collection=collection, rkey=rkey)
+        with self._errors("com.atproto.repo.getRecord", write=False, absent_ok=True) as absent:
+            response = self._authed(lambda: self.client.invoke_query("com.atproto.repo.getRecord", params=params))
+        if absent:
+            return None
+        return _json(response.content, "com.atproto.repo.getRecord", write=False)
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, *, write: bool, absent_ok: bool = False) -> Iterator[list[bool]]:
+        """Translate whatever the SDK or httpx raises; with ``absent_ok`` a missing record is no error.
+
+        Yields a list that holds ``True`` when the record was reported absent.
+        """
+        absent: list[bool] = []
+        try:
+            yield absent
+        except AdapterError:
+            raise
+        except (AtProtocolError, httpx.HTTPError) as exc:
+            if absent_ok and isinstance(exc, BadRequestError) and _is_absent(exc):
+                absent.append(True)
+                return
+            raise self._translate(exc, action, write=write) from exc
+
+    def _translate(self, exc: Exception, action: str, *, write: bool) -> AdapterError:
+        """The one mapping from SDK and httpx errors to the project's errors.
+
+        On a write, anything after which the request may have been applied is ``OutcomeUnknown``;
+        on a read it is ``Transient``.
+        """
+        unknown = OutcomeUnknown if write else Transient
+        if isinstance(exc, LoginRequiredError):
+            return AuthFailed(PLATFORM, f"{action}: not logged in")
+        if isinstance(exc, RequestErrorBase) and exc.response is not None:
+            status = exc.response.status_code
+            name, message = _xrpc_error(exc)
+            detail = self._scrub(f"{action}: HTTP {status}" + (f" {name}" if name else "")
+                                 + (f": {message}" if message else ""))
+            if status == 429:
+                return RateLimited(PLATFORM, detail, self._retry_at(exc.response.headers))
+            if status in (401, 403) or name in AUTH_ERRORS:
+                return AuthFailed(PLATFORM, detail)
+            if status == 408:
+                return Transient(PLATFORM, detail)
+            if 400 <= status < 500:
+                return Rejected(PLATFORM, detail)
+            return unknown(PLATFORM, detail)
+        cause = exc.__cause__ if isinstance(exc, RequestErrorBase) else exc
+        kind = type(cause or exc).__name__
+        if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            where = f" to {self._pds()}" if isinstance(exc, RequestErrorBase) else ""
+            return Transient(PLATFORM, self._scrub(f"{action}: cannot connect{where} ({kind})"))
+        if isinstance(cause, httpx.TimeoutException):
+            return unknown(PLATFORM, f"{action}: no answer within {self.timeout:g}s ({kind})")
+        if isinstance(cause, httpx.HTTPError):
+            return unknown(PLATFORM, self._scrub(f"{action}: connection failed ({kind}: {cause})"))
+        return unknown(PLATFORM, self._scrub(f"{action}: {kind}: {exc}"))
+
+    def _retry_at(self, headers: Mapping[str, str]) -> dt.datetime:
+        now = self.clock()
+        with contextlib.suppress(KeyError, TypeError, ValueError, OverflowError, OSError):
+            reset = dt.datetime.fromtimestamp(int(headers["ratelimit-reset"]), dt.UTC)
+            if reset > now:
+                return reset
+        with contextlib.suppress(KeyError, ValueError):
+            seconds = float(headers["retry-after"])
+            if 0 < seconds < 86400 * 7:
+                return now + dt.timedelta(seconds=seconds)
+        return now + RATE_LIMIT_FALLBACK
+
+    # -- the session ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _operation(self) -> Iterator[None]:
+        """One contract call: logged in, with at most one password login in all."""
+        self._local.fresh = False
+        self._local.fresh = self._ensure_login()
+        try:
+            yield
+        finally:
+            self._local.fresh = False
+
+    def _authed(self, call: Callable[[], Any]) -> Any:
+        """Run ``call``; when the session is refused and this operation has not logged in yet, log in once."""
+        try:
+            return call()
+        except (UnauthorizedError, BadRequestError) as exc:
+            name = _xrpc_error(exc)[0]
+            if getattr(self._local, "fresh", False) or not (isinstance(exc, UnauthorizedError) or name in AUTH_ERRORS):
+                raise
+            logger.warning("Bluesky: the session was refused (%s); logging in with the app password",
+                           name or "HTTP 401")
+            self._local.fresh = True
+            self._login()
+            return call()
+
+    def _ensure_login(self) -> bool:
+        """Log in with the password unless a session is loaded; ``True`` when it just did."""
+        with self._lock:
+            if self._session is not None:
+                return False
+            self._login()
+            return True
+
+    def _login(self) -> None:
+        with self._lock, self._errors("com.atproto.server.createSession", write=False):
+            self._session = None
+            self.client.login(self.identifier, self._password, fetch_bsky_profile=False)
+            logger.info("Bluesky: logged in as %s", self._session.handle if self._session else self.identifier)
+
+    def _load_session(self) -> None:
+        """Import the saved session string, if any, for this account (no network call)."""
+        try:
+            text = self.session_path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            logger.warning("Bluesky: cannot read the session file %s (%s); logging in again",
+                           self.session_path, exc.strerror)
+            return
+        try:
+            saved = Session.decode(text)
+        except ValueError:
+            logger.warning("Bluesky: the session file %s is not a session; logging in again", self.session_path)
+            return
+        ident = self.identifier.lower()
+        if "@" not in ident and ident not in (saved.handle.lower(), saved.did):
+            logger.info("Bluesky: the saved session is for %s, not %s; logging in again", saved.handle,
+                        self.identifier)
+            return
+        try:  # the SDK reads the access token's expiry before every call
+            refresh_exp, access_exp = saved.refresh_jwt_payload.exp, saved.access_jwt_payload.exp
+        except (AtProtocolError, ValueError):
+            access_exp = None
+        if access_exp is None:
+            logger.warning("Bluesky: the saved session holds unreadable tokens; logging in again")
+            return
+        if refresh_exp is not None and dt.datetime.fromtimestamp(refresh_exp, dt.UTC) <= self.clock():
+            logger.info("Bluesky: the saved session has expired; logging in again")
+            return
+        try:
+            self.client.login(session_string=text, fetch_bsky_profile=False)
+        except (AtProtocolError, ValueError) as exc:
+            logger.warning("Bluesky: the saved session cannot be used (%s); logging in again", type(exc).__name__)
+            self._session = None
+
+    def _on_session_change(self, event: SessionEvent, session: Session) -> None:
+        self._session = session
+        if event in (SessionEvent.CREATE, SessionEvent.REFRESH):
+            self._save_session(session.export())
+
+    def _save_session(self, text: str) -> None:
+        """Write the session string atomically, readable by the owner only (0600)."""
+        directory = self.session_path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".bluesky-session-", dir=directory)  # mkstemp creates 0600
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, self.session_path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError as exc:
+            logger.warning("Bluesky: cannot save the session to %s (%s); the next run logs in again",
+                           self.session_path, exc.strerror)
+
+    # -- small helpers ----------------------------------------------------------------------
+
+    def _did(self) -> str:
+        if self._session is None:  # a failed login within this operation
+            raise AuthFailed(PLATFORM, "not logged in")
+        return self._session.did
+
+    def _pds(self) -> str:
+        endpoint = (self._session.pds_endpoint if self._session else None) or self.pds_url
+        return endpoint.removesuffix("/xrpc")
+
+    def _ref(self, uri: str, cid: str) -> PostRef:
+        rkey = uri.rsplit("/", 1)[-1]
+        handle = self._session.handle if self._session else self.identifier
+        return PostRef(PLATFORM, uri, f"https://bsky.app/profile/{handle}/post/{rkey}",
+                       {"uri": uri, "cid": cid, "rkey": rkey})
+
+    @staticmethod
+    def _strong_ref(ref: PostRef) -> dict[str, str]:
+        uri, cid = ref.extra.get("uri"), ref.extra.get("cid")
+        if not uri or not cid:
+            raise Rejected(PLATFORM, f"cannot reply to {ref.id}: its reference has no uri and cid")
+        return {"uri": uri, "cid": cid}
+
+    @staticmethod
+    def _check_key(post: Outgoing) -> str:
+        if not TID_RE.fullmatch(post.key or ""):
+            raise Rejected(PLATFORM, f"record key {post.key!r} is not a TID")
+        return post.key
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the app password or session tokens, whatever a server echoes."""
+        secrets = [self._password]
+        if self._session is not None:
+            secrets += [self._session.access_jwt, self._session.refresh_jwt]
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "********")
+        return text
+
+
+def _is_absent(exc: BadRequestError) -> bool:
+    name, message = _xrpc_error(exc)
+    return name in ABSENT_ERRORS or message.startswith("Could not locate record")
+
+
+def _json(content: Any, action: str, *, write: bool) -> dict[str, Any]:
+    if isinstance(content, dict):
+        return content
+    error = OutcomeUnknown if write else Transient
+    raise error(PLATFORM, f"{action}: the server's answer is not JSON")

@@ -1,0 +1,455 @@
+"""Provide XAdapter: posts to X through tweepy's API v2 client with OAuth 1.0a user context."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import html
+import logging
+import re
+import ssl
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar, NamedTuple
+from urllib.parse import unquote, urlsplit
+
+import requests
+import tweepy
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+from adapters.base import Outgoing, PostRef, ThreadState
+from bot.config import Settings
+from bot.errors import (
+    AdapterError,
+    AuthFailed,
+    Duplicate,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    Transient,
+)
+from bot.store import utcnow
+from posts.twitter_text import url_spans
+
+logger = logging.getLogger(__name__)
+
+TWEEPY_HOST = "https://api.twitter.com"
+"""Where tweepy.Client always sends its requests (hard-coded in tweepy)."""
+DEFAULT_WAIT = dt.timedelta(minutes=15)
+"""How long to wait after a 429 that names no reset time (X's rate-limit window)."""
+MIN_WAIT = dt.timedelta(minutes=1)
+"""The shortest wait after a 429 whose reset time is already past by our clock (clock skew)."""
+FIND_PAGES = 5
+"""At most this many pages of 100 of the account's own posts are read when looking for a post."""
+TWEET_FIELDS_FIND = ["created_at", "entities", "referenced_tweets", "conversation_id"]
+TWEET_FIELDS_STATE = ["reply_settings", "author_id"]
+
+_DUPLICATE = ("duplicate",)
+_NO_PERMISSION = (
+    "permission",              # "...not configured with the appropriate oauth1 app permissions..."
+    "oauth1",                  # problem type .../2/problems/oauth1-permissions
+    "client-not-enrolled",     # the app is not attached to a project
+    "attached to a project",
+    "unsupported-authentication",
+    "access to a subset",      # code 453: the access level does not include this endpoint
+    "suspended",               # the posting account is suspended
+)
+_MASK = "********"
+
+
+class _TimeoutSession(requests.Session):
+    """A session that gives every request a timeout (tweepy passes none) and keeps the last headers."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self.timeout = timeout
+        self.last_headers: Mapping[str, str] = {}
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if not args and kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        response = super().request(method, url, *args, **kwargs)
+        self.last_headers = response.headers
+        return response
+
+
+class _Rebase(HTTPAdapter):
+    """Sends what tweepy addresses to its fixed host to the configured API base URL instead."""
+
+    def __init__(self, base: str):
+        super().__init__()
+        self.base = base.rstrip("/")
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        url = request.url or ""
+        if url.startswith(TWEEPY_HOST + "/"):
+            request.url = self.base + url[len(TWEEPY_HOST):]
+        return super().send(request, *args, **kwargs)
+
+
+class XAdapter:
+    """Publishes, threads and finds posts on X (tweepy.Client, API v2, OAuth 1.0a user context)."""
+
+    platform: ClassVar[str] = "x"
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret",
+    )
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow):
+        self.settings = settings
+        self.clock = clock
+        self._secrets = sorted((s for s in settings.secrets() if len(s) >= 4), key=len, reverse=True)
+        self.session = _TimeoutSession(settings.http_timeout.total_seconds())
+        base = (settings.x_api_url or TWEEPY_HOST).rstrip("/")
+        if base != TWEEPY_HOST:
+            self.session.mount(TWEEPY_HOST + "/", _Rebase(base))
+        self.client = tweepy.Client(
+            consumer_key=settings.x_consumer_key,
+            consumer_secret=settings.x_consumer_secret,
+            access_token=settings.x_access_token,
+            access_token_secret=settings.x_access_token_secret,
+            wait_on_rate_limit=False,  # it would re-send the same POST after sleeping
+        )
+        self.client.session = self.session
+        self._user: tuple[str, str] | None = None
+        """(id, username) of the posting account, from ``get_me`` (fetched once, when first needed)."""
+
+    # -- the contract -----------------------------------------------------------------
+
+    def publish(self, post: Outgoing) -> PostRef:
+        text = self._text(post)
+        with self._errors("post", write=True):
+            response = self.client.create_tweet(text=text, user_auth=True)
+        return self._created(response)
+
+    def reply(self, post: Outgoing, parent: PostRef, root: PostRef) -> PostRef:
+        text = self._text(post)
+        with self._errors("reply", write=True):
+            response = self.client.create_tweet(text=text, in_reply_to_tweet_id=parent.id, user_auth=True)
+        return self._created(response)
+
+    def thread_state(self, ref: PostRef) -> ThreadState:
+        with self._errors("check the post", write=False):
+            try:
+                response = self.client.get_tweet(ref.id, tweet_fields=TWEET_FIELDS_STATE, user_auth=True)
+            except tweepy.NotFound:
+                return ThreadState.GONE
+        if response.data is not None:
+            # The author can always reply to their own post, whatever its reply settings.
+            return ThreadState.OPEN
+        if response.errors:
+            logger.info("X: post %s is gone: %s", ref.id, self._scrub(_error_text(response.errors)))
+            return ThreadState.GONE
+        raise Transient(self.platform, f"check the post {ref.id}: X answered with neither the post nor an error")
+
+    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+        text = self._text(post)
+        want = _Fingerprint.of_ours(text)
+        # A reply must answer its parent, a root must answer nothing; a follow-up given without its
+        # parent is matched on its content alone.
+        parent_id = post.parent.id if post.parent is not None else None
+        check_parent = post.parent is not None or post.kind == "root"
+        matches: list[str] = []
+        with self._errors("look for the post", write=False):
+            user_id, _ = self._me()
+            token: str | None = None
+            for _ in range(FIND_PAGES):
+                params: dict[str, Any] = {"max_results": 100, "tweet_fields": TWEET_FIELDS_FIND}
+                if since is not None:
+                    params["start_time"] = since
+                if token:
+                    params["pagination_token"] = token
+                response = self.client.get_users_tweets(user_id, user_auth=True, **params)
+                for tweet in response.data or []:
+                    raw = tweet.data if isinstance(tweet, tweepy.Tweet) else dict(tweet)
+                    if (not check_parent or _replied_to(raw) == parent_id) and _Fingerprint.of_theirs(raw) == want:
+                        matches.append(str(raw["id"]))
+                token = (response.meta or {}).get("next_token")
+                if not token:
+                    break
+        if not matches:
+            if token:  # more posts than we read: absence is not certain
+                raise Transient(self.platform, f"look for the post: not among the last {FIND_PAGES * 100} posts, "
+                                "and there are more")
+            return None
+        # Newest first: the last match is the earliest post, the one that landed first.
+        return self._ref(matches[-1])
+
+    def whoami(self) -> str:
+        with self._errors("check the credentials", write=False):
+            self._user = None
+            user_id, username = self._me()
+        level = self.session.last_headers.get("x-access-level", "")
+        if level and "write" not in level:
+            raise AuthFailed(self.platform, f"@{username} can only read (x-access-level: {level}); give the app "
+                             "Read and Write permission, then regenerate the access token and secret")
+        return f"@{username} (id {user_id})"
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _text(self, post: Outgoing) -> str:
+        text = post.payload.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise Rejected(self.platform, "the payload has no text to post")
+        return text
+
+    def _created(self, response: Any) -> PostRef:
+        data = getattr(response, "data", None)
+        tweet_id = data.get("id") if isinstance(data, Mapping) else None
+        if not tweet_id:
+            raise OutcomeUnknown(self.platform, "X accepted the post but its answer holds no post id")
+        logger.info("X: posted %s", tweet_id)
+        return self._ref(str(tweet_id))
+
+    def _ref(self, tweet_id: str) -> PostRef:
+        username = self._username()
+        url = (f"https://x.com/{username}/status/{tweet_id}" if username
+               else f"https://x.com/i/web/status/{tweet_id}")
+        return PostRef(self.platform, tweet_id, url)
+
+    def _username(self) -> str | None:
+        """The account's username for post URLs; never fails (``None`` when it cannot be had now)."""
+        if self._user is None:
+            try:
+                with self._errors("look up the account", write=False):
+                    self._me()
+            except AdapterError as exc:
+                logger.warning("X: no username for the post URL (%s)", exc.reason)
+                return None
+        return self._user[1] if self._user else None
+
+    def _me(self) -> tuple[str, str]:
+        """(id, username) of the posting account; call inside ``_errors``."""
+        if self._user is None:
+            data = self.client.get_me(user_auth=True).data
+            if data is None:
+                raise Transient(self.platform, "X did not say who the account is")
+            self._user = (str(data.id), str(data.username))
+        return self._user
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, _MASK)
+        return text
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, *, write: bool) -> Iterator[None]:
+        """Translate tweepy and requests errors into the project's errors: the one place that does.
+
+        ``write`` is for calls that create a post: there, anything that may have reached X
+        (a 5xx, a read timeout, a connection lost after sending) is ``OutcomeUnknown``.
+        """
+        try:
+            yield
+        except AdapterError:
+            raise
+        except tweepy.TooManyRequests as exc:
+            headers = exc.response.headers
+            retry_at, which = self._retry_at(headers)
+            raise RateLimited(self.platform, self._scrub(f"{action}: {_describe(exc)} ({which})"),
+                              retry_at) from exc
+        except tweepy.Unauthorized as exc:
+            raise AuthFailed(self.platform, self._scrub(f"{action}: {_describe(exc)} (check the X keys and "
+                                                        "tokens)")) from exc
+        except tweepy.Forbidden as exc:
+            problem = _problem(exc)
+            message = self._scrub(f"{action}: {_describe(exc)}")
+            if any(word in problem for word in _DUPLICATE):
+                raise Duplicate(self.platform, message) from exc
+            if any(word in problem for word in _NO_PERMISSION):
+                raise AuthFailed(self.platform, message + " (the app needs Read and Write permission; "
+                                 "regenerate the access token after changing it)") from exc
+            raise (Rejected if write else Transient)(self.platform, message) from exc
+        except tweepy.TwitterServerError as exc:
+            message = self._scrub(f"{action}: {_describe(exc)}")
+            if write:
+                raise OutcomeUnknown(self.platform, message + " (the post may have been created)") from exc
+            raise Transient(self.platform, message) from exc
+        except tweepy.HTTPException as exc:  # 400, 404 and other 4xx
+            raise (Rejected if write else Transient)(self.platform,
+                                                     self._scrub(f"{action}: {_describe(exc)}")) from exc
+        except requests.RequestException as exc:
+            message = self._scrub(f"{action}: {_network(exc)}")
+            if write and not _never_sent(exc):
+                raise OutcomeUnknown(self.platform, message + " (the post may have been created)") from exc
+            raise Transient(self.platform, message) from exc
+        except tweepy.TweepyException as exc:
+            message = self._scrub(f"{action}: {type(exc).__name__}: {exc}")
+            raise (OutcomeUnknown if write else Transient)(self.platform, message) from exc
+
+    def _retry_at(self, headers: Mapping[str, str]) -> tuple[dt.datetime, str]:
+        """When X allows the next request: the latest reset of every exhausted limit."""
+        now = self.clock()
+        resets: list[tuple[dt.datetime, str]] = []
+        window = _epoch(headers.get("x-rate-limit-reset"))
+        if window is not None:
+            resets.append((window, "15-minute limit"))
+        for scope in ("user", "app"):
+            if (headers.get(f"x-{scope}-limit-24hour-remaining") or "").strip() == "0":
+                day = _epoch(headers.get(f"x-{scope}-limit-24hour-reset"))
+                if day is not None:
+                    resets.append((day, f"24-hour {scope} limit"))
+        if not resets:
+            return now + DEFAULT_WAIT, "no reset time given"
+        latest, which = max(resets, key=lambda item: item[0])
+        return max(latest, now + MIN_WAIT), which
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def _body(exc: tweepy.HTTPException) -> dict[str, Any]:
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _problem(exc: tweepy.HTTPException) -> str:
+    """Everything X said about a refusal, lower-cased, for classifying it."""
+    body = _body(exc)
+    parts = [str(m) for m in exc.api_messages]
+    parts += [str(body.get(k, "")) for k in ("type", "title", "detail", "reason")]
+    for error in body.get("errors") or []:
+        if isinstance(error, dict):
+            parts += [str(error.get(k, "")) for k in ("type", "title", "detail", "message")]
+    return " ".join(parts).lower()
+
+
+def _describe(exc: tweepy.HTTPException) -> str:
+    """``403 Forbidden: <X's message>``."""
+    response = exc.response
+    status = getattr(response, "status_code", "?")
+    reason = getattr(response, "reason", "") or ""
+    messages = [str(m) for m in exc.api_messages if m]
+    head = f"{status} {reason}".strip()
+    return f"{head}: {'; '.join(messages)}" if messages else head
+
+
+def _error_text(errors: list[Any]) -> str:
+    texts = [str(e.get("detail") or e.get("title") or e) if isinstance(e, dict) else str(e) for e in errors]
+    return "; ".join(texts)
+
+
+def _network(exc: requests.RequestException) -> str:
+    """A short description of a network failure (no URL parameters, no headers)."""
+    request = getattr(exc, "request", None)
+    host = urlsplit(request.url).netloc if request is not None and request.url else "X"
+    kind = {
+        requests.ConnectTimeout: "timed out connecting to",
+        requests.ReadTimeout: "no answer in time from",
+    }.get(type(exc), "connection failed to" if isinstance(exc, requests.ConnectionError) else "bad answer from")
+    detail = _root_cause(exc)
+    return f"{kind} {host} ({type(exc).__name__}{': ' + detail if detail else ''})"
+
+
+def _root_cause(exc: BaseException) -> str:
+    cause: BaseException = exc
+    while True:
+        inner = getattr(cause, "reason", None) if isinstance(cause, MaxRetryError) else None
+        if inner is None and cause.args and isinstance(cause.args[-1], BaseException):
+            inner = cause.args[-1]
+        if not isinstance(inner, BaseException) or inner is cause:
+            break
+        cause = inner
+    return type(cause).__name__ if cause is not exc else ""
+
+
+_UNSENDABLE = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+               requests.exceptions.InvalidHeader, requests.exceptions.URLRequired)
+"""Raised while preparing a request, before any connection is made."""
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the request certainly never reached X (the connection was never made)."""
+    if isinstance(exc, (requests.ConnectTimeout, *_UNSENDABLE)):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+        # NewConnectionError (refused, no route) and NameResolutionError are ConnectTimeoutErrors.
+        if isinstance(reason, ConnectTimeoutError):
+            return True
+        if isinstance(exc, requests.exceptions.SSLError):  # a failed handshake: nothing was sent
+            return _chain_has(reason, ssl.SSLCertVerificationError)
+    return False
+
+
+def _chain_has(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind) or any(isinstance(a, kind) for a in exc.args):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def _epoch(value: str | None) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(int(float(value or "")), dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+# ---------------------------------------------------------------------------- matching
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _canonical(text: str) -> str:
+    return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def _without_urls(text: str) -> tuple[str, list[str]]:
+    spans = url_spans(text)
+    urls = [text[start:end] for start, end in spans]
+    for start, end in reversed(spans):
+        text = text[:start] + " " + text[end:]
+    return text, urls
+
+
+def _norm_url(url: str) -> str:
+    """A URL as compared: no scheme, lower-case host, percent-decoded, no trailing slash."""
+    url = unquote(url.strip())
+    url = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", url)
+    host, slash, rest = url.partition("/")
+    return (host.lower() + slash + rest).rstrip("/")
+
+
+def _replied_to(tweet: Mapping[str, Any]) -> str | None:
+    for ref in tweet.get("referenced_tweets") or []:
+        if isinstance(ref, Mapping) and ref.get("type") == "replied_to":
+            return str(ref.get("id"))
+    return None
+
+
+class _Fingerprint(NamedTuple):
+    """What identifies a post's text on X: the text without its links, and where the links lead.
+
+    X rewrites every link to t.co and may HTML-escape ``&<>``, so the raw text cannot be compared.
+    """
+
+    text: str
+    urls: frozenset[str]
+
+    @classmethod
+    def of_ours(cls, text: str) -> _Fingerprint:
+        bare, urls = _without_urls(text)
+        return cls(_canonical(bare), frozenset(_norm_url(u) for u in urls))
+
+    @classmethod
+    def of_theirs(cls, tweet: Mapping[str, Any]) -> _Fingerprint:
+        text = html.unescape(str(tweet.get("text") or ""))
+        entity_urls = [u for u in ((tweet.get("entities") or {}).get("urls") or []) if isinstance(u, Mapping)]
+        for entity in entity_urls:
+            if entity.get("url"):
+                text = text.replace(str(entity["url"]), " ")
+        bare, _ = _without_urls(text)
+        expanded = frozenset(_norm_url(str(u.get("expanded_url") or u.get("url") or "")) for u in entity_urls)
+        return cls(_canonical(bare), expanded)
