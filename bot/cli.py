@@ -564,6 +564,22 @@ def replay(engine: Engine, clock: dict[str, dt.datetime], stop: threading.Event 
     return posted
 
 
+# ---------------------------------------------------------------------------- web
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but loopback needs ONEYEARAGO_WEB_TOKEN.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@pass_state
+def web(state: State, host: str, port: int) -> None:
+    """Serve the operator dashboard: calendar, stories, status, upload (Ctrl-C stops it)."""
+    from bot.web import serve
+
+    serve(state.settings, lambda: state.store, host=host, port=port,
+          announce=lambda line: err.print(line, markup=False, soft_wrap=True))
+
+
 # ---------------------------------------------------------------------------- entry point
 
 

@@ -1,0 +1,346 @@
+"""The operator dashboard: a Starlette app over the same store, operations and rendering as the CLI.
+
+Pages: the calendar (``/``), a story (``/story/ID``), the status (``/status``) and the upload
+(``/upload``). Retry and skip ask for confirmation on a page of their own (GET), then act on a
+POST that carries the CSRF token. Every page is plain server-rendered HTML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import secrets
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from bot import ops
+from bot.config import Settings
+from bot.errors import BotError, StoryError
+from bot.models import DeliveryRow
+from bot.queue import Planner
+from bot.store import Store, utcnow
+from bot.web import render as show
+from bot.web import security
+from bot.web.pages import PLATFORM_NAMES, calendar, headlines, status_view, story_view
+from posts.loader import load_stories
+
+HERE = Path(__file__).parent
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_FILES = 20
+STATUS_CLASS = {"posted": "ok", "pending": "pending", "sending": "sending", "failed": "bad", "unconfirmed": "bad",
+                "missed": "warn", "skipped": "muted", "late": "warn"}
+
+
+@dataclasses.dataclass
+class Web:
+    """What every request handler needs."""
+
+    settings: Settings
+    store: Store
+    token: str
+    secret: bytes
+    clock: Callable[[], dt.datetime]
+    templates: Jinja2Templates
+    story_templates: Any
+
+    def planner(self) -> Planner:
+        return Planner(self.store, self.settings, templates=self.story_templates)
+
+    def local(self, when: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        if when is None:
+            return "-"
+        return when.astimezone(ZoneInfo(self.settings.timezone)).strftime(fmt)
+
+
+def _story_templates(settings: Settings) -> Any:
+    """The operator's post templates, exactly as ``load`` and ``preview`` use them."""
+    if settings.templates is None:
+        return None
+    from posts.templates import Templates
+
+    return Templates.from_directory(settings.templates)
+
+
+def create_app(settings: Settings, store: Store, *, token: str | None = None, public: bool = False,
+               clock: Callable[[], dt.datetime] = utcnow, secret: bytes | None = None,
+               allowed_hosts: list[str] | None = None) -> Starlette:
+    """The dashboard app.
+
+    Args:
+        settings: the bot's settings (time zone, platforms, quotas, templates).
+        store: the queue database.
+        token: the operator token; ``None`` reads ``settings.web_token`` (empty: no token).
+        public: the app is served on a non-loopback address: refused without a token.
+        clock: the current time (tests pass a fixed one).
+        secret: the key that signs CSRF tokens (default: random for this process).
+        allowed_hosts: host names accepted without a token (default: loopback names only).
+
+    Raises:
+        BotError: ``public`` without a token.
+    """
+    token = str(getattr(settings, "web_token", "") or "") if token is None else token
+    if public:
+        security.check_bind("0.0.0.0", token)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    env = templates.env
+    env.filters["web_url"] = show.web_url
+    env.globals.update(platform_names=PLATFORM_NAMES, status_class=STATUS_CLASS, x_html=show.x_html,
+                       bluesky_html=show.bluesky_html, reddit_html=show.reddit_html, domain=show.domain,
+                       zone=settings.timezone, token_required=bool(token))
+    web = Web(settings, store, token, secret or secrets.token_bytes(32), clock, templates,
+              _story_templates(settings))
+    env.globals["local"] = web.local
+    hosts = None if token else (allowed_hosts if allowed_hosts is not None else sorted(security.LOOPBACK_NAMES))
+    routes = [
+        Route("/", _page(web, calendar_page)),
+        Route("/story/{story_id:str}", _page(web, story_page)),
+        Route("/status", _page(web, status_page)),
+        Route("/upload", _page(web, upload_form)),
+        Route("/upload", _action(web, upload), methods=["POST"]),
+        Route("/retry/{target:str}", _page(web, retry_confirm)),
+        Route("/retry/{target:str}", _action(web, retry), methods=["POST"]),
+        Route("/skip/{story_id:str}", _page(web, skip_confirm)),
+        Route("/skip/{story_id:str}", _action(web, skip), methods=["POST"]),
+        Route("/login", _page(web, login_form)),
+        Route("/login", _action(web, login), methods=["POST"]),
+        Route("/logout", _action(web, logout), methods=["POST"]),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(security.Guard, token=token, allowed_hosts=hosts)],
+                    exception_handlers={HTTPException: _error_handler(web), BotError: _error_handler(web)})
+    app.state.web = web
+    return app
+
+
+# ---------------------------------------------------------------------------- plumbing
+
+
+def page(web: Web, request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    context = {"csrf_token": security.csrf_token(request, web.secret), "settings": web.settings,
+               "now": web.clock(), "path": request.url.path, **context}
+    return web.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _page(web: Web, handler: Callable[[Web, Request], Response]) -> Callable[[Request], Any]:
+    """A GET page: its work (database reads, rendering) runs in a worker thread."""
+
+    async def endpoint(request: Request) -> Response:
+        return await run_in_threadpool(handler, web, request)
+
+    return endpoint
+
+
+def _action(web: Web, handler: Callable[[Web, Request, FormData], Any]) -> Callable[[Request], Any]:
+    """A POST: refused (403) unless its form carries this browser's CSRF token."""
+
+    async def endpoint(request: Request) -> Response:
+        size = request.headers.get("content-length", "")
+        if size.isdigit() and int(size) > MAX_UPLOAD_BYTES + 64 * 1024:
+            raise HTTPException(413, f"The upload is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=50)
+        try:
+            given = form.get(security.CSRF_FIELD) or request.headers.get(security.CSRF_HEADER)
+            if not security.csrf_ok(request, web.secret, given):
+                raise HTTPException(403, "This form is missing its security token, or it expired "
+                                         "(the dashboard restarted, or cookies are blocked). Reload the page "
+                                         "and try again.")
+            return await handler(web, request, form)
+        finally:
+            await form.close()
+
+    return endpoint
+
+
+def _error_handler(web: Web) -> Callable[[Request, Exception], Any]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            code, message = exc.status_code, str(exc.detail)
+        else:
+            code, message = 404 if str(exc).startswith("no story") else 400, str(exc)
+        if code == 405:
+            message = "That address does not take this kind of request."
+        return page(web, request, "error.html", {"code": code, "message": message, "title": "Error"},
+                    status_code=code)
+
+    return handle
+
+
+def _now(web: Web) -> dt.datetime:
+    return web.clock()
+
+
+# ---------------------------------------------------------------------------- pages
+
+
+def calendar_page(web: Web, request: Request) -> Response:
+    start = None
+    raw = request.query_params.get("start", "")
+    if raw:
+        try:
+            start = dt.date.fromisoformat(raw)
+        except ValueError:
+            raise HTTPException(400, f"{raw!r} is not a date (YYYY-MM-DD).") from None
+    try:
+        weeks = min(max(int(request.query_params.get("weeks", "2")), 1), 8)
+    except ValueError:
+        weeks = 2
+    cal = calendar(web.store, web.settings, web.planner(), now=_now(web), start=start, weeks=weeks)
+    return page(web, request, "calendar.html", {"cal": cal, "title": "Calendar"})
+
+
+def story_page(web: Web, request: Request) -> Response:
+    view = story_view(web.store, web.settings, request.path_params["story_id"], templates=web.story_templates)
+    return page(web, request, "story.html", {"v": view, "title": view.story.headline})
+
+
+def status_page(web: Web, request: Request) -> Response:
+    return page(web, request, "status.html", {**status_view(web.store, _now(web)), "title": "Status"})
+
+
+def upload_form(web: Web, request: Request) -> Response:
+    return page(web, request, "upload.html", {"title": "Upload"})
+
+
+def login_form(web: Web, request: Request) -> Response:
+    return page(web, request, "login.html", {"title": "Log in", "next": security.safe_next(
+        request.query_params.get("next"))})
+
+
+def retry_confirm(web: Web, request: Request) -> Response:
+    target = request.path_params["target"]
+    rows = _targets(web, target)
+    return page(web, request, "confirm.html", {
+        "title": "Retry?", "action": "retry", "target": target, "rows": rows,
+        "retryable": [r for r in rows if r.status in ops.RETRYABLE],
+        "titles": headlines(web.store, {r.story_id for r in rows}), "back": _back(request)})
+
+
+def skip_confirm(web: Web, request: Request) -> Response:
+    story_id = request.path_params["story_id"]
+    ops.story(web.store, story_id)  # 404 page for an unknown story
+    rows = _targets(web, story_id)
+    return page(web, request, "confirm.html", {
+        "title": "Skip?", "action": "skip", "target": story_id, "rows": rows,
+        "skippable": [r for r in rows if r.status in ops.NOT_SENT],
+        "titles": headlines(web.store, [story_id]), "back": _back(request)})
+
+
+def _back(request: Request) -> str:
+    return security.safe_next(request.query_params.get("next"), "/status")
+
+
+def _targets(web: Web, target: str) -> list[Any]:
+    """The deliveries a retry or skip of ``target`` (a delivery id or a story id) concerns."""
+    with web.store.session() as session:
+        if target.lstrip("#").isdigit():
+            row = session.get(DeliveryRow, int(target.lstrip("#")))
+            if row is not None:
+                return [row]
+        rows = list(session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == target)
+                                    .order_by(DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part)))
+    if not rows:
+        raise HTTPException(404, f"There is no story or delivery {target!r}.")
+    return rows
+
+
+# ---------------------------------------------------------------------------- actions
+
+
+async def retry(web: Web, request: Request, form: FormData) -> Response:
+    target = request.path_params["target"]
+    platform = str(form.get("platform") or "") or None
+    rows = await run_in_threadpool(ops.retry, web.store, target, _now(web), web.settings, platform)
+    return page(web, request, "done.html", {
+        "title": "Queued again", "action": "retry", "target": target, "rows": rows,
+        "titles": headlines(web.store, {r.story_id for r in rows}),
+        "back": security.safe_next(str(form.get("next") or ""), "/status")})
+
+
+async def skip(web: Web, request: Request, form: FormData) -> Response:
+    story_id = request.path_params["story_id"]
+    rows = await run_in_threadpool(ops.skip, web.store, story_id, _now(web), web.planner())
+    return page(web, request, "done.html", {
+        "title": "Skipped", "action": "skip", "target": story_id, "rows": rows,
+        "titles": headlines(web.store, [story_id]),
+        "back": security.safe_next(str(form.get("next") or ""), "/status")})
+
+
+async def login(web: Web, request: Request, form: FormData) -> Response:
+    given = str(form.get("token") or "")
+    target = security.safe_next(str(form.get("next") or ""))
+    if not web.token:
+        return RedirectResponse(target, status_code=303)
+    if not security.same(given, web.token):
+        return page(web, request, "login.html", {"title": "Log in", "next": target,
+                                                 "error": "That is not the operator token."}, status_code=401)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(security.TOKEN_COOKIE, security.login_cookie(web.token), httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/")
+    return response
+
+
+async def logout(web: Web, request: Request, form: FormData) -> Response:
+    response = RedirectResponse("/login" if web.token else "/", status_code=303)
+    response.delete_cookie(security.TOKEN_COOKIE, path="/")
+    return response
+
+
+async def upload(web: Web, request: Request, form: FormData) -> Response:
+    files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
+    dry_run = form.get("dry_run") == "1"
+    if not files:
+        return page(web, request, "upload.html", {"title": "Upload", "error": "Choose at least one story file."},
+                    status_code=400)
+    with tempfile.TemporaryDirectory(prefix="oneyearago-upload-") as folder:
+        paths, names = [], {}
+        total = 0
+        for index, upload_file in enumerate(files):
+            name = Path((upload_file.filename or "").replace("\\", "/")).name.lstrip(".") or f"upload-{index}"
+            data = await upload_file.read()
+            total += len(data)
+            if total > MAX_UPLOAD_BYTES:
+                raise HTTPException(413, f"The upload is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+            target = Path(folder) / str(index) / name
+            target.parent.mkdir()
+            target.write_bytes(data)
+            paths.append(target)
+            names[str(target)] = name
+        try:
+            report = await run_in_threadpool(_load, web, paths, names, dry_run)
+        except StoryError as exc:
+            problems = [dataclasses.replace(p, file=_shown(p.file, names)) for p in exc.problems]
+            return page(web, request, "upload.html", {
+                "title": "Upload", "problems": problems, "error": f"{exc}; nothing was loaded.",
+                "uploaded": list(names.values())}, status_code=422)
+    return page(web, request, "upload.html", {"title": "Upload", "report": report, "dry_run": dry_run,
+                                              "uploaded": list(names.values())})
+
+
+def _shown(file: str, names: dict[str, str]) -> str:
+    """A problem's file as the operator named it, not the temporary copy."""
+    for path, name in names.items():
+        if file == path or file.startswith(path):
+            return name + file[len(path):]
+    return file
+
+
+def _load(web: Web, paths: list[Path], names: dict[str, str], dry_run: bool) -> Any:
+    """Exactly what ``oneyearago load`` does: read and validate every file, then plan all or nothing."""
+    stories = load_stories(paths)
+    stories = [dataclasses.replace(s, origin=_shown(s.origin, names)) for s in stories]
+    return web.planner().load(stories, now=_now(web), dry_run=dry_run)

@@ -1,0 +1,176 @@
+"""Show post text the way each platform displays it, as safe HTML.
+
+X links URLs (shown without the scheme, long ones elided) and hashtags; Bluesky shows the text of
+the record with its facets (links and tags) as links; Reddit renders Markdown, with ``>!spoiler!<``
+spans hidden until clicked (a ``<details>`` element, so no JavaScript is needed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from markupsafe import Markup, escape
+
+from posts.twitter_text import url_spans
+
+_HASHTAG = re.compile(r"(?<![\w&/#])#(\w+)")
+_SAFE_SCHEMES = ("http://", "https://")
+LINK_TYPE = "app.bsky.richtext.facet#link"
+TAG_TYPE = "app.bsky.richtext.facet#tag"
+
+
+def web_url(url: str | None) -> str:
+    """``url`` if it is a web address, else a harmless placeholder (never ``javascript:``)."""
+    return url if url and url.lower().startswith(_SAFE_SCHEMES) else "#"
+
+
+def _link(url: str, shown: str, css: str = "") -> str:
+    cls = f' class="{css}"' if css else ""
+    return (f'<a{cls} href="{escape(web_url(url))}" rel="noopener noreferrer nofollow" target="_blank">'
+            f"{escape(shown)}</a>")
+
+
+def _with_breaks(html: str) -> str:
+    return html.replace("\n", "<br>\n")
+
+
+def x_display_url(url: str) -> str:
+    """How X shows a link: without the scheme and ``www.``, elided after 26 characters."""
+    shown = re.sub(r"^https?://(www\.)?", "", url, flags=re.I)
+    return shown if len(shown) <= 26 else shown[:25] + "…"
+
+
+def _hashtags(text: str) -> str:
+    out, pos = [], 0
+    for match in _HASHTAG.finditer(text):
+        out.append(str(escape(text[pos:match.start()])))
+        out.append(f'<a class="tag" href="https://x.com/hashtag/{quote(match.group(1))}" '
+                   f'rel="noopener noreferrer nofollow" target="_blank">#{escape(match.group(1))}</a>')
+        pos = match.end()
+    out.append(str(escape(text[pos:])))
+    return "".join(out)
+
+
+def x_html(text: str) -> Markup:
+    """An X post's text: links shortened as X shows them, hashtags linked, line breaks kept."""
+    out, pos = [], 0
+    for start, end in url_spans(text):
+        out.append(_hashtags(text[pos:start]))
+        url = text[start:end]
+        full = url if url.lower().startswith(_SAFE_SCHEMES) else "https://" + url
+        out.append(_link(full, x_display_url(url)))
+        pos = end
+    out.append(_hashtags(text[pos:]))
+    return Markup(_with_breaks("".join(out)))
+
+
+def bluesky_html(record: Mapping[str, Any]) -> Markup:
+    """A Bluesky post's text with its facets: link facets link to their full URI, tags to a search."""
+    data = str(record.get("text", "")).encode("utf-8")
+    facets = sorted(record.get("facets") or [], key=lambda f: f["index"]["byteStart"])
+    out, cursor = [], 0
+    for facet in facets:
+        start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
+        if start < cursor or end > len(data) or start >= end:
+            continue
+        out.append(str(escape(data[cursor:start].decode("utf-8", "replace"))))
+        shown = data[start:end].decode("utf-8", "replace")
+        feature = (facet.get("features") or [{}])[0]
+        if feature.get("$type") == LINK_TYPE:
+            out.append(_link(str(feature.get("uri", "")), shown))
+        elif feature.get("$type") == TAG_TYPE:
+            out.append(_link(f"https://bsky.app/hashtag/{quote(str(feature.get('tag', '')))}", shown, "tag"))
+        else:
+            out.append(str(escape(shown)))
+        cursor = end
+    out.append(str(escape(data[cursor:].decode("utf-8", "replace"))))
+    return Markup(_with_breaks("".join(out)))
+
+
+def domain(url: str) -> str:
+    """The host of ``url`` without ``www.``, for link cards."""
+    host = urlsplit(url).hostname or ""
+    return host.removeprefix("www.")
+
+
+# ---------------------------------------------------------------------------- Reddit Markdown
+
+_ESCAPABLE = set("\\`*_{}[]()#+-.!|~^<>")
+_AUTOLINK = re.compile(r"https?://[^\s<>\[\]()]+[^\s<>\[\]().,;:!?'\"]", re.I)
+
+
+def _find(text: str, token: str, start: int) -> int:
+    """Index of the next ``token`` in ``text`` from ``start`` that is not backslash-escaped, or -1."""
+    i = start
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text.startswith(token, i):
+            return i
+        i += 1
+    return -1
+
+
+def _spoiler(inner: str) -> str:
+    return ('<details class="spoiler"><summary><span class="spoiler-label">spoiler</span></summary>'
+            f'<span class="spoiler-text">{inner}</span></details>')
+
+
+def _inline(text: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text) and text[i + 1] in _ESCAPABLE:
+            out.append(str(escape(text[i + 1])))
+            i += 2
+            continue
+        if text.startswith(">!", i):
+            end = _find(text, "!<", i + 2)
+            if end != -1:
+                out.append(_spoiler(_inline(text[i + 2:end])))
+                i = end + 2
+                continue
+        if text.startswith("**", i):
+            end = _find(text, "**", i + 2)
+            if end > i + 2:
+                out.append(f"<strong>{_inline(text[i + 2:end])}</strong>")
+                i = end + 2
+                continue
+        if c == "*" and not text.startswith("**", i):
+            end = _find(text, "*", i + 1)
+            if end > i + 1:
+                out.append(f"<em>{_inline(text[i + 1:end])}</em>")
+                i = end + 1
+                continue
+        if c == "[":
+            close = _find(text, "]", i + 1)
+            if close != -1 and text.startswith("(", close + 1):
+                end = _find(text, ")", close + 2)
+                if end != -1:
+                    label = _inline(text[i + 1:close])
+                    url = text[close + 2:end].strip()
+                    out.append(f'<a href="{escape(web_url(url))}" rel="noopener noreferrer nofollow" '
+                               f'target="_blank">{label}</a>')
+                    i = end + 1
+                    continue
+        if c in "hH":
+            match = _AUTOLINK.match(text, i)
+            if match:
+                out.append(_link(match.group(0), match.group(0)))
+                i = match.end()
+                continue
+        out.append(str(escape(c)))
+        i += 1
+    return "".join(out)
+
+
+def reddit_html(markdown: str) -> Markup:
+    """Reddit Markdown as Reddit shows it: paragraphs, bold, italics, links, and hidden spoilers."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", markdown.strip()) if p.strip()]
+    html = "\n".join(f'<div class="md-p">{_inline(" ".join(p.split(chr(10))))}</div>' for p in paragraphs)
+    return Markup(html)

@@ -1,0 +1,228 @@
+"""Retry, skip and upload through the dashboard: they change the store only with a valid CSRF token."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from bot.errors import StoryError
+from bot.models import DeliveryRow, StoryRow
+from bot.models import Status as S
+from bot.store import Store
+from posts.loader import load_stories
+from tests.web.helpers import STORIES, csrf_of, delivery, set_status
+
+
+def count(store: Store, model: type) -> int:
+    with store.session() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+# ---------------------------------------------------------------------------- retry / skip
+
+
+def test_retry_puts_a_failed_delivery_back_in_the_queue(client: TestClient, loaded: Store):
+    row = delivery(loaded, "first-story", "x")
+    set_status(loaded, row.id, S.FAILED.value, error="x: rejected: duplicate content")
+    token = csrf_of(client, f"/retry/{row.id}")
+    done = client.post(f"/retry/{row.id}", data={"csrf_token": token, "next": "/status"})
+    assert done.status_code == 200
+    assert "Queued again" in done.text and 'href="/status"' in done.text
+    after = delivery(loaded, "first-story", "x")
+    assert after.status == S.PENDING.value
+    assert after.last_error.startswith("retry asked by the operator")
+    assert delivery(loaded, "first-story", "reddit").status == S.PENDING.value  # untouched
+
+
+def test_retry_a_story_on_one_platform(client: TestClient, loaded: Store):
+    for platform in ("x", "bluesky"):
+        set_status(loaded, delivery(loaded, "second-story", platform).id, S.MISSED.value, error="late")
+    page = client.get("/retry/second-story")
+    assert '<option value="bluesky">Bluesky</option>' in page.text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    client.post("/retry/second-story", data={"csrf_token": token, "platform": "bluesky"})
+    assert delivery(loaded, "second-story", "bluesky").status == S.PENDING.value
+    assert delivery(loaded, "second-story", "x").status == S.MISSED.value
+
+
+def test_retry_of_nothing_retryable_is_a_clear_error(client: TestClient, loaded: Store):
+    row = delivery(loaded, "first-story", "x")
+    response = client.post(f"/retry/{row.id}", data={"csrf_token": csrf_of(client)})
+    assert response.status_code == 400
+    assert "nothing to retry" in response.text
+
+
+def test_skip_marks_the_storys_unsent_deliveries_skipped(client: TestClient, loaded: Store):
+    posted = delivery(loaded, "first-story", "x")
+    set_status(loaded, posted.id, S.POSTED.value, remote_url="https://x.com/a/status/1")
+    done = client.post("/skip/first-story", data={"csrf_token": csrf_of(client, "/skip/first-story")})
+    assert done.status_code == 200 and "Skipped" in done.text
+    with loaded.session() as session:
+        statuses = dict(session.execute(select(DeliveryRow.id, DeliveryRow.status)
+                                        .where(DeliveryRow.story_id == "first-story")).all())
+    assert statuses.pop(posted.id) == S.POSTED.value
+    assert set(statuses.values()) == {S.SKIPPED.value}
+    assert delivery(loaded, "second-story", "x").status == S.PENDING.value
+
+
+@pytest.mark.parametrize("data", [{}, {"csrf_token": ""}, {"csrf_token": "0" * 64}])
+def test_retry_and_skip_without_a_valid_csrf_token_are_refused(client: TestClient, loaded: Store, data):
+    row = delivery(loaded, "first-story", "x")
+    set_status(loaded, row.id, S.FAILED.value, error="boom")
+    csrf_of(client)  # the browser has its csrf cookie, but the form does not carry the matching token
+    assert client.post(f"/retry/{row.id}", data=data).status_code == 403
+    refused = client.post("/skip/first-story", data=data)
+    assert refused.status_code == 403 and "security token" in refused.text
+    assert delivery(loaded, "first-story", "x").status == S.FAILED.value
+    assert delivery(loaded, "first-story", "reddit").status == S.PENDING.value
+
+
+def test_a_token_from_another_browser_is_refused(make_client, loaded: Store):
+    row = delivery(loaded, "first-story", "x")
+    set_status(loaded, row.id, S.FAILED.value, error="boom")
+    attacker, victim = make_client(), make_client()
+    stolen = csrf_of(attacker)
+    csrf_of(victim)
+    assert victim.post(f"/retry/{row.id}", data={"csrf_token": stolen}).status_code == 403
+    assert delivery(loaded, "first-story", "x").status == S.FAILED.value
+
+
+def test_the_csrf_token_may_come_in_a_header(client: TestClient, loaded: Store):
+    row = delivery(loaded, "first-story", "x")
+    set_status(loaded, row.id, S.FAILED.value, error="boom")
+    response = client.post(f"/retry/{row.id}", headers={"X-CSRF-Token": csrf_of(client)})
+    assert response.status_code == 200
+    assert delivery(loaded, "first-story", "x").status == S.PENDING.value
+
+
+def test_every_post_route_requires_the_csrf_token(client: TestClient, loaded: Store):
+    csrf_of(client)
+    posts = [r for r in client.app.routes if isinstance(r, Route) and "POST" in (r.methods or ())]
+    assert {r.path for r in posts} == {"/upload", "/retry/{target:str}", "/skip/{story_id:str}", "/login",
+                                       "/logout"}
+    for route in posts:
+        path = route.path.replace("{target:str}", "first-story").replace("{story_id:str}", "first-story")
+        assert client.post(path, data={"token": "x"}).status_code == 403, path
+    assert count(loaded, StoryRow) == 3
+
+
+def test_get_never_changes_anything(client: TestClient, loaded: Store):
+    assert client.get("/skip/first-story").status_code == 200
+    assert client.request("DELETE", "/skip/first-story").status_code == 405
+    assert delivery(loaded, "first-story", "x").status == S.PENDING.value
+
+
+# ---------------------------------------------------------------------------- upload
+
+
+def upload(client: TestClient, *files: tuple[str, str], dry_run: bool = False):
+    data = {"csrf_token": csrf_of(client)}
+    if dry_run:
+        data["dry_run"] = "1"
+    return client.post("/upload", data=data,
+                       files=[("files", (name, text.encode(), "application/octet-stream")) for name, text in files])
+
+
+BAD = """\
+- id: good-one
+  date: 2025-05-01
+  headline: A valid story
+- id: bad-date
+  date: 2025-13-45
+  headline: Bad date
+- id: bad-field
+  date: 2025-05-02
+  headlin: Typo in a field
+  url: not a url
+"""
+
+
+def test_upload_of_an_invalid_file_lists_every_problem_with_file_and_line_and_loads_nothing(
+        make_client, store: Store, tmp_path: Path):
+    client = make_client()
+    response = upload(client, ("mine.yaml", BAD))
+    assert response.status_code == 422
+    html = response.text
+    assert "nothing was loaded" in html
+    assert "<code>mine.yaml:4</code>" in html and "<code>mine.yaml:7</code>" in html
+    assert "is not a valid date" in html
+    assert "unknown field &#39;headlin&#39;" in html and "did you mean &#39;headline&#39;?" in html
+    assert "headline is required" in html
+    assert "oneyearago-upload-" not in html  # the temporary copy is never shown
+    assert count(store, StoryRow) == 0 and count(store, DeliveryRow) == 0
+    # exactly the problems `load` reports for the same file
+    (tmp_path / "mine.yaml").write_text(BAD)
+    with pytest.raises(StoryError) as exc:
+        load_stories([tmp_path / "mine.yaml"])
+    for problem in exc.value.problems:
+        assert f"<code>mine.yaml:{problem.line}</code>" in html
+        assert problem.message.replace("'", "&#39;") in html
+
+
+def test_upload_with_one_invalid_file_among_valid_ones_loads_nothing(make_client, store: Store):
+    response = upload(make_client(), ("good.yaml", STORIES), ("bad.json", '[{"id": "x", "date": "2025-01-01"}]'))
+    assert response.status_code == 422
+    assert "<code>bad.json:1</code>" in response.text
+    assert count(store, StoryRow) == 0
+
+
+def test_upload_of_an_unknown_file_type_is_a_problem(make_client, store: Store):
+    response = upload(make_client(), ("notes.txt", "hello"))
+    assert response.status_code == 422
+    assert "notes.txt:0" in response.text and "unknown story file type" in response.text
+
+
+def test_upload_of_a_valid_file_loads_it_as_load_does(make_client, store: Store):
+    client = make_client()
+    response = upload(client, ("stories.yaml", STORIES))
+    assert response.status_code == 200
+    assert "Loaded 3 stories" in response.text and "3 new" in response.text
+    assert 'href="/story/first-story"' in response.text
+    assert count(store, StoryRow) == 3
+    assert count(store, DeliveryRow) == 6 + 6 + 3  # two stories with 2 posts on 3 platforms, one without a follow-up
+    with store.session() as session:
+        assert session.get(StoryRow, "first-story").origin == "stories.yaml:1"
+    again = upload(client, ("stories.yaml", STORIES))  # loading again changes nothing
+    assert "0 new, 0 updated, 3 unchanged" in again.text
+    assert "first-story" in client.get("/").text
+
+
+def test_upload_dry_run_writes_nothing(make_client, store: Store):
+    response = upload(make_client(), ("stories.yaml", STORIES), dry_run=True)
+    assert "Would load 3 stories" in response.text and "Dry run: nothing was written." in response.text
+    assert count(store, StoryRow) == 0
+
+
+def test_upload_of_other_formats(make_client, store: Store):
+    md = "---\nid: md-story\ndate: 2025-06-01\nheadline: From Markdown\n---\nThe body.\n"
+    csv = "id,date,headline\ncsv-story,2025-06-02,From CSV\n"
+    response = upload(make_client(), ("a.md", md), ("b.csv", csv))
+    assert response.status_code == 200, response.text
+    assert count(store, StoryRow) == 2
+
+
+def test_upload_without_a_file_asks_for_one(make_client):
+    client = make_client()
+    response = client.post("/upload", data={"csrf_token": csrf_of(client)})
+    assert response.status_code == 400 and "Choose at least one story file" in response.text
+
+
+def test_upload_file_names_cannot_escape_the_temporary_folder(make_client, store: Store):
+    response = upload(make_client(), ("../../evil.yaml", STORIES))
+    assert response.status_code == 200
+    with store.session() as session:
+        assert session.get(StoryRow, "first-story").origin == "evil.yaml:1"
+
+
+def test_an_upload_too_large_is_refused(make_client, store: Store, monkeypatch):
+    from bot.web import app as web_app
+
+    monkeypatch.setattr(web_app, "MAX_UPLOAD_BYTES", 100)
+    response = upload(make_client(), ("stories.yaml", STORIES))
+    assert response.status_code == 413 and "larger than" in response.text
+    assert count(store, StoryRow) == 0

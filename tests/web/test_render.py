@@ -1,0 +1,65 @@
+"""Post text shown as each platform shows it, and always as safe HTML."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.web.render import bluesky_html, domain, reddit_html, x_display_url, x_html
+from posts.render import render
+from posts.story import Story
+
+STORY = Story(id="s", date=dt.date(2025, 1, 12), headline="A <script>alert(1)</script> headline",
+              summary="Summary with **stars** & <b>tags</b>.", url="https://example.com/a/very/long/path/to/the/story",
+              one_year_later="It *did* happen. See https://example.org/later!\n\nSecond paragraph.",
+              tags=("ai",), category="research", source="Lab")
+
+
+def test_x_text_is_escaped_and_links_show_as_on_x():
+    html = str(x_html(render(STORY, "x")[0].text))
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert '<a href="https://example.com/a/very/long/path/to/the/story"' in html
+    assert ">example.com/a/very/long/p…</a>" in html
+    assert "<br>" in html
+    assert x_display_url("https://www.example.com/") == "example.com/"
+    assert 'href="https://x.com/hashtag/ai"' in str(x_html("tagged #ai"))
+    assert "x.com/hashtag" not in str(x_html("issue &#35;1 and a#b"))
+
+
+def test_bluesky_text_links_its_facets_to_their_full_uri():
+    record = render(STORY, "bluesky")[0].payload
+    html = str(bluesky_html(record))
+    assert "&lt;script&gt;" in html and "<script>" not in html
+    assert 'href="https://example.com/a/very/long/path/to/the/story"' in html
+    assert 'target="_blank">example.com/a/very/long/...</a>' in html  # the text Bluesky shows
+    assert 'class="tag" href="https://bsky.app/hashtag/ai"' in html
+
+
+def test_bluesky_facets_out_of_range_are_ignored():
+    record = {"text": "hello", "facets": [{"index": {"byteStart": 2, "byteEnd": 99},
+                                          "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "x"}]}]}
+    assert str(bluesky_html(record)) == "hello"
+
+
+def test_reddit_markdown_shows_formatting_and_hides_spoilers():
+    parts = render(STORY, "reddit")
+    body = str(reddit_html(parts[0].payload["selftext"]))
+    assert "<em>" in body  # the date stamp line
+    assert "<strong>" in body
+    assert '<a href="https://example.com/a/very/long/path/to/the/story"' in body
+    comment = str(reddit_html(parts[1].payload["text"]))
+    assert comment.count('<details class="spoiler">') == 2  # one span per paragraph
+    assert "It *did* happen." in comment  # escaped Markdown shows as written
+    assert 'href="https://example.org/later' in comment
+    assert comment.index("<strong>One year later — spoiler</strong>") < comment.index("<details")
+
+
+def test_reddit_markdown_never_makes_script_links_or_tags():
+    html = str(reddit_html("[click](javascript:alert(1)) <img src=x onerror=alert(1)> **<b>x</b>**"))
+    assert "javascript:" not in html
+    assert "<img" not in html and "&lt;img" in html
+    assert "<b>" not in html
+
+
+def test_domain():
+    assert domain("https://www.example.com/x") == "example.com"
+    assert domain("not a url") == ""
