@@ -8,6 +8,7 @@ operator as a follower would see it.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -119,13 +120,16 @@ class SandboxAdapter:
             "key": post.key,
             "payload": dict(post.payload),
         }
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._lock:
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:  # threads of this process; flock serialises the processes sharing the file
             self.transcript.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.transcript, "a", encoding="utf-8") as handle:
-                handle.write(line)
-                handle.flush()
-                os.fsync(handle.fileno())
+            fd = os.open(self.transcript, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         if self.show is not None:
             self.show(record)
         return ref

@@ -177,6 +177,9 @@ SPECS: tuple[Spec, ...] = (
          _non_negative_float, group="quotas"),
     Spec("x_price_post_link", "0.200", "X: price per post with a link, USD (pay-per-use; for agenda estimates)",
          _non_negative_float, group="quotas"),
+    Spec("web_token", "", "Dashboard: operator token every request to `oneyearago web` must carry; required to "
+         "bind anything but 127.0.0.1 (make one: python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+         secret=True, group="dashboard"),
     Spec("http_timeout", "30s", "Live mode: how long to wait for a platform's answer before the outcome is unknown",
          _duration, group="live platforms"),
     # X (tweepy, API v2, OAuth 1.0a user context)
@@ -254,6 +257,7 @@ class Settings:
     backlog_pace: dt.timedelta
     x_price_post: float
     x_price_post_link: float
+    web_token: Secret
     http_timeout: dt.timedelta
     x_consumer_key: Secret
     x_consumer_secret: Secret

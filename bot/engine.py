@@ -175,11 +175,12 @@ class Engine:
         return blocked
 
     def due(self, session: Session, now: dt.datetime, platform: str, limit: int = 100) -> list[DeliveryRow]:
-        """Pending deliveries of ``platform`` due by ``now`` (plus the lead) whose parent is posted.
+        """Pending deliveries of ``platform`` due by ``now`` (plus the lead) whose parent is posted."""
+        return list(session.scalars(self._due_stmt(now, platform).limit(limit)))
 
-        A root more than the grace period late is never returned (it is about to be marked missed).
-        """
-        stmt = (
+    def _due_stmt(self, now: dt.datetime, platform: str) -> Any:
+        """Deliveries due by ``now`` plus the lead, in order; a root past its grace period never is."""
+        return (
             select(DeliveryRow)
             .where(DeliveryRow.status == S.PENDING.value, DeliveryRow.platform == platform,
                    DeliveryRow.due_at <= now + self.lead,
@@ -187,9 +188,7 @@ class Engine:
                    or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now),
                    _parent_posted_clause())
             .order_by(DeliveryRow.due_at, DeliveryRow.kind.desc(), DeliveryRow.part, DeliveryRow.id)
-            .limit(limit)
         )
-        return list(session.scalars(stmt))
 
     def next_wake(self, now: dt.datetime | None = None, *, platforms: list[str] | None = None,
                   include_render: bool = True) -> dt.datetime | None:
@@ -287,27 +286,22 @@ class Engine:
                 self._emit(report, self._event("missed", row, row.last_error, at=now))
 
     def _run_platform(self, platform: str, now: dt.datetime, report: RunReport) -> None:
+        """Claim and send this platform's due deliveries one by one until none is left or it must stop."""
         adapter = self.adapters[platform]
         while not self.stopping.is_set():
             with self.store.session() as session:
-                blocked = self.platform_blocks(session, now).get(platform)
-                if blocked:
+                if self.platform_blocks(session, now).get(platform):
                     return
-                batch = self.due(session, now, platform, limit=50)
-            if not batch:
+            claim = self._claim(platform, now)
+            if claim is None:
                 return
-            progressed = False
-            for index, row in enumerate(batch):
-                if self.stopping.is_set():
-                    return
-                outcome = self._deliver(adapter, row.id, now, report)
-                if isinstance(outcome, Hold):
-                    self._defer(batch[index:], outcome, report)
-                    return
-                if outcome == "stop-platform":
-                    return
-                progressed = progressed or outcome == "done"
-            if not progressed:
+            if isinstance(claim, Hold):
+                with self.store.session() as session:
+                    waiting = self.due(session, now, platform, limit=1000)
+                if waiting:
+                    self._defer(waiting, claim, report)
+                return
+            if self._deliver(adapter, claim, report) == "stop-platform":
                 return
 
     def _hold(self, session: Session, row: DeliveryRow, now: dt.datetime) -> Hold | None:
@@ -354,13 +348,9 @@ class Engine:
                                        f"{until:%Y-%m-%d %H:%M:%S} UTC"
                                        + (f" ({len(rows)} waiting)" if len(rows) > 1 else "")))
 
-    def _deliver(self, adapter: Adapter, delivery_id: int, now: dt.datetime, report: RunReport) -> str | Hold:
-        """Send one delivery. Returns ``done``, ``skip`` (not claimable), ``stop-platform`` or a Hold."""
-        claim = self._claim(delivery_id, now)
-        if claim is None:
-            return "skip"
-        if isinstance(claim, Hold):
-            return claim
+    def _deliver(self, adapter: Adapter, claim: tuple[DeliveryRow, Outgoing, PostRef | None, PostRef | None],
+                 report: RunReport) -> str:
+        """Send one claimed delivery. Returns ``done`` or ``stop-platform``."""
         row, post, parent, root = claim
         early = (row.due_at - self.clock()).total_seconds()
         if 0 < early <= self.lead.total_seconds():
@@ -393,7 +383,7 @@ class Engine:
             self._emit(report, self._event("failed", row, f"rejected: {exc.reason}"))
             return "done"
         except Transient as exc:
-            self._transient(row, exc, report)
+            self._transient(row, exc, report, adapter, post)
             return "done"
         except OutcomeUnknown as exc:
             self._settle_unknown(adapter, row, post, exc, report)
@@ -403,7 +393,7 @@ class Engine:
             self._finish(row.id, S.UNCONFIRMED, error=f"unexpected error: {exc!r}", outcome="error")
             self._emit(report, self._event("unconfirmed", row, f"unexpected error: {exc!r}"))
             return "done"
-        self._posted(row, ref, report)
+        self._posted(row, ref, report, parent=parent)
         return "done"
 
     def _thread_state(self, adapter: Adapter, parent: PostRef, row: DeliveryRow, report: RunReport) -> str | None:
@@ -435,20 +425,20 @@ class Engine:
 
     # ------------------------------------------------------------------ state changes
 
-    def _claim(self, delivery_id: int, now: dt.datetime
+    def _claim(self, platform: str, now: dt.datetime
                ) -> tuple[DeliveryRow, Outgoing, PostRef | None, PostRef | None] | Hold | None:
-        """Commit the intent (payload, key, attempt number, time) before any network call.
+        """Take the platform's next due delivery and commit its intent (payload, key, attempt, time).
 
-        The row is taken with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises writers), and the
-        platform's row is locked while its quotas are counted, so quotas hold across all workers.
-        Returns ``None`` when another worker has it or it is no longer pending, and a :class:`Hold` when a
-        quota or the backlog pace says wait.
+        This happens before any network call. The row is taken with ``FOR UPDATE SKIP LOCKED``, so
+        workers on PostgreSQL never wait for or take each other's rows (SQLite serialises writers and
+        runs one worker), and the platform's row is locked while its quotas are counted, so quotas
+        hold across all workers. Returns ``None`` when nothing is due, and a :class:`Hold` when a quota
+        or the backlog pace says wait.
         """
         started = self.clock()
         with self.store.session() as session:
-            row = session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id,
-                                                           DeliveryRow.status == S.PENDING.value)
-                                 .with_for_update(skip_locked=True))
+            row = session.scalar(self._due_stmt(now, platform).limit(1)
+                                 .with_for_update(skip_locked=True, of=DeliveryRow))
             if row is None:
                 return None
             parent = root = None
@@ -470,8 +460,10 @@ class Engine:
             row.payload, row.updated_at, row.key = payload, started, row.key or next_tid()
             session.add(AttemptRow(delivery_id=row.id, number=row.attempts, worker=self.worker,
                                    started_at=started, outcome="sending", payload=payload))
-            story = session.get(StoryRow, row.story_id)
-            image = (story.content or {}).get("image") if story is not None and row.kind == "root" else None
+            image = None
+            if row.kind == "root":
+                content = session.scalar(select(StoryRow.content).where(StoryRow.id == row.story_id))
+                image = (content or {}).get("image")
         post = Outgoing(row.platform, row.story_id, row.kind, row.part, payload, row.key, parent, root)
         if image:
             post = dataclasses.replace(post, attachments={"thumb": image})
@@ -486,23 +478,18 @@ class Engine:
             return None
         return PostRef(other.platform, other.remote_id, other.remote_url or "", dict(other.remote_extra or {}))
 
-    def _posted(self, row: DeliveryRow, ref: PostRef, report: RunReport, detail: str = "") -> None:
+    def _posted(self, row: DeliveryRow, ref: PostRef, report: RunReport, detail: str = "",
+                parent: PostRef | None = None) -> None:
+        """Record the platform's id and URL right after it answered."""
         at = self.clock()
         with self.store.session() as session:
-            current = session.get(DeliveryRow, row.id)
-            assert current is not None
-            current.status = S.POSTED.value
-            current.remote_id, current.remote_url = ref.id, ref.url
-            current.remote_extra = dict(ref.extra)
-            current.posted_at = at
-            current.last_error = None
-            current.claimed_by = current.claimed_until = None
-            current.updated_at = at
+            session.execute(update(DeliveryRow).where(DeliveryRow.id == row.id).values(
+                status=S.POSTED.value, remote_id=ref.id, remote_url=ref.url, remote_extra=dict(ref.extra),
+                posted_at=at, last_error=None, claimed_by=None, claimed_until=None, updated_at=at)
+                .execution_options(synchronize_session=False))
             self._close_attempt(session, row.id, "posted", None, at)
-            parent = None
-            slot = parent_slot(current)
-            if slot is not None:
-                parent = self._ref_of(session, current, *slot)
+            if parent is None and parent_slot(row) is not None:
+                parent = self._ref_of(session, row, *parent_slot(row))  # type: ignore[misc]
         self._emit(report, self._event("posted", row, detail, at=at, remote_id=ref.id,
                                        reply_to=parent.id if parent else None))
 
@@ -540,15 +527,28 @@ class Engine:
     @staticmethod
     def _close_attempt(session: Session, delivery_id: int, outcome: str, error: str | None,
                        at: dt.datetime) -> None:
-        attempt = session.scalar(select(AttemptRow).where(AttemptRow.delivery_id == delivery_id)
-                                 .order_by(AttemptRow.id.desc()).limit(1))
-        if attempt is not None and attempt.finished_at is None:
-            attempt.outcome, attempt.error, attempt.finished_at = outcome, error, at
+        """Finish the open attempt of a delivery (there is at most one: the one its claim began)."""
+        session.execute(update(AttemptRow).where(AttemptRow.delivery_id == delivery_id,
+                                                 AttemptRow.finished_at.is_(None))
+                        .values(outcome=outcome, error=error, finished_at=at)
+                        .execution_options(synchronize_session=False))
 
-    def _transient(self, row: DeliveryRow, exc: AdapterError, report: RunReport) -> None:
+    def _transient(self, row: DeliveryRow, exc: AdapterError, report: RunReport, adapter: Adapter | None = None,
+                   post: Outgoing | None = None) -> None:
         with self.store.session() as session:
             attempts = session.scalar(select(DeliveryRow.attempts).where(DeliveryRow.id == row.id)) or 0
         if attempts >= self.settings.max_attempts:
+            if adapter is not None and post is not None:
+                # An earlier attempt may still have landed (a slow create finishing after its timeout):
+                # look once more before giving up.
+                try:
+                    found = adapter.find(post, since=self._attempt_started(row.id, first=True)
+                                         - dt.timedelta(minutes=5))
+                except AdapterError:
+                    found = None
+                if found is not None:
+                    self._posted(row, found, report, detail="found before giving up")
+                    return
             self._finish(row.id, S.FAILED, error=f"gave up after {attempts} attempts: {exc.reason}",
                          outcome="transient")
             self._emit(report, self._event("failed", row, f"gave up after {attempts} attempts: {exc.reason}"))
@@ -565,7 +565,7 @@ class Engine:
     def _settle_unknown(self, adapter: Adapter, row: DeliveryRow, post: Outgoing, exc: AdapterError,
                         report: RunReport, duplicate: bool = False) -> None:
         """The post may have landed: look for it before anything else."""
-        since = self._attempt_started(row.id) - dt.timedelta(minutes=5)
+        since = self._attempt_started(row.id, first=True) - dt.timedelta(minutes=5)
         try:
             found = adapter.find(post, since=since)
         except AdapterError as lookup_error:
@@ -581,12 +581,14 @@ class Engine:
             self._finish(row.id, S.UNCONFIRMED, error=reason, outcome="duplicate")
             self._emit(report, self._event("unconfirmed", row, reason))
             return
-        self._transient(row, Transient(row.platform, f"{exc.reason} (not posted: checked)"), report)
+        self._transient(row, Transient(row.platform, f"{exc.reason} (not posted: checked)"), report, adapter, post)
 
-    def _attempt_started(self, delivery_id: int) -> dt.datetime:
+    def _attempt_started(self, delivery_id: int, *, first: bool = False) -> dt.datetime:
+        """When the delivery's latest (or ``first``) attempt began."""
+        order = AttemptRow.id.asc() if first else AttemptRow.id.desc()
         with self.store.session() as session:
             started = session.scalar(select(AttemptRow.started_at).where(AttemptRow.delivery_id == delivery_id)
-                                     .order_by(AttemptRow.id.desc()).limit(1))
+                                     .order_by(order).limit(1))
         return started or self.clock()
 
     # ------------------------------------------------------------------ recovery
@@ -614,7 +616,7 @@ class Engine:
                 parent = self._ref_of(session, row, *slot) if slot else None
                 root = self._ref_of(session, row, "root", 1) if slot else None
             post = Outgoing(row.platform, row.story_id, row.kind, row.part, dict(row.payload), row.key, parent, root)
-            since = self._attempt_started(row.id) - dt.timedelta(minutes=5)
+            since = self._attempt_started(row.id, first=True) - dt.timedelta(minutes=5)
             try:
                 found = adapter.find(post, since=since)
             except AdapterError as exc:

@@ -105,7 +105,7 @@ def build_scheduler(engine: Engine, *, recheck: dt.timedelta, on_report: Callabl
             if due <= now and worker.idle_ticks:
                 # Due, but the last sweep could do nothing (woken a hair early, or a root about to be
                 # marked missed): look again shortly, then back off so a stuck row cannot make it spin.
-                pause = dt.timedelta(milliseconds=20) if worker.idle_ticks == 1 else dt.timedelta(seconds=1)
+                pause = dt.timedelta(milliseconds=min(1000, 20 * 4 ** (worker.idle_ticks - 1)))
                 due = now + min(recheck, pause)
             return max(now, min(due, ceiling))
 

@@ -397,11 +397,41 @@ def _is_valid_url(url: str, protocol: str, domain: str) -> bool:
 _MAYBE_URL = regex.compile(r"\.[^\W\d_]")
 
 
+_TOKEN = regex.compile(r"\S+")
+_SCAN_SECONDS = 0.05
+"""Regex time allowed per whitespace-free token: the extractor is super-linear on pathological input
+such as ``a.a.a.a...``; past this, the token counts as unknown (see :func:`weighted_length`)."""
+
+
 def _extract_urls(text: str) -> list[_UrlEntity]:
+    return _scan(text)[0]
+
+
+def _scan(text: str) -> tuple[list[_UrlEntity], list[tuple[int, int]]]:
+    """URL entities, and the spans of tokens too pathological to scan in time.
+
+    URLs never contain white space, so each whitespace-free token is scanned on its own (with the
+    one character before it, which the pattern looks at), keeping the cost bounded.
+    """
     if not _MAYBE_URL.search(text):
-        return []
+        return [], []
     entities: list[_UrlEntity] = []
-    for match in _EXTRACT_URL.finditer(text):
+    unknown: list[tuple[int, int]] = []
+    for token in _TOKEN.finditer(text):
+        offset = max(0, token.start() - 1)
+        chunk = text[offset:token.end()]
+        if not _MAYBE_URL.search(chunk):
+            continue
+        try:
+            entities.extend(_UrlEntity(e.start + offset, e.end + offset, e.length) for e in _scan_chunk(chunk))
+        except TimeoutError:
+            unknown.append(token.span())
+    return entities, unknown
+
+
+def _scan_chunk(text: str) -> list[_UrlEntity]:
+    entities: list[_UrlEntity] = []
+    for match in _EXTRACT_URL.finditer(text, timeout=_SCAN_SECONDS):
         url, protocol, domain, path = match.group("url", "protocol", "domain", "path")
         start, end = match.span("url")
         if not _is_valid_url(url, protocol or _DEFAULT_PROTOCOL, domain):
@@ -528,11 +558,15 @@ def weighted_length(text: str, config: TwitterTextConfig = CONFIG_V3) -> int:
     """
     normalized = unicodedata.normalize("NFC", _join_surrogate_pairs(text))
     total, pos = 0, 0
-    for entity in _extract_urls(normalized):
+    entities, unknown = _scan(normalized)
+    for entity in entities:
         total += _plain_weight(normalized[pos:entity.start], config)
         total += config.transformed_url_length * config.scale
         pos = min(entity.start + entity.length, len(normalized))
     total += _plain_weight(normalized[pos:], config)
+    for start, end in unknown:
+        # Could not tell the URLs apart in time: count as if every dot began one (an upper bound).
+        total += normalized.count(".", start, end) * config.transformed_url_length * config.scale
     return total // config.scale
 
 

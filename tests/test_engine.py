@@ -122,7 +122,7 @@ def test_a_restart_after_a_crash_mid_send_finds_the_post_instead_of_resending(pl
     fake = FakeAdapter("x")
     crashed = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")
     clock["t"] = ROOT_AT
-    claim = crashed._claim(rows(store, kind="root")[0].id, ROOT_AT)  # intent committed...
+    claim = crashed._claim("x", ROOT_AT)  # intent committed...
     fake.publish(claim[1])  # ...the platform took it, then the process died
     assert rows(store, kind="root")[0].status == "sending"
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
@@ -137,7 +137,7 @@ def test_a_restart_after_a_crash_before_sending_sends_it_once(planner, store, se
     load(planner, timed(platforms=("x",)))
     fake = FakeAdapter("x")
     crashed = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")
-    crashed._claim(rows(store, kind="root")[0].id, ROOT_AT)  # died before the network call
+    crashed._claim("x", ROOT_AT)  # died before the network call
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
     clock["t"] = ROOT_AT
     restarted.reconcile(ROOT_AT, all_sending=True)
@@ -151,7 +151,7 @@ def test_a_lapsed_claim_is_reconciled_but_a_live_one_is_left_alone(planner, stor
     fake = FakeAdapter("x")
     other = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="other")
     clock["t"] = ROOT_AT
-    other._claim(rows(store, kind="root")[0].id, ROOT_AT)
+    other._claim("x", ROOT_AT)
     me = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="me")
     assert me.reconcile(ROOT_AT + dt.timedelta(minutes=1)).events == []
     assert rows(store, kind="root")[0].status == "sending"
@@ -350,3 +350,14 @@ def test_a_backlog_after_downtime_drains_at_a_steady_pace(store, make_settings, 
     for step in range(4):
         at(engine, clock, back + step * dt.timedelta(seconds=30))
         assert len(fake.posts) == step + 1
+
+
+def test_before_giving_up_the_engine_looks_for_a_post_that_landed_late(store, make_settings, clock):
+    settings = make_settings(max_attempts=1)
+    Planner(store, settings).load([timed(platforms=("x",), one_year_later="")], now=ROOT_AT)
+    fake = FakeAdapter("x")
+    engine = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w")
+    fake.land_then_fail(Transient("x", "503, and the slow create finished after all"))
+    at(engine, clock, ROOT_AT)
+    row = rows(store)[0]
+    assert row.status == "posted" and row.remote_id == fake.posts[0].ref.id

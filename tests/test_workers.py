@@ -1,0 +1,115 @@
+"""Several workers on one PostgreSQL queue: every delivery sent exactly once, even when one is killed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.sandbox import read_transcript
+from bot.config import load_settings
+from bot.engine import Engine
+from bot.errors import StoreError
+from bot.models import DeliveryRow
+from bot.queue import Planner
+from bot.store import Store
+from tests.conftest import story
+
+UTC = dt.UTC
+
+
+def worker_env(db_url: str, transcript: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEYEARAGO_")}
+    env.update({"ONEYEARAGO_DATABASE_URL": db_url, "ONEYEARAGO_MODE": "sandbox", "ONEYEARAGO_TRANSCRIPT":
+                str(transcript), "ONEYEARAGO_SANDBOX_LATENCY": "0.01", "ONEYEARAGO_LEASE": "3s",
+                "ONEYEARAGO_RECHECK": "1s", "ONEYEARAGO_QUOTA_X_24H": "0", "ONEYEARAGO_QUOTA_X_15M": "0",
+                "ONEYEARAGO_QUOTA_REDDIT_24H": "0", "ONEYEARAGO_QUOTA_BLUESKY_24H": "0",
+                "ONEYEARAGO_QUOTA_BLUESKY_15M": "0", "ONEYEARAGO_BACKLOG_PACE": "0s", **extra})
+    return env
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_four_workers_send_each_delivery_exactly_once_and_survive_a_killed_one(postgres_url, tmp_path):
+    transcript = tmp_path / "transcript.jsonl"
+    settings = load_settings({"database_url": postgres_url, "transcript": str(transcript)}, environ={},
+                             env_file=None)
+    store = Store(settings.database_url)
+    soon = dt.datetime.now(UTC) + dt.timedelta(seconds=5)
+    # 500 stories x 3 platforms x (root + reply) = 3000 deliveries, due within the next few seconds.
+    stories = [story(f"s{i}", (soon + dt.timedelta(milliseconds=4 * i)).replace(year=soon.year - 1),
+                     one_year_later=f"Reveal {i}.", followup_after=dt.timedelta(seconds=2)) for i in range(500)]
+    Planner(store, settings).load(stories, now=dt.datetime.now(UTC), render=True)
+    with store.session() as session:
+        total = session.scalar(select(func.count()).select_from(DeliveryRow))
+    assert total == 3000
+    env = worker_env(postgres_url, transcript)
+    procs = [subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE) for _ in range(4)]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(read_transcript(transcript)) < 600:
+            time.sleep(0.1)
+        procs[0].send_signal(signal.SIGKILL)  # mid-run: it may hold claims on posts in flight
+        procs[0].wait(timeout=10)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with store.session() as session:
+                posted = session.scalar(select(func.count()).where(DeliveryRow.status == "posted"))
+            if posted == total:
+                break
+            time.sleep(0.5)
+    finally:
+        for proc in procs[1:]:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs[1:]:
+            proc.wait(timeout=60)
+    records = read_transcript(transcript)
+    keys = [r["key"] for r in records]
+    assert len(keys) == len(set(keys)), "a delivery was sent twice"
+    with store.session() as session:
+        statuses = dict(session.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)).all())
+        db_keys = set(session.scalars(select(DeliveryRow.key)))
+    if statuses != {"posted": total}:
+        with store.session() as session:
+            for r in session.scalars(select(DeliveryRow).where(DeliveryRow.status != "posted").limit(8)):
+                parent = session.scalar(select(DeliveryRow.status).where(DeliveryRow.story_id == r.story_id,
+                                                                        DeliveryRow.platform == r.platform,
+                                                                        DeliveryRow.kind == "root"))
+                print("STUCK", r.id, r.story_id, r.platform, r.kind, r.status, r.due_at, r.not_before,
+                      r.attempts, r.claimed_by, r.last_error, "root:", parent)
+        for proc in procs[1:]:
+            print(proc.stderr.read().decode()[-2000:])
+    assert statuses == {"posted": total}
+    assert set(keys) == db_keys and len(keys) == total
+    assert all(p.returncode == 0 for p in procs[1:])
+    workers_that_sent = {r.get("worker") for r in records}
+    assert workers_that_sent  # (the sandbox does not record workers; the DB attempt log does)
+
+
+def test_a_second_worker_on_sqlite_is_refused_with_a_pointer_to_postgresql(tmp_path):
+    settings = load_settings({"database_url": f"sqlite:///{tmp_path / 'q.db'}"}, environ={}, env_file=None)
+    store = Store(settings.database_url)
+    first = Engine(store, {}, settings, worker=f"otherhost:{os.getpid()}")
+    first.register()
+    second = Engine(store, {}, settings, worker="thishost:2")
+    with pytest.raises(StoreError, match="SQLite supports one worker.*PostgreSQL"):
+        second.register()
+
+
+def test_a_killed_worker_on_sqlite_does_not_block_its_restart(tmp_path):
+    settings = load_settings({"database_url": f"sqlite:///{tmp_path / 'q.db'}"}, environ={}, env_file=None)
+    store = Store(settings.database_url)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+
+    Engine(store, {}, settings, worker=f"{socket.gethostname()}:{dead.pid}").register()
+    Engine(store, {}, settings, worker=f"{socket.gethostname()}:{os.getpid()}").register()
