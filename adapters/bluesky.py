@@ -320,8 +320,8 @@ class BlueskyAdapter:
         now = self.clock()
         with contextlib.suppress(KeyError, TypeError, ValueError, OverflowError, OSError):
             reset = dt.datetime.fromtimestamp(int(headers["ratelimit-reset"]), dt.UTC)
-            if reset > now:
-                return reset
+            # A reset already past by our clock: the window has turned; try again shortly.
+            return reset if reset > now else now + dt.timedelta(seconds=10)
         with contextlib.suppress(KeyError, ValueError):
             seconds = float(headers["retry-after"])
             if 0 < seconds < 86400 * 7:

@@ -142,3 +142,6 @@ def engine(store: Store, settings: Settings, fakes: dict[str, FakeAdapter], cloc
 @pytest.fixture
 def planner(store: Store, settings: Settings) -> Planner:
     return Planner(store, settings)
+
+
+from tests.pds_fixtures import pds, pds_account  # noqa: E402, F401 - the local Bluesky server, for every test

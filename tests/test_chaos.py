@@ -1,0 +1,281 @@
+"""Chaos: the engine as a separate process, killed with SIGKILL again and again while every platform
+misbehaves; then the platforms' own records are checked.
+
+X and Reddit are stateful stand-ins served on 127.0.0.1 (the real tweepy and praw code talks to them
+over HTTP); Bluesky is the real reference server behind a fault-injecting proxy. Faults: 5xx, 429
+with reset headers, Reddit's RATELIMIT inside a 200, answers slower than the bot's timeout, and
+posts accepted whose answer is lost (the connection dropped after the write).
+
+Guarantees checked from the servers' side: every delivery is on its platform exactly once, or is
+flagged ``unconfirmed`` (at most once there); every follow-up part replies to the right post, in
+order; nothing is lost (nothing left pending or sending); nothing was sent to a platform while it
+had said wait. ``ONEYEARAGO_CHAOS_CYCLES`` (default 50) sets the kill-and-restart cycles;
+``ONEYEARAGO_CHAOS_SEED`` replays a run. The figures go to ``tests/artifacts/chaos.json``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.config import load_settings
+from bot.models import DeliveryRow
+from bot.queue import Planner
+from bot.store import Store
+from posts.story import Story
+from tests.adapters.x_fixtures import CREDENTIALS
+from tests.pds_harness import LocalPDS
+from tests.standins.bluesky_proxy import FaultProxy
+from tests.standins.reddit import RedditStandin
+from tests.standins.x import XStandin
+
+UTC = dt.UTC
+CYCLES = int(os.environ.get("ONEYEARAGO_CHAOS_CYCLES", "50"))
+ARTIFACTS = Path(__file__).parent / "artifacts"
+LONG_REVEAL = " ".join(f"Step {{i}}.{j}: the story kept unfolding in ways few predicted at the time."
+                       for j in range(9))
+"""A reveal long enough to be a thread on X and Bluesky (each story's own: X refuses duplicate text)."""
+
+
+def chaos_stories(start: dt.datetime, count: int) -> list[Story]:
+    """Stories due one after another from ``start``; some with follow-ups long enough to be threads."""
+    stories = []
+    for i in range(count):
+        due = start + dt.timedelta(seconds=4 * i)
+        stories.append(Story(
+            id=f"chaos{i:02d}", date=due.replace(year=due.year - 1), headline=f"Chaos headline number {i}",
+            summary=f"Summary {i} of a story replayed under fire.", url=f"https://example.com/chaos/{i}",
+            category="test", source="Chaos Wire",
+            one_year_later=LONG_REVEAL.format(i=i) if i % 3 == 0 else f"Reveal {i}: it held up.",
+            followup_after=dt.timedelta(seconds=6 + i % 5),
+        ))
+    return stories
+
+
+class Faults:
+    """Random faults, injected into the stand-ins and the proxy while the bot runs."""
+
+    def __init__(self, rng: random.Random, x: XStandin, reddit: RedditStandin, proxy: FaultProxy):
+        self.rng, self.x, self.reddit, self.proxy = rng, x, reddit, proxy
+        self.injected: collections.Counter[str] = collections.Counter()
+
+    def inject(self) -> None:
+        kind = self.rng.choice(["x-503", "x-503-applied", "x-429", "x-slow", "x-drop", "reddit-503",
+                                "reddit-ratelimit", "reddit-429", "reddit-drop", "reddit-slow", "bluesky-503",
+                                "bluesky-429", "bluesky-drop", "bluesky-slow", "none"])
+        now = time.time()
+        if kind == "x-503":
+            self.x.fail_next("POST /2/tweets", 503)
+        elif kind == "x-503-applied":
+            self.x.fail_next("POST /2/tweets", 503, apply=True)
+        elif kind == "x-429":
+            self.x.rate_limit_next("POST /2/tweets", reset=now + 3)
+        elif kind == "x-slow":
+            self.x.delay_next("POST /2/tweets", 3.5)
+        elif kind == "x-drop":
+            self.x.drop_next("POST /2/tweets")
+        elif kind == "reddit-503":
+            self.reddit.fail_next(self.rng.choice(["submit", "comment"]), status=503)
+        elif kind == "reddit-ratelimit":
+            self.reddit.rate_limit_next(self.rng.choice(["submit", "comment"]),
+                                        message="You are doing that too much. Try again in 2 seconds.")
+        elif kind == "reddit-429":
+            self.reddit.too_many_requests_next(self.rng.choice(["submit", "comment"]), retry_after=2)
+        elif kind == "reddit-drop":
+            self.reddit.drop_next(self.rng.choice(["submit", "comment"]))
+        elif kind == "reddit-slow":
+            self.reddit.delay_next(self.rng.choice(["submit", "comment"]), 3.5)
+        elif kind == "bluesky-503":
+            self.proxy.respond_next("com.atproto.repo.createRecord", 503)
+        elif kind == "bluesky-429":
+            self.proxy.respond_next("com.atproto.repo.createRecord", 429,
+                                    {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+                                    {"ratelimit-reset": str(int(now + 3)), "ratelimit-remaining": "0"})
+        elif kind == "bluesky-drop":
+            self.proxy.drop_next("com.atproto.repo.createRecord")
+        elif kind == "bluesky-slow":
+            self.proxy.delay_next("com.atproto.repo.createRecord", 3.5)
+        self.injected[kind] += 1
+
+
+@pytest.mark.pds
+@pytest.mark.chaos
+def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: LocalPDS, tmp_path: Path):
+    seed = int(os.environ.get("ONEYEARAGO_CHAOS_SEED", str(random.SystemRandom().randrange(10**6))))
+    rng = random.Random(seed)
+    print(f"chaos seed {seed}, {CYCLES} cycles")
+    x = XStandin(credentials=CREDENTIALS)
+    x_url = x.serve()
+    reddit = RedditStandin()
+    reddit_url = reddit.serve()
+    account = pds.create_account("chaos")
+    proxy = FaultProxy(pds.url).serve()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEYEARAGO_")}
+    env.update({
+        "ONEYEARAGO_DATABASE_URL": f"sqlite:///{tmp_path / 'queue.db'}", "ONEYEARAGO_MODE": "live",
+        "ONEYEARAGO_X_CONSUMER_KEY": CREDENTIALS[0], "ONEYEARAGO_X_CONSUMER_SECRET": CREDENTIALS[1],
+        "ONEYEARAGO_X_ACCESS_TOKEN": CREDENTIALS[2], "ONEYEARAGO_X_ACCESS_TOKEN_SECRET": CREDENTIALS[3],
+        "ONEYEARAGO_X_API_URL": x_url,
+        "ONEYEARAGO_REDDIT_CLIENT_ID": reddit.client_id, "ONEYEARAGO_REDDIT_CLIENT_SECRET": reddit.client_secret,
+        "ONEYEARAGO_REDDIT_USERNAME": reddit.username, "ONEYEARAGO_REDDIT_PASSWORD": reddit.users[reddit.username],
+        "ONEYEARAGO_REDDIT_SUBREDDIT": next(iter(reddit.subreddits)), "ONEYEARAGO_REDDIT_URL": reddit_url,
+        "ONEYEARAGO_REDDIT_OAUTH_URL": reddit_url,
+        "ONEYEARAGO_BLUESKY_HANDLE": account.handle, "ONEYEARAGO_BLUESKY_APP_PASSWORD": account.password,
+        "ONEYEARAGO_BLUESKY_PDS_URL": proxy.url, "ONEYEARAGO_BLUESKY_SESSION_FILE": str(tmp_path / "session.json"),
+        "ONEYEARAGO_HTTP_TIMEOUT": "2s", "ONEYEARAGO_BACKOFF": "1s", "ONEYEARAGO_MAX_ATTEMPTS": "30",
+        "ONEYEARAGO_LEASE": "10s", "ONEYEARAGO_RECHECK": "1s", "ONEYEARAGO_BACKLOG_PACE": "0s",
+        "ONEYEARAGO_QUOTA_X_24H": "0", "ONEYEARAGO_QUOTA_X_15M": "0", "ONEYEARAGO_QUOTA_REDDIT_24H": "0",
+        "ONEYEARAGO_QUOTA_BLUESKY_24H": "0", "ONEYEARAGO_QUOTA_BLUESKY_15M": "0", "ONEYEARAGO_LOG_LEVEL": "error",
+    })
+    settings = load_settings({"database_url": env["ONEYEARAGO_DATABASE_URL"]}, environ={}, env_file=None)
+    store = Store(settings.database_url)
+    start = dt.datetime.now(UTC) + dt.timedelta(seconds=8)
+    stories = chaos_stories(start, max(6, CYCLES // 4))
+    Planner(store, settings).load(stories, now=dt.datetime.now(UTC), render=True)
+    faults = Faults(rng, x, reddit, proxy)
+    log = open(tmp_path / "bot.log", "ab")
+    kills = 0
+
+    def start_bot() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=log)
+
+    try:
+        for _ in range(CYCLES):
+            proc = start_bot()
+            alive_for = rng.uniform(0.8, 3.5)
+            deadline = time.monotonic() + alive_for
+            while time.monotonic() < deadline:
+                if rng.random() < 0.5:
+                    faults.inject()
+                time.sleep(rng.uniform(0.1, 0.6))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            kills += 1
+        # Then let it finish in peace: every delivery must settle.
+        proc = start_bot()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with store.session() as session:
+                waiting = list(session.scalars(select(DeliveryRow).where(
+                    DeliveryRow.status.in_(("pending", "sending")))))
+                settled = {(r.story_id, r.platform, r.kind, r.part): r.status
+                           for r in session.scalars(select(DeliveryRow))}
+            if all(r.kind == "followup" and any(settled.get(k) == "unconfirmed" for k in
+                   [(r.story_id, r.platform, "root", 1)]
+                   + [(r.story_id, r.platform, "followup", p) for p in range(1, r.part)]) for r in waiting):
+                break
+            time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        log.close()
+        x.stop()
+        reddit.stop()
+        proxy.stop()
+
+    with store.session() as session:
+        rows = list(session.scalars(select(DeliveryRow)))
+    by_slot = {(r.story_id, r.platform, r.kind, r.part): r for r in rows}
+    statuses = collections.Counter(r.status for r in rows)
+    problems: list[str] = []
+
+    # Nothing lost: every delivery settled, and only as posted or flagged unconfirmed (the later parts of
+    # a thread whose earlier part is unconfirmed wait for the operator with it).
+    def behind_unconfirmed(row: DeliveryRow) -> bool:
+        earlier = [by_slot.get((row.story_id, row.platform, "root", 1))]
+        earlier += [by_slot.get((row.story_id, row.platform, "followup", p)) for p in range(1, row.part)]
+        return row.kind == "followup" and any(e is not None and e.status == "unconfirmed" for e in earlier)
+
+    held = [r for r in rows if r.status == "pending" and behind_unconfirmed(r)]
+    for row in rows:
+        if row.status not in ("posted", "unconfirmed") and row not in held:
+            problems.append(f"{row.label}: {row.status} ({row.last_error})")
+
+    # X: each of our posts at most once on the server; posted ones exactly once; replies threaded.
+    x_live = [t for t in x.tweets.values() if not t.deleted]
+    x_by_text = collections.Counter(t.text for t in x_live)
+    x_rows = [r for r in rows if r.platform == "x"]
+    for row in x_rows:
+        copies = x_by_text[row.payload["text"]]
+        if copies > 1 or (row.status == "posted" and copies != 1):
+            problems.append(f"x {row.label}: {copies} copies on the server")
+    if len(x_live) > len(x_rows):
+        problems.append(f"x: {len(x_live)} posts on the server for {len(x_rows)} deliveries")
+    x_ids = {t.id: t for t in x_live}
+    for row in x_rows:
+        if row.kind == "followup" and row.status == "posted":
+            parent = by_slot[(row.story_id, "x", "root", 1) if row.part == 1
+                             else (row.story_id, "x", "followup", row.part - 1)]
+            if x_ids[row.remote_id].reply_to != parent.remote_id:
+                problems.append(f"x {row.label}: replies to {x_ids[row.remote_id].reply_to}, not its parent")
+
+    # Reddit: submissions and comments, each at most once; comments under the right parent.
+    subs = collections.Counter(s["title"] for s in reddit.posts_by())
+    comments = collections.Counter(c["body"] for c in reddit.comments_by())
+    for row in (r for r in rows if r.platform == "reddit"):
+        copies = subs[row.payload["title"]] if row.kind == "root" else comments[row.payload["text"]]
+        if copies > 1 or (row.status == "posted" and copies != 1):
+            problems.append(f"reddit {row.label}: {copies} copies on the server")
+        if row.kind == "followup" and row.status == "posted":
+            parent = by_slot[(row.story_id, "reddit", "root", 1) if row.part == 1
+                             else (row.story_id, "reddit", "followup", row.part - 1)]
+            expected = f"t3_{parent.remote_id}" if parent.kind == "root" else f"t1_{parent.remote_id}"
+            if reddit.comments[row.remote_id]["parent_id"] != expected:
+                problems.append(f"reddit {row.label}: under {reddit.comments[row.remote_id]['parent_id']}")
+
+    # Bluesky: the real server's records, one per record key; replies point at the right posts.
+    import httpx
+
+    records, cursor = [], None
+    while True:
+        params = {"repo": account.did, "collection": "app.bsky.feed.post", "limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        page = httpx.get(f"{pds.url}/xrpc/com.atproto.repo.listRecords", params=params).json()
+        records += page["records"]
+        cursor = page.get("cursor")
+        if not cursor or not page["records"]:
+            break
+    bsky_text = collections.Counter(r["value"]["text"] for r in records)
+    uris = {r["uri"]: r for r in records}
+    for row in (r for r in rows if r.platform == "bluesky"):
+        copies = bsky_text[row.payload["text"]]
+        if copies > 1 or (row.status == "posted" and copies != 1):
+            problems.append(f"bluesky {row.label}: {copies} copies on the server")
+        if row.kind == "followup" and row.status == "posted":
+            parent = by_slot[(row.story_id, "bluesky", "root", 1) if row.part == 1
+                             else (row.story_id, "bluesky", "followup", row.part - 1)]
+            root = by_slot[(row.story_id, "bluesky", "root", 1)]
+            reply = uris[row.remote_id]["value"]["reply"]
+            if reply["parent"]["uri"] != parent.remote_id or reply["root"]["uri"] != root.remote_id:
+                problems.append(f"bluesky {row.label}: reply refs point elsewhere")
+
+    # Nothing sent while a platform had said wait.
+    problems += [f"x: request at {when:.3f} before the announced {allowed:.3f}" for _, when, allowed in x.violations]
+    problems += [f"reddit: write at {r.at:.3f} while told to wait" for r in getattr(reddit, "early_writes", [])]
+
+    figures = {
+        "seed": seed, "cycles": CYCLES, "kills": kills, "stories": len(stories), "deliveries": len(rows),
+        "statuses": dict(statuses), "faults_injected": dict(faults.injected),
+        "faults_total": sum(v for k, v in faults.injected.items() if k != "none"),
+        "duplicates": sum(1 for p in problems if "copies" in p and not p.endswith(" 0 copies on the server")),
+        "held_behind_unconfirmed": len(held),
+        "lost": sum(1 for r in rows if r.status in ("pending", "sending", "failed", "missed") and r not in held),
+        "problems": problems,
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "chaos.json").write_text(json.dumps(figures, indent=2))
+    print(json.dumps({k: v for k, v in figures.items() if k != "problems"}, indent=2))
+    assert not problems, "\n".join(problems[:40])
