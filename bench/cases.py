@@ -191,3 +191,257 @@ ALL: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "rendering": rendering,
     "loading": loading,
 }
+
+
+def backlog(quick: bool = False) -> list[dict[str, Any]]:
+    """300 deliveries due at once on three platforms at 100 ms latency, against one after another."""
+    count = 150 if quick else 300
+    latency = 0.1
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        settings = _settings(folder, sandbox_latency=str(latency), backlog_pace="0s", quota_x_24h="0",
+                             quota_x_15m="0", quota_reddit_24h="0", quota_bluesky_24h="0", quota_bluesky_15m="0")
+        store = Store(settings.database_url)
+        rng = random.Random(11)
+        due = dt.datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+        per = count // 3
+        Planner(store, settings).load([_story(i, rng, due + dt.timedelta(seconds=i % 30)) for i in range(per)],
+                                      now=dt.datetime.now(UTC), render=True)
+        from sqlalchemy import delete
+
+        from bot.models import DeliveryRow
+
+        with store.session() as session:  # roots only: the comparison is about sending, not threading
+            session.execute(delete(DeliveryRow).where(DeliveryRow.kind == "followup"))
+        at = dt.datetime(2026, 6, 1, 12, 1, tzinfo=UTC)
+        engine = build_engine(settings, store, clock=lambda: at)
+        started = time.perf_counter()
+        report = engine.run_once(at)
+        wall = time.perf_counter() - started
+        store.dispose()
+    sequential = report.count("posted") * latency
+    ratio = sequential / wall
+    return [
+        _row("backlog", f"{report.count('posted')} due at once, 3 platforms, {latency * 1000:.0f} ms latency", wall,
+             "s"),
+        _row("backlog", "the same sent one after another (latency alone)", sequential, "s"),
+        _row("backlog", "speed-up", ratio, "x", ">= 2.5", ratio >= 2.5),
+    ]
+
+
+def _queue_of(folder: Path, size: int) -> tuple[Any, Store]:
+    """A SQLite queue holding ``size`` pending deliveries far in the future, plus one due now."""
+    settings = _settings(folder, database_url=f"sqlite:///{folder / f'q{size}.db'}", platforms="x")
+    store = Store(settings.database_url)
+    conn = sqlite3.connect(folder / f"q{size}.db")
+    conn.execute("INSERT INTO stories VALUES ('s', 1, '{}', 'h', '', NULL, '2030-01-01 00:00:00.000000', 1, "
+                 "'2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')")
+    far = "2030-01-01 00:00:00.000000"
+    rows = ((i, "s", "x", "root", i + 1, 1, far, "pending", None, '{"text": "t"}', "t", 1, 280, "w", 0, None, None,
+             None, None, None, None, None, None, far, far) for i in range(size))
+    conn.executemany("INSERT INTO deliveries (id, story_id, platform, kind, part, parts, due_at, status, key, payload, "
+                     "text, length, length_limit, unit, attempts, last_error, not_before, claimed_by, claimed_until, "
+                     "remote_id, remote_url, remote_extra, posted_at, created_at, updated_at) VALUES "
+                     "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.execute("UPDATE deliveries SET due_at = '2026-06-01 12:00:00.000000' WHERE id = 0")
+    conn.commit()
+    conn.close()
+    return settings, store
+
+
+def claim_scale(quick: bool = False) -> list[dict[str, Any]]:
+    """The cost of finding and claiming the next due delivery with a small and a huge queue."""
+    from bot.engine import Engine
+    from bot.models import DeliveryRow
+
+    big = 100_000 if quick else 1_000_000
+    now = dt.datetime(2026, 6, 1, 12, 0, 1, tzinfo=UTC)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (1000, big):
+            settings, store = _queue_of(Path(tmp), size)
+            engine = Engine(store, {}, settings, clock=lambda: now, worker="bench")
+            runs = []
+            for _ in range(30):
+                started = time.perf_counter()
+                with store.session() as session:
+                    session.scalar(engine._due_stmt(now, "x").limit(1))
+                    session.scalar(select_next(engine, now))
+                runs.append(time.perf_counter() - started)
+            tick = []
+            for _ in range(10):
+                started = time.perf_counter()
+                engine.next_wake(now)
+                tick.append(time.perf_counter() - started)
+            results[size] = (statistics.median(runs) * 1000, statistics.median(tick) * 1000)
+            with store.session() as session:
+                assert session.get(DeliveryRow, 0) is not None
+            store.dispose()
+    ratio = results[big][0] / results[1000][0]
+    wake_ratio = results[big][1] / results[1000][1]
+    return [
+        _row("claim", "next due delivery, 1,000 queued", results[1000][0], "ms"),
+        _row("claim", f"next due delivery, {big:,} queued", results[big][0], "ms"),
+        _row("claim", "ratio", ratio, "x", "<= 2", ratio <= 2),
+        _row("tick", "next wake-up time, 1,000 queued", results[1000][1], "ms"),
+        _row("tick", f"next wake-up time, {big:,} queued", results[big][1], "ms"),
+        _row("tick", "ratio", wake_ratio, "x", "<= 2", wake_ratio <= 2),
+    ]
+
+
+def select_next(engine: Any, now: dt.datetime) -> Any:
+    from sqlalchemy import select
+
+    from bot.models import PlatformRow
+
+    return select(PlatformRow).where(PlatformRow.name == "x")
+
+
+def idle(quick: bool = False) -> list[dict[str, Any]]:
+    """CPU seconds and peak memory of `oneyearago run` with a queue due only in the future."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    seconds = 15 if quick else 60
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        settings = _settings(folder)
+        store = Store(settings.database_url)
+        rng = random.Random(2)
+        Planner(store, settings).load([_story(i, rng, dt.date(2025, 12, 1) + dt.timedelta(days=i % 28))
+                                       for i in range(200)], now=dt.datetime.now(UTC))
+        store.dispose()
+        env = {**os.environ, "ONEYEARAGO_DATABASE_URL": settings.database_url,
+               "ONEYEARAGO_TRANSCRIPT": str(folder / "t.jsonl")}
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(4)  # start-up (imports, migrations check) is not idling
+        def cpu() -> float:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        before = cpu()
+        time.sleep(seconds)
+        used = cpu() - before
+        rss = 0
+        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1]) / 1024
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    del resource
+    per_minute = used * 60 / seconds
+    return [
+        _row("idle", f"CPU over {seconds} s idle (scaled to 60 s)", per_minute, "CPU s", "< 0.1", per_minute < 0.1),
+        _row("idle", "peak memory (RSS)", rss, "MB", "< 100", rss < 100),
+    ]
+
+
+def workers(quick: bool = False) -> list[dict[str, Any]]:
+    """Deliveries per second with 1, 2 and 4 worker processes on PostgreSQL at 100 ms latency."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import uuid
+
+    try:
+        import psycopg
+
+        base = os.environ.get("ONEYEARAGO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        plain = base.replace("postgresql+psycopg://", "postgresql://")
+        psycopg.connect(plain, connect_timeout=3).close()
+    except Exception as exc:
+        return [_row("workers", f"skipped: PostgreSQL not reachable ({type(exc).__name__})", 0, "")]
+    count = 150 if quick else 300
+    rates = {}
+    for n in (1, 2, 4):
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        url = f"{base}?options=-csearch_path%3D{schema}"
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = _settings(Path(tmp), database_url=url)
+            store = Store(url)
+            rng = random.Random(n)
+            soon = dt.datetime.now(UTC) + dt.timedelta(seconds=6)
+            Planner(store, settings).load([_story(i, rng, soon.replace(year=soon.year - 1)) for i in range(count // 3)],
+                                          now=dt.datetime.now(UTC), render=True)
+            from sqlalchemy import delete, func, select
+
+            from bot.models import DeliveryRow
+
+            with store.session() as session:
+                session.execute(delete(DeliveryRow).where(DeliveryRow.kind == "followup"))
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ONEYEARAGO_")}
+            env.update({"ONEYEARAGO_DATABASE_URL": url, "ONEYEARAGO_TRANSCRIPT": str(Path(tmp) / "t.jsonl"),
+                        "ONEYEARAGO_SANDBOX_LATENCY": "0.1", "ONEYEARAGO_BACKLOG_PACE": "0s",
+                        "ONEYEARAGO_QUOTA_X_24H": "0", "ONEYEARAGO_QUOTA_X_15M": "0",
+                        "ONEYEARAGO_QUOTA_REDDIT_24H": "0", "ONEYEARAGO_QUOTA_BLUESKY_24H": "0",
+                        "ONEYEARAGO_QUOTA_BLUESKY_15M": "0", "ONEYEARAGO_RECHECK": "1s"})
+            procs = [subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL) for _ in range(n)]
+            try:
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline:
+                    with store.session() as session:
+                        left = session.scalar(select(func.count()).where(DeliveryRow.status != "posted"))
+                    if left == 0:
+                        break
+                    time.sleep(0.2)
+                with store.session() as session:
+                    first, last = session.execute(select(func.min(DeliveryRow.posted_at),
+                                                         func.max(DeliveryRow.posted_at))).one()
+            finally:
+                for proc in procs:
+                    proc.send_signal(signal.SIGTERM)
+                for proc in procs:
+                    proc.wait(timeout=60)
+            rates[n] = count / max((last - first).total_seconds(), 0.001)
+            store.dispose()
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    ratio = rates[4] / rates[1]
+    return [_row("workers", f"{n} worker{'s' if n > 1 else ''}, {count} deliveries, 100 ms latency", rates[n],
+                 "deliveries/s") for n in (1, 2, 4)] + [_row("workers", "4 workers / 1", ratio, "x", ">= 3", ratio >= 3)]
+
+
+def growth(quick: bool = False) -> list[dict[str, Any]]:
+    """How loading and the engine's wake-up query grow at 10x and 100x the base size."""
+    sizes = (500, 5000, 50_000) if not quick else (200, 2000, 20_000)
+    load_rate, wake_ms = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            folder = Path(tmp) / str(size)
+            folder.mkdir()
+            settings = _settings(folder)
+            store = Store(settings.database_url)
+            rng = random.Random(size)
+            stories = [_story(i, rng) for i in range(size)]
+            started = time.perf_counter()
+            Planner(store, settings).load(stories, now=dt.datetime.now(UTC), render=False)
+            load_rate[size] = size / (time.perf_counter() - started)
+            from bot.engine import Engine
+
+            engine = Engine(store, {"x": None, "reddit": None, "bluesky": None}, settings)  # type: ignore[dict-item]
+            runs = []
+            for _ in range(10):
+                started = time.perf_counter()
+                engine.next_wake(dt.datetime(2026, 1, 1, tzinfo=UTC))
+                runs.append(time.perf_counter() - started)
+            wake_ms[size] = statistics.median(runs) * 1000
+            store.dispose()
+    base = sizes[0]
+    rows = []
+    for size in sizes:
+        rows.append(_row("growth", f"load {size:,} stories", load_rate[size], "stories/s"))
+    for size in sizes:
+        rows.append(_row("growth", f"wake-up query, {size:,} stories", wake_ms[size], "ms"))
+    rows.append(_row("growth", f"load rate at {sizes[2] // base}x / 1x", load_rate[sizes[2]] / load_rate[base], "x"))
+    rows.append(_row("growth", f"wake-up at {sizes[2] // base}x / 1x", wake_ms[sizes[2]] / wake_ms[base], "x"))
+    return rows
+
+
+ALL.update({"backlog": backlog, "claim": claim_scale, "idle": idle, "workers": workers, "growth": growth})

@@ -200,20 +200,23 @@ class Engine:
         names = list(self.adapters) if platforms is None else platforms
         with self.store.session() as session:
             blocks = {r.name: r for r in session.scalars(select(PlatformRow))}
-            stmt = (
-                select(DeliveryRow.platform, func.min(_EFFECTIVE_DUE))
-                .where(DeliveryRow.status == S.PENDING.value, DeliveryRow.platform.in_(names),
-                       _parent_posted_clause())
-                .group_by(DeliveryRow.platform)
-            )
             wake = None
-            for platform, when in session.execute(stmt):
-                if when is None:
-                    continue
-                when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+            for platform in names:
                 state = blocks.get(platform)
                 if state is not None and state.paused_reason:
                     continue
+                waiting = (DeliveryRow.status == S.PENDING.value, DeliveryRow.platform == platform,
+                           _parent_posted_clause())
+                # Most rows have no not_before: the earliest of them comes straight off the due-time index;
+                # the few held back (backoff, pacing) are compared by their effective time.
+                plain = session.scalar(select(DeliveryRow.due_at).where(*waiting, DeliveryRow.not_before.is_(None))
+                                       .order_by(DeliveryRow.due_at).limit(1))
+                held = session.scalar(select(func.min(_EFFECTIVE_DUE)).where(*waiting,
+                                                                             DeliveryRow.not_before.is_not(None)))
+                candidates = [w if w.tzinfo else w.replace(tzinfo=dt.UTC) for w in (plain, held) if w is not None]
+                if not candidates:
+                    continue
+                when = min(candidates)
                 if state is not None and state.retry_at is not None and state.retry_at > when:
                     when = state.retry_at
                 wake = when if wake is None else min(wake, when)
