@@ -44,6 +44,8 @@ from posts.story import Story
 
 log = logging.getLogger(__name__)
 
+LOOKUPS = 5
+"""How many times a post of unknown outcome is looked up (with backoff) before it is left unconfirmed."""
 BACKLOG_LATE = dt.timedelta(minutes=1)
 """A post this late counts as part of a backlog, which drains at ``ONEYEARAGO_BACKLOG_PACE``."""
 HOUSEKEEPING = dt.timedelta(seconds=5)
@@ -572,9 +574,8 @@ class Engine:
         try:
             found = adapter.find(post, since=since)
         except AdapterError as lookup_error:
-            found, reason = None, f"{exc.reason}; looking it up failed too: {lookup_error.reason}"
-            self._finish(row.id, S.UNCONFIRMED, error=reason, outcome="unknown")
-            self._emit(report, self._event("unconfirmed", row, reason))
+            self._lookup_failed(row, f"{exc.reason}; looking it up failed: {lookup_error.reason}", lookup_error,
+                                report)
             return
         if found is not None:
             self._posted(row, found, report, detail=f"found after: {exc.reason}")
@@ -585,6 +586,33 @@ class Engine:
             self._emit(report, self._event("unconfirmed", row, reason))
             return
         self._transient(row, Transient(row.platform, f"{exc.reason} (not posted: checked)"), report, adapter, post)
+
+    def _lookup_failed(self, row: DeliveryRow, reason: str, exc: AdapterError, report: RunReport) -> None:
+        """A post whose outcome is unknown could not be looked up: look again later, a few times.
+
+        The delivery stays ``sending`` with a short claim, so reconciliation retries the lookup once
+        it lapses; never resent meanwhile. After :data:`LOOKUPS` failed lookups (or at once when the
+        platform's answer is final) it becomes ``unconfirmed`` for the operator.
+        """
+        at = self.clock()
+        with self.store.session() as session:
+            tries = session.scalar(select(func.count()).where(AttemptRow.delivery_id == row.id,
+                                                              AttemptRow.outcome == "lookup-failed")) or 0
+            final = not isinstance(exc, Transient | RateLimited | OutcomeUnknown) or tries + 1 >= LOOKUPS
+            if not final:
+                wait = getattr(exc, "retry_at", None) or at + self.backoff(tries + 1)
+                current = session.get(DeliveryRow, row.id)
+                assert current is not None
+                current.claimed_by, current.claimed_until = None, max(wait, at)
+                current.last_error, current.updated_at = f"{reason}; looking again at {wait:%H:%M:%S} UTC", at
+                session.add(AttemptRow(delivery_id=row.id, number=current.attempts, worker=self.worker,
+                                       started_at=at, finished_at=at, outcome="lookup-failed", error=reason,
+                                       payload={}))
+        if final:
+            self._finish(row.id, S.UNCONFIRMED, error=reason, outcome="unknown")
+            self._emit(report, self._event("unconfirmed", row, reason))
+        else:
+            self._emit(report, self._event("retry-later", row, f"{reason}; will look it up again"))
 
     def _attempt_started(self, delivery_id: int, *, first: bool = False) -> dt.datetime:
         """When the delivery's latest (or ``first``) attempt began."""
@@ -623,9 +651,8 @@ class Engine:
             try:
                 found = adapter.find(post, since=since)
             except AdapterError as exc:
-                reason = f"interrupted while sending; cannot tell whether it was posted: {exc.reason}"
-                self._finish(row.id, S.UNCONFIRMED, error=reason, outcome="unknown")
-                self._emit(report, self._event("unconfirmed", row, reason))
+                self._lookup_failed(row, f"interrupted while sending; looking it up failed: {exc.reason}", exc,
+                                    report)
                 continue
             if found is not None:
                 self._posted(row, found, report, detail="found after an interrupted send")

@@ -229,13 +229,29 @@ def test_a_lost_response_is_looked_up_and_not_posted_twice(planner, engine, fake
 def test_an_unknown_outcome_that_cannot_be_looked_up_is_unconfirmed_and_never_resent(planner, engine, fakes,
                                                                                     clock, store):
     load(planner, timed())
+    from bot.engine import LOOKUPS
+
     fakes["x"].fail_next(OutcomeUnknown("x", "connection dropped"))
     fakes["x"].find_error = Transient("x", "503 on lookup")
     at(engine, clock, ROOT_AT)
-    at(engine, clock, ROOT_AT + dt.timedelta(hours=1))
     row = rows(store, platform="x", kind="root")[0]
-    assert row.status == "unconfirmed" and "connection dropped" in row.last_error
-    assert fakes["x"].calls.count("publish") == 1
+    assert row.status == "sending" and "looking again" in row.last_error  # not resent, looked up again later
+    for hour in range(1, LOOKUPS + 2):
+        at(engine, clock, ROOT_AT + dt.timedelta(hours=hour))
+    row = rows(store, platform="x", kind="root")[0]
+    assert row.status == "unconfirmed" and "looking it up failed: 503 on lookup" in row.last_error
+    assert fakes["x"].calls.count("publish") == 1 and fakes["x"].calls.count("find") == LOOKUPS
+
+
+def test_a_lookup_that_works_later_settles_the_post_without_resending(planner, engine, fakes, clock, store):
+    load(planner, timed())
+    fakes["x"].land_then_fail(OutcomeUnknown("x", "read timeout"))
+    fakes["x"].find_error = Transient("x", "503 on lookup")
+    at(engine, clock, ROOT_AT)
+    fakes["x"].find_error = None
+    at(engine, clock, ROOT_AT + dt.timedelta(minutes=30))
+    row = rows(store, platform="x", kind="root")[0]
+    assert row.status == "posted" and len(fakes["x"].posts) == 1
 
 
 def test_duplicate_rejection_that_is_not_among_our_posts_becomes_unconfirmed(planner, engine, fakes, clock, store):

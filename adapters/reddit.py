@@ -1,0 +1,445 @@
+"""Provide RedditAdapter: self posts to a subreddit and comment replies, through praw."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email.utils
+import logging
+import math
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import praw
+import prawcore
+import requests
+import urllib3
+from praw.exceptions import PRAWException, ReadOnlyException, RedditAPIException
+from prawcore.sessions import FiniteRetryStrategy, RetryStrategy
+
+from adapters.base import Outgoing, PostRef, ThreadState
+from bot import __version__
+from bot.config import SPEC_BY_NAME, Settings
+from bot.errors import AdapterError, AuthFailed, ConfigError, OutcomeUnknown, RateLimited, Rejected, Transient
+from bot.store import utcnow
+
+logger = logging.getLogger(__name__)
+
+RATELIMIT_FALLBACK = dt.timedelta(minutes=10)
+"""Wait after a RATELIMIT whose message gives no time."""
+TOO_MANY_REQUESTS_FALLBACK = dt.timedelta(seconds=60)
+"""Wait after a 429 that says neither ``retry-after`` nor ``x-ratelimit-reset``."""
+PACING_LIMIT = 15.0
+"""prawcore sleeps before a request to spread the quota (at most 10 s); longer means the quota is spent."""
+LISTING_LIMIT = 100
+"""How many of the account's newest submissions or comments ``find`` looks through."""
+
+_UNIT_SECONDS = {"millisecond": 0.001, "second": 1.0, "minute": 60.0, "hour": 3600.0}
+_AMOUNT = re.compile(r"(\d+)\s*(millisecond|second|minute|hour)s?\b", re.IGNORECASE)
+_GONE_TEXT = ("[removed]", "[deleted]")
+
+
+def user_agent(settings: Settings) -> str:
+    """The setting, else Reddit's required form ``<platform>:<app id>:<version> (by /u/<username>)``."""
+    if settings.reddit_user_agent.strip():
+        return settings.reddit_user_agent.strip()
+    return f"{sys.platform}:oneyearago:{__version__} (by /u/{settings.reddit_username})"
+
+
+def ratelimit_delay(message: str | None) -> dt.timedelta | None:
+    """The wait a RATELIMIT message asks for, rounded up; ``None`` when it names no time.
+
+    Reddit rounds the time down ("9 minutes" may mean 9:59), so one unit of the smallest unit
+    named is added: the result is never earlier than Reddit meant.
+    """
+    found = _AMOUNT.findall(message or "")
+    if not found:
+        return None
+    units = [_UNIT_SECONDS[unit.lower()] for _, unit in found]
+    total = sum(int(amount) * unit for (amount, _), unit in zip(found, units, strict=True)) + min(units)
+    return dt.timedelta(seconds=max(1, math.ceil(total)))
+
+
+def retry_after(response: requests.Response, now: dt.datetime) -> dt.timedelta:
+    """The wait a 429 asks for: ``retry-after``, else ``x-ratelimit-reset`` (seconds), else the body."""
+    for header in ("retry-after", "x-ratelimit-reset"):
+        value = (response.headers.get(header) or "").strip()
+        if not value:
+            continue
+        try:
+            return dt.timedelta(seconds=max(1, math.ceil(float(value))))
+        except ValueError:
+            pass
+        with contextlib.suppress(TypeError, ValueError):
+            when = email.utils.parsedate_to_datetime(value)
+            return max(dt.timedelta(seconds=1), when - now)
+    match = re.search(r"wait (\d+) second", response.text or "")
+    if match:
+        return dt.timedelta(seconds=max(1, int(match.group(1))))
+    return TOO_MANY_REQUESTS_FALLBACK
+
+
+# ---------------------------------------------------------------------------- sending once
+
+_writing = threading.local()
+
+
+class _SendOnce(RetryStrategy):
+    """A prawcore retry strategy that never retries and never sleeps."""
+
+    def _sleep_seconds(self) -> float | None:
+        return None
+
+    def consume_available_retry(self) -> _SendOnce:
+        return self
+
+    def should_retry_on_failure(self) -> bool:
+        return False
+
+
+def _retry_strategy() -> RetryStrategy:
+    """prawcore's retries for reads; none for a write in progress on this thread."""
+    return _SendOnce() if getattr(_writing, "active", False) else FiniteRetryStrategy()
+
+
+@contextlib.contextmanager
+def _send_once() -> Iterator[None]:
+    previous = getattr(_writing, "active", False)
+    _writing.active = True
+    try:
+        yield
+    finally:
+        _writing.active = previous
+
+
+class _Requestor(prawcore.Requestor):
+    """prawcore's requestor with our timeout on every request (praw 8 ignores its own ``timeout``)."""
+
+    def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> requests.Response:
+        return super().request(*args, timeout=self.timeout, **kwargs)
+
+
+def _never_sent(exc: BaseException | None) -> bool:
+    """True when the connection failed before the request could be sent (refused, DNS, TLS, connect timeout)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        reason = exc.args[0]
+        if isinstance(reason, urllib3.exceptions.MaxRetryError):
+            reason = reason.reason
+        return isinstance(reason, (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.SSLError))
+    return False
+
+
+def _is_token_request(exc: BaseException) -> bool:
+    """The failure was in getting an access token, so no write was sent."""
+    url = ""
+    if isinstance(exc, prawcore.ResponseException):
+        url = getattr(exc.response.request, "url", "") or ""
+    elif isinstance(exc, prawcore.RequestException):
+        url = next((str(a) for a in exc.request_args if isinstance(a, str) and "://" in a), "")
+    return "/api/v1/access_token" in url
+
+
+def _normal(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
+
+
+def _fullname(ref: PostRef) -> str:
+    """``t3_<id>`` for a submission, ``t1_<id>`` for a comment."""
+    name = ref.extra.get("name", "")
+    if name:
+        return name
+    return f"t3_{ref.id}" if ref.extra.get("submission", ref.id) == ref.id else f"t1_{ref.id}"
+
+
+class RedditAdapter:
+    """Posts each root as a self post in ``settings.reddit_subreddit``; follow-ups are comments.
+
+    Every write sends its POST exactly once: prawcore's own retries (on timeouts and 5xx) are
+    turned off for the duration of a write, on the writing thread only, so a post can never be
+    doubled by the library. The one exception is a 401 on the write itself: Reddit refused the
+    token before looking at the post, so it is sent again once with a fresh token.
+
+    Flair: praw 8 sends ``flair_text`` as given, but Reddit needs a flair template id with it.
+    The story's ``flair_text`` is therefore sent only when ``settings.reddit_flair_id`` is set;
+    the template id alone is sent when there is no text.
+    """
+
+    platform: ClassVar[str] = "reddit"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("reddit_client_id", "reddit_client_secret", "reddit_username",
+                                           "reddit_password", "reddit_subreddit")
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow,
+                 requestor_kwargs: dict[str, Any] | None = None):
+        missing = [SPEC_BY_NAME[name].env for name in self.REQUIRED if not getattr(settings, name)]
+        if missing:
+            raise ConfigError(f"reddit: set {', '.join(missing)} (see .env.example)")
+        self.settings = settings
+        self.clock = clock
+        self.subreddit_name = re.sub(r"^/?r/", "", settings.reddit_subreddit.strip()).strip("/")
+        self.username = settings.reddit_username
+        self.site = settings.reddit_url.rstrip("/")
+        self.flair_id = settings.reddit_flair_id.strip() or None
+        timeout = settings.http_timeout.total_seconds()
+        self.reddit = praw.Reddit(
+            client_id=settings.reddit_client_id,
+            client_secret=settings.reddit_client_secret,
+            username=settings.reddit_username,
+            password=settings.reddit_password,
+            user_agent=user_agent(settings),
+            reddit_url=settings.reddit_url,
+            oauth_url=settings.reddit_oauth_url,
+            ratelimit_seconds=-1,  # never sleep and re-send on RATELIMIT (0 still re-sends after "N milliseconds")
+            timeout=max(1, math.ceil(timeout)),  # praw 8.0.3 parses it but never uses it: _Requestor does
+            check_for_updates=False,
+            check_for_async=False,
+            requestor_class=_Requestor,
+            requestor_kwargs={"timeout": timeout, **(requestor_kwargs or {})},
+        )
+        for core in {id(c): c for c in (self.reddit._core, self.reddit._authorized_core,
+                                        self.reddit._read_only_core) if c is not None}.values():
+            if not hasattr(core, "_retry_strategy_class"):
+                raise ConfigError("reddit: this prawcore has no retry hook (prawcore 4.x is needed to send "
+                                  "each post exactly once)")
+            core._retry_strategy_class = _retry_strategy
+        self.subreddit = self.reddit.subreddit(self.subreddit_name)
+
+    # ------------------------------------------------------------------ the contract
+
+    def publish(self, post: Outgoing) -> PostRef:
+        title, selftext = self._field(post, "title"), self._field(post, "selftext")
+        flair_text = post.payload.get("flair_text") or None
+        if flair_text and self.flair_id is None:
+            logger.debug("reddit: flair text %r not sent: ONEYEARAGO_REDDIT_FLAIR_ID is not set", flair_text)
+            flair_text = None
+        with self._mapped("submit"):
+            submission = self._write(lambda: self.subreddit.submit(
+                title, selftext=selftext, flair_id=self.flair_id, flair_text=flair_text, send_replies=True))
+        if submission is None:
+            raise self._error(OutcomeUnknown, "Reddit accepted the submission but did not say its id")
+        ref = PostRef(self.platform, submission.id, self._url(submission, f"/comments/{submission.id}/"),
+                      {"name": f"t3_{submission.id}", "submission": submission.id})
+        logger.info("reddit: posted %s to r/%s", ref.id, self.subreddit_name)
+        return ref
+
+    def reply(self, post: Outgoing, parent: PostRef, root: PostRef) -> PostRef:
+        text = self._field(post, "text")
+        parent_name = _fullname(parent)
+        thing = (self.reddit.submission(parent.id) if parent_name.startswith("t3_")
+                 else self.reddit.comment(parent.id))
+        with self._mapped("reply"):
+            comment = self._write(lambda: thing.reply(text))
+        if comment is None:
+            raise self._error(OutcomeUnknown, f"Reddit accepted the reply to {parent_name} but did not return it "
+                                              "(quarantined subreddit?)")
+        ref = self._comment_ref(comment, parent.extra.get("submission") or root.id)
+        logger.info("reddit: replied %s under %s", ref.id, parent_name)
+        return ref
+
+    def thread_state(self, ref: PostRef) -> ThreadState:
+        name = _fullname(ref)
+        submission_id = ref.extra.get("submission") or ref.id
+        with self._mapped("read"):
+            if name.startswith("t1_"):
+                found = list(self.reddit.info(fullnames=[name]))
+                if not found:
+                    return ThreadState.GONE
+                comment = vars(found[0])
+                if comment.get("author") is None and comment.get("body") in _GONE_TEXT:
+                    return ThreadState.GONE
+                if comment.get("locked"):
+                    return ThreadState.LOCKED
+                submission_id = str(comment.get("link_id") or f"t3_{submission_id}").removeprefix("t3_")
+            submission = self.reddit.submission(submission_id)
+            submission.comment_limit = 1
+            try:
+                submission.title  # noqa: B018  (fetches GET /comments/<id>)
+            except prawcore.NotFound:
+                return ThreadState.GONE
+            data = vars(submission)
+        if data.get("removed_by_category") or (data.get("author") is None and data.get("selftext") in _GONE_TEXT):
+            return ThreadState.GONE
+        if data.get("locked") or data.get("archived"):
+            return ThreadState.LOCKED
+        return ThreadState.OPEN
+
+    def find(self, post: Outgoing, *, since: Any) -> PostRef | None:
+        cutoff = since.timestamp()
+        is_root = "title" in post.payload
+        if is_root:
+            title, selftext = self._field(post, "title"), _normal(self._field(post, "selftext"))
+        else:
+            text = _normal(self._field(post, "text"))
+        with self._mapped("read"):
+            me = self.reddit.user.me()
+            if is_root:
+                match = None
+                for submission in me.submissions.new(limit=LISTING_LIMIT):
+                    if submission.created_utc < cutoff:
+                        break
+                    if (submission.title == title and _normal(submission.selftext) == selftext
+                            and str(submission.subreddit).lower() == self.subreddit_name.lower()):
+                        match = submission  # keep going: the oldest one is the one to keep
+                if match is None:
+                    return None
+                return PostRef(self.platform, match.id, self._url(match, f"/comments/{match.id}/"),
+                               {"name": f"t3_{match.id}", "submission": match.id})
+            parent = _fullname(post.parent) if post.parent is not None else None
+            found = None
+            for comment in me.comments.new(limit=LISTING_LIMIT):
+                if comment.created_utc < cutoff:
+                    break
+                if _normal(comment.body) == text and parent in (None, comment.parent_id):
+                    found = comment
+            if found is None:
+                return None
+            root = post.root.id if post.root is not None else ""
+            return self._comment_ref(found, root)
+
+    def whoami(self) -> str:
+        with self._mapped("read"):
+            name = self.reddit.user.me().name
+        with self._mapped("subreddit"):
+            subreddit = self.reddit.subreddit(self.subreddit_name)
+            display = subreddit.display_name_prefixed if hasattr(subreddit, "display_name_prefixed") else None
+            data = vars(subreddit)
+        if data.get("user_is_banned"):
+            raise self._error(Rejected, f"u/{name} is banned from r/{self.subreddit_name}")
+        return f"u/{name} posting to {display or 'r/' + self.subreddit_name}"
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _write(self, send: Callable[[], Any]) -> Any:
+        """Send one write with prawcore's retries off; again once only after a 401 on the write itself."""
+        for attempt in (1, 2):
+            try:
+                with _send_once():
+                    return send()
+            except prawcore.InvalidToken as exc:
+                if attempt == 2 or _is_token_request(exc):
+                    raise
+                logger.info("reddit: the access token was refused before the write was read; sending it with a "
+                            "fresh token")
+        raise AssertionError("unreachable")
+
+    def _check_pacing(self) -> None:
+        """Raise RateLimited instead of letting prawcore sleep until the request quota comes back."""
+        limiter = self.reddit._core.rate_limiter if self.reddit._core is not None else None
+        when = getattr(limiter, "next_request_timestamp_ns", None)
+        if when is None:
+            return
+        wait = (when - time.monotonic_ns()) / 1e9
+        if wait > PACING_LIMIT:
+            raise self._error(RateLimited, f"the request quota is spent (x-ratelimit-remaining 0); it comes back "
+                                           f"in {math.ceil(wait)}s",
+                              retry_at=self.clock() + dt.timedelta(seconds=math.ceil(wait)))
+
+    def _url(self, thing: Any, fallback: str) -> str:
+        permalink = vars(thing).get("permalink")
+        path = permalink if isinstance(permalink, str) and permalink.startswith("/") else fallback
+        return f"{self.site}{path}"
+
+    def _comment_ref(self, comment: Any, submission_id: str) -> PostRef:
+        data = vars(comment)
+        link = str(data.get("link_id") or "").removeprefix("t3_") or submission_id
+        url = self._url(comment, f"/comments/{link}/_/{comment.id}/")
+        return PostRef(self.platform, comment.id, url, {"name": f"t1_{comment.id}", "submission": link})
+
+    def _field(self, post: Outgoing, name: str) -> str:
+        value = post.payload.get(name)
+        if not isinstance(value, str):
+            raise self._error(Rejected, f"the {post.kind} payload has no {name!r} (not a Reddit payload?)")
+        return value
+
+    def _error(self, cls: type[AdapterError], message: str, **extra: Any) -> AdapterError:
+        """An error with every secret masked out of its message."""
+        for secret in self.settings.secrets():
+            message = message.replace(secret, "********")
+        return cls(self.platform, message, **extra)
+
+    @contextlib.contextmanager
+    def _mapped(self, context: str) -> Iterator[None]:
+        """Translate praw, prawcore and requests errors into the project's errors (the one place).
+
+        ``context`` is ``submit`` or ``reply`` (writes: a request that may have reached Reddit is
+        OutcomeUnknown), ``read``, or ``subreddit`` (checking the subreddit for ``whoami``).
+        """
+        try:
+            self._check_pacing()
+            yield
+        except AdapterError:
+            raise
+        except Exception as exc:
+            error = self._translate(exc, context)
+            logger.debug("reddit: %s failed: %s (%s)", context, error.reason, type(exc).__name__)
+            raise error from exc
+
+    def _translate(self, exc: Exception, context: str) -> AdapterError:
+        write = context in ("submit", "reply") and not _is_token_request(exc)
+        sub = f"r/{self.subreddit_name}"
+        status = exc.response.status_code if isinstance(exc, prawcore.ResponseException) else None
+        if isinstance(exc, RedditAPIException):
+            for item in exc.items:
+                if item.error_type == "RATELIMIT":
+                    delay = ratelimit_delay(item.message) or RATELIMIT_FALLBACK
+                    return self._error(RateLimited, f"Reddit asks to wait: {item.message}",
+                                       retry_at=self.clock() + delay)
+            reasons = "; ".join(f"{i.error_type}: {i.message}" + (f" (field {i.field})" if i.field else "")
+                                for i in exc.items)
+            return self._error(Rejected, reasons or "Reddit refused the request")
+        if status == 429:
+            delay = retry_after(exc.response, self.clock())  # type: ignore[attr-defined]
+            return self._error(RateLimited, f"too many requests (HTTP 429); wait {_seconds(delay)}",
+                               retry_at=self.clock() + delay)
+        if isinstance(exc, prawcore.OAuthException):
+            return self._error(AuthFailed, f"Reddit refused the login ({exc.error}): check the username and "
+                                           "password, and that the account is a developer of the script app")
+        if isinstance(exc, (prawcore.InvalidToken, prawcore.InsufficientScope)) or status == 401:
+            what = "client id or secret" if _is_token_request(exc) else "access token"
+            return self._error(AuthFailed, f"Reddit refused the app's {what} (HTTP {status})")
+        if isinstance(exc, ReadOnlyException):
+            return self._error(AuthFailed, "praw is in read-only mode: the username and password are needed")
+        if isinstance(exc, prawcore.Forbidden):
+            return self._error(Rejected, {
+                "submit": f"not allowed to post in {sub} (HTTP 403: private or restricted, or the account is "
+                          "banned)",
+                "reply": "not allowed to reply there (HTTP 403: the thread is locked or the account is banned)",
+                "subreddit": f"u/{self.username} cannot see {sub} (HTTP 403: private or quarantined)",
+            }.get(context, "forbidden (HTTP 403)"))
+        if context == "subreddit" and isinstance(exc, (prawcore.NotFound, prawcore.Redirect)):
+            return self._error(Rejected, f"{sub} does not exist or is banned")
+        if status == 408:  # Reddit gave up waiting for the request: it was not read
+            return self._error(Transient, "Reddit timed out waiting for the request (HTTP 408)")
+        if isinstance(exc, prawcore.ServerError) or (status is not None and status >= 500):
+            if write:
+                return self._error(OutcomeUnknown, f"Reddit answered HTTP {status} to the {context}: it may have "
+                                                   "been posted")
+            return self._error(Transient, f"Reddit answered HTTP {status}")
+        if isinstance(exc, prawcore.BadJSON):
+            if write:
+                return self._error(OutcomeUnknown, f"unreadable answer to the {context} (HTTP {status})")
+            return self._error(Transient, f"unreadable answer from Reddit (HTTP {status})")
+        if status is not None:
+            return self._error(Rejected, f"Reddit refused the request (HTTP {status} {exc.response.reason})")
+        if isinstance(exc, prawcore.RequestException):
+            cause = exc.original_exception
+            kind = type(cause).__name__
+            if _never_sent(cause):
+                return self._error(Transient, f"could not connect to Reddit ({kind})")
+            if write:
+                return self._error(OutcomeUnknown, f"no answer to the {context} ({kind}): it may have been posted")
+            return self._error(Transient, f"no answer from Reddit ({kind})")
+        if write:
+            return self._error(OutcomeUnknown, f"unexpected {type(exc).__name__} during the {context}")
+        if isinstance(exc, (PRAWException, prawcore.PrawcoreException, requests.RequestException)):
+            return self._error(Transient, f"unexpected answer from Reddit ({type(exc).__name__})")
+        return self._error(Transient, f"unexpected {type(exc).__name__} while talking to Reddit")
+
+
+def _seconds(delay: dt.timedelta) -> str:
+    return f"{math.ceil(delay.total_seconds())}s"

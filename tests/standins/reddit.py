@@ -1,0 +1,693 @@
+"""Provide RedditStandin: a stateful stand-in of Reddit's OAuth API, with fault injection.
+
+It speaks the shapes of the recorded PRAW cassettes (``tests/data/reddit/``): the password-grant
+token endpoint, ``/api/submit``, ``/api/comment``, ``/comments/<id>``, ``/api/info``,
+``/api/v1/me``, the user's own listings and ``/r/<sub>/about``, with ``x-ratelimit-*`` headers.
+Two front ends: :meth:`RedditStandin.install` (the ``responses`` library) and
+:meth:`RedditStandin.serve` (a threaded HTTP server on 127.0.0.1). Faults are queued per route:
+
+- ``fail_next``: the next requests answer a given status, body and headers (optionally after
+  applying the write, as a 5xx after the post landed);
+- ``rate_limit_next``: Reddit's RATELIMIT inside an HTTP 200; ``too_many_requests_next``: a 429;
+- ``delay_next``: a slow answer (the write is applied; with ``responses`` a delay at least the
+  client's timeout becomes a read timeout at once);
+- ``drop_next``: accept then drop: the write is applied and the connection closed without answer.
+
+Routes: ``access_token``, ``submit``, ``comment``, ``submission``, ``info``, ``me``,
+``submitted``, ``user_comments``, ``about``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import http.client
+import http.server
+import json
+import math
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+WRITES = ("submit", "comment")
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_JSON = "application/json; charset=UTF-8"
+_INVALID_TOKEN = {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'}
+
+
+class DropConnection(Exception):
+    """Raised by :meth:`RedditStandin.handle`: close the connection without an answer."""
+
+
+class TimedOut(Exception):
+    """Raised by :meth:`RedditStandin.handle`: the answer comes after the client's timeout."""
+
+
+def base36(number: int) -> str:
+    digits = []
+    while number:
+        number, rem = divmod(number, 36)
+        digits.append(_B36[rem])
+    return "".join(reversed(digits)) or "0"
+
+
+@dataclasses.dataclass
+class Fault:
+    kind: str
+    """status, delay or drop"""
+    status: int = 200
+    body: Any = None
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    apply: bool = False
+    seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class Recorded:
+    """One request as the stand-in saw it."""
+
+    method: str
+    route: str
+    path: str
+    query: dict[str, str]
+    form: dict[str, str]
+    headers: dict[str, str]
+    at: float
+    timeout: float | None = None
+    """The client's read timeout (known with the ``responses`` front end only)."""
+
+
+@dataclasses.dataclass
+class Subreddit:
+    name: str
+    id: str
+    allow_self: bool = True
+    flair_required: bool = False
+    private: bool = False
+    quarantined: bool = False
+    banned: set[str] = dataclasses.field(default_factory=set)
+
+
+class RedditStandin:
+    """Reddit's API in memory: accounts, a subreddit, submissions and comments."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str = "standin-client-id",
+        client_secret: str = "standin-client-secret",
+        username: str = "oneyearago_bot",
+        password: str = "standin-password",
+        subreddit: str = "oneyearago_test",
+        quota: int = 100_000,
+        window: int = 600,
+        action_throttle: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.client_id, self.client_secret = client_id, client_secret
+        self.users: dict[str, str] = {username: password}
+        self.username = username
+        self.subreddits: dict[str, Subreddit] = {}
+        self.add_subreddit(subreddit)
+        self.quota, self.window = quota, window
+        self.action_throttle = action_throttle
+        """Seconds a user must wait between two writes (answered with RATELIMIT in a 200)."""
+        self.clock, self.sleep = clock, sleep
+        self.submissions: dict[str, dict[str, Any]] = {}
+        self.comments: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, tuple[str, float]] = {}
+        self.requests: list[Recorded] = []
+        self.early_writes: list[Recorded] = []
+        """Writes that arrived while the stand-in had told the client to wait (must stay empty)."""
+        self.wait_until = 0.0
+        self._faults: dict[str, deque[Fault]] = {}
+        self._next_link = 36**5
+        self._next_comment = 36**6
+        self._used = 0
+        self._window_start = 0.0
+        self._exhausted_until = 0.0
+        self._last_write: dict[str, float] = {}
+        self._lock = threading.RLock()
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ test hooks
+
+    def add_subreddit(self, name: str, **flags: Any) -> Subreddit:
+        sub = Subreddit(name, base36(len(self.subreddits) + 36**4), **flags)
+        self.subreddits[name.lower()] = sub
+        return sub
+
+    def remove(self, thing_id: str) -> None:
+        """A moderator removes the post or comment (``[removed]``; still in its author's listing)."""
+        with self._lock:
+            thing = self._thing(thing_id)
+            thing["removed_by_category"] = "moderator"
+
+    def delete(self, thing_id: str) -> None:
+        """Its author deletes the post or comment (``[deleted]``, author gone, out of the listings)."""
+        with self._lock:
+            thing = self._thing(thing_id)
+            thing["removed_by_category"] = "deleted"
+            thing["author"] = "[deleted]"
+
+    def lock(self, thing_id: str) -> None:
+        with self._lock:
+            self._thing(thing_id)["locked"] = True
+
+    def archive(self, thing_id: str) -> None:
+        with self._lock:
+            self._thing(thing_id)["archived"] = True
+
+    def revoke_tokens(self) -> None:
+        """Every access token stops working (the next API call gets a 401)."""
+        with self._lock:
+            self.tokens.clear()
+
+    def exhaust(self, seconds: int) -> None:
+        """The request quota is used up for ``seconds``: answers say remaining 0, requests get 429."""
+        with self._lock:
+            self._exhausted_until = self.clock() + seconds
+
+    def fail_next(self, route: str, *, status: int, body: Any = None, headers: Mapping[str, str] | None = None,
+                  count: int = 1, apply: bool = False) -> None:
+        """The next ``count`` requests to ``route`` answer ``status`` (after applying the write with ``apply``)."""
+        self._queue(route, count, Fault("status", status, body, dict(headers or {}), apply))
+
+    def rate_limit_next(self, route: str = "submit",
+                        message: str = "You are doing that too much. Try again in 9 minutes.",
+                        count: int = 1) -> None:
+        """Reddit's action throttle: RATELIMIT inside an HTTP 200, nothing applied."""
+        body = {"json": {"errors": [["RATELIMIT", message, "ratelimit"]]}}
+        self._queue(route, count, Fault("status", 200, body))
+
+    def too_many_requests_next(self, route: str, *, retry_after: int | None = 4, reset: int | None = None,
+                               count: int = 1) -> None:
+        headers = {}
+        if retry_after is not None:
+            headers["retry-after"] = str(retry_after)
+        if reset is not None:
+            headers.update({"x-ratelimit-remaining": "0.0", "x-ratelimit-used": str(self.quota),
+                            "x-ratelimit-reset": str(reset)})
+        self.fail_next(route, status=429, body={"message": "Too Many Requests", "error": 429}, headers=headers,
+                       count=count)
+
+    def delay_next(self, route: str, seconds: float, count: int = 1) -> None:
+        self._queue(route, count, Fault("delay", seconds=seconds, apply=True))
+
+    def drop_next(self, route: str, *, apply: bool = True, count: int = 1) -> None:
+        """Close the connection without answering (after applying the write unless ``apply=False``)."""
+        self._queue(route, count, Fault("drop", apply=apply))
+
+    def _queue(self, route: str, count: int, fault: Fault) -> None:
+        with self._lock:
+            self._faults.setdefault(route, deque()).extend([fault] * count)
+
+    # ------------------------------------------------------------------ queries for tests
+
+    def requests_to(self, route: str) -> list[Recorded]:
+        return [r for r in self.requests if r.route == route]
+
+    def posts_by(self, username: str | None = None) -> list[dict[str, Any]]:
+        name = username or self.username
+        return [s for s in self.submissions.values() if s["_author"] == name]
+
+    def comments_by(self, username: str | None = None) -> list[dict[str, Any]]:
+        name = username or self.username
+        return [c for c in self.comments.values() if c["_author"] == name]
+
+    # ------------------------------------------------------------------ the API
+
+    def handle(self, method: str, url: str, headers: Mapping[str, str], body: bytes | str | None,
+               *, timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
+        """Answer one HTTP request: ``(status, headers, body)``.
+
+        Raises:
+            DropConnection: the connection must be closed without an answer.
+            TimedOut: the answer would come after ``timeout`` (the write, if any, is applied).
+        """
+        parts = urlsplit(url)
+        path = parts.path.rstrip("/").removesuffix(".json") or "/"
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        raw = body.encode() if isinstance(body, str) else (body or b"")
+        form = dict(parse_qsl(raw.decode(), keep_blank_values=True)) if raw else {}
+        lowered = {k.lower(): v for k, v in headers.items()}
+        route, args = _route(method.upper(), path)
+        with self._lock:
+            record = Recorded(method.upper(), route, path, query, form, lowered, self.clock(), timeout)
+            self.requests.append(record)
+            if route in WRITES and record.at < self.wait_until:
+                self.early_writes.append(record)
+            queue = self._faults.get(route)
+            fault = queue.popleft() if queue else None
+        if fault is not None and fault.kind == "delay":
+            if timeout is not None and fault.seconds >= timeout:
+                self._respond(record, route, args, lowered)  # the server still does the work
+                raise TimedOut(f"{route} answered after {fault.seconds}s")
+            self.sleep(fault.seconds)
+        if fault is not None and fault.kind == "drop":
+            if fault.apply:
+                self._respond(record, route, args, lowered)
+            raise DropConnection(route)
+        if fault is not None and fault.kind == "status":
+            if fault.apply:
+                self._respond(record, route, args, lowered)
+            told = _told_wait(fault)
+            if told:
+                with self._lock:
+                    self.wait_until = max(self.wait_until, self.clock() + told)
+            return self._encode(fault.status, fault.body, {**self._rate_headers(count=True), **fault.headers})
+        return self._respond(record, route, args, lowered)
+
+    def _respond(self, record: Recorded, route: str, args: list[str], headers: Mapping[str, str]
+                 ) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            if route == "access_token":
+                return self._token(record.form, headers)
+            if route == "unknown":
+                return self._encode(404, {"message": "Not Found", "error": 404}, self._rate_headers(count=True))
+            user = self._user_of(headers)
+            if user is None:
+                return self._encode(401, {"message": "Unauthorized", "error": 401}, dict(_INVALID_TOKEN))
+            now = self.clock()
+            if now < self._exhausted_until:
+                wait = math.ceil(self._exhausted_until - now)
+                self.wait_until = max(self.wait_until, self._exhausted_until)
+                return self._encode(429, {"message": "Too Many Requests", "error": 429},
+                                    {"retry-after": str(wait), "x-ratelimit-remaining": "0.0",
+                                     "x-ratelimit-used": str(self.quota), "x-ratelimit-reset": str(wait)})
+            rate = self._rate_headers(count=True)
+            status, data = getattr(self, f"_api_{route}")(user, record, args)
+            return self._encode(status, data, rate)
+
+    # -- auth
+
+    def _token(self, form: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        if headers.get("authorization") != f"Basic {expected}":
+            return self._encode(401, {"message": "Unauthorized", "error": 401})
+        if form.get("grant_type") != "password":
+            return self._encode(200, {"error": "unsupported_grant_type"})
+        username = form.get("username", "")
+        if self.users.get(username) != form.get("password"):
+            return self._encode(200, {"error": "invalid_grant"})
+        token = secrets.token_urlsafe(20)
+        self.tokens[token] = (username, self.clock() + 3600)
+        return self._encode(200, {"access_token": token, "token_type": "bearer", "expires_in": 3600, "scope": "*"})
+
+    def _user_of(self, headers: Mapping[str, str]) -> str | None:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        entry = self.tokens.get(token) if scheme.lower() == "bearer" else None
+        if entry is None or entry[1] <= self.clock():
+            return None
+        return entry[0]
+
+    # -- writes
+
+    def _throttled(self, user: str) -> dict[str, Any] | None:
+        if not self.action_throttle:
+            return None
+        left = self._last_write.get(user, -math.inf) + self.action_throttle - self.clock()
+        if left <= 0:
+            return None
+        self.wait_until = max(self.wait_until, self.clock() + left)
+        # Reddit rounds the time down ("9 minutes" may mean 9:59).
+        amount, unit = (int(left // 60), "minute") if left >= 60 else (max(1, int(left)), "second")
+        message = (f"Looks like you've been doing that a lot. Take a break for {amount} {unit}"
+                   f"{'s' if amount != 1 else ''} before trying again.")
+        return {"json": {"errors": [["RATELIMIT", message, "ratelimit"]]}}
+
+    def _api_submit(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        form = record.form
+        sub = self.subreddits.get(form.get("sr", "").lower())
+        if sub is None:
+            return 200, _errors(["SUBREDDIT_NOEXIST", "that subreddit doesn't exist", "sr"])
+        if sub.private or user in sub.banned:
+            return 403, {"message": "Forbidden", "error": 403}
+        throttled = self._throttled(user)
+        if throttled:
+            return 200, throttled
+        title, text, kind = form.get("title", ""), form.get("text", ""), form.get("kind", "")
+        if kind == "self" and not sub.allow_self:
+            return 200, _errors(["NO_SELFS", "This community doesn't allow text posts.", "sr"])
+        if not title.strip():
+            return 200, _errors(["NO_TEXT", "we need something here", "title"])
+        if len(title) > 300:
+            return 200, _errors(["TOO_LONG", "this is too long (max: 300)", "title"])
+        if len(text) > 40_000:
+            return 200, _errors(["TOO_LONG", "this is too long (max: 40000)", "text"])
+        if sub.flair_required and not form.get("flair_id"):
+            return 400, {"fields": ["flair"], "explanation": "Your post must contain post flair.",
+                         "message": "Bad Request", "reason": "SUBMIT_VALIDATION_FLAIR_REQUIRED"}
+        link_id = base36(self._next_link)
+        self._next_link += 1
+        now = self.clock()
+        slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")[:50] or "_"
+        permalink = f"/r/{sub.name}/comments/{link_id}/{slug}/"
+        self.submissions[link_id] = {
+            "id": link_id, "name": f"t3_{link_id}", "title": title, "selftext": text, "_author": user,
+            "author": user, "subreddit": sub.name, "subreddit_id": f"t5_{sub.id}", "created_utc": now,
+            "permalink": permalink, "locked": False, "archived": False, "removed_by_category": None,
+            "link_flair_template_id": form.get("flair_id"), "link_flair_text": form.get("flair_text"),
+            "send_replies": form.get("sendreplies") == "True", "over_18": form.get("nsfw") == "True",
+            "spoiler": form.get("spoiler") == "True", "quarantine": sub.quarantined,
+        }
+        self._last_write[user] = now
+        return 200, {"json": {"errors": [], "data": {"url": f"https://www.reddit.com{permalink}", "id": link_id,
+                                                      "name": f"t3_{link_id}"}}}
+
+    def _api_comment(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        form = record.form
+        thing_id, text = form.get("thing_id", ""), form.get("text", "")
+        kind, _, parent_id = thing_id.partition("_")
+        parent = (self.submissions if kind == "t3" else self.comments if kind == "t1" else {}).get(parent_id)
+        if parent is None:
+            return 200, _errors(["INVALID_PARENT", "that parent doesn't exist", "parent"])
+        link = parent if kind == "t3" else self.submissions[parent["link_id"][3:]]
+        sub = self.subreddits[link["subreddit"].lower()]
+        if sub.private or user in sub.banned:
+            return 403, {"message": "Forbidden", "error": 403}
+        if parent["removed_by_category"] or link["removed_by_category"]:
+            gone = "DELETED_LINK" if parent is link else "DELETED_COMMENT"
+            return 200, _errors([gone, f"the {'link' if parent is link else 'comment'} you are replying to has "
+                                       "been deleted", "parent"])
+        if link["archived"]:
+            return 200, _errors(["TOO_OLD", "that's a piece of history now; it's too late to reply to it", "parent"])
+        if link["locked"] or parent["locked"]:
+            return 200, _errors(["THREAD_LOCKED", "Comments are locked.", "parent"])
+        throttled = self._throttled(user)
+        if throttled:
+            return 200, throttled
+        if not text.strip():
+            return 200, _errors(["NO_TEXT", "we need something here", "text"])
+        if len(text) > 10_000:
+            return 200, _errors(["TOO_LONG", "this is too long (max: 10000)", "text"])
+        comment_id = base36(self._next_comment)
+        self._next_comment += 1
+        now = self.clock()
+        self.comments[comment_id] = {
+            "id": comment_id, "name": f"t1_{comment_id}", "body": text, "_author": user, "author": user,
+            "parent_id": thing_id, "link_id": link["name"], "subreddit": link["subreddit"],
+            "subreddit_id": link["subreddit_id"], "created_utc": now, "locked": False, "archived": False,
+            "removed_by_category": None,
+            "permalink": f"{link['permalink']}{comment_id}/",
+        }
+        self._last_write[user] = now
+        if sub.quarantined:  # the comment exists, but Reddit does not show it back
+            return 200, {"json": {"errors": [], "data": {"things": []}}}
+        return 200, {"json": {"errors": [], "data": {"things": [self._comment_thing(self.comments[comment_id])]}}}
+
+    # -- reads
+
+    def _api_submission(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        link = self.submissions.get(args[0])
+        if link is None:
+            return 404, {"message": "Not Found", "error": 404}
+        children = [self._comment_thing(c, nested=True) for c in self.comments.values()
+                    if c["parent_id"] == link["name"]]
+        return 200, [_listing([self._link_thing(link)]), _listing(children)]
+
+    def _api_info(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        things = []
+        for fullname in filter(None, record.query.get("id", "").split(",")):
+            kind, _, thing_id = fullname.partition("_")
+            if kind == "t3" and thing_id in self.submissions:
+                things.append(self._link_thing(self.submissions[thing_id]))
+            elif kind == "t1" and thing_id in self.comments:
+                things.append(self._comment_thing(self.comments[thing_id]))
+        return 200, _listing(things)
+
+    def _api_me(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        return 200, {"name": user, "id": base36(abs(hash(user)) % 36**6), "created_utc": 1_458_000_000.0,
+                     "link_karma": 1, "comment_karma": 1, "is_suspended": False, "has_verified_email": True,
+                     "is_mod": False, "over_18": False, "features": {}}
+
+    def _own(self, things: dict[str, dict[str, Any]], name: str, record: Recorded,
+             render: Callable[..., dict[str, Any]]) -> tuple[int, Any]:
+        mine = [t for t in things.values() if t["_author"].lower() == name.lower()
+                and t["removed_by_category"] != "deleted"]
+        mine.sort(key=lambda t: (t["created_utc"], t["id"]), reverse=True)
+        after = record.query.get("after")
+        if after:
+            names = [t["name"] for t in mine]
+            mine = mine[names.index(after) + 1:] if after in names else []
+        limit = min(int(record.query.get("limit") or 25), 100)
+        page = mine[:limit]
+        next_after = page[-1]["name"] if len(mine) > limit else None
+        return 200, _listing([render(t, own=True) for t in page], after=next_after)
+
+    def _api_submitted(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        return self._own(self.submissions, args[0], record, self._link_thing)
+
+    def _api_user_comments(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        return self._own(self.comments, args[0], record, self._comment_thing)
+
+    def _api_about(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        sub = self.subreddits.get(args[0].lower())
+        if sub is None:
+            return 404, {"message": "Not Found", "error": 404}
+        if sub.private:
+            return 403, {"message": "Forbidden", "error": 403, "reason": "private"}
+        return 200, {"kind": "t5", "data": {
+            "display_name": sub.name, "display_name_prefixed": f"r/{sub.name}", "name": f"t5_{sub.id}",
+            "id": sub.id, "subreddit_type": "private" if sub.private else "public", "quarantine": sub.quarantined,
+            "submission_type": "any" if sub.allow_self else "link", "user_is_banned": user in sub.banned,
+            "user_is_contributor": False, "user_is_moderator": False, "over18": False,
+            "url": f"/r/{sub.name}/", "created_utc": 1_458_000_000.0, "subscribers": 1}}
+
+    # -- shapes (as in the recorded cassettes)
+
+    def _link_thing(self, link: dict[str, Any], own: bool = False) -> dict[str, Any]:
+        removed = link["removed_by_category"]
+        text = link["selftext"]
+        if removed == "deleted":
+            text = "[deleted]"
+        elif removed and not own:
+            text = "[removed]"
+        sub = link["subreddit"]
+        return {"kind": "t3", "data": {
+            "domain": f"self.{sub}", "banned_by": None, "media_embed": {}, "subreddit": sub,
+            "selftext_html": _md_html(text), "selftext": text, "likes": True, "suggested_sort": None,
+            "user_reports": [], "secure_media": None, "link_flair_text": link["link_flair_text"],
+            "link_flair_template_id": link["link_flair_template_id"], "id": link["id"], "gilded": 0,
+            "archived": link["archived"], "clicked": False, "report_reasons": [], "author": link["author"],
+            "media": None, "name": link["name"], "score": 1, "approved_by": None, "over_18": link["over_18"],
+            "spoiler": link["spoiler"], "hidden": False, "thumbnail": "self", "subreddit_id": link["subreddit_id"],
+            "edited": False, "link_flair_css_class": None, "author_flair_css_class": None, "downs": 0,
+            "mod_reports": [], "secure_media_embed": {}, "saved": False, "removal_reason": None,
+            "removed_by_category": removed, "stickied": False, "is_self": True, "permalink": link["permalink"],
+            "locked": link["locked"], "hide_score": False, "created": link["created_utc"],
+            "url": f"https://www.reddit.com{link['permalink']}", "author_flair_text": None,
+            "quarantine": link["quarantine"], "title": link["title"], "created_utc": link["created_utc"],
+            "ups": 1, "upvote_ratio": 1.0, "num_comments": sum(1 for c in self.comments.values()
+                                                              if c["link_id"] == link["name"]),
+            "visited": False, "num_reports": 0, "distinguished": None, "send_replies": link["send_replies"],
+            "subreddit_name_prefixed": f"r/{sub}"}}
+
+    def _comment_thing(self, comment: dict[str, Any], own: bool = False, nested: bool = False) -> dict[str, Any]:
+        removed = comment["removed_by_category"]
+        body = comment["body"]
+        if removed == "deleted":
+            body = "[deleted]"
+        elif removed and not own:
+            body = "[removed]"
+        link = self.submissions[comment["link_id"][3:]]
+        replies: Any = ""
+        if nested:
+            children = [self._comment_thing(c, nested=True) for c in self.comments.values()
+                        if c["parent_id"] == comment["name"]]
+            replies = _listing(children) if children else ""
+        return {"kind": "t1", "data": {
+            "subreddit_id": comment["subreddit_id"], "banned_by": None, "removal_reason": None,
+            "link_id": comment["link_id"], "likes": True, "replies": replies, "user_reports": [], "saved": False,
+            "id": comment["id"], "gilded": 0, "archived": link["archived"], "report_reasons": [],
+            "author": "[deleted]" if removed else comment["author"], "parent_id": comment["parent_id"], "score": 1,
+            "approved_by": None, "controversiality": 0, "body": body, "edited": False,
+            "author_flair_css_class": None, "downs": 0, "body_html": _md_html(body), "stickied": False,
+            "subreddit": comment["subreddit"], "score_hidden": False, "name": comment["name"],
+            "created": comment["created_utc"], "author_flair_text": None, "created_utc": comment["created_utc"],
+            "ups": 1, "mod_reports": [], "num_reports": 0, "distinguished": None, "locked": comment["locked"],
+            "permalink": comment["permalink"], "link_title": link["title"],
+            "link_permalink": f"https://www.reddit.com{link['permalink']}",
+            "subreddit_name_prefixed": f"r/{comment['subreddit']}"}}
+
+    # -- plumbing
+
+    def _thing(self, thing_id: str) -> dict[str, Any]:
+        kind, _, bare = thing_id.rpartition("_")
+        if kind in ("", "t3") and bare in self.submissions:
+            return self.submissions[bare]
+        if kind in ("", "t1") and bare in self.comments:
+            return self.comments[bare]
+        raise KeyError(thing_id)
+
+    def _rate_headers(self, *, count: bool) -> dict[str, str]:
+        now = self.clock()
+        start = now - now % self.window
+        if start != self._window_start:
+            self._window_start, self._used = start, 0
+        if count:
+            self._used += 1
+        reset = max(1, math.ceil(start + self.window - now))
+        remaining = max(0, self.quota - self._used)
+        if now < self._exhausted_until:
+            remaining, reset = 0, max(1, math.ceil(self._exhausted_until - now))
+        return {"x-ratelimit-used": str(self._used), "x-ratelimit-remaining": f"{float(remaining)}",
+                "x-ratelimit-reset": str(reset)}
+
+    @staticmethod
+    def _encode(status: int, data: Any, headers: Mapping[str, str] | None = None
+                ) -> tuple[int, dict[str, str], bytes]:
+        if isinstance(data, bytes):
+            body = data
+        elif isinstance(data, str):
+            body = data.encode()
+        else:
+            body = json.dumps(data).encode() if data is not None else b""
+        return status, {"content-type": _JSON, **(headers or {})}, body
+
+    # ------------------------------------------------------------------ front ends
+
+    def install(self, mock: Any, *, reddit_url: str = "https://www.reddit.com",
+                oauth_url: str = "https://oauth.reddit.com") -> None:
+        """Register this stand-in with a ``responses.RequestsMock`` for both Reddit hosts."""
+        import requests
+        import urllib3
+
+        def callback(request: Any) -> tuple[int, dict[str, str], bytes]:
+            timeout = getattr(request, "req_kwargs", {}).get("timeout")
+            if isinstance(timeout, tuple):
+                timeout = timeout[1]
+            try:
+                return self.handle(request.method, request.url, dict(request.headers), request.body,
+                                   timeout=timeout)
+            except DropConnection:
+                raise requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+                    "Connection aborted.", http.client.RemoteDisconnected(
+                        "Remote end closed connection without response"))) from None
+            except TimedOut:
+                raise requests.exceptions.ReadTimeout(urllib3.exceptions.ReadTimeoutError(
+                    None, request.url, f"Read timed out. (read timeout={timeout})")) from None
+
+        for base in dict.fromkeys((reddit_url.rstrip("/"), oauth_url.rstrip("/"))):
+            pattern = re.compile(re.escape(base) + r"(/.*)?$")
+            for method in ("GET", "POST"):
+                mock.add_callback(method, pattern, callback=callback)
+
+    def serve(self) -> str:
+        """Serve on 127.0.0.1 on a free port in a background thread; returns the base URL."""
+        standin = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                host, port = self.server.server_address[:2]
+                try:
+                    status, headers, payload = standin.handle(self.command, f"http://{host}:{port}{self.path}",
+                                                              dict(self.headers.items()), body)
+                except DropConnection:
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    if self.close_connection:  # the client asked for it (prawcore does on token requests)
+                        self.send_header("Connection", "close")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:  # the client gave up (timed out) before the answer
+                    self.close_connection = True
+
+            do_GET = do_POST = _serve
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="reddit-standin", daemon=True)
+        self._thread.start()
+        host, port = server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+# ---------------------------------------------------------------------------- helpers
+
+_ROUTES = (
+    ("POST", re.compile(r"^/api/v1/access_token$"), "access_token"),
+    ("POST", re.compile(r"^/api/submit$"), "submit"),
+    ("POST", re.compile(r"^/api/comment$"), "comment"),
+    ("GET", re.compile(r"^/comments/([a-z0-9]+)(?:/[^/]*)?$"), "submission"),
+    ("GET", re.compile(r"^/api/info$"), "info"),
+    ("GET", re.compile(r"^/api/v1/me$"), "me"),
+    ("GET", re.compile(r"^/user/([^/]+)/submitted$"), "submitted"),
+    ("GET", re.compile(r"^/user/([^/]+)/comments$"), "user_comments"),
+    ("GET", re.compile(r"^/r/([^/]+)/about$"), "about"),
+)
+
+
+def _route(method: str, path: str) -> tuple[str, list[str]]:
+    for verb, pattern, name in _ROUTES:
+        match = pattern.match(path)
+        if verb == method and match:
+            return name, list(match.groups())
+    return "unknown", []
+
+
+def _errors(*items: list[str]) -> dict[str, Any]:
+    return {"json": {"errors": list(items)}}
+
+
+_UNIT_SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600}
+
+
+def _told_wait(fault: Fault) -> float:
+    """How long an injected answer tells the client to wait, at the least (0 when it does not)."""
+    if fault.status == 429:
+        for header in ("retry-after", "x-ratelimit-reset"):
+            if header in fault.headers:
+                return float(fault.headers[header])
+        return 1.0
+    errors = fault.body.get("json", {}).get("errors") if isinstance(fault.body, dict) else None
+    for item in errors or ():
+        if item[0] == "RATELIMIT":
+            found = re.findall(r"(\d+) (millisecond|second|minute|hour)", item[1])
+            return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in found)
+    return 0.0
+
+
+def _listing(children: list[dict[str, Any]], after: str | None = None) -> dict[str, Any]:
+    return {"kind": "Listing", "data": {"modhash": None, "dist": len(children), "children": children,
+                                         "after": after, "before": None}}
+
+
+def _md_html(text: str) -> str:
+    return f'<!-- SC_OFF --><div class="md"><p>{html.escape(text)}</p>\n</div><!-- SC_ON -->'
