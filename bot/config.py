@@ -151,6 +151,8 @@ SPECS: tuple[Spec, ...] = (
          _duration),
     Spec("lease", "2m", "How long a worker's claim on a delivery holds without a heartbeat before another "
          "worker reconciles it (workers renew their claims every third of it)", _duration),
+    Spec("settle", "2m", "After an unknown outcome or a crash, how long a post may still land before not finding it "
+         "counts as 'not posted' (a platform can finish a request after the client gave up)", _duration),
     Spec("recheck", "15s", "While idle, how often the run loop looks for stories loaded by another process",
          _duration),
     Spec("sandbox_latency", "0", "Sandbox only: simulated seconds each post takes (for rehearsals and benchmarks)",
@@ -244,6 +246,7 @@ class Settings:
     max_attempts: int
     backoff: dt.timedelta
     lease: dt.timedelta
+    settle: dt.timedelta
     recheck: dt.timedelta
     sandbox_latency: float
     lang: str

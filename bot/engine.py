@@ -585,7 +585,29 @@ class Engine:
             self._finish(row.id, S.UNCONFIRMED, error=reason, outcome="duplicate")
             self._emit(report, self._event("unconfirmed", row, reason))
             return
+        if self._still_settling(row, f"{exc.reason}; not on the platform yet"):
+            self._emit(report, self._event("retry-later", row, f"{exc.reason}; looking again once a request "
+                                           "still in flight would have landed"))
+            return
         self._transient(row, Transient(row.platform, f"{exc.reason} (not posted: checked)"), report, adapter, post)
+
+    def _still_settling(self, row: DeliveryRow, reason: str) -> bool:
+        """Whether "not found" cannot be trusted yet: the last attempt may still be in flight on the platform.
+
+        A platform can finish a request after the client gave up on it, so an absent post only counts
+        as not posted once ``ONEYEARAGO_SETTLE`` has passed since that attempt began. Until then the
+        delivery stays ``sending`` under a claim that lapses then, and reconciliation looks again.
+        """
+        until = self._attempt_started(row.id) + self.settings.settle
+        at = self.clock()
+        if at >= until:
+            return False
+        with self.store.session() as session:
+            current = session.get(DeliveryRow, row.id)
+            assert current is not None
+            current.status, current.claimed_by, current.claimed_until = S.SENDING.value, None, until
+            current.last_error, current.updated_at = f"{reason}; looking again at {until:%H:%M:%S} UTC", at
+        return True
 
     def _lookup_failed(self, row: DeliveryRow, reason: str, exc: AdapterError, report: RunReport) -> None:
         """A post whose outcome is unknown could not be looked up: look again later, a few times.
@@ -615,10 +637,11 @@ class Engine:
             self._emit(report, self._event("retry-later", row, f"{reason}; will look it up again"))
 
     def _attempt_started(self, delivery_id: int, *, first: bool = False) -> dt.datetime:
-        """When the delivery's latest (or ``first``) attempt began."""
+        """When the delivery's latest (or ``first``) send attempt began (lookups are not attempts)."""
         order = AttemptRow.id.asc() if first else AttemptRow.id.desc()
         with self.store.session() as session:
-            started = session.scalar(select(AttemptRow.started_at).where(AttemptRow.delivery_id == delivery_id)
+            started = session.scalar(select(AttemptRow.started_at).where(AttemptRow.delivery_id == delivery_id,
+                                                                         AttemptRow.outcome != "lookup-failed")
                                      .order_by(order).limit(1))
         return started or self.clock()
 
@@ -656,6 +679,8 @@ class Engine:
                 continue
             if found is not None:
                 self._posted(row, found, report, detail="found after an interrupted send")
+            elif self._still_settling(row, "interrupted while sending; not on the platform yet"):
+                continue
             else:
                 with self.store.session() as session:
                     current = session.get(DeliveryRow, row.id)

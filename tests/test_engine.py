@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from adapters.base import ThreadState
+from adapters.base import Outgoing, ThreadState
 from adapters.fake import FakeAdapter
 from bot.engine import Engine
 from bot.errors import AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
@@ -133,15 +133,32 @@ def test_a_restart_after_a_crash_mid_send_finds_the_post_instead_of_resending(pl
     assert rows(store, kind="root")[0].remote_id == fake.posts[0].ref.id
 
 
+def test_not_found_right_after_a_crash_is_not_trusted_until_the_attempt_has_settled(planner, store, settings,
+                                                                                      clock):
+    """A platform may finish a request after the client died: look again once it would have landed."""
+    load(planner, timed(platforms=("x",)))
+    fake = FakeAdapter("x")
+    clock["t"] = ROOT_AT
+    Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")._claim("x", ROOT_AT)
+    restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
+    clock["t"] = ROOT_AT + dt.timedelta(seconds=5)
+    restarted.run_once(clock["t"])
+    assert fake.posts == [] and rows(store, kind="root")[0].status == "sending"
+    fake.publish(Outgoing("x", "s1", "root", 1, rows(store, kind="root")[0].payload, rows(store, kind="root")[0].key))
+    clock["t"] = ROOT_AT + settings.settle + dt.timedelta(seconds=1)  # the slow request landed meanwhile
+    restarted.run_once(clock["t"])
+    assert len(fake.posts) == 1 and rows(store, kind="root")[0].status == "posted"
+
+
 def test_a_restart_after_a_crash_before_sending_sends_it_once(planner, store, settings, clock):
     load(planner, timed(platforms=("x",)))
     fake = FakeAdapter("x")
     crashed = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")
     crashed._claim("x", ROOT_AT)  # died before the network call
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
-    clock["t"] = ROOT_AT
-    restarted.reconcile(ROOT_AT, all_sending=True)
-    restarted.run_once(ROOT_AT)
+    clock["t"] = ROOT_AT + settings.settle
+    restarted.reconcile(clock["t"], all_sending=True)
+    restarted.run_once(clock["t"])
     assert len(fake.posts) == 1
     assert rows(store, kind="root")[0].status == "posted"
 
@@ -155,7 +172,8 @@ def test_a_lapsed_claim_is_reconciled_but_a_live_one_is_left_alone(planner, stor
     me = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="me")
     assert me.reconcile(ROOT_AT + dt.timedelta(minutes=1)).events == []
     assert rows(store, kind="root")[0].status == "sending"
-    assert me.reconcile(ROOT_AT + dt.timedelta(minutes=6)).count("reconciled") == 1
+    clock["t"] = ROOT_AT + dt.timedelta(minutes=6)
+    assert me.reconcile(clock["t"]).count("reconciled") == 1
 
 
 def test_rate_limit_makes_the_platform_wait_and_the_others_go_on(planner, engine, fakes, clock, store):

@@ -28,7 +28,7 @@ UTC = dt.UTC
 def worker_env(db_url: str, transcript: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONEYEARAGO_")}
     env.update({"ONEYEARAGO_DATABASE_URL": db_url, "ONEYEARAGO_MODE": "sandbox", "ONEYEARAGO_TRANSCRIPT":
-                str(transcript), "ONEYEARAGO_SANDBOX_LATENCY": "0.01", "ONEYEARAGO_LEASE": "3s",
+                str(transcript), "ONEYEARAGO_SANDBOX_LATENCY": "0.01", "ONEYEARAGO_LEASE": "3s", "ONEYEARAGO_SETTLE": "3s",
                 "ONEYEARAGO_RECHECK": "1s", "ONEYEARAGO_QUOTA_X_24H": "0", "ONEYEARAGO_QUOTA_X_15M": "0",
                 "ONEYEARAGO_QUOTA_REDDIT_24H": "0", "ONEYEARAGO_QUOTA_BLUESKY_24H": "0",
                 "ONEYEARAGO_QUOTA_BLUESKY_15M": "0", "ONEYEARAGO_BACKLOG_PACE": "0s", **extra})
