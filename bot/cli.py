@@ -500,7 +500,7 @@ def doctor(state: State) -> None:
             if missing:
                 problems += 1
                 out.print(f"[red]✗[/] {PLATFORM_NAMES[name]} (live): missing {', '.join(missing)} "
-                          "(see .env.example for where to get each)")
+                          "(see .env.example for where to get each)", soft_wrap=True)
                 continue
             try:
                 who = live_adapter_class(name)(settings).whoami()

@@ -153,7 +153,7 @@ SPECS: tuple[Spec, ...] = (
          "worker reconciles it (workers renew their claims every third of it)", _duration),
     Spec("settle", "2m", "After an unknown outcome or a crash, how long a post may still land before not finding it "
          "counts as 'not posted' (a platform can finish a request after the client gave up)", _duration),
-    Spec("recheck", "15s", "While idle, how often the run loop looks for stories loaded by another process",
+    Spec("recheck", "30s", "While idle, how often the run loop looks for stories loaded by another process",
          _duration),
     Spec("sandbox_latency", "0", "Sandbox only: simulated seconds each post takes (for rehearsals and benchmarks)",
          _non_negative_float),

@@ -48,7 +48,7 @@ LOOKUPS = 5
 """How many times a post of unknown outcome is looked up (with backoff) before it is left unconfirmed."""
 BACKLOG_LATE = dt.timedelta(minutes=1)
 """A post this late counts as part of a backlog, which drains at ``ONEYEARAGO_BACKLOG_PACE``."""
-HOUSEKEEPING = dt.timedelta(seconds=5)
+HOUSEKEEPING = dt.timedelta(seconds=30)
 """In the run loop, how often a sweep also reconciles lapsed claims, marks missed roots and renders ahead."""
 """How long a claim holds before another worker may reconcile the delivery."""
 

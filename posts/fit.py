@@ -168,11 +168,12 @@ def _greedy(text: str, fits: Callable[[str], bool], protect: Spans) -> list[str]
     parts: list[str] = []
     rest = text
     while rest:
-        if fits(rest):
+        window = _window(rest, fits)
+        if window is rest and fits(rest):
             parts.append(rest)
             break
-        sentences, words, graphemes = cut_points(rest, protect)
-        paragraphs = [m.start() for m in re.finditer(r"\n\s*\n", rest)]
+        sentences, words, graphemes = cut_points(window, protect)
+        paragraphs = [m.start() for m in re.finditer(r"\n\s*\n", window)]
         word = _largest(words, rest, fits)
         chosen = None
         for points in (paragraphs, sentences):  # a coarser break, if it fills 40% of what words would
@@ -187,6 +188,21 @@ def _greedy(text: str, fits: Callable[[str], bool], protect: Spans) -> list[str]
         parts.append(rstrip_clusters(rest[:chosen]))
         rest = strip_clusters(rest[chosen:])
     return parts
+
+
+def _window(text: str, fits: Callable[[str], bool]) -> str:
+    """A prefix of ``text`` that holds every cut point worth trying: one that does not fit (or all).
+
+    Searching only there keeps splitting a long text linear rather than quadratic. A prefix may
+    end inside a cluster or a URL; its last position is never a candidate, and a part that a
+    partial URL misjudges is caught by :func:`split_thread`'s final check.
+    """
+    size = 1024
+    while size < len(text):
+        if not fits(text[:size]):
+            return text[:size]
+        size *= 4
+    return text
 
 
 def _largest(points: Sequence[int], text: str, fits: Callable[[str], bool]) -> int | None:

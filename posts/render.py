@@ -13,7 +13,6 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 from posts import bluesky_text, twitter_text
 from posts.fit import shorten, split_thread, url_spans
@@ -154,7 +153,7 @@ def default_reddit_root(ctx: Mapping[str, Any]) -> str:
     """The built-in Reddit self text (Markdown)."""
     stamp = f"*{ctx['stamp']}*" + (f" · {ctx['meta']}" if ctx["meta"] else "")
     summary = f"**{ctx['summary']}**" if ctx["summary"] else ""
-    link = f"Source: [{_md_link_text(ctx['source'] or ctx['url'])}]({ctx['url']})" if ctx["url"] else ""
+    link = f"Source: [{_md_link_text(ctx['source'] or ctx['url'])}]({_md_link_url(ctx['url'])})" if ctx["url"] else ""
     return _join(stamp, summary, ctx["body"], link)
 
 
@@ -165,6 +164,13 @@ def default_reddit_followup(ctx: Mapping[str, Any]) -> str:
 
 def _md_link_text(text: str) -> str:
     return re.sub(r"([\\\[\]])", r"\\\1", text)
+
+
+def _md_link_url(url: str) -> str:
+    """A Markdown link destination: unbalanced parentheses would end the link early."""
+    if url.count("(") != url.count(")"):
+        url = url.replace("(", "%28").replace(")", "%29")
+    return url
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_~^\[\]()<>!#|])")
@@ -230,9 +236,36 @@ def x_fits(text: str) -> bool:
     return sum(map(_x_line, lines)) + len(lines) - 1 <= X_LIMIT
 
 
+def with_schemes(text: str) -> str:
+    """``text`` with ``https://`` before each scheme-less link that is long enough to be shown short.
+
+    The Bluesky app shows ``example.com/a/very/long/path`` whole (its shortener needs a scheme), so
+    a long bare link could not fit a post; with the scheme it is shown as ``example.com/a/very/l...``
+    and its facet keeps the full URI, which is the same ``https://`` URI either way.
+    """
+    if "." not in text:
+        return text
+    data = text.encode("utf-8")
+    pieces, cursor = [], 0
+    for facet in bluesky_text.detect_facets(text):
+        if facet["features"][0]["$type"] != bluesky_text.LINK_TYPE:
+            continue
+        start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
+        shown = data[start:end].decode("utf-8")
+        if shown.startswith(("http://", "https://")):
+            continue
+        uri = facet["features"][0]["uri"]
+        if bluesky_text.grapheme_len(bluesky_text.shorten_url(uri)) < bluesky_text.grapheme_len(shown):
+            pieces += [data[cursor:start], b"https://"]
+            cursor = start
+    if not pieces:
+        return text
+    return b"".join([*pieces, data[cursor:]]).decode("utf-8")
+
+
 @functools.lru_cache(maxsize=16384)
 def _bluesky_line(line: str) -> tuple[int, int]:
-    shown = bluesky_text.linkify(line)[0]
+    shown = bluesky_text.linkify(with_schemes(line))[0]
     return bluesky_text.grapheme_len(shown), bluesky_text.utf8_len(shown)
 
 
@@ -250,8 +283,8 @@ def _template(options: RenderOptions, platform: str, kind: str) -> Callable[[Map
     return options.templates.get(platform, kind)
 
 
-def _cap(text: str) -> str:
-    return shorten(text, lambda t: bluesky_text.grapheme_len(t) <= META_GRAPHEMES)[0]
+def _cap(text: str, protect: Callable[[str], list[tuple[int, int]]]) -> str:
+    return shorten(text, lambda t: bluesky_text.grapheme_len(t) <= META_GRAPHEMES, protect=protect)[0]
 
 
 def _fit_root(story: Story, build: Callable[[Mapping[str, Any]], str], fits: Callable[[str], bool],
@@ -277,7 +310,7 @@ def _fit_root(story: Story, build: Callable[[Mapping[str, Any]], str], fits: Cal
     if summary or fits(text):
         return text, ctx, True
     full = {"category": story.category, "source": story.source}
-    capped = {"category": _cap(story.category), "source": _cap(story.source)}
+    capped = {"category": _cap(story.category, protect), "source": _cap(story.source, protect)}
     choices = [({}, capped == full)]  # (meta line, whether a cut headline is acceptable with it)
     if capped != full:
         choices.append((capped, True))
@@ -306,23 +339,46 @@ def _numbered(body: str, i: int, n: int) -> str:
 # ---------------------------------------------------------------------------- per platform
 
 
-_URL_HEAD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+def _percent(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+
+
+def linkable_url(url: str, link_end: Callable[[str], int | None]) -> str:
+    """``url`` with each character where a platform's link detection would stop percent-encoded.
+
+    ``link_end(url)`` is where the platform's link starting at 0 ends, or ``None`` if it finds
+    none. X ends a link at a character it does not expect in a path (CJK, most emoji, a trailing
+    ``(``...), Bluesky drops a trailing ``.`` or an unbalanced ``)``, so the post would link to
+    a shorter address than the story's; the encoded form names the same resource.
+    """
+    for _ in range(len(url)):
+        end = link_end(url)
+        if end is None or end >= len(url):
+            break
+        url = url[:end] + _percent(url[end]) + url[end + 1:]
+    return url
+
+
+def _x_link_end(url: str) -> int | None:
+    spans = twitter_text.url_spans(url)
+    return spans[0][1] if spans and spans[0][0] == 0 else None
+
+
+def _bluesky_link_end(url: str) -> int | None:
+    for facet in bluesky_text.detect_facets(url):
+        if facet["index"]["byteStart"] == 0 and facet["features"][0]["$type"] == bluesky_text.LINK_TYPE:
+            return len(url.encode("utf-8")[:facet["index"]["byteEnd"]].decode("utf-8"))
+    return None
 
 
 def x_url(url: str) -> str:
-    """``url`` as X should get it: non-ASCII in the path, query and fragment percent-encoded.
+    """The story URL as X should get it, so twitter-text links all of it (see :func:`linkable_url`)."""
+    return linkable_url(url, _x_link_end) if url else url
 
-    twitter-text ends a link at the first character it does not expect in a path (CJK, most
-    emoji...), so ``https://ja.wikipedia.org/wiki/東京`` would link to ``/wiki/`` and count the
-    rest as text. The encoded form is the same address (RFC 3987 IRI to URI mapping).
-    """
-    if url.isascii():
-        return url
-    head = _URL_HEAD.match(url)
-    if head is None:
-        return url
-    tail = "".join(c if c.isascii() else quote(c, safe="") for c in url[head.end():])
-    return url[:head.end()] + tail
+
+def bluesky_url(url: str) -> str:
+    """The story URL as Bluesky should get it, so its link facet covers all of it."""
+    return linkable_url(url, _bluesky_link_end) if url else url
 
 
 def render_x(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
@@ -341,8 +397,8 @@ def render_x(story: Story, options: RenderOptions = RenderOptions()) -> list[Par
 
 def bluesky_record(text: str, *, lang: str, created_at: str, embed: Mapping[str, Any] | None = None,
                    ) -> dict[str, Any]:
-    """An ``app.bsky.feed.post`` record for already-linkified ``text``."""
-    plain, facets = bluesky_text.linkify(text)
+    """An ``app.bsky.feed.post`` record for ``text``: links shown short with link facets, tag facets."""
+    plain, facets = bluesky_text.linkify(with_schemes(text))
     record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": plain, "createdAt": created_at,
                               "langs": [lang]}
     if facets:
@@ -371,7 +427,7 @@ def render_bluesky(story: Story, options: RenderOptions = RenderOptions()) -> li
     created_at = options.created_at or "1970-01-01T00:00:00.000Z"
     fits = bluesky_fits
     build_root = _template(options, "bluesky", "root") or default_root
-    raw, _, cut = _fit_root(story, build_root, fits, bluesky_spans)
+    raw, _, cut = _fit_root(story, build_root, fits, bluesky_spans, url=bluesky_url(story.url))
     embed = None
     if story.url:
         embed = {"$type": "app.bsky.embed.external",
