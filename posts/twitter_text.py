@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -431,7 +432,10 @@ def _scan(text: str) -> tuple[list[_UrlEntity], list[tuple[int, int]]]:
 
 def _scan_chunk(text: str) -> list[_UrlEntity]:
     entities: list[_UrlEntity] = []
+    deadline = time.monotonic() + _SCAN_SECONDS
     for match in _EXTRACT_URL.finditer(text, timeout=_SCAN_SECONDS):
+        if time.monotonic() > deadline:
+            raise TimeoutError("URL scan over budget")
         url, protocol, domain, path = match.group("url", "protocol", "domain", "path")
         start, end = match.span("url")
         if not _is_valid_url(url, protocol or _DEFAULT_PROTOCOL, domain):
