@@ -19,6 +19,7 @@ Spans = Callable[[str], Sequence[tuple[int, int]]]
 _GRAPHEME = regex.compile(r"\X")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|[。！？][」』”’）]*")
 """A sentence end: Latin punctuation before white space, or a CJK full stop (no space follows those)."""
+_LAST_WORD = re.compile(r"\S*\Z")
 URL_RE = re.compile(r"\bhttps?://[^\s<>\"]+[^\s<>\"'.,;:!?)\]}»”’]")
 
 
@@ -106,12 +107,13 @@ def shorten(
         return text, False
     spans = protect(text)
     sentences, words, graphemes = cut_points(text, lambda _: spans)
-    span_ends = {end for _, end in spans}
 
     def cut_at(point: int, suffix: str) -> str:
         kept = rstrip_clusters(text[:point])
-        if suffix and len(kept) in span_ends:
-            return f"{kept} {suffix}"  # "…" glued to a URL would become part of the link
+        if suffix and spans:
+            word_start = len(kept) - len(_LAST_WORD.search(kept).group())
+            if any(start < len(kept) and end > word_start for start, end in spans):
+                return f"{kept} {suffix}"  # "…" glued to a URL (even after a comma) would join the link
         return kept + suffix
 
     def best(points: Sequence[int], suffix: str) -> int | None:

@@ -254,8 +254,8 @@ def with_schemes(text: str) -> str:
         shown = data[start:end].decode("utf-8")
         if shown.startswith(("http://", "https://")):
             continue
-        uri = facet["features"][0]["uri"]
-        if bluesky_text.grapheme_len(bluesky_text.shorten_url(uri)) < bluesky_text.grapheme_len(shown):
+        short = bluesky_text.shorten_url(facet["features"][0]["uri"])
+        if short.endswith("...") and bluesky_text.grapheme_len(short) < bluesky_text.grapheme_len(shown):
             pieces += [data[cursor:start], b"https://"]
             cursor = start
     if not pieces:

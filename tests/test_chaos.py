@@ -111,6 +111,7 @@ class Faults:
 
 @pytest.mark.pds
 @pytest.mark.chaos
+@pytest.mark.timeout(1500)
 def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: LocalPDS, tmp_path: Path):
     seed = int(os.environ.get("ONEYEARAGO_CHAOS_SEED", str(random.SystemRandom().randrange(10**6))))
     rng = random.Random(seed)
@@ -146,6 +147,7 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
     faults = Faults(rng, x, reddit, proxy)
     log = open(tmp_path / "bot.log", "ab")
     kills = 0
+    proc: subprocess.Popen[bytes] | None = None
 
     def start_bot() -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path,
@@ -180,6 +182,9 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     finally:
+        if proc is not None and proc.poll() is None:  # interrupted (e.g. a timeout): never leave the bot running
+            proc.kill()
+            proc.wait(timeout=30)
         log.close()
         x.stop()
         reddit.stop()

@@ -9,6 +9,7 @@ http(s) URL with a dotted host and no white space, one-word tags.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from urllib.parse import unquote
@@ -87,7 +88,10 @@ IN_TEXT_URLS = st.one_of(URLS, BARE_URLS, st.sampled_from(["example.com", "https
 PIECES = st.one_of(
     WORDS, WORDS, WORDS,
     st.sampled_from(HARD_PIECES),
-    st.text(min_size=1, max_size=8),  # arbitrary Unicode (no surrogates)
+    # Arbitrary Unicode (no surrogates). Not the C1 control NEL (U+0085): Python counts it as white
+    # space and JavaScript (Bluesky's link detection) does not, so this test's own oracle, which
+    # splits words the Python way, would disagree with the platform about where a link ends.
+    st.text(alphabet=st.characters(exclude_characters="\x85"), min_size=1, max_size=8),
     IN_TEXT_URLS,
     TAGS.map(lambda t: "#" + t),
 )
@@ -153,14 +157,15 @@ def _suspicious(cluster: str) -> bool:
             or (len(cluster) == 1 and _is_regional(cluster)))
 
 
-def _source_clusters(story: Story) -> set[str]:
+@functools.lru_cache(maxsize=4)
+def _source_clusters(story: Story) -> frozenset[str]:
     fields = [story.headline, story.summary, story.body, story.category, story.source, story.url,
               story.one_year_later, *story.tags]
     out: set[str] = set()
     for field in fields:
         for variant in (field, field.strip(), *field.split()):
             out.update(bluesky_text.graphemes(variant))
-    return out
+    return frozenset(out)
 
 
 def assert_no_split_grapheme(text: str, story: Story) -> None:
@@ -186,26 +191,54 @@ def _fields(story: Story) -> list[str]:
             story.one_year_later, *(f"#{t}" for t in story.tags)]
 
 
-def _pieces(story: Story) -> list[str]:
-    return [piece for field in _fields(story) for piece in (field, *field.split())]
+def _x_link_at_start(token: str) -> int | None:
+    spans = twitter_text.url_spans(" " + token)
+    return spans[0][1] - 1 if spans and spans[0][0] == 1 else None
+
+
+def _bluesky_facet_at_start(token: str, kind: str) -> int | None:
+    data = (" " + token).encode("utf-8")
+    for facet in bluesky_text.detect_facets(" " + token):
+        if facet["index"]["byteStart"] == 1 and facet["features"][0]["$type"] == kind:
+            return len(data[1:facet["index"]["byteEnd"]].decode("utf-8"))
+    return None
+
+
+_JS_SPACE = "\t\n\x0b\x0c\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+BLUESKY_TOKEN = re.compile(f"[^{_JS_SPACE}]*")  # Bluesky runs on JavaScript, whose white space is not Python's
+X_TOKEN = re.compile(r"\S*")
+
+
+def _whole_in_source(shown: str, story: Story, detect, token_re: re.Pattern = BLUESKY_TOKEN) -> bool:
+    """``shown`` occurs in the story where the platform, reading from there, links exactly it."""
+    for field in _fields(story):
+        start = field.find(shown)
+        while start != -1:
+            token = token_re.match(field, start).group()
+            if detect(token) == len(shown):
+                return True
+            start = field.find(shown, start + 1)
+    return False
 
 
 def assert_links_are_the_stories(part, story: Story) -> None:
     """Every link in the post is a whole link of the story (no cut URL, no "…" glued to one)."""
     if part.platform == "x":
-        found = {unquote(p[s:e]) for p in _pieces(story) for s, e in twitter_text.url_spans(p)}
-        shown = [unquote(part.text[s:e]) for s, e in twitter_text.url_spans(part.text)]
-        assert set(shown) <= found | {unquote(story.url)}, (shown, found)
-    else:
-        facets = [f for p in _pieces(story) for f in bluesky_text.detect_facets(p)]
-        uris = {unquote(f["features"][0]["uri"]) for f in facets if "uri" in f["features"][0]}
-        tags = {f["features"][0]["tag"] for f in facets if "tag" in f["features"][0]}
-        for facet in part.payload.get("facets", []):
-            feature = facet["features"][0]
-            if "uri" in feature:
-                assert unquote(feature["uri"]) in uris | {unquote(story.url)}, feature
-            else:
-                assert feature["tag"] in tags, feature
+        for start, end in twitter_text.url_spans(part.text):
+            shown = part.text[start:end]
+            assert unquote(shown) == unquote(story.url) or _whole_in_source(shown, story, _x_link_at_start, X_TOKEN), shown
+        return
+    for facet in part.payload.get("facets", []):
+        feature = facet["features"][0]
+        if feature["$type"] == bluesky_text.LINK_TYPE:
+            uri = feature["uri"]
+            link = lambda t: _bluesky_facet_at_start(t, bluesky_text.LINK_TYPE)  # noqa: E731
+            assert unquote(uri) == unquote(story.url) or any(
+                _whole_in_source(raw, story, link) for raw in (uri, uri.removeprefix("https://"))), uri
+        else:
+            shown = _slice(part.text, facet["index"])
+            tag = lambda t: _bluesky_facet_at_start(t, bluesky_text.TAG_TYPE)  # noqa: E731
+            assert _whole_in_source(shown, story, tag), shown
 
 
 def assert_x_part(part) -> None:

@@ -37,6 +37,7 @@ def worker_env(db_url: str, transcript: Path, **extra: str) -> dict[str, str]:
 
 @pytest.mark.postgres
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_four_workers_send_each_delivery_exactly_once_and_survive_a_killed_one(postgres_url, tmp_path):
     transcript = tmp_path / "transcript.jsonl"
     settings = load_settings({"database_url": postgres_url, "transcript": str(transcript)}, environ={},
