@@ -116,7 +116,8 @@ def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int 
     return StatusView(dict(counts), dict(by_platform), trouble, nxt, platforms, stories, unrendered, workers)
 
 
-def _deliveries_for(session: Any, target: str) -> list[DeliveryRow]:
+def deliveries_for(session: Any, target: str) -> list[DeliveryRow]:
+    """The deliveries ``target`` names: one delivery by its id (``12`` or ``#12``), or all of a story's."""
     target = target.strip()
     if target.lstrip("#").isdigit():
         row = session.get(DeliveryRow, int(target.lstrip("#")))
@@ -136,7 +137,7 @@ def skip(store: Store, story_id: str, now: dt.datetime, planner: Any = None) -> 
     with store.session() as session:
         if session.get(StoryRow, story_id) is None:
             raise BotError(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
-        rows = [r for r in _deliveries_for(session, story_id) if r.status in NOT_SENT]
+        rows = [r for r in deliveries_for(session, story_id) if r.status in NOT_SENT]
         for row in rows:
             row.status, row.last_error, row.updated_at = S.SKIPPED.value, "skipped by the operator", now
         return rows
@@ -150,7 +151,7 @@ def retry(store: Store, target: str, now: dt.datetime, settings: Settings,
     still comes its delay after the root.
     """
     with store.session() as session:
-        rows = [r for r in _deliveries_for(session, target) if r.status in RETRYABLE
+        rows = [r for r in deliveries_for(session, target) if r.status in RETRYABLE
                 and (platform is None or r.platform == platform)]
         if not rows:
             raise BotError(f"nothing to retry for {target!r}: only failed, missed, unconfirmed or skipped "

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -31,7 +30,6 @@ from starlette.templating import Jinja2Templates
 from bot import ops
 from bot.config import Settings
 from bot.errors import BotError, StoryError
-from bot.models import DeliveryRow
 from bot.queue import Planner
 from bot.store import Store, utcnow
 from bot.web import render as show
@@ -247,15 +245,10 @@ def _back(request: Request) -> str:
 def _targets(web: Web, target: str) -> list[Any]:
     """The deliveries a retry or skip of ``target`` (a delivery id or a story id) concerns."""
     with web.store.session() as session:
-        if target.lstrip("#").isdigit():
-            row = session.get(DeliveryRow, int(target.lstrip("#")))
-            if row is not None:
-                return [row]
-        rows = list(session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == target)
-                                    .order_by(DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part)))
-    if not rows:
-        raise HTTPException(404, f"There is no story or delivery {target!r}.")
-    return rows
+        try:
+            return ops.deliveries_for(session, target)
+        except BotError:
+            raise HTTPException(404, f"There is no story or delivery {target!r}.") from None
 
 
 # ---------------------------------------------------------------------------- actions
