@@ -200,8 +200,11 @@ def spoiler_markdown(text: str) -> str:
             continue
         chunks = [paragraph]
         if len(escape_markdown(paragraph)) > SPOILER_CHUNK:
-            chunks = split_thread(paragraph, lambda t: len(escape_markdown(t)) <= SPOILER_CHUNK,
-                                  numbered=lambda body, i, n: body)
+            try:
+                chunks = split_thread(paragraph, lambda t: len(escape_markdown(t)) <= SPOILER_CHUNK,
+                                      numbered=lambda body, i, n: body)
+            except ValueError:  # a URL longer than a chunk: keep one span (it may still fit a comment)
+                chunks = [paragraph]
         out.append(" ".join(f">!{escape_markdown(chunk)}!<" for chunk in chunks))
     return "\n\n".join(out)
 
@@ -339,6 +342,9 @@ def _numbered(body: str, i: int, n: int) -> str:
 # ---------------------------------------------------------------------------- per platform
 
 
+_URL_HEAD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+
+
 def _percent(char: str) -> str:
     return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
 
@@ -349,11 +355,15 @@ def linkable_url(url: str, link_end: Callable[[str], int | None]) -> str:
     ``link_end(url)`` is where the platform's link starting at 0 ends, or ``None`` if it finds
     none. X ends a link at a character it does not expect in a path (CJK, most emoji, a trailing
     ``(``...), Bluesky drops a trailing ``.`` or an unbalanced ``)``, so the post would link to
-    a shorter address than the story's; the encoded form names the same resource.
+    a shorter address than the story's; the encoded form names the same resource. Only the path,
+    query and fragment are touched: a host the platform refuses is left as it is.
     """
+    head = _URL_HEAD.match(url)
+    if head is None:
+        return url
     for _ in range(len(url)):
         end = link_end(url)
-        if end is None or end >= len(url):
+        if end is None or end >= len(url) or end < head.end():
             break
         url = url[:end] + _percent(url[end]) + url[end + 1:]
     return url

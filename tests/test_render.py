@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from urllib.parse import unquote
 
 import pytest
 
@@ -340,6 +341,22 @@ def test_bluesky_long_bare_link_is_shown_short_too():
     parts = render_bluesky(story(one_year_later=f"Read {bare} later."), OPTIONS)
     assert len(parts) == 2
     assert links(parts[1].payload) == [(bluesky_text.shorten_url("https://" + bare), "https://" + bare)]
+
+
+def test_bluesky_short_bare_link_is_left_as_typed():
+    record = render_bluesky(story(one_year_later="More at example.com/news today."), OPTIONS)[1].payload
+    assert record["text"].endswith("More at example.com/news today.")
+    assert links(record) == [("example.com/news", "https://example.com/news")]
+
+
+@pytest.mark.parametrize("url", ["https://example.com/story.", "https://example.com/a)b)", "https://example.com/x!"])
+def test_story_url_ending_in_punctuation_is_linked_whole(url):
+    x_root = render_x(story(url=url, summary="Short.", tags=()))[0]
+    spans = twitter_text.url_spans(x_root.text)
+    assert [unquote(x_root.text[s:e]) for s, e in spans] == [url]
+    bluesky_root = render_bluesky(story(url=url, summary="Short.", tags=()), OPTIONS)[0]
+    assert [unquote(uri) for _, uri in links(bluesky_root.payload)] == [url]
+    assert bluesky_root.payload["embed"]["external"]["uri"] == url
 
 
 # ------------------------------------------------------------------------------------------ Reddit
