@@ -547,8 +547,7 @@ class Engine:
                 # An earlier attempt may still have landed (a slow create finishing after its timeout):
                 # look once more before giving up.
                 try:
-                    found = adapter.find(post, since=self._attempt_started(row.id, first=True)
-                                         - dt.timedelta(minutes=5))
+                    found = self._look_up(adapter, row, post)
                 except AdapterError:
                     found = None
                 if found is not None:
@@ -570,9 +569,8 @@ class Engine:
     def _settle_unknown(self, adapter: Adapter, row: DeliveryRow, post: Outgoing, exc: AdapterError,
                         report: RunReport, duplicate: bool = False) -> None:
         """The post may have landed: look for it before anything else."""
-        since = self._attempt_started(row.id, first=True) - dt.timedelta(minutes=5)
         try:
-            found = adapter.find(post, since=since)
+            found = self._look_up(adapter, row, post)
         except AdapterError as lookup_error:
             self._lookup_failed(row, f"{exc.reason}; looking it up failed: {lookup_error.reason}", lookup_error,
                                 report)
@@ -590,6 +588,10 @@ class Engine:
                                            "still in flight would have landed"))
             return
         self._transient(row, Transient(row.platform, f"{exc.reason} (not posted: checked)"), report, adapter, post)
+
+    def _look_up(self, adapter: Adapter, row: DeliveryRow, post: Outgoing) -> PostRef | None:
+        """Look for ``post`` among the account's posts since its first attempt began (less a margin)."""
+        return adapter.find(post, since=self._attempt_started(row.id, first=True) - dt.timedelta(minutes=5))
 
     def _still_settling(self, row: DeliveryRow, reason: str) -> bool:
         """Whether "not found" cannot be trusted yet: the last attempt may still be in flight on the platform.
@@ -670,9 +672,8 @@ class Engine:
                 parent = self._ref_of(session, row, *slot) if slot else None
                 root = self._ref_of(session, row, "root", 1) if slot else None
             post = Outgoing(row.platform, row.story_id, row.kind, row.part, dict(row.payload), row.key, parent, root)
-            since = self._attempt_started(row.id, first=True) - dt.timedelta(minutes=5)
             try:
-                found = adapter.find(post, since=since)
+                found = self._look_up(adapter, row, post)
             except AdapterError as exc:
                 self._lookup_failed(row, f"interrupted while sending; looking it up failed: {exc.reason}", exc,
                                     report)
