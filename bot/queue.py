@@ -206,6 +206,7 @@ class Planner:
         changed: list[tuple[Story, str, bool]] = []  # (story, hash, is_new)
         contents: dict[str, dict[str, Any]] = {}
         touched_days: set[str] = set()
+        days: dict[str, dt.date | None] = {}
         for story in stories:
             content = contents[story.id] = story.content()
             chash = content_hash(content, self.fingerprint)
@@ -214,7 +215,7 @@ class Planner:
                 report.unchanged += 1
                 continue
             changed.append((story, chash, old is None))
-            day = window_day(story, self.settings)
+            day = days[story.id] = window_day(story, self.settings)
             if day is not None:
                 touched_days.add(day.isoformat())
             if old is not None and old[3]:
@@ -230,7 +231,6 @@ class Planner:
                 seqs[story.id] = next_seq
                 next_seq += 1
         root_due: dict[str, dt.datetime] = {s.id: timed_due(s, self.settings) for s, _, _ in changed if s.has_time}
-        days = {s.id: window_day(s, self.settings) for s, _, _ in changed}
         slot_due = self._spread_days(session, touched_days, {
             sid: (day.isoformat(), seqs[sid] if sid in seqs else existing[sid][1])
             for sid, day in days.items() if day is not None})
@@ -346,10 +346,9 @@ class Planner:
             members[day][sid] = seq
         by_day = {day: sorted(ids, key=ids.__getitem__) for day, ids in members.items() if day in days}
         for day, sids in by_day.items():
-            date = dt.date.fromisoformat(day)
-            for index, sid in enumerate(sids):
-                result[sid] = anniversary.window_slot(date, index, len(sids), window=self.settings.posting_window,
-                                                      bot_tz=self.settings.timezone)
+            slots = anniversary.window_slots(dt.date.fromisoformat(day), len(sids),
+                                             window=self.settings.posting_window, bot_tz=self.settings.timezone)
+            result.update(zip(sids, slots, strict=True))
         return result
 
     def _move_unsent(self, session: Session, story_id: str, root_due: dt.datetime, now: dt.datetime) -> bool:

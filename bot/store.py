@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,8 @@ from bot.config import mask_url
 from bot.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATING = threading.Lock()
+"""Alembic keeps its migration context in module globals: one upgrade at a time per process."""
 
 
 def _alembic_config(url: str) -> Config:
@@ -57,7 +60,7 @@ class Store:
         if self.is_sqlite and self.url.startswith("sqlite:///") and ":memory:" not in self.url:
             Path(self.url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
-            with self.engine.begin() as conn:
+            with _MIGRATING, self.engine.begin() as conn:
                 if self.current_revision(conn) == self.head_revision():
                     return
                 config = _alembic_config(self.url)

@@ -126,13 +126,27 @@ def window_slot(
     """
     if not 0 <= index < count:
         raise ValueError(f"slot {index} out of range for {count} stories")
+    start, end = _window_bounds(day, window, bot_tz)
+    return _slot(start, end, index, count)
+
+
+def window_slots(day: dt.date, count: int, *, window: tuple[dt.time, dt.time], bot_tz: str) -> list[dt.datetime]:
+    """Every slot of :func:`window_slot` for ``count`` stories on ``day``, in order (the window is resolved once)."""
+    start, end = _window_bounds(day, window, bot_tz)
+    return [_slot(start, end, index, count) for index in range(count)]
+
+
+def _window_bounds(day: dt.date, window: tuple[dt.time, dt.time], bot_tz: str) -> tuple[dt.datetime, dt.datetime]:
     zone = ZoneInfo(bot_tz)
     start = localize(dt.datetime.combine(day, window[0]), zone).astimezone(UTC)
     # parse_window() stores an end of 24:00 as time.max (23:59:59.999999); use the real midnight so
     # the microsecond short does not round every slot of a whole-day window down a minute.
     end_wall = (dt.datetime.combine(day + dt.timedelta(days=1), dt.time()) if window[1] == dt.time.max
                 else dt.datetime.combine(day, window[1]))
-    end = localize(end_wall, zone).astimezone(UTC)
+    return start, localize(end_wall, zone).astimezone(UTC)
+
+
+def _slot(start: dt.datetime, end: dt.datetime, index: int, count: int) -> dt.datetime:
     offset = (end - start) * (2 * index + 1) / (2 * count)
     return (start + offset).replace(second=0, microsecond=0)
 

@@ -259,8 +259,12 @@ def load_stories(
     files, problems = story_files(paths)
     stories: list[Story] = []
     first_seen: dict[str, str] = {}
+    bases: dict[str, Path] = {}
     for count, (file, line, raw) in enumerate(read_records(files, problems), start=1):
-        story = validate_record(raw, file, line, problems, base=Path(file).parent)
+        base = bases.get(file)
+        if base is None:
+            base = bases[file] = Path(file).parent
+        story = validate_record(raw, file, line, problems, base=base)
         if story is not None:
             if story.id in first_seen:
                 problems.append(Problem(file, line, story.id, f"the id {story.id!r} is already used at "
@@ -276,6 +280,8 @@ def load_stories(
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, bool) or isinstance(value, list | dict):

@@ -20,6 +20,7 @@ from posts.anniversary import (
     shift_years,
     timed_root_due,
     window_slot,
+    window_slots,
 )
 
 UTC = dt.UTC
@@ -356,6 +357,13 @@ def test_window_slots_increase_in_load_order_even_on_a_dst_day(day, bot_tz, coun
     assert all(start <= t < end for t in times)
     gaps = {b - a for a, b in zip(times, times[1:], strict=False)}
     assert max(gaps, default=dt.timedelta(0)) - min(gaps, default=dt.timedelta(0)) <= dt.timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(("day", "bot_tz", "window", "count", "expected"), SLOTS_ZONED)
+def test_all_slots_of_a_day_at_once_match_the_slots_one_by_one(day, bot_tz, window, count, expected):
+    # the loader resolves a day's window once for all its stories; the result must not change
+    assert window_slots(day, count, window=parse_window(window), bot_tz=bot_tz) == expected
+    assert window_slots(day, 0, window=parse_window(window), bot_tz=bot_tz) == []
 
 
 @pytest.mark.parametrize(("index", "count"), [

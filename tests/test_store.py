@@ -83,3 +83,29 @@ def test_a_schema_without_its_revision_record_is_a_clear_error(settings):
 def test_an_unusable_database_url_is_a_clear_error():
     with pytest.raises(StoreError, match="cannot use database"):
         Store("nosuchdialect://x")
+
+
+def test_stores_opened_at_once_on_several_threads_each_get_their_own_schema(tmp_path):
+    # Alembic's migration context is process-wide: concurrent upgrades must not cross databases.
+    import threading
+
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+    stores: list[Store] = []
+
+    def open_one(i: int) -> None:
+        barrier.wait()
+        try:
+            stores.append(Store(f"sqlite:///{tmp_path / f'db{i}.sqlite'}"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for opened in stores:
+        assert opened.revision() == Store.head_revision()
+        opened.dispose()
