@@ -97,6 +97,9 @@ class DeliveryRow(Base):
         UniqueConstraint("story_id", "platform", "kind", "part", name="uq_delivery_slot"),
         Index("ix_deliveries_status_due", "status", "due_at"),
         Index("ix_deliveries_platform_posted", "platform", "posted_at"),
+        # each sweep's per-platform questions (due, in flight, held back) read a narrow range of these
+        Index("ix_deliveries_platform_status_due", "platform", "status", "due_at"),
+        Index("ix_deliveries_platform_status_held", "platform", "status", "not_before"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
