@@ -25,8 +25,9 @@ from bot.errors import Problem, StoryError, TemplateError
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.quotas import day_counts
-from bot.store import Store
+from bot.store import EncodedJSON, Store
 from posts import anniversary
+from posts.loader import gc_paused
 from posts.render import Part, RenderOptions, render
 from posts.story import Story
 
@@ -80,9 +81,15 @@ def plan_fingerprint(settings: Settings, templates: Any = None) -> str:
     return "|".join(parts)
 
 
-def content_hash(content: dict[str, Any], fingerprint: str) -> str:
-    blob = json.dumps(content, sort_keys=True, ensure_ascii=False) + "\x00" + fingerprint
-    return hashlib.sha256(blob.encode()).hexdigest()
+def encode_content(content: dict[str, Any]) -> str:
+    """A story's content as canonical JSON: what its hash is taken of, and what the store keeps."""
+    return json.dumps(content, sort_keys=True, ensure_ascii=False)
+
+
+def content_hash(content: dict[str, Any] | str, fingerprint: str) -> str:
+    """The hash that says whether a story (``content``, or its :func:`encode_content` text) changed."""
+    text = content if isinstance(content, str) else encode_content(content)
+    return hashlib.sha256((text + "\x00" + fingerprint).encode()).hexdigest()
 
 
 def story_platforms(story: Story, settings: Settings) -> tuple[str, ...]:
@@ -142,7 +149,7 @@ class Planner:
         to :data:`EAGER_RENDER_LIMIT` new stories are rendered at once.
         """
         report = LoadReport(stories=len(stories), dry_run=dry_run)
-        with self.store.sessions() as session:
+        with gc_paused(), self.store.sessions() as session:
             try:
                 self._load(session, stories, now, report, render, progress)
             except BaseException:
@@ -208,8 +215,10 @@ class Planner:
         touched_days: set[str] = set()
         days: dict[str, dt.date | None] = {}
         for story in stories:
-            content = contents[story.id] = story.content()
-            chash = content_hash(content, self.fingerprint)
+            content = story.content()
+            text = encode_content(content)
+            contents[story.id] = EncodedJSON(content, text)  # serialised once: hashed, then stored as is
+            chash = content_hash(text, self.fingerprint)
             old = existing.get(story.id)
             if old is not None and old[0] == chash:
                 report.unchanged += 1

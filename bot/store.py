@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,13 +34,28 @@ def _alembic_config(url: str) -> Config:
     return config
 
 
+class EncodedJSON(dict):  # type: ignore[type-arg]
+    """A mapping that carries its own JSON text: a value serialised once (to hash it, say) is stored as
+    that text instead of being serialised a second time. Treat it as read-only."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any], text: str):
+        super().__init__(value)
+        self.text = text
+
+
+def _to_json(value: Any) -> str:
+    return value.text if type(value) is EncodedJSON else json.dumps(value)
+
+
 class Store:
     """The queue database: an engine, a session factory, and the schema at its newest revision."""
 
     def __init__(self, url: str, *, migrate: bool = True):
         self.url = url
         try:
-            kwargs: dict[str, Any] = {}
+            kwargs: dict[str, Any] = {"json_serializer": _to_json}
             if url.startswith("sqlite"):
                 kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
             self.engine: Engine = create_engine(url, future=True, **kwargs)

@@ -6,13 +6,15 @@ Loading is all-or-nothing: every problem in every file is collected and raised t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import difflib
+import gc
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -248,6 +250,23 @@ def read_records(files: Iterable[Path], problems: list[Problem]) -> Iterator[Rec
         yield from READERS[EXTENSIONS[path.suffix.lower()]](text, str(path), problems)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Generator[None, None, None]:
+    """Hold the cyclic garbage collector off for a bulk load.
+
+    A load builds hundreds of thousands of small objects that all live until it ends and hold no
+    cycles, so every collection pass the allocations trigger walks them for nothing (about a sixth of
+    a 100,000-story load). Reference counting still frees everything; the collector resumes after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_stories(
     paths: Iterable[str | Path], *, progress: Callable[[int], None] | None = None
 ) -> list[Story]:
@@ -256,6 +275,11 @@ def load_stories(
     Raises:
         StoryError: with every problem found, when any story is invalid.
     """
+    with gc_paused():
+        return _load_stories(paths, progress)
+
+
+def _load_stories(paths: Iterable[str | Path], progress: Callable[[int], None] | None) -> list[Story]:
     files, problems = story_files(paths)
     stories: list[Story] = []
     first_seen: dict[str, str] = {}
@@ -463,4 +487,4 @@ def validate_record(
     )
 
 
-__all__ = ["EXTENSIONS", "PLATFORMS", "load_stories", "read_records", "story_files", "validate_record"]
+__all__ = ["EXTENSIONS", "PLATFORMS", "gc_paused", "load_stories", "read_records", "story_files", "validate_record"]

@@ -902,3 +902,28 @@ def test_the_bundled_sample_queue_loads_without_problems():
     assert seed.body and seed.one_year_later and seed.url.startswith("https://")
     for story in stories:
         assert story.headline and story.summary and story.url and story.one_year_later, story.id
+
+
+def test_the_garbage_collector_is_held_off_only_while_loading_even_when_loading_fails(tmp_path):
+    import gc
+
+    from posts.loader import gc_paused
+
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():  # nested: the inner one must not turn it back on
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a"}\n')
+    with pytest.raises(StoryError):
+        load_stories([bad])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled(), "a collector that was off stays off"
+    finally:
+        gc.enable()

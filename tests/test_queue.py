@@ -168,6 +168,33 @@ def test_story_round_trips_through_its_stored_content(planner, store):
     assert ops.story(store, "a") == dataclasses.replace(original, origin="")
 
 
+def test_a_story_is_serialised_once_and_stored_as_the_text_its_hash_was_taken_of(planner, store):
+    from sqlalchemy import Text, cast
+
+    from bot.queue import content_hash, encode_content
+
+    original = story("a", headline="Zürich — “quotes” and ünïcode", tags=("ai",))
+    planner.load([original], now=NOW)
+    with store.session() as session:
+        stored, chash, content = session.execute(select(cast(StoryRow.content, Text), StoryRow.content_hash,
+                                                        StoryRow.content)).one()
+    text = encode_content(original.content())
+    assert stored == text  # the canonical form (sorted keys, unescaped), not a second serialisation
+    assert content == original.content()
+    assert chash == content_hash(text, planner.fingerprint) == content_hash(original.content(), planner.fingerprint)
+
+
+def test_a_load_runs_with_the_cyclic_garbage_collector_held_off_and_restores_it(planner, store):
+    import gc
+
+    seen = []
+    assert gc.isenabled()
+    planner.load([story(f"s{i}") for i in range(1000)], now=NOW, render=False, progress=lambda _: seen.append(
+        gc.isenabled()))
+    assert seen == [False]
+    assert gc.isenabled()
+
+
 def test_big_loads_queue_the_stories_and_the_engine_renders_each_a_day_ahead(planner, engine, fakes, clock,
                                                                             store):
     report = planner.load([story("a", dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC)),
