@@ -28,6 +28,9 @@ demo: install
 test: install-test pds
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: install-test
+	$(BIN)/python -m bench --markdown bench/results/latest.md
+
 lint: install-test
 	$(BIN)/ruff check .
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 import sqlite3
 import statistics
@@ -155,11 +156,12 @@ def _poller(folder: Path, stories: list[Story]) -> list[float]:
 
 
 def _pct(values: list[float], pct: float) -> float:
+    """The ``pct``-th percentile by nearest rank: the smallest value with ``pct`` % of them at or below it."""
     if not values:
         return float("nan")
     ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
+    rank = math.ceil(pct / 100 * len(ordered))
+    return ordered[min(len(ordered), max(1, rank)) - 1]
 
 
 def rendering(quick: bool = False) -> list[dict[str, Any]]:
