@@ -128,6 +128,8 @@ class RedditStandin:
         self.early_writes: list[Recorded] = []
         """Writes that arrived while the stand-in had told the client to wait (must stay empty)."""
         self.wait_until = 0.0
+        self.told: list[tuple[float, float]] = []
+        """(when, until): every time the stand-in told the client to wait."""
         self._faults: dict[str, deque[Fault]] = {}
         self._next_link = 36**5
         self._next_comment = 36**6
@@ -263,7 +265,7 @@ class RedditStandin:
             told = _told_wait(fault)
             if told:
                 with self._lock:
-                    self.wait_until = max(self.wait_until, self.clock() + told)
+                    self._tell_wait(self.clock() + told)
             return self._encode(fault.status, fault.body, {**self._rate_headers(count=True), **fault.headers})
         return self._respond(record, route, args, lowered)
 
@@ -280,7 +282,7 @@ class RedditStandin:
             now = self.clock()
             if now < self._exhausted_until:
                 wait = math.ceil(self._exhausted_until - now)
-                self.wait_until = max(self.wait_until, self._exhausted_until)
+                self._tell_wait(self._exhausted_until)
                 return self._encode(429, {"message": "Too Many Requests", "error": 429},
                                     {"retry-after": str(wait), "x-ratelimit-remaining": "0.0",
                                      "x-ratelimit-used": str(self.quota), "x-ratelimit-reset": str(wait)})
@@ -312,13 +314,17 @@ class RedditStandin:
 
     # -- writes
 
+    def _tell_wait(self, until: float) -> None:
+        self.told.append((self.clock(), until))
+        self.wait_until = max(self.wait_until, until)
+
     def _throttled(self, user: str) -> dict[str, Any] | None:
         if not self.action_throttle:
             return None
         left = self._last_write.get(user, -math.inf) + self.action_throttle - self.clock()
         if left <= 0:
             return None
-        self.wait_until = max(self.wait_until, self.clock() + left)
+        self._tell_wait(self.clock() + left)
         # Reddit rounds the time down ("9 minutes" may mean 9:59).
         amount, unit = (int(left // 60), "minute") if left >= 60 else (max(1, int(left)), "second")
         message = (f"Looks like you've been doing that a lot. Take a break for {amount} {unit}"

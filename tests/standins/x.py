@@ -234,6 +234,8 @@ class XStandin:
         self.requests: list[Seen] = []
         self.violations: list[tuple[str, float, float]] = []
         """(route, when, allowed from): requests that came before the time a 429 named."""
+        self.told: list[tuple[str, float, float]] = []
+        """(route, when, until): every 429 and the time it named."""
         self.faults_injected = 0
         self._next = FIRST_ID
         self._faults: dict[str, deque[Fault]] = {}
@@ -435,7 +437,9 @@ class XStandin:
                                          ("rate-limit", "user-limit-24hour", "app-limit-24hour")):
             headers["x-rate-limit-remaining"] = "0"  # a 429 always names the limit that ran out
         if status == 429 and route is not None:
-            self._wait_until[route] = max(self._wait_until.get(route, 0), _announced_wait(headers, now))
+            until = _announced_wait(headers, now)
+            self.told.append((route, now, until))
+            self._wait_until[route] = max(self._wait_until.get(route, 0), until)
         payload = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
         return Reply(status, headers, payload)
 
