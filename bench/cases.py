@@ -64,7 +64,7 @@ def punctuality(quick: bool = False) -> list[dict[str, Any]]:
     stands at the minute and then moves on in real time, so its lateness is the wait for the next
     minute plus its own real sending time (and the benchmark does not wait the extra minute).
     """
-    count, span = (90, 10) if quick else (500, 60)
+    count, span = (60, 8) if quick else (500, 60)
     per_platform = count // 3
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -245,7 +245,7 @@ def backlog(quick: bool = False) -> list[dict[str, Any]]:
     (each platform on its own thread, median of three runs), once one platform after another on a
     single thread, as a bot without per-platform workers would.
     """
-    count = 60 if quick else 300
+    count = 30 if quick else 300
     latency = 0.1
     rng = random.Random(11)
     due = dt.datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -383,7 +383,7 @@ def idle(quick: bool = False) -> list[dict[str, Any]]:
     import subprocess
     import sys
 
-    seconds = 15 if quick else 60
+    seconds = 8 if quick else 60
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         settings = _settings(folder)
@@ -448,7 +448,7 @@ def workers(quick: bool = False) -> list[dict[str, Any]]:
         psycopg.connect(plain, connect_timeout=3).close()
     except Exception as exc:
         return [_row("workers", f"skipped: PostgreSQL not reachable ({type(exc).__name__})", 0, "")]
-    count, lead = (60, 4) if quick else (300, 6)
+    count, lead = (45, 2.5) if quick else (300, 6)
     rates = {}
     for n in (1, 2, 4):
         schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -503,8 +503,8 @@ def workers(quick: bool = False) -> list[dict[str, Any]]:
 
 def growth(quick: bool = False) -> list[dict[str, Any]]:
     """How loading and ticking grow at 10x and 100x the base size."""
-    loads = (200, 2000, 20_000) if quick else (500, 5000, 50_000)
-    queues = (1000, 10_000, 100_000)
+    loads = (100, 1000, 10_000) if quick else (500, 5000, 50_000)
+    queues = (500, 5000, 50_000) if quick else (1000, 10_000, 100_000)
     load_rate, tick_ms = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in loads:
