@@ -26,6 +26,7 @@ from bot.app import build_adapters, build_engine, live_adapter_class, missing_se
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.errors import BotError, StoryError
+from bot.images import media_policy
 from bot.models import Status as S
 from bot.queue import Planner
 from bot.runner import run_forever
@@ -216,7 +217,7 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | No
         def tick(n: int) -> None:
             if progress is not None and task is not None:
                 progress.update(task, completed=n)
-        stories = load_stories(paths, progress=tick)
+        stories = load_stories(paths, progress=tick, media=media_policy(settings))
         if progress is not None and task is not None:
             progress.update(task, description="queueing", total=len(stories), completed=0)
         report = Planner(state.store, settings, templates=_templates(settings)).load(
