@@ -196,12 +196,16 @@ class MediaLoader:
                 raise self._missing(ref) from None
             raise ImageError(f"image {shown(ref)} cannot be read: {exc.strerror or exc}",
                              "check the file's permissions") from None
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
+        try:
+            info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise ImageError(f"image {shown(ref)} is not a regular file", "give the path of an image file")
             if info.st_size > limit:
                 raise too_big
+        except BaseException:
+            os.close(fd)
+            raise
+        with os.fdopen(fd, "rb") as handle:
             data = handle.read(limit + 1)
         if len(data) > limit:
             raise too_big
