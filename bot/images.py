@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.models import ImageRow, StoryRow
+from bot.store import Store
 from posts.media import Image, MediaPolicy
 
 log = logging.getLogger(__name__)
@@ -71,3 +72,18 @@ def story_image(session: Session, story_id: str) -> Image | None:
     if image is None:
         log.error("the image of story %s (%s) is not in the queue; the post goes without it", story_id, sha256)
     return image
+
+
+def image_info(store: Store, story_id: str) -> dict[str, object] | None:
+    """What is stored of a story's image (hash, size, type, dimensions), without its bytes."""
+    with store.session() as session:
+        content = session.scalar(select(StoryRow.content).where(StoryRow.id == story_id)) or {}
+        sha256 = content.get("image_sha256")
+        if not sha256:
+            return None
+        row = session.execute(select(ImageRow.size, ImageRow.mime, ImageRow.width, ImageRow.height)
+                              .where(ImageRow.sha256 == sha256)).first()
+    if row is None:
+        return {"sha256": sha256, "stored": False}
+    return {"sha256": sha256, "bytes": row.size, "mime": row.mime, "width": row.width, "height": row.height,
+            "stored": True}

@@ -460,3 +460,19 @@ def test_the_engine_hands_the_stored_bytes_to_the_adapter_on_every_backend(tmp_p
         thumb = roots["pic"].attachments["thumb"]
         assert thumb == prepare(source) and hashlib.sha256(thumb.data).hexdigest() == thumb.sha256
         assert roots["other"].attachments == {}
+
+
+def test_preview_shows_the_stored_image(env, capsys):
+    (env / "s").mkdir()
+    (env / "s" / "chart.png").write_bytes(png(64, 48, "teal"))
+    run(capsys, "load", str(story_file(env / "s", "chart.png").relative_to(env)))
+    prepared = prepare(png(64, 48, "teal"))
+    code, out, _ = run(capsys, "preview", "pic", "--json")
+    parts = json.loads(out)
+    assert code == 0 and {p["kind"] for p in parts} == {"root"}
+    assert all(p["image"] == {"sha256": prepared.sha256, "bytes": prepared.size, "mime": "image/png", "width": 64,
+                              "height": 48, "stored": True} for p in parts)
+    code, out, _ = run(capsys, "preview", "pic")
+    assert f"64×48 image/png, {prepared.size:,} bytes, sha256 {prepared.sha256}" in " ".join(out.split())
+    _, out, _ = run(capsys, "preview", "other", "--json")
+    assert all("image" not in p for p in json.loads(out))
