@@ -291,6 +291,7 @@ class Server:
 
     def __init__(self) -> None:
         self.requests: list[str] = []
+        self.hosts: list[str] = []
         self.stop = threading.Event()
         self.image = png(32, 32, "maroon")
         owner = self
@@ -303,6 +304,7 @@ class Server:
 
             def do_GET(self) -> None:
                 owner.requests.append(self.path)
+                owner.hosts.append(self.headers.get("Host", ""))
                 owner.route(self)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -476,3 +478,22 @@ def test_preview_shows_the_stored_image(env, capsys):
     assert f"64×48 image/png, {prepared.size:,} bytes, sha256 {prepared.sha256}" in " ".join(out.split())
     _, out, _ = run(capsys, "preview", "other", "--json")
     assert all("image" not in p for p in json.loads(out))
+
+
+def test_every_address_of_a_host_is_checked_and_the_request_goes_to_the_checked_one(server):
+    import ipaddress
+
+    from posts.media import ImageError, MediaLoader, MediaPolicy, parse_networks
+
+    policy = MediaPolicy(allow_private=parse_networks(["127.0.0.1"]))
+    answers = {"img.test": ["127.0.0.1"], "mixed.test": ["127.0.0.1", "10.1.2.3"]}
+
+    def resolve(host: str, port: int) -> list:
+        return [ipaddress.ip_address(a) for a in answers[host]]
+
+    image = MediaLoader(policy, resolve=resolve).load(f"http://img.test:{server.port}/image.png", None)
+    assert image == prepare(server.image)
+    assert server.requests == ["/image.png"] and server.hosts == [f"img.test:{server.port}"]  # name kept, address pinned
+    with pytest.raises(ImageError, match=r"points to 10\.1\.2\.3, a loopback, private or link-local address"):
+        MediaLoader(policy, resolve=resolve).load(f"http://mixed.test:{server.port}/image.png", None)
+    assert server.requests == ["/image.png"]
