@@ -166,7 +166,7 @@ class MediaLoader:
         try:
             top = Path(root).resolve(strict=True)
             found = (top / pure).resolve(strict=True)
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError, ValueError):  # missing, a symbolic link loop, a NUL in the name
             raise self._missing(ref) from None
         if not found.is_relative_to(top):
             if policy.uploaded:
