@@ -326,6 +326,10 @@ async def upload(web: Web, request: Request, form: FormData) -> Response:
             target.write_bytes(data)
             paths.append(target)
             names[str(target)] = name
+        if not paths:
+            return page(web, request, "upload.html", {
+                "title": "Upload", "error": "Choose at least one story file (images go with the story files "
+                "that name them)."}, status_code=400)
         try:
             report = await run_in_threadpool(_load, web, paths, names, dry_run, images)
         except StoryError as exc:

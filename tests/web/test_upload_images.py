@@ -103,3 +103,12 @@ def test_an_image_url_in_an_uploaded_file_on_a_loopback_address_is_refused(make_
     assert response.status_code == 422
     assert "points to 127.0.0.1, a loopback, private or link-local address" in html.unescape(response.text)
     assert stored(store) == ([], [])
+
+
+def test_images_alone_are_not_a_load(make_client, store: Store):
+    response = upload(make_client(), ("chart.png", png()))
+    assert response.status_code == 400 and "Choose at least one story file" in response.text
+    client = make_client()
+    response = upload(client, ("s.yaml", story("chart.png")), ("chart.png", png()), ("chart.png", png("red")))
+    assert response.status_code == 400 and "Two uploaded images are named chart.png" in response.text
+    assert stored(store) == ([], [])
