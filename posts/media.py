@@ -397,7 +397,7 @@ def _encode(picture: Any, source_format: str, what: str, turn: int | None) -> Im
     alpha = picture.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         picture.mode == "P" and "transparency" in picture.info)
     mode = "RGBA" if alpha else "RGB"
-    picture = picture.convert(mode) if picture.mode != mode else picture.copy()
+    picture = picture.convert(mode) if picture.mode != mode else picture  # ours alone: changed in place below
     picture.info.clear()  # no metadata goes out (EXIF, GPS, XMP, comments, text chunks, ICC)
     if max(picture.size) > MAX_SIDE:
         picture.thumbnail((MAX_SIDE, MAX_SIDE), PILImage.Resampling.LANCZOS)
