@@ -7,6 +7,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from posts.media import Image
+
 
 @dataclasses.dataclass(frozen=True)
 class PostRef:
@@ -47,8 +49,9 @@ class Outgoing:
     key: str
     parent: PostRef | None = None
     root: PostRef | None = None
-    attachments: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    """Files that go with the post (``thumb``: the link card's image for a Bluesky root)."""
+    attachments: Mapping[str, Image] = dataclasses.field(default_factory=dict)
+    """Images that go with the post (``thumb``: the link card's image for a Bluesky root), as prepared
+    and stored when the story was loaded: an adapter never reads a file or URL for them."""
 
 
 class ThreadState(enum.StrEnum):

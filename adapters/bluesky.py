@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 from atproto import Client
@@ -34,6 +33,7 @@ from adapters.base import Outgoing, PostRef, ThreadState
 from bot.config import Settings
 from bot.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.store import utcnow
+from posts.media import Image
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,6 @@ AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired
 """XRPC error names that mean our credentials or session are refused (the PDS sends some as 400)."""
 ABSENT_ERRORS = frozenset({"RecordNotFound", "RepoNotFound", "RepoDeactivated", "RepoTakendown"})
 """XRPC error names of ``getRecord`` that mean the record is not there."""
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _IMAGE_MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
     (b"\xff\xd8\xff", 0, "image/jpeg"),
@@ -171,7 +170,7 @@ class BlueskyAdapter:
         record = copy.deepcopy(dict(post.payload))
         if parent is not None and root is not None:
             record["reply"] = {"root": self._strong_ref(root), "parent": self._strong_ref(parent)}
-        image = self._thumb(record, post.attachments.get("thumb") or "")
+        image = self._thumb(record, post.attachments.get("thumb"))
         with self._operation():
             if image is not None:
                 blob = self._procedure("com.atproto.repo.uploadBlob", image[0], image[1], write=False).get("blob")
@@ -205,47 +204,24 @@ class BlueskyAdapter:
         logger.info("Bluesky: %s was already there (%s)", found["uri"], unknown.reason)
         return self._ref(found["uri"], found["cid"])
 
-    def _thumb(self, record: dict[str, Any], source: str) -> tuple[bytes, str] | None:
-        """The link card's image and its MIME type, checked; ``None`` when there is none to send."""
-        if not source:
+    def _thumb(self, record: dict[str, Any], image: Image | None) -> tuple[bytes, str] | None:
+        """The link card's image and its MIME type, checked; ``None`` when there is none to send.
+
+        The bytes are those prepared and stored when the story was loaded; no file or URL is read here.
+        """
+        if image is None:
             return None
         external = (record.get("embed") or {}).get("external")
         if not isinstance(external, dict):
             logger.warning("Bluesky: the post has no link card, so its image is not sent")
             return None
-        data = self._read_thumb(source)
-        if data is None:
-            return None
-        mime = sniff_image(data)
+        mime = sniff_image(image.data)
         if mime is None:
-            raise Rejected(PLATFORM, f"thumbnail {source} is not a PNG, JPEG, GIF or WebP image")
-        if len(data) > MAX_THUMB_BYTES:
-            raise Rejected(PLATFORM, f"thumbnail {source} is {len(data):,} bytes; a link card allows "
+            raise Rejected(PLATFORM, f"thumbnail {image.sha256[:12]} is not a PNG, JPEG, GIF or WebP image")
+        if image.size > MAX_THUMB_BYTES:
+            raise Rejected(PLATFORM, f"thumbnail {image.sha256[:12]} is {image.size:,} bytes; a link card allows "
                                      f"{MAX_THUMB_BYTES:,}")
-        return data, mime
-
-    def _read_thumb(self, source: str) -> bytes | None:
-        """The image bytes of a local file, or of a loopback URL; remote URLs are never fetched."""
-        if source.lower().startswith(("http://", "https://")):
-            host = urlsplit(source).hostname or ""
-            if host not in LOOPBACK_HOSTS:
-                logger.warning("Bluesky: not fetching the remote image %s (the bot fetches no remote URLs); "
-                               "the link card goes without a thumbnail", source)
-                return None
-            with self._errors("fetching the thumbnail", write=False):
-                answer = httpx.get(source, timeout=self.timeout)
-            if answer.status_code != 200:
-                raise Rejected(PLATFORM, f"thumbnail {source} answered HTTP {answer.status_code}")
-            return answer.content
-        path = Path(source)
-        try:
-            size = path.stat().st_size
-            if size > MAX_THUMB_BYTES:
-                raise Rejected(PLATFORM, f"thumbnail {source} is {size:,} bytes; a link card allows "
-                                         f"{MAX_THUMB_BYTES:,}")
-            return path.read_bytes()
-        except OSError as exc:
-            raise Rejected(PLATFORM, f"thumbnail {source} cannot be read: {exc.strerror or exc}") from exc
+        return image.data, mime
 
     # -- XRPC calls ---------------------------------------------------------------------
 

@@ -120,6 +120,10 @@ class SandboxAdapter:
             "key": post.key,
             "payload": dict(post.payload),
         }
+        thumb = post.attachments.get("thumb")
+        if thumb is not None:  # what the platform would receive: the hash is taken of the bytes handed over
+            record["image"] = {"sha256": hashlib.sha256(thumb.data).hexdigest(), "bytes": len(thumb.data),
+                               "mime": thumb.mime, "width": thumb.width, "height": thumb.height}
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:  # threads of this process; flock serialises the processes sharing the file
             self.transcript.parent.mkdir(parents=True, exist_ok=True)

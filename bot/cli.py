@@ -26,6 +26,7 @@ from bot.app import build_adapters, build_engine, live_adapter_class, missing_se
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.errors import BotError, StoryError
+from bot.images import image_info, media_policy
 from bot.models import Status as S
 from bot.queue import Planner
 from bot.runner import run_forever
@@ -216,7 +217,7 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | No
         def tick(n: int) -> None:
             if progress is not None and task is not None:
                 progress.update(task, completed=n)
-        stories = load_stories(paths, progress=tick)
+        stories = load_stories(paths, progress=tick, media=media_policy(settings))
         if progress is not None and task is not None:
             progress.update(task, description="queueing", total=len(stories), completed=0)
         report = Planner(state.store, settings, templates=_templates(settings)).load(
@@ -342,14 +343,20 @@ def _status_text(status: str) -> Text:
 def preview(state: State, story_id: str, platform: str | None, as_json: bool) -> None:
     """Each part of a story as it will be posted, with its length against its limit."""
     parts = ops.preview(state.store, state.settings, story_id, platform, templates=_templates(state.settings))
+    image = image_info(state.store, story_id)
     if as_json:
-        _print_json([p.to_dict() for p in parts])
+        _print_json([{**p.to_dict(), **({"image": image} if image and p.kind == "root" else {})} for p in parts])
         return
     for part in parts:
         label = f"{PLATFORM_NAMES[part.platform]} · {part.kind}" + (f" {part.part}/{part.parts}" if part.parts > 1 else "")
         checks = " · ".join(f"{c.what} {c.length}/{c.limit} {c.unit}" for c in part.checks)
         out.print(Panel(Text(part.text), title=label, subtitle=checks + (" · cut to fit" if part.cut else ""),
                         title_align="left", subtitle_align="right", width=min(90, out.width)))
+    if image and image.get("stored"):
+        out.print(f"Image (stored with the queue, on the root): {image['width']}×{image['height']} {image['mime']}, "
+                  f"{image['bytes']:,} bytes, sha256 {image['sha256']}")
+    elif image:
+        out.print(f"[yellow]Image {image['sha256']} is not in the queue: load the story again.[/]")
 
 
 # ---------------------------------------------------------------------------- run

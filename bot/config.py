@@ -126,6 +126,22 @@ def _optional_path(text: str) -> Path | None:
     return Path(text).expanduser() if text.strip() else None
 
 
+def _networks(text: str) -> tuple[Any, ...]:
+    """false (none), true (every address), or a comma-separated list of addresses and CIDR blocks."""
+    import ipaddress
+
+    value = text.strip().lower()
+    if value in {"0", "false", "no", "off", ""}:
+        return ()
+    if value in {"1", "true", "yes", "on"}:
+        return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+    try:
+        return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in value.split(",") if item.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not true, false or a list of addresses or networks "
+                         "(e.g. 127.0.0.1,192.168.1.0/24)") from None
+
+
 SPECS: tuple[Spec, ...] = (
     Spec("database_url", "sqlite:///oneyearago.db",
          "SQLAlchemy URL of the queue database (SQLite file by default; postgresql+psycopg://... to scale out)"),
@@ -182,6 +198,15 @@ SPECS: tuple[Spec, ...] = (
     Spec("web_token", "", "Dashboard: operator token every request to `oneyearago web` must carry; required to "
          "bind anything but 127.0.0.1 (make one: python -c 'import secrets; print(secrets.token_urlsafe(32))')",
          secret=True, group="dashboard"),
+    # Images (read and prepared at load time; see docs/reliability.md#images)
+    Spec("media_dir", "", "Folder that relative image paths in story files are read from (empty: each story "
+         "file's own folder); an image must lie inside it, symbolic links included", _optional_path, group="images"),
+    Spec("media_allow_private", "false", "Image URLs on loopback, private or link-local addresses are refused; "
+         "true allows them all, or list the allowed ones (127.0.0.1,192.168.1.0/24)", _networks, group="images"),
+    Spec("media_max_bytes", "20000000", "Images: the most bytes read from one image file or URL",
+         _positive_int, group="images"),
+    Spec("media_timeout", "20s", "Images: how long fetching one image URL may take, redirects included",
+         _duration, group="images"),
     Spec("http_timeout", "30s", "Live mode: how long to wait for a platform's answer before the outcome is unknown",
          _duration, group="live platforms"),
     # X (tweepy, API v2, OAuth 1.0a user context)
@@ -261,6 +286,10 @@ class Settings:
     x_price_post: float
     x_price_post_link: float
     web_token: Secret
+    media_dir: Path | None
+    media_allow_private: tuple[Any, ...]
+    media_max_bytes: int
+    media_timeout: dt.timedelta
     http_timeout: dt.timedelta
     x_consumer_key: Secret
     x_consumer_secret: Secret
@@ -318,7 +347,7 @@ class Settings:
             elif isinstance(value, tuple) and value and isinstance(value[0], dt.time):
                 shown = f"{value[0]:%H:%M}-{value[1]:%H:%M}"
             elif isinstance(value, tuple):
-                shown = ",".join(value)
+                shown = ",".join(map(str, value)) or "(none)"
             elif isinstance(value, dt.timedelta):
                 shown = format_duration(value)
             elif value is None:

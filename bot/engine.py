@@ -34,6 +34,7 @@ from bot.errors import (
     StoreError,
     Transient,
 )
+from bot.images import story_image
 from bot.models import AttemptRow, DeliveryRow, PlatformRow, StoryRow, WorkerRow
 from bot.models import Status as S
 from bot.queue import RENDER_AHEAD, Planner
@@ -465,10 +466,7 @@ class Engine:
             row.payload, row.updated_at, row.key = payload, started, row.key or next_tid()
             session.add(AttemptRow(delivery_id=row.id, number=row.attempts, worker=self.worker,
                                    started_at=started, outcome="sending", payload=payload))
-            image = None
-            if row.kind == "root":
-                content = session.scalar(select(StoryRow.content).where(StoryRow.id == row.story_id))
-                image = (content or {}).get("image")
+            image = story_image(session, row.story_id) if row.kind == "root" else None
         post = Outgoing(row.platform, row.story_id, row.kind, row.part, payload, row.key, parent, root)
         if image:
             post = dataclasses.replace(post, attachments={"thumb": image})

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -168,6 +169,23 @@ class WorkerRow(Base):
     platforms: Mapped[str] = mapped_column(String(100))
     started_at: Mapped[dt.datetime]
     heartbeat_at: Mapped[dt.datetime]
+
+
+class ImageRow(Base):
+    """An image as prepared at load time, stored by the sha256 of its bytes (a story's ``image_sha256``).
+
+    Posting reads the bytes from here, never from the file or URL the story named.
+    """
+
+    __tablename__ = "images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mime: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
 
 
 class PlatformRow(Base):

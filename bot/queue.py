@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.errors import Problem, StoryError, TemplateError
+from bot.images import store_images
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.quotas import day_counts
@@ -258,6 +259,8 @@ class Planner:
                 session.execute(update(StoryRow).where(StoryRow.id == story.id).values(rendered=True, **values))
         for chunk in _chunks(new_rows, 2000):
             session.execute(StoryRow.__table__.insert(), chunk)
+        # the images of the stories written, by hash, in the same transaction as the stories
+        store_images(session, [s.prepared_image for s, _, _ in changed if s.prepared_image is not None], now)
         inserts: list[dict[str, Any]] = []
         problems: list[Problem] = []
         for done, (story, _chash, is_new) in enumerate(changed, start=1):

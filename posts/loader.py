@@ -24,6 +24,7 @@ import yaml
 
 from bot.errors import Problem, StoryError
 from posts.anniversary import parse_duration
+from posts.media import Image, ImageError, MediaLoader, MediaPolicy, is_url, shown
 from posts.story import FIELDS, PLATFORMS, Story, derive_id
 
 EXTENSIONS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -268,18 +269,22 @@ def gc_paused() -> Generator[None, None, None]:
 
 
 def load_stories(
-    paths: Iterable[str | Path], *, progress: Callable[[int], None] | None = None
+    paths: Iterable[str | Path], *, progress: Callable[[int], None] | None = None,
+    media: MediaPolicy | None = None,
 ) -> list[Story]:
     """Load and validate every story in ``paths`` (files or folders).
+
+    ``media`` says where images may come from (default: each story file's folder, public URLs).
 
     Raises:
         StoryError: with every problem found, when any story is invalid.
     """
     with gc_paused():
-        return _load_stories(paths, progress)
+        return _load_stories(paths, progress, MediaLoader(media))
 
 
-def _load_stories(paths: Iterable[str | Path], progress: Callable[[int], None] | None) -> list[Story]:
+def _load_stories(paths: Iterable[str | Path], progress: Callable[[int], None] | None,
+                  media: MediaLoader) -> list[Story]:
     files, problems = story_files(paths)
     stories: list[Story] = []
     first_seen: dict[str, str] = {}
@@ -288,7 +293,7 @@ def _load_stories(paths: Iterable[str | Path], progress: Callable[[int], None] |
         base = bases.get(file)
         if base is None:
             base = bases[file] = Path(file).parent
-        story = validate_record(raw, file, line, problems, base=base)
+        story = validate_record(raw, file, line, problems, base=base, media=media)
         if story is not None:
             if story.id in first_seen:
                 problems.append(Problem(file, line, story.id, f"the id {story.id!r} is already used at "
@@ -366,9 +371,13 @@ _ZONES: list[str] | None = None
 
 
 def validate_record(
-    raw: Any, file: str, line: int, problems: list[Problem], *, base: Path | None = None
+    raw: Any, file: str, line: int, problems: list[Problem], *, base: Path | None = None,
+    media: MediaLoader | None = None,
 ) -> Story | None:
-    """Validate one raw record into a Story, adding every problem found to ``problems``."""
+    """Validate one raw record into a Story, adding every problem found to ``problems``.
+
+    An ``image`` is read and prepared through ``media`` (see :mod:`posts.media`).
+    """
     global _ZONES
     if not isinstance(raw, dict):
         problems.append(Problem(file, line, "", f"a story must be a mapping of fields, not {type(raw).__name__}",
@@ -425,19 +434,6 @@ def validate_record(
         problem = _check_url(values["url"])
         if problem:
             bad(f"url {values['url']!r} {problem}", "give the full address, e.g. https://example.com/story")
-    if values["image"]:
-        if values["image"].lower().startswith(("http://", "https://")):
-            problem = _check_url(values["image"])
-            if problem:
-                bad(f"image {values['image']!r} {problem}", "give an image URL or a path to a local file")
-        else:
-            image_path = Path(values["image"])
-            if not image_path.is_absolute() and base is not None:
-                image_path = base / image_path
-            if not image_path.is_file():
-                bad(f"image file {values['image']!r} does not exist", "give a path relative to the story file")
-            else:
-                values["image"] = str(image_path.resolve())
     if values["lang"] and not _LANG_RE.fullmatch(values["lang"]):
         bad(f"lang {values['lang']!r} is not a language tag", "use a BCP 47 tag such as en, de or pt-BR")
     delay = None
@@ -465,6 +461,16 @@ def validate_record(
     for tag in tags:
         if not tag or any(ch.isspace() for ch in tag):
             bad(f"tag {tag!r} is not one word", "tags are single words without spaces")
+    image: Image | None = None
+    if values["image"]:
+        problem = _check_url(values["image"]) if is_url(values["image"]) else None
+        if problem:
+            bad(f"image {shown(values['image'])} {problem}", "give an image URL or a path to a local file")
+        elif not is_url(values["image"]) or len(problems) == before:  # fetch only for an otherwise valid story
+            try:
+                image = (media or MediaLoader()).load(values["image"], base)
+            except ImageError as exc:
+                bad(exc.message, exc.hint)
     if len(problems) > before or date is None:
         return None
     return Story(
@@ -484,6 +490,8 @@ def validate_record(
         tags=tuple(dict.fromkeys(tags)),
         lang=values["lang"],
         origin=f"{file}:{line}",
+        image_sha256=image.sha256 if image is not None else "",
+        prepared_image=image,
     )
 
 

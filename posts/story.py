@@ -6,6 +6,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from posts.media import Image
 
 PLATFORMS: tuple[str, ...] = ("x", "reddit", "bluesky")
 """Every platform the bot knows, in the order it lists them."""
@@ -56,6 +60,10 @@ class Story:
     """BCP 47 language of the story; empty means the bot's default (ONEYEARAGO_LANG)."""
     origin: str = ""
     """Where the story was read from, as ``FILE:LINE`` (not part of its content)."""
+    image_sha256: str = ""
+    """The sha256 of the image as prepared at load time; the queue stores those bytes under it."""
+    prepared_image: Image | None = dataclasses.field(default=None, compare=False, repr=False)
+    """The prepared image itself, from the load until it is stored (not part of the content)."""
 
     @property
     def has_time(self) -> bool:
@@ -67,13 +75,16 @@ class Story:
 
     def content(self) -> dict[str, object]:
         """The story's content as plain data (what decides whether an edit changed anything)."""
-        return {
+        content: dict[str, object] = {
             "id": self.id, "date": self.date.isoformat(), "headline": self.headline, "timezone": self.timezone,
             "summary": self.summary, "body": self.body, "category": self.category, "source": self.source,
             "url": self.url, "image": self.image, "one_year_later": self.one_year_later,
             "followup_after": None if self.followup_after is None else int(self.followup_after.total_seconds()),
             "platforms": list(self.platforms), "tags": list(self.tags), "lang": self.lang,
         }
+        if self.image_sha256:
+            content["image_sha256"] = self.image_sha256
+        return content
 
     @classmethod
     def from_content(cls, data: dict[str, object]) -> Story:

@@ -419,26 +419,29 @@ def test_every_text_field_is_read_and_trimmed(tmp_path):
 
 
 def test_an_image_path_is_relative_to_the_story_file(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
     folder = tmp_path / "queue" / "2025"
     (folder / "img").mkdir(parents=True)
-    (folder / "img" / "chart.png").write_bytes(b"\x89PNG")
+    PILImage.new("RGB", (40, 30), "navy").save(folder / "img" / "chart.png")
     monkeypatch.chdir(tmp_path)  # not the story's folder: the path must not depend on the cwd
     story = load_one(folder, "s.yaml", "- date: 2025-01-01\n  headline: H\n  image: img/chart.png\n")
-    assert story.image == str((folder / "img" / "chart.png").resolve())
+    assert story.image == "img/chart.png"  # as written; the bytes are read now and go with the story
+    assert story.prepared_image is not None and story.prepared_image.sha256 == story.image_sha256
+    assert (story.prepared_image.width, story.prepared_image.height) == (40, 30)
 
 
-def test_an_absolute_image_path_and_an_image_url_are_kept(tmp_path):
+def test_an_absolute_image_path_is_refused(tmp_path):
+    from PIL import Image as PILImage
+
     picture = tmp_path / "abs.png"
-    picture.write_bytes(b"\x89PNG")
-    stories = load_stories([write(tmp_path, "s.yaml", f"""
-        - date: 2025-01-01
+    PILImage.new("RGB", (4, 4)).save(picture)
+    assert [p.message for p in problems_of(write(tmp_path, "s.yaml", f"""
+        - id: s
+          date: 2025-01-01
           headline: Absolute
           image: {picture}
-        - date: 2025-01-02
-          headline: URL
-          image: https://example.com/chart.png
-        """)])
-    assert [s.image for s in stories] == [str(picture.resolve()), "https://example.com/chart.png"]
+        """))] == [f"image {str(picture)!r} is an absolute path; an image must be inside the story file's folder"]
 
 
 def test_an_explicit_id_is_kept(tmp_path):

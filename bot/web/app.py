@@ -30,6 +30,7 @@ from starlette.templating import Jinja2Templates
 from bot import ops
 from bot.config import Settings
 from bot.errors import BotError, StoryError
+from bot.images import media_policy
 from bot.queue import Planner
 from bot.store import Store, utcnow
 from bot.web import render as show
@@ -40,6 +41,8 @@ from posts.loader import load_stories
 HERE = Path(__file__).parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOAD_FILES = 20
+IMAGE_ENDINGS = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+"""Uploaded files with these endings are images that the story files uploaded with them may name."""
 STATUS_CLASS = {"posted": "ok", "pending": "pending", "sending": "sending", "failed": "bad", "unconfirmed": "bad",
                 "missed": "warn", "skipped": "muted", "late": "warn"}
 
@@ -301,6 +304,8 @@ async def upload(web: Web, request: Request, form: FormData) -> Response:
                     status_code=400)
     with tempfile.TemporaryDirectory(prefix="oneyearago-upload-") as folder:
         paths, names = [], {}
+        images = Path(folder) / "images"  # the only place the uploaded story files may take images from
+        images.mkdir()
         total = 0
         for index, upload_file in enumerate(files):
             name = Path((upload_file.filename or "").replace("\\", "/")).name.lstrip(".") or f"upload-{index}"
@@ -308,13 +313,25 @@ async def upload(web: Web, request: Request, form: FormData) -> Response:
             total += len(data)
             if total > MAX_UPLOAD_BYTES:
                 raise HTTPException(413, f"The upload is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+            if name.lower().endswith(IMAGE_ENDINGS):
+                if (images / name).exists():
+                    return page(web, request, "upload.html", {
+                        "title": "Upload", "error": f"Two uploaded images are named {name}; rename one."},
+                        status_code=400)
+                (images / name).write_bytes(data)
+                names[str(images / name)] = name
+                continue
             target = Path(folder) / str(index) / name
             target.parent.mkdir()
             target.write_bytes(data)
             paths.append(target)
             names[str(target)] = name
+        if not paths:
+            return page(web, request, "upload.html", {
+                "title": "Upload", "error": "Choose at least one story file (images go with the story files "
+                "that name them)."}, status_code=400)
         try:
-            report = await run_in_threadpool(_load, web, paths, names, dry_run)
+            report = await run_in_threadpool(_load, web, paths, names, dry_run, images)
         except StoryError as exc:
             problems = [dataclasses.replace(p, file=_shown(p.file, names)) for p in exc.problems]
             return page(web, request, "upload.html", {
@@ -332,8 +349,11 @@ def _shown(file: str, names: dict[str, str]) -> str:
     return file
 
 
-def _load(web: Web, paths: list[Path], names: dict[str, str], dry_run: bool) -> Any:
-    """Exactly what ``oneyearago load`` does: read and validate every file, then plan all or nothing."""
-    stories = load_stories(paths)
+def _load(web: Web, paths: list[Path], names: dict[str, str], dry_run: bool, images: Path) -> Any:
+    """Exactly what ``oneyearago load`` does: read and validate every file, then plan all or nothing.
+
+    Local image paths name only the images uploaded with the files (in ``images``), never a server path.
+    """
+    stories = load_stories(paths, media=media_policy(web.settings, uploaded_to=images))
     stories = [dataclasses.replace(s, origin=_shown(s.origin, names)) for s in stories]
     return web.planner().load(stories, now=_now(web), dry_run=dry_run)

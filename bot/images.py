@@ -1,0 +1,89 @@
+"""Keep the images prepared at load time in the queue, and hand them to the adapters when posting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.models import ImageRow, StoryRow
+from bot.store import Store
+from posts.media import Image, MediaPolicy
+
+log = logging.getLogger(__name__)
+
+
+def media_policy(settings: Settings, *, uploaded_to: Path | None = None) -> MediaPolicy:
+    """Where ``load`` may read images from, as the settings say.
+
+    ``uploaded_to`` is the folder of a dashboard upload: its story files may name only the images
+    uploaded with them (in that folder) or URLs, never a path on the server.
+    """
+    return MediaPolicy(
+        media_dir=uploaded_to if uploaded_to is not None else settings.media_dir,
+        allow_private=settings.media_allow_private,
+        max_bytes=settings.media_max_bytes,
+        timeout=settings.media_timeout.total_seconds(),
+        uploaded=uploaded_to is not None,
+    )
+
+
+def store_images(session: Session, images: Iterable[Image], now: dt.datetime) -> int:
+    """Insert the images not stored yet (content-addressed: an equal hash is the same bytes)."""
+    wanted = {image.sha256: image for image in images}
+    if not wanted:
+        return 0
+    have = set(session.scalars(select(ImageRow.sha256).where(ImageRow.sha256.in_(list(wanted)))))
+    rows = [{"sha256": image.sha256, "mime": image.mime, "width": image.width, "height": image.height,
+             "size": image.size, "data": image.data, "created_at": now}
+            for sha, image in wanted.items() if sha not in have]
+    if rows:
+        session.execute(ImageRow.__table__.insert(), rows)
+    return len(rows)
+
+
+def stored_image(session: Session, sha256: str) -> Image | None:
+    """The stored image with this hash; ``None`` when there is none (or its bytes do not match it)."""
+    row = session.get(ImageRow, sha256)
+    if row is None:
+        return None
+    image = Image.of(bytes(row.data), row.mime, row.width, row.height)
+    if image.sha256 != sha256:
+        log.error("stored image %s does not match its hash; the post goes without it", sha256)
+        return None
+    return image
+
+
+def story_image(session: Session, story_id: str) -> Image | None:
+    """The image a story's root post carries: the bytes stored when it was loaded."""
+    content = session.scalar(select(StoryRow.content).where(StoryRow.id == story_id)) or {}
+    sha256 = content.get("image_sha256")
+    if not sha256:
+        if content.get("image"):
+            log.warning("story %s was loaded before images were stored with the queue; its post goes without "
+                        "the image (load the story again to store it)", story_id)
+        return None
+    image = stored_image(session, sha256)
+    if image is None:
+        log.error("the image of story %s (%s) is not in the queue; the post goes without it", story_id, sha256)
+    return image
+
+
+def image_info(store: Store, story_id: str) -> dict[str, object] | None:
+    """What is stored of a story's image (hash, size, type, dimensions), without its bytes."""
+    with store.session() as session:
+        content = session.scalar(select(StoryRow.content).where(StoryRow.id == story_id)) or {}
+        sha256 = content.get("image_sha256")
+        if not sha256:
+            return None
+        row = session.execute(select(ImageRow.size, ImageRow.mime, ImageRow.width, ImageRow.height)
+                              .where(ImageRow.sha256 == sha256)).first()
+    if row is None:
+        return {"sha256": sha256, "stored": False}
+    return {"sha256": sha256, "bytes": row.size, "mime": row.mime, "width": row.width, "height": row.height,
+            "stored": True}
