@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__, ops
 from bot.app import build_adapters, build_engine, live_adapter_class, missing_settings, open_store
@@ -28,7 +29,7 @@ from bot.errors import BotError, StoryError
 from bot.models import Status as S
 from bot.queue import Planner
 from bot.runner import run_forever
-from bot.store import Store, utcnow
+from bot.store import Store, explain_db_error, utcnow
 from posts.loader import load_stories
 from posts.story import PLATFORMS
 
@@ -72,6 +73,8 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
+_STATE: list[State | None] = [None]
+"""The state of the command being run (for the database URL in a database error)."""
 
 MASKER: list[Masker] = [Masker()]
 """Masks the secrets of the settings in use (and any URL's password) wherever the CLI prints or logs."""
@@ -120,7 +123,7 @@ def cli(ctx: click.Context, sets: tuple[str, ...], env_file: str, debug: bool, *
     merged: dict[str, str | None] = {**_parse_set(sets), **{k: v for k, v in options.items() if v is not None}}
     if debug:
         merged.setdefault("log_level", "debug")
-    ctx.obj = State(merged, env_file, debug)
+    ctx.obj = _STATE[0] = State(merged, env_file, debug)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -651,7 +654,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI: one clear line on stderr for any error, a traceback only with --debug."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
-    MASKER[0] = Masker()
+    MASKER[0], _STATE[0] = Masker(), None
     try:
         cli.main(args=args, prog_name="oneyearago", standalone_mode=False)
     except StoryError as exc:
@@ -671,6 +674,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except SQLAlchemyError as exc:  # one line (a full disk, a read-only folder), never the SQL and its values
+        if debug:
+            _debug_traceback()
+        state = _STATE[0]
+        url = state._settings.database_url if state is not None and state._settings is not None else ""
+        _fail(explain_db_error(exc, url), 1)
     except Exception as exc:
         if debug:
             _debug_traceback()

@@ -49,14 +49,17 @@ class Secret(str):
 def secret_forms(secret: str) -> set[str]:
     """Every form in which ``secret`` may come back from a server, a log line or a stored error:
     as is, JSON-escaped (ASCII or not, with ``\\/``, and escaped twice), URL-encoded (``quote`` with
-    and without ``/``, ``quote_plus``, lowercase hex), ``repr``-escaped and HTML-escaped."""
+    and without ``/``, ``quote_plus``, lowercase hex; of the secret and of its JSON-escaped forms),
+    ``repr``-escaped and HTML-escaped."""
     forms = {secret}
+    plain = {secret}
     for ascii_only in (True, False):
         escaped = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        plain |= {escaped, escaped.replace("/", "\\/")}
         forms |= {escaped, escaped.replace("/", "\\/"), json.dumps(escaped, ensure_ascii=ascii_only)[1:-1]}
-    for encoded in (urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret),
-                    urllib.parse.quote_plus(secret)):
-        forms |= {encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)}
+    for text in plain:  # the secret, or a JSON body holding it, URL-encoded
+        for encoded in (urllib.parse.quote(text, safe=""), urllib.parse.quote(text), urllib.parse.quote_plus(text)):
+            forms |= {encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)}
     forms |= {repr(secret)[1:-1], ascii(secret)[1:-1], html.escape(secret), html.escape(secret, quote=False)}
     return {form for form in forms if len(form) >= MIN_SECRET}
 
