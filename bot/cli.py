@@ -90,6 +90,11 @@ class MaskSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask(record.getMessage())
         record.args = ()
+        if record.exc_info:  # the traceback is formatted after the filters: mask it now
+            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)
         return True
 
 
