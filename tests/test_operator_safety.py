@@ -406,3 +406,24 @@ def test_the_dashboard_tells_story_one_from_delivery_one(env, capsys):
     after = {r["id"]: r for r in deliveries(capsys)}
     assert after[1]["status"] == "pending"
     assert {r["status"] for r in after.values() if r["story_id"] == "1"} == {"skipped"}
+
+
+def test_log_records_and_their_tracebacks_are_masked_in_every_form():
+    import logging
+
+    from bot import cli as cli_module
+    from bot.config import Masker
+
+    cli_module.MASKER[0] = Masker([PASSWORD])
+    try:
+        try:
+            raise RuntimeError(f"server said {json.dumps({'password': PASSWORD})}")
+        except RuntimeError:
+            record = logging.LogRecord("bot.engine", logging.ERROR, __file__, 1, "login as %s failed",
+                                       (urllib.parse.quote_plus(PASSWORD),), sys.exc_info())
+        assert cli_module.MaskSecrets().filter(record)
+        text = logging.Formatter("%(message)s").format(record)
+    finally:
+        cli_module.MASKER[0] = Masker()
+    assert "login as ******** failed" in text and "RuntimeError: server said" in text
+    assert leaks(text) == []
