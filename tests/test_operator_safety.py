@@ -232,6 +232,20 @@ def test_a_database_from_a_newer_version_says_which_revision_and_what_to_do(env,
     assert "✗ database: database sqlite:///queue.db is at revision 0099" in out
 
 
+@pytest.mark.postgres
+def test_a_postgresql_database_from_a_newer_version_says_which_revision(env, capsys, postgres_url):
+    Store(postgres_url).dispose()
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    code, out, err = cli(capsys, "doctor", db=postgres_url)
+    assert code == 1 and "Traceback" not in err and "internal error" not in err
+    assert "is at revision 0099, newer than this oneyearago" in out
+
+
 def other_program_db(path: Path, table: str) -> None:
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT)")
