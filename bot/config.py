@@ -64,8 +64,11 @@ def secret_forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_SECRET}
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@?#'\"]*:)(?P<secret>[^\s'\"]*)@")
-_QUERY_PASSWORD = re.compile(r"(?P<head>\b(?:password|passwd)\s*=\s*)(?P<secret>[^&\s#'\",;]+)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]{0,40}://[^\s:/@?#'\"]{0,256}:)"
+                           r"(?P<secret>[^\s'\"]{0,512})@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>\b(?:password|passwd)\s{0,8}=\s{0,8})(?P<secret>[^&\s#'\",;]{1,512})",
+                             re.IGNORECASE)
+"""Both bounded, so that masking a long hostile text stays linear."""
 
 
 def mask_urls(text: str) -> str:
@@ -84,26 +87,24 @@ class Masker:
     error and page goes through."""
 
     def __init__(self, secrets: Iterable[str] = ()):
-        self._forms: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._forms: list[str] = []
         self.add(*secrets)
 
     def add(self, *secrets: str) -> Masker:
-        before = len(self._forms)
+        forms = set(self._forms)
         for secret in secrets:
             if secret and len(secret) >= MIN_SECRET:
-                self._forms |= secret_forms(str(secret))
-        if len(self._forms) != before:
-            longest_first = sorted(self._forms, key=lambda f: (-len(f), f))
-            self._pattern = re.compile("|".join(re.escape(form) for form in longest_first))
+                forms |= secret_forms(str(secret))
+        self._forms = sorted(forms, key=lambda f: (-len(f), f))  # longest first: no form is cut in two
         return self
 
     def __call__(self, text: str) -> str:
         if not text:
             return text
         text = str(text)
-        if self._pattern is not None:
-            text = self._pattern.sub(MASK, text)
+        for form in self._forms:  # a substring search per form: linear in the text
+            if form in text:
+                text = text.replace(form, MASK)
         return mask_urls(text)
 
 

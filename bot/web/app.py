@@ -144,7 +144,6 @@ def _masking(mask: Callable[[str], str]) -> Callable[[Any], Any]:
     return finalize
 
 
-
 def page(web: Web, request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
     context = {"csrf_token": security.csrf_token(request, web.secret), "settings": web.settings,
                "now": web.clock(), "path": request.url.path, **context}
