@@ -30,7 +30,7 @@ from atproto_client.request import Request
 from atproto_core.exceptions import AtProtocolError
 
 from adapters.base import Outgoing, PostRef, ThreadState
-from bot.config import Settings
+from bot.config import Masker, Settings
 from bot.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.store import utcnow
 from posts.media import Image
@@ -108,6 +108,7 @@ class BlueskyAdapter:
         self.clock = clock
         self.identifier = settings.bluesky_handle.strip().removeprefix("@")
         self._password = settings.bluesky_app_password
+        self._secrets = settings.secrets()
         self.pds_url = settings.bluesky_pds_url.rstrip("/")
         self.session_path = Path(settings.bluesky_session_path)
         self.timeout = settings.http_timeout.total_seconds()
@@ -438,13 +439,10 @@ class BlueskyAdapter:
 
     def _scrub(self, text: str) -> str:
         """``text`` without the app password or session tokens, whatever a server echoes."""
-        secrets = [self._password]
+        mask = Masker([self._password, *self._secrets])
         if self._session is not None:
-            secrets += [self._session.access_jwt, self._session.refresh_jwt]
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "********")
-        return text
+            mask.add(self._session.access_jwt, self._session.refresh_jwt)
+        return mask(text)
 
 
 def _is_absent(exc: BadRequestError) -> bool:

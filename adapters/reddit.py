@@ -358,9 +358,7 @@ class RedditAdapter:
 
     def _error(self, cls: type[AdapterError], message: str, **extra: Any) -> AdapterError:
         """An error with every secret masked out of its message."""
-        for secret in self.settings.secrets():
-            message = message.replace(secret, "********")
-        return cls(self.platform, message, **extra)
+        return cls(self.platform, self.settings.masker()(message), **extra)
 
     @contextlib.contextmanager
     def _mapped(self, context: str) -> Iterator[None]:

@@ -55,7 +55,6 @@ _NO_PERMISSION = (
     "access to a subset",      # code 453: the access level does not include this endpoint
     "suspended",               # the posting account is suspended
 )
-_MASK = "********"
 
 
 class _TimeoutSession(requests.Session):
@@ -99,7 +98,7 @@ class XAdapter:
     def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow):
         self.settings = settings
         self.clock = clock
-        self._secrets = sorted((s for s in settings.secrets() if len(s) >= 4), key=len, reverse=True)
+        self._mask = settings.masker()
         self.session = _TimeoutSession(settings.http_timeout.total_seconds())
         base = (settings.x_api_url or TWEEPY_HOST).rstrip("/")
         if base != TWEEPY_HOST:
@@ -229,9 +228,7 @@ class XAdapter:
         return self._user
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, _MASK)
-        return text
+        return self._mask(text)
 
     @contextlib.contextmanager
     def _errors(self, action: str, *, write: bool) -> Iterator[None]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -20,23 +19,30 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__, ops
 from bot.app import build_adapters, build_engine, live_adapter_class, missing_settings, open_store
-from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
+from bot.config import SPEC_BY_NAME, Masker, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.errors import BotError, StoryError
 from bot.images import image_info, media_policy
 from bot.models import Status as S
 from bot.queue import Planner
 from bot.runner import run_forever
-from bot.store import Store, utcnow
+from bot.store import Store, explain_db_error, utcnow
 from posts.loader import load_stories
 from posts.story import PLATFORMS
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)
 PLATFORM_NAMES = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
+
+
+class Refused(BotError):
+    """The command will not do what was asked (it would destroy something): exit status 2."""
+
+    exit_code = 2
 
 
 class State:
@@ -53,7 +59,7 @@ class State:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.options, env_file=self.env_file)
-            SECRETS[:] = self._settings.secrets()
+            MASKER[0] = self._settings.masker()
             handler = logging.StreamHandler()
             handler.addFilter(MaskSecrets())
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -68,16 +74,15 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
+_STATE: list[State | None] = [None]
+"""The state of the command being run (for the database URL in a database error)."""
 
-SECRETS: list[str] = []
-"""The secret values of the settings in use: masked wherever the CLI prints or logs."""
+MASKER: list[Masker] = [Masker()]
+"""Masks the secrets of the settings in use (and any URL's password) wherever the CLI prints or logs."""
 
 
 def mask(text: str) -> str:
-    for secret in SECRETS:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "********")
-    return text
+    return MASKER[0](text)
 
 
 class MaskSecrets(logging.Filter):
@@ -86,6 +91,11 @@ class MaskSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask(record.getMessage())
         record.args = ()
+        if record.exc_info:  # the traceback is formatted after the filters: mask it now
+            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)
         return True
 
 
@@ -119,7 +129,7 @@ def cli(ctx: click.Context, sets: tuple[str, ...], env_file: str, debug: bool, *
     merged: dict[str, str | None] = {**_parse_set(sets), **{k: v for k, v in options.items() if v is not None}}
     if debug:
         merged.setdefault("log_level", "debug")
-    ctx.obj = State(merged, env_file, debug)
+    ctx.obj = _STATE[0] = State(merged, env_file, debug)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -153,7 +163,7 @@ def _local(when: dt.datetime | None, settings: Settings) -> str:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    click.echo(mask(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
 
 
 def _snippet(text: str, width: int = 60) -> str:
@@ -189,9 +199,10 @@ def _print_events(report: RunReport, settings: Settings, *, show_posted: bool = 
         style = {"failed": "red", "unconfirmed": "red", "paused": "red", "missed": "yellow",
                  "rate-limited": "yellow", "retry-later": "yellow", "would-post": "green",
                  "posted": "green"}.get(event.action, "white")
-        line = f"[{style}]{event.action:>12}[/] #{event.delivery_id} {event.story_id} · {where}"
+        line = Text.from_markup(f"[{style}]{event.action:>12}[/] ")
+        line.append(f"#{event.delivery_id} {event.story_id} · {where}")
         if event.detail:
-            line += f" · {event.detail}"
+            line.append(f" · {mask(event.detail)}")
         out.print(line)
         if event.action == "would-post":
             out.print(Text("             " + _snippet(event.text, 100), style="dim"))
@@ -423,8 +434,9 @@ def status(state: State, as_json: bool) -> None:
     out.print(table)
     for p in view.platforms:
         if p.paused_reason:
-            out.print(f"[red]{PLATFORM_NAMES.get(p.name, p.name)} is paused:[/] {p.paused_reason} "
-                      f"(fix it, then `oneyearago retry` a delivery to resume)")
+            out.print(Text.assemble((f"{PLATFORM_NAMES.get(p.name, p.name)} is paused:", "red"),
+                                    f" {mask(p.paused_reason)} (fix it, then `oneyearago retry` a delivery "
+                                    "to resume)"))
         elif p.retry_at:
             out.print(f"[yellow]{PLATFORM_NAMES.get(p.name, p.name)} is rate limited until "
                       f"{_local(p.retry_at, settings)}[/]")
@@ -437,8 +449,8 @@ def status(state: State, as_json: bool) -> None:
     if view.problems:
         out.print("[b]Needs attention[/]")
         for row in view.problems:
-            out.print(f"  #{row.id} {row.story_id} {PLATFORM_NAMES[row.platform]} {row.kind} "
-                      f"{_status_text(row.status).markup}: {row.last_error or ''}")
+            out.print(Text.assemble(f"  #{row.id} {row.story_id} {PLATFORM_NAMES[row.platform]} {row.kind} ",
+                                    _status_text(row.status), f": {mask(row.last_error or '')}"))
     if view.upcoming:
         out.print("[b]Next[/]")
         for row in view.upcoming:
@@ -452,23 +464,31 @@ def status(state: State, as_json: bool) -> None:
 @click.argument("story_id")
 @pass_state
 def skip(state: State, story_id: str) -> None:
-    """Never post a story (its deliveries not yet sent are marked skipped)."""
+    """Never post a story (its deliveries not yet sent are marked skipped); STORY_ID is a story id."""
     rows = ops.skip(state.store, story_id, utcnow(), planner=Planner(state.store, state.settings,
                                                                      templates=_templates(state.settings)))
-    out.print(f"Skipped {len(rows)} deliveries of {story_id}." if rows
-              else f"Nothing left to skip for {story_id}: every delivery is already sent or settled.")
+    out.print(Text(f"Skipped {len(rows)} deliveries of {story_id}." if rows
+                   else f"Nothing left to skip for {story_id}: every delivery is already sent or settled."))
 
 
 @cli.command()
-@click.argument("target", metavar="DELIVERY_OR_STORY")
+@click.argument("target", metavar="STORY_ID|#DELIVERY", required=False)
+@click.option("--delivery", type=click.IntRange(min=1), metavar="N", help="Retry delivery #N (as `status` shows it).")
 @click.option("--platform", type=click.Choice(PLATFORMS), help="Only this platform's deliveries.")
 @pass_state
-def retry(state: State, target: str, platform: str | None) -> None:
-    """Queue failed, missed, unconfirmed or skipped deliveries again (a delivery id like 12, or a story id)."""
-    rows = ops.retry(state.store, target, utcnow(), state.settings, platform)
+def retry(state: State, target: str | None, delivery: int | None, platform: str | None) -> None:
+    """Queue failed, missed, unconfirmed or skipped deliveries again.
+
+    A bare argument is always a story id (every delivery of the story); a delivery is written with a
+    # (quote it in a shell: retry '#12') or given as --delivery 12.
+    """
+    if (target is None) == (delivery is None):
+        raise click.UsageError("give a story id, or a delivery as '#12' or --delivery 12 (one of them)")
+    rows = ops.retry(state.store, target if delivery is None else f"#{delivery}", utcnow(), state.settings, platform)
     for row in rows:
-        out.print(f"Queued again: #{row.id} {row.story_id} {PLATFORM_NAMES[row.platform]} {row.kind}"
-                  f"{f' {row.part}/{row.parts}' if row.parts > 1 else ''}, due {_local(row.due_at, state.settings)}")
+        out.print(Text(f"Queued again: #{row.id} {row.story_id} {PLATFORM_NAMES[row.platform]} {row.kind}"
+                       f"{f' {row.part}/{row.parts}' if row.parts > 1 else ''}, due "
+                       f"{_local(row.due_at, state.settings)}"))
 
 
 # ---------------------------------------------------------------------------- doctor
@@ -483,38 +503,42 @@ def doctor(state: State) -> None:
     for col in ("variable", "value", "from"):
         table.add_column(col)
     for env, shown, source in settings.describe():
-        table.add_row(env, shown, source)
+        table.add_row(env, Text(mask(shown)), Text(source))
     out.print(table)
     problems = 0
+
+    def check(ok: bool, text: str) -> None:
+        out.print(Text.assemble(("✓", "green") if ok else ("✗", "red"), " ", mask(text)), soft_wrap=True)
+
     try:
         store = state.store
         view = ops.status(store, utcnow())
-        out.print(f"[green]✓[/] database {mask_url(settings.database_url)} (schema {store.revision()}): "
-                  f"{view.stories} stories, {sum(view.counts.values())} deliveries")
+        check(True, f"database {mask_url(settings.database_url)} (schema {store.revision()}): "
+                    f"{view.stories} stories, {sum(view.counts.values())} deliveries")
         for p in view.platforms:
             if p.paused_reason:
                 problems += 1
-                out.print(f"[red]✗[/] {PLATFORM_NAMES.get(p.name, p.name)} is paused: {p.paused_reason}")
+                check(False, f"{PLATFORM_NAMES.get(p.name, p.name)} is paused: {p.paused_reason}")
     except BotError as exc:
         problems += 1
-        out.print(f"[red]✗[/] database: {exc}")
+        check(False, f"database: {exc}")
     if settings.mode == "sandbox":
         for name, adapter in build_adapters(settings).items():
-            out.print(f"[green]✓[/] {PLATFORM_NAMES[name]} (sandbox): {adapter.whoami()}")
+            check(True, f"{PLATFORM_NAMES[name]} (sandbox): {adapter.whoami()}")
     else:
         for name in settings.platforms:
             missing = missing_settings(settings, name)
             if missing:
                 problems += 1
-                out.print(f"[red]✗[/] {PLATFORM_NAMES[name]} (live): missing {', '.join(missing)} "
-                          "(see .env.example for where to get each)", soft_wrap=True)
+                check(False, f"{PLATFORM_NAMES[name]} (live): missing {', '.join(missing)} "
+                             "(see .env.example for where to get each)")
                 continue
             try:
                 who = live_adapter_class(name)(settings).whoami()
-                out.print(f"[green]✓[/] {PLATFORM_NAMES[name]} (live): posts as {mask(who)}")
+                check(True, f"{PLATFORM_NAMES[name]} (live): posts as {who}")
             except BotError as exc:
                 problems += 1
-                out.print(f"[red]✗[/] {PLATFORM_NAMES[name]} (live): {mask(str(exc))}", markup=False)
+                check(False, f"{PLATFORM_NAMES[name]} (live): {exc}")
     if problems:
         raise BotError(f"doctor found {problems} problem{'s' if problems != 1 else ''}")
     out.print("All good.")
@@ -530,9 +554,15 @@ def doctor(state: State) -> None:
 @click.option("--quiet", is_flag=True, help="Only print the summary.")
 @pass_state
 def demo(state: State, folder: Path, keep: bool, quiet: bool) -> None:
-    """Load the bundled sample queue and replay it in sandbox mode on a fast-forwarded clock."""
-    if not keep and folder.exists():
-        shutil.rmtree(folder)
+    """Load the bundled sample queue and replay it in sandbox mode on a fast-forwarded clock.
+
+    The folder must be new, empty, or hold only what an earlier demo wrote there: the demo removes
+    its own files (to start fresh) and never anything else.
+    """
+    _check_demo_folder(folder)
+    if not keep:
+        for item in folder.iterdir() if folder.is_dir() else ():
+            item.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "demo.db"
     options = {**state.options, "database_url": f"sqlite:///{db.resolve()}", "mode": "sandbox",
@@ -553,6 +583,36 @@ def demo(state: State, folder: Path, keep: bool, quiet: bool) -> None:
     out.print(f"Posted {posted} posts across {', '.join(settings.platforms)}; transcript: {transcript}")
     out.print(f"Try: oneyearago --db sqlite:///{db} status   ·   oneyearago --db sqlite:///{db} agenda "
               "--from 2025-01-01 --to 2027-12-31")
+
+
+DEMO_FILES = ("demo.db", "transcript.jsonl")
+"""What the demo writes in its folder; SQLite's companions (``demo.db-wal``, ``-shm``, ``-journal``, a
+``.lock``) and the transcript's count as the demo's too."""
+
+
+def _is_demo_file(item: Path) -> bool:
+    return (item.is_file() or item.is_symlink()) and any(
+        item.name == name or item.name.startswith((name + "-", name + ".")) for name in DEMO_FILES)
+
+
+def _check_demo_folder(folder: Path) -> None:
+    """Refuse a folder the demo could not start fresh in without deleting something it did not write."""
+    if folder.exists() and not folder.is_dir():
+        raise Refused(f"--dir {folder} is a file, not a folder: choose a new or empty folder for the demo; "
+                      "nothing was touched")
+    if not folder.is_dir():
+        return
+    try:
+        foreign = sorted(item.name for item in folder.iterdir() if not _is_demo_file(item))
+    except OSError as exc:
+        raise Refused(f"--dir {folder} cannot be read ({exc.strerror}): choose another folder; nothing was "
+                      "touched") from None
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:3]) + (f" and {len(foreign) - 3} more"
+                                                                 if len(foreign) > 3 else "")
+        raise Refused(f"--dir {folder} holds files the demo did not create ({shown}): the demo only writes "
+                      f"(and removes) {' and '.join(DEMO_FILES)}; choose a new or empty folder, e.g. "
+                      "--dir oneyearago-demo; nothing was touched")
 
 
 def replay(engine: Engine, clock: dict[str, dt.datetime], stop: threading.Event | None = None) -> int:
@@ -606,6 +666,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI: one clear line on stderr for any error, a traceback only with --debug."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    MASKER[0], _STATE[0] = Masker(), None
     try:
         cli.main(args=args, prog_name="oneyearago", standalone_mode=False)
     except StoryError as exc:
@@ -615,7 +676,7 @@ def main(argv: list[str] | None = None) -> None:
     except BotError as exc:
         if debug:
             _debug_traceback()
-        _fail(str(exc), 1)
+        _fail(str(exc), getattr(exc, "exit_code", 1))
     except click.exceptions.Abort:
         _fail("aborted", 130)
     except click.ClickException as exc:
@@ -625,6 +686,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except SQLAlchemyError as exc:  # one line (a full disk, a read-only folder), never the SQL and its values
+        if debug:
+            _debug_traceback()
+        state = _STATE[0]
+        url = state._settings.database_url if state is not None and state._settings is not None else ""
+        _fail(explain_db_error(exc, url), 1)
     except Exception as exc:
         if debug:
             _debug_traceback()

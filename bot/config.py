@@ -9,8 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import html
+import json
+import math
 import os
-from collections.abc import Callable, Mapping
+import re
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,14 +30,82 @@ ENV_PREFIX = "ONEYEARAGO_"
 MODES = ("sandbox", "live")
 
 
+MASK = "********"
+"""What a secret is shown as, wherever it would appear."""
+MIN_SECRET = 4
+"""Shorter values are not masked (they would blank out ordinary words); no real secret is this short."""
+
+
 class Secret(str):
     """A string that never shows itself in ``repr``, logs or tracebacks."""
 
     def __repr__(self) -> str:
-        return "Secret('********')" if self else "Secret('')"
+        return f"Secret('{MASK}')" if self else "Secret('')"
 
     def masked(self) -> str:
-        return "********" if self else "(not set)"
+        return MASK if self else "(not set)"
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every form in which ``secret`` may come back from a server, a log line or a stored error:
+    as is, JSON-escaped (ASCII or not, with ``\\/``, and escaped twice), URL-encoded (``quote`` with
+    and without ``/``, ``quote_plus``, lowercase hex; of the secret and of its JSON-escaped forms),
+    ``repr``-escaped and HTML-escaped."""
+    forms = {secret}
+    plain = {secret}
+    for ascii_only in (True, False):
+        escaped = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        plain |= {escaped, escaped.replace("/", "\\/")}
+        forms |= {escaped, escaped.replace("/", "\\/"), json.dumps(escaped, ensure_ascii=ascii_only)[1:-1]}
+    for text in plain:  # the secret, or a JSON body holding it, URL-encoded
+        for encoded in (urllib.parse.quote(text, safe=""), urllib.parse.quote(text), urllib.parse.quote_plus(text)):
+            forms |= {encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)}
+    forms |= {repr(secret)[1:-1], ascii(secret)[1:-1], html.escape(secret), html.escape(secret, quote=False)}
+    return {form for form in forms if len(form) >= MIN_SECRET}
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]{0,40}://[^\s:/@?#'\"]{0,256}:)"
+                           r"(?P<secret>[^\s'\"]{0,512})@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>\b(?:password|passwd)\s{0,8}=\s{0,8})(?P<secret>[^&\s#'\",;]{1,512})",
+                             re.IGNORECASE)
+"""Both bounded, so that masking a long hostile text stays linear."""
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with the password of every URL (``scheme://user:password@host``) and every
+    ``password=`` parameter (a URL's query, a libpq connection string) replaced by ``********``."""
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@", text)
+    if "ass" in text.lower():
+        text = _QUERY_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+    return text
+
+
+class Masker:
+    """Masks secrets in text: each secret in every form :func:`secret_forms` gives (worked out once,
+    when the secret is added) and the password of any URL. The one helper every output, log, stored
+    error and page goes through."""
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        self._forms: list[str] = []
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> Masker:
+        forms = set(self._forms)
+        for secret in secrets:
+            if secret and len(secret) >= MIN_SECRET:
+                forms |= secret_forms(str(secret))
+        self._forms = sorted(forms, key=lambda f: (-len(f), f))  # longest first: no form is cut in two
+        return self
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        text = str(text)
+        for form in self._forms:  # a substring search per form: linear in the text
+            if form in text:
+                text = text.replace(form, MASK)
+        return mask_urls(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,36 +163,52 @@ def _timezone(text: str) -> str:
     return text.strip()
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(f"{text!r} must be a whole number of at least 1")
-    return value
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number (allowed: {low} to {high:,})") from None
+        if not low <= value <= high:
+            raise ValueError(f"{text!r} must be a whole number of at least {low} and at most {high:,}")
+        return value
+
+    return parse
 
 
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise ValueError(f"{text!r} must not be negative")
-    return value
+def _number(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(str(text).strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number (allowed: {low:g} to {high:g})") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"{text!r} must be a number from {low:g} to {high:g}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(f"{text!r} must be a whole number, 0 or more")
-    return value
+def _span(high: dt.timedelta, *, zero: bool = False) -> Callable[[str], dt.timedelta]:
+    """A duration longer than zero (or zero too, with ``zero``) and at most ``high``."""
+
+    def parse(text: str) -> dt.timedelta:
+        value = parse_duration(text)
+        if value < dt.timedelta(0) or (value == dt.timedelta(0) and not zero):
+            raise ValueError(f"{text!r} must be {'0s or more' if zero else 'longer than zero'} "
+                             f"and at most {format_duration(high)}")
+        if value > high:
+            raise ValueError(f"{text!r} must be at most {format_duration(high)}")
+        return value
+
+    return parse
 
 
-def _non_negative_duration(text: str) -> dt.timedelta:
-    return parse_duration(text)
-
-
-def _duration(text: str) -> dt.timedelta:
-    value = parse_duration(text)
-    if value <= dt.timedelta(0):
-        raise ValueError(f"{text!r} must be longer than zero")
-    return value
+_positive_int = _whole(1, 1_000_000)
+_non_negative_int = _whole(0, 1_000_000)
+_non_negative_float = _number(0, 1_000_000)
+_duration = _span(dt.timedelta(days=365))
+_non_negative_duration = _span(dt.timedelta(days=365), zero=True)
 
 
 def _optional_path(text: str) -> Path | None:
@@ -149,30 +238,30 @@ SPECS: tuple[Spec, ...] = (
          _choice(MODES)),
     Spec("platforms", ",".join(PLATFORMS), "Comma-separated platforms to post to: x, reddit, bluesky", _platforms),
     Spec("timezone", "UTC", "The bot's IANA time zone, for date-only stories and the posting window", _timezone),
-    Spec("years", "1", "How many years after the story its anniversary post goes out", _positive_int),
+    Spec("years", "1", "How many years after the story its anniversary post goes out", _whole(1, 100)),
     Spec("leap_day", "feb28", "Where 29 February goes in a year without one: feb28 or mar1",
          _choice(LEAP_DAY_RULES)),
     Spec("posting_window", "09:00-21:00",
          "Daily window (bot time zone) in which date-only stories are spread evenly", parse_window),
     Spec("followup_delay", "6h", "Default delay between a root post and its one-year-later reply (90m, 6h, 1d)",
-         _duration),
+         _span(dt.timedelta(days=30))),
     Spec("grace", "2h", "A root post more than this late is not posted but marked missed (retry posts it)",
-         _duration),
+         _span(dt.timedelta(days=30))),
     Spec("transcript", "", "Sandbox transcript (JSON Lines); empty means transcript.jsonl next to the database",
          _optional_path),
     Spec("templates", "", "Folder of Jinja2 templates overriding the look per platform and kind (empty: built-in)",
          _optional_path),
-    Spec("max_attempts", "5", "Attempts per delivery for transient errors before it fails", _positive_int),
+    Spec("max_attempts", "5", "Attempts per delivery for transient errors before it fails", _whole(1, 100)),
     Spec("backoff", "30s", "First retry delay after a transient error; doubles per attempt, with jitter",
-         _duration),
+         _span(dt.timedelta(days=1))),
     Spec("lease", "2m", "How long a worker's claim on a delivery holds without a heartbeat before another "
-         "worker reconciles it (workers renew their claims every third of it)", _duration),
+         "worker reconciles it (workers renew their claims every third of it)", _span(dt.timedelta(days=1))),
     Spec("settle", "2m", "After an unknown outcome or a crash, how long a post may still land before not finding it "
-         "counts as 'not posted' (a platform can finish a request after the client gave up)", _duration),
+         "counts as 'not posted' (a platform can finish a request after the client gave up)", _span(dt.timedelta(days=1))),
     Spec("recheck", "30s", "While idle, how often the run loop looks for stories loaded by another process",
-         _duration),
+         _span(dt.timedelta(days=1))),
     Spec("sandbox_latency", "0", "Sandbox only: simulated seconds each post takes (for rehearsals and benchmarks)",
-         _non_negative_float),
+         _number(0, 60)),
     Spec("lang", "en", "Default language of posts (Bluesky langs) when a story does not say"),
     Spec("log_level", "WARNING", "Logging level: DEBUG, INFO, WARNING or ERROR",
          lambda t: _choice(("debug", "info", "warning", "error"))(t).upper()),
@@ -190,11 +279,11 @@ SPECS: tuple[Spec, ...] = (
     Spec("quota_bluesky_15m", "400", "Bluesky: posts per rolling 15 minutes (5,000 points an hour is ~416 "
          "creates per 15 min)", _non_negative_int, group="quotas"),
     Spec("backlog_pace", "10s", "After downtime, at least this long between two late posts on one platform, so "
-         "a backlog drains steadily (0s: no pacing)", _non_negative_duration, group="quotas"),
+         "a backlog drains steadily (0s: no pacing)", _span(dt.timedelta(days=1), zero=True), group="quotas"),
     Spec("x_price_post", "0.015", "X: price per post without a link, USD (pay-per-use; for agenda estimates)",
-         _non_negative_float, group="quotas"),
+         _number(0, 1000), group="quotas"),
     Spec("x_price_post_link", "0.200", "X: price per post with a link, USD (pay-per-use; for agenda estimates)",
-         _non_negative_float, group="quotas"),
+         _number(0, 1000), group="quotas"),
     Spec("web_token", "", "Dashboard: operator token every request to `oneyearago web` must carry; required to "
          "bind anything but 127.0.0.1 (make one: python -c 'import secrets; print(secrets.token_urlsafe(32))')",
          secret=True, group="dashboard"),
@@ -208,7 +297,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("media_timeout", "20s", "Images: how long fetching one image URL may take, redirects included",
          _duration, group="images"),
     Spec("http_timeout", "30s", "Live mode: how long to wait for a platform's answer before the outcome is unknown",
-         _duration, group="live platforms"),
+         _span(dt.timedelta(minutes=10)), group="live platforms"),
     # X (tweepy, API v2, OAuth 1.0a user context)
     Spec("x_consumer_key", "", "X: API key (developer.x.com > your app > Keys and tokens > Consumer Keys)",
          secret=True, group="X"),
@@ -327,8 +416,13 @@ class Settings:
         return [(window, limit) for window, limit in pairs if limit > 0]
 
     def secrets(self) -> list[str]:
-        """Every secret value that is set (for masking in logs and errors)."""
-        return [str(getattr(self, spec.name)) for spec in SPECS if spec.secret and getattr(self, spec.name)]
+        """Every secret value that is set (for masking in logs and errors), the database password too."""
+        values = [str(getattr(self, spec.name)) for spec in SPECS if spec.secret and getattr(self, spec.name)]
+        return values + url_secrets(self.database_url)
+
+    def masker(self) -> Masker:
+        """The :class:`Masker` of these settings' secrets."""
+        return Masker(self.secrets())
 
     @property
     def transcript_path(self) -> Path:
@@ -366,13 +460,24 @@ def sqlite_directory(url: str) -> Path:
 
 
 def mask_url(url: str) -> str:
-    """Hide the password in a database URL."""
-    if "://" in url and "@" in url.split("://", 1)[1]:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:********@{host}" if ":" in creds else url
-    return url
+    """Hide the password of a database URL (in its user info or a ``password=`` parameter)."""
+    return mask_urls(url)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The passwords a database URL carries (user info and ``password=`` query parameters), as
+    written and decoded, so that they are masked wherever a driver repeats them."""
+    found: list[str] = []
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password:
+            found += [parts.password, urllib.parse.unquote(parts.password)]
+        for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=False):
+            if name.lower() in ("password", "passwd"):
+                found += [value, urllib.parse.quote_plus(value)]
+    except ValueError:
+        pass
+    return [value for value in found if value]
 
 
 def load_settings(

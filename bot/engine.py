@@ -164,6 +164,8 @@ class Engine:
         """How early a sweep may claim a delivery; it is still sent at its due time (the run loop sets it)."""
         self.sleep = sleep
         self._housekeeping_at: dt.datetime | None = None
+        self.mask = settings.masker()
+        """Masks every secret out of the errors the engine records and reports."""
 
     # ------------------------------------------------------------------ queries
 
@@ -272,7 +274,7 @@ class Engine:
             self.on_event(event)
 
     def _event(self, action: str, row: DeliveryRow, detail: str = "", **extra: Any) -> Event:
-        return Event(action, row.id, row.story_id, row.platform, row.kind, row.part, row.parts, detail,
+        return Event(action, row.id, row.story_id, row.platform, row.kind, row.part, row.parts, self.mask(detail),
                      at=extra.pop("at", None), text=row.text, **extra)
 
     def _mark_missed(self, now: dt.datetime, report: RunReport) -> None:
@@ -497,7 +499,7 @@ class Engine:
                                        reply_to=parent.id if parent else None))
 
     def _finish(self, delivery_id: int, status: S, *, error: str, outcome: str) -> None:
-        at = self.clock()
+        at, error = self.clock(), self.mask(error)
         with self.store.session() as session:
             row = session.get(DeliveryRow, delivery_id)
             assert row is not None
@@ -509,15 +511,16 @@ class Engine:
                  platform_retry_at: dt.datetime | None = None, pause: str | None = None,
                  count_attempt: bool = True) -> None:
         """Put a claimed delivery back to pending (nothing was posted)."""
-        at = self.clock()
+        at, error = self.clock(), self.mask(str(exc))
+        pause = self.mask(pause) if pause is not None else None
         with self.store.session() as session:
             row = session.get(DeliveryRow, delivery_id)
             assert row is not None
-            row.status, row.last_error, row.not_before, row.updated_at = S.PENDING.value, str(exc), not_before, at
+            row.status, row.last_error, row.not_before, row.updated_at = S.PENDING.value, error, not_before, at
             row.claimed_by = row.claimed_until = None
             if not count_attempt:
                 row.attempts = max(0, row.attempts - 1)
-            self._close_attempt(session, delivery_id, outcome, str(exc), at)
+            self._close_attempt(session, delivery_id, outcome, error, at)
             if platform_retry_at is not None or pause is not None:
                 state = session.get(PlatformRow, row.platform) or PlatformRow(name=row.platform, updated_at=at)
                 if platform_retry_at is not None:
@@ -527,13 +530,12 @@ class Engine:
                 state.updated_at = at
                 session.add(state)
 
-    @staticmethod
-    def _close_attempt(session: Session, delivery_id: int, outcome: str, error: str | None,
+    def _close_attempt(self, session: Session, delivery_id: int, outcome: str, error: str | None,
                        at: dt.datetime) -> None:
         """Finish the open attempt of a delivery (there is at most one: the one its claim began)."""
         session.execute(update(AttemptRow).where(AttemptRow.delivery_id == delivery_id,
                                                  AttemptRow.finished_at.is_(None))
-                        .values(outcome=outcome, error=error, finished_at=at)
+                        .values(outcome=outcome, error=self.mask(error) if error else error, finished_at=at)
                         .execution_options(synchronize_session=False))
 
     def _transient(self, row: DeliveryRow, exc: AdapterError, report: RunReport, adapter: Adapter | None = None,
@@ -599,7 +601,7 @@ class Engine:
         delivery stays ``sending`` under a claim that lapses then, and reconciliation looks again.
         """
         until = self._attempt_started(row.id) + self.settings.settle
-        at = self.clock()
+        at, reason = self.clock(), self.mask(reason)
         if at >= until:
             return False
         with self.store.session() as session:
@@ -616,7 +618,7 @@ class Engine:
         it lapses; never resent meanwhile. After :data:`LOOKUPS` failed lookups (or at once when the
         platform's answer is final) it becomes ``unconfirmed`` for the operator.
         """
-        at = self.clock()
+        at, reason = self.clock(), self.mask(reason)
         with self.store.session() as session:
             tries = session.scalar(select(func.count()).where(AttemptRow.delivery_id == row.id,
                                                               AttemptRow.outcome == "lookup-failed")) or 0

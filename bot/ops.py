@@ -116,28 +116,57 @@ def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int 
     return StatusView(dict(counts), dict(by_platform), trouble, nxt, platforms, stories, unrendered, workers)
 
 
-def deliveries_for(session: Any, target: str) -> list[DeliveryRow]:
-    """The deliveries ``target`` names: one delivery by its id (``12`` or ``#12``), or all of a story's."""
+def delivery_target(target: str) -> int | None:
+    """The delivery id ``target`` names (``#12``), or ``None`` when it names a story.
+
+    A delivery is always written with a ``#`` (``#12``, as ``status`` prints it); anything else is a
+    story id, even all digits, so a story whose id is ``1`` is never mistaken for delivery #1.
+    """
     target = target.strip()
-    if target.lstrip("#").isdigit():
-        row = session.get(DeliveryRow, int(target.lstrip("#")))
-        if row is not None:
-            return [row]
-    rows = list(session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == target)
+    if not target.startswith("#"):
+        return None
+    number = target[1:].strip()
+    if not number.isascii() or not number.isdigit():
+        raise BotError(f"{target[:40]!r} is not a delivery id: write a delivery as #12 (the number `status` "
+                       "shows), a story by its id")
+    return int(number)
+
+
+def deliveries_for(session: Any, target: str) -> list[DeliveryRow]:
+    """The deliveries ``target`` names: one delivery by its id written ``#12``, or all of a story's."""
+    target = target.strip()
+    number = delivery_target(target)
+    if number is not None:
+        row = session.get(DeliveryRow, number)
+        if row is None:
+            raise BotError(f"no delivery #{number} (see `oneyearago status` for delivery ids)")
+        return [row]
+    return story_deliveries(session, target)
+
+
+def story_deliveries(session: Any, story_id: str) -> list[DeliveryRow]:
+    """Every delivery of the story ``story_id`` (a story id, never a delivery id)."""
+    rows = list(session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == story_id)
                                 .order_by(DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part)))
     if not rows:
-        raise BotError(f"no story or delivery {target!r} (see `oneyearago agenda` or `status` for ids)")
+        hint = ""
+        if story_id.isascii() and story_id.isdigit() and session.get(DeliveryRow, int(story_id)) is not None:
+            hint = (f"; to name delivery #{story_id}, write '#{story_id}' (quoted in a shell) or "
+                    f"--delivery {story_id}")
+        raise BotError(f"no story {story_id[:80]!r}{hint} (see `oneyearago agenda` or `status` for ids)")
     return rows
 
 
 def skip(store: Store, story_id: str, now: dt.datetime, planner: Any = None) -> list[DeliveryRow]:
     """Mark every not-yet-sent delivery of a story skipped (rendering it first if need be)."""
+    if story_id.strip().startswith("#"):
+        raise BotError(f"skip takes a story id, not a delivery ({story_id[:40]!r}): a story is skipped whole")
     if planner is not None:
         planner.render_stories([story_id], now=now)
     with store.session() as session:
         if session.get(StoryRow, story_id) is None:
             raise BotError(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
-        rows = [r for r in deliveries_for(session, story_id) if r.status in NOT_SENT]
+        rows = [r for r in story_deliveries(session, story_id) if r.status in NOT_SENT]
         for row in rows:
             row.status, row.last_error, row.updated_at = S.SKIPPED.value, "skipped by the operator", now
         return rows

@@ -134,7 +134,7 @@ def test_missed_root_is_listed_and_retry_posts_it(env, capsys):
     assert view["counts"]["missed"] == 6
     missed = [p for p in view["problems"] if p["status"] == "missed"]
     assert missed and "grace" in missed[0]["last_error"]
-    code, out, _ = run(capsys, "retry", str(missed[0]["id"]))
+    code, out, _ = run(capsys, "retry", f"#{missed[0]['id']}")
     assert code == 0 and "Queued again" in out
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -99,6 +100,7 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
         security.check_bind("0.0.0.0", token)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
+    env.finalize = _masking(settings.masker())
     env.filters["web_url"] = show.web_url
     env.globals.update(platform_names=PLATFORM_NAMES, status_class=STATUS_CLASS, x_html=show.x_html,
                        bluesky_html=show.bluesky_html, reddit_html=show.reddit_html, domain=show.domain,
@@ -129,6 +131,20 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
 
 
 # ---------------------------------------------------------------------------- plumbing
+
+
+def _masking(mask: Callable[[str], str]) -> Callable[[Any], Any]:
+    """Jinja's ``finalize``: every value a page shows has the secrets masked out of it (in any
+    escaped form), whether it comes from the database, an error or a platform's answer."""
+
+    def finalize(value: Any) -> Any:
+        if isinstance(value, Markup):
+            return Markup(mask(str(value)))
+        if isinstance(value, str):
+            return mask(value)
+        return value
+
+    return finalize
 
 
 def page(web: Web, request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
@@ -234,7 +250,7 @@ def retry_confirm(web: Web, request: Request) -> Response:
 def skip_confirm(web: Web, request: Request) -> Response:
     story_id = request.path_params["story_id"]
     ops.story(web.store, story_id)  # 404 page for an unknown story
-    rows = _targets(web, story_id)
+    rows = _targets(web, story_id, story_only=True)
     return page(web, request, "confirm.html", {
         "title": "Skip?", "action": "skip", "target": story_id, "rows": rows,
         "skippable": [r for r in rows if r.status in ops.NOT_SENT],
@@ -245,13 +261,19 @@ def _back(request: Request) -> str:
     return security.safe_next(request.query_params.get("next"), "/status")
 
 
-def _targets(web: Web, target: str) -> list[Any]:
-    """The deliveries a retry or skip of ``target`` (a delivery id or a story id) concerns."""
+def _targets(web: Web, target: str, *, story_only: bool = False) -> list[Any]:
+    """The deliveries a retry or skip of ``target`` concerns: a delivery written ``#12`` (``%2312`` in
+    an address), else every delivery of the story with that id, even an all-digit one."""
     with web.store.session() as session:
         try:
+            if story_only:
+                return ops.story_deliveries(session, target)
             return ops.deliveries_for(session, target)
         except BotError:
-            raise HTTPException(404, f"There is no story or delivery {target!r}.") from None
+            what = "delivery" if target.strip().startswith("#") and not story_only else "story"
+            hint = (f" A delivery is written with a #: its retry page is /retry/%23{target.strip()}."
+                    if target.strip().isascii() and target.strip().isdigit() and not story_only else "")
+            raise HTTPException(404, f"There is no {what} {target[:80]!r}.{hint}") from None
 
 
 # ---------------------------------------------------------------------------- actions

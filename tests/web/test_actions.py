@@ -29,8 +29,8 @@ def count(store: Store, model: type) -> int:
 def test_retry_puts_a_failed_delivery_back_in_the_queue(client: TestClient, loaded: Store):
     row = delivery(loaded, "first-story", "x")
     set_status(loaded, row.id, S.FAILED.value, error="x: rejected: duplicate content")
-    token = csrf_of(client, f"/retry/{row.id}")
-    done = client.post(f"/retry/{row.id}", data={"csrf_token": token, "next": "/status"})
+    token = csrf_of(client, f"/retry/%23{row.id}")
+    done = client.post(f"/retry/%23{row.id}", data={"csrf_token": token, "next": "/status"})
     assert done.status_code == 200
     assert "Queued again" in done.text and 'href="/status"' in done.text
     after = delivery(loaded, "first-story", "x")
@@ -52,7 +52,7 @@ def test_retry_a_story_on_one_platform(client: TestClient, loaded: Store):
 
 def test_retry_of_nothing_retryable_is_a_clear_error(client: TestClient, loaded: Store):
     row = delivery(loaded, "first-story", "x")
-    response = client.post(f"/retry/{row.id}", data={"csrf_token": csrf_of(client)})
+    response = client.post(f"/retry/%23{row.id}", data={"csrf_token": csrf_of(client)})
     assert response.status_code == 400
     assert "nothing to retry" in response.text
 
@@ -75,7 +75,7 @@ def test_retry_and_skip_without_a_valid_csrf_token_are_refused(client: TestClien
     row = delivery(loaded, "first-story", "x")
     set_status(loaded, row.id, S.FAILED.value, error="boom")
     csrf_of(client)  # the browser has its csrf cookie, but the form does not carry the matching token
-    assert client.post(f"/retry/{row.id}", data=data).status_code == 403
+    assert client.post(f"/retry/%23{row.id}", data=data).status_code == 403
     refused = client.post("/skip/first-story", data=data)
     assert refused.status_code == 403 and "security token" in refused.text
     assert delivery(loaded, "first-story", "x").status == S.FAILED.value
@@ -88,14 +88,14 @@ def test_a_token_from_another_browser_is_refused(make_client, loaded: Store):
     attacker, victim = make_client(), make_client()
     stolen = csrf_of(attacker)
     csrf_of(victim)
-    assert victim.post(f"/retry/{row.id}", data={"csrf_token": stolen}).status_code == 403
+    assert victim.post(f"/retry/%23{row.id}", data={"csrf_token": stolen}).status_code == 403
     assert delivery(loaded, "first-story", "x").status == S.FAILED.value
 
 
 def test_the_csrf_token_may_come_in_a_header(client: TestClient, loaded: Store):
     row = delivery(loaded, "first-story", "x")
     set_status(loaded, row.id, S.FAILED.value, error="boom")
-    response = client.post(f"/retry/{row.id}", headers={"X-CSRF-Token": csrf_of(client)})
+    response = client.post(f"/retry/%23{row.id}", headers={"X-CSRF-Token": csrf_of(client)})
     assert response.status_code == 200
     assert delivery(loaded, "first-story", "x").status == S.PENDING.value
 

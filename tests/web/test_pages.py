@@ -79,7 +79,7 @@ def test_calendar_highlights_failed_and_missed_posts(client: TestClient, loaded:
     assert "trouble" in cal["2026-03-02"].split(">", 1)[0]
     assert 'class="entry st-bad"' in cal["2026-03-02"]
     assert "x: rejected: duplicate content" in cal["2026-03-02"]
-    assert f'href="/retry/{failed.id}?next=/"' in cal["2026-03-02"]
+    assert f'href="/retry/%23{failed.id}?next=/"' in cal["2026-03-02"]
     assert 'class="entry st-warn"' in cal["2026-03-04"]
     assert "1 needs attention" in cal["2026-03-04"]
 
@@ -164,7 +164,7 @@ def test_status_page_lists_failures_unconfirmed_and_missed_with_reasons_and_acti
         item = re.search(rf'<li class="problem[^"]*" id="delivery-{row.id}">.*?</li>', html, re.S)
         assert item, row.id
         assert reason in item.group(0)
-        assert f'href="/retry/{row.id}?next=/status"' in item.group(0)
+        assert f'href="/retry/%23{row.id}?next=/status"' in item.group(0)
     assert 'href="/skip/first-story?next=/status"' in html
     assert "3 stories" in html
     assert "Next" in html
@@ -179,7 +179,7 @@ def test_status_page_with_an_empty_queue(make_client):
 def test_confirmation_pages_change_nothing(client: TestClient, loaded: Store):
     row = delivery(loaded, "first-story", "x")
     set_status(loaded, row.id, S.FAILED.value, error="x: rejected")
-    page = client.get(f"/retry/{row.id}?next=/status")
+    page = client.get(f"/retry/%23{row.id}?next=/status")
     assert page.status_code == 200
     assert "Yes, retry" in page.text and 'name="csrf_token"' in page.text
     assert delivery(loaded, "first-story", "x").status == S.FAILED.value

@@ -119,13 +119,13 @@ def test_actions_need_the_token_and_the_csrf_token(guarded: TestClient, loaded: 
     row = delivery(loaded, "first-story", "x")
     set_status(loaded, row.id, S.FAILED.value, error="boom")
     csrf = csrf_of(guarded, "/login")
-    refused = guarded.post(f"/retry/{row.id}", data={"csrf_token": csrf})
+    refused = guarded.post(f"/retry/%23{row.id}", data={"csrf_token": csrf})
     assert refused.status_code == 401
     assert delivery(loaded, "first-story", "x").status == S.FAILED.value
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    assert guarded.post(f"/retry/{row.id}", headers=auth).status_code == 403
+    assert guarded.post(f"/retry/%23{row.id}", headers=auth).status_code == 403
     assert delivery(loaded, "first-story", "x").status == S.FAILED.value
-    assert guarded.post(f"/retry/{row.id}", headers=auth, data={"csrf_token": csrf}).status_code == 200
+    assert guarded.post(f"/retry/%23{row.id}", headers=auth, data={"csrf_token": csrf}).status_code == 200
     assert delivery(loaded, "first-story", "x").status == S.PENDING.value
 
 
