@@ -293,10 +293,10 @@ def test_csv_header_names_are_trimmed_and_empty_cells_are_absent(tmp_path):
 
 def test_json_lines_keep_unicode_line_separators_inside_strings(tmp_path):
     path = tmp_path / "s.jsonl"
-    lines = ['{"date": "2025-01-01", "headline": "one\u2028two"}', '{"date": "2025-01-02", "headline": "x\x85y"}']
+    lines = ['{"date": "2025-01-01", "headline": "one\u2028two"}', '{"date": "2025-01-02", "headline": "x\u2029y"}']
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     stories = load_stories([path])
-    assert [(s.headline, s.origin) for s in stories] == [("one\u2028two", f"{path}:1"), ("x\x85y", f"{path}:2")]
+    assert [(s.headline, s.origin) for s in stories] == [("one\u2028two", f"{path}:1"), ("x\u2029y", f"{path}:2")]
 
 
 def test_loading_twice_gives_the_same_stories(tmp_path):
