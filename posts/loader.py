@@ -80,12 +80,35 @@ class _Refused(yaml.YAMLError):
         self.hint = hint
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader that keeps dates as text (the loader parses them), records line numbers, and
-    bounds what a hostile file can cost: nesting depth, alias count, and duplicate keys."""
+try:
+    from yaml.cyaml import CParser as _CParser
+except ImportError:  # PyYAML built without libyaml
+    _CParser = None
+
+_Parser: type = _CParser or type("_PurePythonParser", (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser),
+                                 {})
+"""libyaml's scanner and parser when PyYAML has them (many times faster than PyYAML's own)."""
+
+
+class _LineLoader(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor,  # type: ignore[misc]
+                  yaml.resolver.Resolver):
+    """A safe loader that keeps dates as text (the loader parses them), records line numbers, and
+    bounds what a hostile file can cost: nesting depth, alias count, and duplicate keys.
+
+    The events come from libyaml when it is installed; the nodes are composed here, in Python,
+    so that the bounds hold whichever parser runs.
+    """
 
     def __init__(self, stream: str):
-        super().__init__(stream)
+        if _Parser is _CParser:
+            _Parser.__init__(self, stream)
+        else:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
         self._depth = 0
         self._aliases = 0
         self.first_line = 1
@@ -123,7 +146,7 @@ class _LineLoader(yaml.SafeLoader):
 
 _LineLoader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for key, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
 }
 
 
@@ -204,6 +227,9 @@ def _compose_records(text: str, file: str, problems: list[Problem], *, first_lin
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = (mark.line if mark is not None else 0) + first_line
+        if "maximum nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own bound, 1,000 levels
+            problems.append(Problem(file, line, "", f"nested deeper than {limits.MAX_NESTING} levels", _FLAT_HINT))
+            return records
         message = f"YAML syntax error: {_clip(str(getattr(exc, 'problem', None) or exc))}"
         context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         if context and context_mark is not None and context_mark.line + first_line != line:

@@ -733,9 +733,9 @@ JSON_HINT = "fix the JSON at that line (commas, quotes, brackets)"
 
 FILE_ERRORS = [
     case("stories.yaml", GOOD + "- date: 2025-01-02\n  headline: Broken: here\n", 5, "",
-         "YAML syntax error: mapping values are not allowed here", YAML_HINT, id="yaml-colon-in-a-plain-value"),
+         "YAML syntax error: mapping values are not allowed in this context", YAML_HINT, id="yaml-colon-in-a-plain-value"),
     case("stories.yaml", GOOD + "- date: 2025-01-02\n headline: bad indent\n", 5, "",
-         "YAML syntax error: expected <block end>, but found '<block mapping start>' "
+         "YAML syntax error: did not find expected '-' indicator "
          "(while parsing a block collection on line 1)", YAML_HINT,
          id="yaml-bad-indentation"),
     case("stories.yaml", GOOD + "- date: 2025-01-02\n  headline: 'unclosed\n", 6, "",
@@ -794,7 +794,7 @@ FILE_ERRORS = [
          "the front matter is not closed by a --- line", "add a line with --- after the last field",
          id="markdown-unclosed-front-matter"),
     case("story.md", "---\ndate: 2025-01-01\nheadline: Broken: here\n---\nBody\n", 3, "",
-         "YAML syntax error: mapping values are not allowed here", YAML_HINT,
+         "YAML syntax error: mapping values are not allowed in this context", YAML_HINT,
          id="markdown-yaml-error-at-its-file-line"),
     case("story.md", "---\n- date: 2025-01-01\n- headline: A list\n---\nBody\n", 2, "",
          "the front matter must be one mapping of fields", "write one field per line: name: value",
