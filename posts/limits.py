@@ -42,8 +42,9 @@ MAX_FIELD_CHARS: dict[str, int] = {
 MAX_NESTING = 32
 """The deepest nesting of lists and mappings in a story file (a story itself needs three levels)."""
 
-MAX_YAML_ALIASES = 1_000
-"""The most YAML aliases (``*name``) one file may use."""
+MAX_YAML_ALIAS_VALUES = 1_000_000
+"""The most values all the YAML aliases (``*name``, ``<<: *defaults``) of one file may stand for,
+each counted as often as it is used (defaults merged into 100,000 stories fit)."""
 
 MAX_YAML_NODES_PER_STORY = 10_000
 """The most values one YAML story may hold once its aliases are expanded (a real story holds tens)."""
@@ -59,11 +60,8 @@ TIME_MAX = dt.date(3199, 12, 31)
 
 # C0 controls other than tab and newline, DEL, C1 controls, and the bidirectional embedding,
 # override and isolate characters (which reorder what a reader sees).
-_CONTROL_CHARS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
-CONTROL_RE = re.compile(f"[{_CONTROL_CHARS}]")
+CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 """Characters a story may not contain: C0/C1 controls other than tab and newline, and bidi controls."""
-
-_TERMINAL_RE = re.compile(f"[{_CONTROL_CHARS}]")
 
 
 def describe_char(char: str) -> str:
@@ -77,9 +75,9 @@ def escape_controls(text: str) -> str:
     Tab and newline are kept. What is shown on a terminal goes through this, so no story, id or
     file name can move the cursor, change colours or reorder the text around it.
     """
-    if not _TERMINAL_RE.search(text):
+    if not CONTROL_RE.search(text):
         return text
-    return _TERMINAL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+    return CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
                             else f"\\u{ord(m.group()):04x}", text)
 
 

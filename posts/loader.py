@@ -70,6 +70,9 @@ class _Duplicates:
 DUPLICATES = _Duplicates()
 
 
+_ALIAS_HINT = "write the values out instead of repeating *aliases"
+
+
 class _Refused(yaml.YAMLError):
     """A YAML file the loader will not read further, with where and why."""
 
@@ -110,24 +113,65 @@ class _LineLoader(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstruc
         yaml.constructor.SafeConstructor.__init__(self)
         yaml.resolver.Resolver.__init__(self)
         self._depth = 0
-        self._aliases = 0
+        self._open_anchors: set[str] = set()
+        self._alias_values = 0
+        self._sizes: dict[int, int] = {}
         self.first_line = 1
 
+    def compose_document(self) -> yaml.Node:
+        self._sizes = {}  # keyed by node identity: only within one document, whose nodes stay alive
+        return super().compose_document()
+
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > limits.MAX_YAML_ALIASES:
-                raise _Refused(self.peek_event().start_mark, f"more than {limits.MAX_YAML_ALIASES:,} YAML aliases "
-                               "in one file", "write the values out instead of repeating *aliases")
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open_anchors:
+                raise _Refused(event.start_mark, f"the YAML alias *{_clip(str(event.anchor), 40)} is used inside "
+                               "the value it names", "an alias may only repeat a value that is complete")
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                self._alias_values += self.expanded_size(target)
+                if self._alias_values > limits.MAX_YAML_ALIAS_VALUES:
+                    raise _Refused(event.start_mark, f"the YAML aliases of this file stand for more than "
+                                   f"{limits.MAX_YAML_ALIAS_VALUES:,} values", _ALIAS_HINT)
             return super().compose_node(parent, index)
+        anchor = getattr(event, "anchor", None)
         self._depth += 1
+        if anchor is not None:
+            self._open_anchors.add(anchor)
         try:
             if self._depth > limits.MAX_NESTING:
-                raise _Refused(self.peek_event().start_mark, f"nested deeper than {limits.MAX_NESTING} levels",
+                raise _Refused(event.start_mark, f"nested deeper than {limits.MAX_NESTING} levels",
                                "a story is a mapping of plain fields; remove the nested lists or mappings")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+            self._open_anchors.discard(anchor)  # type: ignore[arg-type]
+
+    def expanded_size(self, root: yaml.Node) -> int:
+        """How many values ``root`` stands for once every alias in it is expanded.
+
+        Aliases share nodes, so a few hundred bytes can stand for billions of values (an "alias
+        bomb"); each shared node is counted once per document, so this costs time linear in the file.
+        """
+        sizes = self._sizes
+        stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            key = id(node)
+            if key in sizes:
+                continue
+            if isinstance(node, yaml.ScalarNode):
+                sizes[key] = 1
+                continue
+            children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                        else node.value)
+            if done:
+                sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            else:
+                stack.append((node, True))
+                stack.extend((child, False) for child in children if id(child) not in sizes)
+        return sizes[id(root)]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
         seen: set[tuple[str, str]] = set()
@@ -155,44 +199,6 @@ def _is_empty_document(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
-def _expanded_size_exceeds(root: yaml.Node, limit: int) -> str | None:
-    """Why the value of ``root`` is too big once its aliases are expanded, or None.
-
-    Aliases share nodes, so a few hundred bytes can stand for billions of values (an "alias
-    bomb"); the size is counted once per shared node, in time linear in the file.
-    """
-    sizes: dict[int, int] = {}
-    open_nodes: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        if isinstance(node, yaml.ScalarNode):
-            sizes[key] = 1
-            continue
-        children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
-                    else list(node.value))
-        if done:
-            open_nodes.discard(key)
-            size = 1 + sum(sizes[id(child)] for child in children)
-            if size > limit:
-                return f"holds more than {limit:,} values once its YAML aliases are expanded"
-            sizes[key] = size
-            continue
-        if key in sizes:
-            continue
-        if key in open_nodes:
-            return "holds a YAML alias to itself"
-        open_nodes.add(key)
-        stack.append((node, True))
-        for child in children:
-            if id(child) in open_nodes:
-                return "holds a YAML alias to itself"
-            if id(child) not in sizes:
-                stack.append((child, False))
-    return None
-
-
 def _compose_records(text: str, file: str, problems: list[Problem], *, first_line: int = 1) -> list[Record]:
     """The stories in YAML ``text``; ``first_line`` is the file line the text starts on."""
     records: list[Record] = []
@@ -207,10 +213,10 @@ def _compose_records(text: str, file: str, problems: list[Problem], *, first_lin
             items = node.value if isinstance(node, yaml.SequenceNode) else [node]
             for item in items:
                 line = item.start_mark.line + first_line
-                too_big = _expanded_size_exceeds(item, limits.MAX_YAML_NODES_PER_STORY)
-                if too_big:
-                    problems.append(Problem(file, line, "", f"this story {too_big}",
-                                            "write the values out instead of repeating *aliases"))
+                if loader.expanded_size(item) > limits.MAX_YAML_NODES_PER_STORY:
+                    problems.append(Problem(file, line, "", f"this story holds more than "
+                                            f"{limits.MAX_YAML_NODES_PER_STORY:,} values once its YAML aliases are "
+                                            "expanded", _ALIAS_HINT))
                     continue
                 records.append((file, line, loader.construct_object(item, deep=True)))
     except _Refused as exc:
