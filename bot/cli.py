@@ -84,6 +84,7 @@ class State:
             SECRETS[:] = self._settings.secrets()
             handler = logging.StreamHandler()
             handler.addFilter(MaskSecrets())
+            handler.addFilter(EscapeLogControls())
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             logging.basicConfig(level=self._settings.log_level, handlers=[handler])
         return self._settings
@@ -113,6 +114,15 @@ class MaskSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask(record.getMessage())
+        record.args = ()
+        return True
+
+
+class EscapeLogControls(logging.Filter):
+    """Writes control characters in a log record out visibly: a log line goes to a terminal too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = limits.escape_controls(record.getMessage())
         record.args = ()
         return True
 

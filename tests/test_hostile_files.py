@@ -376,3 +376,21 @@ def test_line_separators_in_a_headline_keep_the_sandbox_thread_whole(env, capsys
     assert {r["platform"] for r in replies} == {"x", "reddit", "bluesky"}, out
     x_root = [r for r in records if r["kind"] == "root" and r["platform"] == "x"]
     assert "Line\u2028separated\u2029headline" in x_root[0]["text"]
+
+
+def test_log_lines_write_control_characters_out(env, capsys):
+    """Log records (a platform's reason, a story id) pass the same escaping as every other line."""
+    import logging
+
+    from bot.cli import EscapeLogControls
+
+    stream = __import__("io").StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(EscapeLogControls())
+    logger = logging.getLogger("oneyearago.test.escape")
+    logger.addHandler(handler)
+    try:
+        logger.warning("platform said %s", "\x1b[2J\u202eboom")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == "platform said \\x1b[2J\\u202eboom\n"
