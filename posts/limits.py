@@ -64,6 +64,16 @@ CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]
 """Characters a story may not contain: C0/C1 controls other than tab and newline, and bidi controls."""
 
 
+_CLEAN_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n"
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a character of :data:`CONTROL_RE` (plain ASCII is checked at C speed)."""
+    if text.isascii():
+        return bool(text.encode("ascii").translate(None, _CLEAN_ASCII))
+    return CONTROL_RE.search(text) is not None
+
+
 def describe_char(char: str) -> str:
     """A control character as it is written in an error message: ``U+001B``."""
     return f"U+{ord(char):04X}"

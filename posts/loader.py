@@ -27,7 +27,7 @@ import yaml
 from bot.errors import Problem, StoryError
 from posts import limits
 from posts.anniversary import parse_duration
-from posts.limits import CONTROL_RE, MAX_FIELD_CHARS, describe_char
+from posts.limits import CONTROL_RE, MAX_FIELD_CHARS, describe_char, has_control
 from posts.story import FIELDS, PLATFORMS, Story, derive_id
 
 EXTENSIONS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -44,6 +44,9 @@ Record = tuple[str, int, Any]
 
 _CONTROL_HINT = ("story text may hold tabs and line breaks but no other control characters and no "
                  "bidirectional override or isolate characters (U+202A-U+202E, U+2066-U+2069); remove it")
+
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+"""Bytes that are never (part of) a control character; whatever else a file holds is searched."""
 
 _QUOTE = reprlib.Repr()
 _QUOTE.maxstring = _QUOTE.maxother = 60
@@ -293,7 +296,7 @@ def _read_json(text: str, file: str, problems: list[Problem]) -> list[Record]:
             problems.append(Problem(file, _line_at(text, pos), "", f"a value cannot be read: {_clip(str(exc))}",
                                     "quote long numbers to make them text"))
             return records
-        if _too_deep(value):
+        if _brackets(text, pos, end) > limits.MAX_NESTING and _too_deep(value, 2):
             problems.append(Problem(file, _line_at(text, pos), "", f"nested deeper than {limits.MAX_NESTING} levels",
                                     _FLAT_HINT))
             return records
@@ -343,11 +346,16 @@ def _read_jsonl(text: str, file: str, problems: list[Problem]) -> list[Record]:
             problems.append(Problem(file, number, "", f"a value cannot be read: {_clip(str(exc))}",
                                     "quote long numbers to make them text"))
             continue
-        if _too_deep(value):
+        if _brackets(line, 0, len(line)) > limits.MAX_NESTING and _too_deep(value):
             problems.append(Problem(file, number, "", f"nested deeper than {limits.MAX_NESTING} levels", _FLAT_HINT))
             continue
         records.append((file, number, value))
     return records
+
+
+def _brackets(text: str, start: int, end: int) -> int:
+    """How many lists and objects could open in ``text[start:end]`` (a cheap bound on its depth)."""
+    return text.count("[", start, end) + text.count("{", start, end)
 
 
 def _too_deep(value: Any, depth: int = 1) -> bool:
@@ -489,7 +497,8 @@ def read_records(files: Iterable[Path], problems: list[Problem]) -> Iterator[Rec
             continue
         if "\r" in text:  # read as text files are: \r\n and a lone \r end a line
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        control = CONTROL_RE.search(text)
+        # Plain ASCII text is checked at C speed; other text by the pattern.
+        control = CONTROL_RE.search(text) if data.translate(None, _PRINTABLE_ASCII) else None
         if control is not None:
             problems.append(Problem(str(path), _line_at(text, control.start()), "",
                                     f"the control character {describe_char(control.group())} is not allowed "
@@ -637,6 +646,43 @@ def _suggest(word: str, options: Iterable[str]) -> str:
     return f"did you mean {close[0]!r}?" if close else ""
 
 
+def _refuse_fields(raw: dict[Any, Any], bad: Callable[..., None]) -> bool:
+    """Report each field over its size limit or holding a control character, and each field given
+    twice; True when a field was refused. Runs before any other check of the story."""
+    refused = False
+    limit_of = MAX_FIELD_CHARS.get
+    for key, value in raw.items():
+        if type(value) is str and len(value) <= limit_of(key, -1):
+            continue  # the common case, a known text field of a fitting size: searched below, all at once
+        if key is DUPLICATES:
+            for name, key_line in value:
+                bad(f"the field {_q(name)} is given twice", "keep one of them", at=key_line)
+            continue
+        control = _control_in(key)
+        if control is not None:
+            bad(f"a field name holds the control character {describe_char(control)}", _CONTROL_HINT)
+            refused = True
+            continue
+        size, limit = _size(value), limit_of(key)
+        if limit is not None and size > limit:
+            bad(f"{key} is {size:,} characters long; the most it may be is {limit:,}",
+                "shorten it (docs/reliability.md lists the limits of story files)")
+            refused = True
+            continue
+        control = _control_in(value)
+        if control is not None:
+            bad(f"{key if isinstance(key, str) else 'a field'} holds the control character {describe_char(control)}",
+                _CONTROL_HINT)
+            refused = True
+    if not refused and has_control("\n".join([v for v in raw.values() if type(v) is str])):
+        for key, value in raw.items():
+            found = CONTROL_RE.search(value) if type(value) is str else None
+            if found is not None:
+                bad(f"{key} holds the control character {describe_char(found.group())}", _CONTROL_HINT)
+                refused = True
+    return refused
+
+
 _ZONES: list[str] | None = None
 
 
@@ -659,30 +705,7 @@ def validate_record(
         problems.append(Problem(file, line if at is None else at, sid, message, hint))
 
     # Size and control characters first: nothing below (nor rendering) sees a value that fails them.
-    oversized: set[Any] = set()
-    for key, value in raw.items():
-        if key is DUPLICATES:
-            for name, key_line in value:
-                bad(f"the field {_q(name)} is given twice", "keep one of them", at=key_line)
-            continue
-        if isinstance(key, str) and CONTROL_RE.search(key):
-            bad(f"a field name holds the control character {describe_char(CONTROL_RE.search(key).group())}",
-                _CONTROL_HINT)
-            oversized.add(key)
-            continue
-        size = _size(value)
-        limit = MAX_FIELD_CHARS.get(key) if isinstance(key, str) else None
-        if limit is not None and size > limit:
-            bad(f"{key} is {size:,} characters long; the most it may be is {limit:,}",
-                "shorten it (docs/reliability.md lists the limits of story files)")
-            oversized.add(key)
-            continue
-        control = _control_in(value)
-        if control is not None:
-            bad(f"{key if isinstance(key, str) else 'a field'} holds the control character {describe_char(control)}",
-                _CONTROL_HINT)
-            oversized.add(key)
-    if oversized:
+    if _refuse_fields(raw, bad):
         return None  # the other checks would only quote or parse what was just refused
 
     if id_text is None:
