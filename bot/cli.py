@@ -194,7 +194,7 @@ def _local(when: dt.datetime | None, settings: Settings) -> str:
 
 def _print_json(data: Any) -> None:
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    # json.dumps escapes C0 controls; DEL, C1 and bidi controls (only ever inside strings) get \\uXXXX too
+    # json.dumps escapes C0 controls; DEL, C1 and bidi controls (only ever inside strings) get \uXXXX too
     click.echo(limits.CONTROL_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
