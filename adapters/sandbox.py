@@ -124,7 +124,9 @@ class SandboxAdapter:
         if thumb is not None:  # what the platform would receive: the hash is taken of the bytes handed over
             record["image"] = {"sha256": hashlib.sha256(thumb.data).hexdigest(), "bytes": len(thumb.data),
                                "mime": thumb.mime, "width": thumb.width, "height": thumb.height}
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        # U+2028/U+2029 are escaped too: a reader splitting "lines" at them must not tear a record
+        text_line = json.dumps(record, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        line = (text_line + "\n").encode("utf-8")
         with self._lock:  # threads of this process; flock serialises the processes sharing the file
             self.transcript.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.transcript, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -142,11 +144,14 @@ class SandboxAdapter:
 def read_transcript(path: Path) -> list[dict[str, Any]]:
     """The records of a sandbox transcript (a torn last line from a crash is ignored)."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        # Records end at \n only: str.splitlines() would also split at U+2028, U+0085, \x0c ...
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
     except FileNotFoundError:
         return []
     records = []
     for line in lines:
+        if not line.strip():
+            continue
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import sys
@@ -14,9 +15,10 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderHook, RenderResult
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,11 +33,38 @@ from bot.models import Status as S
 from bot.queue import Planner
 from bot.runner import run_forever
 from bot.store import Store, explain_db_error, utcnow
+from posts import limits
 from posts.loader import load_stories
 from posts.story import PLATFORMS
 
+
+class _Escaped:
+    """A renderable whose text is shown with its control characters written out (``\\x1b``)."""
+
+    def __init__(self, renderable: RenderableType):
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.renderable, options):
+            if segment.control or not limits.CONTROL_RE.search(segment.text):
+                yield segment
+            else:
+                yield Segment(limits.escape_controls(segment.text), segment.style)
+
+
+class EscapeControls(RenderHook):
+    """Never lets a raw control character from a story, an id, a file name or an error reach the
+    terminal: whatever a console prints, its text is escaped after layout (rich's own colour and
+    cursor codes are control segments, and pass)."""
+
+    def process_renderables(self, renderables: list[RenderableType]) -> list[RenderableType]:
+        return [_Escaped(r) for r in renderables]
+
+
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)
+out.push_render_hook(EscapeControls())
+err.push_render_hook(EscapeControls())
 PLATFORM_NAMES = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
 
 
@@ -62,6 +91,7 @@ class State:
             MASKER[0] = self._settings.masker()
             handler = logging.StreamHandler()
             handler.addFilter(MaskSecrets())
+            handler.addFilter(EscapeLogControls())
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             logging.basicConfig(level=self._settings.log_level, handlers=[handler])
         return self._settings
@@ -96,6 +126,15 @@ class MaskSecrets(logging.Filter):
             record.exc_info = None
         if record.stack_info:
             record.stack_info = mask(record.stack_info)
+        return True
+
+
+class EscapeLogControls(logging.Filter):
+    """Writes control characters in a log record out visibly: a log line goes to a terminal too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = limits.escape_controls(record.getMessage())
+        record.args = ()
         return True
 
 
@@ -143,14 +182,16 @@ def _now(value: str | None) -> dt.datetime:
 
 def _parse_time(value: str, what: str, tz: str = "UTC", end_of_day: bool = False) -> dt.datetime:
     try:
-        if len(value) == 10:
-            day = dt.date.fromisoformat(value)
-            when = dt.datetime.combine(day + dt.timedelta(days=1) if end_of_day else day, dt.time())
-        else:
-            when = dt.datetime.fromisoformat(value)
+        when = dt.datetime.fromisoformat(value) if len(value) != 10 else None
+        day = dt.date.fromisoformat(value) if when is None else when.date()
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO date or date-time (e.g. 2026-01-12 or "
-                                 "2026-01-12T14:00:00+00:00)", param_hint=what) from None
+        raise click.BadParameter(f"{value[:60]!r} is not an ISO date or date-time (e.g. "
+                                 "2026-01-12 or 2026-01-12T14:00:00+00:00)", param_hint=what) from None
+    if not limits.date_in_range(day):  # checked before any arithmetic that could overflow
+        raise click.BadParameter(f"{value!r} is outside the supported range {limits.time_range_text()}",
+                                 param_hint=what)
+    if when is None:
+        when = dt.datetime.combine(day + dt.timedelta(days=1) if end_of_day else day, dt.time())
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(tz))
     return when.astimezone(dt.UTC)
@@ -163,7 +204,9 @@ def _local(when: dt.datetime | None, settings: Settings) -> str:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(mask(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    # json.dumps escapes C0 controls; DEL, C1 and bidi controls (only ever inside strings) get \uXXXX too
+    click.echo(mask(limits.CONTROL_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)))
 
 
 def _snippet(text: str, width: int = 60) -> str:
@@ -680,7 +723,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         _fail("aborted", 130)
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()
+        exc.show(file=shown)  # it may quote what was typed: escape its control characters
+        sys.stderr.write(limits.escape_controls(shown.getvalue()))
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

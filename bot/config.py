@@ -292,10 +292,10 @@ SPECS: tuple[Spec, ...] = (
          "file's own folder); an image must lie inside it, symbolic links included", _optional_path, group="images"),
     Spec("media_allow_private", "false", "Image URLs on loopback, private or link-local addresses are refused; "
          "true allows them all, or list the allowed ones (127.0.0.1,192.168.1.0/24)", _networks, group="images"),
-    Spec("media_max_bytes", "20000000", "Images: the most bytes read from one image file or URL",
-         _positive_int, group="images"),
+    Spec("media_max_bytes", "20000000", "Images: the most bytes read from one image file or URL (1 KB to 100 MB)",
+         _whole(1_000, 100_000_000), group="images"),
     Spec("media_timeout", "20s", "Images: how long fetching one image URL may take, redirects included",
-         _duration, group="images"),
+         _span(dt.timedelta(minutes=10)), group="images"),
     Spec("http_timeout", "30s", "Live mode: how long to wait for a platform's answer before the outcome is unknown",
          _span(dt.timedelta(minutes=10)), group="live platforms"),
     # X (tweepy, API v2, OAuth 1.0a user context)

@@ -13,7 +13,9 @@ import difflib
 import gc
 import io
 import json
+import os
 import re
+import reprlib
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import yaml
 
 from bot.errors import Problem, StoryError
+from posts import limits
 from posts.anniversary import parse_duration
+from posts.limits import CONTROL_RE, MAX_FIELD_CHARS, describe_char, has_control
 from posts.media import Image, ImageError, MediaLoader, MediaPolicy, is_url, shown
 from posts.story import FIELDS, PLATFORMS, Story, derive_id
 
@@ -39,14 +43,158 @@ _DATE_HINT = "write YYYY-MM-DD, or an ISO 8601 date-time such as 2025-01-12T14:3
 Record = tuple[str, int, Any]
 """(file, line, raw value) for one story as read from a file, before validation."""
 
+_CONTROL_HINT = ("story text may hold tabs and line breaks but no other control characters and no "
+                 "bidirectional override or isolate characters (U+202A-U+202E, U+2066-U+2069); remove it")
 
-class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader that keeps dates as text (the loader parses them) and records line numbers."""
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+"""Bytes that are never (part of) a control character; whatever else a file holds is searched."""
+
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = _QUOTE.maxother = 60
+_QUOTE.maxlevel, _QUOTE.maxlist, _QUOTE.maxdict = 2, 4, 4
+
+
+def _q(value: Any) -> str:
+    """``value`` quoted for a message, never longer than about 60 characters whatever it holds."""
+    return _QUOTE.repr(value)
+
+
+def _clip(text: str, width: int = 200) -> str:
+    """A message from elsewhere (a parser, the OS) cut to ``width`` characters."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class _Duplicates:
+    """The key under which a record lists the fields it gives twice, as ``[(name, line or None)]``."""
+
+    def __repr__(self) -> str:
+        return "<duplicate fields>"
+
+
+DUPLICATES = _Duplicates()
+
+
+_ALIAS_HINT = "write the values out instead of repeating *aliases"
+
+
+class _Refused(yaml.YAMLError):
+    """A YAML file the loader will not read further, with where and why."""
+
+    def __init__(self, mark: yaml.Mark | None, message: str, hint: str):
+        super().__init__(message)
+        self.problem_mark = mark
+        self.message = message
+        self.hint = hint
+
+
+try:
+    from yaml.cyaml import CParser as _CParser
+except ImportError:  # PyYAML built without libyaml
+    _CParser = None
+
+_Parser: type = _CParser or type("_PurePythonParser", (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser),
+                                 {})
+"""libyaml's scanner and parser when PyYAML has them (many times faster than PyYAML's own)."""
+
+
+class _LineLoader(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor,  # type: ignore[misc]
+                  yaml.resolver.Resolver):
+    """A safe loader that keeps dates as text (the loader parses them), records line numbers, and
+    bounds what a hostile file can cost: nesting depth, alias count, and duplicate keys.
+
+    The events come from libyaml when it is installed; the nodes are composed here, in Python,
+    so that the bounds hold whichever parser runs.
+    """
+
+    def __init__(self, stream: str):
+        if _Parser is _CParser:
+            _Parser.__init__(self, stream)
+        else:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self._depth = 0
+        self._open_anchors: set[str] = set()
+        self._alias_values = 0
+        self._sizes: dict[int, int] = {}
+        self.first_line = 1
+
+    def compose_document(self) -> yaml.Node:
+        self._sizes = {}  # keyed by node identity: only within one document, whose nodes stay alive
+        return super().compose_document()
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open_anchors:
+                raise _Refused(event.start_mark, f"the YAML alias *{_clip(str(event.anchor), 40)} is used inside "
+                               "the value it names", "an alias may only repeat a value that is complete")
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                self._alias_values += self.expanded_size(target)
+                if self._alias_values > limits.MAX_YAML_ALIAS_VALUES:
+                    raise _Refused(event.start_mark, f"the YAML aliases of this file stand for more than "
+                                   f"{limits.MAX_YAML_ALIAS_VALUES:,} values", _ALIAS_HINT)
+            return super().compose_node(parent, index)
+        anchor = getattr(event, "anchor", None)
+        self._depth += 1
+        if anchor is not None:
+            self._open_anchors.add(anchor)
+        try:
+            if self._depth > limits.MAX_NESTING:
+                raise _Refused(event.start_mark, f"nested deeper than {limits.MAX_NESTING} levels",
+                               "a story is a mapping of plain fields; remove the nested lists or mappings")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open_anchors.discard(anchor)  # type: ignore[arg-type]
+
+    def expanded_size(self, root: yaml.Node) -> int:
+        """How many values ``root`` stands for once every alias in it is expanded.
+
+        Aliases share nodes, so a few hundred bytes can stand for billions of values (an "alias
+        bomb"); each shared node is counted once per document, so this costs time linear in the file.
+        """
+        sizes = self._sizes
+        stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            key = id(node)
+            if key in sizes:
+                continue
+            if isinstance(node, yaml.ScalarNode):
+                sizes[key] = 1
+                continue
+            children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                        else node.value)
+            if done:
+                sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            else:
+                stack.append((node, True))
+                stack.extend((child, False) for child in children if id(child) not in sizes)
+        return sizes[id(root)]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
+        seen: set[tuple[str, str]] = set()
+        twice: list[tuple[str, int | None]] = []
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    twice.append((key_node.value, key_node.start_mark.line + self.first_line))
+                seen.add(key)
+        mapping = super().construct_mapping(node, deep=deep)
+        if twice:
+            mapping[DUPLICATES] = twice
+        return mapping
 
 
 _LineLoader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for key, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
 }
 
 
@@ -58,28 +206,50 @@ def _is_empty_document(node: yaml.Node) -> bool:
 def _compose_records(text: str, file: str, problems: list[Problem], *, first_line: int = 1) -> list[Record]:
     """The stories in YAML ``text``; ``first_line`` is the file line the text starts on."""
     records: list[Record] = []
-    loader = _LineLoader(text)
+    loader = None
     try:
+        loader = _LineLoader(text)
+        loader.first_line = first_line
         while loader.check_node():
             node = loader.get_node()
             if node is None or _is_empty_document(node):
                 continue
             items = node.value if isinstance(node, yaml.SequenceNode) else [node]
             for item in items:
-                records.append((file, item.start_mark.line + first_line,
-                                loader.construct_object(item, deep=True)))
+                line = item.start_mark.line + first_line
+                if loader.expanded_size(item) > limits.MAX_YAML_NODES_PER_STORY:
+                    problems.append(Problem(file, line, "", f"this story holds more than "
+                                            f"{limits.MAX_YAML_NODES_PER_STORY:,} values once its YAML aliases are "
+                                            "expanded", _ALIAS_HINT))
+                    continue
+                records.append((file, line, loader.construct_object(item, deep=True)))
+    except _Refused as exc:
+        mark = exc.problem_mark
+        problems.append(Problem(file, (mark.line if mark is not None else 0) + first_line, "", exc.message,
+                                exc.hint))
+    except yaml.reader.ReaderError as exc:
+        problems.append(Problem(file, _line_at(text, exc.position) + first_line - 1, "",
+                                f"the character {describe_char(chr(exc.character)) if isinstance(exc.character, int) else '?'} "
+                                "is not allowed in YAML", "remove it, or use JSON Lines or CSV for such text"))
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        problems.append(Problem(file, first_line, "", f"a value cannot be read: {_clip(str(exc))}",
+                                "quote long numbers to make them text"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = (mark.line if mark is not None else 0) + first_line
-        message = f"YAML syntax error: {getattr(exc, 'problem', None) or exc}"
+        if "maximum nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own bound, 1,000 levels
+            problems.append(Problem(file, line, "", f"nested deeper than {limits.MAX_NESTING} levels", _FLAT_HINT))
+            return records
+        message = f"YAML syntax error: {_clip(str(getattr(exc, 'problem', None) or exc))}"
         context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         if context and context_mark is not None and context_mark.line + first_line != line:
             # e.g. an unclosed quote is only noticed at the end of the file: say where it began
-            message += f" ({context} on line {context_mark.line + first_line})"
+            message += f" ({_clip(str(context))} on line {context_mark.line + first_line})"
         problems.append(Problem(file, line, "", message,
                                 "fix the YAML syntax at that line (indentation, quotes, colons)"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return records
 
 
@@ -87,8 +257,23 @@ def _read_yaml(text: str, file: str, problems: list[Problem]) -> list[Record]:
     return _compose_records(text, file, problems)
 
 
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
+    """A JSON object as a dict that remembers the keys it was given twice (the last one wins)."""
+    mapping: dict[Any, Any] = dict(pairs)
+    if len(mapping) != len(pairs):
+        seen: set[str] = set()
+        twice = [(key, None) for key, _ in pairs if key in seen or seen.add(key)]  # type: ignore[func-returns-value]
+        mapping[DUPLICATES] = twice
+    return mapping
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs)
+_TOO_DEEP = f"nested too deeply (a story file may nest lists and mappings {limits.MAX_NESTING} levels deep)"
+_FLAT_HINT = "a story is a mapping of plain fields; remove the nested lists or mappings"
+
+
 def _read_json(text: str, file: str, problems: list[Problem]) -> list[Record]:
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     pos = _skip_ws(text, 0)
     if pos >= len(text) or text[pos] != "[":
         problems.append(Problem(file, _line_at(text, pos), "", "a JSON story file must hold an array of stories",
@@ -104,6 +289,17 @@ def _read_json(text: str, file: str, problems: list[Problem]) -> list[Record]:
         except json.JSONDecodeError as exc:
             problems.append(Problem(file, exc.lineno, "", f"JSON syntax error: {exc.msg}",
                                     "fix the JSON at that line (commas, quotes, brackets)"))
+            return records
+        except RecursionError:
+            problems.append(Problem(file, _line_at(text, pos), "", _TOO_DEEP, _FLAT_HINT))
+            return records
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            problems.append(Problem(file, _line_at(text, pos), "", f"a value cannot be read: {_clip(str(exc))}",
+                                    "quote long numbers to make them text"))
+            return records
+        if _brackets(text, pos, end) > limits.MAX_NESTING and _too_deep(value, 2):
+            problems.append(Problem(file, _line_at(text, pos), "", f"nested deeper than {limits.MAX_NESTING} levels",
+                                    _FLAT_HINT))
             return records
         records.append((file, _line_at(text, pos), value))
         pos = _skip_ws(text, end)
@@ -139,15 +335,45 @@ def _read_jsonl(text: str, file: str, problems: list[Problem]) -> list[Record]:
         if not line.strip():
             continue
         try:
-            records.append((file, number, json.loads(line)))
+            value = _DECODER.decode(line)
         except json.JSONDecodeError as exc:
             problems.append(Problem(file, number, "", f"JSON syntax error: {exc.msg}",
                                     "each line must be one complete JSON object"))
+            continue
+        except RecursionError:
+            problems.append(Problem(file, number, "", _TOO_DEEP, _FLAT_HINT))
+            continue
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            problems.append(Problem(file, number, "", f"a value cannot be read: {_clip(str(exc))}",
+                                    "quote long numbers to make them text"))
+            continue
+        if _brackets(line, 0, len(line)) > limits.MAX_NESTING and _too_deep(value):
+            problems.append(Problem(file, number, "", f"nested deeper than {limits.MAX_NESTING} levels", _FLAT_HINT))
+            continue
+        records.append((file, number, value))
     return records
 
 
+def _brackets(text: str, start: int, end: int) -> int:
+    """How many lists and objects could open in ``text[start:end]`` (a cheap bound on its depth)."""
+    return text.count("[", start, end) + text.count("{", start, end)
+
+
+def _too_deep(value: Any, depth: int = 1) -> bool:
+    """Whether a decoded JSON value nests lists and objects deeper than the limit (the file's array
+    is level 1; a story is level 1 in JSON Lines)."""
+    if depth > limits.MAX_NESTING:
+        return True
+    if type(value) is dict:
+        return any(type(v) in (dict, list) and _too_deep(v, depth + 1) for v in value.values())
+    if type(value) is list:
+        return any(type(v) in (dict, list) and _too_deep(v, depth + 1) for v in value)
+    return False
+
+
 def _read_csv(text: str, file: str, problems: list[Problem]) -> list[Record]:
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    # strict: a quote left open is an error, not a cell that swallows every later row
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), strict=True)
     records: list[Record] = []
     header: list[str] | None = None
     start = 1
@@ -159,23 +385,36 @@ def _read_csv(text: str, file: str, problems: list[Problem]) -> list[Record]:
                 continue  # a blank line, or a row of empty cells (",,,," from a spreadsheet)
             if header is None:
                 header = [name.strip() for name in row]
+                twice = sorted({name for name in header if name and header.count(name) > 1})
+                if twice:
+                    problems.append(Problem(file, line, "", f"the column {_q(twice[0])} is given twice in the header",
+                                            "keep one column per field"))
+                    return []
                 continue
             cleaned = {k: v for k, v in zip(header, row, strict=False) if v != ""}
             if len(row) > len(header):
                 cleaned["__extra_cells__"] = row[len(header):]
             records.append((file, line, cleaned))
     except csv.Error as exc:
-        problems.append(Problem(file, reader.line_num, "", f"CSV error: {exc}", "check the quoting on that row"))
+        if "unexpected end of data" in str(exc):
+            problems.append(Problem(file, start, "", "CSV error: a quoted cell is not closed before the end of "
+                                    "the file", "close the quote (\") of the cell that starts on this row"))
+        else:
+            problems.append(Problem(file, reader.line_num, "", f"CSV error: {_clip(str(exc))}",
+                                    "check the quoting on that row"))
     return records
 
 
 def _read_markdown(text: str, file: str, problems: list[Problem]) -> list[Record]:
-    lines = text.lstrip("\ufeff").splitlines(keepends=True)
+    # Lines end at \n only (U+2028 and the like are text), and keep their ends.
+    lines = text.lstrip("\ufeff").split("\n")
+    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
     if not lines or lines[0].strip() != "---":
         problems.append(Problem(file, 1, "", "a Markdown story must start with YAML front matter between --- lines",
                                 "put ---, the fields (date, headline, ...), then --- before the body"))
         return []
-    end = next((i for i, line in enumerate(lines[1:], start=1) if line.strip() in ("---", "...")), None)
+    # Only a line that starts with the marker closes it: an indented --- belongs to a block (|) value.
+    end = next((i for i, line in enumerate(lines[1:], start=1) if line.rstrip() in ("---", "...")), None)
     if end is None:
         problems.append(Problem(file, 1, "", "the front matter is not closed by a --- line",
                                 "add a line with --- after the last field"))
@@ -242,13 +481,31 @@ def story_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]
 def read_records(files: Iterable[Path], problems: list[Problem]) -> Iterator[Record]:
     """Yield the raw story records of each file, adding syntax problems to ``problems``."""
     for path in files:
+        kind = EXTENSIONS[path.suffix.lower()]
+        limit = limits.MAX_FILE_BYTES[kind]
         try:
-            text = path.read_text(encoding="utf-8-sig")
+            with path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                data = handle.read(limit + 1) if size <= limit else b""  # read no more than the limit
+            if max(size, len(data)) > limit:
+                problems.append(Problem(str(path), 0, "", f"the file is {max(size, len(data)):,} bytes; a {kind} "
+                                        f"story file may hold at most {limit:,}", "split it into several files"))
+                continue
+            text = data.decode("utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(str(path), 0, "", f"cannot read the file: {exc}",
+            problems.append(Problem(str(path), 0, "", f"cannot read the file: {_clip(str(exc))}",
                                     "story files must be readable UTF-8 text"))
             continue
-        yield from READERS[EXTENSIONS[path.suffix.lower()]](text, str(path), problems)
+        if "\r" in text:  # read as text files are: \r\n and a lone \r end a line
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        # Plain ASCII text is checked at C speed; other text by the pattern.
+        control = CONTROL_RE.search(text) if data.translate(None, _PRINTABLE_ASCII) else None
+        if control is not None:
+            problems.append(Problem(str(path), _line_at(text, control.start()), "",
+                                    f"the control character {describe_char(control.group())} is not allowed "
+                                    "in a story file", _CONTROL_HINT))
+            continue
+        yield from READERS[kind](text, str(path), problems)
 
 
 @contextlib.contextmanager
@@ -306,6 +563,33 @@ def _load_stories(paths: Iterable[str | Path], progress: Callable[[int], None] |
     if problems:
         raise StoryError(problems)
     return stories
+
+
+def _size(value: Any) -> int:
+    """How many characters a raw value holds (a list or mapping: all its items together)."""
+    if type(value) is str:
+        return len(value)
+    if isinstance(value, bool) or value is None:
+        return 5
+    if isinstance(value, int):
+        return value.bit_length() // 3 + 2  # never str() a huge integer just to measure it
+    if isinstance(value, list | tuple):
+        return sum(_size(v) for v in value) + len(value)
+    if isinstance(value, dict):
+        return sum(_size(k) + _size(v) for k, v in value.items()) + len(value)
+    return len(str(value))
+
+
+def _control_in(value: Any) -> str | None:
+    """The first control character in a raw value (its text, list items, mapping keys), or None."""
+    if type(value) is str:
+        found = CONTROL_RE.search(value)
+        return found.group() if found else None
+    if isinstance(value, list | tuple):
+        return next((c for c in map(_control_in, value) if c is not None), None)
+    if isinstance(value, dict):
+        return next((c for k, v in value.items() for c in (_control_in(k), _control_in(v)) if c is not None), None)
+    return None
 
 
 def _text(value: Any) -> str | None:
@@ -367,6 +651,43 @@ def _suggest(word: str, options: Iterable[str]) -> str:
     return f"did you mean {close[0]!r}?" if close else ""
 
 
+def _refuse_fields(raw: dict[Any, Any], bad: Callable[..., None]) -> bool:
+    """Report each field over its size limit or holding a control character, and each field given
+    twice; True when a field was refused. Runs before any other check of the story."""
+    refused = False
+    limit_of = MAX_FIELD_CHARS.get
+    for key, value in raw.items():
+        if type(value) is str and len(value) <= limit_of(key, -1):
+            continue  # the common case, a known text field of a fitting size: searched below, all at once
+        if key is DUPLICATES:
+            for name, key_line in value:
+                bad(f"the field {_q(name)} is given twice", "keep one of them", at=key_line)
+            continue
+        control = _control_in(key)
+        if control is not None:
+            bad(f"a field name holds the control character {describe_char(control)}", _CONTROL_HINT)
+            refused = True
+            continue
+        size, limit = _size(value), limit_of(key)
+        if limit is not None and size > limit:
+            bad(f"{key} is {size:,} characters long; the most it may be is {limit:,}",
+                "shorten it (docs/reliability.md lists the limits of story files)")
+            refused = True
+            continue
+        control = _control_in(value)
+        if control is not None:
+            bad(f"{key if isinstance(key, str) else 'a field'} holds the control character {describe_char(control)}",
+                _CONTROL_HINT)
+            refused = True
+    if not refused and has_control("\n".join([v for v in raw.values() if type(v) is str])):
+        for key, value in raw.items():
+            found = CONTROL_RE.search(value) if type(value) is str else None
+            if found is not None:
+                bad(f"{key} holds the control character {describe_char(found.group())}", _CONTROL_HINT)
+                refused = True
+    return refused
+
+
 _ZONES: list[str] | None = None
 
 
@@ -386,9 +707,15 @@ def validate_record(
     before = len(problems)
     id_text = _text(raw.get("id"))
     sid = id_text or ""
+    if len(sid) > MAX_FIELD_CHARS["id"] or CONTROL_RE.search(sid):
+        sid = ""  # reported below; never quoted whole at the start of every message
 
-    def bad(message: str, hint: str = "") -> None:
-        problems.append(Problem(file, line, sid, message, hint))
+    def bad(message: str, hint: str = "", at: int | None = None) -> None:
+        problems.append(Problem(file, line if at is None else at, sid, message, hint))
+
+    # Size and control characters first: nothing below (nor rendering) sees a value that fails them.
+    if _refuse_fields(raw, bad):
+        return None  # the other checks would only quote or parse what was just refused
 
     if id_text is None:
         bad(f"id must be text, not {type(raw.get('id')).__name__}", "write id as a plain string, or leave it out")
@@ -396,11 +723,11 @@ def validate_record(
     if "__extra_cells__" in raw:
         bad("this row has more cells than the header has columns", "quote cells that contain commas")
     for key in raw:
-        if key == "__extra_cells__":
+        if key == "__extra_cells__" or key is DUPLICATES:
             continue
         if key not in FIELDS:
-            suggestion = _suggest(str(key), FIELDS)
-            bad(f"unknown field {key!r}", suggestion or f"known fields: {', '.join(FIELDS)}")
+            suggestion = _suggest(str(key), FIELDS) if len(str(key)) <= 100 else ""
+            bad(f"unknown field {_q(key)}", suggestion or f"known fields: {', '.join(FIELDS)}")
     values: dict[str, Any] = {}
     not_text: set[str] = set()
     for name in ("headline", "summary", "body", "category", "source", "url", "image", "one_year_later",
@@ -412,7 +739,7 @@ def validate_record(
             text = ""
         values[name] = text
     if sid and not _ID_RE.fullmatch(sid):
-        bad(f"id {sid!r} is not valid", "use letters, digits, '.', '_' or '-' (at most 100, no spaces)")
+        bad(f"id {_q(sid)} is not valid", "use letters, digits, '.', '_' or '-' (at most 100, no spaces)")
     if not values["headline"] and "headline" not in not_text:  # a non-text headline is reported once
         bad("headline is required", "add a headline: the one-line title of the story")
     date = None
@@ -421,21 +748,26 @@ def validate_record(
     else:
         date = _parse_date(raw["date"])
         if date is None:
-            bad(f"date {raw['date']!r} is not a valid date", _DATE_HINT)
+            bad(f"date {_q(raw['date'])} is not a valid date", _DATE_HINT)
+        elif not (limits.STORY_DATE_MIN <= (date.date() if isinstance(date, dt.datetime) else date)
+                  <= limits.STORY_DATE_MAX):
+            bad(f"date {_q(raw['date'])} is outside the supported range {limits.story_date_range_text()}",
+                "check the year; docs/reliability.md explains the range")
+            date = None
     if values["timezone"]:
         try:
             ZoneInfo(values["timezone"])
         except (ZoneInfoNotFoundError, ValueError):
             if _ZONES is None:
                 _ZONES = sorted(available_timezones())
-            bad(f"unknown time zone {values['timezone']!r}",
+            bad(f"unknown time zone {_q(values['timezone'])}",
                 _suggest(values["timezone"], _ZONES) or "use an IANA name such as Europe/London or America/New_York")
     if values["url"]:
         problem = _check_url(values["url"])
         if problem:
-            bad(f"url {values['url']!r} {problem}", "give the full address, e.g. https://example.com/story")
+            bad(f"url {_q(values['url'])} {problem}", "give the full address, e.g. https://example.com/story")
     if values["lang"] and not _LANG_RE.fullmatch(values["lang"]):
-        bad(f"lang {values['lang']!r} is not a language tag", "use a BCP 47 tag such as en, de or pt-BR")
+        bad(f"lang {_q(values['lang'])} is not a language tag", "use a BCP 47 tag such as en, de or pt-BR")
     delay = None
     if raw.get("followup_after") not in (None, ""):
         try:
@@ -443,7 +775,7 @@ def validate_record(
             if delay <= dt.timedelta(0):
                 raise ValueError
         except ValueError:
-            bad(f"followup_after {raw['followup_after']!r} is not a delay", "write it like 90m, 6h, 1h30m or 1d")
+            bad(f"followup_after {_q(raw['followup_after'])} is not a delay", "write it like 90m, 6h, 1h30m or 1d")
             delay = None
     platforms = _list(raw.get("platforms"))
     if platforms is None:
@@ -452,7 +784,7 @@ def validate_record(
     platforms = [p.lower() for p in platforms]
     for name in platforms:
         if name not in PLATFORMS:
-            bad(f"unknown platform {name!r}", _suggest(name, PLATFORMS) or f"known: {', '.join(PLATFORMS)}")
+            bad(f"unknown platform {_q(name)}", _suggest(name, PLATFORMS) or f"known: {', '.join(PLATFORMS)}")
     tags = _list(raw.get("tags"))
     if tags is None:
         bad("tags must be a list of words", "write tags: [ai, research]")
@@ -460,7 +792,7 @@ def validate_record(
     tags = [t.lstrip("#＃").strip() for t in tags]
     for tag in tags:
         if not tag or any(ch.isspace() for ch in tag):
-            bad(f"tag {tag!r} is not one word", "tags are single words without spaces")
+            bad(f"tag {_q(tag)} is not one word", "tags are single words without spaces")
     image: Image | None = None
     if values["image"]:
         problem = _check_url(values["image"]) if is_url(values["image"]) else None

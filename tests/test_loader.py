@@ -293,10 +293,10 @@ def test_csv_header_names_are_trimmed_and_empty_cells_are_absent(tmp_path):
 
 def test_json_lines_keep_unicode_line_separators_inside_strings(tmp_path):
     path = tmp_path / "s.jsonl"
-    lines = ['{"date": "2025-01-01", "headline": "one\u2028two"}', '{"date": "2025-01-02", "headline": "x\x85y"}']
+    lines = ['{"date": "2025-01-01", "headline": "one\u2028two"}', '{"date": "2025-01-02", "headline": "x\u2029y"}']
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     stories = load_stories([path])
-    assert [(s.headline, s.origin) for s in stories] == [("one\u2028two", f"{path}:1"), ("x\x85y", f"{path}:2")]
+    assert [(s.headline, s.origin) for s in stories] == [("one\u2028two", f"{path}:1"), ("x\u2029y", f"{path}:2")]
 
 
 def test_loading_twice_gives_the_same_stories(tmp_path):
@@ -736,9 +736,9 @@ JSON_HINT = "fix the JSON at that line (commas, quotes, brackets)"
 
 FILE_ERRORS = [
     case("stories.yaml", GOOD + "- date: 2025-01-02\n  headline: Broken: here\n", 5, "",
-         "YAML syntax error: mapping values are not allowed here", YAML_HINT, id="yaml-colon-in-a-plain-value"),
+         "YAML syntax error: mapping values are not allowed in this context", YAML_HINT, id="yaml-colon-in-a-plain-value"),
     case("stories.yaml", GOOD + "- date: 2025-01-02\n headline: bad indent\n", 5, "",
-         "YAML syntax error: expected <block end>, but found '<block mapping start>' "
+         "YAML syntax error: did not find expected '-' indicator "
          "(while parsing a block collection on line 1)", YAML_HINT,
          id="yaml-bad-indentation"),
     case("stories.yaml", GOOD + "- date: 2025-01-02\n  headline: 'unclosed\n", 6, "",
@@ -797,7 +797,7 @@ FILE_ERRORS = [
          "the front matter is not closed by a --- line", "add a line with --- after the last field",
          id="markdown-unclosed-front-matter"),
     case("story.md", "---\ndate: 2025-01-01\nheadline: Broken: here\n---\nBody\n", 3, "",
-         "YAML syntax error: mapping values are not allowed here", YAML_HINT,
+         "YAML syntax error: mapping values are not allowed in this context", YAML_HINT,
          id="markdown-yaml-error-at-its-file-line"),
     case("story.md", "---\n- date: 2025-01-01\n- headline: A list\n---\nBody\n", 2, "",
          "the front matter must be one mapping of fields", "write one field per line: name: value",

@@ -37,6 +37,7 @@ from bot.store import Store, utcnow
 from bot.web import render as show
 from bot.web import security
 from bot.web.pages import PLATFORM_NAMES, calendar, headlines, status_view, story_view
+from posts import limits
 from posts.loader import load_stories
 
 HERE = Path(__file__).parent
@@ -211,7 +212,10 @@ def calendar_page(web: Web, request: Request) -> Response:
         try:
             start = dt.date.fromisoformat(raw)
         except ValueError:
-            raise HTTPException(400, f"{raw!r} is not a date (YYYY-MM-DD).") from None
+            raise HTTPException(400, f"{raw[:60]!r} is not a date (YYYY-MM-DD).") from None
+        if not limits.date_in_range(start):
+            raise HTTPException(400, f"{raw!r} is outside the supported range of dates, "
+                                f"{limits.time_range_text()}.")
     try:
         weeks = min(max(int(request.query_params.get("weeks", "2")), 1), 8)
     except ValueError:
