@@ -182,6 +182,10 @@ SPECS: tuple[Spec, ...] = (
     Spec("web_token", "", "Dashboard: operator token every request to `oneyearago web` must carry; required to "
          "bind anything but 127.0.0.1 (make one: python -c 'import secrets; print(secrets.token_urlsafe(32))')",
          secret=True, group="dashboard"),
+    Spec("web_session_idle", "12h", "Dashboard: a login ends after this long without a request (sessions live in "
+         "memory: logout and a restart end them too)", _duration, group="dashboard"),
+    Spec("web_secure_cookies", "false", "Dashboard: mark its cookies Secure; set true when a TLS proxy serves it "
+         "over https (requests that reach it as https get Secure cookies anyway)", _bool, group="dashboard"),
     Spec("http_timeout", "30s", "Live mode: how long to wait for a platform's answer before the outcome is unknown",
          _duration, group="live platforms"),
     # X (tweepy, API v2, OAuth 1.0a user context)
@@ -261,6 +265,8 @@ class Settings:
     x_price_post: float
     x_price_post_link: float
     web_token: Secret
+    web_session_idle: dt.timedelta
+    web_secure_cookies: bool
     http_timeout: dt.timedelta
     x_consumer_key: Secret
     x_consumer_secret: Secret

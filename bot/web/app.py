@@ -39,7 +39,16 @@ from posts.loader import load_stories
 
 HERE = Path(__file__).parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+"""Largest upload (all its files and fields), counted as it streams in."""
+MAX_UPLOAD_FILE_BYTES = 10 * 1024 * 1024
+"""Largest single file in an upload."""
 MAX_UPLOAD_FILES = 20
+MAX_LOGIN_BYTES = 4 * 1024
+"""Largest body of a login (a token and two hidden fields)."""
+MAX_FORM_BYTES = 16 * 1024
+"""Largest body of any other form (retry, skip, logout)."""
+MAX_NAME_BYTES = 255
+"""Longest file name accepted in an upload (in UTF-8 bytes, as most file systems count)."""
 STATUS_CLASS = {"posted": "ok", "pending": "pending", "sending": "sending", "failed": "bad", "unconfirmed": "bad",
                 "missed": "warn", "skipped": "muted", "late": "warn"}
 
@@ -55,6 +64,9 @@ class Web:
     clock: Callable[[], dt.datetime]
     templates: Jinja2Templates
     story_templates: Any
+    sessions: security.Sessions
+    logins: security.LoginLimiter
+    secure_cookies: bool = False
 
     def planner(self) -> Planner:
         return Planner(self.store, self.settings, templates=self.story_templates)
@@ -100,8 +112,11 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
     env.globals.update(platform_names=PLATFORM_NAMES, status_class=STATUS_CLASS, x_html=show.x_html,
                        bluesky_html=show.bluesky_html, reddit_html=show.reddit_html, domain=show.domain,
                        zone=settings.timezone, token_required=bool(token))
+    idle = getattr(settings, "web_session_idle", None) or dt.timedelta(hours=12)
+    secure_cookies = bool(getattr(settings, "web_secure_cookies", False))
     web = Web(settings, store, token, secret or secrets.token_bytes(32), clock, templates,
-              _story_templates(settings))
+              _story_templates(settings), security.Sessions(idle.total_seconds()), security.LoginLimiter(),
+              secure_cookies)
     env.globals["local"] = web.local
     hosts = None if token else (allowed_hosts if allowed_hosts is not None else sorted(security.LOOPBACK_NAMES))
     routes = [
@@ -119,7 +134,9 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
         Route("/logout", _action(web, logout), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(security.Guard, token=token, allowed_hosts=hosts)],
+    guard = Middleware(security.Guard, token=token, allowed_hosts=hosts, sessions=web.sessions,
+                       secure_cookies=secure_cookies)
+    app = Starlette(routes=routes, middleware=[guard],
                     exception_handlers={HTTPException: _error_handler(web), BotError: _error_handler(web)})
     app.state.web = web
     return app
@@ -144,13 +161,28 @@ def _page(web: Web, handler: Callable[[Web, Request], Response]) -> Callable[[Re
 
 
 def _action(web: Web, handler: Callable[[Web, Request, FormData], Any]) -> Callable[[Request], Any]:
-    """A POST: refused (403) unless its form carries this browser's CSRF token."""
+    """A POST: refused (403) unless its form carries this browser's CSRF token.
+
+    What can be refused without the body is refused before any of it is read (no ``csrf`` cookie,
+    another site's origin, a login from an address over its failure limit); the body is then read
+    within its path's limits as it streams in (413 past them).
+    """
 
     async def endpoint(request: Request) -> Response:
-        size = request.headers.get("content-length", "")
-        if size.isdigit() and int(size) > MAX_UPLOAD_BYTES + 64 * 1024:
-            raise HTTPException(413, f"The upload is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
-        form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=50)
+        if request.url.path == "/login" and web.token:
+            wait = web.logins.retry_after(security.client_address(request.scope))
+            if wait:
+                raise HTTPException(429, f"Too many wrong tokens from this address: try again in {wait} s.",
+                                    headers={"Retry-After": str(wait)})
+        if request.url.path == "/upload":
+            limits: dict[str, Any] = {"limit": MAX_UPLOAD_BYTES, "what": "The upload",
+                                      "max_files": MAX_UPLOAD_FILES, "max_file_size": MAX_UPLOAD_FILE_BYTES}
+        elif request.url.path == "/login":
+            limits = {"limit": MAX_LOGIN_BYTES, "what": "The login form"}
+        else:
+            limits = {"limit": MAX_FORM_BYTES, "what": "The form"}
+        security.before_body(request, limits["limit"], limits["what"])
+        form = await security.read_form(request, **limits)
         try:
             given = form.get(security.CSRF_FIELD) or request.headers.get(security.CSRF_HEADER)
             if not security.csrf_ok(request, web.secret, given):
@@ -166,14 +198,17 @@ def _action(web: Web, handler: Callable[[Web, Request, FormData], Any]) -> Calla
 
 def _error_handler(web: Web) -> Callable[[Request, Exception], Any]:
     async def handle(request: Request, exc: Exception) -> Response:
+        headers = None
         if isinstance(exc, HTTPException):
-            code, message = exc.status_code, str(exc.detail)
+            code, message, headers = exc.status_code, str(exc.detail), exc.headers
         else:
             code, message = 404 if str(exc).startswith("no story") else 400, str(exc)
         if code == 405:
             message = "That address does not take this kind of request."
-        return page(web, request, "error.html", {"code": code, "message": message, "title": "Error"},
-                    status_code=code)
+        response = page(web, request, "error.html", {"code": code, "message": message, "title": "Error"},
+                        status_code=code)
+        response.headers.update(headers or {})
+        return response
 
     return handle
 
@@ -278,19 +313,32 @@ async def login(web: Web, request: Request, form: FormData) -> Response:
     target = security.safe_next(str(form.get("next") or ""))
     if not web.token:
         return RedirectResponse(target, status_code=303)
+    client = security.client_address(request.scope)
     if not security.same(given, web.token):
+        web.logins.failed(client)
         return page(web, request, "login.html", {"title": "Log in", "next": target,
                                                  "error": "That is not the operator token."}, status_code=401)
+    web.logins.succeeded(client)
+    old = request.cookies.get(security.SESSION_COOKIE, "")
+    if old:
+        web.sessions.revoke(old)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(security.TOKEN_COOKIE, security.login_cookie(web.token), httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/")
+    response.set_cookie(security.SESSION_COOKIE, web.sessions.create(), httponly=True, samesite="strict",
+                        secure=_secure(web, request), path="/")
     return response
 
 
 async def logout(web: Web, request: Request, form: FormData) -> Response:
+    web.sessions.revoke(request.cookies.get(security.SESSION_COOKIE, ""))
     response = RedirectResponse("/login" if web.token else "/", status_code=303)
-    response.delete_cookie(security.TOKEN_COOKIE, path="/")
+    response.delete_cookie(security.SESSION_COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=_secure(web, request))
     return response
+
+
+def _secure(web: Web, request: Request) -> bool:
+    """Whether cookies are marked Secure: served over https, or the setting says a TLS proxy does."""
+    return web.secure_cookies or request.url.scheme == "https"
 
 
 async def upload(web: Web, request: Request, form: FormData) -> Response:

@@ -36,7 +36,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 SAMPLES = ROOT / "posts" / "samples" / "2025.yaml"
-TOKEN = "a-long-operator-token-for-tests"
+TOKEN = "Zq8-vL3nWp0xKc7RtY2mHs5bJf9dGa4e"
 ZONE = "Europe/Berlin"
 
 pytestmark = [
