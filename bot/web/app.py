@@ -351,7 +351,7 @@ async def upload(web: Web, request: Request, form: FormData) -> Response:
         paths, names = [], {}
         total = 0
         for index, upload_file in enumerate(files):
-            name = Path((upload_file.filename or "").replace("\\", "/")).name.lstrip(".") or f"upload-{index}"
+            name = _upload_name(upload_file.filename or "")
             data = await upload_file.read()
             total += len(data)
             if total > MAX_UPLOAD_BYTES:
@@ -364,12 +364,42 @@ async def upload(web: Web, request: Request, form: FormData) -> Response:
         try:
             report = await run_in_threadpool(_load, web, paths, names, dry_run)
         except StoryError as exc:
-            problems = [dataclasses.replace(p, file=_shown(p.file, names)) for p in exc.problems]
+            problems = [dataclasses.replace(p, file=_shown(p.file, names), message=_scrub(p.message, names, folder),
+                                            hint=_scrub(p.hint, names, folder)) for p in exc.problems]
             return page(web, request, "upload.html", {
-                "title": "Upload", "problems": problems, "error": f"{exc}; nothing was loaded.",
-                "uploaded": list(names.values())}, status_code=422)
+                "title": "Upload", "problems": problems, "error": f"{_scrub(str(exc), names, folder)}; nothing "
+                "was loaded.", "uploaded": list(names.values())}, status_code=422)
+        except BotError as exc:
+            raise BotError(_scrub(str(exc), names, folder)) from None
     return page(web, request, "upload.html", {"title": "Upload", "report": report, "dry_run": dry_run,
                                               "uploaded": list(names.values())})
+
+
+def _upload_name(raw: str) -> str:
+    """The name an uploaded file is loaded under: its own name without any folder, kept as sent.
+
+    Raises:
+        HTTPException: 400 for a name no file system could hold or that names a folder.
+    """
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    shown = security._quoted(name)
+    if name in ("", ".", ".."):
+        raise HTTPException(400, f"The uploaded file name {security._quoted(raw)} is not a file name; rename the "
+                                 "file and upload it again.")
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
+        raise HTTPException(400, f"The uploaded file name {shown} holds control characters; rename the file and "
+                                 "upload it again.")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise HTTPException(400, f"The uploaded file name {shown} is longer than {MAX_NAME_BYTES} bytes; rename "
+                                 "the file and upload it again.")
+    return name
+
+
+def _scrub(text: str, names: dict[str, str], folder: str) -> str:
+    """``text`` with every temporary copy's path replaced by the name the operator uploaded."""
+    for path, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        text = text.replace(path, name)
+    return text.replace(folder, "upload")
 
 
 def _shown(file: str, names: dict[str, str]) -> str:
