@@ -34,7 +34,7 @@ from bot.queue import Planner
 from bot.store import Store, utcnow
 from bot.web import render as show
 from bot.web import security
-from bot.web.pages import PLATFORM_NAMES, calendar, headlines, status_view, story_view
+from bot.web.pages import MAX_WEEKS, PLATFORM_NAMES, calendar, headlines, status_view, story_view
 from posts.loader import load_stories
 
 HERE = Path(__file__).parent
@@ -229,11 +229,23 @@ def calendar_page(web: Web, request: Request) -> Response:
         except ValueError:
             raise HTTPException(400, f"{raw!r} is not a date (YYYY-MM-DD).") from None
     try:
-        weeks = min(max(int(request.query_params.get("weeks", "2")), 1), 8)
+        weeks = min(max(int(request.query_params.get("weeks", "2")[:3]), 1), MAX_WEEKS)
     except ValueError:
         weeks = 2
-    cal = calendar(web.store, web.settings, web.planner(), now=_now(web), start=start, weeks=weeks)
+    day, number = _day_page(request)
+    cal = calendar(web.store, web.settings, now=_now(web), start=start, weeks=weeks, day=day, page=number)
     return page(web, request, "calendar.html", {"cal": cal, "title": "Calendar"})
+
+
+def _day_page(request: Request) -> tuple[dt.date | None, int]:
+    """The day whose posts are shown page by page (``?day=YYYY-MM-DD&page=N``), if any."""
+    raw = request.query_params.get("day", "")
+    try:
+        day = dt.date.fromisoformat(raw) if raw else None
+        number = int(request.query_params.get("page", "1")[:6])
+    except ValueError:
+        raise HTTPException(400, "day must be a date (YYYY-MM-DD) and page a whole number.") from None
+    return day, max(number, 1)
 
 
 def story_page(web: Web, request: Request) -> Response:

@@ -18,14 +18,23 @@ from bot import ops
 from bot.config import Settings
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
-from bot.queue import Planner
-from bot.quotas import DayCount
+from bot.quotas import DayCount, day_counts
 from bot.store import Store
 from posts.render import Part
 from posts.story import PLATFORMS, Story
 
 PLATFORM_NAMES = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
+MAX_WEEKS = 8
+"""The longest range the calendar shows at once."""
+DAY_LIMIT = 25
+"""Posts shown per platform per day on the calendar; the rest are a "N more" link to the day's pages."""
+PAGE_LIMIT = 200
+"""Posts shown per platform on one page of a day."""
+NOT_RENDERED = "queued"
+"""The status shown for a post of a story that is not rendered yet (its deliveries are made a day ahead)."""
 PROBLEM_STATUSES = (S.FAILED.value, S.MISSED.value, S.UNCONFIRMED.value)
+LATE = dt.timedelta(minutes=5)
+"""A pending post this far past its due time shows as late."""
 STATUS_RANK = {S.FAILED.value: 0, S.UNCONFIRMED.value: 1, S.MISSED.value: 2, S.SENDING.value: 3,
                S.PENDING.value: 4, S.SKIPPED.value: 5, S.POSTED.value: 6}
 """Which status a group of thread parts shows: the one that most needs attention."""
@@ -62,6 +71,7 @@ class Entry:
     remote_url: str | None
     head_id: int
     """The delivery whose status the entry shows (the one that most needs attention)."""
+    sort_key: tuple[Any, ...] = ()
 
     @property
     def problem(self) -> bool:
@@ -74,6 +84,12 @@ class PlatformDay:
     name: str
     entries: list[Entry]
     count: DayCount | None
+    more: int = 0
+    """Entries of the day not shown (over :data:`DAY_LIMIT`, or on other pages of the day)."""
+    posts: int = 0
+    """Posts of the day on this platform, shown or not (each part of a thread is a post)."""
+    problems: int = 0
+    late: int = 0
 
     @property
     def over(self) -> list[str]:
@@ -86,11 +102,19 @@ class Day:
     today: bool
     past: bool
     platforms: list[PlatformDay]
+    page: int = 0
+    """Which page of the day is shown (0: the calendar's first :data:`DAY_LIMIT` per platform)."""
+    pages: int = 1
 
     @property
     def posts(self) -> int:
-        """Posts on the day (each part of a thread is a post)."""
-        return sum(e.parts for p in self.platforms for e in p.entries)
+        """Posts on the day, shown or not (each part of a thread is a post; a story not rendered
+        yet counts one root and one follow-up per platform)."""
+        return sum(p.posts for p in self.platforms)
+
+    @property
+    def more(self) -> int:
+        return sum(p.more for p in self.platforms)
 
     @property
     def over(self) -> list[str]:
@@ -98,11 +122,11 @@ class Day:
 
     @property
     def problems(self) -> int:
-        return sum(1 for p in self.platforms for e in p.entries if e.problem)
+        return sum(p.problems for p in self.platforms)
 
     @property
     def late(self) -> int:
-        return sum(1 for p in self.platforms for e in p.entries if e.late)
+        return sum(p.late for p in self.platforms)
 
 
 @dataclasses.dataclass
@@ -114,6 +138,8 @@ class Calendar:
     prev_start: dt.date
     next_start: dt.date
     this_week: dt.date
+    unrendered: int = 0
+    """Stories in the range whose deliveries are not made yet (shown from their story rows)."""
 
     @property
     def end(self) -> dt.date:
@@ -128,42 +154,131 @@ def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
 
 
-def calendar(store: Store, settings: Settings, planner: Planner, *, now: dt.datetime,
-             start: dt.date | None = None, weeks: int = 2) -> Calendar:
-    """``weeks`` weeks from the Monday of ``start`` (default: this week), day by day, in the bot's zone."""
+def calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.date | None = None,
+             weeks: int = 2, day: dt.date | None = None, page: int = 1) -> Calendar:
+    """``weeks`` weeks from the Monday of ``start`` (default: this week), day by day, in the bot's zone.
+
+    Read only: deliveries come from the queue, and a story not rendered yet shows its root and
+    follow-up at their due times from its story row (rendering waits for the engine, a day
+    ahead). Each platform shows at most :data:`DAY_LIMIT` posts a day; ``day`` shows that day's
+    ``page`` of :data:`PAGE_LIMIT` posts per platform instead.
+    """
     zone = ZoneInfo(settings.timezone)
     today = now.astimezone(zone).date()
+    weeks = min(max(weeks, 1), MAX_WEEKS)
     first = monday(start or today)
     last = first + dt.timedelta(days=7 * weeks)
-    rows = ops.agenda(store, start=local_midnight(first, zone), end=local_midnight(last, zone), planner=planner)
-    counts = {(c.day, c.platform): c for c in ops.day_counts(rows, settings)}
-    titles = headlines(store, (r.story_id for r in rows))
-    grouped: dict[tuple[dt.date, str], dict[tuple[str, str, dt.datetime], list[DeliveryRow]]] = defaultdict(dict)
+    begin, end = local_midnight(first, zone), local_midnight(last, zone)
+    rows: list[Any] = _deliveries(store, begin, end)
+    planned, unrendered = _unrendered(store, settings, begin, end)
+    rows.extend(planned)
+    counts = {(c.day, c.platform): c for c in day_counts(rows, settings)}
+    titles = headlines(store, {r.story_id for r in rows if not isinstance(r, _Planned)})
+    titles.update({r.story_id: r.headline for r in planned})
+    grouped: dict[tuple[dt.date, str], dict[tuple[str, str, dt.datetime], list[Any]]] = defaultdict(dict)
     for row in rows:
-        day = row.due_at.astimezone(zone).date()
-        grouped[(day, row.platform)].setdefault((row.story_id, row.kind, row.due_at), []).append(row)
+        local_day = row.due_at.astimezone(zone).date()
+        grouped[(local_day, row.platform)].setdefault((row.story_id, row.kind, row.due_at), []).append(row)
     platforms = list(settings.platforms) + sorted({r.platform for r in rows} - set(settings.platforms))
     days = []
     for offset in range(7 * weeks):
-        day = first + dt.timedelta(days=offset)
+        date = first + dt.timedelta(days=offset)
+        threads = {platform: sorted(grouped.get((date, platform), {}).values(),
+                                    key=lambda items: (items[0].due_at, items[0].kind != "root", items[0].story_id))
+                   for platform in platforms}
+        pages = max(1, -(-max(map(len, threads.values()), default=0) // PAGE_LIMIT))
+        number = min(max(page, 1), pages) if date == day else 0
+        size, skip = (PAGE_LIMIT, (number - 1) * PAGE_LIMIT) if number else (DAY_LIMIT, 0)
         per_platform = []
-        for platform in platforms:
-            threads = grouped.get((day, platform), {})
-            entries = [_entry(items, titles, zone, now, settings) for items in threads.values()]
-            count = counts.get((day.isoformat(), platform))
-            if entries or count:
-                per_platform.append(PlatformDay(platform, PLATFORM_NAMES.get(platform, platform), entries, count))
-        days.append(Day(day, day == today, day < today, per_platform))
+        for platform, ordered in threads.items():
+            shown = ordered[skip:skip + size]
+            entries = [_entry(items, titles, zone, now, settings) for items in shown]
+            count = counts.get((date.isoformat(), platform))
+            if entries or count or ordered:
+                problems = late = 0
+                for items in ordered:
+                    head = min(items, key=lambda r: STATUS_RANK.get(r.status, 9)).status
+                    problems += head in PROBLEM_STATUSES
+                    late += head == S.PENDING.value and min(r.due_at for r in items) < now - LATE
+                per_platform.append(PlatformDay(
+                    platform, PLATFORM_NAMES.get(platform, platform), entries, count, more=len(ordered) - len(shown),
+                    posts=sum(max(r.parts for r in items) for items in ordered), problems=problems, late=late))
+        days.append(Day(date, date == today, date < today, per_platform, page=number, pages=pages))
     return Calendar(first, days, weeks, settings.timezone, first - dt.timedelta(days=7),
-                    first + dt.timedelta(days=7), monday(today))
+                    first + dt.timedelta(days=7), monday(today), unrendered)
 
 
-def _entry(items: list[DeliveryRow], titles: dict[str, str], zone: ZoneInfo, now: dt.datetime,
+_DELIVERY_COLUMNS = (DeliveryRow.id, DeliveryRow.story_id, DeliveryRow.platform, DeliveryRow.kind, DeliveryRow.part,
+                     DeliveryRow.parts, DeliveryRow.due_at, DeliveryRow.status, DeliveryRow.remote_url,
+                     DeliveryRow.last_error, DeliveryRow.posted_at, DeliveryRow.text)
+
+
+def _deliveries(store: Store, begin: dt.datetime, end: dt.datetime) -> list[Any]:
+    """The deliveries due in ``[begin, end)``: the columns the calendar shows, not whole rows."""
+    with store.session() as session:
+        return list(session.execute(select(*_DELIVERY_COLUMNS)
+                                    .where(DeliveryRow.due_at >= begin, DeliveryRow.due_at < end)))
+
+
+@dataclasses.dataclass
+class _Planned:
+    """A post of a story that is not rendered yet, as the calendar counts and shows it."""
+
+    story_id: str
+    headline: str
+    platform: str
+    kind: str
+    due_at: dt.datetime
+    text: str
+    id: int = 0
+    part: int = 1
+    parts: int = 1
+    status: str = NOT_RENDERED
+    remote_url: str | None = None
+    last_error: str | None = None
+    posted_at: dt.datetime | None = None
+
+
+def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.datetime
+                ) -> tuple[list[_Planned], int]:
+    """The posts of stories not rendered yet that fall in ``[begin, end)``, read from their story
+    rows (a few fields of each, never the whole story) without rendering or storing anything.
+
+    A follow-up is looked for up to a week after its root, as rendering would place it.
+    """
+    content = StoryRow.content
+    with store.session() as session:
+        found = session.execute(
+            select(StoryRow.id, StoryRow.root_due, content["headline"].as_string(), content["url"].as_string(),
+                   content["platforms"], content["followup_after"])
+            .where(StoryRow.rendered.is_(False), StoryRow.root_due >= begin - dt.timedelta(days=7),
+                   StoryRow.root_due < end)).all()
+    planned: list[_Planned] = []
+    stories = 0
+    for story_id, root_due, headline, url, only, after in found:
+        root_due = root_due if root_due.tzinfo else root_due.replace(tzinfo=dt.UTC)
+        delay = dt.timedelta(seconds=int(after)) if isinstance(after, int | float) and after else \
+            settings.followup_delay
+        followup = root_due + delay
+        inside = False
+        for platform in settings.platforms:
+            if isinstance(only, list) and only and platform not in only:
+                continue
+            for kind, due in (("root", root_due), ("followup", followup)):
+                if begin <= due < end:
+                    text = (url or "") if kind == "root" else ""
+                    planned.append(_Planned(story_id, headline or "", platform, kind, due, text))
+                    inside = True
+        stories += inside
+    return planned, stories
+
+
+def _entry(items: list[Any], titles: dict[str, str], zone: ZoneInfo, now: dt.datetime,
            settings: Settings) -> Entry:
     items = sorted(items, key=lambda r: r.part)
     head = min(items, key=lambda r: STATUS_RANK.get(r.status, 9))
     first = items[0]
-    late = head.status == S.PENDING.value and first.due_at < now - dt.timedelta(minutes=5)
+    late = head.status == S.PENDING.value and first.due_at < now - LATE
     reasons = [r.last_error for r in items if r.last_error and r.status != S.POSTED.value]
     return Entry(time=first.due_at.astimezone(zone).strftime("%H:%M"), story_id=first.story_id,
                  headline=titles.get(first.story_id, ""), kind=first.kind, parts=max(r.parts for r in items),

@@ -1,0 +1,109 @@
+"""A big queue: pages read without writing, and stay bounded however many stories are queued."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from bot.models import DeliveryRow, StoryRow
+from bot.queue import Planner
+from bot.store import Store
+from bot.web.pages import DAY_LIMIT, MAX_WEEKS, PAGE_LIMIT
+from posts.story import Story
+from tests.web.helpers import NOW
+
+PER_DAY = 450
+"""Stories on each of the first two days of the week shown (more than a page of a day)."""
+
+
+@pytest.fixture
+def big(store: Store, settings) -> Store:
+    """Stories queued as a big load leaves them: story rows only, rendered a day before they are due."""
+    stories = [Story(id=f"s{day}-{i}", date=dt.date(2025, 3, 2 + day), headline=f"Story {i} of day {day}",
+                     url=f"https://example.com/{day}/{i}", one_year_later="It happened.")
+               for day in range(2) for i in range(PER_DAY)]
+    Planner(store, settings).load(stories, now=NOW, render=False)
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(DeliveryRow)) == 0
+    return store
+
+
+def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    with store.engine.connect() as conn:
+        tables = [r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))]
+        return {t: sorted(map(tuple, conn.execute(text(f'SELECT * FROM "{t}"'))), key=repr) for t in tables}
+
+
+@contextmanager
+def writes(store: Store) -> Iterator[list[str]]:
+    """Every INSERT, UPDATE or DELETE (or other write) the store's engine sends while inside."""
+    seen: list[str] = []
+
+    def watch(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        word = statement.lstrip().split(None, 1)[0].upper()
+        if word in ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"):
+            seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", watch)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", watch)
+
+
+def test_a_get_never_writes(make_client, big: Store):
+    client = make_client()
+    before = snapshot(big)
+    with writes(big) as seen:
+        for path in ("/", f"/?weeks={MAX_WEEKS}", "/?day=2026-03-02&page=2", "/status", "/story/s0-1",
+                     "/story/s1-7", "/upload", "/login"):
+            assert client.get(path).status_code == 200, path
+    assert seen == []
+    assert snapshot(big) == before
+    with big.session() as session:
+        assert session.scalar(select(func.count()).select_from(StoryRow).where(StoryRow.rendered.is_(True))) == 0
+
+
+def test_the_calendar_shows_stories_not_rendered_yet_from_their_rows(make_client, big: Store):
+    page = make_client().get("/?weeks=1").text
+    assert "Story 0 of day 0" in page and "queued" in page
+    # a root and a follow-up per platform, each counted
+    assert f"{PER_DAY * 3 * 2:,} posts".replace(",", "") in page.replace(",", "")
+
+
+def test_the_calendar_is_bounded_with_links_to_the_rest(make_client, big: Store):
+    client = make_client()
+    page = client.get(f"/?weeks={MAX_WEEKS}")
+    assert len(page.text) < 2_000_000
+    entries = page.text.count('class="entry ')
+    assert entries <= 7 * MAX_WEEKS * 3 * DAY_LIMIT
+    more = re.findall(r'href="(/\?start=[^"]+&amp;day=2026-03-02&amp;page=1[^"]*)">(\d+) more on X this day', page.text)
+    with big.session() as session:
+        dues = list(session.scalars(select(StoryRow.root_due)))
+    day = dt.date(2026, 3, 2)
+    on_day = sum((due.date() == day) + ((due + dt.timedelta(hours=6)).date() == day) for due in dues)
+    assert more and int(more[0][1]) == on_day - DAY_LIMIT  # roots and follow-ups of the day on X
+    first = client.get(more[0][0].replace("&amp;", "&"))
+    assert "Page 1 of" in first.text
+    day = first.text.split('id="d2026-03-02"', 1)[1].split('id="d2026-03-03"', 1)[0]
+    assert day.count('class="entry ') == 3 * PAGE_LIMIT
+    last = client.get("/?day=2026-03-02&page=99").text
+    assert "Page 4 of 4" in last and "← previous" in last and "next →" not in last
+
+
+def test_the_range_is_capped(make_client, big: Store):
+    page = make_client().get("/?weeks=1000").text
+    assert page.count('<li class="day') == 7 * MAX_WEEKS
+
+
+def test_a_bad_day_or_page_is_a_clear_400(make_client, big: Store):
+    client = make_client()
+    for query in ("day=tomorrow", "day=2026-03-02&page=x"):
+        response = client.get(f"/?{query}")
+        assert response.status_code == 400 and "day must be a date (YYYY-MM-DD)" in response.text
