@@ -5,9 +5,10 @@ Nothing here renders HTML: the functions build plain data for the Jinja2 templat
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,16 +19,19 @@ from bot import ops
 from bot.config import Settings
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
-from bot.quotas import DayCount, day_counts
+from bot.quotas import DayCount
 from bot.store import Store
 from posts.render import Part
 from posts.story import PLATFORMS, Story
+from posts.twitter_text import url_spans
 
 PLATFORM_NAMES = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
 MAX_WEEKS = 8
 """The longest range the calendar shows at once."""
 DAY_LIMIT = 25
-"""Posts shown per platform per day on the calendar; the rest are a "N more" link to the day's pages."""
+"""Most posts shown per platform per day on the calendar; the rest are a "N more" link to the day's pages."""
+ENTRY_BUDGET = 1000
+"""Posts shown on one calendar page in all: longer ranges show fewer per day (at least 5)."""
 PAGE_LIMIT = 200
 """Posts shown per platform on one page of a day."""
 NOT_RENDERED = "queued"
@@ -159,53 +163,103 @@ def calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.da
     """``weeks`` weeks from the Monday of ``start`` (default: this week), day by day, in the bot's zone.
 
     Read only: deliveries come from the queue, and a story not rendered yet shows its root and
-    follow-up at their due times from its story row (rendering waits for the engine, a day
-    ahead). Each platform shows at most :data:`DAY_LIMIT` posts a day; ``day`` shows that day's
-    ``page`` of :data:`PAGE_LIMIT` posts per platform instead.
+    follow-up at their due times from a few fields of its story row (rendering waits for the
+    engine, a day ahead). Each platform shows at most :func:`day_limit` posts a day; ``day``
+    shows that day's ``page`` of :data:`PAGE_LIMIT` posts per platform instead. The work per post
+    in the range is a few tuple operations; only the posts shown become entries.
     """
     zone = ZoneInfo(settings.timezone)
     today = now.astimezone(zone).date()
     weeks = min(max(weeks, 1), MAX_WEEKS)
     first = monday(start or today)
-    last = first + dt.timedelta(days=7 * weeks)
-    begin, end = local_midnight(first, zone), local_midnight(last, zone)
-    rows: list[Any] = _deliveries(store, begin, end)
+    dates = [first + dt.timedelta(days=i) for i in range(7 * weeks)]
+    midnights = [local_midnight(d, zone) for d in [*dates, first + dt.timedelta(days=7 * weeks)]]
+    begin, end = midnights[0], midnights[-1]
+
+    def index(when: dt.datetime) -> int:
+        return bisect.bisect_right(midnights, when) - 1
+
+    rows = _deliveries(store, begin, end)
     planned, unrendered = _unrendered(store, settings, begin, end)
-    rows.extend(planned)
-    counts = {(c.day, c.platform): c for c in day_counts(rows, settings)}
-    titles = headlines(store, {r.story_id for r in rows if not isinstance(r, _Planned)})
-    titles.update({r.story_id: r.headline for r in planned})
-    grouped: dict[tuple[dt.date, str], dict[tuple[str, str, dt.datetime], list[Any]]] = defaultdict(dict)
-    for row in rows:
-        local_day = row.due_at.astimezone(zone).date()
-        grouped[(local_day, row.platform)].setdefault((row.story_id, row.kind, row.due_at), []).append(row)
     platforms = list(settings.platforms) + sorted({r.platform for r in rows} - set(settings.platforms))
+    # what each day holds: rendered threads per platform, planned posts (shared by the platforms)
+    threads: list[dict[str, dict[tuple[str, str, dt.datetime], list[Any]]]] = [defaultdict(dict) for _ in dates]
+    counted: list[dict[str, list[float]]] = [defaultdict(list) for _ in dates]
+    linked: list[Counter[str]] = [Counter() for _ in dates]
+    for row in rows:
+        threads[index(row.due_at)][row.platform].setdefault((row.story_id, row.kind, row.due_at), []).append(row)
+        if row.status in NOT_POSTING:
+            continue
+        when = row.posted_at or row.due_at
+        i = index(when)
+        if 0 <= i < len(dates):
+            counted[i][row.platform].append(when.timestamp())
+            if row.platform == "x" and url_spans(row.text):
+                linked[i][row.platform] += 1
+    limit = day_limit(len(dates), len(platforms))
+    by_day: list[list[_Plan]] = [[] for _ in dates]
+    for plan in planned:
+        by_day[index(plan.due_at)].append(plan)
     days = []
-    for offset in range(7 * weeks):
-        date = first + dt.timedelta(days=offset)
-        threads = {platform: sorted(grouped.get((date, platform), {}).values(),
-                                    key=lambda items: (items[0].due_at, items[0].kind != "root", items[0].story_id))
-                   for platform in platforms}
-        pages = max(1, -(-max(map(len, threads.values()), default=0) // PAGE_LIMIT))
+    for i, date in enumerate(dates):
+        mine = {platform: [p for p in by_day[i] if p.only is None or platform in p.only] for platform in platforms}
+        ordered = {platform: sorted([*threads[i][platform].values(), *([p] for p in mine[platform])],
+                                    key=_thread_order) for platform in platforms}
+        pages = max(1, -(-max(map(len, ordered.values()), default=0) // PAGE_LIMIT))
         number = min(max(page, 1), pages) if date == day else 0
-        size, skip = (PAGE_LIMIT, (number - 1) * PAGE_LIMIT) if number else (DAY_LIMIT, 0)
+        size, skip = (PAGE_LIMIT, (number - 1) * PAGE_LIMIT) if number else (limit, 0)
         per_platform = []
-        for platform, ordered in threads.items():
-            shown = ordered[skip:skip + size]
-            entries = [_entry(items, titles, zone, now, settings) for items in shown]
-            count = counts.get((date.isoformat(), platform))
-            if entries or count or ordered:
-                problems = late = 0
-                for items in ordered:
-                    head = min(items, key=lambda r: STATUS_RANK.get(r.status, 9)).status
-                    problems += head in PROBLEM_STATUSES
-                    late += head == S.PENDING.value and min(r.due_at for r in items) < now - LATE
-                per_platform.append(PlatformDay(
-                    platform, PLATFORM_NAMES.get(platform, platform), entries, count, more=len(ordered) - len(shown),
-                    posts=sum(max(r.parts for r in items) for items in ordered), problems=problems, late=late))
+        for platform in platforms:
+            items_of_day = ordered[platform]
+            if not items_of_day and not counted[i][platform]:
+                continue
+            shown = items_of_day[skip:skip + size]
+            times = sorted(counted[i][platform] + [p.due_at.timestamp() for p in mine[platform]])
+            links = linked[i][platform] + sum(1 for p in mine[platform] if p.kind == "root" and p.has_url)
+            count = _day_count(date, platform, times, links, settings)
+            problems = late = 0
+            for items in items_of_day:
+                head = min(items, key=lambda r: STATUS_RANK.get(r.status, 9)).status
+                problems += head in PROBLEM_STATUSES
+                late += head == S.PENDING.value and items[0].due_at < now - LATE
+            per_platform.append(PlatformDay(
+                platform, PLATFORM_NAMES.get(platform, platform), shown, count, more=len(items_of_day) - len(shown),
+                posts=sum(max(r.parts for r in items) for items in items_of_day), problems=problems, late=late))
         days.append(Day(date, date == today, date < today, per_platform, page=number, pages=pages))
+    titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})
+    for d in days:
+        for p in d.platforms:
+            p.entries = [_entry(items, titles, zone, now, settings) for items in p.entries]
     return Calendar(first, days, weeks, settings.timezone, first - dt.timedelta(days=7),
                     first + dt.timedelta(days=7), monday(today), unrendered)
+
+
+def day_limit(days: int, platforms: int) -> int:
+    """Posts shown per platform per day on a calendar of ``days`` days (the rest: "N more")."""
+    return max(5, min(DAY_LIMIT, ENTRY_BUDGET // max(1, days * platforms)))
+
+
+NOT_POSTING = (S.SKIPPED.value, S.FAILED.value, S.MISSED.value)
+"""Statuses that do not count against a quota (as :func:`bot.quotas.day_counts` counts)."""
+
+
+def _thread_order(items: list[Any]) -> tuple[Any, ...]:
+    return items[0].due_at, items[0].kind != "root", items[0].story_id
+
+
+def _day_count(date: dt.date, platform: str, times: list[float], links: int, settings: Settings) -> DayCount:
+    """Posts of a day on a platform against its quotas, as :func:`bot.quotas.day_counts` counts
+    them (``times``: sorted POSIX times of the posts; ``links``: X posts with a link)."""
+    busiest, begin = 0, 0
+    for end, when in enumerate(times):
+        while when - times[begin] >= 900:
+            begin += 1
+        busiest = max(busiest, end - begin + 1)
+    cost = None
+    if platform == "x":
+        cost = round(links * settings.x_price_post_link + (len(times) - links) * settings.x_price_post, 3)
+    return DayCount(date.isoformat(), platform, len(times), getattr(settings, f"quota_{platform}_24h", 0), busiest,
+                    getattr(settings, f"quota_{platform}_15m", 0), cost)
 
 
 _DELIVERY_COLUMNS = (DeliveryRow.id, DeliveryRow.story_id, DeliveryRow.platform, DeliveryRow.kind, DeliveryRow.part,
@@ -220,16 +274,16 @@ def _deliveries(store: Store, begin: dt.datetime, end: dt.datetime) -> list[Any]
                                     .where(DeliveryRow.due_at >= begin, DeliveryRow.due_at < end)))
 
 
-@dataclasses.dataclass
-class _Planned:
-    """A post of a story that is not rendered yet, as the calendar counts and shows it."""
+@dataclasses.dataclass(slots=True)
+class _Plan:
+    """A post of a story that is not rendered yet: where the calendar shows and counts it."""
 
     story_id: str
-    headline: str
-    platform: str
     kind: str
     due_at: dt.datetime
-    text: str
+    only: frozenset[str] | None
+    """The story's own platforms, when it names some."""
+    has_url: bool
     id: int = 0
     part: int = 1
     parts: int = 1
@@ -239,38 +293,35 @@ class _Planned:
     posted_at: dt.datetime | None = None
 
 
-def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.datetime
-                ) -> tuple[list[_Planned], int]:
-    """The posts of stories not rendered yet that fall in ``[begin, end)``, read from their story
-    rows (a few fields of each, never the whole story) without rendering or storing anything.
+def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.datetime) -> tuple[list[_Plan], int]:
+    """The posts of stories not rendered yet that fall in ``[begin, end)``, from a few fields of
+    their story rows, without rendering or storing anything; and how many stories they belong to.
 
     A follow-up is looked for up to a week after its root, as rendering would place it.
     """
     content = StoryRow.content
     with store.session() as session:
         found = session.execute(
-            select(StoryRow.id, StoryRow.root_due, content["headline"].as_string(), content["url"].as_string(),
-                   content["platforms"], content["followup_after"])
+            select(StoryRow.id, StoryRow.root_due, content["url"].as_string(), content["platforms"],
+                   content["followup_after"])
             .where(StoryRow.rendered.is_(False), StoryRow.root_due >= begin - dt.timedelta(days=7),
                    StoryRow.root_due < end)).all()
-    planned: list[_Planned] = []
+    plans: list[_Plan] = []
     stories = 0
-    for story_id, root_due, headline, url, only, after in found:
-        root_due = root_due if root_due.tzinfo else root_due.replace(tzinfo=dt.UTC)
-        delay = dt.timedelta(seconds=int(after)) if isinstance(after, int | float) and after else \
-            settings.followup_delay
-        followup = root_due + delay
+    default_delay = settings.followup_delay
+    for story_id, root_due, url, only, after in found:
+        if root_due.tzinfo is None:
+            root_due = root_due.replace(tzinfo=dt.UTC)
+        delay = dt.timedelta(seconds=after) if isinstance(after, int | float) and after > 0 else default_delay
+        names = frozenset(only) if isinstance(only, list) and only else None
         inside = False
-        for platform in settings.platforms:
-            if isinstance(only, list) and only and platform not in only:
-                continue
-            for kind, due in (("root", root_due), ("followup", followup)):
-                if begin <= due < end:
-                    text = (url or "") if kind == "root" else ""
-                    planned.append(_Planned(story_id, headline or "", platform, kind, due, text))
-                    inside = True
+        for kind, due in (("root", root_due), ("followup", root_due + delay)):
+            if begin <= due < end:
+                plans.append(_Plan(story_id, kind, due, names, bool(url)))
+                inside = True
         stories += inside
-    return planned, stories
+    plans.sort(key=lambda p: p.due_at)
+    return plans, stories
 
 
 def _entry(items: list[Any], titles: dict[str, str], zone: ZoneInfo, now: dt.datetime,
