@@ -200,3 +200,16 @@ def test_a_token_is_required_on_loopback_too_when_configured(make_client, loaded
     client = make_client(token=TOKEN)
     assert client.get("/status").status_code == 401
     assert client.get("/status", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_web_command_refuses_a_weak_token_off_loopback(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("ONEYEARAGO_WEB_TOKEN", "correct-horse-battery-staple")
+    assert run_cli("web", "--host", "0.0.0.0") == 1
+    err = capsys.readouterr().err
+    assert "shorter than 32 characters" in err and "secrets.token_urlsafe(32)" in err
+    assert "correct-horse" not in err and len(err.strip().splitlines()) == 1
+    assert cli_env == []
+    monkeypatch.setenv("ONEYEARAGO_WEB_TOKEN", TOKEN)
+    monkeypatch.setenv("ONEYEARAGO_WEB_SESSION_IDLE", "30m")
+    assert run_cli("web", "--host", "0.0.0.0") == 0
+    assert cli_env[0]["app"].state.web.sessions.idle == 1800
