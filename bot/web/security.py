@@ -12,7 +12,7 @@
   that rebinds its own DNS name to 127.0.0.1 cannot read it or use its forms.
 * **CSRF**: every POST carries ``csrf_token``, an HMAC of the browser's random ``csrf`` cookie
   under the app's secret (a signed double-submit cookie), checked with :func:`hmac.compare_digest`.
-  A POST without the ``csrf`` cookie, or from another origin, is refused before its body is read.
+  A POST without the ``csrf`` cookie, or from another site, is refused before its body is read.
 * **Bodies**: a request body is counted while it streams in and refused (413) past its path's
   limit (:class:`BodyLimit`); nothing of an unauthorised request's body is read.
 """
@@ -299,7 +299,7 @@ def _size(limit: int) -> str:
 
 def before_body(request: Request, limit: int, what: str) -> None:
     """Refuse a POST before reading any of its body: no ``csrf`` cookie (its form cannot carry a
-    valid token), another site's ``Origin``, or a declared length over ``limit``.
+    valid token), sent from another site (``Sec-Fetch-Site``), or a declared length over ``limit``.
 
     Raises:
         HTTPException: 403 or 413, with a message for the operator.
@@ -307,10 +307,7 @@ def before_body(request: Request, limit: int, what: str) -> None:
     if not _COOKIE_RE.fullmatch(request.cookies.get(CSRF_COOKIE, "")):
         raise HTTPException(403, "This form is missing its security token, or it expired (the dashboard "
                                  "restarted, or cookies are blocked). Reload the page and try again.")
-    origin = request.headers.get("origin", "")
-    if origin and origin != "null":
-        if (urlsplit(origin).netloc or "").lower() != request.headers.get("host", "").lower():
-            raise HTTPException(403, "This form was sent from another site; nothing was changed.")
+    # the browser says so (a proxy may rewrite Host, so Origin is not compared with it)
     if request.headers.get("sec-fetch-site", "") == "cross-site":
         raise HTTPException(403, "This form was sent from another site; nothing was changed.")
     declared = request.headers.get("content-length", "")
