@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Float, case, cast, func, select
 
 from bot import ops
 from bot.config import Settings
@@ -176,30 +176,33 @@ def calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.da
     midnights = [local_midnight(d, zone) for d in [*dates, first + dt.timedelta(days=7 * weeks)]]
     begin, end = midnights[0], midnights[-1]
 
-    def index(when: dt.datetime) -> int:
-        return bisect.bisect_right(midnights, when) - 1
+    edges = [m.timestamp() for m in midnights]
+
+    def index(when: float) -> int:
+        return bisect.bisect_right(edges, when) - 1
 
     rows = _deliveries(store, begin, end)
     planned, unrendered = _unrendered(store, settings, begin, end)
     platforms = list(settings.platforms) + sorted({r.platform for r in rows} - set(settings.platforms))
     # what each day holds: rendered threads per platform, planned posts (shared by the platforms)
-    threads: list[dict[str, dict[tuple[str, str, dt.datetime], list[Any]]]] = [defaultdict(dict) for _ in dates]
+    threads: list[dict[str, dict[tuple[str, str, float], list[_Item]]]] = [defaultdict(dict) for _ in dates]
     counted: list[dict[str, list[float]]] = [defaultdict(list) for _ in dates]
     linked: list[Counter[str]] = [Counter() for _ in dates]
     for row in rows:
-        threads[index(row.due_at)][row.platform].setdefault((row.story_id, row.kind, row.due_at), []).append(row)
+        i = index(row.due)
+        if 0 <= i < len(dates):
+            threads[i][row.platform].setdefault((row.story_id, row.kind, row.due), []).append(row)
         if row.status in NOT_POSTING:
             continue
-        when = row.posted_at or row.due_at
-        i = index(when)
+        i = index(row.when)
         if 0 <= i < len(dates):
-            counted[i][row.platform].append(when.timestamp())
-            if row.platform == "x" and url_spans(row.text):
+            counted[i][row.platform].append(row.when)
+            if row.link:
                 linked[i][row.platform] += 1
     limit = day_limit(len(dates), len(platforms))
-    by_day: list[list[_Plan]] = [[] for _ in dates]
+    by_day: list[list[_Item]] = [[] for _ in dates]
     for plan in planned:
-        by_day[index(plan.due_at)].append(plan)
+        by_day[index(plan.due)].append(plan)
     days = []
     for i, date in enumerate(dates):
         mine = {platform: [p for p in by_day[i] if p.only is None or platform in p.only] for platform in platforms}
@@ -208,23 +211,28 @@ def calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.da
         pages = max(1, -(-max(map(len, ordered.values()), default=0) // PAGE_LIMIT))
         number = min(max(page, 1), pages) if date == day else 0
         size, skip = (PAGE_LIMIT, (number - 1) * PAGE_LIMIT) if number else (limit, 0)
+        late_before = (now - LATE).timestamp()
         per_platform = []
         for platform in platforms:
             items_of_day = ordered[platform]
             if not items_of_day and not counted[i][platform]:
                 continue
             shown = items_of_day[skip:skip + size]
-            times = sorted(counted[i][platform] + [p.due_at.timestamp() for p in mine[platform]])
-            links = linked[i][platform] + sum(1 for p in mine[platform] if p.kind == "root" and p.has_url)
+            times = sorted(counted[i][platform] + [p.due for p in mine[platform]])
+            links = linked[i][platform] + sum(1 for p in mine[platform] if p.link)
             count = _day_count(date, platform, times, links, settings)
-            problems = late = 0
+            problems = late = posts = 0
             for items in items_of_day:
-                head = min(items, key=lambda r: STATUS_RANK.get(r.status, 9)).status
+                if len(items) == 1:
+                    head, posts = items[0].status, posts + items[0].parts
+                else:
+                    head = min(items, key=lambda r: STATUS_RANK.get(r.status, 9)).status
+                    posts += max(r.parts for r in items)
                 problems += head in PROBLEM_STATUSES
-                late += head == S.PENDING.value and items[0].due_at < now - LATE
+                late += head == S.PENDING.value and items[0].due < late_before
             per_platform.append(PlatformDay(
                 platform, PLATFORM_NAMES.get(platform, platform), shown, count, more=len(items_of_day) - len(shown),
-                posts=sum(max(r.parts for r in items) for items in items_of_day), problems=problems, late=late))
+                posts=posts, problems=problems, late=late))
         days.append(Day(date, date == today, date < today, per_platform, page=number, pages=pages))
     titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})
     for d in days:
@@ -243,8 +251,8 @@ NOT_POSTING = (S.SKIPPED.value, S.FAILED.value, S.MISSED.value)
 """Statuses that do not count against a quota (as :func:`bot.quotas.day_counts` counts)."""
 
 
-def _thread_order(items: list[Any]) -> tuple[Any, ...]:
-    return items[0].due_at, items[0].kind != "root", items[0].story_id
+def _thread_order(items: list[_Item]) -> tuple[Any, ...]:
+    return items[0].due, items[0].kind != "root", items[0].story_id
 
 
 def _day_count(date: dt.date, platform: str, times: list[float], links: int, settings: Settings) -> DayCount:
@@ -262,65 +270,94 @@ def _day_count(date: dt.date, platform: str, times: list[float], links: int, set
                     getattr(settings, f"quota_{platform}_15m", 0), cost)
 
 
-_DELIVERY_COLUMNS = (DeliveryRow.id, DeliveryRow.story_id, DeliveryRow.platform, DeliveryRow.kind, DeliveryRow.part,
-                     DeliveryRow.parts, DeliveryRow.due_at, DeliveryRow.status, DeliveryRow.remote_url,
-                     DeliveryRow.last_error, DeliveryRow.posted_at, DeliveryRow.text)
-
-
-def _deliveries(store: Store, begin: dt.datetime, end: dt.datetime) -> list[Any]:
-    """The deliveries due in ``[begin, end)``: the columns the calendar shows, not whole rows."""
-    with store.session() as session:
-        return list(session.execute(select(*_DELIVERY_COLUMNS)
-                                    .where(DeliveryRow.due_at >= begin, DeliveryRow.due_at < end)))
-
-
 @dataclasses.dataclass(slots=True)
-class _Plan:
-    """A post of a story that is not rendered yet: where the calendar shows and counts it."""
+class _Item:
+    """A post on the calendar: a delivery, or a post of a story not rendered yet (``status``
+    :data:`NOT_RENDERED`). Times are POSIX seconds; only the posts shown get a datetime."""
 
     story_id: str
+    platform: str
     kind: str
-    due_at: dt.datetime
-    only: frozenset[str] | None
-    """The story's own platforms, when it names some."""
-    has_url: bool
+    due: float
+    status: str = NOT_RENDERED
+    when: float = 0.0
+    """When it counts against the quotas: posted, else due."""
+    link: bool = False
+    """An X post with a link (X's price differs)."""
     id: int = 0
     part: int = 1
     parts: int = 1
-    status: str = NOT_RENDERED
     remote_url: str | None = None
     last_error: str | None = None
-    posted_at: dt.datetime | None = None
+    only: frozenset[str] | None = None
+    """A story not rendered yet that names its own platforms: those."""
+
+    @property
+    def due_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.due, dt.UTC)
 
 
-def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.datetime) -> tuple[list[_Plan], int]:
+def _epoch(store: Store, column: Any) -> Any:
+    """``column`` (a stored UTC time) as POSIX seconds, computed by the database."""
+    if store.is_sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds, then the fraction
+        return cast(func.strftime("%s", column), Float) + cast(func.substr(column, 20), Float)
+    return cast(func.extract("epoch", column), Float)
+
+
+ALL_STATUSES = tuple(s.value for s in S)
+"""Every status, so that a due-time range reads the (status, due_at) index."""
+
+
+def _deliveries(store: Store, begin: dt.datetime, end: dt.datetime) -> list[_Item]:
+    """The deliveries due in ``[begin, end)`` (and those posted in it up to a day after their due
+    time), as plain values: the database computes the times and X's link test, so no row is
+    built as an object and no text is scanned unless it might hold a link without ``://``."""
+    is_x = DeliveryRow.platform == "x"
+    x_text = case((is_x, case((DeliveryRow.text.contains("://"), ""), else_=DeliveryRow.text)), else_=None)
+    posted = case((DeliveryRow.posted_at.is_not(None), _epoch(store, DeliveryRow.posted_at)), else_=None)
+    stmt = select(DeliveryRow.id, DeliveryRow.story_id, DeliveryRow.platform, DeliveryRow.kind, DeliveryRow.part,
+                  DeliveryRow.parts, DeliveryRow.status, _epoch(store, DeliveryRow.due_at), posted,
+                  DeliveryRow.remote_url, DeliveryRow.last_error, x_text
+                  ).where(DeliveryRow.status.in_(ALL_STATUSES), DeliveryRow.due_at >= begin - dt.timedelta(days=1),
+                          DeliveryRow.due_at < end)
+    with store.session() as session:
+        found = session.execute(stmt).all()
+    # an X text is sent back only when it has no "://" (else "": it has a link), to be scanned here
+    return [_Item(story_id, platform, kind, float(due), status, float(due if when is None else when),
+                  text == "" or (text is not None and bool(url_spans(text))), id_, part, parts, remote_url,
+                  last_error)
+            for id_, story_id, platform, kind, part, parts, status, due, when, remote_url, last_error, text in found]
+
+
+def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.datetime) -> tuple[list[_Item], int]:
     """The posts of stories not rendered yet that fall in ``[begin, end)``, from a few fields of
     their story rows, without rendering or storing anything; and how many stories they belong to.
 
-    A follow-up is looked for up to a week after its root, as rendering would place it.
+    A follow-up is looked for up to a week after its root, as rendering would place it. For X's
+    price, a root counts as a post with a link when its story has a URL, a follow-up as one without.
     """
     content = StoryRow.content
     with store.session() as session:
         found = session.execute(
-            select(StoryRow.id, StoryRow.root_due, content["url"].as_string(), content["platforms"],
+            select(StoryRow.id, _epoch(store, StoryRow.root_due), content["url"].as_string(), content["platforms"],
                    content["followup_after"])
             .where(StoryRow.rendered.is_(False), StoryRow.root_due >= begin - dt.timedelta(days=7),
                    StoryRow.root_due < end)).all()
-    plans: list[_Plan] = []
+    plans: list[_Item] = []
     stories = 0
-    default_delay = settings.followup_delay
+    low, high, default_delay = begin.timestamp(), end.timestamp(), settings.followup_delay.total_seconds()
     for story_id, root_due, url, only, after in found:
-        if root_due.tzinfo is None:
-            root_due = root_due.replace(tzinfo=dt.UTC)
-        delay = dt.timedelta(seconds=after) if isinstance(after, int | float) and after > 0 else default_delay
+        root_due = float(root_due)
+        delay = after if isinstance(after, int | float) and after > 0 else default_delay
         names = frozenset(only) if isinstance(only, list) and only else None
         inside = False
         for kind, due in (("root", root_due), ("followup", root_due + delay)):
-            if begin <= due < end:
-                plans.append(_Plan(story_id, kind, due, names, bool(url)))
+            if low <= due < high:
+                plans.append(_Item(story_id, "", kind, due, when=due, link=kind == "root" and bool(url),
+                                   only=names))
                 inside = True
         stories += inside
-    plans.sort(key=lambda p: p.due_at)
+    plans.sort(key=lambda p: p.due)
     return plans, stories
 
 

@@ -108,3 +108,27 @@ def test_a_bad_day_or_page_is_a_clear_400(make_client, big: Store):
     for query in ("day=tomorrow", "day=2026-03-02&page=x"):
         response = client.get(f"/?{query}")
         assert response.status_code == 400 and "day must be a date (YYYY-MM-DD)" in response.text
+
+
+@pytest.mark.postgres
+def test_the_calendar_reads_the_same_on_postgresql(postgres_url: str, settings, web_settings, big: Store):
+    from bot.web.pages import calendar
+
+    pg_settings = web_settings(database_url=postgres_url)
+    pg = Store(postgres_url)
+    try:
+        with big.session() as session:
+            stories = [Story.from_content(c) for c in session.scalars(select(StoryRow.content))]
+        Planner(pg, pg_settings).load(stories, now=NOW, render=False)
+        for store_, settings_ in ((big, settings), (pg, pg_settings)):
+            Planner(store_, settings_).render_stories([s.id for s in stories if s.id.startswith("s0-")], now=NOW)
+
+        def shown(store_: Store, settings_) -> list[Any]:
+            cal = calendar(store_, settings_, now=NOW, weeks=1)
+            return [(d.date, p.platform, p.posts, p.more, p.count.posts, p.count.busiest_15m, p.count.cost_usd,
+                     [(e.time, e.story_id, e.kind, e.status) for e in p.entries]) for d in cal.days for p in d.platforms]
+
+        assert shown(big, settings) == shown(pg, pg_settings)
+        assert shown(big, settings)  # not empty
+    finally:
+        pg.dispose()
