@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -205,13 +206,19 @@ def calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.da
         by_day[index(plan.due)].append(plan)
     days = []
     for i, date in enumerate(dates):
-        mine = {platform: [p for p in by_day[i] if p.only is None or platform in p.only] for platform in platforms}
-        ordered = {platform: sorted([*threads[i][platform].values(), *([p] for p in mine[platform])],
-                                    key=_thread_order) for platform in platforms}
+        if any(p.only for p in by_day[i]):
+            mine = {platform: [p for p in by_day[i] if p.only is None or platform in p.only] for platform in platforms}
+        else:
+            mine = dict.fromkeys(platforms, by_day[i])
+        ordered = {}
+        for platform in platforms:
+            plans = [[p] for p in mine[platform]]  # in order already
+            rendered = threads[i][platform]
+            ordered[platform] = sorted([*rendered.values(), *plans], key=_thread_order) if rendered else plans
         pages = max(1, -(-max(map(len, ordered.values()), default=0) // PAGE_LIMIT))
         number = min(max(page, 1), pages) if date == day else 0
         size, skip = (PAGE_LIMIT, (number - 1) * PAGE_LIMIT) if number else (limit, 0)
-        late_before = (now - LATE).timestamp()
+        late_before, pending = (now - LATE).timestamp(), S.PENDING.value
         per_platform = []
         for platform in platforms:
             items_of_day = ordered[platform]
@@ -229,7 +236,7 @@ def calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.da
                     head = min(items, key=lambda r: STATUS_RANK.get(r.status, 9)).status
                     posts += max(r.parts for r in items)
                 problems += head in PROBLEM_STATUSES
-                late += head == S.PENDING.value and items[0].due < late_before
+                late += head == pending and items[0].due < late_before
             per_platform.append(PlatformDay(
                 platform, PLATFORM_NAMES.get(platform, platform), shown, count, more=len(items_of_day) - len(shown),
                 posts=posts, problems=problems, late=late))
@@ -339,8 +346,8 @@ def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.da
     content = StoryRow.content
     with store.session() as session:
         found = session.execute(
-            select(StoryRow.id, _epoch(store, StoryRow.root_due), content["url"].as_string(), content["platforms"],
-                   content["followup_after"])
+            select(StoryRow.id, _epoch(store, StoryRow.root_due), content["url"].as_string(),
+                   content["platforms"].as_string(), content["followup_after"].as_integer())
             .where(StoryRow.rendered.is_(False), StoryRow.root_due >= begin - dt.timedelta(days=7),
                    StoryRow.root_due < end)).all()
     plans: list[_Item] = []
@@ -348,8 +355,8 @@ def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.da
     low, high, default_delay = begin.timestamp(), end.timestamp(), settings.followup_delay.total_seconds()
     for story_id, root_due, url, only, after in found:
         root_due = float(root_due)
-        delay = after if isinstance(after, int | float) and after > 0 else default_delay
-        names = frozenset(only) if isinstance(only, list) and only else None
+        delay = after if after else default_delay
+        names = _platform_names(only)
         inside = False
         for kind, due in (("root", root_due), ("followup", root_due + delay)):
             if low <= due < high:
@@ -357,8 +364,20 @@ def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.da
                                    only=names))
                 inside = True
         stories += inside
-    plans.sort(key=lambda p: p.due)
+    plans.sort(key=lambda p: (p.due, p.kind != "root", p.story_id))
     return plans, stories
+
+
+def _platform_names(raw: Any) -> frozenset[str] | None:
+    """A story's own platforms from its stored content (JSON text, or a list on some backends)."""
+    if isinstance(raw, str):
+        if raw in ("", "[]"):
+            return None
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    return frozenset(map(str, raw)) if isinstance(raw, list) and raw else None
 
 
 def _entry(items: list[Any], titles: dict[str, str], zone: ZoneInfo, now: dt.datetime,

@@ -132,3 +132,17 @@ def test_the_calendar_reads_the_same_on_postgresql(postgres_url: str, settings, 
         assert shown(big, settings)  # not empty
     finally:
         pg.dispose()
+
+
+def test_a_story_not_rendered_yet_shows_on_its_own_platforms_at_its_own_delay(make_client, store: Store, settings):
+    story = Story(id="only-x", date=dt.datetime(2025, 3, 3, 10, 0), timezone="UTC", headline="Only on X",
+                  url="https://example.com/x", one_year_later="Later.", platforms=("x",),
+                  followup_after=dt.timedelta(hours=2))
+    Planner(store, settings).load([story], now=NOW, render=False)
+    page = make_client().get("/?weeks=1").text
+    day = page.split('id="d2026-03-03"', 1)[1].split('id="d2026-03-04"', 1)[0]
+    assert '<span class="pfname">X</span>' in day and "Bluesky" not in day and "Reddit" not in day
+    assert "<time>10:00</time>" in day and "<time>12:00</time>" in day and "Only on X" in day
+    Planner(store, settings).render_stories(["only-x"], now=NOW)  # rendered, it shows the same
+    rendered = make_client().get("/?weeks=1").text.split('id="d2026-03-03"', 1)[1].split('id="d2026-03-04"', 1)[0]
+    assert "<time>10:00</time>" in rendered and "<time>12:00</time>" in rendered and "Bluesky" not in rendered
