@@ -394,9 +394,9 @@ def _upload_name(raw: str) -> str:
         HTTPException: 400 for a name no file system could hold or that names a folder.
     """
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    shown = security._quoted(name)
+    shown = security.quoted(name)
     if name in ("", ".", ".."):
-        raise HTTPException(400, f"The uploaded file name {security._quoted(raw)} is not a file name; rename the "
+        raise HTTPException(400, f"The uploaded file name {security.quoted(raw)} is not a file name; rename the "
                                  "file and upload it again.")
     if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
         raise HTTPException(400, f"The uploaded file name {shown} holds control characters; rename the file and "

@@ -398,12 +398,12 @@ class _FileLimitParser(MultiPartParser):
             self._file_size += end - start
             if self._file_size > self.max_file_size:
                 name = self._current_part.file.filename or "a file"
-                raise BodyTooLarge(413, f"{_quoted(name)} is larger than {_size(self.max_file_size)} (the limit for "
+                raise BodyTooLarge(413, f"{quoted(name)} is larger than {_size(self.max_file_size)} (the limit for "
                                         "one file); nothing was loaded.")
         super().on_part_data(data, start, end)
 
 
-def _quoted(name: str, limit: int = 80) -> str:
+def quoted(name: str, limit: int = 80) -> str:
     """A user-given name for a message: escaped controls, cut after ``limit`` characters."""
     shown = name if len(name) <= limit else name[:limit] + "…"
     return repr(shown)
