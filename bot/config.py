@@ -180,7 +180,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("x_price_post_link", "0.200", "X: price per post with a link, USD (pay-per-use; for agenda estimates)",
          _non_negative_float, group="quotas"),
     Spec("web_token", "", "Dashboard: operator token every request to `oneyearago web` must carry; required to "
-         "bind anything but 127.0.0.1 (make one: python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+         "bind anything but 127.0.0.1, then at least 32 characters (make one: python -c 'import secrets; "
+         "print(secrets.token_urlsafe(32))')",
          secret=True, group="dashboard"),
     Spec("web_session_idle", "12h", "Dashboard: a login ends after this long without a request (sessions live in "
          "memory: logout and a restart end them too)", _duration, group="dashboard"),
