@@ -22,6 +22,7 @@ from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.quotas import DayCount
 from bot.store import Store
+from posts.loader import gc_paused
 from posts.render import Part
 from posts.story import PLATFORMS, Story
 from posts.twitter_text import url_spans
@@ -169,6 +170,12 @@ def calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.da
     shows that day's ``page`` of :data:`PAGE_LIMIT` posts per platform instead. The work per post
     in the range is a few tuple operations; only the posts shown become entries.
     """
+    with gc_paused():  # tens of thousands of small objects, no cycles: nothing for the collector
+        return _calendar(store, settings, now=now, start=start, weeks=weeks, day=day, page=page)
+
+
+def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.date | None, weeks: int,
+              day: dt.date | None, page: int) -> Calendar:
     zone = ZoneInfo(settings.timezone)
     today = now.astimezone(zone).date()
     weeks = min(max(weeks, 1), MAX_WEEKS)
@@ -328,7 +335,7 @@ def _deliveries(store: Store, begin: dt.datetime, end: dt.datetime) -> list[_Ite
                   ).where(DeliveryRow.status.in_(ALL_STATUSES), DeliveryRow.due_at >= begin - dt.timedelta(days=1),
                           DeliveryRow.due_at < end)
     with store.session() as session:
-        found = session.execute(stmt).all()
+        found = session.connection().execute(stmt).cursor.fetchall()  # plain DB-API rows of plain values
     # an X text is sent back only when it has no "://" (else "": it has a link), to be scanned here
     return [_Item(story_id, platform, kind, float(due), status, float(due if when is None else when),
                   text == "" or (text is not None and bool(url_spans(text))), id_, part, parts, remote_url,
