@@ -167,8 +167,8 @@ def calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.da
     Read only: deliveries come from the queue, and a story not rendered yet shows its root and
     follow-up at their due times from a few fields of its story row (rendering waits for the
     engine, a day ahead). Each platform shows at most :func:`day_limit` posts a day; ``day``
-    shows that day's ``page`` of :data:`PAGE_LIMIT` posts per platform instead. The work per post
-    in the range is a few tuple operations; only the posts shown become entries.
+    shows that day's ``page`` of :data:`PAGE_LIMIT` posts per platform instead. Each post of the
+    range costs an index entry and a few tuple operations; only the posts shown are read whole.
     """
     with gc_paused():  # tens of thousands of small objects, no cycles: nothing for the collector
         return _calendar(store, settings, now=now, start=start, weeks=weeks, day=day, page=page)
@@ -189,29 +189,31 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
     def index(when: float) -> int:
         return bisect.bisect_right(edges, when) - 1
 
-    rows = _deliveries(store, begin, end)
+    rows, posted, linked_ids = _deliveries(store, begin, end)
     planned, unrendered = _unrendered(store, settings, begin, end)
-    platforms = list(settings.platforms) + sorted({r.platform for r in rows} - set(settings.platforms))
-    # what each day holds: rendered threads per platform, planned posts (shared by the platforms)
-    threads: list[dict[str, dict[tuple[str, str, float], list[_Item]]]] = [defaultdict(dict) for _ in dates]
+    platforms = list(settings.platforms) + sorted({r[0] for r in rows} - set(settings.platforms))
+    # what each day holds, per platform: (due, order, delivery or planned post), counted times, X links
+    held: list[dict[str, list[tuple[float, tuple[Any, ...], Any]]]] = [defaultdict(list) for _ in dates]
     counted: list[dict[str, list[float]]] = [defaultdict(list) for _ in dates]
     linked: list[Counter[str]] = [Counter() for _ in dates]
-    for row in rows:
-        i = index(row.due)
+    for platform, status, due, id_ in rows:
+        i = index(due)
         if 0 <= i < len(dates):
-            threads[i][row.platform].setdefault((row.story_id, row.kind, row.due), []).append(row)
-        if row.status in NOT_POSTING:
+            held[i][platform].append((due, (0, id_), (platform, status, due, id_)))
+        if status in NOT_POSTING:
             continue
-        i = index(row.when)
+        when = posted.get(id_, due)
+        i = index(when)
         if 0 <= i < len(dates):
-            counted[i][row.platform].append(row.when)
-            if row.link:
-                linked[i][row.platform] += 1
+            counted[i][platform].append(when)
+            if id_ in linked_ids:
+                linked[i][platform] += 1
     limit = day_limit(len(dates), len(platforms))
     by_day: list[list[_Item]] = [[] for _ in dates]
     for plan in planned:
         by_day[index(plan.due)].append(plan)
-    days = []
+    late_before, pending = (now - LATE).timestamp(), S.PENDING.value
+    days, wanted = [], set()
     for i, date in enumerate(dates):
         if any(p.only for p in by_day[i]):
             mine = {platform: [p for p in by_day[i] if p.only is None or platform in p.only] for platform in platforms}
@@ -219,35 +221,33 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
             mine = dict.fromkeys(platforms, by_day[i])
         ordered = {}
         for platform in platforms:
-            plans = [[p] for p in mine[platform]]  # in order already
-            rendered = threads[i][platform]
-            ordered[platform] = sorted([*rendered.values(), *plans], key=_thread_order) if rendered else plans
+            plans = [(p.due, (1, p.kind != "root", p.story_id), p) for p in mine[platform]]  # in order already
+            rendered = held[i][platform]
+            ordered[platform] = sorted(rendered + plans, key=lambda e: (e[0], e[1])) if rendered else plans
         pages = max(1, -(-max(map(len, ordered.values()), default=0) // PAGE_LIMIT))
         number = min(max(page, 1), pages) if date == day else 0
         size, skip = (PAGE_LIMIT, (number - 1) * PAGE_LIMIT) if number else (limit, 0)
-        late_before, pending = (now - LATE).timestamp(), S.PENDING.value
         per_platform = []
         for platform in platforms:
-            items_of_day = ordered[platform]
-            if not items_of_day and not counted[i][platform]:
+            posts_of_day = ordered[platform]
+            if not posts_of_day and not counted[i][platform]:
                 continue
-            shown = items_of_day[skip:skip + size]
+            shown = [e[2] for e in posts_of_day[skip:skip + size]]
+            wanted.update(e[3] for e in shown if isinstance(e, tuple))
             times = sorted(counted[i][platform] + [p.due for p in mine[platform]])
             links = linked[i][platform] + sum(1 for p in mine[platform] if p.link)
-            count = _day_count(date, platform, times, links, settings)
-            problems = late = posts = 0
-            for items in items_of_day:
-                if len(items) == 1:
-                    head, posts = items[0].status, posts + items[0].parts
-                else:
-                    head = min(items, key=lambda r: STATUS_RANK.get(r.status, 9)).status
-                    posts += max(r.parts for r in items)
-                problems += head in PROBLEM_STATUSES
-                late += head == pending and items[0].due < late_before
+            statuses = [e[2][1] for e in held[i][platform]]
             per_platform.append(PlatformDay(
-                platform, PLATFORM_NAMES.get(platform, platform), shown, count, more=len(items_of_day) - len(shown),
-                posts=posts, problems=problems, late=late))
+                platform, PLATFORM_NAMES.get(platform, platform), shown, _day_count(date, platform, times, links, settings),
+                more=len(posts_of_day) - len(shown), posts=len(posts_of_day),
+                problems=sum(1 for status in statuses if status in PROBLEM_STATUSES),
+                late=sum(1 for e in held[i][platform] if e[2][1] == pending and e[0] < late_before)))
         days.append(Day(date, date == today, date < today, per_platform, page=number, pages=pages))
+    details = _details(store, wanted)
+    for d in days:
+        for p in d.platforms:
+            p.entries = _threads([e if isinstance(e, _Item) else details[e[3]] for e in p.entries if
+                                  isinstance(e, _Item) or e[3] in details])
     titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})
     for d in days:
         for p in d.platforms:
@@ -265,18 +265,10 @@ NOT_POSTING = (S.SKIPPED.value, S.FAILED.value, S.MISSED.value)
 """Statuses that do not count against a quota (as :func:`bot.quotas.day_counts` counts)."""
 
 
-def _thread_order(items: list[_Item]) -> tuple[Any, ...]:
-    return items[0].due, items[0].kind != "root", items[0].story_id
-
-
 def _day_count(date: dt.date, platform: str, times: list[float], links: int, settings: Settings) -> DayCount:
     """Posts of a day on a platform against its quotas, as :func:`bot.quotas.day_counts` counts
     them (``times``: sorted POSIX times of the posts; ``links``: X posts with a link)."""
-    busiest, begin = 0, 0
-    for end, when in enumerate(times):
-        while when - times[begin] >= 900:
-            begin += 1
-        busiest = max(busiest, end - begin + 1)
+    busiest = max((bisect.bisect_left(times, when + 900, i) - i for i, when in enumerate(times)), default=0)
     cost = None
     if platform == "x":
         cost = round(links * settings.x_price_post_link + (len(times) - links) * settings.x_price_post, 3)
@@ -294,8 +286,6 @@ class _Item:
     kind: str
     due: float
     status: str = NOT_RENDERED
-    when: float = 0.0
-    """When it counts against the quotas: posted, else due."""
     link: bool = False
     """An X post with a link (X's price differs)."""
     id: int = 0
@@ -322,25 +312,56 @@ ALL_STATUSES = tuple(s.value for s in S)
 """Every status, so that a due-time range reads the (status, due_at) index."""
 
 
-def _deliveries(store: Store, begin: dt.datetime, end: dt.datetime) -> list[_Item]:
+def _deliveries(store: Store, begin: dt.datetime, end: dt.datetime
+                ) -> tuple[list[tuple[str, str, float, int]], dict[int, float], set[int]]:
     """The deliveries due in ``[begin, end)`` (and those posted in it up to a day after their due
-    time), as plain values: the database computes the times and X's link test, so no row is
-    built as an object and no text is scanned unless it might hold a link without ``://``."""
-    is_x = DeliveryRow.platform == "x"
-    x_text = case((is_x, case((DeliveryRow.text.contains("://"), ""), else_=DeliveryRow.text)), else_=None)
-    posted = case((DeliveryRow.posted_at.is_not(None), _epoch(store, DeliveryRow.posted_at)), else_=None)
-    stmt = select(DeliveryRow.id, DeliveryRow.story_id, DeliveryRow.platform, DeliveryRow.kind, DeliveryRow.part,
-                  DeliveryRow.parts, DeliveryRow.status, _epoch(store, DeliveryRow.due_at), posted,
-                  DeliveryRow.remote_url, DeliveryRow.last_error, x_text
-                  ).where(DeliveryRow.status.in_(ALL_STATUSES), DeliveryRow.due_at >= begin - dt.timedelta(days=1),
-                          DeliveryRow.due_at < end)
+    time): (platform, status, due time, id) of each, read from the (platform, status, due_at) index
+    alone; when each one posted was posted; and which X posts have a link (X's price differs).
+    Times are POSIX seconds, computed by the database."""
+    since = begin - dt.timedelta(days=1)
+    in_range = (DeliveryRow.platform.in_(PLATFORMS), DeliveryRow.status.in_(ALL_STATUSES),
+                DeliveryRow.due_at >= since, DeliveryRow.due_at < end)
+    x_text = case((DeliveryRow.text.contains("://"), ""), else_=DeliveryRow.text)
     with store.session() as session:
-        found = session.connection().execute(stmt).cursor.fetchall()  # plain DB-API rows of plain values
-    # an X text is sent back only when it has no "://" (else "": it has a link), to be scanned here
-    return [_Item(story_id, platform, kind, float(due), status, float(due if when is None else when),
-                  text == "" or (text is not None and bool(url_spans(text))), id_, part, parts, remote_url,
-                  last_error)
-            for id_, story_id, platform, kind, part, parts, status, due, when, remote_url, last_error, text in found]
+        connection = session.connection()
+        rows = connection.execute(select(DeliveryRow.platform, DeliveryRow.status, _epoch(store, DeliveryRow.due_at),
+                                         DeliveryRow.id).where(*in_range)).cursor.fetchall()
+        posted = dict(connection.execute(
+            select(DeliveryRow.id, _epoch(store, DeliveryRow.posted_at)).where(
+                DeliveryRow.status == S.POSTED.value, DeliveryRow.posted_at.is_not(None),
+                DeliveryRow.due_at >= since, DeliveryRow.due_at < end)).cursor.fetchall())
+        # an X text comes back only when it has no "://" (else "": it has a link), to be scanned here
+        x_rows = connection.execute(select(DeliveryRow.id, x_text).where(
+            DeliveryRow.platform == "x", DeliveryRow.status.in_([v for v in ALL_STATUSES if v not in NOT_POSTING]),
+            DeliveryRow.due_at >= since, DeliveryRow.due_at < end)).cursor.fetchall()
+    linked = {id_ for id_, text in x_rows if text == "" or (text and url_spans(text))}
+    return [(p, st, float(due), id_) for p, st, due, id_ in rows], \
+        {id_: float(when) for id_, when in posted}, linked
+
+
+def _details(store: Store, ids: set[int]) -> dict[int, _Item]:
+    """The deliveries shown on the calendar, with what their entries show."""
+    found: dict[int, _Item] = {}
+    ordered = sorted(ids)
+    with store.session() as session:
+        connection = session.connection()
+        for start in range(0, len(ordered), 500):
+            for (id_, story_id, platform, kind, part, parts, status, due, remote_url, last_error
+                 ) in connection.execute(select(
+                     DeliveryRow.id, DeliveryRow.story_id, DeliveryRow.platform, DeliveryRow.kind, DeliveryRow.part,
+                     DeliveryRow.parts, DeliveryRow.status, _epoch(store, DeliveryRow.due_at), DeliveryRow.remote_url,
+                     DeliveryRow.last_error).where(DeliveryRow.id.in_(ordered[start:start + 500]))).cursor.fetchall():
+                found[id_] = _Item(story_id, platform, kind, float(due), status, id=id_, part=part, parts=parts,
+                                   remote_url=remote_url, last_error=last_error)
+    return found
+
+
+def _threads(items: list[_Item]) -> list[list[_Item]]:
+    """Shown posts grouped into threads (the parts of one story's post on one platform), in order."""
+    threads: dict[tuple[str, str, float], list[_Item]] = {}
+    for item in items:
+        threads.setdefault((item.story_id, item.kind, item.due), []).append(item)
+    return list(threads.values())
 
 
 def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.datetime) -> tuple[list[_Item], int]:
@@ -367,7 +388,7 @@ def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.da
         inside = False
         for kind, due in (("root", root_due), ("followup", root_due + delay)):
             if low <= due < high:
-                plans.append(_Item(story_id, "", kind, due, when=due, link=kind == "root" and bool(url),
+                plans.append(_Item(story_id, "", kind, due, link=kind == "root" and bool(url),
                                    only=names))
                 inside = True
         stories += inside
