@@ -543,7 +543,7 @@ def dashboard(quick: bool = False) -> list[dict[str, Any]]:
     from bot.web import create_app
     from bot.web.render import reddit_html
 
-    count = 10_000 if quick else 100_000
+    count = 5_000 if quick else 100_000
     rng = random.Random(11)
     now = dt.datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     rows = []
@@ -561,10 +561,10 @@ def dashboard(quick: bool = False) -> list[dict[str, Any]]:
                 writes.append(statement)
 
         event.listen(store.engine, "before_cursor_execute", watch)
-        day = (now + dt.timedelta(days=20)).date().isoformat()
+        day = (now + dt.timedelta(days=21)).date().isoformat()
         pages = [("calendar, 2 weeks (rendered)", "/"),
-                 ("calendar, 8 weeks (2 rendered, 6 not)", "/?weeks=8"),
-                 ("calendar, 8 weeks from a month ahead (none rendered)", f"/?start={day}&weeks=8"),
+                 ("calendar, 4 weeks (2 rendered, 2 not)", "/?weeks=4"),
+                 ("calendar, 4 weeks from 3 weeks ahead (none rendered)", f"/?start={day}&weeks=4"),
                  ("a day's page 2", f"/?start={day}&day={day}&page=2"),
                  ("status", "/status"), ("story (rendered)", "/story/s4"), ("story (not rendered)", "/story/s200")]
         for label, path in pages:

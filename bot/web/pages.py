@@ -28,7 +28,7 @@ from posts.story import PLATFORMS, Story
 from posts.twitter_text import url_spans
 
 PLATFORM_NAMES = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
-MAX_WEEKS = 8
+MAX_WEEKS = 4
 """The longest range the calendar shows at once."""
 DAY_LIMIT = 25
 """Most posts shown per platform per day on the calendar; the rest are a "N more" link to the day's pages."""
