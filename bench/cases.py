@@ -532,3 +532,62 @@ def growth(quick: bool = False) -> list[dict[str, Any]]:
 
 
 ALL.update({"backlog": backlog, "tick": tick, "idle": idle, "workers": workers, "growth": growth})
+
+
+def dashboard(quick: bool = False) -> list[dict[str, Any]]:
+    """The dashboard's pages with a big queue: 100,000 stories loaded as a big load leaves them (story rows,
+    rendered a day before they are due), the next two weeks rendered; and the Reddit preview of hostile text."""
+    from sqlalchemy import event
+    from starlette.testclient import TestClient
+
+    from bot.web import create_app
+    from bot.web.render import reddit_html
+
+    count = 5_000 if quick else 100_000
+    rng = random.Random(11)
+    now = dt.datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = _settings(Path(tmp), **NO_QUOTAS)
+        store = Store(settings.database_url)
+        planner = Planner(store, settings)
+        planner.load([_story(i, rng) for i in range(count)], now=now, render=False)
+        rendered = planner.render_due(now + dt.timedelta(days=14), now=now, limit=count)
+        client = TestClient(create_app(settings, store, clock=lambda: now), base_url="http://127.0.0.1:8080")
+        writes: list[str] = []
+
+        def watch(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "REPLACE"):
+                writes.append(statement)
+
+        event.listen(store.engine, "before_cursor_execute", watch)
+        day = (now + dt.timedelta(days=21)).date().isoformat()
+        pages = [("calendar, 2 weeks (rendered)", "/"),
+                 ("calendar, 4 weeks (2 rendered, 2 not)", "/?weeks=4"),
+                 ("calendar, 4 weeks from 3 weeks ahead (none rendered)", f"/?start={day}&weeks=4"),
+                 ("a day's page 2", f"/?start={day}&day={day}&page=2"),
+                 ("status", "/status"), ("story (rendered)", "/story/s4"), ("story (not rendered)", "/story/s200")]
+        for label, path in pages:
+            times, size = [], 0
+            for _ in range(5):
+                started = time.perf_counter()
+                response = client.get(path)
+                times.append(time.perf_counter() - started)
+                assert response.status_code == 200, (path, response.status_code)
+                size = len(response.content)
+            seconds = statistics.median(times)
+            rows.append(_row("dashboard", f"{label}, {count:,} stories queued ({size // 1024:,} KB)", seconds, "s",
+                             "< 1", seconds < 1))
+        rows.append(_row("dashboard", f"write statements during those GETs ({rendered:,} stories rendered before)",
+                         len(writes), "", "0", not writes))
+        store.dispose()
+    for label, text in (("30,000 '['", "[" * 30_000), ("30,000 '*'", "*" * 30_000),
+                        ("15,000 '>!'", ">!" * 15_000), ("8,000 '[a]('", "[a](" * 8_000)):
+        started = time.perf_counter()
+        reddit_html(text)
+        seconds = time.perf_counter() - started
+        rows.append(_row("dashboard", f"Reddit preview of {label}", seconds, "s", "< 1", seconds < 1))
+    return rows
+
+
+ALL["dashboard"] = dashboard

@@ -285,7 +285,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("x_price_post_link", "0.200", "X: price per post with a link, USD (pay-per-use; for agenda estimates)",
          _number(0, 1000), group="quotas"),
     Spec("web_token", "", "Dashboard: operator token every request to `oneyearago web` must carry; required to "
-         "bind anything but 127.0.0.1 (make one: python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+         "bind anything but 127.0.0.1, then at least 32 characters (make one: python -c 'import secrets; "
+         "print(secrets.token_urlsafe(32))')",
          secret=True, group="dashboard"),
     # Images (read and prepared at load time; see docs/reliability.md#images)
     Spec("media_dir", "", "Folder that relative image paths in story files are read from (empty: each story "
@@ -296,6 +297,10 @@ SPECS: tuple[Spec, ...] = (
          _whole(1_000, 100_000_000), group="images"),
     Spec("media_timeout", "20s", "Images: how long fetching one image URL may take, redirects included",
          _span(dt.timedelta(minutes=10)), group="images"),
+    Spec("web_session_idle", "12h", "Dashboard: a login ends after this long without a request (sessions live in "
+         "memory: logout and a restart end them too)", _duration, group="dashboard"),
+    Spec("web_secure_cookies", "false", "Dashboard: mark its cookies Secure; set true when a TLS proxy serves it "
+         "over https (requests that reach it as https get Secure cookies anyway)", _bool, group="dashboard"),
     Spec("http_timeout", "30s", "Live mode: how long to wait for a platform's answer before the outcome is unknown",
          _span(dt.timedelta(minutes=10)), group="live platforms"),
     # X (tweepy, API v2, OAuth 1.0a user context)
@@ -379,6 +384,8 @@ class Settings:
     media_allow_private: tuple[Any, ...]
     media_max_bytes: int
     media_timeout: dt.timedelta
+    web_session_idle: dt.timedelta
+    web_secure_cookies: bool
     http_timeout: dt.timedelta
     x_consumer_key: Secret
     x_consumer_secret: Secret

@@ -36,15 +36,24 @@ from bot.queue import Planner
 from bot.store import Store, utcnow
 from bot.web import render as show
 from bot.web import security
-from bot.web.pages import PLATFORM_NAMES, calendar, headlines, status_view, story_view
+from bot.web.pages import MAX_WEEKS, PLATFORM_NAMES, calendar, headlines, status_view, story_view
 from posts import limits
 from posts.loader import load_stories
 
 HERE = Path(__file__).parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+"""Largest upload (all its files and fields), counted as it streams in."""
+MAX_UPLOAD_FILE_BYTES = 10 * 1024 * 1024
+"""Largest single file in an upload."""
 MAX_UPLOAD_FILES = 20
 IMAGE_ENDINGS = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 """Uploaded files with these endings are images that the story files uploaded with them may name."""
+MAX_LOGIN_BYTES = 4 * 1024
+"""Largest body of a login (a token and two hidden fields)."""
+MAX_FORM_BYTES = 16 * 1024
+"""Largest body of any other form (retry, skip, logout)."""
+MAX_NAME_BYTES = 255
+"""Longest file name accepted in an upload (in UTF-8 bytes, as most file systems count)."""
 STATUS_CLASS = {"posted": "ok", "pending": "pending", "sending": "sending", "failed": "bad", "unconfirmed": "bad",
                 "missed": "warn", "skipped": "muted", "late": "warn"}
 
@@ -60,6 +69,9 @@ class Web:
     clock: Callable[[], dt.datetime]
     templates: Jinja2Templates
     story_templates: Any
+    sessions: security.Sessions
+    logins: security.LoginLimiter
+    secure_cookies: bool = False
 
     def planner(self) -> Planner:
         return Planner(self.store, self.settings, templates=self.story_templates)
@@ -106,8 +118,11 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
     env.globals.update(platform_names=PLATFORM_NAMES, status_class=STATUS_CLASS, x_html=show.x_html,
                        bluesky_html=show.bluesky_html, reddit_html=show.reddit_html, domain=show.domain,
                        zone=settings.timezone, token_required=bool(token))
+    idle = getattr(settings, "web_session_idle", None) or dt.timedelta(hours=12)
+    secure_cookies = bool(getattr(settings, "web_secure_cookies", False))
     web = Web(settings, store, token, secret or secrets.token_bytes(32), clock, templates,
-              _story_templates(settings))
+              _story_templates(settings), security.Sessions(idle.total_seconds()), security.LoginLimiter(),
+              secure_cookies)
     env.globals["local"] = web.local
     hosts = None if token else (allowed_hosts if allowed_hosts is not None else sorted(security.LOOPBACK_NAMES))
     routes = [
@@ -125,7 +140,9 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
         Route("/logout", _action(web, logout), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(security.Guard, token=token, allowed_hosts=hosts)],
+    guard = Middleware(security.Guard, token=token, allowed_hosts=hosts, sessions=web.sessions,
+                       secure_cookies=secure_cookies)
+    app = Starlette(routes=routes, middleware=[guard],
                     exception_handlers={HTTPException: _error_handler(web), BotError: _error_handler(web)})
     app.state.web = web
     return app
@@ -164,13 +181,28 @@ def _page(web: Web, handler: Callable[[Web, Request], Response]) -> Callable[[Re
 
 
 def _action(web: Web, handler: Callable[[Web, Request, FormData], Any]) -> Callable[[Request], Any]:
-    """A POST: refused (403) unless its form carries this browser's CSRF token."""
+    """A POST: refused (403) unless its form carries this browser's CSRF token.
+
+    What can be refused without the body is refused before any of it is read (no ``csrf`` cookie,
+    another site's origin, a login from an address over its failure limit); the body is then read
+    within its path's limits as it streams in (413 past them).
+    """
 
     async def endpoint(request: Request) -> Response:
-        size = request.headers.get("content-length", "")
-        if size.isdigit() and int(size) > MAX_UPLOAD_BYTES + 64 * 1024:
-            raise HTTPException(413, f"The upload is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
-        form = await request.form(max_files=MAX_UPLOAD_FILES, max_fields=50)
+        if request.url.path == "/login" and web.token:
+            wait = web.logins.retry_after(security.client_address(request.scope))
+            if wait:
+                raise HTTPException(429, f"Too many wrong tokens from this address: try again in {wait} s.",
+                                    headers={"Retry-After": str(wait)})
+        if request.url.path == "/upload":
+            limits: dict[str, Any] = {"limit": MAX_UPLOAD_BYTES, "what": "The upload",
+                                      "max_files": MAX_UPLOAD_FILES, "max_file_size": MAX_UPLOAD_FILE_BYTES}
+        elif request.url.path == "/login":
+            limits = {"limit": MAX_LOGIN_BYTES, "what": "The login form"}
+        else:
+            limits = {"limit": MAX_FORM_BYTES, "what": "The form"}
+        security.before_body(request, limits["limit"], limits["what"])
+        form = await security.read_form(request, **limits)
         try:
             given = form.get(security.CSRF_FIELD) or request.headers.get(security.CSRF_HEADER)
             if not security.csrf_ok(request, web.secret, given):
@@ -186,14 +218,17 @@ def _action(web: Web, handler: Callable[[Web, Request, FormData], Any]) -> Calla
 
 def _error_handler(web: Web) -> Callable[[Request, Exception], Any]:
     async def handle(request: Request, exc: Exception) -> Response:
+        headers = None
         if isinstance(exc, HTTPException):
-            code, message = exc.status_code, str(exc.detail)
+            code, message, headers = exc.status_code, str(exc.detail), exc.headers
         else:
             code, message = 404 if str(exc).startswith("no story") else 400, str(exc)
         if code == 405:
             message = "That address does not take this kind of request."
-        return page(web, request, "error.html", {"code": code, "message": message, "title": "Error"},
-                    status_code=code)
+        response = page(web, request, "error.html", {"code": code, "message": message, "title": "Error"},
+                        status_code=code)
+        response.headers.update(headers or {})
+        return response
 
     return handle
 
@@ -217,11 +252,23 @@ def calendar_page(web: Web, request: Request) -> Response:
             raise HTTPException(400, f"{raw!r} is outside the supported range of dates, "
                                 f"{limits.time_range_text()}.")
     try:
-        weeks = min(max(int(request.query_params.get("weeks", "2")), 1), 8)
+        weeks = min(max(int(request.query_params.get("weeks", "2")[:3]), 1), MAX_WEEKS)
     except ValueError:
         weeks = 2
-    cal = calendar(web.store, web.settings, web.planner(), now=_now(web), start=start, weeks=weeks)
+    day, number = _day_page(request)
+    cal = calendar(web.store, web.settings, now=_now(web), start=start, weeks=weeks, day=day, page=number)
     return page(web, request, "calendar.html", {"cal": cal, "title": "Calendar"})
+
+
+def _day_page(request: Request) -> tuple[dt.date | None, int]:
+    """The day whose posts are shown page by page (``?day=YYYY-MM-DD&page=N``), if any."""
+    raw = request.query_params.get("day", "")
+    try:
+        day = dt.date.fromisoformat(raw) if raw else None
+        number = int(request.query_params.get("page", "1")[:6])
+    except ValueError:
+        raise HTTPException(400, "day must be a date (YYYY-MM-DD) and page a whole number.") from None
+    return day, max(number, 1)
 
 
 def story_page(web: Web, request: Request) -> Response:
@@ -307,19 +354,32 @@ async def login(web: Web, request: Request, form: FormData) -> Response:
     target = security.safe_next(str(form.get("next") or ""))
     if not web.token:
         return RedirectResponse(target, status_code=303)
+    client = security.client_address(request.scope)
     if not security.same(given, web.token):
+        web.logins.failed(client)
         return page(web, request, "login.html", {"title": "Log in", "next": target,
                                                  "error": "That is not the operator token."}, status_code=401)
+    web.logins.succeeded(client)
+    old = request.cookies.get(security.SESSION_COOKIE, "")
+    if old:
+        web.sessions.revoke(old)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(security.TOKEN_COOKIE, security.login_cookie(web.token), httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/")
+    response.set_cookie(security.SESSION_COOKIE, web.sessions.create(), httponly=True, samesite="strict",
+                        secure=_secure(web, request), path="/")
     return response
 
 
 async def logout(web: Web, request: Request, form: FormData) -> Response:
+    web.sessions.revoke(request.cookies.get(security.SESSION_COOKIE, ""))
     response = RedirectResponse("/login" if web.token else "/", status_code=303)
-    response.delete_cookie(security.TOKEN_COOKIE, path="/")
+    response.delete_cookie(security.SESSION_COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=_secure(web, request))
     return response
+
+
+def _secure(web: Web, request: Request) -> bool:
+    """Whether cookies are marked Secure: served over https, or the setting says a TLS proxy does."""
+    return web.secure_cookies or request.url.scheme == "https"
 
 
 async def upload(web: Web, request: Request, form: FormData) -> Response:
@@ -334,7 +394,7 @@ async def upload(web: Web, request: Request, form: FormData) -> Response:
         images.mkdir()
         total = 0
         for index, upload_file in enumerate(files):
-            name = Path((upload_file.filename or "").replace("\\", "/")).name.lstrip(".") or f"upload-{index}"
+            name = _upload_name(upload_file.filename or "")
             data = await upload_file.read()
             total += len(data)
             if total > MAX_UPLOAD_BYTES:
@@ -359,12 +419,42 @@ async def upload(web: Web, request: Request, form: FormData) -> Response:
         try:
             report = await run_in_threadpool(_load, web, paths, names, dry_run, images)
         except StoryError as exc:
-            problems = [dataclasses.replace(p, file=_shown(p.file, names)) for p in exc.problems]
+            problems = [dataclasses.replace(p, file=_shown(p.file, names), message=_scrub(p.message, names, folder),
+                                            hint=_scrub(p.hint, names, folder)) for p in exc.problems]
             return page(web, request, "upload.html", {
-                "title": "Upload", "problems": problems, "error": f"{exc}; nothing was loaded.",
-                "uploaded": list(names.values())}, status_code=422)
+                "title": "Upload", "problems": problems, "error": f"{_scrub(str(exc), names, folder)}; nothing "
+                "was loaded.", "uploaded": list(names.values())}, status_code=422)
+        except BotError as exc:
+            raise BotError(_scrub(str(exc), names, folder)) from None
     return page(web, request, "upload.html", {"title": "Upload", "report": report, "dry_run": dry_run,
                                               "uploaded": list(names.values())})
+
+
+def _upload_name(raw: str) -> str:
+    """The name an uploaded file is loaded under: its own name without any folder, kept as sent.
+
+    Raises:
+        HTTPException: 400 for a name no file system could hold or that names a folder.
+    """
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    shown = security.quoted(name)
+    if name in ("", ".", ".."):
+        raise HTTPException(400, f"The uploaded file name {security.quoted(raw)} is not a file name; rename the "
+                                 "file and upload it again.")
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
+        raise HTTPException(400, f"The uploaded file name {shown} holds control characters; rename the file and "
+                                 "upload it again.")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise HTTPException(400, f"The uploaded file name {shown} is longer than {MAX_NAME_BYTES} bytes; rename "
+                                 "the file and upload it again.")
+    return name
+
+
+def _scrub(text: str, names: dict[str, str], folder: str) -> str:
+    """``text`` with every temporary copy's path replaced by the name the operator uploaded."""
+    for path, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        text = text.replace(path, name)
+    return text.replace(folder, "upload")
 
 
 def _shown(file: str, names: dict[str, str]) -> str:

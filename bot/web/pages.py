@@ -5,27 +5,42 @@ Nothing here renders HTML: the functions build plain data for the Jinja2 templat
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
-from collections import defaultdict
+import json
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Float, case, cast, func, select
 
 from bot import ops
 from bot.config import Settings
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
-from bot.queue import Planner
 from bot.quotas import DayCount
 from bot.store import Store
+from posts.loader import gc_paused
 from posts.render import Part
 from posts.story import PLATFORMS, Story
+from posts.twitter_text import url_spans
 
 PLATFORM_NAMES = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
+MAX_WEEKS = 4
+"""The longest range the calendar shows at once."""
+DAY_LIMIT = 25
+"""Most posts shown per platform per day on the calendar; the rest are a "N more" link to the day's pages."""
+ENTRY_BUDGET = 1000
+"""Posts shown on one calendar page in all: longer ranges show fewer per day (at least 5)."""
+PAGE_LIMIT = 200
+"""Posts shown per platform on one page of a day."""
+NOT_RENDERED = "queued"
+"""The status shown for a post of a story that is not rendered yet (its deliveries are made a day ahead)."""
 PROBLEM_STATUSES = (S.FAILED.value, S.MISSED.value, S.UNCONFIRMED.value)
+LATE = dt.timedelta(minutes=5)
+"""A pending post this far past its due time shows as late."""
 STATUS_RANK = {S.FAILED.value: 0, S.UNCONFIRMED.value: 1, S.MISSED.value: 2, S.SENDING.value: 3,
                S.PENDING.value: 4, S.SKIPPED.value: 5, S.POSTED.value: 6}
 """Which status a group of thread parts shows: the one that most needs attention."""
@@ -62,6 +77,7 @@ class Entry:
     remote_url: str | None
     head_id: int
     """The delivery whose status the entry shows (the one that most needs attention)."""
+    sort_key: tuple[Any, ...] = ()
 
     @property
     def problem(self) -> bool:
@@ -74,6 +90,12 @@ class PlatformDay:
     name: str
     entries: list[Entry]
     count: DayCount | None
+    more: int = 0
+    """Entries of the day not shown (over :data:`DAY_LIMIT`, or on other pages of the day)."""
+    posts: int = 0
+    """Posts of the day on this platform, shown or not (each part of a thread is a post)."""
+    problems: int = 0
+    late: int = 0
 
     @property
     def over(self) -> list[str]:
@@ -86,11 +108,19 @@ class Day:
     today: bool
     past: bool
     platforms: list[PlatformDay]
+    page: int = 0
+    """Which page of the day is shown (0: the calendar's first :data:`DAY_LIMIT` per platform)."""
+    pages: int = 1
 
     @property
     def posts(self) -> int:
-        """Posts on the day (each part of a thread is a post)."""
-        return sum(e.parts for p in self.platforms for e in p.entries)
+        """Posts on the day, shown or not (each part of a thread is a post; a story not rendered
+        yet counts one root and one follow-up per platform)."""
+        return sum(p.posts for p in self.platforms)
+
+    @property
+    def more(self) -> int:
+        return sum(p.more for p in self.platforms)
 
     @property
     def over(self) -> list[str]:
@@ -98,11 +128,11 @@ class Day:
 
     @property
     def problems(self) -> int:
-        return sum(1 for p in self.platforms for e in p.entries if e.problem)
+        return sum(p.problems for p in self.platforms)
 
     @property
     def late(self) -> int:
-        return sum(1 for p in self.platforms for e in p.entries if e.late)
+        return sum(p.late for p in self.platforms)
 
 
 @dataclasses.dataclass
@@ -114,6 +144,8 @@ class Calendar:
     prev_start: dt.date
     next_start: dt.date
     this_week: dt.date
+    unrendered: int = 0
+    """Stories in the range whose deliveries are not made yet (shown from their story rows)."""
 
     @property
     def end(self) -> dt.date:
@@ -128,42 +160,260 @@ def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
 
 
-def calendar(store: Store, settings: Settings, planner: Planner, *, now: dt.datetime,
-             start: dt.date | None = None, weeks: int = 2) -> Calendar:
-    """``weeks`` weeks from the Monday of ``start`` (default: this week), day by day, in the bot's zone."""
+def calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.date | None = None,
+             weeks: int = 2, day: dt.date | None = None, page: int = 1) -> Calendar:
+    """``weeks`` weeks from the Monday of ``start`` (default: this week), day by day, in the bot's zone.
+
+    Read only: deliveries come from the queue, and a story not rendered yet shows its root and
+    follow-up at their due times from a few fields of its story row (rendering waits for the
+    engine, a day ahead). Each platform shows at most :func:`day_limit` posts a day; ``day``
+    shows that day's ``page`` of :data:`PAGE_LIMIT` posts per platform instead. Each post of the
+    range costs an index entry and a few tuple operations; only the posts shown are read whole.
+    """
+    with gc_paused():  # tens of thousands of small objects, no cycles: nothing for the collector
+        return _calendar(store, settings, now=now, start=start, weeks=weeks, day=day, page=page)
+
+
+def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.date | None, weeks: int,
+              day: dt.date | None, page: int) -> Calendar:
     zone = ZoneInfo(settings.timezone)
     today = now.astimezone(zone).date()
+    weeks = min(max(weeks, 1), MAX_WEEKS)
     first = monday(start or today)
-    last = first + dt.timedelta(days=7 * weeks)
-    rows = ops.agenda(store, start=local_midnight(first, zone), end=local_midnight(last, zone), planner=planner)
-    counts = {(c.day, c.platform): c for c in ops.day_counts(rows, settings)}
-    titles = headlines(store, (r.story_id for r in rows))
-    grouped: dict[tuple[dt.date, str], dict[tuple[str, str, dt.datetime], list[DeliveryRow]]] = defaultdict(dict)
-    for row in rows:
-        day = row.due_at.astimezone(zone).date()
-        grouped[(day, row.platform)].setdefault((row.story_id, row.kind, row.due_at), []).append(row)
-    platforms = list(settings.platforms) + sorted({r.platform for r in rows} - set(settings.platforms))
-    days = []
-    for offset in range(7 * weeks):
-        day = first + dt.timedelta(days=offset)
+    dates = [first + dt.timedelta(days=i) for i in range(7 * weeks)]
+    midnights = [local_midnight(d, zone) for d in [*dates, first + dt.timedelta(days=7 * weeks)]]
+    begin, end = midnights[0], midnights[-1]
+
+    edges = [m.timestamp() for m in midnights]
+
+    def index(when: float) -> int:
+        return bisect.bisect_right(edges, when) - 1
+
+    rows, posted, linked_ids = _deliveries(store, begin, end)
+    planned, unrendered = _unrendered(store, settings, begin, end)
+    platforms = list(settings.platforms) + sorted({r[0] for r in rows} - set(settings.platforms))
+    # what each day holds, per platform: (due, order, delivery or planned post), counted times, X links
+    held: list[dict[str, list[tuple[float, tuple[Any, ...], Any]]]] = [defaultdict(list) for _ in dates]
+    counted: list[dict[str, list[float]]] = [defaultdict(list) for _ in dates]
+    linked: list[Counter[str]] = [Counter() for _ in dates]
+    for platform, status, due, id_ in rows:
+        i = index(due)
+        if 0 <= i < len(dates):
+            held[i][platform].append((due, (0, id_), (platform, status, due, id_)))
+        if status in NOT_POSTING:
+            continue
+        when = posted.get(id_, due)
+        i = index(when)
+        if 0 <= i < len(dates):
+            counted[i][platform].append(when)
+            if id_ in linked_ids:
+                linked[i][platform] += 1
+    limit = day_limit(len(dates), len(platforms))
+    by_day: list[list[_Item]] = [[] for _ in dates]
+    for plan in planned:
+        by_day[index(plan.due)].append(plan)
+    late_before, pending = (now - LATE).timestamp(), S.PENDING.value
+    days, wanted = [], set()
+    for i, date in enumerate(dates):
+        if any(p.only for p in by_day[i]):
+            mine = {platform: [p for p in by_day[i] if p.only is None or platform in p.only] for platform in platforms}
+        else:
+            mine = dict.fromkeys(platforms, by_day[i])
+        ordered = {}
+        for platform in platforms:
+            plans = [(p.due, (1, p.kind != "root", p.story_id), p) for p in mine[platform]]  # in order already
+            rendered = held[i][platform]
+            ordered[platform] = sorted(rendered + plans, key=lambda e: (e[0], e[1])) if rendered else plans
+        pages = max(1, -(-max(map(len, ordered.values()), default=0) // PAGE_LIMIT))
+        number = min(max(page, 1), pages) if date == day else 0
+        size, skip = (PAGE_LIMIT, (number - 1) * PAGE_LIMIT) if number else (limit, 0)
         per_platform = []
         for platform in platforms:
-            threads = grouped.get((day, platform), {})
-            entries = [_entry(items, titles, zone, now, settings) for items in threads.values()]
-            count = counts.get((day.isoformat(), platform))
-            if entries or count:
-                per_platform.append(PlatformDay(platform, PLATFORM_NAMES.get(platform, platform), entries, count))
-        days.append(Day(day, day == today, day < today, per_platform))
+            posts_of_day = ordered[platform]
+            if not posts_of_day and not counted[i][platform]:
+                continue
+            shown = [e[2] for e in posts_of_day[skip:skip + size]]
+            wanted.update(e[3] for e in shown if isinstance(e, tuple))
+            times = sorted(counted[i][platform] + [p.due for p in mine[platform]])
+            links = linked[i][platform] + sum(1 for p in mine[platform] if p.link)
+            statuses = [e[2][1] for e in held[i][platform]]
+            per_platform.append(PlatformDay(
+                platform, PLATFORM_NAMES.get(platform, platform), shown, _day_count(date, platform, times, links, settings),
+                more=len(posts_of_day) - len(shown), posts=len(posts_of_day),
+                problems=sum(1 for status in statuses if status in PROBLEM_STATUSES),
+                late=sum(1 for e in held[i][platform] if e[2][1] == pending and e[0] < late_before)))
+        days.append(Day(date, date == today, date < today, per_platform, page=number, pages=pages))
+    details = _details(store, wanted)
+    for d in days:
+        for p in d.platforms:
+            p.entries = _threads([e if isinstance(e, _Item) else details[e[3]] for e in p.entries if
+                                  isinstance(e, _Item) or e[3] in details])
+    titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})
+    for d in days:
+        for p in d.platforms:
+            p.entries = [_entry(items, titles, zone, now, settings) for items in p.entries]
     return Calendar(first, days, weeks, settings.timezone, first - dt.timedelta(days=7),
-                    first + dt.timedelta(days=7), monday(today))
+                    first + dt.timedelta(days=7), monday(today), unrendered)
 
 
-def _entry(items: list[DeliveryRow], titles: dict[str, str], zone: ZoneInfo, now: dt.datetime,
+def day_limit(days: int, platforms: int) -> int:
+    """Posts shown per platform per day on a calendar of ``days`` days (the rest: "N more")."""
+    return max(5, min(DAY_LIMIT, ENTRY_BUDGET // max(1, days * platforms)))
+
+
+NOT_POSTING = (S.SKIPPED.value, S.FAILED.value, S.MISSED.value)
+"""Statuses that do not count against a quota (as :func:`bot.quotas.day_counts` counts)."""
+
+
+def _day_count(date: dt.date, platform: str, times: list[float], links: int, settings: Settings) -> DayCount:
+    """Posts of a day on a platform against its quotas, as :func:`bot.quotas.day_counts` counts
+    them (``times``: sorted POSIX times of the posts; ``links``: X posts with a link)."""
+    busiest = max((bisect.bisect_left(times, when + 900, i) - i for i, when in enumerate(times)), default=0)
+    cost = None
+    if platform == "x":
+        cost = round(links * settings.x_price_post_link + (len(times) - links) * settings.x_price_post, 3)
+    return DayCount(date.isoformat(), platform, len(times), getattr(settings, f"quota_{platform}_24h", 0), busiest,
+                    getattr(settings, f"quota_{platform}_15m", 0), cost)
+
+
+@dataclasses.dataclass(slots=True)
+class _Item:
+    """A post on the calendar: a delivery, or a post of a story not rendered yet (``status``
+    :data:`NOT_RENDERED`). Times are POSIX seconds; only the posts shown get a datetime."""
+
+    story_id: str
+    platform: str
+    kind: str
+    due: float
+    status: str = NOT_RENDERED
+    link: bool = False
+    """An X post with a link (X's price differs)."""
+    id: int = 0
+    part: int = 1
+    parts: int = 1
+    remote_url: str | None = None
+    last_error: str | None = None
+    only: frozenset[str] | None = None
+    """A story not rendered yet that names its own platforms: those."""
+
+    @property
+    def due_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.due, dt.UTC)
+
+
+def _epoch(store: Store, column: Any) -> Any:
+    """``column`` (a stored UTC time) as POSIX seconds, computed by the database."""
+    if store.is_sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds, then the fraction
+        return cast(func.strftime("%s", column), Float) + cast(func.substr(column, 20), Float)
+    return cast(func.extract("epoch", column), Float)
+
+
+ALL_STATUSES = tuple(s.value for s in S)
+"""Every status, so that a due-time range reads the (status, due_at) index."""
+
+
+def _deliveries(store: Store, begin: dt.datetime, end: dt.datetime
+                ) -> tuple[list[tuple[str, str, float, int]], dict[int, float], set[int]]:
+    """The deliveries due in ``[begin, end)`` (and those posted in it up to a day after their due
+    time): (platform, status, due time, id) of each, read from the (platform, status, due_at) index
+    alone; when each one posted was posted; and which X posts have a link (X's price differs).
+    Times are POSIX seconds, computed by the database."""
+    since = begin - dt.timedelta(days=1)
+    in_range = (DeliveryRow.platform.in_(PLATFORMS), DeliveryRow.status.in_(ALL_STATUSES),
+                DeliveryRow.due_at >= since, DeliveryRow.due_at < end)
+    x_text = case((DeliveryRow.text.contains("://"), ""), else_=DeliveryRow.text)
+    with store.session() as session:
+        connection = session.connection()
+        rows = connection.execute(select(DeliveryRow.platform, DeliveryRow.status, _epoch(store, DeliveryRow.due_at),
+                                         DeliveryRow.id).where(*in_range)).cursor.fetchall()
+        posted = dict(connection.execute(
+            select(DeliveryRow.id, _epoch(store, DeliveryRow.posted_at)).where(
+                DeliveryRow.status == S.POSTED.value, DeliveryRow.posted_at.is_not(None),
+                DeliveryRow.due_at >= since, DeliveryRow.due_at < end)).cursor.fetchall())
+        # an X text comes back only when it has no "://" (else "": it has a link), to be scanned here
+        x_rows = connection.execute(select(DeliveryRow.id, x_text).where(
+            DeliveryRow.platform == "x", DeliveryRow.status.in_([v for v in ALL_STATUSES if v not in NOT_POSTING]),
+            DeliveryRow.due_at >= since, DeliveryRow.due_at < end)).cursor.fetchall()
+    linked = {id_ for id_, text in x_rows if text == "" or (text and url_spans(text))}
+    return [(p, st, float(due), id_) for p, st, due, id_ in rows], \
+        {id_: float(when) for id_, when in posted.items()}, linked
+
+
+def _details(store: Store, ids: set[int]) -> dict[int, _Item]:
+    """The deliveries shown on the calendar, with what their entries show."""
+    found: dict[int, _Item] = {}
+    ordered = sorted(ids)
+    with store.session() as session:
+        connection = session.connection()
+        for start in range(0, len(ordered), 500):
+            for (id_, story_id, platform, kind, part, parts, status, due, remote_url, last_error
+                 ) in connection.execute(select(
+                     DeliveryRow.id, DeliveryRow.story_id, DeliveryRow.platform, DeliveryRow.kind, DeliveryRow.part,
+                     DeliveryRow.parts, DeliveryRow.status, _epoch(store, DeliveryRow.due_at), DeliveryRow.remote_url,
+                     DeliveryRow.last_error).where(DeliveryRow.id.in_(ordered[start:start + 500]))).cursor.fetchall():
+                found[id_] = _Item(story_id, platform, kind, float(due), status, id=id_, part=part, parts=parts,
+                                   remote_url=remote_url, last_error=last_error)
+    return found
+
+
+def _threads(items: list[_Item]) -> list[list[_Item]]:
+    """Shown posts grouped into threads (the parts of one story's post on one platform), in order."""
+    threads: dict[tuple[str, str, float], list[_Item]] = {}
+    for item in items:
+        threads.setdefault((item.story_id, item.kind, item.due), []).append(item)
+    return list(threads.values())
+
+
+def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.datetime) -> tuple[list[_Item], int]:
+    """The posts of stories not rendered yet that fall in ``[begin, end)``, from a few fields of
+    their story rows, without rendering or storing anything; and how many stories they belong to.
+
+    A follow-up is looked for up to a week after its root, as rendering would place it. For X's
+    price, a root counts as a post with a link when its story has a URL, a follow-up as one without.
+    """
+    content = StoryRow.content
+    with store.session() as session:
+        found = session.execute(
+            select(StoryRow.id, _epoch(store, StoryRow.root_due), content["url"].as_string(),
+                   content["platforms"].as_string(), content["followup_after"].as_integer())
+            .where(StoryRow.rendered.is_(False), StoryRow.root_due >= begin - dt.timedelta(days=7),
+                   StoryRow.root_due < end)).all()
+    plans: list[_Item] = []
+    stories = 0
+    low, high, default_delay = begin.timestamp(), end.timestamp(), settings.followup_delay.total_seconds()
+    for story_id, root_due, url, only, after in found:
+        root_due = float(root_due)
+        delay = after if after else default_delay
+        names = _platform_names(only)
+        inside = False
+        for kind, due in (("root", root_due), ("followup", root_due + delay)):
+            if low <= due < high:
+                plans.append(_Item(story_id, "", kind, due, link=kind == "root" and bool(url),
+                                   only=names))
+                inside = True
+        stories += inside
+    plans.sort(key=lambda p: (p.due, p.kind != "root", p.story_id))
+    return plans, stories
+
+
+def _platform_names(raw: Any) -> frozenset[str] | None:
+    """A story's own platforms from its stored content (JSON text, or a list on some backends)."""
+    if isinstance(raw, str):
+        if raw in ("", "[]"):
+            return None
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    return frozenset(map(str, raw)) if isinstance(raw, list) and raw else None
+
+
+def _entry(items: list[Any], titles: dict[str, str], zone: ZoneInfo, now: dt.datetime,
            settings: Settings) -> Entry:
     items = sorted(items, key=lambda r: r.part)
     head = min(items, key=lambda r: STATUS_RANK.get(r.status, 9))
     first = items[0]
-    late = head.status == S.PENDING.value and first.due_at < now - dt.timedelta(minutes=5)
+    late = head.status == S.PENDING.value and first.due_at < now - LATE
     reasons = [r.last_error for r in items if r.last_error and r.status != S.POSTED.value]
     return Entry(time=first.due_at.astimezone(zone).strftime("%H:%M"), story_id=first.story_id,
                  headline=titles.get(first.story_id, ""), kind=first.kind, parts=max(r.parts for r in items),

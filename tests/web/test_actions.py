@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -226,3 +228,37 @@ def test_an_upload_too_large_is_refused(make_client, store: Store, monkeypatch):
     response = upload(make_client(), ("stories.yaml", STORIES))
     assert response.status_code == 413 and "larger than" in response.text
     assert count(store, StoryRow) == 0
+
+
+def test_upload_of_a_file_name_over_255_bytes_is_a_clear_400(make_client, store: Store):
+    for name in ("a" * 300 + ".yaml", "é" * 128 + ".yaml"):  # 305 and 261 bytes
+        response = upload(make_client(), (name, STORIES))
+        assert response.status_code == 400
+        assert "is longer than 255 bytes; rename the file and upload it again" in html_text(response)
+        assert "oneyearago-upload-" not in response.text and "/tmp" not in response.text
+    assert upload(make_client(), ("a" * 250 + ".yaml", STORIES)).status_code == 200  # 255 bytes
+
+
+def test_upload_of_the_same_file_twice_names_it_and_never_a_server_path(make_client, store: Store):
+    response = upload(make_client(), ("stories.yaml", STORIES), ("stories.yaml", STORIES))
+    assert response.status_code == 422
+    text = html_text(response)
+    assert "the id 'first-story' is already used at stories.yaml:1" in text
+    assert "oneyearago-upload-" not in text and "/tmp" not in text and tempfile.gettempdir() not in text
+
+
+def test_upload_keeps_file_names_as_sent(make_client, store: Store):
+    response = upload(make_client(), (".yaml", STORIES))
+    text = html_text(response)
+    assert response.status_code == 422 and ".yaml:0" in text and " yaml:" not in text
+    assert upload(make_client(), ("folder\\.hidden.yaml", STORIES)).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["..", "."])
+def test_upload_of_a_name_that_is_a_folder_is_refused(make_client, store: Store, name: str):
+    response = upload(make_client(), (name, STORIES))
+    assert response.status_code == 400 and "is not a file name" in html_text(response)
+
+
+def html_text(response) -> str:
+    return html.unescape(response.text)

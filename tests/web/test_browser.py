@@ -36,7 +36,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 SAMPLES = ROOT / "posts" / "samples" / "2025.yaml"
-TOKEN = "a-long-operator-token-for-tests"
+TOKEN = "Zq8-vL3nWp0xKc7RtY2mHs5bJf9dGa4e"
 ZONE = "Europe/Berlin"
 
 pytestmark = [
@@ -184,7 +184,7 @@ def test_upload_calendar_story_spoiler_status_and_retry(browser: Browser, tmp_pa
         expect(page.locator(".problem.st-warn", has_text="more than 2h late")).to_be_visible()
         shot(page, "status.png")
         problem.get_by_role("link", name="Retry…").click()
-        expect(page.locator("h1")).to_have_text(f"Retry {failed.id}?")
+        expect(page.locator("h1")).to_have_text(f"Retry delivery #{failed.id}?")
         assert delivery(store, stories[1]["id"], "x").status == S.FAILED.value  # asking changes nothing
         page.get_by_role("button", name="Yes, retry").click()
         expect(page.locator("h1")).to_have_text("Queued again")

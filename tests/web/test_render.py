@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.web.render import bluesky_html, domain, reddit_html, x_display_url, x_html
+import pytest
+
+from bot.web.render import _Closers, bluesky_html, domain, reddit_html, x_display_url, x_html
 from posts.render import render
 from posts.story import Story
 
@@ -63,3 +65,58 @@ def test_reddit_markdown_never_makes_script_links_or_tags():
 def test_domain():
     assert domain("https://www.example.com/x") == "example.com"
     assert domain("not a url") == ""
+
+
+PATHOLOGICAL = {
+    "brackets": "[" * 30_000,
+    "closed brackets": "[" * 15_000 + "]" * 15_000,
+    "links never closed": "[a](" * 8_000,
+    "labels never followed": "[a]" * 10_000,
+    "stars": "*" * 30_000,
+    "bold never closed": "**a" * 10_000,
+    "spoilers never closed": ">!" * 15_000,
+    "spoilers in links": "[>!**" * 6_000,
+    "backslashes": "\\" * 30_000,
+    "urls": "http://" * 5_000,
+    "url dots": "http://" + "." * 30_000,
+    "blank lines": "\n \n" * 10_000,
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", list(PATHOLOGICAL))
+def test_reddit_preview_is_linear_on_pathological_bodies(name):
+    """30,000 ``[`` took 148 s; each of these renders well inside the timeout (bench: reddit-preview)."""
+    text = PATHOLOGICAL[name]
+    html = str(reddit_html(text))
+    assert "<script" not in html
+    double = str(reddit_html(text + text))
+    assert len(double) >= len(html)
+
+
+def test_reddit_preview_reads_its_closers_once():
+    """The closers of a paragraph are found in one pass: an unclosed construct costs a lookup."""
+    calls = []
+    original = _Closers.__init__
+
+    def counting(self, text):
+        calls.append(len(text))
+        original(self, text)
+
+    _Closers.__init__ = counting
+    try:
+        reddit_html("[" * 30_000)
+        reddit_html(">!**[a](" * 3_000)
+    finally:
+        _Closers.__init__ = original
+    assert sum(calls) <= 4 * (30_000 + 24_000)
+
+
+def test_reddit_markdown_unchanged_for_ordinary_text():
+    text = ("**Bold** and *it* with [a link](https://example.com/x) and >!a **hidden** [link](https://e.x)!< "
+            "and https://example.org/y. Escaped \\*stars\\* stay.")
+    html = str(reddit_html(text))
+    assert "<strong>Bold</strong>" in html and "<em>it</em>" in html
+    assert '<a href="https://example.com/x" rel="noopener noreferrer nofollow" target="_blank">a link</a>' in html
+    assert '<span class="spoiler-text">a <strong>hidden</strong> <a href="https://e.x"' in html
+    assert ">https://example.org/y</a>." in html and "*stars*" in html

@@ -13,10 +13,10 @@ from bot.errors import BotError
 from bot.models import Status as S
 from bot.store import Store
 from bot.web import check_bind, create_app, is_loopback
-from bot.web.security import login_cookie, safe_next
+from bot.web.security import safe_next
 from tests.web.helpers import BASE, csrf_of, delivery, set_status
 
-TOKEN = "correct-horse-battery-staple"
+TOKEN = "Zq8-vL3nWp0xKc7RtY2mHs5bJf9dGa4e"
 
 
 @pytest.fixture
@@ -40,9 +40,15 @@ def test_any_other_address_needs_a_token(host):
     assert not is_loopback(host)
     with pytest.raises(BotError, match=f"refusing to serve the dashboard on {host} without an operator token"):
         check_bind(host, "")
-    with pytest.raises(BotError, match="shorter than"):
-        check_bind(host, "short")
+    with pytest.raises(BotError, match="shorter than 32 characters; make a random one with .*token_urlsafe"):
+        check_bind(host, "correct-horse-battery-staple")
+    with pytest.raises(BotError, match="fewer than 10 different characters; make a random one"):
+        check_bind(host, "ab" * 20)
     check_bind(host, TOKEN)
+    import secrets
+
+    for _ in range(200):  # what the error says to run always passes
+        check_bind(host, secrets.token_urlsafe(32))
 
 
 def test_the_app_refuses_to_be_public_without_a_token(settings, store):
@@ -83,10 +89,13 @@ def test_basic_bearer_and_cookie_carry_the_token(guarded: TestClient):
     for wrong in (basic("anyone", TOKEN + "x"), {"Authorization": "Bearer nope"}, {"Authorization": "Basic !!"},
                   basic(TOKEN, "")):
         assert guarded.get("/status", headers=wrong).status_code == 401
-    guarded.cookies.set("token", login_cookie(TOKEN)[:-1])
+    import hashlib
+    import hmac
+
+    # the cookie the dashboard used to derive from the token opens nothing
+    guarded.cookies.set("token", hmac.new(TOKEN.encode(), b"oneyearago-web-login", hashlib.sha256).hexdigest())
+    guarded.cookies.set("session", hmac.new(TOKEN.encode(), b"oneyearago-web-login", hashlib.sha256).hexdigest())
     assert guarded.get("/status").status_code == 401
-    guarded.cookies.set("token", login_cookie(TOKEN))
-    assert guarded.get("/status").status_code == 200
 
 
 def test_login_form_sets_the_cookie(guarded: TestClient):
@@ -191,3 +200,16 @@ def test_a_token_is_required_on_loopback_too_when_configured(make_client, loaded
     client = make_client(token=TOKEN)
     assert client.get("/status").status_code == 401
     assert client.get("/status", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_web_command_refuses_a_weak_token_off_loopback(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("ONEYEARAGO_WEB_TOKEN", "correct-horse-battery-staple")
+    assert run_cli("web", "--host", "0.0.0.0") == 1
+    err = capsys.readouterr().err
+    assert "shorter than 32 characters" in err and "secrets.token_urlsafe(32)" in err
+    assert "correct-horse" not in err and len(err.strip().splitlines()) == 1
+    assert cli_env == []
+    monkeypatch.setenv("ONEYEARAGO_WEB_TOKEN", TOKEN)
+    monkeypatch.setenv("ONEYEARAGO_WEB_SESSION_IDLE", "30m")
+    assert run_cli("web", "--host", "0.0.0.0") == 0
+    assert cli_env[0]["app"].state.web.sessions.idle == 1800
