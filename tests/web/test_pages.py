@@ -203,3 +203,16 @@ def test_static_files_are_served(client: TestClient):
     css = client.get("/static/style.css")
     assert css.status_code == 200 and "@media (max-width: 640px)" in css.text
     assert client.get("/static/app.js").status_code == 200
+
+
+def test_calendar_shows_posted_deliveries_with_their_posting_time(client: TestClient, loaded: Store):
+    """Posted deliveries are read with the time they went out (the calendar once failed on any)."""
+    import datetime as dt
+
+    root = delivery(loaded, "first-story", "x")
+    set_status(loaded, root.id, S.POSTED.value, remote_url="https://x.com/i/status/42",
+               posted_at=root.due_at + dt.timedelta(minutes=3))
+    page = client.get("/")
+    assert page.status_code == 200
+    monday = days(page.text)["2026-03-02"]
+    assert "posted" in monday
