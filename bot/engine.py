@@ -518,15 +518,16 @@ class Engine:
 
     def _posted(self, row: DeliveryRow, ref: PostRef, report: RunReport, detail: str = "",
                 parent: PostRef | None = None) -> None:
-        """Record the platform's id and URL right after it answered, with the text and payload that were sent.
+        """Record the platform's id and URL right after it answered, with the text and payload sent.
 
         ``row`` is the delivery as claimed: the record says what went out, whatever the row says now.
         """
         at = self.clock()
         with self.store.session() as session:
             session.execute(update(DeliveryRow).where(DeliveryRow.id == row.id).values(
-                status=S.POSTED.value, text=row.text, payload=dict(row.payload), remote_id=ref.id, remote_url=ref.url, remote_extra=dict(ref.extra),
-                posted_at=at, last_error=None, claimed_by=None, claimed_until=None, updated_at=at)
+                status=S.POSTED.value, text=row.text, payload=dict(row.payload), remote_id=ref.id,
+                remote_url=ref.url, remote_extra=dict(ref.extra), posted_at=at, last_error=None, claimed_by=None,
+                claimed_until=None, updated_at=at)
                 .execution_options(synchronize_session=False))
             self._close_attempt(session, row.id, "posted", None, at)
             if parent is None and parent_slot(row) is not None:
