@@ -491,7 +491,8 @@ class Engine:
                        DeliveryRow.due_at <= now + self.lead,
                        or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now))
                 .values(status=S.SENDING.value, claimed_by=self.worker, claimed_until=started + self.settings.lease,
-                        attempts=DeliveryRow.attempts + 1, updated_at=started)
+                        attempts=DeliveryRow.attempts + 1, updated_at=started,
+                        key=func.coalesce(DeliveryRow.key, next_tid()))
                 .execution_options(synchronize_session=False))
         if session.execute(stmt).rowcount != 1:
             return None
@@ -501,7 +502,7 @@ class Engine:
         payload = dict(row.payload)
         if row.platform == "bluesky" and payload.get("createdAt", "1970-").startswith("1970-"):
             payload["createdAt"] = iso_utc(started)
-        row.payload, row.key = payload, row.key or next_tid()
+            row.payload = payload
         session.add(AttemptRow(delivery_id=row.id, number=row.attempts, worker=self.worker,
                                started_at=started, outcome="sending", payload=payload))
         session.flush()
