@@ -27,11 +27,11 @@ from bot import __version__, ops
 from bot.app import build_adapters, build_engine, live_adapter_class, missing_settings, open_store
 from bot.config import SPEC_BY_NAME, Masker, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
-from bot.errors import BotError, StoryError
+from bot.errors import BotError, StoreError, StoryError
 from bot.images import image_info, media_policy
 from bot.models import Status as S
 from bot.queue import Planner
-from bot.runner import run_forever
+from bot.runner import RunLock, run_forever
 from bot.store import Store, explain_db_error, utcnow
 from posts import limits
 from posts.loader import load_stories
@@ -430,6 +430,25 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
     clock = (lambda: utcnow() + offset) if now_text else utcnow
     show = None if as_json else show_post(settings)
     engine = build_engine(settings, state.store, clock=clock, show=show)
+    # On SQLite one process sends at a time (an OS lock beside the database file); a dry run sends nothing.
+    lock = None if dry_run else RunLock.for_database(settings.database_url, "run --once" if once else "run")
+    if lock is not None and not lock.acquire():
+        role, holder = lock.holder()
+        if once:  # cron starts overlap: the run in progress delivers what is due
+            err.print(f"another run is in progress on this database ({holder}): this one sends nothing; what "
+                      "is due goes out with that run or the next", markup=False)
+            if as_json:
+                _print_json({**RunReport().to_dict(), "in_progress": holder})
+            return
+        if role == "run":
+            raise StoreError(f"another worker ({holder}) already runs on this SQLite database, and SQLite "
+                             "supports one worker; to run several, use PostgreSQL "
+                             "(ONEYEARAGO_DATABASE_URL=postgresql+psycopg://...)")
+        err.print(f"another run is in progress on this database ({holder}); waiting for it to finish",
+                  markup=False)
+        lock.acquire(wait=True)
+    if lock is not None:
+        click.get_current_context().call_on_close(lock.release)
     if once or dry_run:
         report = engine.run_once(start, dry_run=dry_run)
         if as_json:

@@ -52,6 +52,8 @@ BACKLOG_LATE = dt.timedelta(minutes=1)
 HOUSEKEEPING = dt.timedelta(seconds=30)
 """In the run loop, how often a sweep also reconciles lapsed claims, marks missed roots and renders ahead."""
 """How long a claim holds before another worker may reconcile the delivery."""
+LOST = "lost"
+"""What a claim returns when another process took (or changed) the row between reading and taking it."""
 
 
 def default_worker_id() -> str:
@@ -303,6 +305,8 @@ class Engine:
             claim = self._claim(platform, now)
             if claim is None:
                 return
+            if claim is LOST:
+                continue  # another process took it (or it changed): pick again
             if isinstance(claim, Hold):
                 with self.store.session() as session:
                     waiting = self.due(session, now, platform, limit=1000)
@@ -434,14 +438,15 @@ class Engine:
     # ------------------------------------------------------------------ state changes
 
     def _claim(self, platform: str, now: dt.datetime
-               ) -> tuple[DeliveryRow, Outgoing, PostRef | None, PostRef | None] | Hold | None:
+               ) -> tuple[DeliveryRow, Outgoing, PostRef | None, PostRef | None] | Hold | str | None:
         """Take the platform's next due delivery and commit its intent (payload, key, attempt, time).
 
-        This happens before any network call. The row is taken with ``FOR UPDATE SKIP LOCKED``, so
-        workers on PostgreSQL never wait for or take each other's rows (SQLite serialises writers and
-        runs one worker), and the platform's row is locked while its quotas are counted, so quotas
-        hold across all workers. Returns ``None`` when nothing is due, and a :class:`Hold` when a quota
-        or the backlog pace says wait.
+        This happens before any network call. The row is picked with ``FOR UPDATE SKIP LOCKED``, so
+        workers on PostgreSQL never wait for or take each other's rows, and the platform's row is
+        locked while its quotas are counted, so quotas hold across all workers. The row is then taken
+        by a compare-and-set (:meth:`take`): only the worker whose update changed it sends it, on every
+        backend. Returns ``None`` when nothing is due, a :class:`Hold` when a quota or the backlog pace
+        says wait, and :data:`LOST` when another process took or changed the row since it was read.
         """
         started = self.clock()
         with self.store.session() as session:
@@ -460,19 +465,48 @@ class Engine:
             hold = self._hold(session, row, max(now, started))
             if hold is not None:
                 return hold
+            taken = self.take(session, row.id, now, started)
+            if taken is None:
+                return LOST
+            row = taken
             payload = dict(row.payload)
-            if row.platform == "bluesky" and payload.get("createdAt", "1970-").startswith("1970-"):
-                payload["createdAt"] = iso_utc(started)
-            row.status, row.claimed_by, row.claimed_until = S.SENDING.value, self.worker, started + self.settings.lease
-            row.attempts += 1
-            row.payload, row.updated_at, row.key = payload, started, row.key or next_tid()
-            session.add(AttemptRow(delivery_id=row.id, number=row.attempts, worker=self.worker,
-                                   started_at=started, outcome="sending", payload=payload))
             image = story_image(session, row.story_id) if row.kind == "root" else None
         post = Outgoing(row.platform, row.story_id, row.kind, row.part, payload, row.key, parent, root)
         if image:
             post = dataclasses.replace(post, attachments={"thumb": image})
         return row, post, parent, root
+
+    def take(self, session: Session, delivery_id: int, now: dt.datetime, started: dt.datetime
+             ) -> DeliveryRow | None:
+        """Claim one delivery by compare-and-set; the claimed row, or ``None`` when another process won.
+
+        The update changes the row only while it is still pending and due at ``now``; its row count
+        decides who sends, on SQLite as on PostgreSQL. The row is then read back inside the same
+        transaction, which now holds it: the text and payload committed as the intent, and sent, are
+        the row's own at that moment, never an older read of it (an edit loaded meanwhile is either
+        in it, or reported by the load as too late).
+        """
+        stmt = (update(DeliveryRow)
+                .where(DeliveryRow.id == delivery_id, DeliveryRow.status == S.PENDING.value,
+                       DeliveryRow.due_at <= now + self.lead,
+                       or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now))
+                .values(status=S.SENDING.value, claimed_by=self.worker, claimed_until=started + self.settings.lease,
+                        attempts=DeliveryRow.attempts + 1, updated_at=started,
+                        key=func.coalesce(DeliveryRow.key, next_tid()))
+                .execution_options(synchronize_session=False))
+        if session.execute(stmt).rowcount != 1:
+            return None
+        row = session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id)
+                             .execution_options(populate_existing=True))
+        assert row is not None
+        payload = dict(row.payload)
+        if row.platform == "bluesky" and payload.get("createdAt", "1970-").startswith("1970-"):
+            payload["createdAt"] = iso_utc(started)
+            row.payload = payload
+        session.add(AttemptRow(delivery_id=row.id, number=row.attempts, worker=self.worker,
+                               started_at=started, outcome="sending", payload=payload))
+        session.flush()
+        return row
 
     @staticmethod
     def _ref_of(session: Session, row: DeliveryRow, kind: str, part: int) -> PostRef | None:
@@ -485,12 +519,16 @@ class Engine:
 
     def _posted(self, row: DeliveryRow, ref: PostRef, report: RunReport, detail: str = "",
                 parent: PostRef | None = None) -> None:
-        """Record the platform's id and URL right after it answered."""
+        """Record the platform's id and URL right after it answered, with the text and payload sent.
+
+        ``row`` is the delivery as claimed: the record says what went out, whatever the row says now.
+        """
         at = self.clock()
         with self.store.session() as session:
             session.execute(update(DeliveryRow).where(DeliveryRow.id == row.id).values(
-                status=S.POSTED.value, remote_id=ref.id, remote_url=ref.url, remote_extra=dict(ref.extra),
-                posted_at=at, last_error=None, claimed_by=None, claimed_until=None, updated_at=at)
+                status=S.POSTED.value, text=row.text, payload=dict(row.payload), remote_id=ref.id,
+                remote_url=ref.url, remote_extra=dict(ref.extra), posted_at=at, last_error=None, claimed_by=None,
+                claimed_until=None, updated_at=at)
                 .execution_options(synchronize_session=False))
             self._close_attempt(session, row.id, "posted", None, at)
             if parent is None and parent_slot(row) is not None:

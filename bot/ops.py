@@ -7,7 +7,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from bot.config import Settings
 from bot.errors import BotError
@@ -166,10 +166,18 @@ def skip(store: Store, story_id: str, now: dt.datetime, planner: Any = None) -> 
     with store.session() as session:
         if session.get(StoryRow, story_id) is None:
             raise BotError(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
-        rows = [r for r in story_deliveries(session, story_id) if r.status in NOT_SENT]
-        for row in rows:
-            row.status, row.last_error, row.updated_at = S.SKIPPED.value, "skipped by the operator", now
-        return rows
+        ids = [r.id for r in story_deliveries(session, story_id) if r.status in NOT_SENT]
+        if not ids:
+            return []
+        # compare-and-set: a delivery a worker claimed since it was read above is no longer unsent,
+        # and is left to the worker (it goes out, and is not reported as skipped)
+        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids), DeliveryRow.status.in_(NOT_SENT))
+                        .values(status=S.SKIPPED.value, last_error="skipped by the operator", updated_at=now)
+                        .execution_options(synchronize_session=False))
+        return list(session.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(ids),
+                                                               DeliveryRow.status == S.SKIPPED.value)
+                                    .order_by(DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part)
+                                    .execution_options(populate_existing=True)))
 
 
 def retry(store: Store, target: str, now: dt.datetime, settings: Settings,

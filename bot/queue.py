@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.config import Settings
 from bot.errors import Problem, StoryError, TemplateError
@@ -372,8 +373,8 @@ class Planner:
         for row in session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == story_id)):
             if row.status in SENT_STATUSES:
                 continue
-            row.due_at = root_due if row.kind == "root" or shift is None else row.due_at + shift
-            row.updated_at = now
+            _update_unsent(session, row, due_at=root_due if row.kind == "root" or shift is None
+                           else row.due_at + shift, updated_at=now)
         return True
 
     def _sync(self, session: Session, story: Story, wanted: list[tuple[Part, dt.datetime]],
@@ -394,24 +395,56 @@ class Planner:
                     and row.payload == dict(part.payload))
             if same:
                 continue
-            if row.status in SENT_STATUSES:
-                what = "text" if row.text != part.text else "time"
-                report.too_late.append(f"{story.id}: {part.platform} {part.kind}"
-                                       f"{f' part {part.part}' if part.parts > 1 else ''} is already "
-                                       f"{row.status}; the new {what} will not be posted")
+            # Only a row not yet claimed is changed, checked by the update itself: a worker may claim it
+            # between this load's read and its write, and what it sends must stay what is recorded.
+            if row.status not in SENT_STATUSES and _update_unsent(session, row, text=part.text,
+                                                                  payload=dict(part.payload), due_at=due,
+                                                                  parts=part.parts, length=part.length,
+                                                                  limit=part.limit, unit=part.unit,
+                                                                  updated_at=now):
+                report.deliveries_updated += 1
                 continue
-            report.deliveries_updated += 1
-            row.text, row.payload, row.due_at, row.parts = part.text, dict(part.payload), due, part.parts
-            row.length, row.limit, row.unit, row.updated_at = part.length, part.limit, part.unit, now
+            what = "text" if row.text != part.text else "time"
+            report.too_late.append(f"{story.id}: {part.platform} {part.kind}"
+                                   f"{f' part {part.part}' if part.parts > 1 else ''} is already "
+                                   f"{row.status}; the new {what} will not be posted")
         for slot, row in rows.items():
             if slot in seen:
                 continue
-            if row.status in SENT_STATUSES:
-                report.too_late.append(f"{story.id}: {row.platform} {row.kind} part {row.part} is already "
-                                       f"{row.status} and stays, though the edited story no longer has it")
+            if row.status not in SENT_STATUSES and _delete_unsent(session, row):
+                report.deliveries_removed += 1
                 continue
-            session.execute(delete(DeliveryRow).where(DeliveryRow.id == row.id))
-            report.deliveries_removed += 1
+            report.too_late.append(f"{story.id}: {row.platform} {row.kind} part {row.part} is already "
+                                   f"{row.status} and stays, though the edited story no longer has it")
+
+
+def _update_unsent(session: Session, row: DeliveryRow, **values: Any) -> bool:
+    """Change a delivery only if it is still not claimed; whether it was (``row`` follows either way).
+
+    The condition is part of the UPDATE, so it holds against a worker claiming the row meanwhile
+    (on PostgreSQL the update waits for that claim's transaction, then sees the row as it left it).
+    """
+    changed = session.execute(update(DeliveryRow).where(DeliveryRow.id == row.id,
+                                                        DeliveryRow.status.not_in(SENT_STATUSES))
+                              .values(**values).execution_options(synchronize_session=False)).rowcount == 1
+    if changed:
+        for key, value in values.items():
+            set_committed_value(row, key, value)
+    else:
+        session.refresh(row)
+    return changed
+
+
+def _delete_unsent(session: Session, row: DeliveryRow) -> bool:
+    """Delete a delivery only if it is still not claimed; whether it was."""
+    deleted = session.execute(delete(DeliveryRow).where(DeliveryRow.id == row.id,
+                                                        DeliveryRow.status.not_in(SENT_STATUSES))
+                              .execution_options(synchronize_session=False)).rowcount == 1
+    if deleted:
+        session.expunge(row)
+    else:
+        session.refresh(row)
+    return deleted
 
 
 def _problem(story: Story, message: str, hint: str) -> Problem:

@@ -9,22 +9,94 @@ is due (or a worker finishes), and SIGINT/SIGTERM let the posts in flight finish
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import schedule
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.engine import HOUSEKEEPING, Engine, RunReport
+from bot.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 LEAD = dt.timedelta(milliseconds=40)
 """The loop wakes this much before a due time, claims the delivery and commits its intent, then sends
 exactly at the due time."""
+
+
+class RunLock:
+    """One sending process per SQLite database: an OS lock (``flock``) on ``<database file>.run.lock``.
+
+    ``run`` holds it for as long as it runs, ``run --once`` while it delivers; ``run --dry-run``
+    never takes it. The kernel releases it when its holder exits, however it exits (SIGKILL
+    included), so a dead holder never blocks the next run. The file itself stays: deleting it while
+    locked would let another process lock a new file of the same name. PostgreSQL needs no such
+    lock (its workers share the queue through row locks and compare-and-set claims).
+    """
+
+    def __init__(self, path: Path, role: str):
+        self.path = path
+        self.role = role
+        self._fd: int | None = None
+
+    @classmethod
+    def for_database(cls, url: str, role: str) -> RunLock | None:
+        """The lock of the SQLite file ``url`` names; ``None`` for PostgreSQL or an in-memory database."""
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            return None
+        database = parsed.database or ""
+        if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+            return None
+        if database.startswith("file:"):  # a SQLite URI (``?uri=true``)
+            database, _, query = database[len("file:"):].partition("?")
+            if "mode=memory" in query or not database:
+                return None
+        path = Path(database)
+        return cls(path.with_name(path.name + ".run.lock"), role)
+
+    def acquire(self, *, wait: bool = False) -> bool:
+        """Take the lock; without ``wait``, ``False`` at once when another process holds it."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot open the run lock {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {started} {self.role}\n".encode(), 0)
+        self._fd = fd
+        return True
+
+    def holder(self) -> tuple[str, str]:
+        """Who holds the lock, as (role, description), from what the holder wrote in the file."""
+        try:
+            pid, day, time, role = self.path.read_text(encoding="utf-8").strip().split(" ", 3)
+        except (OSError, ValueError):
+            return "", "another process"
+        return role, f"`{role}`, pid {pid}, since {day} {time} UTC"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
 
 
 class WakeJob(schedule.Job):
