@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -32,6 +33,7 @@ from bot import ops
 from bot.config import Settings
 from bot.errors import BotError, StoryError
 from bot.images import media_policy
+from bot.models import DeliveryRow
 from bot.queue import Planner
 from bot.store import Store, utcnow
 from bot.web import render as show
@@ -301,9 +303,11 @@ def retry_confirm(web: Web, request: Request) -> Response:
 def skip_confirm(web: Web, request: Request) -> Response:
     story_id = request.path_params["story_id"]
     ops.story(web.store, story_id)  # 404 page for an unknown story
-    rows = _targets(web, story_id, story_only=True)
+    with web.store.session() as session:  # a story not rendered yet has no deliveries: all of it is skipped
+        unrendered = not session.scalar(select(DeliveryRow.id).where(DeliveryRow.story_id == story_id).limit(1))
+    rows = [] if unrendered else _targets(web, story_id, story_only=True)
     return page(web, request, "confirm.html", {
-        "title": "Skip?", "action": "skip", "target": story_id, "rows": rows,
+        "title": "Skip?", "action": "skip", "target": story_id, "rows": rows, "unrendered": unrendered,
         "skippable": [r for r in rows if r.status in ops.NOT_SENT],
         "titles": headlines(web.store, [story_id]), "back": _back(request)})
 

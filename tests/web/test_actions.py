@@ -15,9 +15,10 @@ from starlette.testclient import TestClient
 from bot.errors import StoryError
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
+from bot.queue import Planner
 from bot.store import Store
 from posts.loader import load_stories
-from tests.web.helpers import STORIES, csrf_of, delivery, set_status
+from tests.web.helpers import NOW, STORIES, csrf_of, delivery, set_status
 
 
 def count(store: Store, model: type) -> int:
@@ -70,6 +71,23 @@ def test_skip_marks_the_storys_unsent_deliveries_skipped(client: TestClient, loa
     assert statuses.pop(posted.id) == S.POSTED.value
     assert set(statuses.values()) == {S.SKIPPED.value}
     assert delivery(loaded, "second-story", "x").status == S.PENDING.value
+
+
+def test_a_story_not_rendered_yet_can_be_skipped(make_client, store: Store, settings, story_file):
+    """Big loads defer rendering: such a story has no deliveries yet, and its skip page still works."""
+    Planner(store, settings).load(load_stories([story_file]), now=NOW, render=False)
+    client = make_client()
+    with store.session() as session:
+        assert not session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == "first-story")).all()
+    confirm = client.get("/skip/first-story")
+    assert confirm.status_code == 200 and "None of the story" in confirm.text
+    with store.session() as session:  # asking changes nothing
+        assert not session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == "first-story")).all()
+    done = client.post("/skip/first-story", data={"csrf_token": csrf_of(client, "/skip/first-story")})
+    assert done.status_code == 200 and "Skipped" in done.text
+    with store.session() as session:
+        statuses = set(session.scalars(select(DeliveryRow.status).where(DeliveryRow.story_id == "first-story")))
+    assert statuses == {S.SKIPPED.value}
 
 
 @pytest.mark.parametrize("data", [{}, {"csrf_token": ""}, {"csrf_token": "0" * 64}])
