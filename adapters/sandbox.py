@@ -83,12 +83,11 @@ class SandboxAdapter:
         return self._record(post, parent, root)
 
     def thread_state(self, ref: PostRef) -> ThreadState:
-        return ThreadState.OPEN if any(r["remote_id"] == ref.id for r in self.records()) else ThreadState.GONE
+        return ThreadState.OPEN if ref.id in _reader_for(self.transcript).refresh().remote_ids else ThreadState.GONE
 
     def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
-        for record in self.records():
-            if record.get("key") == post.key and record.get("platform") == self.platform:
-                return sandbox_ref(self.platform, post.key)
+        if (self.platform, post.key) in _reader_for(self.transcript).refresh().keys:
+            return sandbox_ref(self.platform, post.key)
         return None
 
     def whoami(self) -> str:
@@ -141,15 +140,60 @@ class SandboxAdapter:
         return ref
 
 
-def read_transcript(path: Path) -> list[dict[str, Any]]:
-    """The records of a sandbox transcript (a torn last line from a crash is ignored)."""
-    try:
-        # Records end at \n only: str.splitlines() would also split at U+2028, U+0085, \x0c ...
-        lines = Path(path).read_text(encoding="utf-8").split("\n")
-    except FileNotFoundError:
-        return []
+class _TranscriptReader:
+    """What a transcript holds, read incrementally: each look-up parses only the lines appended since
+    the last one (the transcript only grows; a file replaced or cut short is read again from the start).
+    Every process, and every adapter of one process, sees every record written before it looks."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.lock = threading.Lock()
+        self._reset(None)
+
+    def _reset(self, inode: int | None) -> None:
+        self.inode, self.offset, self.tail = inode, 0, b""
+        self.remote_ids: set[str] = set()
+        self.keys: set[tuple[str, str]] = set()
+
+    def refresh(self) -> _TranscriptReader:
+        with self.lock:
+            try:
+                with open(self.path, "rb") as handle:
+                    stat = os.fstat(handle.fileno())
+                    if stat.st_ino != self.inode or stat.st_size < self.offset:
+                        self._reset(stat.st_ino)
+                    handle.seek(self.offset - len(self.tail))
+                    data = handle.read()
+                    if not data.startswith(self.tail):  # rewritten, not appended to: read it all again
+                        self._reset(stat.st_ino)
+                        handle.seek(0)
+                        data = handle.read()
+                    data = data[len(self.tail):]
+            except FileNotFoundError:
+                self._reset(None)
+                return self
+            end = data.rfind(b"\n") + 1  # an unfinished last line is read again next time
+            if end:
+                self.tail = (self.tail + data[:end])[-64:]
+            for record in _parse(data[:end].decode("utf-8", "replace")):
+                self.remote_ids.add(str(record.get("remote_id")))
+                self.keys.add((str(record.get("platform")), str(record.get("key"))))
+            self.offset += end
+            return self
+
+
+_readers: dict[str, _TranscriptReader] = {}
+
+
+def _reader_for(path: Path) -> _TranscriptReader:
+    with _locks_guard:
+        name = str(Path(path).resolve())
+        return _readers.setdefault(name, _TranscriptReader(Path(name)))
+
+
+def _parse(text: str) -> list[dict[str, Any]]:
     records = []
-    for line in lines:
+    for line in text.split("\n"):  # records end at \n only: str.splitlines() also splits at U+2028, \x0c ...
         if not line.strip():
             continue
         try:
@@ -157,3 +201,11 @@ def read_transcript(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def read_transcript(path: Path) -> list[dict[str, Any]]:
+    """The records of a sandbox transcript (a torn last line from a crash is ignored)."""
+    try:
+        return _parse(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []

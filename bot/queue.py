@@ -68,6 +68,10 @@ class LoadReport:
         return dataclasses.asdict(self)
 
 
+BULK_ROWS = 200
+"""Loads and renderings of at least this many stories refresh the database's planner statistics."""
+
+
 def render_options(settings: Settings, templates: Any = None) -> RenderOptions:
     return RenderOptions(reddit_flair=settings.reddit_flair, templates=templates,
                          lang=settings.lang)
@@ -161,6 +165,8 @@ class Planner:
                 session.rollback()
             else:
                 session.commit()
+        if not dry_run and len(stories) >= BULK_ROWS:
+            self.store.refresh_statistics()
         return report
 
     def render_stories(self, story_ids: Iterable[str], *, now: dt.datetime,
@@ -180,6 +186,8 @@ class Planner:
                         self._sync(session, item, wanted, now, report or LoadReport())
                     row.rendered = True
                     count += 1
+        if count >= BULK_ROWS:
+            self.store.refresh_statistics()
         return count
 
     def render_due(self, until: dt.datetime, *, now: dt.datetime, limit: int = 500) -> int:
