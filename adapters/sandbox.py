@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,44 +142,37 @@ class SandboxAdapter:
 
 
 class _TranscriptReader:
-    """What a transcript holds, read incrementally: each look-up parses only the lines appended since
-    the last one (the transcript only grows; a file replaced or cut short is read again from the start).
-    Every process, and every adapter of one process, sees every record written before it looks."""
+    """What a transcript holds, parsed incrementally: each look-up parses only the lines appended
+    since the last one, so a look-up costs what was added, not the whole transcript. The file is still
+    read whole (cheap) and its part already parsed checked by checksum: a transcript edited or
+    replaced by hand rather than appended to is parsed again from the start."""
 
     def __init__(self, path: Path):
         self.path = path
         self.lock = threading.Lock()
-        self._reset(None)
+        self._reset()
 
-    def _reset(self, inode: int | None) -> None:
-        self.inode, self.offset, self.tail = inode, 0, b""
+    def _reset(self) -> None:
+        self.offset, self.crc = 0, 0
         self.remote_ids: set[str] = set()
         self.keys: set[tuple[str, str]] = set()
 
     def refresh(self) -> _TranscriptReader:
         with self.lock:
             try:
-                with open(self.path, "rb") as handle:
-                    stat = os.fstat(handle.fileno())
-                    if stat.st_ino != self.inode or stat.st_size < self.offset:
-                        self._reset(stat.st_ino)
-                    handle.seek(self.offset - len(self.tail))
-                    data = handle.read()
-                    if not data.startswith(self.tail):  # rewritten, not appended to: read it all again
-                        self._reset(stat.st_ino)
-                        handle.seek(0)
-                        data = handle.read()
-                    data = data[len(self.tail):]
+                data = self.path.read_bytes()
             except FileNotFoundError:
-                self._reset(None)
+                self._reset()
                 return self
+            if len(data) < self.offset or zlib.crc32(data[:self.offset]) != self.crc:
+                self._reset()
             end = data.rfind(b"\n") + 1  # an unfinished last line is read again next time
-            if end:
-                self.tail = (self.tail + data[:end])[-64:]
-            for record in _parse(data[:end].decode("utf-8", "replace")):
-                self.remote_ids.add(str(record.get("remote_id")))
-                self.keys.add((str(record.get("platform")), str(record.get("key"))))
-            self.offset += end
+            if end > self.offset:
+                new = data[self.offset:end]
+                for record in _parse(new.decode("utf-8", "replace")):
+                    self.remote_ids.add(str(record.get("remote_id")))
+                    self.keys.add((str(record.get("platform")), str(record.get("key"))))
+                self.offset, self.crc = end, zlib.crc32(new, self.crc)
             return self
 
 

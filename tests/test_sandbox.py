@@ -60,3 +60,26 @@ def test_simulated_latency_uses_the_injected_sleep(tmp_path):
     sandbox = SandboxAdapter("x", tmp_path / "t.jsonl", clock=lambda: NOW, latency=0.1, sleep=slept.append)
     sandbox.publish(post("k"))
     assert slept == [0.1]
+
+
+def test_look_ups_see_every_append_and_a_rewritten_transcript(tmp_path):
+    """Look-ups read only what was appended since the last one, yet miss nothing: posts written by
+    another process, a line finished after a look-up saw half of it, and a transcript edited by hand
+    (a post deleted) are all seen."""
+    path = tmp_path / "t.jsonl"
+    reader = SandboxAdapter("x", path, clock=lambda: NOW)
+    assert reader.find(post("k1")) is None  # no transcript yet
+    first = SandboxAdapter("x", path, clock=lambda: NOW).publish(post("k1"))
+    assert reader.find(post("k1")) == first
+    line = path.read_text(encoding="utf-8").split("\n")[0].replace("k1", "k2").replace(first.id, sandbox_ref("x", "k2").id)
+    with open(path, "a", encoding="utf-8") as handle:  # another process, caught mid-write
+        handle.write(line[:20])
+    assert reader.find(post("k2")) is None
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line[20:] + "\n")
+    assert reader.find(post("k2")) == sandbox_ref("x", "k2")
+    assert reader.thread_state(first) is ThreadState.OPEN
+    kept = path.read_text(encoding="utf-8").split("\n")[1]  # the operator deletes the first post by hand
+    path.write_text(kept.replace("k2", "k3") + "\n" + kept + "\n", encoding="utf-8")
+    assert reader.thread_state(first) is ThreadState.GONE
+    assert reader.find(post("k1")) is None and reader.find(post("k2")) == sandbox_ref("x", "k2")
