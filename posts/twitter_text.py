@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import re
 import time
 import unicodedata
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import regex
+
+from posts import twemoji_regex
 
 __all__ = [
     "CONFIG_V1",
@@ -340,21 +344,31 @@ _MAX_TCO_SLUG_LENGTH = 40
 _MAX_DOMAIN_LABEL_LENGTH = 63
 _DEFAULT_PROTOCOL = "https://"
 
-# --- Emoji sequences (what twemoji-parser reports, generalised to current Unicode data) ---------
+# --- Emoji (twitter-text counts the matches of twemoji-parser's pattern) -----------------------
 
-# These are pictographic but only count as emoji with U+FE0F (as in twemoji): © ® ™ ♟.
-_NEEDS_VS16 = "\u00a9\u00ae\u2122\u265f"
-_EMOJI_ELEMENT = (
-    rf"(?:[{_NEEDS_VS16}]\ufe0f"
-    rf"|(?![{_NEEDS_VS16}])[\p{{Extended_Pictographic}}\p{{Emoji_Presentation}}]"
-    r"(?:\p{Emoji_Modifier}|\ufe0f\p{Emoji_Modifier}?|(?!\ufe0e)))"
-    r"(?:[\U000e0020-\U000e007e]+\U000e007f)?"
-)
-_EMOJI_SEQUENCE = regex.compile(
-    r"[0-9#*]\ufe0f?\u20e3"  # keycap, with or without VS16
-    r"|\p{Regional_Indicator}{2}"  # flag
-    rf"|{_EMOJI_ELEMENT}(?:\u200d{_EMOJI_ELEMENT})*"  # single emoji, modifier, tag or ZWJ sequence
-)
+# Compiled with ``re`` (not ``regex``): the pattern is made of UTF-16 code units, which ``re`` matches
+# as lone surrogate code points in the UTF-16 view of the text built by ``_utf16_units``.
+_TWEMOJI = re.compile(twemoji_regex.PATTERN)
+
+
+def _utf16_units(text: str) -> str:
+    """``text`` with every astral code point split into its two surrogate code units (as in JS)."""
+    return "".join(map(chr, array("H", text.encode("utf-16-le"))))
+
+
+def _emoji_spans(text: str) -> list[tuple[int, int]]:
+    """Every emoji twitter-text counts (twemoji-parser's matches), as code point index spans."""
+    if text.isascii():  # every alternative of the pattern needs a non-ASCII code unit
+        return []
+    units = _utf16_units(text)
+    if len(units) == len(text):
+        return [match.span() for match in _TWEMOJI.finditer(units)]
+    # Code unit index -> code point index: minus the high surrogates before it.
+    highs = [i for i, char in enumerate(units) if "\ud800" <= char <= "\udbff"]
+    return [
+        (start - bisect.bisect_left(highs, start), end - bisect.bisect_left(highs, end))
+        for start, end in (match.span() for match in _TWEMOJI.finditer(units))
+    ]
 
 
 class _UrlEntity(NamedTuple):
@@ -506,7 +520,7 @@ def parse_tweet(text: str, config: TwitterTextConfig = CONFIG_V3) -> ParseResult
     urls = {entity.start: entity for entity in _extract_urls(normalized)}
     emojis: dict[int, int] = {}
     if config.emoji_parsing_enabled:
-        emojis = {m.start(): m.end() for m in _EMOJI_SEQUENCE.finditer(normalized)}
+        emojis = dict(_emoji_spans(normalized))
 
     max_units = config.max_weighted_tweet_length * config.scale
     total = 0
@@ -582,10 +596,10 @@ def _plain_weight(text: str, config: TwitterTextConfig) -> int:
     if config.emoji_parsing_enabled and not text.isascii():
         pieces = []
         pos = 0
-        for match in _EMOJI_SEQUENCE.finditer(text):
-            pieces.append(text[pos:match.start()])
+        for start, end in _emoji_spans(text):
+            pieces.append(text[pos:start])
             total += config.default_weight
-            pos = match.end()
+            pos = end
         pieces.append(text[pos:])
         text = "".join(pieces)
     if text.isascii() and _ascii_weight(config) is not None:
