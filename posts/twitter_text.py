@@ -24,6 +24,7 @@ __all__ = [
     "ParseResult",
     "TwitterTextConfig",
     "parse_tweet",
+    "is_known_tld",
     "url_spans",
     "weighted_length",
 ]
@@ -265,6 +266,12 @@ tl tm tn to tp tr tt tv tw tz ua ug uk um us uy uz va vc ve vg vi vn vu wf ws ye
 """
 
 _TLDS: frozenset[str] = frozenset(_GENERIC_TLDS.split()) | frozenset(_COUNTRY_TLDS.split())
+
+
+def is_known_tld(label: str) -> bool:
+    """Whether twitter-text links hosts under the top-level domain ``label`` (``com``, ``xn--p1ai``)."""
+    label = label.lower()
+    return label in _TLDS or label.startswith("xn--")
 
 # --- URL grammar (twitter-text's extractUrl regexp) -------------------------------------------
 
