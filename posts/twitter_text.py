@@ -324,8 +324,12 @@ _PATH_CHAR = rf"[A-Za-z{_CYRILLIC}0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&{_LATIN_ACCEN
 # Up to two levels of balanced parentheses, as in Wikipedia links such as /wiki/Primer_(film).
 _BALANCED_PARENS = rf"(?:\((?:{_PATH_CHAR}+|(?:{_PATH_CHAR}*\({_PATH_CHAR}+\){_PATH_CHAR}*))\))"
 # A path may not end in punctuation such as . , ! ? : ; ' or a stray closing bracket.
-_PATH_END = rf"(?:[+\-A-Za-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]|{_BALANCED_PARENS})"
-_PATH_SEGMENT = rf"(?:(?:{_PATH_CHAR}*(?:{_BALANCED_PARENS}{_PATH_CHAR}*)*{_PATH_END})|(?:@{_PATH_CHAR}+/))"
+_PATH_END = rf"[+\-A-Za-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]"
+# As upstream's pattern reads once assembled (validUrlPathEndingChars is spliced into validUrlPath
+# ungrouped): a segment is characters ending in an ending character, OR balanced parentheses alone,
+# OR "@name/". So "/[x](y)" links only "/[x", exactly as twitter-text does.
+_PATH_SEGMENT = (rf"(?:(?:{_PATH_CHAR}*(?:{_BALANCED_PARENS}{_PATH_CHAR}*)*{_PATH_END}|{_BALANCED_PARENS})"
+                 rf"|(?:@{_PATH_CHAR}+/))")
 _QUERY_CHAR = r"[A-Za-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _QUERY_END = r"[A-Za-z0-9\-_&=#/]"
 

@@ -141,4 +141,8 @@ def reference(request: pytest.FixtureRequest) -> ReferenceProcess:
         process = ReferenceProcess(install_dir())
         config.stash[_PROCESS] = process
         config.add_cleanup(process.stop)
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:  # one line at the end of the run: how much was compared
+            config.add_cleanup(lambda: reporter.write_line(
+                f"reference implementations: {process.calls:,} calls answered by one process"))
     return config.stash[_PROCESS]

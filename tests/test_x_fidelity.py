@@ -93,6 +93,7 @@ def test_invalid_characters_make_twitter_text_refuse_the_post(reference):
 @given(text=X_TEXTS)
 @example(text="🇦" * 200)
 @example(text="Done " + "🐦\u200d🔥" * 100)
+@example(text="https://example.com/[x](y) ")  # upstream's path grammar: only "/[x" is linked
 def test_parse_tweet_equals_twitter_text_on_any_text(reference, text):
     assert _ours(text) == _theirs(reference.call("twitter.parseTweet", text=text))
     assert twitter_text.weighted_length(text) == _ours(text)["weightedLength"]
