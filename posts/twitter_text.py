@@ -333,6 +333,8 @@ _PATH_SEGMENT = (rf"(?:(?:{_PATH_CHAR}*(?:{_BALANCED_PARENS}{_PATH_CHAR}*)*{_PAT
 _QUERY_CHAR = r"[A-Za-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _QUERY_END = r"[A-Za-z0-9\-_&=#/]"
 
+# The extractor's pattern. URLs are found by the linear scan below (``_find_urls``), which finds
+# exactly its matches (tests/test_twitter_text.py checks the two against each other).
 _EXTRACT_URL = regex.compile(
     rf"(?P<before>[^A-Za-z0-9@\uff20$#\uff03{_INVALID_CHARS}]|[{_DIRECTIONAL_MARKS}]|^)"
     r"(?P<url>"
