@@ -205,6 +205,11 @@ def test_load_refuses_characters_x_refuses(env, capsys, char):
     code, out = _load(capsys, STORY.format(url="https://example.com/x").replace("An odd story", f"An{char}odd"))
     assert code != 0
     assert "stories.yaml:7" in out and f"U+{ord(char):04X}" in out
+    # JSON takes any of them as text; the loader still refuses the story, naming file and line.
+    rows = [{"date": "2025-03-01", "headline": "Fine"}, {"date": "2025-03-01", "headline": f"Not{char}fine"}]
+    code, out = _load(capsys, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]", "json")
+    assert code != 0
+    assert "stories.json:3" in out and f"U+{ord(char):04X}" in out
 
 
 def test_a_byte_order_mark_opening_a_file_is_fine(env, capsys):
