@@ -30,7 +30,9 @@ __all__ = [
 
 # Behaviour follows twitter/twitter-text (Apache-2.0) at commit 30e2430d90: js/src/parseTweet.js,
 # js/src/extractUrlsWithIndices.js and js/src/regexp/*.js. The code below is a fresh Python
-# implementation; only the configuration values and the TLD lists are data taken from upstream.
+# implementation; only the configuration values, the TLD lists and the emoji pattern
+# (posts/twemoji_regex.py, from twemoji-parser, which twitter-text counts emoji with) are data taken
+# from upstream.
 
 
 @dataclass(frozen=True)
@@ -620,8 +622,9 @@ def parse_tweet(text: str, config: TwitterTextConfig = CONFIG_V3) -> ParseResult
     """Measure a post the way X does (twitter-text ``parseTweet``).
 
     The text is NFC-normalised; each URL counts ``transformed_url_length``; with emoji parsing each
-    emoji sequence (ZWJ sequence, skin tone, flag, keycap, tag sequence) counts ``default_weight``
-    once; every other code point weighs by its range.
+    emoji in twitter-text's list (twemoji-parser 11.0.2: ZWJ sequences, skin tones, flags, keycaps,
+    tag sequences it knows) counts ``default_weight`` once; every other code point weighs by its
+    range, so an emoji the list lacks counts code point by code point, as on X.
 
     Args:
         text: The post text.
