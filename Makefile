@@ -1,12 +1,13 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   - install the bot and replay the bundled sample queue (SQLite, sandbox mode)
-#   make test   - install what the tests need (Python packages, the local Bluesky server) and run them all
+#   make test   - install what the tests need (Python packages, the local Bluesky server, the reference
+#                 implementations) and run them all
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-test pds bench lint clean
+.PHONY: demo test install install-test pds reference bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +23,14 @@ pds:
 	@if command -v node >/dev/null 2>&1; then bash scripts/install-pds.sh; \
 	else echo "node not found: the Bluesky server tests will be skipped"; fi
 
+reference:
+	@if command -v node >/dev/null 2>&1; then bash scripts/install-reference.sh; \
+	else echo "node not found: the reference implementation tests will be skipped"; fi
+
 demo: install
 	$(BIN)/oneyearago demo
 
-test: install-test pds
+test: install-test pds reference
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-test

@@ -60,8 +60,9 @@ TIME_MAX = dt.date(3199, 12, 31)
 
 # C0 controls other than tab and newline, DEL, C1 controls, and the bidirectional embedding,
 # override and isolate characters (which reorder what a reader sees).
-CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-"""Characters a story may not contain: C0/C1 controls other than tab and newline, and bidi controls."""
+CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff]")
+"""Characters a story may not contain: C0/C1 controls other than tab and newline, bidi controls, and
+U+FEFF, U+FFFE, U+FFFF (X refuses a post that holds one; a byte order mark opening a file is fine)."""
 
 
 _CLEAN_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n"

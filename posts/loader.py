@@ -12,6 +12,7 @@ import datetime as dt
 import difflib
 import gc
 import io
+import ipaddress
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from posts.anniversary import parse_duration
 from posts.limits import CONTROL_RE, MAX_FIELD_CHARS, describe_char, has_control
 from posts.media import Image, ImageError, MediaLoader, MediaPolicy, is_url, shown
 from posts.story import FIELDS, PLATFORMS, Story, derive_id
+from posts.twitter_text import is_known_tld, url_spans
 
 EXTENSIONS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
@@ -44,7 +46,8 @@ Record = tuple[str, int, Any]
 """(file, line, raw value) for one story as read from a file, before validation."""
 
 _CONTROL_HINT = ("story text may hold tabs and line breaks but no other control characters and no "
-                 "bidirectional override or isolate characters (U+202A-U+202E, U+2066-U+2069); remove it")
+                 "bidirectional override or isolate characters (U+202A-U+202E, U+2066-U+2069), nor U+FEFF, "
+                 "U+FFFE or U+FFFF (X refuses posts holding them); remove it")
 
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 """Bytes that are never (part of) a control character; whatever else a file holds is searched."""
@@ -646,6 +649,41 @@ def _check_url(value: str) -> str | None:
     return None
 
 
+def _credentials_problem(value: str) -> str | None:
+    """A message (quoting ``value`` without its password) when the URL carries a user name or password."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if "@" not in parts.netloc:
+        return None
+    redacted = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    return f"{_q(redacted)} has a user name or password in it (shown here as ***)"
+
+
+def _x_link_problem(value: str) -> tuple[str, str] | None:
+    """Why X would not link this URL's host (as twitter-text decides), with a hint; None if it would."""
+    parts = urlsplit(value)
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return "has an IP address as its host, which X shows as plain text, not a link", \
+            "use the site's domain name, e.g. https://example.com/story"
+    origin = f"{parts.scheme}://{parts.netloc}/"
+    if url_spans(origin) != [(0, len(origin))]:
+        tld = host.rpartition(".")[2]
+        if not is_known_tld(tld):
+            return f"ends in the top-level domain {_q('.' + tld)}, which X does not know, so the post would " \
+                "show it as plain text, not a link", \
+                "use the address under a top-level domain X links (.com, .org, a country's ...)"
+        return "has a host X does not link as written, so the post would show it as plain text", \
+            "write the host plainly, e.g. https://example.com/story (no trailing dot, labels of at most 63 letters)"
+    return None
+
+
 def _suggest(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else ""
@@ -763,9 +801,15 @@ def validate_record(
             bad(f"unknown time zone {_q(values['timezone'])}",
                 _suggest(values["timezone"], _ZONES) or "use an IANA name such as Europe/London or America/New_York")
     if values["url"]:
+        leak = _credentials_problem(values["url"])
         problem = _check_url(values["url"])
-        if problem:
+        if leak:
+            bad(f"url {leak}: X would not link it, and the post would publish it",
+                "remove the user:password@ part; a story URL must work without logging in")
+        elif problem:
             bad(f"url {_q(values['url'])} {problem}", "give the full address, e.g. https://example.com/story")
+        elif (x_problem := _x_link_problem(values["url"])) is not None:
+            bad(f"url {_q(values['url'])} {x_problem[0]}", x_problem[1])
     if values["lang"] and not _LANG_RE.fullmatch(values["lang"]):
         bad(f"lang {_q(values['lang'])} is not a language tag", "use a BCP 47 tag such as en, de or pt-BR")
     delay = None
@@ -796,7 +840,10 @@ def validate_record(
     image: Image | None = None
     if values["image"]:
         problem = _check_url(values["image"]) if is_url(values["image"]) else None
-        if problem:
+        leak = _credentials_problem(values["image"]) if is_url(values["image"]) else None
+        if leak:
+            bad(f"image {leak}", "remove the user:password@ part; the image must load without logging in")
+        elif problem:
             bad(f"image {shown(values['image'])} {problem}", "give an image URL or a path to a local file")
         elif not is_url(values["image"]) or len(problems) == before:  # fetch only for an otherwise valid story
             try:

@@ -391,8 +391,23 @@ def bluesky_url(url: str) -> str:
     return linkable_url(url, _bluesky_link_end) if url else url
 
 
+_X_INVALID = re.compile("[\ufeff\ufffe\uffff]")
+_X_TEXT_FIELDS = ("headline", "summary", "body", "category", "source", "url", "one_year_later")
+
+
+def _without_x_invalid(story: Story) -> Story:
+    """``story`` without U+FEFF, U+FFFE, U+FFFF, which make X refuse a post (the loader refuses them
+    already; a story built another way loses them here)."""
+    changes: dict[str, Any] = {name: _X_INVALID.sub("", getattr(story, name)) for name in _X_TEXT_FIELDS
+                               if _X_INVALID.search(getattr(story, name))}
+    if any(_X_INVALID.search(tag) for tag in story.tags):
+        changes["tags"] = tuple(t for t in (_X_INVALID.sub("", tag) for tag in story.tags) if t)
+    return dataclasses.replace(story, **changes) if changes else story
+
+
 def render_x(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
     """The root tweet and the follow-up thread, as create-tweet bodies."""
+    story = _without_x_invalid(story)
     build_root = _template(options, "x", "root") or default_root
     text, _, cut = _fit_root(story, build_root, x_fits, twitter_text.url_spans, url=x_url(story.url))
     parts = [Part("x", "root", 1, 1, text, {"text": text}, x_checks(text), cut)]

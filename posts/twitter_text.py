@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import re
-import time
 import unicodedata
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import regex
+
+from posts import twemoji_regex
 
 __all__ = [
     "CONFIG_V1",
@@ -20,13 +23,16 @@ __all__ = [
     "ParseResult",
     "TwitterTextConfig",
     "parse_tweet",
+    "is_known_tld",
     "url_spans",
     "weighted_length",
 ]
 
 # Behaviour follows twitter/twitter-text (Apache-2.0) at commit 30e2430d90: js/src/parseTweet.js,
 # js/src/extractUrlsWithIndices.js and js/src/regexp/*.js. The code below is a fresh Python
-# implementation; only the configuration values and the TLD lists are data taken from upstream.
+# implementation; only the configuration values, the TLD lists and the emoji pattern
+# (posts/twemoji_regex.py, from twemoji-parser, which twitter-text counts emoji with) are data taken
+# from upstream.
 
 
 @dataclass(frozen=True)
@@ -262,6 +268,12 @@ tl tm tn to tp tr tt tv tw tz ua ug uk um us uy uz va vc ve vg vi vn vu wf ws ye
 
 _TLDS: frozenset[str] = frozenset(_GENERIC_TLDS.split()) | frozenset(_COUNTRY_TLDS.split())
 
+
+def is_known_tld(label: str) -> bool:
+    """Whether twitter-text links hosts under the top-level domain ``label`` (``com``, ``xn--p1ai``)."""
+    label = label.lower()
+    return label in _TLDS or label.startswith("xn--")
+
 # --- URL grammar (twitter-text's extractUrl regexp) -------------------------------------------
 
 _INVALID_CHARS = "\ufffe\ufeff\uffff"
@@ -314,11 +326,17 @@ _PATH_CHAR = rf"[A-Za-z{_CYRILLIC}0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&{_LATIN_ACCEN
 # Up to two levels of balanced parentheses, as in Wikipedia links such as /wiki/Primer_(film).
 _BALANCED_PARENS = rf"(?:\((?:{_PATH_CHAR}+|(?:{_PATH_CHAR}*\({_PATH_CHAR}+\){_PATH_CHAR}*))\))"
 # A path may not end in punctuation such as . , ! ? : ; ' or a stray closing bracket.
-_PATH_END = rf"(?:[+\-A-Za-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]|{_BALANCED_PARENS})"
-_PATH_SEGMENT = rf"(?:(?:{_PATH_CHAR}*(?:{_BALANCED_PARENS}{_PATH_CHAR}*)*{_PATH_END})|(?:@{_PATH_CHAR}+/))"
+_PATH_END = rf"[+\-A-Za-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]"
+# As upstream's pattern reads once assembled (validUrlPathEndingChars is spliced into validUrlPath
+# ungrouped): a segment is characters ending in an ending character, OR balanced parentheses alone,
+# OR "@name/". So "/[x](y)" links only "/[x", exactly as twitter-text does.
+_PATH_SEGMENT = (rf"(?:(?:{_PATH_CHAR}*(?:{_BALANCED_PARENS}{_PATH_CHAR}*)*{_PATH_END}|{_BALANCED_PARENS})"
+                 rf"|(?:@{_PATH_CHAR}+/))")
 _QUERY_CHAR = r"[A-Za-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _QUERY_END = r"[A-Za-z0-9\-_&=#/]"
 
+# The extractor's pattern. URLs are found by the linear scan below (``_find_urls``), which finds
+# exactly its matches (tests/test_twitter_text.py checks the two against each other).
 _EXTRACT_URL = regex.compile(
     rf"(?P<before>[^A-Za-z0-9@\uff20$#\uff03{_INVALID_CHARS}]|[{_DIRECTIONAL_MARKS}]|^)"
     r"(?P<url>"
@@ -340,21 +358,31 @@ _MAX_TCO_SLUG_LENGTH = 40
 _MAX_DOMAIN_LABEL_LENGTH = 63
 _DEFAULT_PROTOCOL = "https://"
 
-# --- Emoji sequences (what twemoji-parser reports, generalised to current Unicode data) ---------
+# --- Emoji (twitter-text counts the matches of twemoji-parser's pattern) -----------------------
 
-# These are pictographic but only count as emoji with U+FE0F (as in twemoji): © ® ™ ♟.
-_NEEDS_VS16 = "\u00a9\u00ae\u2122\u265f"
-_EMOJI_ELEMENT = (
-    rf"(?:[{_NEEDS_VS16}]\ufe0f"
-    rf"|(?![{_NEEDS_VS16}])[\p{{Extended_Pictographic}}\p{{Emoji_Presentation}}]"
-    r"(?:\p{Emoji_Modifier}|\ufe0f\p{Emoji_Modifier}?|(?!\ufe0e)))"
-    r"(?:[\U000e0020-\U000e007e]+\U000e007f)?"
-)
-_EMOJI_SEQUENCE = regex.compile(
-    r"[0-9#*]\ufe0f?\u20e3"  # keycap, with or without VS16
-    r"|\p{Regional_Indicator}{2}"  # flag
-    rf"|{_EMOJI_ELEMENT}(?:\u200d{_EMOJI_ELEMENT})*"  # single emoji, modifier, tag or ZWJ sequence
-)
+# Compiled with ``re`` (not ``regex``): the pattern is made of UTF-16 code units, which ``re`` matches
+# as lone surrogate code points in the UTF-16 view of the text built by ``_utf16_units``.
+_TWEMOJI = re.compile(twemoji_regex.PATTERN)
+
+
+def _utf16_units(text: str) -> str:
+    """``text`` with every astral code point split into its two surrogate code units (as in JS)."""
+    return "".join(map(chr, array("H", text.encode("utf-16-le"))))
+
+
+def _emoji_spans(text: str) -> list[tuple[int, int]]:
+    """Every emoji twitter-text counts (twemoji-parser's matches), as code point index spans."""
+    if text.isascii():  # every alternative of the pattern needs a non-ASCII code unit
+        return []
+    units = _utf16_units(text)
+    if len(units) == len(text):
+        return [match.span() for match in _TWEMOJI.finditer(units)]
+    # Code unit index -> code point index: minus the high surrogates before it.
+    highs = [i for i, char in enumerate(units) if "\ud800" <= char <= "\udbff"]
+    return [
+        (start - bisect.bisect_left(highs, start), end - bisect.bisect_left(highs, end))
+        for start, end in (match.span() for match in _TWEMOJI.finditer(units))
+    ]
 
 
 class _UrlEntity(NamedTuple):
@@ -399,45 +427,151 @@ _MAYBE_URL = regex.compile(r"\.[^\W\d_]")
 
 
 _TOKEN = regex.compile(r"\S+")
-_SCAN_SECONDS = 0.05
-"""Regex time allowed per whitespace-free token: the extractor is super-linear on pathological input
-such as ``a.a.a.a...``; past this, the token counts as unknown (see :func:`weighted_length`)."""
+
+# The extractor's pattern (``_EXTRACT_URL``) backtracks: run by a regex engine from every position
+# of ``a.a.a.a...`` it takes time quadratic in the length. The scan below finds the same matches in
+# linear time (plus a binary search per position): a domain is a chain of dot-separated labels, so
+# which labels can end a domain starting anywhere is worked out once per text, right to left.
+_DOMAIN_CHAR_RE = regex.compile(_DOMAIN_CHAR)
+_ASCII_LABEL_CHAR = regex.compile(rf"[\-A-Za-z0-9{_LATIN_ACCENTS}]")
+_TLD_AT = regex.compile(rf"(?:{_TLD}|{_PUNYCODE_TLD})")
+_BEFORE_CHAR = regex.compile(rf"[^A-Za-z0-9@\uff20$#\uff03{_INVALID_CHARS}]|[{_DIRECTIONAL_MARKS}]")
+_PROTOCOL = regex.compile(r"(?i:https?://)")
+_URL_TAIL = regex.compile(
+    r"(?::[0-9]+)?"
+    rf"(?P<path>/{_PATH_SEGMENT}*)?"
+    rf"(?:\?{_QUERY_CHAR}*{_QUERY_END})?"
+)
+
+
+class _Domains:
+    """Where the domain (``label.label.tld``) that the pattern would match from a position ends, for
+    every position of one text, in the pattern's own order of preference (the most labels first).
+
+    Two label grammars: twitter-text's domain (``bare=False``: domain characters, with ``-`` inside
+    every label and ``_`` inside all but the last) and its ASCII domain (``bare=True``: ``-``,
+    letters and digits anywhere). A label ends at a dot; the top-level domain follows the last one.
+    """
+
+    def __init__(self, text: str, *, bare: bool) -> None:
+        self.text = text
+        n = len(text)
+        if bare:
+            edge = [bool(_ASCII_LABEL_CHAR.match(c)) for c in text]
+            inner_sub = inner_last = edge
+        else:
+            edge = [bool(_DOMAIN_CHAR_RE.match(c)) for c in text]
+            inner_sub = [e or c in "-_" for e, c in zip(edge, text, strict=True)]
+            inner_last = [e or c == "-" for e, c in zip(edge, text, strict=True)]
+        self.edge = edge
+        # next_bad_*[i]: the first index >= i whose character may not be inside such a label.
+        self.next_bad_sub = self._next_bad(inner_sub, n)
+        self.next_bad_last = self.next_bad_sub if inner_last is inner_sub else self._next_bad(inner_last, n)
+        self.dots = [i for i, char in enumerate(text) if char == "."]
+        count = len(self.dots)
+        # tld[i]: where a top-level domain right after dot i ends (None: none there); last[i]: the
+        # furthest label j >= i that can end a domain (a valid last label, a top-level domain after
+        # its dot) reachable from label i through valid labels only.
+        self.tld: list[int | None] = []
+        for dot in self.dots:
+            found = _TLD_AT.match(text, dot + 1)
+            self.tld.append(found.end() if found else None)
+        self.last: list[int | None] = [None] * (count + 1)
+        for i in range(count - 1, -1, -1):
+            start = self.dots[i - 1] + 1 if i else 0
+            if not self._label(start, self.dots[i], self.next_bad_sub):
+                continue
+            ends_here = self.tld[i] is not None and self._label(start, self.dots[i], self.next_bad_last)
+            self.last[i] = self.last[i + 1] if self.last[i + 1] is not None else (i if ends_here else None)
+
+    @staticmethod
+    def _next_bad(inner: list[bool], n: int) -> list[int]:
+        result = [n] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            result[i] = result[i + 1] if inner[i] else i
+        return result
+
+    def _label(self, start: int, end: int, next_bad: list[int]) -> bool:
+        return start < end and self.edge[start] and self.edge[end - 1] and next_bad[start] >= end
+
+    def end(self, position: int) -> int | None:
+        """End of the domain starting at ``position``, or None when none starts there."""
+        label = bisect.bisect_left(self.dots, position)
+        if label == len(self.dots) or not self._label(position, self.dots[label], self.next_bad_sub):
+            return None
+        further = self.last[label + 1]
+        if further is not None:
+            return self.tld[further]
+        if self.tld[label] is not None and self._label(position, self.dots[label], self.next_bad_last):
+            return self.tld[label]
+        return None
+
+
+def _find_urls(text: str) -> Iterator[tuple[str, int, int, str, str, str | None]]:
+    """What ``_EXTRACT_URL.finditer(text)`` finds: (before, start, end, protocol, domain, path)."""
+    domains = _Domains(text, bare=False)
+    position = 0
+    while position < len(text):
+        found = None
+        # The pattern's alternatives for the character before the URL, in its order.
+        starts = [position + 1] if _BEFORE_CHAR.match(text, position) else []
+        if position == 0:
+            starts.append(0)
+        for start in starts:
+            protocol = _PROTOCOL.match(text, start)
+            domain_end = domains.end(protocol.end()) if protocol else None
+            if domain_end is not None:
+                found = (start, protocol.end(), domain_end)  # type: ignore[union-attr]
+                break
+            domain_end = domains.end(start)
+            if domain_end is not None:
+                found = (start, start, domain_end)
+                break
+        if found is None:
+            position += 1
+            continue
+        start, domain_start, domain_end = found
+        tail = _URL_TAIL.match(text, domain_end)
+        assert tail is not None  # every part of the tail is optional
+        yield (text[position:start], start, tail.end(), text[start:domain_start], text[domain_start:domain_end],
+               tail.group("path"))
+        position = tail.end()
+
+
+def _ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
+    """What ``_ASCII_DOMAIN.finditer(domain)`` finds, as spans."""
+    domains = _Domains(domain, bare=True)
+    position = 0
+    while position < len(domain):
+        end = domains.end(position)
+        if end is None:
+            position += 1
+            continue
+        yield position, end
+        position = end
 
 
 def _extract_urls(text: str) -> list[_UrlEntity]:
-    return _scan(text)[0]
-
-
-def _scan(text: str) -> tuple[list[_UrlEntity], list[tuple[int, int]]]:
-    """URL entities, and the spans of tokens too pathological to scan in time.
+    """URL entities, as twitter-text's extractor finds them, in time linear in the text's length.
 
     URLs never contain white space, so each whitespace-free token is scanned on its own (with the
-    one character before it, which the pattern looks at), keeping the cost bounded.
+    one character before it, which the pattern looks at).
     """
     if not _MAYBE_URL.search(text):
-        return [], []
+        return []
     entities: list[_UrlEntity] = []
-    unknown: list[tuple[int, int]] = []
     for token in _TOKEN.finditer(text):
         offset = max(0, token.start() - 1)
         chunk = text[offset:token.end()]
-        if not _MAYBE_URL.search(chunk):
-            continue
-        try:
+        if _MAYBE_URL.search(chunk):
             entities.extend(_UrlEntity(e.start + offset, e.end + offset, e.length) for e in _scan_chunk(chunk))
-        except TimeoutError:
-            unknown.append(token.span())
-    return entities, unknown
+    return entities
 
 
 def _scan_chunk(text: str) -> list[_UrlEntity]:
     entities: list[_UrlEntity] = []
-    deadline = time.monotonic() + _SCAN_SECONDS
-    for match in _EXTRACT_URL.finditer(text, timeout=_SCAN_SECONDS):
-        if time.monotonic() > deadline:
-            raise TimeoutError("URL scan over budget")
-        url, protocol, domain, path = match.group("url", "protocol", "domain", "path")
-        start, end = match.span("url")
+    for before, start, end, protocol, domain, path in _find_urls(text):
+        url = text[start:end]
         if not _is_valid_url(url, protocol or _DEFAULT_PROTOCOL, domain):
             continue
         if protocol:
@@ -449,12 +583,9 @@ def _scan_chunk(text: str) -> list[_UrlEntity]:
             entities.append(_UrlEntity(start, end, end - start))
             continue
         # Without a scheme only ASCII(-ish) domain names count, each one separately.
-        if _INVALID_CHAR_BEFORE_BARE_DOMAIN.search(match.group("before")):
+        if _INVALID_CHAR_BEFORE_BARE_DOMAIN.search(before):
             continue
-        found = [
-            _UrlEntity(start + m.start(), start + m.end(), m.end() - m.start())
-            for m in _ASCII_DOMAIN.finditer(domain)
-        ]
+        found = [_UrlEntity(start + s, start + e, e - s) for s, e in _ascii_domains(domain)]
         if found and path:
             last = found[-1]
             found[-1] = _UrlEntity(last.start, end, len(url) - len(domain) + last.length)
@@ -491,8 +622,9 @@ def parse_tweet(text: str, config: TwitterTextConfig = CONFIG_V3) -> ParseResult
     """Measure a post the way X does (twitter-text ``parseTweet``).
 
     The text is NFC-normalised; each URL counts ``transformed_url_length``; with emoji parsing each
-    emoji sequence (ZWJ sequence, skin tone, flag, keycap, tag sequence) counts ``default_weight``
-    once; every other code point weighs by its range.
+    emoji in twitter-text's list (twemoji-parser 11.0.2: ZWJ sequences, skin tones, flags, keycaps,
+    tag sequences it knows) counts ``default_weight`` once; every other code point weighs by its
+    range, so an emoji the list lacks counts code point by code point, as on X.
 
     Args:
         text: The post text.
@@ -506,7 +638,7 @@ def parse_tweet(text: str, config: TwitterTextConfig = CONFIG_V3) -> ParseResult
     urls = {entity.start: entity for entity in _extract_urls(normalized)}
     emojis: dict[int, int] = {}
     if config.emoji_parsing_enabled:
-        emojis = {m.start(): m.end() for m in _EMOJI_SEQUENCE.finditer(normalized)}
+        emojis = dict(_emoji_spans(normalized))
 
     max_units = config.max_weighted_tweet_length * config.scale
     total = 0
@@ -562,15 +694,11 @@ def weighted_length(text: str, config: TwitterTextConfig = CONFIG_V3) -> int:
     """
     normalized = unicodedata.normalize("NFC", _join_surrogate_pairs(text))
     total, pos = 0, 0
-    entities, unknown = _scan(normalized)
-    for entity in entities:
+    for entity in _extract_urls(normalized):
         total += _plain_weight(normalized[pos:entity.start], config)
         total += config.transformed_url_length * config.scale
         pos = min(entity.start + entity.length, len(normalized))
     total += _plain_weight(normalized[pos:], config)
-    for start, end in unknown:
-        # Could not tell the URLs apart in time: count as if every dot began one (an upper bound).
-        total += normalized.count(".", start, end) * config.transformed_url_length * config.scale
     return total // config.scale
 
 
@@ -582,10 +710,10 @@ def _plain_weight(text: str, config: TwitterTextConfig) -> int:
     if config.emoji_parsing_enabled and not text.isascii():
         pieces = []
         pos = 0
-        for match in _EMOJI_SEQUENCE.finditer(text):
-            pieces.append(text[pos:match.start()])
+        for start, end in _emoji_spans(text):
+            pieces.append(text[pos:start])
             total += config.default_weight
-            pos = match.end()
+            pos = end
         pieces.append(text[pos:])
         text = "".join(pieces)
     if text.isascii() and _ascii_weight(config) is not None:

@@ -145,3 +145,4 @@ def planner(store: Store, settings: Settings) -> Planner:
 
 
 from tests.pds_fixtures import pds, pds_account  # noqa: E402, F401 - the local Bluesky server, for every test
+from tests.reference_fixtures import reference  # noqa: E402, F401 - twitter-text and friends, for every test
