@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import idna
+
 from posts import bluesky_text, twitter_text
 from posts.fit import shorten, split_thread, url_spans
 from posts.story import Story
@@ -150,10 +152,12 @@ def default_followup(ctx: Mapping[str, Any]) -> str:
 
 
 def default_reddit_root(ctx: Mapping[str, Any]) -> str:
-    """The built-in Reddit self text (Markdown)."""
-    stamp = f"*{ctx['stamp']}*" + (f" · {ctx['meta']}" if ctx["meta"] else "")
-    summary = f"**{ctx['summary']}**" if ctx["summary"] else ""
-    link = f"Source: [{_md_link_text(ctx['source'] or ctx['url'])}]({_md_link_url(ctx['url'])})" if ctx["url"] else ""
+    """The built-in Reddit self text (Markdown). The body is the story's Markdown; every other
+    story field is text, escaped so it shows as written."""
+    meta = " · ".join(escape_markdown(p) for p in (ctx["category"], ctx["source"]) if p)
+    stamp = f"*{escape_markdown(ctx['stamp'])}*" + (f" · {meta}" if meta else "")
+    summary = f"**{escape_markdown(ctx['summary'])}**" if ctx["summary"] else ""
+    link = f"Source: {markdown_link(ctx['source'] or ctx['url'], ctx['url'])}" if ctx["url"] else ""
     return _join(stamp, summary, ctx["body"], link)
 
 
@@ -162,28 +166,66 @@ def default_reddit_followup(ctx: Mapping[str, Any]) -> str:
     return _join(f"**{ctx['spoiler_line']}**", spoiler_markdown(ctx["reveal"]))
 
 
-def _md_link_text(text: str) -> str:
-    return re.sub(r"([\\\[\]])", r"\\\1", text)
-
-
 def _md_link_url(url: str) -> str:
-    """A Markdown link destination: unbalanced parentheses would end the link early."""
-    if url.count("(") != url.count(")"):
-        url = url.replace("(", "%28").replace(")", "%29")
-    return url
+    """A Markdown link destination Reddit links as the same resource.
+
+    Parentheses and backslashes are backslash-escaped (Reddit's renderer takes them back out), so
+    no reserved character is rewritten. An internationalised host is given in its ASCII (punycode)
+    form and non-ASCII characters elsewhere are percent-encoded as UTF-8, because Reddit does not
+    link a destination with a non-ASCII host; spaces are encoded too. Nothing else is touched.
+    """
+    head = _URL_HEAD.match(url)
+    if head is not None and not url.isascii():
+        scheme, _, authority = head.group().partition("://")
+        userinfo, at, hostport = authority.rpartition("@")
+        host, colon, port = hostport.partition(":") if not hostport.startswith("[") else (hostport, "", "")
+        if not host.isascii():
+            try:
+                host = idna.encode(host, uts46=True).decode("ascii")
+            except idna.IDNAError:
+                pass
+        url = f"{scheme}://{userinfo}{at}{host}{colon}{port}{url[head.end():]}"
+    url = "".join(c if c.isascii() and not c.isspace() else _percent(c) for c in url)
+    return re.sub(r"([\\()])", r"\\\1", url)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_~^\[\]()<>!#|])")
+def markdown_link(text: str, url: str) -> str:
+    """``[text](url)``: ``text`` shown as written, linking to ``url`` (see :func:`_md_link_url`)."""
+    return f"[{_escape_text(text)}]({_md_link_url(url)})"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_~^\[\]()!#|])")
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def _escape_text(text: str) -> str:
+    """Plain text as Reddit Markdown that shows it as written.
+
+    ``&``, ``<`` and ``>`` become HTML entities (a backslash does not stop ``&amp;`` from showing
+    as ``&``, and ``\\<`` ends a spoiler early on Reddit); the other metacharacters get a backslash.
+    """
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return re.sub(r"[&<>]", lambda m: _MD_ENTITIES[m.group()], text)
 
 
 def escape_markdown(text: str) -> str:
-    """Escape Reddit Markdown so the text shows as written; URLs stay clickable."""
+    """Escape Reddit Markdown so the text shows as written; URLs stay clickable, unchanged.
+
+    A URL followed by white space stays bare: Reddit links it as it is. Any other URL becomes an
+    explicit ``[url](url)`` link, because Reddit's autolink runs on to the next white space and
+    would swallow what follows (a backslash, an entity, the ``**`` or ``!<`` a template puts
+    after the text) into the address.
+    """
     out, pos = [], 0
     for start, end in url_spans(text):
-        out.append(_MD_SPECIAL.sub(r"\\\1", text[pos:start]))
-        out.append(text[start:end].replace("!", "%21").replace("<", "%3C").replace(">", "%3E"))
+        out.append(_escape_text(text[pos:start]))
+        url = text[start:end]
+        if end < len(text) and text[end].isspace():
+            out.append(url)
+        else:
+            out.append(markdown_link(url, url))
         pos = end
-    out.append(_MD_SPECIAL.sub(r"\\\1", text[pos:]))
+    out.append(_escape_text(text[pos:]))
     return "".join(out)
 
 
