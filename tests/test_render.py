@@ -13,6 +13,7 @@ from posts import bluesky_text, twitter_text
 from posts.fit import ELLIPSIS, grapheme_boundaries, shorten, split_thread
 from posts.lexicon import LexiconValidationError, bundled_registry
 from posts.render import (
+    REDDIT_UNIT,
     SPOILER_LINE,
     Check,
     Part,
@@ -369,7 +370,7 @@ def test_reddit_title_is_cut_at_a_word_with_an_ellipsis():
     title = root.payload["title"]
     assert len(title) <= 300 and title.endswith(ELLIPSIS)
     assert headline.startswith(title[:-1]) and headline[len(title) - 1] == " "
-    assert root.cut and root.checks[1] == Check("title", len(title), 300, "characters")
+    assert root.cut and root.checks[1] == Check("title", len(title), 300, REDDIT_UNIT)
 
 
 def test_reddit_title_that_is_one_long_url_is_still_a_title():
@@ -385,7 +386,7 @@ def test_reddit_selftext_is_cut_and_keeps_the_source_link():
     assert len(selftext) <= 40_000 and root.cut
     assert selftext.endswith(f"Source: [Anthropic]({URL})")
     assert f"**{SUMMARY}**" in selftext and ELLIPSIS in selftext
-    assert root.checks[0] == Check("selftext", len(selftext), 40_000, "characters")
+    assert root.checks[0] == Check("selftext", len(selftext), 40_000, REDDIT_UNIT)
 
 
 def test_reddit_selftext_fits_even_with_a_huge_summary():
@@ -402,7 +403,7 @@ def test_reddit_long_comment_becomes_numbered_parts():
     for number, part in enumerate(parts, start=1):
         assert len(part.text) == part.length <= 10_000
         assert part.text.endswith(f"\n\n{number}/{len(parts)}")
-        assert part.checks == (Check("comment", len(part.text), 10_000, "characters"),)
+        assert part.checks == (Check("comment", len(part.text), 10_000, REDDIT_UNIT),)
     shown = " ".join(" ".join(spoiler_bodies(p.text)) for p in parts)
     assert shown.split() == reveal.split()
 

@@ -384,7 +384,7 @@ def test_reddit_every_part_fits_and_every_spoiler_closes_in_its_paragraph(story,
     assert bool(followups) == bool(story.one_year_later)
     for part in followups:
         assert part.payload == {"text": part.text}
-        assert len(part.text) == part.length <= REDDIT_COMMENT
+        assert len(part.text.encode("utf-16-le", "surrogatepass")) // 2 == part.length <= REDDIT_COMMENT
         for paragraph in re.split(r"\n\s*\n", part.text):
             assert _spoilers_balanced(paragraph), paragraph
             assert "\n" not in paragraph.strip() or ">!" not in paragraph
