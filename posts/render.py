@@ -28,7 +28,7 @@ REDDIT_TITLE = 300
 REDDIT_SELFTEXT = 40_000
 REDDIT_COMMENT = 10_000
 REDDIT_FLAIR = 64
-REDDIT_UNIT = "UTF-16 code units"
+REDDIT_UNIT = "characters (UTF-16)"
 META_GRAPHEMES = 30
 """How long the category and the source may each stay when they would crowd out the headline."""
 SPOILER_CHUNK = 2_000

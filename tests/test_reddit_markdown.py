@@ -239,7 +239,7 @@ def test_comment_length_is_counted_in_utf16_code_units():
     assert len(parts) > 1
     for part in parts:
         assert part.length == utf16(part.text) <= REDDIT_COMMENT
-        assert part.checks[0].unit == "UTF-16 code units"
+        assert part.checks[0].unit == "characters (UTF-16)"
     root = render_reddit(story(headline="🙂" * 200))[0]
     assert utf16(root.payload["title"]) <= 300 and root.checks[1].length == utf16(root.payload["title"])
 
