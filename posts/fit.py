@@ -98,8 +98,10 @@ def shorten(
     """The longest cut of ``text`` for which ``fits`` holds, and whether it was cut.
 
     Prefers a sentence boundary (no ellipsis needed) when that keeps at least two thirds of
-    what a word-boundary cut would keep; else a word boundary plus an ellipsis; a text with
-    no usable space is cut at a grapheme boundary, never inside a protected span. Returns
+    what a word-boundary cut would keep; else a word boundary plus an ellipsis. When the last
+    word boundary that fits keeps less than half of what a grapheme-boundary cut would (no
+    space, or one long unbroken run), the cut falls inside the word at a grapheme boundary;
+    never inside a protected span. Returns
     ``("", True)`` when not even an ellipsis fits.
     """
     text = strip_clusters(text)
@@ -131,11 +133,11 @@ def shorten(
     sentence = best(sentences, "")
     if sentence is not None and (word is None or sentence >= word * 2 / 3):
         return cut_at(sentence, ""), True
+    grapheme = best(graphemes, ELLIPSIS)
+    if grapheme is not None and (word is None or word < grapheme / 2):
+        word = grapheme  # a run too long to drop whole (``Title xxxx…``) is cut inside, not lost
     if word is not None:
         return cut_at(word, ELLIPSIS), True
-    grapheme = best(graphemes, ELLIPSIS)
-    if grapheme is not None:
-        return cut_at(grapheme, ELLIPSIS), True
     return "", True
 
 
@@ -148,8 +150,8 @@ def split_thread(
 ) -> list[str]:
     """Split ``text`` into posts that each fit, numbered ``1/3``, ``2/3``... when more than one.
 
-    Breaks fall at paragraph, sentence or word boundaries (a grapheme boundary only for a
-    word longer than a whole post), never inside a protected span.
+    Breaks fall at paragraph, sentence or word boundaries (a grapheme boundary inside a run
+    too long to move whole, so no part is left nearly empty), never inside a protected span.
     """
     text = strip_clusters(text)
     if fits(text):
@@ -177,6 +179,9 @@ def _greedy(text: str, fits: Callable[[str], bool], protect: Spans) -> list[str]
         sentences, words, graphemes = cut_points(window, protect)
         paragraphs = [m.start() for m in re.finditer(r"\n\s*\n", window)]
         word = _largest(words, rest, fits)
+        grapheme = _largest(graphemes, rest, fits)
+        if grapheme is not None and (word is None or word < grapheme / 2):
+            word = grapheme  # a run too long to move whole (a reveal without spaces) is cut inside it
         chosen = None
         for points in (paragraphs, sentences):  # a coarser break, if it fills 40% of what words would
             found = _largest(points, rest, fits)
@@ -184,7 +189,7 @@ def _greedy(text: str, fits: Callable[[str], bool], protect: Spans) -> list[str]
                 chosen = found
                 break
         if chosen is None:
-            chosen = word if word is not None else _largest(graphemes, rest, fits)
+            chosen = word
         if chosen is None:
             raise ValueError("a piece of the text cannot fit in one post")
         parts.append(rstrip_clusters(rest[:chosen]))

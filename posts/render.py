@@ -2,7 +2,8 @@
 
 Every part that comes out fits its platform's limits as that platform counts them:
 X's weighted length (twitter-text v3), Bluesky's graphemes and UTF-8 bytes, Reddit's
-characters. ``preview``, the sandbox and the live adapters all send what this module makes.
+characters (as UTF-16 code units, the stricter count). ``preview``, the sandbox and the live
+adapters all send what this module makes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import idna
 
 from posts import bluesky_text, twitter_text
 from posts.fit import shorten, split_thread, url_spans
@@ -25,6 +28,7 @@ REDDIT_TITLE = 300
 REDDIT_SELFTEXT = 40_000
 REDDIT_COMMENT = 10_000
 REDDIT_FLAIR = 64
+REDDIT_UNIT = "characters (UTF-16)"
 META_GRAPHEMES = 30
 """How long the category and the source may each stay when they would crowd out the headline."""
 SPOILER_CHUNK = 2_000
@@ -150,10 +154,12 @@ def default_followup(ctx: Mapping[str, Any]) -> str:
 
 
 def default_reddit_root(ctx: Mapping[str, Any]) -> str:
-    """The built-in Reddit self text (Markdown)."""
-    stamp = f"*{ctx['stamp']}*" + (f" · {ctx['meta']}" if ctx["meta"] else "")
-    summary = f"**{ctx['summary']}**" if ctx["summary"] else ""
-    link = f"Source: [{_md_link_text(ctx['source'] or ctx['url'])}]({_md_link_url(ctx['url'])})" if ctx["url"] else ""
+    """The built-in Reddit self text (Markdown). The body is the story's Markdown; every other
+    story field is text, escaped so it shows as written."""
+    meta = " · ".join(escape_markdown(p) for p in (ctx["category"], ctx["source"]) if p)
+    stamp = f"*{escape_markdown(ctx['stamp'])}*" + (f" · {meta}" if meta else "")
+    summary = f"**{escape_markdown(ctx['summary'])}**" if ctx["summary"] else ""
+    link = f"Source: {markdown_link(ctx['source'] or ctx['url'], ctx['url'])}" if ctx["url"] else ""
     return _join(stamp, summary, ctx["body"], link)
 
 
@@ -162,28 +168,86 @@ def default_reddit_followup(ctx: Mapping[str, Any]) -> str:
     return _join(f"**{ctx['spoiler_line']}**", spoiler_markdown(ctx["reveal"]))
 
 
-def _md_link_text(text: str) -> str:
-    return re.sub(r"([\\\[\]])", r"\\\1", text)
-
-
 def _md_link_url(url: str) -> str:
-    """A Markdown link destination: unbalanced parentheses would end the link early."""
-    if url.count("(") != url.count(")"):
-        url = url.replace("(", "%28").replace(")", "%29")
-    return url
+    """A Markdown link destination Reddit links as the same resource.
+
+    Parentheses and backslashes are backslash-escaped (Reddit's renderer takes them back out), so
+    no reserved character is rewritten. An internationalised host is given in its ASCII (punycode)
+    form and non-ASCII characters elsewhere are percent-encoded as UTF-8, because Reddit does not
+    link a destination with a non-ASCII host; spaces are encoded too. Nothing else is touched.
+    """
+    head = _URL_HEAD.match(url)
+    if head is not None and not url.isascii():
+        scheme, _, authority = head.group().partition("://")
+        userinfo, at, hostport = authority.rpartition("@")
+        host, colon, port = hostport.partition(":") if not hostport.startswith("[") else (hostport, "", "")
+        if not host.isascii():
+            try:
+                host = idna.encode(host, uts46=True).decode("ascii")
+            except idna.IDNAError:
+                pass
+        url = f"{scheme}://{userinfo}{at}{host}{colon}{port}{url[head.end():]}"
+    url = "".join(c if c.isascii() and not c.isspace() else _percent(c) for c in url)
+    return re.sub(r"([\\()])", r"\\\1", url)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_~^\[\]()<>!#|])")
+def markdown_link(text: str, url: str) -> str:
+    """``[text](url)``: ``text`` shown as written, linking to ``url`` (see :func:`_md_link_url`)."""
+    return f"[{_escape_text(text)}]({_md_link_url(url)})"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_~^\[\]()!#|])")
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def _escape_text(text: str) -> str:
+    """Plain text as Reddit Markdown that shows it as written.
+
+    ``&``, ``<`` and ``>`` become HTML entities (a backslash does not stop ``&amp;`` from showing
+    as ``&``, and ``\\<`` ends a spoiler early on Reddit); the other metacharacters get a backslash,
+    except a final ``*``, which becomes ``&#42;``.
+    """
+    text = _MD_SPECIAL.sub(r"\\\1", re.sub(r"[&<>]", lambda m: _MD_ENTITIES[m.group()], text))
+    if text.endswith("*"):  # "\*" then a closing "**" of ours would close early on Reddit
+        text = text[:-2] + "&#42;"
+    return text
+
+
+_AUTOLINK = re.compile(r"(?:(?<![A-Za-z])(?:https?|ftp)://|(?:(?<=[\s!-/:-@\[-`{-~])|^)www\.)"
+                       r"[^\s<>\"]+[^\s<>\"'.,;:!?)\]}»”’]")
+
+
+def reddit_autolinks(text: str) -> list[tuple[int, int]]:
+    """Spans of what Reddit links in plain text: ``http``, ``https`` and ``ftp`` URLs (after any
+    character but an ASCII letter, so also ``0https://…``) and ``www.`` names (after a space or
+    punctuation). A closing parenthesis that balances one inside belongs to the URL."""
+    spans = []
+    for match in _AUTOLINK.finditer(text):
+        start, end = match.span()
+        while end < len(text) and text[end] == ")" and text.count("(", start, end) > text.count(")", start, end):
+            end += 1
+        spans.append((start, end))
+    return spans
 
 
 def escape_markdown(text: str) -> str:
-    """Escape Reddit Markdown so the text shows as written; URLs stay clickable."""
+    """Escape Reddit Markdown so the text shows as written; URLs stay clickable, unchanged.
+
+    A URL followed by white space stays bare: Reddit links it as it is. Any other URL becomes an
+    explicit ``[url](url)`` link, because Reddit's autolink runs on to the next white space and
+    would swallow what follows (a backslash, an entity, the ``**`` or ``!<`` a template puts
+    after the text) into the address.
+    """
     out, pos = [], 0
-    for start, end in url_spans(text):
-        out.append(_MD_SPECIAL.sub(r"\\\1", text[pos:start]))
-        out.append(text[start:end].replace("!", "%21").replace("<", "%3C").replace(">", "%3E"))
+    for start, end in reddit_autolinks(text):
+        out.append(_escape_text(text[pos:start]))
+        url = text[start:end]
+        if end < len(text) and text[end].isspace():
+            out.append(url)
+        else:
+            out.append(markdown_link(url, url if "://" in url else f"http://{url}"))
         pos = end
-    out.append(_MD_SPECIAL.sub(r"\\\1", text[pos:]))
+    out.append(_escape_text(text[pos:]))
     return "".join(out)
 
 
@@ -474,9 +538,15 @@ def _markdown_spans(text: str) -> list[tuple[int, int]]:
     return spans + url_spans(text)
 
 
+def reddit_len(text: str) -> int:
+    """Length as Reddit's limits are checked here: the stricter of code points and UTF-16 code
+    units (which one Reddit enforces is not documented), so an emoji outside the BMP counts 2."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def render_reddit(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
     """The self post (title, Markdown self text, flair) and the spoiler comment(s)."""
-    title_fits = lambda t: 0 < len(t) <= REDDIT_TITLE  # noqa: E731
+    title_fits = lambda t: 0 < reddit_len(t) <= REDDIT_TITLE  # noqa: E731
     headline = " ".join(story.headline.split())
     title, title_cut = shorten(headline, title_fits, protect=url_spans)
     if not title:  # a title is plain text (Reddit links nothing in it): cut a URL rather than post none
@@ -485,31 +555,35 @@ def render_reddit(story: Story, options: RenderOptions = RenderOptions()) -> lis
     ctx = context(story, with_tags=False)
     body = build_root(ctx)
     cut = title_cut
-    if len(body) > REDDIT_SELFTEXT:  # cut the body, then the summary; the source link stays
+    if reddit_len(body) > REDDIT_SELFTEXT:  # cut the body, the summary, the meta; the source link stays
         cut = True
-        limit_body = lambda b: len(build_root({**ctx, "body": b})) <= REDDIT_SELFTEXT  # noqa: E731
+        limit_body = lambda b: reddit_len(build_root({**ctx, "body": b})) <= REDDIT_SELFTEXT  # noqa: E731
         short_body, _ = shorten(story.body, limit_body, protect=_markdown_spans)
         ctx = {**ctx, "body": short_body}
         body = build_root(ctx)
-        if len(body) > REDDIT_SELFTEXT:
-            limit_summary = lambda s: len(build_root({**ctx, "summary": s})) <= REDDIT_SELFTEXT  # noqa: E731
+        if reddit_len(body) > REDDIT_SELFTEXT:
+            limit_summary = lambda s: reddit_len(build_root({**ctx, "summary": s})) <= REDDIT_SELFTEXT  # noqa: E731
             short_summary, _ = shorten(story.summary, limit_summary, protect=_markdown_spans)
-            body = build_root({**ctx, "summary": short_summary})
-        if len(body) > REDDIT_SELFTEXT:
+            ctx = {**ctx, "summary": short_summary}
+            body = build_root(ctx)
+        if reddit_len(body) > REDDIT_SELFTEXT:  # escaped, a huge category or source can fill it alone
+            body = build_root({**ctx, "category": _cap(story.category, url_spans),
+                               "source": _cap(story.source, url_spans)})
+        if reddit_len(body) > REDDIT_SELFTEXT:
             raise ValueError(f"story {story.id}: the Reddit self text cannot be made to fit")
     payload: dict[str, Any] = {"title": title, "selftext": body}
     if options.reddit_flair and story.category:
         payload["flair_text"] = shorten(" ".join(story.category.split()),
-                                        lambda t: len(t) <= REDDIT_FLAIR, protect=lambda _: [])[0]
-    checks = (Check("selftext", len(body), REDDIT_SELFTEXT, "characters"),
-              Check("title", len(title), REDDIT_TITLE, "characters"))
+                                        lambda t: reddit_len(t) <= REDDIT_FLAIR, protect=lambda _: [])[0]
+    checks = (Check("selftext", reddit_len(body), REDDIT_SELFTEXT, REDDIT_UNIT),
+              Check("title", reddit_len(title), REDDIT_TITLE, REDDIT_UNIT))
     parts = [Part("reddit", "root", 1, 1, f"{title}\n\n{body}", payload, checks, cut)]
     if story.one_year_later:
         build = _template(options, "reddit", "followup") or default_reddit_followup
-        comment_fits = lambda t: len(t) <= REDDIT_COMMENT  # noqa: E731
+        comment_fits = lambda t: reddit_len(t) <= REDDIT_COMMENT  # noqa: E731
         texts = split_thread(build(context(story)), comment_fits, protect=_markdown_spans, numbered=_numbered)
         parts += [Part("reddit", "followup", i, len(texts), t, {"text": t},
-                       (Check("comment", len(t), REDDIT_COMMENT, "characters"),))
+                       (Check("comment", reddit_len(t), REDDIT_COMMENT, REDDIT_UNIT),))
                   for i, t in enumerate(texts, start=1)]
     return parts
 

@@ -100,6 +100,7 @@ def domain(url: str) -> str:
 # ---------------------------------------------------------------------------- Reddit Markdown
 
 _ESCAPABLE = set("\\`*_{}[]()#+-.!|~^<>")
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 _AUTOLINK = re.compile(r"https?://[^\s<>\[\]()]+[^\s<>\[\]().,;:!?'\"]", re.I)
 
 
@@ -178,11 +179,17 @@ def _inline(text: str) -> str:
                 end = closers.find(")", close + 2)
                 if end != -1:
                     label = _inline(text[i + 1:close])
-                    url = text[close + 2:end].strip()
+                    url = re.sub(r"\\(.)", r"\1", text[close + 2:end].strip())  # "\)" is ")"
                     out.append(f'<a href="{escape(web_url(url))}" rel="noopener noreferrer nofollow" '
                                f'target="_blank">{label}</a>')
                     i = end + 1
                     continue
+        if c == "&":
+            match = _ENTITY.match(text, i)
+            if match:  # shown as the character it names, as Reddit does
+                out.append(match.group(0))
+                i = match.end()
+                continue
         if c in "hH":
             match = _AUTOLINK.match(text, i)
             if match:

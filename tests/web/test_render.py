@@ -120,3 +120,16 @@ def test_reddit_markdown_unchanged_for_ordinary_text():
     assert '<a href="https://example.com/x" rel="noopener noreferrer nofollow" target="_blank">a link</a>' in html
     assert '<span class="spoiler-text">a <strong>hidden</strong> <a href="https://e.x"' in html
     assert ">https://example.org/y</a>." in html and "*stars*" in html
+
+
+def test_reddit_preview_shows_escaped_story_text_as_written():
+    from posts.render import render_reddit
+    from posts.story import Story
+    story = Story(id="e", date=STORY.date, headline="h", url="https://example.com/a)b",
+                  summary="AT&amp;T 3 < 5", one_year_later="It shipped (see https://example.com/launch). 3 < 5 & 6 > 2")
+    root, comment = render_reddit(story)
+    body = str(reddit_html(root.payload["selftext"]))
+    assert "AT&amp;amp;T 3 &lt; 5" in body  # the browser shows "AT&amp;T 3 < 5"
+    assert 'href="https://example.com/a)b"' in body
+    shown = str(reddit_html(comment.payload["text"]))
+    assert 'href="https://example.com/launch"' in shown and "3 &lt; 5 &amp; 6 &gt; 2" in shown
