@@ -11,6 +11,7 @@ import pytest
 
 from adapters.sandbox import read_transcript
 from bot.cli import main
+from tests.cli_support import isolate, run_cli
 
 STORIES = """\
 - id: alpha
@@ -30,22 +31,13 @@ STORIES = """\
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
-        if name.startswith("ONEYEARAGO_"):
-            monkeypatch.delenv(name)
+    isolate(tmp_path, monkeypatch)
     (tmp_path / "stories.yaml").write_text(STORIES)
     return tmp_path
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(["--db", "sqlite:///queue.db", *args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(capsys, *args)
 
 
 def test_load_then_agenda_json_lists_every_delivery(env, capsys):

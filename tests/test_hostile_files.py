@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import tracemalloc
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from adapters.sandbox import read_transcript
 from bot.cli import main
@@ -20,6 +18,7 @@ from bot.queue import Planner
 from bot.store import Store
 from posts import limits
 from posts.story import Story
+from tests.cli_support import isolate, snapshot
 
 BASE_STORIES = """\
 - id: kept
@@ -49,10 +48,7 @@ ALIAS_BOMB = """\
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
     """A working folder whose queue (SQLite, or PostgreSQL for the postgres marker) holds one story."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("ONEYEARAGO_"):
-            monkeypatch.delenv(name)
+    isolate(tmp_path, monkeypatch)
     monkeypatch.setenv("ONEYEARAGO_DATABASE_URL", db_url)
     monkeypatch.setenv("ONEYEARAGO_TRANSCRIPT", str(tmp_path / "transcript.jsonl"))
     (tmp_path / "base.yaml").write_text(BASE_STORIES)
@@ -74,19 +70,6 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = _main(*args)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def snapshot(db_url: str) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table of the queue, in a stable order."""
-    engine = sa.create_engine(db_url)
-    try:
-        meta = sa.MetaData()
-        meta.reflect(engine)
-        with engine.connect() as conn:
-            return {name: sorted(tuple(map(str, row)) for row in conn.execute(sa.select(table)))
-                    for name, table in meta.tables.items()}
-    finally:
-        engine.dispose()
 
 
 def assert_refused(capsys: pytest.CaptureFixture[str], db_url: str, path: Path, line: int, fragment: str) -> str:

@@ -25,8 +25,8 @@ import pytest
 from PIL import Image as PILImage
 
 from adapters.sandbox import read_transcript
-from bot.cli import main
 from posts.media import MAX_IMAGE_BYTES, prepare
+from tests.cli_support import isolate, run_cli
 
 WHEN = "2025-03-01T12:00:00Z"
 DUE = "2026-03-01T12:00:30+00:00"
@@ -34,21 +34,12 @@ DUE = "2026-03-01T12:00:30+00:00"
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("ONEYEARAGO_"):
-            monkeypatch.delenv(name)
+    isolate(tmp_path, monkeypatch)
     return tmp_path
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(["--db", "sqlite:///queue.db", *args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(capsys, *args)
 
 
 def png(width: int = 40, height: int = 30, color: str = "navy", *, noise: bool = False) -> bytes:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +28,7 @@ from hypothesis import strategies as st
 from bot.cli import main
 from posts import limits
 from posts.story import FIELDS
+from tests.cli_support import isolate, snapshot
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "60"))
 MEMORY_BOUND = 256 * 1024 * 1024
@@ -127,24 +127,9 @@ HOSTILE_FILES = {
 }
 
 
-def snapshot(db_url: str) -> dict[str, list[tuple[str, ...]]]:
-    engine = sa.create_engine(db_url)
-    try:
-        meta = sa.MetaData()
-        meta.reflect(engine)
-        with engine.connect() as conn:
-            return {name: sorted(tuple(map(str, row)) for row in conn.execute(sa.select(table)))
-                    for name, table in meta.tables.items()}
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("ONEYEARAGO_"):
-            monkeypatch.delenv(name)
+    isolate(tmp_path, monkeypatch)
     monkeypatch.setenv("ONEYEARAGO_DATABASE_URL", f"sqlite:///{tmp_path / 'queue.db'}")
     (tmp_path / "base.yaml").write_text("- id: kept\n  date: 2025-06-01\n  headline: Already queued\n")
     assert _load(["load", "base.yaml"])[0] == 0

@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import http.server
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from bot.cli import main
 from bot.config import load_settings, secret_forms
 from bot.store import Store
 from bot.web import create_app
+from tests.cli_support import isolate
 
 STORIES = """\
 - id: alpha
@@ -40,10 +40,7 @@ STORIES = """\
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("ONEYEARAGO_"):
-            monkeypatch.delenv(name)
+    isolate(tmp_path, monkeypatch)
     (tmp_path / "stories.yaml").write_text(STORIES)
     return tmp_path
 

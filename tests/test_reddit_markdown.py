@@ -34,6 +34,7 @@ from posts.render import (
     spoiler_markdown,
 )
 from posts.story import Story
+from tests.cli_support import isolate
 
 VECTORS_DIR = Path(__file__).parent / "data" / "reddit" / "snudown"
 VECTORS = json.loads((VECTORS_DIR / "vectors.json").read_text(encoding="utf-8"))
@@ -255,10 +256,7 @@ def test_the_first_part_of_a_thread_carries_reveal_text(render, reveal):
 
 
 def test_preview_json_shows_reddit_fields_as_text_and_links_the_idn_source(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
-        if name.startswith("ONEYEARAGO_"):
-            monkeypatch.delenv(name)
+    isolate(tmp_path, monkeypatch)
     (tmp_path / "s.yaml").write_text(
         "- id: memo\n  date: 2025-03-01\n  headline: Memo\n"
         "  summary: 'Read [the memo](https://evil.example.com) **now**'\n"

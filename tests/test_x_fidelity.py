@@ -18,6 +18,7 @@ from bot.cli import main
 from posts import twitter_text
 from posts.render import RenderOptions, render
 from posts.story import Story
+from tests.cli_support import isolate
 from tests.test_render_properties import HARD_PIECES, URLS, WORDS, stories
 
 SETTINGS = settings(max_examples=300, deadline=None,
@@ -152,10 +153,7 @@ def test_the_x_renderer_never_emits_what_x_refuses():
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
-        if name.startswith("ONEYEARAGO_"):
-            monkeypatch.delenv(name)
+    isolate(tmp_path, monkeypatch)
     return tmp_path
 
 
