@@ -19,11 +19,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from bot.cli import main
 from bot.config import load_settings, secret_forms
 from bot.store import Store
 from bot.web import create_app
-from tests.cli_support import isolate
+from tests.cli_support import isolate, run_cli
 
 STORIES = """\
 - id: alpha
@@ -45,14 +44,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str, db: str | None = "sqlite:///queue.db") -> tuple[int, str, str]:
-    try:
-        main([*(["--db", db] if db else []), *args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+cli = run_cli  # oneyearago [--db DB] ARGS: (exit status, stdout, stderr)
 
 
 def digest(folder: Path) -> dict[str, str]:
