@@ -672,9 +672,11 @@ def _check_demo_folder(folder: Path) -> None:
     if foreign:
         shown = ", ".join(repr(name) for name in foreign[:3]) + (f" and {len(foreign) - 3} more"
                                                                  if len(foreign) > 3 else "")
+        other = next((name for name in ("oneyearago-demo", "oneyearago-demo-2", "oneyearago-demo-3")
+                      if Path(name).resolve() != folder.resolve() and not Path(name).exists()), "NEW_FOLDER")
         raise Refused(f"--dir {folder} holds files the demo did not create ({shown}): the demo only writes "
                       f"(and removes) {' and '.join(DEMO_FILES)}; choose a new or empty folder, e.g. "
-                      "--dir oneyearago-demo; nothing was touched")
+                      f"--dir {other}; nothing was touched")
 
 
 def replay(engine: Engine, clock: dict[str, dt.datetime], stop: threading.Event | None = None) -> int:

@@ -67,6 +67,14 @@ def test_demo_refuses_a_folder_holding_anything_it_did_not_create(env, capsys):
     assert digest(mine) == before and sorted(p.name for p in mine.iterdir()) == ["notes", "thesis.tex"]
 
 
+def test_a_refused_demo_folder_suggests_another_one(env, capsys):
+    (env / "oneyearago-demo").mkdir()
+    (env / "oneyearago-demo" / "mine.txt").write_text("mine")
+    code, _, err = cli(capsys, "demo", "--quiet", db=None)
+    assert code == 2 and "'mine.txt'" in err
+    assert "e.g. --dir oneyearago-demo-2;" in err
+
+
 def test_demo_in_the_current_folder_never_empties_it(env, capsys):
     before = digest(env)
     code, _, err = cli(capsys, "demo", "--quiet", "--dir", ".", db=None)
