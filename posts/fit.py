@@ -29,8 +29,14 @@ def url_spans(text: str) -> list[tuple[int, int]]:
     A closing parenthesis that balances one inside the URL belongs to it, as in
     ``https://en.wikipedia.org/wiki/Mercury_(planet)``.
     """
+    return balanced_spans(URL_RE, text)
+
+
+def balanced_spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    """Spans of ``pattern``'s matches in ``text``, each taking the closing parentheses that balance
+    opening ones inside it."""
     spans = []
-    for match in URL_RE.finditer(text):
+    for match in pattern.finditer(text):
         start, end = match.span()
         while end < len(text) and text[end] == ")" and text.count("(", start, end) > text.count(")", start, end):
             end += 1

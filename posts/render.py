@@ -18,7 +18,7 @@ from typing import Any
 import idna
 
 from posts import bluesky_text, twitter_text
-from posts.fit import shorten, split_thread, url_spans
+from posts.fit import balanced_spans, shorten, split_thread, url_spans
 from posts.story import Story
 
 X_LIMIT = 280
@@ -221,13 +221,7 @@ def reddit_autolinks(text: str) -> list[tuple[int, int]]:
     """Spans of what Reddit links in plain text: ``http``, ``https`` and ``ftp`` URLs (after any
     character but an ASCII letter, so also ``0https://…``) and ``www.`` names (after a space or
     punctuation). A closing parenthesis that balances one inside belongs to the URL."""
-    spans = []
-    for match in _AUTOLINK.finditer(text):
-        start, end = match.span()
-        while end < len(text) and text[end] == ")" and text.count("(", start, end) > text.count(")", start, end):
-            end += 1
-        spans.append((start, end))
-    return spans
+    return balanced_spans(_AUTOLINK, text)
 
 
 def escape_markdown(text: str) -> str:
