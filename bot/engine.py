@@ -568,12 +568,15 @@ class Engine:
                 state.updated_at = at
                 session.add(state)
 
-    def _close_attempt(self, session: Session, delivery_id: int, outcome: str, error: str | None,
+    @staticmethod
+    def _close_attempt(session: Session, delivery_id: int, outcome: str, error: str | None,
                        at: dt.datetime) -> None:
-        """Finish the open attempt of a delivery (there is at most one: the one its claim began)."""
+        """Finish the open attempt of a delivery (there is at most one: the one its claim began).
+
+        ``error`` is stored as given: callers pass it masked (or a message of the engine's own)."""
         session.execute(update(AttemptRow).where(AttemptRow.delivery_id == delivery_id,
                                                  AttemptRow.finished_at.is_(None))
-                        .values(outcome=outcome, error=self.mask(error) if error else error, finished_at=at)
+                        .values(outcome=outcome, error=error, finished_at=at)
                         .execution_options(synchronize_session=False))
 
     def _transient(self, row: DeliveryRow, exc: AdapterError, report: RunReport, adapter: Adapter | None = None,
