@@ -97,7 +97,7 @@ class RenderOptions:
     reddit_flair: bool = False
     """Send the category as flair text (for subreddits that use flair)."""
     created_at: str | None = None
-    """Bluesky ``createdAt``; the engine sets the real one when it commits the intent."""
+    """Bluesky ``createdAt``; left out, a placeholder that :func:`stamp` replaces when the post is sent."""
     templates: Any = None
     """A :class:`posts.templates.Templates` overriding the built-in look, or ``None``."""
     lang: str = "en"
@@ -510,9 +510,21 @@ def bluesky_spans(text: str, urls: tuple[str, ...] = ()) -> list[tuple[int, int]
     return sorted(spans)
 
 
+UNSTAMPED = "1970-01-01T00:00:00.000Z"
+"""The ``createdAt`` of a Bluesky record rendered ahead of time: :func:`stamp` sets the real one."""
+
+
+def stamp_bluesky(payload: Mapping[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """The record as sent at ``at``: a placeholder ``createdAt`` becomes ``at`` (a set one is kept)."""
+    record = dict(payload)
+    if str(record.get("createdAt", UNSTAMPED)).startswith("1970-"):
+        record["createdAt"] = iso_utc(at)
+    return record
+
+
 def render_bluesky(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
     """The root post with its link card, and the follow-up thread, as post records."""
-    created_at = options.created_at or "1970-01-01T00:00:00.000Z"
+    created_at = options.created_at or UNSTAMPED
     urls = (story.url,) if story.url else ()
     fits = functools.partial(bluesky_fits, urls=urls)
     spans = functools.partial(bluesky_spans, urls=urls)
@@ -597,6 +609,18 @@ RENDERERS: dict[str, Callable[[Story, RenderOptions], list[Part]]] = {
 def render(story: Story, platform: str, options: RenderOptions = RenderOptions()) -> list[Part]:
     """Every part of ``story`` on ``platform``: the root first, then the follow-up parts."""
     return RENDERERS[platform](story, options)
+
+
+STAMPS: dict[str, Callable[[Mapping[str, Any], dt.datetime], dict[str, Any]]] = {"bluesky": stamp_bluesky}
+
+
+def stamp(platform: str, payload: Mapping[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """The payload of a rendered post as sent at ``at`` (its intent is committed then).
+
+    Only Bluesky's record carries the time it was made (``createdAt``); other payloads are returned as they are.
+    """
+    stamper = STAMPS.get(platform)
+    return stamper(payload, at) if stamper is not None else dict(payload)
 
 
 def iso_utc(when: dt.datetime) -> str:

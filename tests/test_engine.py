@@ -122,8 +122,8 @@ def test_a_restart_after_a_crash_mid_send_finds_the_post_instead_of_resending(pl
     fake = FakeAdapter("x")
     crashed = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")
     clock["t"] = ROOT_AT
-    claim = crashed._claim("x", ROOT_AT)  # intent committed...
-    fake.publish(claim[1])  # ...the platform took it, then the process died
+    claim = crashed.claim("x", ROOT_AT)  # intent committed...
+    fake.publish(claim.post)  # ...the platform took it, then the process died
     assert rows(store, kind="root")[0].status == "sending"
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
     report = restarted.reconcile(ROOT_AT, all_sending=True)
@@ -139,7 +139,7 @@ def test_not_found_right_after_a_crash_is_not_trusted_until_the_attempt_has_sett
     load(planner, timed(platforms=("x",)))
     fake = FakeAdapter("x")
     clock["t"] = ROOT_AT
-    Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")._claim("x", ROOT_AT)
+    Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1").claim("x", ROOT_AT)
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
     clock["t"] = ROOT_AT + dt.timedelta(seconds=5)
     restarted.run_once(clock["t"])
@@ -154,7 +154,7 @@ def test_a_restart_after_a_crash_before_sending_sends_it_once(planner, store, se
     load(planner, timed(platforms=("x",)))
     fake = FakeAdapter("x")
     crashed = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")
-    crashed._claim("x", ROOT_AT)  # died before the network call
+    crashed.claim("x", ROOT_AT)  # died before the network call
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
     clock["t"] = ROOT_AT + settings.settle
     restarted.reconcile(clock["t"], all_sending=True)
@@ -168,7 +168,7 @@ def test_a_lapsed_claim_is_reconciled_but_a_live_one_is_left_alone(planner, stor
     fake = FakeAdapter("x")
     other = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="other")
     clock["t"] = ROOT_AT
-    other._claim("x", ROOT_AT)
+    other.claim("x", ROOT_AT)
     me = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="me")
     assert me.reconcile(ROOT_AT + dt.timedelta(minutes=1)).events == []
     assert rows(store, kind="root")[0].status == "sending"
