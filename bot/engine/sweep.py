@@ -144,8 +144,7 @@ class Sweep:
             if post.parent is None:
                 ref = adapter.publish(post)
             else:
-                assert post.root is not None
-                ref = adapter.reply(post, post.parent, post.root)
+                ref = adapter.reply(post)
         except RateLimited as exc:
             moves.release(row.id, str(exc), not_before=exc.retry_at, platform_retry_at=exc.retry_at,
                           outcome="rate-limited")
