@@ -1,5 +1,9 @@
 """Delivery state transitions: the only code that writes a delivery's status, claim, attempts and last error.
 
+The engine's transitions are methods of :class:`Transitions`; the operator's (``skip``, ``retry``)
+are :func:`skip_by_operator` and :func:`retry_by_operator`, which :mod:`bot.ops` calls. The planner
+creates deliveries ``pending`` and changes only their text and due time while they are unclaimed.
+
 A delivery moves ``pending`` -> ``sending`` (claimed: intent committed) -> ``posted``, or back to
 ``pending`` (certainly not posted), or on to ``failed``, ``skipped``, ``missed`` or ``unconfirmed``.
 Two columns say when a ``sending`` delivery may be touched again, one meaning each:
@@ -225,6 +229,24 @@ class Transitions:
                 else:
                     current.not_before = max(current.not_before or until, until)
                 current.last_error, current.updated_at = f"held back: {reason}", at
+
+
+def skip_by_operator(session: Session, ids: Sequence[int], unsent: Sequence[str], now: dt.datetime) -> None:
+    """The operator's ``skip``: mark the deliveries ``ids`` skipped, each only while its status is in ``unsent``.
+
+    A compare-and-set: a delivery a worker claimed since it was read is no longer unsent, and is left
+    to the worker (it goes out).
+    """
+    session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(list(ids)), DeliveryRow.status.in_(list(unsent)))
+                    .values(status=S.SKIPPED.value, last_error="skipped by the operator", updated_at=now)
+                    .execution_options(synchronize_session=False))
+
+
+def retry_by_operator(row: DeliveryRow, now: dt.datetime) -> None:
+    """The operator's ``retry`` of a delivery that was not sent: pending again, with its attempts counted afresh."""
+    row.status, row.not_before, row.updated_at = S.PENDING.value, None, now
+    row.attempts = 0
+    row.last_error = f"retry asked by the operator at {now:%Y-%m-%d %H:%M} UTC"
 
 
 def reconcilable(now: dt.datetime) -> object:
