@@ -25,6 +25,7 @@ from posts.render import (
     render_reddit,
     render_x,
     spoiler_markdown,
+    stamp,
     x_link_note,
 )
 from posts.story import Story
@@ -710,3 +711,17 @@ def test_to_dict_reports_length_limit_unit_and_payload():
     data = part.to_dict()
     assert data["length"] == part.length and data["limit"] == 280 and data["unit"] == "weighted characters"
     assert data["payload"] == {"text": part.text} and data["cut"] is False
+
+
+def test_a_bluesky_record_rendered_ahead_of_time_is_stamped_with_the_time_it_is_sent_and_others_are_not():
+    story = Story(id="s", date=dt.date(2025, 3, 1), headline="A headline", summary="A summary.")
+    at = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
+    [record] = [p.payload for p in render(story, "bluesky")]
+    stamped = stamp("bluesky", record, at)
+    assert record["createdAt"].startswith("1970-") and stamped["createdAt"] == "2026-03-01T12:00:00.123Z"
+    assert {k: v for k, v in stamped.items() if k != "createdAt"} == {k: v for k, v in record.items()
+                                                                      if k != "createdAt"}
+    set_before = stamp("bluesky", stamped, at + dt.timedelta(hours=1))
+    assert set_before["createdAt"] == "2026-03-01T12:00:00.123Z"  # a retry sends the record as first stamped
+    [tweet] = [p.payload for p in render(story, "x")]
+    assert stamp("x", tweet, at) == tweet
