@@ -39,7 +39,9 @@ class NoClaim(enum.Enum):
     """Why a claim took nothing."""
 
     NOTHING_DUE = "nothing-due"
-    """Nothing of the platform is due (or what is due replies to a post without a reference yet)."""
+    """Nothing of the platform is due."""
+    NO_THREAD = "no-thread"
+    """The next due reply answers a post recorded as posted without a reference to reply to."""
     LOST = "lost"
     """Another process took (or changed) the row between reading and taking it: pick again."""
 
@@ -78,9 +80,9 @@ class Sweep:
                     return
             claim = self.claim(platform, now)
             if claim is NoClaim.LOST:
-                continue
+                continue  # another process took it (or it changed): pick again
             if isinstance(claim, NoClaim):
-                return
+                return  # NOTHING_DUE or NO_THREAD: nothing this platform can send now
             if isinstance(claim, Held):
                 with engine.store.session() as session:
                     waiting = engine.due(session, now, platform, limit=1000)
@@ -110,7 +112,7 @@ class Sweep:
             if row.kind != "root":
                 refs = queries.thread_refs(session, row)
                 if refs is None:
-                    return NoClaim.NOTHING_DUE
+                    return NoClaim.NO_THREAD
                 parent, root = refs
             session.scalar(select(PlatformRow).where(PlatformRow.name == row.platform).with_for_update())
             hold = hold_for(session, row, max(now, started), engine.settings)
