@@ -30,7 +30,7 @@ from bot.engine import Engine, RunReport
 from bot.errors import BotError, StoreError, StoryError
 from bot.images import image_info, media_policy
 from bot.models import Status as S
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.runner import RunLock, run_forever
 from bot.store import Store, explain_db_error, utcnow
 from posts import limits

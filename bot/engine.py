@@ -37,7 +37,7 @@ from bot.errors import (
 from bot.images import story_image
 from bot.models import AttemptRow, DeliveryRow, PlatformRow, StoryRow, WorkerRow
 from bot.models import Status as S
-from bot.queue import RENDER_AHEAD, Planner
+from bot.planner import RENDER_AHEAD, Planner
 from bot.store import Store, utcnow
 from bot.tid import next_tid
 from posts.render import iso_utc, render

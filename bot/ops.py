@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.errors import BotError
 from bot.models import DeliveryRow, PlatformRow, StoryRow, WorkerRow
 from bot.models import Status as S
-from bot.queue import render_options
+from bot.planner import render_options
 from bot.quotas import DayCount, day_counts  # noqa: F401 - part of the ops API
 from bot.store import Store
 from posts.render import Part, iso_utc, render

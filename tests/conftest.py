@@ -15,7 +15,7 @@ import pytest
 from adapters.fake import FakeAdapter
 from bot.config import Settings, load_settings
 from bot.engine import Engine
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from posts.story import Story
 

@@ -34,9 +34,9 @@ from bot.config import Settings
 from bot.errors import BotError, StoryError
 from bot.images import media_policy
 from bot.models import DeliveryRow
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store, utcnow
-from bot.web import render as show
+from bot.web import post_html as show
 from bot.web import security
 from bot.web.pages import MAX_WEEKS, PLATFORM_NAMES, calendar, headlines, status_view, story_view
 from posts import limits

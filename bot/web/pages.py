@@ -1,4 +1,4 @@
-"""What each page shows, computed from the store through bot.ops, bot.queue and bot.quotas.
+"""What each page shows, computed from the store through bot.ops, bot.planner and bot.quotas.
 
 Nothing here renders HTML: the functions build plain data for the Jinja2 templates.
 """

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from bot.models import DeliveryRow, StoryRow
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from bot.web.pages import DAY_LIMIT, ENTRY_BUDGET, MAX_WEEKS, PAGE_LIMIT, day_limit
 from posts.story import Story

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from bot.web.render import _Closers, bluesky_html, domain, reddit_html, x_display_url, x_html
+from bot.web.post_html import _Closers, bluesky_html, domain, reddit_html, x_display_url, x_html
 from posts.render import render
 from posts.story import Story
 

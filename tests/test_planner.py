@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from bot.models import DeliveryRow, StoryRow
-from bot.queue import Planner
+from bot.planner import Planner
 from tests.conftest import story
 from tests.test_engine import rows
 
@@ -171,7 +171,7 @@ def test_story_round_trips_through_its_stored_content(planner, store):
 def test_a_story_is_serialised_once_and_stored_as_the_text_its_hash_was_taken_of(planner, store):
     from sqlalchemy import Text, cast
 
-    from bot.queue import content_hash, encode_content
+    from bot.planner import content_hash, encode_content
 
     original = story("a", headline="Zürich — “quotes” and ünïcode", tags=("ai",))
     planner.load([original], now=NOW)
