@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from bot.config import Settings
-from bot.errors import BotError
+from bot.errors import BotError, NotFound
 from bot.models import DeliveryRow, PlatformRow, StoryRow, WorkerRow
 from bot.models import Status as S
 from bot.planner import render_options
@@ -139,7 +139,7 @@ def deliveries_for(session: Any, target: str) -> list[DeliveryRow]:
     if number is not None:
         row = session.get(DeliveryRow, number)
         if row is None:
-            raise BotError(f"no delivery #{number} (see `oneyearago status` for delivery ids)")
+            raise NotFound(f"no delivery #{number} (see `oneyearago status` for delivery ids)")
         return [row]
     return story_deliveries(session, target)
 
@@ -153,7 +153,7 @@ def story_deliveries(session: Any, story_id: str) -> list[DeliveryRow]:
         if story_id.isascii() and story_id.isdigit() and session.get(DeliveryRow, int(story_id)) is not None:
             hint = (f"; to name delivery #{story_id}, write '#{story_id}' (quoted in a shell) or "
                     f"--delivery {story_id}")
-        raise BotError(f"no story {story_id[:80]!r}{hint} (see `oneyearago agenda` or `status` for ids)")
+        raise NotFound(f"no story {story_id[:80]!r}{hint} (see `oneyearago agenda` or `status` for ids)")
     return rows
 
 
@@ -165,7 +165,7 @@ def skip(store: Store, story_id: str, now: dt.datetime, planner: Any = None) -> 
         planner.render_stories([story_id], now=now)
     with store.session() as session:
         if session.get(StoryRow, story_id) is None:
-            raise BotError(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
+            raise NotFound(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
         ids = [r.id for r in story_deliveries(session, story_id) if r.status in NOT_SENT]
         if not ids:
             return []
@@ -223,7 +223,7 @@ def story(store: Store, story_id: str) -> Story:
     with store.session() as session:
         row = session.get(StoryRow, story_id)
         if row is None:
-            raise BotError(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
+            raise NotFound(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
         return Story.from_content(row.content)
 
 

@@ -31,7 +31,7 @@ from starlette.templating import Jinja2Templates
 
 from bot import ops
 from bot.config import Settings
-from bot.errors import BotError, StoryError
+from bot.errors import BotError, NotFound, StoryError
 from bot.images import media_policy
 from bot.models import DeliveryRow
 from bot.planner import Planner
@@ -224,7 +224,7 @@ def _error_handler(web: Web) -> Callable[[Request, Exception], Any]:
         if isinstance(exc, HTTPException):
             code, message, headers = exc.status_code, str(exc.detail), exc.headers
         else:
-            code, message = 404 if str(exc).startswith("no story") else 400, str(exc)
+            code, message = 404 if isinstance(exc, NotFound) else 400, str(exc)
         if code == 405:
             message = "That address does not take this kind of request."
         response = page(web, request, "error.html", {"code": code, "message": message, "title": "Error"},
