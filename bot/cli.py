@@ -344,10 +344,11 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
            as_json: bool) -> None:
     """The deliveries due in a period, past or future, by due time; --days counts them per day."""
     settings = state.settings
-    begin = _parse_time(start, "--from", settings.timezone) if start else utcnow()
+    now = utcnow()
+    begin = _parse_time(start, "--from", settings.timezone) if start else now
     finish = _parse_time(end, "--to", settings.timezone, end_of_day=True) if end else begin + dt.timedelta(days=7)
     planner = Planner(state.store, settings, templates=_templates(settings))
-    rows = ops.agenda(state.store, start=begin, end=finish, platform=platform, planner=planner)
+    rows = ops.agenda(state.store, start=begin, end=finish, now=now, platform=platform, planner=planner)
     if days:
         counts = ops.day_counts(rows, settings)
         if as_json:

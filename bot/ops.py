@@ -34,26 +34,29 @@ def delivery_dict(row: DeliveryRow) -> dict[str, Any]:
     }
 
 
-def agenda(store: Store, *, start: dt.datetime, end: dt.datetime, platform: str | None = None,
+def agenda(store: Store, *, start: dt.datetime, end: dt.datetime, now: dt.datetime, platform: str | None = None,
            planner: Any = None) -> list[DeliveryRow]:
-    """Deliveries due in ``[start, end)``, by due time.
+    """Deliveries due in ``[start, end)``, by due time. A read: nothing is written.
 
-    With ``planner``, stories not rendered yet whose posts fall in the period are rendered first
-    (a follow-up is looked for up to a week after its root).
+    With ``planner``, the posts of stories not rendered yet that fall in the period are rendered in
+    memory and shown too (without an id: they are stored when the engine renders them, a day ahead).
     """
-    if planner is not None:
-        with store.session() as session:
-            ids = set(session.scalars(select(StoryRow.id).where(
-                StoryRow.rendered.is_(False), StoryRow.root_due >= start - dt.timedelta(days=7),
-                StoryRow.root_due < end)))
-        if ids:
-            planner.render_stories(ids, now=dt.datetime.now(dt.UTC))
     with store.session() as session:
         stmt = (select(DeliveryRow).where(DeliveryRow.due_at >= start, DeliveryRow.due_at < end)
                 .order_by(DeliveryRow.due_at, DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part))
         if platform:
             stmt = stmt.where(DeliveryRow.platform == platform)
-        return list(session.scalars(stmt))
+        rows = list(session.scalars(stmt))
+    if planner is None:
+        return rows
+    planned = [r for r in planner.rendered_in_memory(start, end, now=now) if not platform or r.platform == platform]
+    if not planned:
+        return rows
+    rows += planned
+    rows.sort(key=lambda r: r.part)  # stable sorts, last key first: the order of the query above
+    rows.sort(key=lambda r: r.kind, reverse=True)
+    rows.sort(key=lambda r: (r.due_at, r.platform))
+    return rows
 
 
 @dataclasses.dataclass
