@@ -71,9 +71,10 @@ _QUERY_PASSWORD = re.compile(r"(?P<head>\b(?:password|passwd)\s{0,8}=\s{0,8})(?P
 """Both bounded, so that masking a long hostile text stays linear."""
 
 
-def mask_urls(text: str) -> str:
-    """``text`` with the password of every URL (``scheme://user:password@host``) and every
-    ``password=`` parameter (a URL's query, a libpq connection string) replaced by ``********``."""
+def mask_url(text: str) -> str:
+    """``text`` (a database URL, or any text holding URLs) with the password of every URL
+    (``scheme://user:password@host``) and every ``password=`` parameter (a URL's query, a libpq
+    connection string) replaced by ``********``."""
     if "://" in text:
         text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@", text)
     if "ass" in text.lower():
@@ -105,7 +106,7 @@ class Masker:
         for form in self._forms:  # a substring search per form: linear in the text
             if form in text:
                 text = text.replace(form, MASK)
-        return mask_urls(text)
+        return mask_url(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -612,11 +613,6 @@ def sqlite_directory(url: str) -> Path:
     return Path.cwd()
 
 
-def mask_url(url: str) -> str:
-    """Hide the password of a database URL (in its user info or a ``password=`` parameter)."""
-    return mask_urls(url)
-
-
 def url_secrets(url: str) -> list[str]:
     """The passwords a database URL carries (user info and ``password=`` query parameters), as
     written and decoded, so that they are masked wherever a driver repeats them."""
@@ -667,7 +663,7 @@ def load_settings(
         try:
             value = spec.parse(raw)
         except (ValueError, TypeError) as exc:
-            shown = "********" if spec.secret else raw
+            shown = MASK if spec.secret else raw
             raise ConfigError(f"{spec.env}={shown!s} (from {source}): {exc}") from None
         values[spec.name] = Secret(value) if spec.secret else value
         sources[spec.name] = source
