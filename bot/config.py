@@ -571,6 +571,12 @@ class Settings:
         """The :class:`Masker` of these settings' secrets."""
         return Masker(self.secrets())
 
+    def local_time(self, when: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+        """``when`` in the bot's time zone, as ``fmt`` writes it (``-`` for no time)."""
+        if when is None:
+            return "-"
+        return when.astimezone(ZoneInfo(self.timezone)).strftime(fmt)
+
     @property
     def transcript_path(self) -> Path:
         """The sandbox transcript: the setting, else ``transcript.jsonl`` next to a SQLite database."""

@@ -40,6 +40,7 @@ from bot.models import Status as S
 from bot.planner import RENDER_AHEAD, Planner
 from bot.store import Store, utcnow
 from bot.tid import next_tid
+from posts.anniversary import human_duration as _human
 from posts.render import iso_utc, render
 from posts.story import Story
 
@@ -875,14 +876,3 @@ def _insert_ignore(table: Any, store: Store, values: dict[str, Any]) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table).values(**values).on_conflict_do_nothing()
-
-
-def _human(delta: dt.timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 90:
-        return f"{seconds}s"
-    if seconds < 5400:
-        return f"{seconds // 60}m"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"

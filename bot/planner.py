@@ -77,6 +77,16 @@ def render_options(settings: Settings, templates: Any = None) -> RenderOptions:
                          lang=settings.lang)
 
 
+def operator_templates(settings: Settings) -> Any:
+    """The operator's post templates (``ONEYEARAGO_TEMPLATES``), compiled and checked, or ``None`` for
+    the built-in look: what ``load``, ``preview``, ``run`` and the dashboard all render with."""
+    if settings.templates is None:
+        return None
+    from posts.templates import Templates
+
+    return Templates.from_directory(settings.templates)
+
+
 def plan_fingerprint(settings: Settings, templates: Any = None) -> str:
     """What, besides a story's content, decides its deliveries."""
     parts = [settings.timezone, str(settings.years), settings.leap_day,
