@@ -61,6 +61,7 @@ def test_agenda_is_a_read_that_writes_nothing(env, capsys):
         code, out, _ = run(capsys, "agenda", "--from", "2026-03-01", "--to", "2026-03-01", "--json")
         table_code, table, _ = run(capsys, "agenda", "--from", "2026-03-01", "--to", "2026-03-01")
         days_code, days, _ = run(capsys, "agenda", "--from", "2026-03-01", "--days", "--json")
+        assert [run(capsys, *command)[0] for command in (("status",), ("preview", "alpha"))] == [0, 0]
     assert seen == []
     assert snapshot("sqlite:///queue.db") == before
     items = json.loads(out)
