@@ -313,7 +313,7 @@ def _targets(web: Web, target: str, *, story_only: bool = False) -> list[Any]:
             if story_only:
                 return ops.story_deliveries(session, target)
             return ops.deliveries_for(session, target)
-        except BotError:
+        except NotFound:
             what = "delivery" if target.strip().startswith("#") and not story_only else "story"
             hint = (f" A delivery is written with a #: its retry page is /retry/%23{target.strip()}."
                     if target.strip().isascii() and target.strip().isdigit() and not story_only else "")

@@ -74,6 +74,9 @@ def test_an_unknown_story_or_delivery_is_a_404_chosen_by_the_error_type(client: 
     assert unknown_delivery.status_code == 404 and "no delivery #9999" in unknown_delivery.text
     unknown_story = client.post("/skip/no-such-story", data={"csrf_token": token})
     assert unknown_story.status_code == 404 and "no story" in unknown_story.text
+    malformed_page = client.get("/retry/%23abc")
+    assert malformed_page.status_code == 400 and "is not a delivery id" in html.unescape(malformed_page.text)
+    assert client.get("/retry/%239999").status_code == 404
     nothing = client.post("/skip/%23{}".format(delivery(loaded, "first-story", "x").id), data={"csrf_token": token})
     assert nothing.status_code == 400 and "skip takes a story id" in html.unescape(nothing.text)
 
