@@ -46,11 +46,12 @@ const METHODS = {
   // @atproto/api: RichText.graphemeLength (Intl.Segmenter's extended grapheme clusters).
   'bluesky.graphemeLength': async ({ text }) => new (await atprotoApi()).RichText({ text }).graphemeLength,
   // The official lexicons bundled with @atproto/api (validated by @atproto/lexicon, its dependency):
-  // the full record check a PDS makes, `lexicons.assertValidRecord`.
+  // the record check a PDS makes on a JSON record, `lexicons.assertValidRecord(nsid, jsonToLex(record))`
+  // (jsonToLex reads `{"$link": ...}` as a CID and a blob object as a BlobRef).
   'bluesky.validateRecord': async ({ record, nsid = 'app.bsky.feed.post' }) => {
-    const { lexicons } = await atprotoApi();
+    const { lexicons, jsonToLex } = await atprotoApi();
     try {
-      lexicons.assertValidRecord(nsid, record);
+      lexicons.assertValidRecord(nsid, jsonToLex(record));
       return { valid: true, error: null };
     } catch (e) {
       return { valid: false, error: String((e && e.message) || e) };
