@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from adapters.fake import FakeAdapter
 from bot.config import Settings, load_settings
@@ -19,6 +20,12 @@ from bot.planner import Planner
 from bot.store import Store
 from bot.web.security import is_loopback
 from posts.story import Story
+
+# CI runs every property test on the same examples (derandomized), so a submission's result does not
+# depend on luck; a run without the profile explores new examples each time, as development should.
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    hypothesis_settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 
 UTC = dt.UTC
 DATA = Path(__file__).parent / "data"
