@@ -31,8 +31,8 @@ from atproto_core.exceptions import AtProtocolError
 
 from adapters.base import Outgoing, PostRef, ThreadState
 from bot.config import Masker, Settings
-from bot.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
-from bot.store import utcnow
+from posts.clock import utcnow
+from posts.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
 from posts.media import Image
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 from adapters.base import Outgoing, PostRef, ThreadState
-from bot.errors import AdapterError
+from posts.errors import AdapterError
 
 
 @dataclasses.dataclass

@@ -24,8 +24,16 @@ from prawcore.sessions import FiniteRetryStrategy, RetryStrategy
 from adapters.base import Outgoing, PostRef, ThreadState
 from bot import __version__
 from bot.config import SPEC_BY_NAME, Settings
-from bot.errors import AdapterError, AuthFailed, ConfigError, OutcomeUnknown, RateLimited, Rejected, Transient
-from bot.store import utcnow
+from posts.clock import utcnow
+from posts.errors import (
+    AdapterError,
+    AuthFailed,
+    ConfigError,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    Transient,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Outgoing, PostRef, ThreadState
-from bot.store import utcnow
+from posts.clock import utcnow
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _locks: dict[str, threading.Lock] = {}

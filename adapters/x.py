@@ -20,7 +20,8 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from adapters.base import Outgoing, PostRef, ThreadState
 from bot.config import Settings
-from bot.errors import (
+from posts.clock import utcnow
+from posts.errors import (
     AdapterError,
     AuthFailed,
     Duplicate,
@@ -29,7 +30,6 @@ from bot.errors import (
     Rejected,
     Transient,
 )
-from bot.store import utcnow
 from posts.twitter_text import url_spans
 
 logger = logging.getLogger(__name__)

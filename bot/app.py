@@ -11,8 +11,9 @@ from adapters.base import Adapter
 from adapters.sandbox import SandboxAdapter
 from bot.config import SPEC_BY_NAME, Settings
 from bot.engine import Engine
-from bot.errors import ConfigError
-from bot.store import Store, utcnow
+from bot.store import Store
+from posts.clock import utcnow
+from posts.errors import ConfigError
 
 
 def open_store(settings: Settings) -> Store:

@@ -27,13 +27,14 @@ from bot import __version__, ops
 from bot.app import build_adapters, build_engine, live_adapter_class, missing_settings, open_store
 from bot.config import SPEC_BY_NAME, Masker, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
-from bot.errors import BotError, StoreError, StoryError
 from bot.images import image_info, media_policy
 from bot.models import Status as S
 from bot.queue import Planner
 from bot.runner import RunLock, run_forever
-from bot.store import Store, explain_db_error, utcnow
+from bot.store import Store, explain_db_error
 from posts import limits
+from posts.clock import utcnow
+from posts.errors import BotError, StoreError, StoryError
 from posts.loader import load_stories
 from posts.story import PLATFORMS
 

@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from bot.errors import ConfigError
-from posts.anniversary import LEAP_DAY_RULES, format_duration, parse_duration, parse_window
+from posts.anniversary import LEAP_DAY_RULES, parse_window
+from posts.durations import format_duration, parse_duration
+from posts.errors import ConfigError
 from posts.story import PLATFORMS
 
 ENV_PREFIX = "ONEYEARAGO_"

@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session, aliased
 
 from adapters.base import Adapter, Outgoing, PostRef, ThreadState
 from bot.config import Settings
-from bot.errors import (
+from bot.images import story_image
+from bot.models import AttemptRow, DeliveryRow, PlatformRow, StoryRow, WorkerRow
+from bot.models import Status as S
+from bot.queue import RENDER_AHEAD, Planner
+from bot.store import Store
+from bot.tid import next_tid
+from posts.clock import utcnow
+from posts.errors import (
     AdapterError,
     AuthFailed,
     Duplicate,
@@ -34,12 +41,6 @@ from bot.errors import (
     StoreError,
     Transient,
 )
-from bot.images import story_image
-from bot.models import AttemptRow, DeliveryRow, PlatformRow, StoryRow, WorkerRow
-from bot.models import Status as S
-from bot.queue import RENDER_AHEAD, Planner
-from bot.store import Store, utcnow
-from bot.tid import next_tid
 from posts.render import iso_utc, render
 from posts.story import Story
 

@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from bot.config import Settings
-from bot.errors import BotError
 from bot.models import DeliveryRow, PlatformRow, StoryRow, WorkerRow
 from bot.models import Status as S
 from bot.queue import render_options
 from bot.quotas import DayCount, day_counts  # noqa: F401 - part of the ops API
 from bot.store import Store
+from posts.clock import utcnow
+from posts.errors import BotError
 from posts.render import Part, iso_utc, render
 from posts.story import Story
 
@@ -47,7 +48,7 @@ def agenda(store: Store, *, start: dt.datetime, end: dt.datetime, platform: str 
                 StoryRow.rendered.is_(False), StoryRow.root_due >= start - dt.timedelta(days=7),
                 StoryRow.root_due < end)))
         if ids:
-            planner.render_stories(ids, now=dt.datetime.now(dt.UTC))
+            planner.render_stories(ids, now=utcnow())
     with store.session() as session:
         stmt = (select(DeliveryRow).where(DeliveryRow.due_at >= start, DeliveryRow.due_at < end)
                 .order_by(DeliveryRow.due_at, DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part))

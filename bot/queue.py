@@ -22,14 +22,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.config import Settings
-from bot.errors import Problem, StoryError, TemplateError
 from bot.images import store_images
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.quotas import day_counts
 from bot.store import EncodedJSON, Store
 from posts import anniversary
-from posts.loader import gc_paused
+from posts.errors import Problem, StoryError, TemplateError
+from posts.gcpause import gc_paused
 from posts.render import Part, RenderOptions, render
 from posts.story import Story
 

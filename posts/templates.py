@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from bot.errors import TemplateError
+from posts.errors import TemplateError
 from posts.render import context, escape_markdown, spoiler_markdown
 from posts.story import Story
 

@@ -1,4 +1,4 @@
-"""Table tests of the pure anniversary rules in :mod:`posts.anniversary`."""
+"""Table tests of the pure anniversary rules in :mod:`posts.anniversary` and the durations of :mod:`posts.durations`."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ from posts.anniversary import (
     LEAP_DAY_RULES,
     anniversary_day,
     followup_due,
-    format_duration,
     localize,
-    parse_duration,
     parse_window,
     shift_years,
     timed_root_due,
     window_slot,
     window_slots,
 )
+from posts.durations import format_duration, parse_duration
 
 UTC = dt.UTC
 D = dt.date

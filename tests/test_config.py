@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import SPECS, Secret, env_example, load_settings, mask_url
-from bot.errors import ConfigError
+from posts.errors import ConfigError
 
 
 def test_defaults_are_sandbox_all_platforms_utc():

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from adapters.base import Outgoing, ThreadState
 from adapters.fake import FakeAdapter
 from bot.engine import Engine
-from bot.errors import AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.models import AttemptRow, DeliveryRow, PlatformRow
 from bot.queue import Planner
 from bot.store import Store
+from posts.errors import AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
 from tests.conftest import story
 
 UTC = dt.UTC

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import StoryError, TemplateError
 from bot.queue import Planner
+from posts.errors import StoryError, TemplateError
 from posts.render import RenderOptions, render
 from posts.templates import Templates
 from tests.conftest import story

@@ -31,15 +31,16 @@ from starlette.templating import Jinja2Templates
 
 from bot import ops
 from bot.config import Settings
-from bot.errors import BotError, StoryError
 from bot.images import media_policy
 from bot.models import DeliveryRow
 from bot.queue import Planner
-from bot.store import Store, utcnow
+from bot.store import Store
 from bot.web import render as show
 from bot.web import security
 from bot.web.pages import MAX_WEEKS, PLATFORM_NAMES, calendar, headlines, status_view, story_view
 from posts import limits
+from posts.clock import utcnow
+from posts.errors import BotError, StoryError
 from posts.loader import load_stories
 
 HERE = Path(__file__).parent

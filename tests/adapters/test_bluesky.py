@@ -31,8 +31,8 @@ from adapters.base import Adapter, Outgoing, PostRef, ThreadState
 from adapters.bluesky import POST, BlueskyAdapter, sniff_image
 from bot.app import live_adapter_class, missing_settings
 from bot.config import Settings, load_settings
-from bot.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.tid import encode, next_tid
+from posts.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
 from posts.media import Image
 from posts.render import RenderOptions, bluesky_record, render
 from tests.adapters.bluesky_fixtures import (  # noqa: F401 - pytest fixtures

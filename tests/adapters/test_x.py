@@ -28,7 +28,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from adapters.base import Outgoing, PostRef, ThreadState
 from adapters.x import DEFAULT_WAIT, MIN_WAIT, TWEEPY_HOST, XAdapter
-from bot.errors import (
+from posts.errors import (
     AdapterError,
     AuthFailed,
     Duplicate,

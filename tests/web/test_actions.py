@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from bot.errors import StoryError
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.queue import Planner
 from bot.store import Store
+from posts.errors import StoryError
 from posts.loader import load_stories
 from tests.web.helpers import NOW, STORIES, csrf_of, delivery, set_status
 
