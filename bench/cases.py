@@ -20,8 +20,8 @@ from bot.app import build_engine
 from bot.config import load_settings
 from bot.queue import Planner
 from bot.runner import run_forever
+from bot.sources.stories import load_stories
 from bot.store import Store
-from posts.loader import load_stories
 from posts.render import render
 from posts.story import Story
 

@@ -31,11 +31,11 @@ from bot.images import image_info, media_policy
 from bot.models import Status as S
 from bot.queue import Planner
 from bot.runner import RunLock, run_forever
+from bot.sources.stories import load_stories
 from bot.store import Store, explain_db_error
 from posts import limits
 from posts.clock import utcnow
 from posts.errors import BotError, StoreError, StoryError
-from posts.loader import load_stories
 from posts.story import PLATFORMS
 
 
@@ -326,9 +326,9 @@ def _progress(enabled: bool) -> Any:
 def _templates(settings: Settings) -> Any:
     if settings.templates is None:
         return None
-    from posts.templates import Templates
+    from bot.sources.templates import load_templates
 
-    return Templates.from_directory(settings.templates)
+    return load_templates(settings.templates)
 
 
 # ---------------------------------------------------------------------------- agenda / preview
@@ -632,7 +632,7 @@ def demo(state: State, folder: Path, keep: bool, quiet: bool) -> None:
                "transcript": str((folder / "transcript.jsonl").resolve())}
     settings = load_settings(options, env_file=state.env_file)
     store = Store(settings.database_url)
-    samples = resources.files("posts") / "samples"
+    samples = resources.files("bot.sources") / "samples"
     with resources.as_file(samples) as sample_dir:
         stories = load_stories([sample_dir])
     report = Planner(store, settings).load(stories, now=utcnow())

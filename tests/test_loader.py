@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import posts
+import bot.sources
+from bot.sources.stories import load_stories, story_files
 from posts.errors import Problem, StoryError
-from posts.loader import load_stories, story_files
 from posts.story import FIELDS, Story, derive_id
 
 UTC = dt.UTC
@@ -888,7 +888,7 @@ def test_a_file_that_is_not_utf8_is_reported(tmp_path):
 # The bundled sample queue
 # --------------------------------------------------------------------------------------------
 
-SAMPLES = Path(posts.__file__).parent / "samples"
+SAMPLES = Path(bot.sources.__file__).parent / "samples"
 
 
 def test_the_bundled_sample_queue_loads_without_problems():

@@ -34,6 +34,7 @@ from bot.config import Settings
 from bot.images import media_policy
 from bot.models import DeliveryRow
 from bot.queue import Planner
+from bot.sources.stories import load_stories
 from bot.store import Store
 from bot.web import render as show
 from bot.web import security
@@ -41,7 +42,6 @@ from bot.web.pages import MAX_WEEKS, PLATFORM_NAMES, calendar, headlines, status
 from posts import limits
 from posts.clock import utcnow
 from posts.errors import BotError, StoryError
-from posts.loader import load_stories
 
 HERE = Path(__file__).parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -89,9 +89,9 @@ def _story_templates(settings: Settings) -> Any:
     """The operator's post templates, exactly as ``load`` and ``preview`` use them."""
     if settings.templates is None:
         return None
-    from posts.templates import Templates
+    from bot.sources.templates import load_templates
 
-    return Templates.from_directory(settings.templates)
+    return load_templates(settings.templates)
 
 
 def create_app(settings: Settings, store: Store, *, token: str | None = None, public: bool = False,

@@ -334,8 +334,8 @@ def test_the_engine_posts_a_story_and_its_multi_part_followup_as_one_thread(
 
     from bot.engine import Engine
     from bot.queue import Planner
+    from bot.sources.stories import load_stories
     from bot.store import Store
-    from posts.loader import load_stories
 
     settings = bluesky_settings(tmp_path, bluesky_pds.url, bluesky_account)
     store = Store(settings.database_url)

@@ -15,9 +15,9 @@ from starlette.testclient import TestClient
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.queue import Planner
+from bot.sources.stories import load_stories
 from bot.store import Store
 from posts.errors import StoryError
-from posts.loader import load_stories
 from tests.web.helpers import NOW, STORIES, csrf_of, delivery, set_status
 
 

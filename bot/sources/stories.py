@@ -23,12 +23,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
 
+from bot.sources.images import MediaLoader, MediaPolicy, is_url
 from posts import limits
 from posts.durations import parse_duration
 from posts.errors import Problem, StoryError
 from posts.gcpause import gc_paused
 from posts.limits import CONTROL_RE, MAX_FIELD_CHARS, describe_char, has_control
-from posts.media import Image, ImageError, MediaLoader, MediaPolicy, is_url, shown
+from posts.media import Image, ImageError, shown
 from posts.story import FIELDS, PLATFORMS, Story, derive_id
 from posts.twitter_text import is_known_tld, url_spans
 
@@ -717,7 +718,7 @@ def validate_record(
 ) -> Story | None:
     """Validate one raw record into a Story, adding every problem found to ``problems``.
 
-    An ``image`` is read and prepared through ``media`` (see :mod:`posts.media`).
+    An ``image`` is read and prepared through ``media`` (see :mod:`bot.sources.images`).
     """
     global _ZONES
     if not isinstance(raw, dict):
