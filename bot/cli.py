@@ -24,8 +24,7 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__, ops
-from bot.app import build_adapters, build_engine, live_adapter_class, missing_settings, open_store
-from bot.config import SPEC_BY_NAME, Masker, Settings, load_settings, mask_url
+from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.images import image_info, media_policy
 from bot.models import Status as S
@@ -33,9 +32,11 @@ from bot.queue import Planner
 from bot.runner import RunLock, run_forever
 from bot.sources.stories import load_stories
 from bot.store import Store, explain_db_error
+from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
 from posts import limits
 from posts.clock import utcnow
 from posts.errors import BotError, StoreError, StoryError
+from posts.masking import Masker
 from posts.story import PLATFORMS
 
 
@@ -597,7 +598,7 @@ def doctor(state: State) -> None:
                              "(see .env.example for where to get each)")
                 continue
             try:
-                who = live_adapter_class(name)(settings).whoami()
+                who = live_adapter(settings, name).whoami()
                 check(True, f"{PLATFORM_NAMES[name]} (live): posts as {who}")
             except BotError as exc:
                 problems += 1

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SPECS, Secret, env_example, load_settings, mask_url
+from bot.config import SPECS, env_example, load_settings, mask_url
 from posts.errors import ConfigError
+from posts.masking import Secret
 
 
 def test_defaults_are_sandbox_all_platforms_utc():
