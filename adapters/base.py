@@ -38,7 +38,7 @@ class Outgoing:
     ``payload`` is exactly what rendering produced for the platform (the X create-tweet body,
     the Bluesky post record, the Reddit submit or comment fields). ``key`` is the delivery's
     stable idempotency key: the Bluesky record key, and the name under which the sandbox
-    records the post. ``parent`` and ``root`` are set for replies.
+    records the post. ``parent`` and ``root`` are set for replies, and travel only here.
     """
 
     platform: str
@@ -52,6 +52,12 @@ class Outgoing:
     attachments: Mapping[str, Image] = dataclasses.field(default_factory=dict)
     """Images that go with the post (``thumb``: the link card's image for a Bluesky root), as prepared
     and stored when the story was loaded: an adapter never reads a file or URL for them."""
+
+    def thread(self) -> tuple[PostRef, PostRef]:
+        """The ``(parent, root)`` a reply answers; a post without them is not a reply."""
+        if self.parent is None or self.root is None:
+            raise ValueError(f"{self.kind} {self.part} of {self.story_id} names no parent and root: not a reply")
+        return self.parent, self.root
 
 
 class ThreadState(enum.StrEnum):
@@ -80,8 +86,8 @@ class Adapter(Protocol):
         """Publish a root post and return its reference."""
         ...
 
-    def reply(self, post: Outgoing, parent: PostRef, root: PostRef) -> PostRef:
-        """Publish ``post`` as a reply to ``parent`` in the thread that starts at ``root``."""
+    def reply(self, post: Outgoing) -> PostRef:
+        """Publish ``post`` as a reply to ``post.parent`` in the thread that starts at ``post.root``."""
         ...
 
     def thread_state(self, ref: PostRef) -> ThreadState:

@@ -138,10 +138,11 @@ class BlueskyAdapter:
     # -- the contract -----------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> PostRef:
-        return self._create(post, None, None)
+        return self._create(post)
 
-    def reply(self, post: Outgoing, parent: PostRef, root: PostRef) -> PostRef:
-        return self._create(post, parent, root)
+    def reply(self, post: Outgoing) -> PostRef:
+        post.thread()  # a reply names its parent and root
+        return self._create(post)
 
     def thread_state(self, ref: PostRef) -> ThreadState:
         """OPEN while the record exists (a threadgate never stops the thread's author), else GONE."""
@@ -177,15 +178,15 @@ class BlueskyAdapter:
 
     # -- posting ------------------------------------------------------------------------
 
-    def _create(self, post: Outgoing, parent: PostRef | None, root: PostRef | None) -> PostRef:
+    def _create(self, post: Outgoing) -> PostRef:
         """Create the record under ``post.key``; after an unclear failure, look the key up.
 
         Everything that can be refused without asking the server is checked before any request.
         """
         rkey = self._check_key(post)
         record = copy.deepcopy(dict(post.payload))
-        if parent is not None and root is not None:
-            record["reply"] = {"root": self._strong_ref(root), "parent": self._strong_ref(parent)}
+        if post.parent is not None and post.root is not None:
+            record["reply"] = {"root": self._strong_ref(post.root), "parent": self._strong_ref(post.parent)}
         image = self._thumb(record, post.attachments.get("thumb"))
         with self._operation():
             if image is not None:

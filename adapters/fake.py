@@ -47,25 +47,26 @@ class FakeAdapter:
     def land_then_fail(self, error: AdapterError) -> None:
         self._failures.append((error, True))
 
-    def _send(self, post: Outgoing, parent: PostRef | None, root: PostRef | None) -> PostRef:
+    def _send(self, post: Outgoing) -> PostRef:
         land, error = True, None
         if self._failures:
             error, land = self._failures.popleft()
         ref = PostRef(self.platform, f"{self.platform}-{len(self.posts) + 1}", f"fake://{self.platform}/"
                       f"{len(self.posts) + 1}", {"uri": f"at://fake/{post.key}", "cid": "bafyfake"})
         if land:
-            self.posts.append(FakePost(ref, post, parent, root))
+            self.posts.append(FakePost(ref, post, post.parent, post.root))
         if error is not None:
             raise error
         return ref
 
     def publish(self, post: Outgoing) -> PostRef:
         self.calls.append("publish")
-        return self._send(post, None, None)
+        return self._send(post)
 
-    def reply(self, post: Outgoing, parent: PostRef, root: PostRef) -> PostRef:
+    def reply(self, post: Outgoing) -> PostRef:
         self.calls.append("reply")
-        return self._send(post, parent, root)
+        post.thread()  # a reply names its parent and root
+        return self._send(post)
 
     def thread_state(self, ref: PostRef) -> ThreadState:
         self.calls.append("thread_state")

@@ -259,7 +259,8 @@ class RedditAdapter:
         logger.info("reddit: posted %s to r/%s", ref.id, self.subreddit_name)
         return ref
 
-    def reply(self, post: Outgoing, parent: PostRef, root: PostRef) -> PostRef:
+    def reply(self, post: Outgoing) -> PostRef:
+        parent, root = post.thread()
         text = self._field(post, "text")
         parent_name = _fullname(parent)
         thing = (self.reddit.submission(parent.id) if parent_name.startswith("t3_")

@@ -88,10 +88,11 @@ class SandboxAdapter:
     # -- the contract -----------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> PostRef:
-        return self._record(post, None, None)
+        return self._record(post)
 
-    def reply(self, post: Outgoing, parent: PostRef, root: PostRef) -> PostRef:
-        return self._record(post, parent, root)
+    def reply(self, post: Outgoing) -> PostRef:
+        post.thread()  # a reply names its parent and root
+        return self._record(post)
 
     def thread_state(self, ref: PostRef) -> ThreadState:
         return ThreadState.OPEN if ref.id in _reader_for(self.transcript).refresh().remote_ids else ThreadState.GONE
@@ -110,7 +111,7 @@ class SandboxAdapter:
         """Every post recorded so far (all platforms)."""
         return read_transcript(self.transcript)
 
-    def _record(self, post: Outgoing, parent: PostRef | None, root: PostRef | None) -> PostRef:
+    def _record(self, post: Outgoing) -> PostRef:
         if self.latency:
             self.sleep(self.latency)
         ref = sandbox_ref(self.platform, post.key)
@@ -123,8 +124,8 @@ class SandboxAdapter:
             "part": post.part,
             "remote_id": ref.id,
             "url": ref.url,
-            "reply_to": parent.id if parent else None,
-            "thread_root": root.id if root else None,
+            "reply_to": post.parent.id if post.parent else None,
+            "thread_root": post.root.id if post.root else None,
             "text": text,
             "posted_at": self.clock().astimezone(dt.UTC).isoformat(),
             "key": post.key,

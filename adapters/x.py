@@ -136,7 +136,8 @@ class XAdapter:
             response = self.client.create_tweet(text=text, user_auth=True)
         return self._created(response)
 
-    def reply(self, post: Outgoing, parent: PostRef, root: PostRef) -> PostRef:
+    def reply(self, post: Outgoing) -> PostRef:
+        parent, _ = post.thread()
         text = self._text(post)
         with self._errors("reply", write=True):
             response = self.client.create_tweet(text=text, in_reply_to_tweet_id=parent.id, user_auth=True)

@@ -323,7 +323,7 @@ def _reset_due(store: Store) -> None:
 
     with store.session() as session:
         session.execute(update(DeliveryRow).where(DeliveryRow.id == 0).values(
-            status="pending", key=None, attempts=0, claimed_by=None, claimed_until=None, remote_id=None,
+            status="pending", key=None, attempts=0, claimed_by=None, claimed_until=None, look_again_at=None, remote_id=None,
             remote_url=None, remote_extra=None, posted_at=None, last_error=None, not_before=None))
         session.execute(delete(AttemptRow))
 
@@ -332,6 +332,7 @@ def _tick_costs(folder: Path, size: int, runs: int) -> dict[str, float]:
     """Median milliseconds of a claim, a whole engine tick that posts one delivery, and the wake-up query,
     with ``size`` deliveries queued."""
     from bot.engine import Engine
+    from bot.engine.sweep import Claimed
 
     settings, store = _queue_of(folder, size)
     now = dt.datetime(2026, 6, 1, 12, 0, 1, tzinfo=UTC)
@@ -339,9 +340,9 @@ def _tick_costs(folder: Path, size: int, runs: int) -> dict[str, float]:
     engine = Engine(store, {}, settings, clock=lambda: now, worker="bench")
     for _ in range(runs):
         started = time.perf_counter()
-        claimed = engine._claim("x", now)
+        claimed = engine.claim("x", now)
         claim.append(time.perf_counter() - started)
-        assert isinstance(claimed, tuple), "the due delivery was not claimed"
+        assert isinstance(claimed, Claimed), "the due delivery was not claimed"
         _reset_due(store)
     engine = build_engine(settings, store, clock=lambda: now, worker="bench")
     for _ in range(runs):

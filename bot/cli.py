@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console, ConsoleOptions, RenderableType, RenderHook, RenderResult
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.segment import Segment
@@ -290,18 +291,21 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | No
                                 ("too late to change", report.too_late, "yellow"),
                                 ("will be cut to fit", report.cuts, "yellow"),
                                 ("already past their anniversary (will be marked missed)", report.past_due,
+                                 "yellow"),
+                                ("with a URL X links only in part (percent-encode the character named, if "
+                                 "the site accepts it, or leave X out of the story's platforms)", report.links,
                                  "yellow")):
         if items:
             out.print(f"[{style}]{len(items)} {title}:[/]")
             for item in items[:20]:
-                out.print(f"  {item}")
+                out.print(f"  {escape(item)}")
             if len(items) > 20:
                 out.print(f"  … and {len(items) - 20} more")
     if report.over_quota:
         out.print(f"[yellow]{len(report.over_quota)} days would exceed a quota (the engine spreads their posts "
                   "instead):[/]")
         for line in report.over_quota[:20]:
-            out.print(f"  {line}")
+            out.print(f"  {escape(line)}")
     if report.deferred:
         out.print(f"[dim]{report.deferred} new stories are queued unrendered: each is rendered and checked "
                   "against the platform limits a day before it is due (`load --render` does it now).[/]")

@@ -124,6 +124,9 @@ class DeliveryRow(Base):
     not_before: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     claimed_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    """The lease of the worker sending the delivery (``claimed_by``); renewed by its heartbeat."""
+    look_again_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    """For a ``sending`` delivery whose outcome is not known yet: when to look it up again."""
     remote_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     remote_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     remote_extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

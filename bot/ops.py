@@ -7,9 +7,10 @@ import datetime as dt
 from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 
 from bot.config import Settings
+from bot.engine.transitions import retry_by_operator, skip_by_operator
 from bot.models import DeliveryRow, PlatformRow, StoryRow, WorkerRow
 from bot.models import Status as S
 from bot.queue import render_options
@@ -172,9 +173,7 @@ def skip(store: Store, story_id: str, now: dt.datetime, planner: Any = None) -> 
             return []
         # compare-and-set: a delivery a worker claimed since it was read above is no longer unsent,
         # and is left to the worker (it goes out, and is not reported as skipped)
-        session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(ids), DeliveryRow.status.in_(NOT_SENT))
-                        .values(status=S.SKIPPED.value, last_error="skipped by the operator", updated_at=now)
-                        .execution_options(synchronize_session=False))
+        skip_by_operator(session, ids, NOT_SENT, now)
         return list(session.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(ids),
                                                                DeliveryRow.status == S.SKIPPED.value)
                                     .order_by(DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part)
@@ -203,9 +202,7 @@ def retry(store: Store, target: str, now: dt.datetime, settings: Settings,
                 story_row.rendered = False
         rows = [r for r in rows if r.story_id not in unrendered]
         for row in rows:
-            row.status, row.not_before, row.updated_at = S.PENDING.value, None, now
-            row.attempts = 0
-            row.last_error = f"retry asked by the operator at {now:%Y-%m-%d %H:%M} UTC"
+            retry_by_operator(row, now)
             if row.kind == "root" and row.due_at < now:
                 shift = now - row.due_at
                 row.due_at = now

@@ -30,7 +30,7 @@ from bot.store import EncodedJSON, Store
 from posts import anniversary
 from posts.errors import Problem, StoryError, TemplateError
 from posts.gcpause import gc_paused
-from posts.render import Part, RenderOptions, render
+from posts.render import Part, RenderOptions, render, x_link_note
 from posts.story import Story
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ class LoadReport:
     """New stories queued unrendered: each is rendered a day before it is due."""
     over_quota: list[str] = dataclasses.field(default_factory=list)
     """Days on which a platform would post more than its quota allows."""
+    links: list[str] = dataclasses.field(default_factory=list)
+    """Story URLs a platform would link only in part (X ends a link before some trailing characters)."""
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -234,6 +236,9 @@ class Planner:
                 report.unchanged += 1
                 continue
             changed.append((story, chash, old is None))
+            if story.url and "x" in story_platforms(story, self.settings) \
+                    and (note := x_link_note(story.url)) is not None:
+                report.links.append(f"{story.id}: {note}")
             day = days[story.id] = window_day(story, self.settings)
             if day is not None:
                 touched_days.add(day.isoformat())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import regex
@@ -230,6 +231,68 @@ def detect_facets(text: str, *, mentions: bool = False) -> list[dict]:
     return _drop_overlaps(found)
 
 
+MAX_URI_CHARS = 8191
+"""The longest link facet URI the atproto SDK's models accept (``string_formats.validate_uri``
+refuses 8,192 characters and more)."""
+
+
+def _token_end(text: str, start: int) -> int:
+    match = _WS_RE.search(text, start)
+    return match.start() if match else len(text)
+
+
+def _written_whole(text: str, start: int, end: int) -> bool:
+    """Whether the URL written at ``text[start:end]`` is the whole link there: it begins where a link
+    may begin, and Bluesky's detection of a link at ``start`` (with a lower-case scheme) would not
+    run past ``end`` (it may stop earlier, at a trailing ``.`` or ``)`` that belongs to the URL)."""
+    if start and not (_WS_RE.match(text, start - 1) or text[start - 1] == "("):
+        return False
+    token_end = _token_end(text, end)
+    if token_end == end:
+        return True
+    token = text[start:token_end]
+    scheme, sep, rest = token.partition("://")
+    probe = scheme.translate(_ASCII_LOWER) + sep + rest
+    for facet in detect_facets(probe):
+        if facet["index"]["byteStart"] == 0 and facet["features"][0]["$type"] == LINK_TYPE:
+            shown = probe.encode("utf-8")[:facet["index"]["byteEnd"]].decode("utf-8")
+            return len(shown) <= end - start
+    return False
+
+
+def link_facets(text: str, urls: Iterable[str] = ()) -> list[dict]:
+    """:func:`detect_facets`, with each of ``urls`` linked whole wherever it is written as a link.
+
+    Bluesky's detection ends a link before a trailing ``.``, ``,``, ``;``, ``:``, ``!`` or ``?`` and
+    before an unbalanced ``)``, and does not link an upper-case scheme (``HTTPS://``), so a story URL
+    such as ``https://example.com/faq?`` or ``https://en.wikipedia.org/wiki/C_(`` would link to
+    another address. A facet is ours to write: each URL of ``urls`` found in ``text`` (at the start,
+    after white space or ``(``, and not followed by more of a longer link) gets a link facet whose
+    ``uri`` is that URL exactly, in place of whatever detection found there. Everything else is
+    detected as the Bluesky app does.
+    """
+    facets = detect_facets(text)
+    known = [url for url in dict.fromkeys(urls) if url]
+    if not known:
+        return facets
+    offsets = _ByteOffsets(text)
+    ours: list[dict] = []
+    for url in known:
+        start = text.find(url)
+        while start != -1:
+            end = start + len(url)
+            if _written_whole(text, start, end):
+                ours.append(_facet(offsets[start], offsets[end], {"$type": LINK_TYPE, "uri": url}))
+            start = text.find(url, start + 1)
+    if not ours:
+        return facets
+    ours = _drop_overlaps(ours)
+    taken = [(f["index"]["byteStart"], f["index"]["byteEnd"]) for f in ours]
+    rest = [f for f in facets
+            if not any(f["index"]["byteStart"] < e and s < f["index"]["byteEnd"] for s, e in taken)]
+    return sorted(ours + rest, key=lambda f: f["index"]["byteStart"])
+
+
 def _drop_overlaps(facets: list[dict]) -> list[dict]:
     # Python's sort is stable, like Array.prototype.sort: equal starts keep detection order.
     ordered = sorted(facets, key=lambda f: f["index"]["byteStart"])
@@ -286,7 +349,7 @@ def shorten_url(url: str, max_len: int | None = None) -> str:
     return short
 
 
-def linkify(text: str, *, shorten: bool = True) -> tuple[str, list[dict]]:
+def linkify(text: str, *, shorten: bool = True, urls: Iterable[str] = ()) -> tuple[str, list[dict]]:
     """Detect links and hashtags in plain text and shorten the displayed links.
 
     Every link is replaced by :func:`shorten_url` of its text, as the Bluesky composer does;
@@ -296,11 +359,12 @@ def linkify(text: str, *, shorten: bool = True) -> tuple[str, list[dict]]:
     Args:
         text: Plain post text.
         shorten: Replace links by their short display form; ``False`` only adds facets.
+        urls: URLs linked whole wherever they are written (see :func:`link_facets`).
 
     Returns:
         The (possibly shortened) text and its sorted, non-overlapping facets.
     """
-    facets = detect_facets(text)
+    facets = link_facets(text, urls)
     if not shorten:
         return text, facets
     data = text.encode("utf-8")

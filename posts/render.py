@@ -97,7 +97,7 @@ class RenderOptions:
     reddit_flair: bool = False
     """Send the category as flair text (for subreddits that use flair)."""
     created_at: str | None = None
-    """Bluesky ``createdAt``; the engine sets the real one when it commits the intent."""
+    """Bluesky ``createdAt``; left out, a placeholder that :func:`stamp` replaces when the post is sent."""
     templates: Any = None
     """A :class:`posts.templates.Templates` overriding the built-in look, or ``None``."""
     lang: str = "en"
@@ -325,15 +325,16 @@ def with_schemes(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=16384)
-def _bluesky_line(line: str) -> tuple[int, int]:
-    shown = bluesky_text.linkify(with_schemes(line))[0]
+def _bluesky_line(line: str, urls: tuple[str, ...]) -> tuple[int, int]:
+    shown = bluesky_text.linkify(with_schemes(line), urls=urls)[0]
     return bluesky_text.grapheme_len(shown), bluesky_text.utf8_len(shown)
 
 
-def bluesky_fits(raw: str) -> bool:
-    """Whether ``raw`` fits one Bluesky post once its URLs are shown shortened."""
+def bluesky_fits(raw: str, urls: tuple[str, ...] = ()) -> bool:
+    """Whether ``raw`` fits one Bluesky post once its URLs are shown shortened (``urls`` are linked
+    whole, see :func:`posts.bluesky_text.link_facets`)."""
     lines = raw.split("\n")
-    sizes = [_bluesky_line(line) for line in lines]
+    sizes = [_bluesky_line(line, urls) for line in lines]
     return (sum(g for g, _ in sizes) + len(lines) - 1 <= BLUESKY_GRAPHEMES
             and sum(b for _, b in sizes) + len(lines) - 1 <= BLUESKY_BYTES)
 
@@ -407,46 +408,41 @@ def _percent(char: str) -> str:
     return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
 
 
-def linkable_url(url: str, link_end: Callable[[str], int | None]) -> str:
-    """``url`` with each character where a platform's link detection would stop percent-encoded.
+def x_link_end(url: str) -> int | None:
+    """Where the link twitter-text finds at the start of ``url`` ends, or ``None`` if it finds none."""
+    spans = twitter_text.url_spans(url)
+    return spans[0][1] if spans and spans[0][0] == 0 else None
 
-    ``link_end(url)`` is where the platform's link starting at 0 ends, or ``None`` if it finds
-    none. X ends a link at a character it does not expect in a path (CJK, most emoji, a trailing
-    ``(``...), Bluesky drops a trailing ``.`` or an unbalanced ``)``, so the post would link to
-    a shorter address than the story's; the encoded form names the same resource. Only the path,
-    query and fragment are touched: a host the platform refuses is left as it is.
+
+def x_url(url: str) -> str:
+    """The story URL as X should get it: each non-ASCII character where twitter-text's link would
+    stop is percent-encoded as UTF-8 (the same resource: RFC 3987's mapping of an IRI to a URI), so
+    X links the whole address. ASCII characters are never rewritten: a reserved character such as a
+    trailing ``?`` or ``.`` names another resource when encoded; where X stops at one, the loader
+    says so (:func:`x_link_note`). The host is left as it is.
     """
+    if not url or url.isascii():
+        return url
     head = _URL_HEAD.match(url)
     if head is None:
         return url
     for _ in range(len(url)):
-        end = link_end(url)
-        if end is None or end >= len(url) or end < head.end():
+        end = x_link_end(url)
+        if end is None or end >= len(url) or end < head.end() or url[end].isascii():
             break
         url = url[:end] + _percent(url[end]) + url[end + 1:]
     return url
 
 
-def _x_link_end(url: str) -> int | None:
-    spans = twitter_text.url_spans(url)
-    return spans[0][1] if spans and spans[0][0] == 0 else None
-
-
-def _bluesky_link_end(url: str) -> int | None:
-    for facet in bluesky_text.detect_facets(url):
-        if facet["index"]["byteStart"] == 0 and facet["features"][0]["$type"] == bluesky_text.LINK_TYPE:
-            return len(url.encode("utf-8")[:facet["index"]["byteEnd"]].decode("utf-8"))
-    return None
-
-
-def x_url(url: str) -> str:
-    """The story URL as X should get it, so twitter-text links all of it (see :func:`linkable_url`)."""
-    return linkable_url(url, _x_link_end) if url else url
-
-
-def bluesky_url(url: str) -> str:
-    """The story URL as Bluesky should get it, so its link facet covers all of it."""
-    return linkable_url(url, _bluesky_link_end) if url else url
+def x_link_note(url: str) -> str | None:
+    """What X would link of ``url`` when it is less than the whole address, said for the loader; None
+    when X links all of it. (A host X does not link at all is refused by the loader before this.)"""
+    posted = x_url(url)
+    end = x_link_end(posted)
+    if end is None or end >= len(posted):
+        return None
+    return (f"X links only {posted[:end]!r} of {url!r}: twitter-text ends the link before "
+            f"{posted[end:]!r}, so the post's link would lead there")
 
 
 _X_INVALID = re.compile("[\ufeff\ufffe\uffff]")
@@ -479,9 +475,13 @@ def render_x(story: Story, options: RenderOptions = RenderOptions()) -> list[Par
 
 
 def bluesky_record(text: str, *, lang: str, created_at: str, embed: Mapping[str, Any] | None = None,
-                   ) -> dict[str, Any]:
-    """An ``app.bsky.feed.post`` record for ``text``: links shown short with link facets, tag facets."""
-    plain, facets = bluesky_text.linkify(with_schemes(text))
+                   urls: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An ``app.bsky.feed.post`` record for ``text``: links shown short with link facets, tag facets.
+
+    Each of ``urls`` (the story's own URL) is linked to exactly as written, wherever it appears,
+    even where Bluesky's detection would end the link earlier (see :func:`posts.bluesky_text.link_facets`).
+    """
+    plain, facets = bluesky_text.linkify(with_schemes(text), urls=urls)
     record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": plain, "createdAt": created_at,
                               "langs": [lang]}
     if facets:
@@ -491,11 +491,16 @@ def bluesky_record(text: str, *, lang: str, created_at: str, embed: Mapping[str,
     return record
 
 
-def bluesky_spans(text: str) -> list[tuple[int, int]]:
+_HASH_WORD = re.compile(r"(?:^|(?<=\s))[#\uff03]\S+")
+
+
+def bluesky_spans(text: str, urls: tuple[str, ...] = ()) -> list[tuple[int, int]]:
     """What a cut must keep whole in Bluesky text: every link and tag Bluesky itself detects
-    (bare domains such as ``example.com/path`` included), and every ``http(s)`` URL."""
+    (bare domains such as ``example.com/path`` included), each of ``urls``, and every ``http(s)`` URL."""
     spans = url_spans(text)
-    facets = bluesky_text.detect_facets(text)
+    # A '#' word too long to be a tag (64 graphemes) would become one if cut short: keep it whole too.
+    spans += [m.span() for m in _HASH_WORD.finditer(text)]
+    facets = bluesky_text.link_facets(text, urls)
     if facets:
         data = text.encode("utf-8")
         for facet in facets:
@@ -505,23 +510,37 @@ def bluesky_spans(text: str) -> list[tuple[int, int]]:
     return sorted(spans)
 
 
+UNSTAMPED = "1970-01-01T00:00:00.000Z"
+"""The ``createdAt`` of a Bluesky record rendered ahead of time: :func:`stamp` sets the real one."""
+
+
+def stamp_bluesky(payload: Mapping[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """The record as sent at ``at``: a placeholder ``createdAt`` becomes ``at`` (a set one is kept)."""
+    record = dict(payload)
+    if str(record.get("createdAt", UNSTAMPED)).startswith("1970-"):
+        record["createdAt"] = iso_utc(at)
+    return record
+
+
 def render_bluesky(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
     """The root post with its link card, and the follow-up thread, as post records."""
-    created_at = options.created_at or "1970-01-01T00:00:00.000Z"
-    fits = bluesky_fits
+    created_at = options.created_at or UNSTAMPED
+    urls = (story.url,) if story.url else ()
+    fits = functools.partial(bluesky_fits, urls=urls)
+    spans = functools.partial(bluesky_spans, urls=urls)
     build_root = _template(options, "bluesky", "root") or default_root
-    raw, _, cut = _fit_root(story, build_root, fits, bluesky_spans, url=bluesky_url(story.url))
+    raw, _, cut = _fit_root(story, build_root, fits, spans)
     embed = None
     if story.url:
         embed = {"$type": "app.bsky.embed.external",
                  "external": {"uri": story.url, "title": story.headline, "description": story.summary}}
-    record = bluesky_record(raw, lang=story.lang or options.lang, created_at=created_at, embed=embed)
+    record = bluesky_record(raw, lang=story.lang or options.lang, created_at=created_at, embed=embed, urls=urls)
     parts = [Part("bluesky", "root", 1, 1, record["text"], record, bluesky_checks(record["text"]), cut)]
     if story.one_year_later:
         build = _template(options, "bluesky", "followup") or default_followup
-        texts = split_thread(build(context(story)), fits, protect=bluesky_spans, numbered=_numbered)
+        texts = split_thread(build(context(story)), fits, protect=spans, numbered=_numbered)
         for i, raw_part in enumerate(texts, start=1):
-            rec = bluesky_record(raw_part, lang=story.lang or options.lang, created_at=created_at)
+            rec = bluesky_record(raw_part, lang=story.lang or options.lang, created_at=created_at, urls=urls)
             parts.append(Part("bluesky", "followup", i, len(texts), rec["text"], rec, bluesky_checks(rec["text"])))
     return parts
 
@@ -590,6 +609,18 @@ RENDERERS: dict[str, Callable[[Story, RenderOptions], list[Part]]] = {
 def render(story: Story, platform: str, options: RenderOptions = RenderOptions()) -> list[Part]:
     """Every part of ``story`` on ``platform``: the root first, then the follow-up parts."""
     return RENDERERS[platform](story, options)
+
+
+STAMPS: dict[str, Callable[[Mapping[str, Any], dt.datetime], dict[str, Any]]] = {"bluesky": stamp_bluesky}
+
+
+def stamp(platform: str, payload: Mapping[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """The payload of a rendered post as sent at ``at`` (its intent is committed then).
+
+    Only Bluesky's record carries the time it was made (``createdAt``); other payloads are returned as they are.
+    """
+    stamper = STAMPS.get(platform)
+    return stamper(payload, at) if stamper is not None else dict(payload)
 
 
 def iso_utc(when: dt.datetime) -> str:

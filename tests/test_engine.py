@@ -122,8 +122,8 @@ def test_a_restart_after_a_crash_mid_send_finds_the_post_instead_of_resending(pl
     fake = FakeAdapter(FakeConfig("x"))
     crashed = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")
     clock["t"] = ROOT_AT
-    claim = crashed._claim("x", ROOT_AT)  # intent committed...
-    fake.publish(claim[1])  # ...the platform took it, then the process died
+    claim = crashed.claim("x", ROOT_AT)  # intent committed...
+    fake.publish(claim.post)  # ...the platform took it, then the process died
     assert rows(store, kind="root")[0].status == "sending"
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
     report = restarted.reconcile(ROOT_AT, all_sending=True)
@@ -139,7 +139,7 @@ def test_not_found_right_after_a_crash_is_not_trusted_until_the_attempt_has_sett
     load(planner, timed(platforms=("x",)))
     fake = FakeAdapter(FakeConfig("x"))
     clock["t"] = ROOT_AT
-    Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")._claim("x", ROOT_AT)
+    Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1").claim("x", ROOT_AT)
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
     clock["t"] = ROOT_AT + dt.timedelta(seconds=5)
     restarted.run_once(clock["t"])
@@ -154,7 +154,7 @@ def test_a_restart_after_a_crash_before_sending_sends_it_once(planner, store, se
     load(planner, timed(platforms=("x",)))
     fake = FakeAdapter(FakeConfig("x"))
     crashed = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")
-    crashed._claim("x", ROOT_AT)  # died before the network call
+    crashed.claim("x", ROOT_AT)  # died before the network call
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
     clock["t"] = ROOT_AT + settings.settle
     restarted.reconcile(clock["t"], all_sending=True)
@@ -168,7 +168,7 @@ def test_a_lapsed_claim_is_reconciled_but_a_live_one_is_left_alone(planner, stor
     fake = FakeAdapter(FakeConfig("x"))
     other = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="other")
     clock["t"] = ROOT_AT
-    other._claim("x", ROOT_AT)
+    other.claim("x", ROOT_AT)
     me = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="me")
     assert me.reconcile(ROOT_AT + dt.timedelta(minutes=1)).events == []
     assert rows(store, kind="root")[0].status == "sending"
@@ -395,3 +395,39 @@ def test_before_giving_up_the_engine_looks_for_a_post_that_landed_late(store, ma
     at(engine, clock, ROOT_AT)
     row = rows(store)[0]
     assert row.status == "posted" and row.remote_id == fake.posts[0].ref.id
+
+
+def test_a_delivery_waiting_to_be_looked_up_again_holds_no_lease_but_a_time_to_look_again(planner, engine, fakes,
+                                                                                          clock, store):
+    """``claimed_until`` is only ever a lease; the time to look an unknown outcome up again has its own column."""
+    load(planner, timed(platforms=("x",)))
+    fakes["x"].fail_next(OutcomeUnknown("x", "timed out"))
+    at(engine, clock, ROOT_AT)
+    [row] = rows(store, kind="root", platform="x")
+    assert (row.status, row.claimed_by, row.claimed_until) == ("sending", None, None)
+    assert row.look_again_at == ROOT_AT + engine.settings.settle
+    engine.heartbeat()  # renews leases, and there is none here
+    [row] = rows(store, kind="root", platform="x")
+    assert row.claimed_until is None and row.look_again_at == ROOT_AT + engine.settings.settle
+    assert engine.reconcile(ROOT_AT + engine.settings.settle - dt.timedelta(seconds=1)).events == []
+    clock["t"] = ROOT_AT + engine.settings.settle + dt.timedelta(seconds=1)
+    report = engine.reconcile(clock["t"])
+    assert report.count("reconciled") == 1
+    [row] = rows(store, kind="root", platform="x")
+    assert (row.status, row.claimed_until, row.look_again_at) == ("pending", None, None)
+
+
+def test_an_attempt_the_platform_turned_away_gives_its_number_to_the_next(planner, engine, fakes, clock, store):
+    load(planner, timed(platforms=("x",)))
+    until = ROOT_AT + dt.timedelta(minutes=15)
+    fakes["x"].fail_next(RateLimited("x", "429 Too Many Requests", until))
+    at(engine, clock, ROOT_AT)
+    [row] = rows(store, kind="root", platform="x")
+    assert (row.status, row.attempts) == ("pending", 1)  # never decremented: the claim set it once
+    fakes["x"].fail_next(Transient("x", "503"))
+    at(engine, clock, until)
+    at(engine, clock, until + dt.timedelta(hours=1))
+    with store.session() as session:
+        log = [(a.number, a.outcome) for a in session.scalars(select(AttemptRow).order_by(AttemptRow.id))]
+    assert log == [(1, "rate-limited"), (1, "transient"), (2, "posted")]
+    assert rows(store, kind="root", platform="x")[0].attempts == 2

@@ -25,6 +25,8 @@ from posts.render import (
     render_reddit,
     render_x,
     spoiler_markdown,
+    stamp,
+    x_link_note,
 )
 from posts.story import Story
 
@@ -350,14 +352,67 @@ def test_bluesky_short_bare_link_is_left_as_typed():
     assert links(record) == [("example.com/news", "https://example.com/news")]
 
 
-@pytest.mark.parametrize("url", ["https://example.com/story.", "https://example.com/a)b)", "https://example.com/x!"])
-def test_story_url_ending_in_punctuation_is_linked_whole(url):
+RESERVED_URLS = ["https://example.com/story.", "https://example.com/a)b)", "https://example.com/x!",
+                 "https://example.com/faq?", "https://example.com/#!/story", "https://example.com/it's",
+                 "https://example.com/a:", "https://example.com/a;", "https://example.com/a*",
+                 "https://example.com/a[1]", "https://example.com/wiki/C_(", "https://example.com/a,",
+                 "https://example.com/wiki/C_(language)", "HTTPS://EXAMPLE.COM/STORY"]
+
+
+@pytest.mark.parametrize("url", RESERVED_URLS)
+def test_a_story_url_is_never_rewritten(url):
+    """Reserved characters name another resource when percent-encoded: the URL goes out as written."""
+    x_root = render_x(story(url=url, summary="Short.", tags=()))[0]
+    assert url in x_root.text and "%" not in x_root.text
+    bluesky_root = render_bluesky(story(url=url, summary="Short.", tags=()), OPTIONS)[0]
+    assert bluesky_root.payload["embed"]["external"]["uri"] == url
+    reddit_root = render_reddit(story(url=url))[0]
+    assert "%" not in reddit_root.payload["selftext"]
+
+
+@pytest.mark.parametrize("url", RESERVED_URLS)
+def test_bluesky_links_the_whole_story_url_with_a_facet_of_its_own(url):
+    """Bluesky's detection ends a link before a trailing '.', '?', '!', an unbalanced ')' and does not
+    link an upper-case scheme; the story URL's facet is ours to write, so it points at the URL exactly."""
+    record = render_bluesky(story(url=url, summary="Short.", tags=()), OPTIONS)[0].payload
+    assert links(record) == [(bluesky_text.shorten_url(url), url)]
+    validate(record)
+
+
+def test_bluesky_story_url_inside_a_longer_link_is_left_to_detection():
+    url = "https://example.com/a"
+    reveal = "See https://example.com/a/b and https://example.com/a. Then (https://example.com/a)."
+    record = render_bluesky(story(url=url, one_year_later=reveal), OPTIONS)[1].payload
+    assert [uri for _, uri in links(record)] == ["https://example.com/a/b", url, url]
+
+
+@pytest.mark.parametrize(("url", "linked"), [
+    ("https://example.com/story.", "https://example.com/story"),
+    ("https://example.com/faq?", "https://example.com/faq"),
+    ("https://example.com/x!", "https://example.com/x"),
+])
+def test_x_links_a_reserved_ending_in_part_and_the_load_report_says_so(url, linked):
+    x_root = render_x(story(url=url, summary="Short.", tags=()))[0]
+    assert [x_root.text[s:e] for s, e in twitter_text.url_spans(x_root.text)] == [linked]
+    note = x_link_note(url)
+    assert note is not None and repr(linked) in note and repr(url) in note
+
+
+@pytest.mark.parametrize("url", ["https://example.com/story", "https://example.com/wiki/C_(language)",
+                                 "https://example.com/a?b=1&c=2#frag", "https://例え.jp/記事/ニュース"])
+def test_x_links_a_plain_url_whole_and_notes_nothing(url):
+    assert x_link_note(url) is None
     x_root = render_x(story(url=url, summary="Short.", tags=()))[0]
     spans = twitter_text.url_spans(x_root.text)
     assert [unquote(x_root.text[s:e]) for s, e in spans] == [url]
-    bluesky_root = render_bluesky(story(url=url, summary="Short.", tags=()), OPTIONS)[0]
-    assert [unquote(uri) for _, uri in links(bluesky_root.payload)] == [url]
-    assert bluesky_root.payload["embed"]["external"]["uri"] == url
+
+
+def test_x_encodes_only_non_ascii_characters_where_its_link_would_stop():
+    url = "https://example.com/記事/news?q=ニュース"
+    text = render_x(story(url=url, summary="Short.", tags=()))[0].text
+    posted = next(text[s:e] for s, e in twitter_text.url_spans(text))
+    assert unquote(posted) == url and posted.isascii()
+    assert posted.replace("%E8%A8%98%E4%BA%8B", "記事").startswith("https://example.com/記事/news?q=")
 
 
 # ------------------------------------------------------------------------------------------ Reddit
@@ -656,3 +711,17 @@ def test_to_dict_reports_length_limit_unit_and_payload():
     data = part.to_dict()
     assert data["length"] == part.length and data["limit"] == 280 and data["unit"] == "weighted characters"
     assert data["payload"] == {"text": part.text} and data["cut"] is False
+
+
+def test_a_bluesky_record_rendered_ahead_of_time_is_stamped_with_the_time_it_is_sent_and_others_are_not():
+    story = Story(id="s", date=dt.date(2025, 3, 1), headline="A headline", summary="A summary.")
+    at = dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
+    [record] = [p.payload for p in render(story, "bluesky")]
+    stamped = stamp("bluesky", record, at)
+    assert record["createdAt"].startswith("1970-") and stamped["createdAt"] == "2026-03-01T12:00:00.123Z"
+    assert {k: v for k, v in stamped.items() if k != "createdAt"} == {k: v for k, v in record.items()
+                                                                      if k != "createdAt"}
+    set_before = stamp("bluesky", stamped, at + dt.timedelta(hours=1))
+    assert set_before["createdAt"] == "2026-03-01T12:00:00.123Z"  # a retry sends the record as first stamped
+    [tweet] = [p.payload for p in render(story, "x")]
+    assert stamp("x", tweet, at) == tweet

@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from adapters.base import Outgoing, ThreadState
 from adapters.sandbox import SandboxAdapter, SandboxConfig, read_transcript, sandbox_ref
+from tests.replies import replying
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -19,7 +22,7 @@ def test_posts_and_replies_are_recorded_with_their_thread_position(tmp_path):
     shown = []
     sandbox = SandboxAdapter(SandboxConfig("x", tmp_path / "t.jsonl"), clock=lambda: NOW, show=shown.append)
     root = sandbox.publish(post("k1"))
-    reply = sandbox.reply(post("k2", "followup"), root, root)
+    reply = sandbox.reply(replying(post("k2", "followup"), root, root))
     records = read_transcript(tmp_path / "t.jsonl")
     assert [r["remote_id"] for r in records] == [root.id, reply.id]
     assert records[0]["reply_to"] is None and records[1]["reply_to"] == root.id
@@ -91,3 +94,10 @@ def test_the_sandbox_is_built_from_its_own_config_alone(tmp_path):
     ref = sandbox.publish(post("k1", platform="reddit"))
     assert ref == sandbox_ref("reddit", "k1") and slept == [0.25]
     assert [r["platform"] for r in read_transcript(tmp_path / "t.jsonl")] == ["reddit"]
+
+
+def test_a_reply_names_its_parent_and_root_in_the_post_itself(tmp_path):
+    sandbox = SandboxAdapter(SandboxConfig("x", tmp_path / "t.jsonl"), clock=lambda: NOW, show=lambda _: None)
+    with pytest.raises(ValueError, match="names no parent and root"):
+        sandbox.reply(post("k2", "followup"))
+    assert not (tmp_path / "t.jsonl").exists() or read_transcript(tmp_path / "t.jsonl") == []

@@ -71,6 +71,45 @@ def test_an_old_schema_is_upgraded_in_place_and_keeps_its_queue(settings):
         assert conn.execute(text("SELECT count(*) FROM workers")).scalar() == 0
 
 
+def test_0005_gives_the_time_to_look_again_its_own_column_and_leaves_leases_alone(settings):
+    from alembic import command
+
+    from bot.store import _alembic_config
+
+    bare = Store(settings.database_url, migrate=False)
+    config = _alembic_config(settings.database_url)
+    with bare.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+    stamp = "'2026-01-01 00:00:00.000000'"
+    with bare.engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO stories (id, seq, content, content_hash, origin, window_day, root_due, "
+                          f"rendered, created_at, updated_at) VALUES ('s', 1, '{{}}', 'h', 'f:1', NULL, {stamp}, "
+                          f"true, {stamp}, {stamp})"))
+        for delivery_id, kind, claimed_by, until in ((1, "root", None, "2026-01-01 12:02:00.000000"),
+                                                     (2, "followup", "w", "2026-01-01 12:05:00.000000")):
+            conn.execute(text(
+                "INSERT INTO deliveries (id, story_id, platform, kind, part, parts, due_at, status, payload, text, "
+                "length, length_limit, unit, attempts, claimed_by, claimed_until, created_at, updated_at) VALUES "
+                f"({delivery_id}, 's', 'x', '{kind}', 1, 1, {stamp}, 'sending', '{{}}', 't', 1, 280, 'w', 1, "
+                f":by, '{until}', {stamp}, {stamp})"), {"by": claimed_by})
+    with bare.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")
+    with bare.engine.connect() as conn:
+        moved = conn.execute(text("SELECT id, claimed_by, claimed_until, look_again_at FROM deliveries "
+                                  "ORDER BY id")).all()
+    assert [(r[0], r[1], r[2] is None, r[3] is None) for r in moved] == [(1, None, True, False), (2, "w", False, True)]
+    assert str(moved[0][3]).startswith("2026-01-01 12:02:00") and str(moved[1][2]).startswith("2026-01-01 12:05:00")
+    with bare.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    with bare.engine.connect() as conn:
+        back = conn.execute(text("SELECT claimed_until FROM deliveries ORDER BY id")).scalars().all()
+    assert [str(v)[:19] for v in back] == ["2026-01-01 12:02:00", "2026-01-01 12:05:00"]
+    bare.dispose()
+
+
 def test_a_schema_without_its_revision_record_is_a_clear_error(settings):
     store = Store(settings.database_url)
     with store.engine.begin() as conn:

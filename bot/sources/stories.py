@@ -25,6 +25,7 @@ import yaml
 
 from bot.sources.images import MediaLoader, MediaPolicy, is_url
 from posts import limits
+from posts.bluesky_text import LINK_TYPE, MAX_URI_CHARS, detect_facets
 from posts.durations import parse_duration
 from posts.errors import Problem, StoryError
 from posts.gcpause import gc_paused
@@ -667,6 +668,16 @@ def _x_link_problem(value: str) -> tuple[str, str] | None:
     return None
 
 
+_LINKED_FIELDS = tuple(name for name, size in MAX_FIELD_CHARS.items() if size > MAX_URI_CHARS and name != "tags")
+"""The text fields long enough to hold a link longer than Bluesky takes."""
+
+
+def _longest_link(text: str) -> int:
+    """The length of the longest link Bluesky finds in ``text`` (0 if none)."""
+    return max((len(f["features"][0]["uri"]) for f in detect_facets(text) if f["features"][0]["$type"] == LINK_TYPE),
+               default=0)
+
+
 def _suggest(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else ""
@@ -793,6 +804,10 @@ def validate_record(
             bad(f"url {_q(values['url'])} {problem}", "give the full address, e.g. https://example.com/story")
         elif (x_problem := _x_link_problem(values["url"])) is not None:
             bad(f"url {_q(values['url'])} {x_problem[0]}", x_problem[1])
+    for name in _LINKED_FIELDS:
+        if len(values[name] or "") > MAX_URI_CHARS and (longest := _longest_link(values[name])) > MAX_URI_CHARS:
+            bad(f"{name} holds a link of {longest:,} characters; Bluesky links at most {MAX_URI_CHARS:,}, so its "
+                "post would be refused", "shorten that link (the page's short address, or leave it out)")
     if values["lang"] and not _LANG_RE.fullmatch(values["lang"]):
         bad(f"lang {_q(values['lang'])} is not a language tag", "use a BCP 47 tag such as en, de or pt-BR")
     delay = None

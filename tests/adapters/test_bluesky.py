@@ -46,6 +46,7 @@ from tests.adapters.bluesky_fixtures import (  # noqa: F401 - pytest fixtures
 )
 from tests.conftest import story
 from tests.pds_harness import Account, LocalPDS
+from tests.replies import replying
 from tests.standins.bluesky_proxy import FaultProxy
 
 UTC = dt.UTC
@@ -138,9 +139,9 @@ def test_a_story_goes_out_as_a_root_with_a_card_and_thumbnail_then_two_replies_e
     root_post = Outgoing("bluesky", "s1", "root", 1, parts[0].payload, next_tid(), attachments={"thumb": thumb_image()})
     root = adapter.publish(root_post)
     first_post = Outgoing("bluesky", "s1", "followup", 1, parts[1].payload, next_tid())
-    first = adapter.reply(first_post, root, root)
+    first = adapter.reply(replying(first_post, root, root))
     second_post = outgoing("And a second reply, under the first.", card=False, kind="followup", part=2)
-    second = adapter.reply(second_post, first, root)
+    second = adapter.reply(replying(second_post, first, root))
 
     for ref, post in ((root, root_post), (first, first_post), (second, second_post)):
         rkey = post.key
@@ -183,8 +184,8 @@ def test_sending_the_same_post_again_leaves_one_record_and_returns_the_same_ref(
     root = adapter.publish(root_post)
     assert adapter.publish(root_post) == root  # the PDS answers 500 "already a value at key": it is ours
     reply_post = outgoing("How it turned out.", card=False, kind="followup")
-    reply = adapter.reply(reply_post, root, root)
-    assert adapter.reply(reply_post, root, root) == reply
+    reply = adapter.reply(replying(reply_post, root, root))
+    assert adapter.reply(replying(reply_post, root, root)) == reply
     assert sorted(r["uri"] for r in bluesky_target.records()) == sorted([root.id, reply.id])
     assert adapter.find(root_post) == root and adapter.find(reply_post) == reply
 
@@ -313,7 +314,7 @@ def test_thread_state_is_open_while_the_post_exists_even_with_a_threadgate_and_g
                                            "app.bsky.feed.threadgate", "rkey": root.extra["rkey"],
                                            "record": gate}).encode(), "application/json", write=True)
     assert adapter.thread_state(root) is ThreadState.OPEN
-    assert adapter.reply(outgoing("Our own reply is still allowed.", card=False), root, root)
+    assert adapter.reply(replying(outgoing("Our own reply is still allowed.", card=False), root, root))
     bluesky_target.remove(root)
     assert adapter.thread_state(root) is ThreadState.GONE
     with pytest.raises(pytest.skip.Exception, match="always reply"):
@@ -613,9 +614,9 @@ def test_the_record_is_sent_byte_for_byte_under_the_chosen_key_after_one_login(
 
 def test_a_reply_adds_root_and_parent_strong_refs_to_the_record(adapter: BlueskyAdapter, mock_pds: MockPDS) -> None:
     root = adapter.publish(outgoing())
-    parent = adapter.reply(outgoing("Part one.", card=False), root, root)
+    parent = adapter.reply(replying(outgoing("Part one.", card=False), root, root))
     post = outgoing("Part two.", card=False)
-    adapter.reply(post, parent, root)
+    adapter.reply(replying(post, parent, root))
     record = mock_pds.calls(CREATE)[-1].json()["record"]
     assert record == {**post.payload, "reply": {"root": {"uri": root.id, "cid": root.extra["cid"]},
                                                "parent": {"uri": parent.id, "cid": parent.extra["cid"]}}}
@@ -625,7 +626,7 @@ def test_a_reply_to_a_ref_without_uri_and_cid_is_rejected_before_sending(
         adapter: BlueskyAdapter, mock_pds: MockPDS) -> None:
     bare = PostRef("bluesky", "at://x/y/z", "")
     with pytest.raises(Rejected, match="no uri and cid"):
-        adapter.reply(outgoing(), bare, bare)
+        adapter.reply(replying(outgoing(), bare, bare))
     assert mock_pds.calls(CREATE) == []
 
 

@@ -19,6 +19,7 @@ from tests.adapters.bluesky_fixtures import bluesky_target  # noqa: F401
 from tests.adapters.reddit_fixtures import reddit_target  # noqa: F401
 from tests.adapters.sandbox_fixtures import sandbox_target  # noqa: F401
 from tests.adapters.x_fixtures import x_target  # noqa: F401
+from tests.replies import replying
 
 TARGETS = ["sandbox", "x", "reddit", "bluesky"]
 STORY = Story(id="contract", date=dt.date(2025, 1, 12), headline="Contract test headline", summary="A summary.",
@@ -60,9 +61,9 @@ def test_replies_thread_under_the_root_and_under_each_other(target):
     adapter = target.adapter
     root = adapter.publish(outgoing(adapter, "root", 1))
     first_post = dataclasses.replace(outgoing(adapter, "followup", 1), parent=root, root=root)
-    first = adapter.reply(first_post, root, root)
+    first = adapter.reply(replying(first_post, root, root))
     second_post = dataclasses.replace(outgoing(adapter, "followup", 2), parent=first, root=root)
-    second = adapter.reply(second_post, first, root)
+    second = adapter.reply(replying(second_post, first, root))
     assert len({root.id, first.id, second.id}) == 3
     since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
     assert adapter.find(second_post, since=since).id == second.id

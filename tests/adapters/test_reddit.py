@@ -44,6 +44,7 @@ from posts.errors import (
 )
 from tests.adapters.reddit_fixtures import reddit_settings
 from tests.conftest import story
+from tests.replies import replying
 from tests.standins.reddit import RedditStandin
 
 UTC = dt.UTC
@@ -234,7 +235,7 @@ def test_part_one_replies_to_the_submission_with_the_recorded_comment_form(mock,
         add_recorded(mock, interaction)
     root = submission_ref("4b1tfm")
 
-    ref = replay.reply(followup("Test reply"), root, root)
+    ref = replay.reply(replying(followup("Test reply"), root, root))
 
     assert ref == PostRef("reddit", "d162ara", "https://www.reddit.com/comments/4b1tfm/_/d162ara/",
                           {"name": "t1_d162ara", "submission": "4b1tfm"})
@@ -252,7 +253,7 @@ def test_a_later_part_replies_to_the_previous_comment_with_the_recorded_form(moc
     previous = PostRef("reddit", "d1616q2", "https://www.reddit.com/comments/4b1tfm/_/d1616q2/",
                        {"name": "t1_d1616q2", "submission": "4b1tfm"})
 
-    ref = replay.reply(followup("Comment reply", 2), previous, root)
+    ref = replay.reply(replying(followup("Comment reply", 2), previous, root))
 
     assert ref.id == "d1680wu" and ref.extra == {"name": "t1_d1680wu", "submission": "4b1tfm"}
     (call,) = calls_to(mock, "/api/comment/")
@@ -267,7 +268,7 @@ def test_a_reply_reddit_accepts_without_returning_it_is_an_unknown_outcome(mock,
     root = submission_ref("ah19vv")
 
     with pytest.raises(OutcomeUnknown, match="did not return it"):
-        replay.reply(followup("TEST"), root, root)
+        replay.reply(replying(followup("TEST"), root, root))
     (call,) = calls_to(mock, "/api/comment/")
     assert sent_form(call) == recorded_form(interactions[1])
 
@@ -315,7 +316,7 @@ def test_a_503_on_a_reply_is_requested_exactly_once_and_the_outcome_is_unknown(m
     root = submission_ref("4b1tfm")
 
     with pytest.raises(OutcomeUnknown):
-        replay.reply(followup("Test reply"), root, root)
+        replay.reply(replying(followup("Test reply"), root, root))
     assert len(calls_to(mock, "/api/comment/")) == 1
 
 
@@ -373,7 +374,7 @@ def test_a_403_on_a_reply_is_rejected_as_a_locked_thread(mock, replay):
     root = submission_ref("4b1tfm")
 
     with pytest.raises(Rejected, match="locked"):
-        replay.reply(followup("Test reply"), root, root)
+        replay.reply(replying(followup("Test reply"), root, root))
 
 
 def test_a_429_with_retry_after_is_rate_limited_for_that_long(mock, replay):
@@ -424,7 +425,7 @@ def test_the_stand_in_answers_in_the_recorded_shapes(standin, mock, live):
     reply_rec = json.loads(cassette("praw/TestSubmission.test_reply.json")[1]["response"]["body"]["string"])
     token_rec = json.loads(cassette("praw/TestSubmission.test_reply.json")[0]["response"]["body"]["string"])
     root = live.publish(root_post())
-    live.reply(followup("part one"), root, root)
+    live.reply(replying(followup("part one"), root, root))
     live.thread_state(root)
     answers = {urlsplit(c.request.url).path.rstrip("/").rsplit("/", 1)[-1]: json.loads(c.response.text)
                for c in mock.calls}
@@ -518,7 +519,7 @@ def test_a_reply_accepted_then_dropped_is_found_under_its_parent(standin, live):
     standin.drop_next("comment")
 
     with pytest.raises(OutcomeUnknown):
-        live.reply(followup("part one", 1, root, root), root, root)
+        live.reply(replying(followup("part one", 1, root, root), root, root))
 
     found = live.find(followup("part one", 1, root, root), since=dt.datetime.now(UTC) - dt.timedelta(minutes=5))
     assert found is not None and found.extra["submission"] == root.id
@@ -600,7 +601,7 @@ def test_ratelimit_on_a_reply_is_rate_limited(standin, live):
     standin.rate_limit_next("comment", "You are doing that too much. Try again in 6 seconds.")
 
     with pytest.raises(RateLimited) as caught:
-        live.reply(followup("part one"), root, root)
+        live.reply(replying(followup("part one"), root, root))
     assert caught.value.retry_at == NOW + dt.timedelta(seconds=7)
     assert standin.comments_by() == []
 
@@ -653,7 +654,7 @@ def test_replies_to_a_closed_thread_are_rejected(standin, live, hook, reason):
     getattr(standin, hook)(root.id)
 
     with pytest.raises(Rejected, match=reason):
-        live.reply(followup("part one"), root, root)
+        live.reply(replying(followup("part one"), root, root))
 
 
 def test_a_408_is_transient_because_reddit_did_not_read_the_request(standin, live):
@@ -672,7 +673,7 @@ def test_a_payload_that_is_not_for_reddit_is_rejected_before_sending(standin, li
 def test_a_comment_over_reddits_limit_is_rejected(standin, live):
     root = live.publish(root_post())
     with pytest.raises(Rejected, match=r"TOO_LONG.*10000"):
-        live.reply(followup("z" * 10_001), root, root)
+        live.reply(replying(followup("z" * 10_001), root, root))
 
 
 def test_a_quarantined_subreddit_hides_the_new_comment_which_find_then_locates(standin, live):
@@ -680,7 +681,7 @@ def test_a_quarantined_subreddit_hides_the_new_comment_which_find_then_locates(s
     root = live.publish(root_post())
 
     with pytest.raises(OutcomeUnknown, match="quarantined"):
-        live.reply(followup("part one", 1, root, root), root, root)
+        live.reply(replying(followup("part one", 1, root, root), root, root))
     found = live.find(followup("part one", 1, root, root), since=dt.datetime.now(UTC) - dt.timedelta(minutes=5))
     assert found is not None and found.id == standin.comments_by()[0]["id"]
 
@@ -761,7 +762,7 @@ def test_mapped_errors_never_show_a_secret(standin, mock, caplog, no_sleep):
             if route == "submit":
                 good.publish(root_post())
             elif route == "comment":
-                good.reply(followup("x"), root, root)
+                good.reply(replying(followup("x"), root, root))
             else:
                 good.thread_state(root)
         errors.append(caught.value)
@@ -808,7 +809,7 @@ def test_a_submission_reddit_does_not_know_is_gone(live):
 
 def test_thread_state_of_a_comment_checks_the_comment_and_its_submission(standin, live):
     root = live.publish(root_post())
-    first = live.reply(followup("part one"), root, root)
+    first = live.reply(replying(followup("part one"), root, root))
     assert live.thread_state(first) is ThreadState.OPEN
     standin.lock(root.id)
     assert live.thread_state(first) is ThreadState.LOCKED
@@ -853,8 +854,8 @@ def test_find_ignores_the_same_post_in_another_subreddit(standin, live):
 
 def test_find_matches_a_reply_by_body_and_parent(standin, live):
     root = live.publish(root_post())
-    first = live.reply(followup("same words", 1, root, root), root, root)
-    second = live.reply(followup("same words", 2, first, root), first, root)
+    first = live.reply(replying(followup("same words", 1, root, root), root, root))
+    second = live.reply(replying(followup("same words", 2, first, root), first, root))
     since = dt.datetime.now(UTC) - dt.timedelta(minutes=5)
 
     assert live.find(followup("same words", 1, root, root), since=since).id == first.id

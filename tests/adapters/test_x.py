@@ -39,6 +39,7 @@ from posts.errors import (
     Transient,
 )
 from tests.adapters.x_fixtures import CREDENTIALS, XTarget, x_settings, x_target  # noqa: F401
+from tests.replies import replying
 from tests.standins.x import ME, UNAUTHORIZED, XStandin, observed_body
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "x"
@@ -497,7 +498,7 @@ def test_find_cannot_call_a_post_absent_when_it_did_not_read_every_page(live, st
 def test_find_of_a_reply_requires_the_same_parent(live, standin):
     root = live.publish(post("Root post https://example.com/r"))
     other = live.publish(post("Another root"))
-    reply = live.reply(post("Later, it was fine.", kind="followup", parent=root, root=root), root, root)
+    reply = live.reply(replying(post("Later, it was fine.", kind="followup", parent=root, root=root), root, root))
 
     assert live.find(post("Later, it was fine.", kind="followup", parent=root, root=root), since=recent()) == reply
     assert live.find(post("Later, it was fine.", kind="followup", parent=other, root=other),
@@ -528,8 +529,8 @@ def test_find_is_rate_limited_like_any_call(live, standin):
 
 def test_replies_thread_under_the_root_and_under_each_other(live, standin, mock):
     root = live.publish(post("Root https://example.com/root"))
-    first = live.reply(post("Part one", kind="followup", parent=root, root=root), root, root)
-    second = live.reply(post("Part two", kind="followup", part=2, parent=first, root=root), first, root)
+    first = live.reply(replying(post("Part one", kind="followup", parent=root, root=root), root, root))
+    second = live.reply(replying(post("Part two", kind="followup", part=2, parent=first, root=root), first, root))
 
     assert standin.tweets[first.id].reply_to == root.id
     assert standin.tweets[second.id].reply_to == first.id
@@ -577,7 +578,7 @@ def test_replying_to_a_deleted_post_is_rejected(live, standin):
     standin.delete(root.id)
 
     with pytest.raises(Rejected) as caught:
-        live.reply(post("Reply", kind="followup", parent=root, root=root), root, root)
+        live.reply(replying(post("Reply", kind="followup", parent=root, root=root), root, root))
     assert "deleted or not visible" in caught.value.reason
 
 
@@ -657,7 +658,7 @@ def test_the_adapter_works_over_a_real_loopback_socket(tmp_path):
         adapter = XAdapter(x_config(x_settings(tmp_path, x_api_url=base, http_timeout="1s")))
         assert adapter.whoami() == "@TweepyDev (id 1072250532645998596)"
         root = adapter.publish(post("Over a socket https://example.com/socket"))
-        first = adapter.reply(post("Reply one", kind="followup", parent=root, root=root), root, root)
+        first = adapter.reply(replying(post("Reply one", kind="followup", parent=root, root=root), root, root))
         assert adapter.thread_state(root) is ThreadState.OPEN
         assert adapter.find(post("Reply one", kind="followup", parent=root, root=root), since=recent()) == first
 
@@ -722,7 +723,7 @@ def test_the_contract_fixture_removes_posts_and_has_no_lock(request: pytest.Fixt
 def test_no_secret_reaches_the_logs(live, standin, caplog):
     caplog.set_level(logging.DEBUG)
     root = live.publish(post("Logged https://example.com/log"))
-    live.reply(post("Reply", kind="followup", parent=root, root=root), root, root)
+    live.reply(replying(post("Reply", kind="followup", parent=root, root=root), root, root))
     live.find(post("Reply", kind="followup", parent=root, root=root), since=recent())
     standin.fail_next("POST /2/tweets", 403, observed_body(403))
     with pytest.raises(Duplicate):
