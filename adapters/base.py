@@ -74,7 +74,7 @@ class ThreadState(enum.StrEnum):
 class Adapter(Protocol):
     """What the engine needs from a platform.
 
-    Every method raises only :class:`bot.errors.AdapterError` subclasses: ``RateLimited``
+    Every method raises only :class:`posts.errors.AdapterError` subclasses: ``RateLimited``
     (with when to try again), ``AuthFailed``, ``Rejected`` (``Duplicate`` when the platform
     says it already has this post), ``Transient`` (certainly not posted) and
     ``OutcomeUnknown`` (the request may have reached the platform).

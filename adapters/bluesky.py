@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -30,9 +31,9 @@ from atproto_client.request import Request
 from atproto_core.exceptions import AtProtocolError
 
 from adapters.base import Outgoing, PostRef, ThreadState
-from bot.config import Masker, Settings
-from bot.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
-from bot.store import utcnow
+from posts.clock import utcnow
+from posts.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
+from posts.masking import Masker
 from posts.media import Image
 
 logger = logging.getLogger(__name__)
@@ -84,10 +85,24 @@ def _xrpc_error(exc: RequestErrorBase) -> tuple[str, str]:
     return "", ""
 
 
+@dataclasses.dataclass(frozen=True)
+class BlueskyConfig:
+    """What the Bluesky adapter is built from: the account's handle and app password, its PDS, where
+    the login session is kept and how long to wait for the server. The password never shows in ``repr``."""
+
+    handle: str
+    app_password: str = dataclasses.field(repr=False)
+    session_path: Path
+    pds_url: str = "https://bsky.social"
+    timeout: dt.timedelta = dt.timedelta(seconds=30)
+    secrets: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    """Further secrets to mask out of every message (the app password and session tokens are masked anyway)."""
+
+
 class BlueskyAdapter:
     """Posts ``app.bsky.feed.post`` records as rendered, under record keys chosen beforehand.
 
-    The login session is kept in ``settings.bluesky_session_path`` (0600) and reused across runs:
+    The login session is kept in the configured ``session_path`` (0600) and reused across runs:
     a saved session is imported when the adapter is built (no network call); the app password is
     sent at the first call only when there is no usable session, and once more when the server
     refuses the session. Records go out byte for byte under ``post.key`` (a TID), so a retry can
@@ -96,9 +111,8 @@ class BlueskyAdapter:
     """
 
     platform: ClassVar[str] = PLATFORM
-    REQUIRED: ClassVar[tuple[str, ...]] = ("bluesky_handle", "bluesky_app_password")
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow,
+    def __init__(self, config: BlueskyConfig, *, clock: Callable[[], dt.datetime] = utcnow,
                  request_kwargs: Mapping[str, Any] | None = None):
         """Set up the client and load a saved session; the password login waits for the first call.
 
@@ -106,12 +120,13 @@ class BlueskyAdapter:
         ``transport=`` or ``event_hooks=``).
         """
         self.clock = clock
-        self.identifier = settings.bluesky_handle.strip().removeprefix("@")
-        self._password = settings.bluesky_app_password
-        self._secrets = settings.secrets()
-        self.pds_url = settings.bluesky_pds_url.rstrip("/")
-        self.session_path = Path(settings.bluesky_session_path)
-        self.timeout = settings.http_timeout.total_seconds()
+        self.config = config
+        self.identifier = config.handle.strip().removeprefix("@")
+        self._password = config.app_password
+        self._secrets = config.secrets
+        self.pds_url = config.pds_url.rstrip("/")
+        self.session_path = Path(config.session_path)
+        self.timeout = config.timeout.total_seconds()
         kwargs = {"timeout": self.timeout, **dict(request_kwargs or {})}
         self.client = Client(base_url=self.pds_url, request=Request(**kwargs))
         self.client.on_session_change(self._on_session_change)

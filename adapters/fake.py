@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 from adapters.base import Outgoing, PostRef, ThreadState
-from bot.errors import AdapterError
+from posts.errors import AdapterError
 
 
 @dataclasses.dataclass
@@ -18,6 +18,13 @@ class FakePost:
     root: PostRef | None
 
 
+@dataclasses.dataclass(frozen=True)
+class FakeConfig:
+    """What a fake adapter is built from: the platform it plays."""
+
+    platform: str = "x"
+
+
 class FakeAdapter:
     """Keeps posts in memory. ``fail_next(exc)`` makes the next call raise ``exc``.
 
@@ -25,8 +32,9 @@ class FakeAdapter:
     after the platform accepted it).
     """
 
-    def __init__(self, platform: str = "x"):
-        self.platform = platform
+    def __init__(self, config: FakeConfig = FakeConfig()):
+        self.config = config
+        self.platform = config.platform
         self.posts: list[FakePost] = []
         self.states: dict[str, ThreadState] = {}
         self._failures: deque[tuple[AdapterError, bool]] = deque()

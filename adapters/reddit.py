@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import email.utils
 import logging
@@ -22,10 +23,17 @@ from praw.exceptions import PRAWException, ReadOnlyException, RedditAPIException
 from prawcore.sessions import FiniteRetryStrategy, RetryStrategy
 
 from adapters.base import Outgoing, PostRef, ThreadState
-from bot import __version__
-from bot.config import SPEC_BY_NAME, Settings
-from bot.errors import AdapterError, AuthFailed, ConfigError, OutcomeUnknown, RateLimited, Rejected, Transient
-from bot.store import utcnow
+from posts.clock import utcnow
+from posts.errors import (
+    AdapterError,
+    AuthFailed,
+    ConfigError,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    Transient,
+)
+from posts.masking import Masker
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +51,36 @@ _AMOUNT = re.compile(r"(\d+)\s*(millisecond|second|minute|hour)s?\b", re.IGNOREC
 _GONE_TEXT = ("[removed]", "[deleted]")
 
 
-def user_agent(settings: Settings) -> str:
-    """The setting, else Reddit's required form ``<platform>:<app id>:<version> (by /u/<username>)``."""
-    if settings.reddit_user_agent.strip():
-        return settings.reddit_user_agent.strip()
-    return f"{sys.platform}:oneyearago:{__version__} (by /u/{settings.reddit_username})"
+@dataclasses.dataclass(frozen=True)
+class RedditConfig:
+    """What the Reddit adapter is built from: the script app's and the posting account's credentials,
+    the subreddit, the flair template, where Reddit is and how long to wait for it. Secrets never
+    show in ``repr``."""
+
+    client_id: str
+    client_secret: str = dataclasses.field(repr=False)
+    username: str
+    password: str = dataclasses.field(repr=False)
+    subreddit: str
+    version: str
+    """The bot's version, for the user agent Reddit requires."""
+    user_agent: str = ""
+    """Empty builds Reddit's required form from the version and the username (see :func:`user_agent`)."""
+    flair_id: str = ""
+    url: str = "https://www.reddit.com"
+    oauth_url: str = "https://oauth.reddit.com"
+    timeout: dt.timedelta = dt.timedelta(seconds=30)
+    secrets: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    """Further secrets to mask out of every message (the credentials are masked anyway)."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("client_id", "client_secret", "username", "password", "subreddit")
+
+
+def user_agent(config: RedditConfig) -> str:
+    """The configured one, else Reddit's required form ``<platform>:<app id>:<version> (by /u/<username>)``."""
+    if config.user_agent.strip():
+        return config.user_agent.strip()
+    return f"{sys.platform}:oneyearago:{config.version} (by /u/{config.username})"
 
 
 def ratelimit_delay(message: str | None) -> dt.timedelta | None:
@@ -158,7 +191,7 @@ def _fullname(ref: PostRef) -> str:
 
 
 class RedditAdapter:
-    """Posts each root as a self post in ``settings.reddit_subreddit``; follow-ups are comments.
+    """Posts each root as a self post in the configured subreddit; follow-ups are comments.
 
     Every write sends its POST exactly once: prawcore's own retries (on timeouts and 5xx) are
     turned off for the duration of a write, on the writing thread only, so a post can never be
@@ -166,34 +199,33 @@ class RedditAdapter:
     token before looking at the post, so it is sent again once with a fresh token.
 
     Flair: praw 8 sends ``flair_text`` as given, but Reddit needs a flair template id with it.
-    The story's ``flair_text`` is therefore sent only when ``settings.reddit_flair_id`` is set;
+    The story's ``flair_text`` is therefore sent only when the configuration's ``flair_id`` is set;
     the template id alone is sent when there is no text.
     """
 
     platform: ClassVar[str] = "reddit"
-    REQUIRED: ClassVar[tuple[str, ...]] = ("reddit_client_id", "reddit_client_secret", "reddit_username",
-                                           "reddit_password", "reddit_subreddit")
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow,
+    def __init__(self, config: RedditConfig, *, clock: Callable[[], dt.datetime] = utcnow,
                  requestor_kwargs: dict[str, Any] | None = None):
-        missing = [SPEC_BY_NAME[name].env for name in self.REQUIRED if not getattr(settings, name)]
+        missing = [name for name in config.REQUIRED if not getattr(config, name)]
         if missing:
-            raise ConfigError(f"reddit: set {', '.join(missing)} (see .env.example)")
-        self.settings = settings
+            raise ConfigError(f"reddit: the configuration has no {', '.join(missing)}")
+        self.config = config
         self.clock = clock
-        self.subreddit_name = re.sub(r"^/?r/", "", settings.reddit_subreddit.strip()).strip("/")
-        self.username = settings.reddit_username
-        self.site = settings.reddit_url.rstrip("/")
-        self.flair_id = settings.reddit_flair_id.strip() or None
-        timeout = settings.http_timeout.total_seconds()
+        self._mask = Masker([config.client_secret, config.password, *config.secrets])
+        self.subreddit_name = re.sub(r"^/?r/", "", config.subreddit.strip()).strip("/")
+        self.username = config.username
+        self.site = config.url.rstrip("/")
+        self.flair_id = config.flair_id.strip() or None
+        timeout = config.timeout.total_seconds()
         self.reddit = praw.Reddit(
-            client_id=settings.reddit_client_id,
-            client_secret=settings.reddit_client_secret,
-            username=settings.reddit_username,
-            password=settings.reddit_password,
-            user_agent=user_agent(settings),
-            reddit_url=settings.reddit_url,
-            oauth_url=settings.reddit_oauth_url,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            username=config.username,
+            password=config.password,
+            user_agent=user_agent(config),
+            reddit_url=config.url,
+            oauth_url=config.oauth_url,
             ratelimit_seconds=-1,  # never sleep and re-send on RATELIMIT (0 still re-sends after "N milliseconds")
             timeout=max(1, math.ceil(timeout)),  # praw 8.0.3 parses it but never uses it: _Requestor does
             check_for_updates=False,
@@ -359,7 +391,7 @@ class RedditAdapter:
 
     def _error(self, cls: type[AdapterError], message: str, **extra: Any) -> AdapterError:
         """An error with every secret masked out of its message."""
-        return cls(self.platform, self.settings.masker()(message), **extra)
+        return cls(self.platform, self._mask(message), **extra)
 
     @contextlib.contextmanager
     def _mapped(self, context: str) -> Iterator[None]:

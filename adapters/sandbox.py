@@ -7,6 +7,7 @@ operator as a follower would see it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Outgoing, PostRef, ThreadState
-from bot.store import utcnow
+from posts.clock import utcnow
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _locks: dict[str, threading.Lock] = {}
@@ -54,24 +55,33 @@ def sandbox_ref(platform: str, key: str) -> PostRef:
     return PostRef("bluesky", uri, f"sandbox://bsky/post/{key}", {"uri": uri, "cid": cid, "rkey": key})
 
 
+@dataclasses.dataclass(frozen=True)
+class SandboxConfig:
+    """What a sandbox adapter is built from: the platform it stands in for, the transcript it
+    records to, and the seconds each post is made to take (for rehearsals and benchmarks)."""
+
+    platform: str
+    transcript: Path
+    latency: float = 0.0
+
+
 class SandboxAdapter:
     """Records posts to a transcript instead of sending them."""
 
     def __init__(
         self,
-        platform: str,
-        transcript: Path,
+        config: SandboxConfig,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
         show: Callable[[dict[str, Any]], None] | None = None,
-        latency: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        self.platform = platform
-        self.transcript = Path(transcript)
+        self.config = config
+        self.platform = config.platform
+        self.transcript = Path(config.transcript)
         self.clock = clock
         self.show = show
-        self.latency = latency
+        self.latency = config.latency
         self.sleep = sleep
         self._lock = _lock_for(self.transcript)
 

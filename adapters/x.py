@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import html
 import logging
@@ -19,8 +20,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from adapters.base import Outgoing, PostRef, ThreadState
-from bot.config import Settings
-from bot.errors import (
+from posts.clock import utcnow
+from posts.errors import (
     AdapterError,
     AuthFailed,
     Duplicate,
@@ -29,7 +30,7 @@ from bot.errors import (
     Rejected,
     Transient,
 )
-from bot.store import utcnow
+from posts.masking import Masker
 from posts.twitter_text import url_spans
 
 logger = logging.getLogger(__name__)
@@ -87,27 +88,40 @@ class _Rebase(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
+@dataclasses.dataclass(frozen=True)
+class XConfig:
+    """What the X adapter is built from: the app's and the posting account's OAuth 1.0a credentials,
+    where the API is and how long to wait for it. Credentials never show in ``repr``."""
+
+    consumer_key: str = dataclasses.field(repr=False)
+    consumer_secret: str = dataclasses.field(repr=False)
+    access_token: str = dataclasses.field(repr=False)
+    access_token_secret: str = dataclasses.field(repr=False)
+    api_url: str = TWEEPY_HOST
+    timeout: dt.timedelta = dt.timedelta(seconds=30)
+    secrets: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    """Further secrets to mask out of every message (the credentials are masked anyway)."""
+
+
 class XAdapter:
     """Publishes, threads and finds posts on X (tweepy.Client, API v2, OAuth 1.0a user context)."""
 
     platform: ClassVar[str] = "x"
-    REQUIRED: ClassVar[tuple[str, ...]] = (
-        "x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret",
-    )
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow):
-        self.settings = settings
+    def __init__(self, config: XConfig, *, clock: Callable[[], dt.datetime] = utcnow):
+        self.config = config
         self.clock = clock
-        self._mask = settings.masker()
-        self.session = _TimeoutSession(settings.http_timeout.total_seconds())
-        base = (settings.x_api_url or TWEEPY_HOST).rstrip("/")
+        self._mask = Masker([config.consumer_key, config.consumer_secret, config.access_token,
+                             config.access_token_secret, *config.secrets])
+        self.session = _TimeoutSession(config.timeout.total_seconds())
+        base = (config.api_url or TWEEPY_HOST).rstrip("/")
         if base != TWEEPY_HOST:
             self.session.mount(TWEEPY_HOST + "/", _Rebase(base))
         self.client = tweepy.Client(
-            consumer_key=settings.x_consumer_key,
-            consumer_secret=settings.x_consumer_secret,
-            access_token=settings.x_access_token,
-            access_token_secret=settings.x_access_token_secret,
+            consumer_key=config.consumer_key,
+            consumer_secret=config.consumer_secret,
+            access_token=config.access_token,
+            access_token_secret=config.access_token_secret,
             wait_on_rate_limit=False,  # it would re-send the same POST after sleeping
         )
         self.client.session = self.session

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from adapters.sandbox import read_transcript
-from bot.app import build_engine
 from bot.config import load_settings
 from bot.planner import Planner
 from bot.runner import run_forever
+from bot.sources.stories import load_stories
 from bot.store import Store
-from posts.loader import load_stories
+from bot.wiring import build_engine
 from posts.render import render
 from posts.story import Story
 

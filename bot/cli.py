@@ -25,17 +25,19 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__, ops
-from bot.app import build_adapters, build_engine, live_adapter_class, missing_settings, open_store
-from bot.config import SPEC_BY_NAME, Masker, Settings, load_settings, mask_url
+from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
-from bot.errors import BotError, StoreError, StoryError
 from bot.images import image_info, media_policy
 from bot.models import Status as S
 from bot.planner import Planner, operator_templates
 from bot.runner import RunLock, run_forever
-from bot.store import Store, explain_db_error, utcnow
+from bot.sources.stories import load_stories
+from bot.store import Store, explain_db_error
+from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
 from posts import limits
-from posts.loader import load_stories
+from posts.clock import utcnow
+from posts.errors import BotError, StoreError, StoryError
+from posts.masking import Masker
 from posts.story import PLATFORM_NAMES, PLATFORMS
 
 
@@ -586,7 +588,7 @@ def doctor(state: State) -> None:
                              "(see .env.example for where to get each)")
                 continue
             try:
-                who = live_adapter_class(name)(settings).whoami()
+                who = live_adapter(settings, name).whoami()
                 check(True, f"{PLATFORM_NAMES[name]} (live): posts as {who}")
             except BotError as exc:
                 problems += 1
@@ -621,7 +623,7 @@ def demo(state: State, folder: Path, keep: bool, quiet: bool) -> None:
                "transcript": str((folder / "transcript.jsonl").resolve())}
     settings = load_settings(options, env_file=state.env_file)
     store = Store(settings.database_url)
-    samples = resources.files("posts") / "samples"
+    samples = resources.files("bot.sources") / "samples"
     with resources.as_file(samples) as sample_dir:
         stories = load_stories([sample_dir])
     report = Planner(store, settings).load(stories, now=utcnow())

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.models import ImageRow, StoryRow
+from bot.sources.images import MediaPolicy
 from bot.store import Store
-from posts.media import Image, MediaPolicy
+from posts.media import Image
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from sqlalchemy import func, or_, select
 
 from bot.config import Settings
 from bot.engine.transitions import retry_by_operator, skip_by_operator
-from bot.errors import BotError, NotFound
 from bot.models import DeliveryRow, PlatformRow, StoryRow, WorkerRow
 from bot.models import Status as S
 from bot.planner import render_options
 from bot.quotas import DayCount, day_counts  # noqa: F401 - part of the ops API
 from bot.store import Store
+from posts.errors import BotError, NotFound
 from posts.render import Part, iso_utc, render
 from posts.story import Story
 

@@ -22,14 +22,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.config import Settings
-from bot.errors import Problem, StoryError, TemplateError
 from bot.images import store_images
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.quotas import day_counts
 from bot.store import EncodedJSON, Store
 from posts import anniversary
-from posts.loader import gc_paused
+from posts.errors import Problem, StoryError, TemplateError
+from posts.gcpause import gc_paused
 from posts.render import Part, RenderOptions, render, x_link_note
 from posts.story import Story
 
@@ -84,9 +84,9 @@ def operator_templates(settings: Settings) -> Any:
     the built-in look: what ``load``, ``preview``, ``run`` and the dashboard all render with."""
     if settings.templates is None:
         return None
-    from posts.templates import Templates
+    from bot.sources.templates import load_templates
 
-    return Templates.from_directory(settings.templates)
+    return load_templates(settings.templates)
 
 
 def plan_fingerprint(settings: Settings, templates: Any = None) -> str:

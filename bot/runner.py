@@ -24,7 +24,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.engine import HOUSEKEEPING, Engine, RunReport
-from bot.errors import StoreError
+from posts.clock import utcnow
+from posts.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class RunLock:
         except BaseException:
             os.close(fd)
             raise
-        started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        started = utcnow().strftime("%Y-%m-%d %H:%M:%S")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {started} {self.role}\n".encode(), 0)
         self._fd = fd

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import __version__
 from bot.config import SPEC_BY_NAME, mask_url
-from bot.errors import StoreError
+from posts.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATING = threading.Lock()
@@ -282,8 +281,3 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-
-
-def utcnow() -> dt.datetime:
-    """The current time, aware, in UTC: the one place the real clock is read."""
-    return dt.datetime.now(dt.UTC)

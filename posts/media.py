@@ -1,11 +1,10 @@
-"""Check, fetch and prepare a story's image when it is loaded, so that posting never reads a file or a URL.
+"""Prepare a story's image from its bytes: check it really is an image and re-encode it to fit every platform.
 
-An image is read once, at load time: a local file (inside the story file's folder, or inside the
-media folder when one is set) or an http(s) URL (fetched with a size cap and a deadline, never from
-a loopback, private or link-local address unless allowed). Pillow then checks that it really is a
-PNG, JPEG, GIF or WebP image of sane dimensions, and re-encodes it so that it fits every platform's
-limit (the strictest is Bluesky's link card thumbnail, 1,000,000 bytes) without its metadata (EXIF,
-GPS, comments). The result is an :class:`Image`: its bytes and their sha256, which the queue stores.
+Pillow checks that the bytes are a PNG, JPEG, GIF or WebP image of sane dimensions and re-encodes
+them so that they fit every platform's limit (the strictest is Bluesky's link card thumbnail,
+1,000,000 bytes) without their metadata (EXIF, GPS, comments). The result is an :class:`Image`: its
+bytes and their sha256, which the queue stores. Reading the bytes from a file or a URL is
+:mod:`bot.sources.images`' job; nothing here reads a file or the network.
 """
 
 from __future__ import annotations
@@ -13,16 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import ipaddress
-import os
-import socket
-import stat
-import time
 import warnings
-from collections.abc import Callable, Iterable
-from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 """The image formats accepted at load time (Pillow's names); nothing else is ever decoded."""
@@ -33,11 +24,6 @@ MAX_SIDE = 2000
 """The longest side of a prepared image, in pixels (larger images are scaled down)."""
 MAX_PIXELS = 40_000_000
 """The most pixels an image may declare; larger ones are refused before they are decoded."""
-MAX_SOURCE_BYTES = 20_000_000
-"""Default cap on the bytes read from a file or URL (``ONEYEARAGO_MEDIA_MAX_BYTES``)."""
-FETCH_TIMEOUT = 20.0
-"""Default deadline in seconds for fetching an image URL, redirects included (``ONEYEARAGO_MEDIA_TIMEOUT``)."""
-MAX_REDIRECTS = 5
 JPEG_QUALITIES = (90, 80, 70, 60, 50)
 SHOWN = 80
 """At most this many characters of an image reference are quoted in a message."""
@@ -71,264 +57,9 @@ class ImageError(Exception):
         self.hint = hint
 
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-@dataclasses.dataclass(frozen=True)
-class MediaPolicy:
-    """Where images may come from, and how much of them is read.
-
-    ``media_dir``: relative image paths are looked up there instead of in the story file's folder.
-    ``uploaded``: the story files came through the dashboard; ``media_dir`` holds the images uploaded
-    with them, and a message never tells whether some other path exists.
-    ``allow_private``: networks that image URLs may point to although they are not public.
-    """
-
-    media_dir: Path | None = None
-    allow_private: tuple[Network, ...] = ()
-    max_bytes: int = MAX_SOURCE_BYTES
-    timeout: float = FETCH_TIMEOUT
-    uploaded: bool = False
-
-
 def shown(ref: str) -> str:
     """``ref`` quoted for a message, cut to :data:`SHOWN` characters."""
     return repr(ref if len(ref) <= SHOWN else ref[:SHOWN] + "…")
-
-
-def is_url(ref: str) -> bool:
-    return ref.lower().startswith(("http://", "https://"))
-
-
-class MediaLoader:
-    """Reads and prepares the images of one load; each file or URL is read and prepared once."""
-
-    def __init__(self, policy: MediaPolicy | None = None, *,
-                 resolve: Callable[[str, int], list[Address]] | None = None):
-        self.policy = policy or MediaPolicy()
-        self.resolve = resolve or _resolve
-        self._by_source: dict[Any, Image | ImageError] = {}
-        self._by_digest: dict[str, Image] = {}
-
-    def load(self, ref: str, base: Path | None) -> Image:
-        """The prepared image ``ref`` names (a URL, or a path relative to ``base``).
-
-        Raises:
-            ImageError: when it cannot be read, is not an image, or cannot be made to fit.
-        """
-        if is_url(ref):
-            key: Any = ("url", ref)
-            read: Callable[[], bytes] = lambda: self._fetch(ref)  # noqa: E731
-        else:
-            path = self._local(ref, base)
-            try:
-                info = path.stat()
-            except OSError:
-                raise self._missing(ref) from None
-            key = ("file", str(path), info.st_size, info.st_mtime_ns)
-            read = lambda: self._read(ref, path)  # noqa: E731
-        cached = self._by_source.get(key)
-        if cached is None:
-            try:
-                data = read()
-                digest = hashlib.sha256(data).hexdigest()
-                cached = self._by_digest.get(digest) or prepare(data, ref)
-                self._by_digest[digest] = cached
-            except ImageError as exc:
-                cached = exc
-            self._by_source[key] = cached
-        if isinstance(cached, ImageError):
-            raise cached
-        return cached
-
-    # -- local files ------------------------------------------------------------------
-
-    def _local(self, ref: str, base: Path | None) -> Path:
-        """The file ``ref`` names, checked to lie inside the folder images may come from."""
-        policy = self.policy
-        root = policy.media_dir if policy.media_dir is not None else base
-        where = "the media folder (ONEYEARAGO_MEDIA_DIR)" if policy.media_dir is not None and not policy.uploaded \
-            else "the story file's folder"
-        hint = ("give a path relative to the story file, e.g. img/chart.png (or set ONEYEARAGO_MEDIA_DIR "
-                "to a folder of images)") if policy.media_dir is None else \
-            "give a path relative to ONEYEARAGO_MEDIA_DIR, e.g. chart.png"
-        pure = PurePosixPath(ref)
-        if policy.uploaded:
-            if pure.is_absolute() or ".." in pure.parts or "\\" in ref or root is None:
-                raise self._missing(ref)
-        elif pure.is_absolute():
-            raise ImageError(f"image {shown(ref)} is an absolute path; an image must be inside {where}", hint)
-        elif ".." in pure.parts:
-            raise ImageError(f"image {shown(ref)} leaves {where} ('..')", hint)
-        if root is None:
-            root = Path.cwd()
-        try:
-            top = Path(root).resolve(strict=True)
-            found = (top / pure).resolve(strict=True)
-        except (OSError, RuntimeError, ValueError):  # missing, a symbolic link loop, a NUL in the name
-            raise self._missing(ref) from None
-        if not found.is_relative_to(top):
-            if policy.uploaded:
-                raise self._missing(ref)
-            raise ImageError(f"image {shown(ref)} leads outside {where} (through a symbolic link)",
-                             "copy the image into the folder instead of linking to it")
-        return found
-
-    def _missing(self, ref: str) -> ImageError:
-        if self.policy.uploaded:
-            return ImageError(f"image {shown(ref)} is not one of the images uploaded with the story file",
-                              "upload the image file together with the story file (and name it by its file "
-                              "name), or give an http(s) URL")
-        if self.policy.media_dir is not None:
-            return ImageError(f"image file {shown(ref)} does not exist in the media folder",
-                              "give a path relative to ONEYEARAGO_MEDIA_DIR")
-        return ImageError(f"image file {shown(ref)} does not exist", "give a path relative to the story file")
-
-    def _read(self, ref: str, path: Path) -> bytes:
-        limit = self.policy.max_bytes
-        too_big = ImageError(f"image {shown(ref)} is larger than {limit:,} bytes",
-                             "use a smaller image (or raise ONEYEARAGO_MEDIA_MAX_BYTES)")
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
-        except OSError as exc:
-            if self.policy.uploaded:
-                raise self._missing(ref) from None
-            raise ImageError(f"image {shown(ref)} cannot be read: {exc.strerror or exc}",
-                             "check the file's permissions") from None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise ImageError(f"image {shown(ref)} is not a regular file", "give the path of an image file")
-            if info.st_size > limit:
-                raise too_big
-        except BaseException:
-            os.close(fd)
-            raise
-        with os.fdopen(fd, "rb") as handle:
-            data = handle.read(limit + 1)
-        if len(data) > limit:
-            raise too_big
-        return data
-
-    # -- URLs -------------------------------------------------------------------------
-
-    def _fetch(self, url: str) -> bytes:
-        """The body of ``url``, following redirects, every hop checked; within the size cap and deadline."""
-        import httpx
-
-        policy = self.policy
-        deadline = time.monotonic() + policy.timeout
-        current = url
-        for _hop in range(MAX_REDIRECTS + 1):
-            target, host_header, sni = self._pin(url, current)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self._timed_out(url)
-            try:
-                with httpx.Client(trust_env=False, follow_redirects=False, timeout=httpx.Timeout(left)) as client:
-                    extensions = {"sni_hostname": sni} if sni else {}
-                    headers = {"Host": host_header, "Accept": "image/*", "Accept-Encoding": "identity",
-                               "User-Agent": "oneyearago (image fetch)"}
-                    with client.stream("GET", target, headers=headers, extensions=extensions) as answer:
-                        if answer.status_code in (301, 302, 303, 307, 308) and answer.headers.get("location"):
-                            current = urljoin(current, answer.headers["location"])
-                            continue
-                        if answer.status_code != 200:
-                            raise ImageError(f"image URL {shown(url)} answered HTTP {answer.status_code}",
-                                             "check the address, or use a local copy of the image")
-                        return self._body(url, answer, deadline)
-            except httpx.TimeoutException:
-                raise self._timed_out(url) from None
-            except httpx.HTTPError as exc:
-                raise ImageError(f"image URL {shown(url)} cannot be fetched: {type(exc).__name__}",
-                                 "check the address, or use a local copy of the image") from None
-        raise ImageError(f"image URL {shown(url)} redirects more than {MAX_REDIRECTS} times",
-                         "give the image's final address")
-
-    def _pin(self, url: str, current: str) -> tuple[str, str, str]:
-        """The URL to request (host replaced by a checked address), its Host header and TLS server name."""
-        try:
-            parts = urlsplit(current)
-            host = parts.hostname or ""
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise ImageError(f"image URL {shown(url)} redirects to an address that cannot be parsed",
-                             "give the image's final address") from None
-        if parts.scheme not in ("http", "https"):
-            raise ImageError(f"image URL {shown(url)} redirects to a {parts.scheme or 'relative'}: address; "
-                             "only http and https are fetched", "give an http(s) address of the image")
-        if not host:
-            raise ImageError(f"image URL {shown(url)} has no host", "give the full address of the image")
-        try:
-            addresses = self.resolve(host, port)
-        except OSError:
-            raise ImageError(f"image URL {shown(url)}: the host {shown(host)} cannot be resolved",
-                             "check the address, or use a local copy of the image") from None
-        if not addresses:
-            raise ImageError(f"image URL {shown(url)}: the host {shown(host)} has no address",
-                             "check the address, or use a local copy of the image")
-        for address in addresses:
-            if not self._allowed(address):
-                via = "" if current == url else f" (through a redirect to {shown(current)})"
-                raise ImageError(f"image URL {shown(url)} points to {address}, a loopback, private or link-local "
-                                 f"address{via}; such URLs are not fetched",
-                                 "give a public address, or allow that network with ONEYEARAGO_MEDIA_ALLOW_PRIVATE")
-        address = addresses[0]
-        netloc = f"[{address}]" if address.version == 6 else str(address)
-        default = 443 if parts.scheme == "https" else 80
-        host_header = parts.netloc.rpartition("@")[2]
-        target = f"{parts.scheme}://{netloc}:{port}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
-        if port == default:
-            target = f"{parts.scheme}://{netloc}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
-        return target, host_header, host if parts.scheme == "https" else ""
-
-    def _allowed(self, address: Address) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if any(address in network for network in self.policy.allow_private):
-            return True
-        return address.is_global and not address.is_multicast
-
-    def _body(self, url: str, answer: Any, deadline: float) -> bytes:
-        limit = self.policy.max_bytes
-        too_big = ImageError(f"image URL {shown(url)} sends more than {limit:,} bytes",
-                             "use a smaller image (or raise ONEYEARAGO_MEDIA_MAX_BYTES)")
-        declared = answer.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise too_big
-        chunks, total = [], 0
-        for chunk in answer.iter_bytes():
-            total += len(chunk)
-            if total > limit:
-                raise too_big
-            if time.monotonic() > deadline:
-                raise self._timed_out(url)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _timed_out(self, url: str) -> ImageError:
-        return ImageError(f"image URL {shown(url)} took longer than {self.policy.timeout:g} s to fetch",
-                          "try again, use a local copy of the image, or raise ONEYEARAGO_MEDIA_TIMEOUT")
-
-
-def _resolve(host: str, port: int) -> list[Address]:
-    """Every address ``host`` resolves to (an address literal is itself)."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    found: list[Address] = []
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if address not in found:
-            found.append(address)
-    return found
-
-
-def parse_networks(items: Iterable[str]) -> tuple[Network, ...]:
-    """Networks from addresses or CIDR blocks (``127.0.0.1``, ``192.168.1.0/24``, ``::1``)."""
-    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip())
 
 
 # -- preparing ----------------------------------------------------------------------------
@@ -426,5 +157,4 @@ def _encode(picture: Any, source_format: str, what: str, turn: int | None) -> Im
                                  PILImage.Resampling.LANCZOS)
 
 
-__all__ = ["FORMATS", "MAX_IMAGE_BYTES", "MAX_PIXELS", "MAX_SIDE", "Image", "ImageError", "MediaLoader",
-           "MediaPolicy", "is_url", "parse_networks", "prepare", "shown"]
+__all__ = ["FORMATS", "MAX_IMAGE_BYTES", "MAX_PIXELS", "MAX_SIDE", "Image", "ImageError", "prepare", "shown"]

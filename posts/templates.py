@@ -3,15 +3,15 @@
 A template folder holds any of ``x_root.j2``, ``x_followup.j2``, ``bluesky_root.j2``,
 ``bluesky_followup.j2``, ``reddit_root.j2`` (the self text) and ``reddit_followup.j2`` (the
 comment). They render in a sandboxed environment with strict undefined variables, and every
-one is compiled and test-rendered when the folder is opened, so a broken template is reported
-(with its file and line) at ``load`` or ``preview`` time, never while posting.
+one is compiled and test-rendered when the folder is opened (by :func:`bot.sources.templates.load_templates`,
+which reads the folder), so a broken template is reported (with its file and line) at ``load`` or
+``preview`` time, never while posting. This module holds what needs no file: the environment, the
+checks and the rendering.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import hashlib
 import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from bot.errors import TemplateError
+from posts.errors import TemplateError
 from posts.render import context, escape_markdown, spoiler_markdown
 from posts.story import Story
 
@@ -36,8 +36,9 @@ _SAMPLE = Story(id="template-check", date=dt.date(2025, 1, 12), headline="Sample
                 url="https://example.com/story", one_year_later="Sample reveal.", tags=("sample",))
 
 
-def _environment(folder: Path) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(loader=jinja2.FileSystemLoader(str(folder)), undefined=jinja2.StrictUndefined,
+def environment(loader: jinja2.BaseLoader) -> ImmutableSandboxedEnvironment:
+    """The sandboxed environment templates compile in, taking their sources from ``loader``."""
+    env = ImmutableSandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined,
                                         autoescape=False, keep_trailing_newline=False, trim_blocks=True,
                                         lstrip_blocks=True)
     env.filters["spoiler"] = spoiler_markdown
@@ -64,38 +65,12 @@ class Templates:
         self._templates = dict(templates)
         self._fingerprint = fingerprint
 
-    @classmethod
-    def from_directory(cls, folder: Path | str) -> Templates:
-        """Compile and test-render every template in ``folder``.
-
-        Raises:
-            TemplateError: naming the file and line, for an unknown file name, a syntax error or
-                an error while rendering (such as an unknown variable).
-        """
-        folder = Path(folder).expanduser()
-        if not folder.is_dir():
-            raise TemplateError(f"ONEYEARAGO_TEMPLATES: {folder} is not a folder")
-        env = _environment(folder)
-        compiled: dict[str, jinja2.Template] = {}
-        digest = hashlib.sha256()
-        for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") or not path.is_file():
-                continue
-            if path.name not in NAMES:
-                close = difflib.get_close_matches(path.name, NAMES, n=1)
-                hint = f"did you mean {close[0]}?" if close else f"template files are {', '.join(NAMES)}"
-                raise TemplateError(f"{path}: not a template this bot uses ({hint})")
-            source = path.read_text(encoding="utf-8")
-            digest.update(path.name.encode() + b"\0" + source.encode() + b"\0")
-            try:
-                compiled[path.name] = env.get_template(path.name)
-            except jinja2.TemplateSyntaxError as exc:
-                raise TemplateError(f"{path}:{exc.lineno}: {exc.message}") from None
-        templates = cls(folder, compiled, digest.hexdigest())
-        for name in compiled:
+    def check(self) -> Templates:
+        """Test-render every template with a sample story; raises :class:`TemplateError` for the first that fails."""
+        for name in self._templates:
             platform, kind = name[:-3].split("_")
-            templates.get(platform, kind)(context(_SAMPLE))  # type: ignore[misc]
-        return templates
+            self.get(platform, kind)(context(_SAMPLE))  # type: ignore[misc]
+        return self
 
     def get(self, platform: str, kind: str) -> Callable[[Mapping[str, Any]], str] | None:
         """The renderer for ``platform`` and ``kind``, or ``None`` to use the built-in look."""

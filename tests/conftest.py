@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from adapters.fake import FakeAdapter
+from adapters.fake import FakeAdapter, FakeConfig
 from bot.config import Settings, load_settings
 from bot.engine import Engine
 from bot.planner import Planner
@@ -134,7 +134,7 @@ def story(sid: str = "s1", date: dt.date | dt.datetime = dt.date(2025, 3, 1), **
 
 @pytest.fixture
 def fakes() -> dict[str, FakeAdapter]:
-    return {p: FakeAdapter(p) for p in ("x", "reddit", "bluesky")}
+    return {p: FakeAdapter(FakeConfig(p)) for p in ("x", "reddit", "bluesky")}
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Table tests of the pure anniversary rules in :mod:`posts.anniversary`."""
+"""Table tests of the pure anniversary rules in :mod:`posts.anniversary` and the durations of :mod:`posts.durations`."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ from posts.anniversary import (
     LEAP_DAY_RULES,
     anniversary_day,
     followup_due,
-    format_duration,
     localize,
-    parse_duration,
     parse_window,
     shift_years,
     timed_root_due,
     window_slot,
     window_slots,
 )
+from posts.durations import format_duration, parse_duration
 
 UTC = dt.UTC
 D = dt.date
@@ -495,7 +494,7 @@ def test_parse_duration_adds_up_its_parts(parts):
 
 
 def test_human_duration_rounds_for_messages_and_format_duration_is_exact():
-    from posts.anniversary import format_duration, human_duration
+    from posts.durations import format_duration, human_duration
 
     cases = {dt.timedelta(seconds=89): "89s", dt.timedelta(minutes=2): "2m", dt.timedelta(minutes=89): "89m",
              dt.timedelta(hours=6): "6.0h", dt.timedelta(hours=1, minutes=30): "1.5h", dt.timedelta(days=3): "3.0d"}

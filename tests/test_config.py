@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SPEC_BY_NAME, SPECS, Secret, Settings, env_example, load_settings, mask_url
-from bot.errors import ConfigError
+from bot.config import SPEC_BY_NAME, SPECS, Settings, env_example, load_settings, mask_url
+from posts.errors import ConfigError
+from posts.masking import Secret
 
 
 def test_defaults_are_sandbox_all_platforms_utc():

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from adapters.base import Outgoing, ThreadState
-from adapters.fake import FakeAdapter
+from adapters.fake import FakeAdapter, FakeConfig
 from bot.engine import Engine
-from bot.errors import AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.models import AttemptRow, DeliveryRow, PlatformRow
 from bot.planner import Planner
 from bot.store import Store
+from posts.errors import AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
 from tests.conftest import story
 
 UTC = dt.UTC
@@ -108,7 +108,7 @@ def test_intent_is_committed_before_the_platform_is_called(planner, store, setti
                             attempt=(attempt.number, attempt.outcome, attempt.payload))
             return super().publish(post)
 
-    spy = Spy("bluesky")
+    spy = Spy(FakeConfig("bluesky"))
     engine = Engine(store, {"bluesky": spy}, settings, clock=lambda: clock["t"], worker="w")
     at(engine, clock, ROOT_AT)
     assert seen["status"] == "sending" and seen["attempts"] == 1
@@ -119,7 +119,7 @@ def test_intent_is_committed_before_the_platform_is_called(planner, store, setti
 
 def test_a_restart_after_a_crash_mid_send_finds_the_post_instead_of_resending(planner, store, settings, clock):
     load(planner, timed(platforms=("x",)))
-    fake = FakeAdapter("x")
+    fake = FakeAdapter(FakeConfig("x"))
     crashed = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")
     clock["t"] = ROOT_AT
     claim = crashed.claim("x", ROOT_AT)  # intent committed...
@@ -137,7 +137,7 @@ def test_not_found_right_after_a_crash_is_not_trusted_until_the_attempt_has_sett
                                                                                       clock):
     """A platform may finish a request after the client died: look again once it would have landed."""
     load(planner, timed(platforms=("x",)))
-    fake = FakeAdapter("x")
+    fake = FakeAdapter(FakeConfig("x"))
     clock["t"] = ROOT_AT
     Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1").claim("x", ROOT_AT)
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
@@ -152,7 +152,7 @@ def test_not_found_right_after_a_crash_is_not_trusted_until_the_attempt_has_sett
 
 def test_a_restart_after_a_crash_before_sending_sends_it_once(planner, store, settings, clock):
     load(planner, timed(platforms=("x",)))
-    fake = FakeAdapter("x")
+    fake = FakeAdapter(FakeConfig("x"))
     crashed = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w1")
     crashed.claim("x", ROOT_AT)  # died before the network call
     restarted = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w2")
@@ -165,7 +165,7 @@ def test_a_restart_after_a_crash_before_sending_sends_it_once(planner, store, se
 
 def test_a_lapsed_claim_is_reconciled_but_a_live_one_is_left_alone(planner, store, settings, clock):
     load(planner, timed(platforms=("x",)))
-    fake = FakeAdapter("x")
+    fake = FakeAdapter(FakeConfig("x"))
     other = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="other")
     clock["t"] = ROOT_AT
     other.claim("x", ROOT_AT)
@@ -209,7 +209,7 @@ def test_authentication_failure_pauses_that_platform_only(planner, engine, fakes
 def test_transient_errors_back_off_then_fail_after_the_last_attempt(planner, store, make_settings, clock):
     settings = make_settings(max_attempts=3, backoff="1m")
     Planner(store, settings).load([timed(platforms=("x",))], now=ROOT_AT)
-    fake = FakeAdapter("x")
+    fake = FakeAdapter(FakeConfig("x"))
     engine = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w")
     for _ in range(3):
         fake.fail_next(Transient("x", "503 Service Unavailable"))
@@ -349,7 +349,7 @@ def test_each_platform_gets_the_payload_rendering_produced(planner, engine, fake
 def test_a_quota_spreads_posts_instead_of_exceeding_it(store, make_settings, clock):
     settings = make_settings(quota_x_24h=100, quota_x_15m=2, platforms="x", backlog_pace="0s")
     Planner(store, settings).load([timed(f"s{i}", one_year_later="") for i in range(5)], now=ROOT_AT)
-    fake = FakeAdapter("x")
+    fake = FakeAdapter(FakeConfig("x"))
     engine = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w")
     report = at(engine, clock, ROOT_AT)
     assert len(fake.posts) == 2 and report.count("deferred") == 1
@@ -367,7 +367,7 @@ def test_the_daily_quota_counts_posts_of_the_last_24_hours(store, make_settings,
     planner = Planner(store, settings)
     planner.load([timed("a", one_year_later=""),
                   story("b", dt.datetime(2025, 3, 1, 20, 0, tzinfo=UTC), one_year_later="")], now=ROOT_AT)
-    fake = FakeAdapter("x")
+    fake = FakeAdapter(FakeConfig("x"))
     engine = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w")
     at(engine, clock, ROOT_AT)
     at(engine, clock, ROOT_AT + dt.timedelta(hours=8))
@@ -378,7 +378,7 @@ def test_the_daily_quota_counts_posts_of_the_last_24_hours(store, make_settings,
 def test_a_backlog_after_downtime_drains_at_a_steady_pace(store, make_settings, clock):
     settings = make_settings(backlog_pace="30s", platforms="x", quota_x_15m=0)
     Planner(store, settings).load([timed(f"s{i}", one_year_later="") for i in range(4)], now=ROOT_AT)
-    fake = FakeAdapter("x")
+    fake = FakeAdapter(FakeConfig("x"))
     engine = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w")
     back = ROOT_AT + dt.timedelta(minutes=30)  # the bot was down for half an hour
     for step in range(4):
@@ -389,7 +389,7 @@ def test_a_backlog_after_downtime_drains_at_a_steady_pace(store, make_settings, 
 def test_before_giving_up_the_engine_looks_for_a_post_that_landed_late(store, make_settings, clock):
     settings = make_settings(max_attempts=1)
     Planner(store, settings).load([timed(platforms=("x",), one_year_later="")], now=ROOT_AT)
-    fake = FakeAdapter("x")
+    fake = FakeAdapter(FakeConfig("x"))
     engine = Engine(store, {"x": fake}, settings, clock=lambda: clock["t"], worker="w")
     fake.land_then_fail(Transient("x", "503, and the slow create finished after all"))
     at(engine, clock, ROOT_AT)

@@ -444,7 +444,7 @@ def test_the_engine_hands_the_stored_bytes_to_the_adapter_on_every_backend(tmp_p
     import datetime as dt
 
     from bot.planner import Planner
-    from posts.loader import load_stories
+    from bot.sources.stories import load_stories
 
     source = png(300, 200, noise=True)
     (tmp_path / "s").mkdir()
@@ -482,7 +482,8 @@ def test_preview_shows_the_stored_image(env, capsys):
 def test_every_address_of_a_host_is_checked_and_the_request_goes_to_the_checked_one(server):
     import ipaddress
 
-    from posts.media import ImageError, MediaLoader, MediaPolicy, parse_networks
+    from bot.sources.images import MediaLoader, MediaPolicy, parse_networks
+    from posts.media import ImageError
 
     policy = MediaPolicy(allow_private=parse_networks(["127.0.0.1"]))
     answers = {"img.test": ["127.0.0.1"], "mixed.test": ["127.0.0.1", "10.1.2.3"]}

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import posts
-from bot.errors import Problem, StoryError
-from posts.loader import load_stories, story_files
+import bot.sources
+from bot.sources.stories import load_stories, story_files
+from posts.errors import Problem, StoryError
 from posts.story import FIELDS, Story, derive_id
 
 UTC = dt.UTC
@@ -888,7 +888,7 @@ def test_a_file_that_is_not_utf8_is_reported(tmp_path):
 # The bundled sample queue
 # --------------------------------------------------------------------------------------------
 
-SAMPLES = Path(posts.__file__).parent / "samples"
+SAMPLES = Path(bot.sources.__file__).parent / "samples"
 
 
 def test_the_bundled_sample_queue_loads_without_problems():
@@ -910,7 +910,7 @@ def test_the_bundled_sample_queue_loads_without_problems():
 def test_the_garbage_collector_is_held_off_only_while_loading_even_when_loading_fails(tmp_path):
     import gc
 
-    from posts.loader import gc_paused
+    from posts.gcpause import gc_paused
 
     with gc_paused():
         assert not gc.isenabled()

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from bot.config import load_settings, secret_forms
+from bot.config import load_settings
 from bot.store import Store
 from bot.web import create_app
+from posts.masking import secret_forms
 from tests.cli_support import isolate, run_cli
 
 STORIES = """\
@@ -423,7 +424,7 @@ def test_log_records_and_their_tracebacks_are_masked_in_every_form():
     import logging
 
     from bot import cli as cli_module
-    from bot.config import Masker
+    from posts.masking import Masker
 
     cli_module.MASKER[0] = Masker([PASSWORD])
     try:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from adapters.fake import FakeAdapter
+from adapters.fake import FakeAdapter, FakeConfig
 from adapters.sandbox import read_transcript
 from bot.config import load_settings
 from bot.engine import Engine
@@ -225,7 +225,7 @@ def test_an_edit_loaded_while_a_post_is_in_flight_is_too_late_for_it(store, sett
                                                           now=T - dt.timedelta(minutes=1)))
             return super().publish(post)
 
-    adapter = EditWhileSending("x")
+    adapter = EditWhileSending(FakeConfig("x"))
     Engine(store, {"x": adapter}, settings, clock=lambda: T, worker="w").run_once(T)
     editor.dispose()
     [sent] = adapter.posts

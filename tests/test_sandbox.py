@@ -8,7 +8,7 @@ import json
 import pytest
 
 from adapters.base import Outgoing, ThreadState
-from adapters.sandbox import SandboxAdapter, read_transcript, sandbox_ref
+from adapters.sandbox import SandboxAdapter, SandboxConfig, read_transcript, sandbox_ref
 from tests.replies import replying
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -20,7 +20,7 @@ def post(key: str, kind: str = "root", part: int = 1, platform: str = "x") -> Ou
 
 def test_posts_and_replies_are_recorded_with_their_thread_position(tmp_path):
     shown = []
-    sandbox = SandboxAdapter("x", tmp_path / "t.jsonl", clock=lambda: NOW, show=shown.append)
+    sandbox = SandboxAdapter(SandboxConfig("x", tmp_path / "t.jsonl"), clock=lambda: NOW, show=shown.append)
     root = sandbox.publish(post("k1"))
     reply = sandbox.reply(replying(post("k2", "followup"), root, root))
     records = read_transcript(tmp_path / "t.jsonl")
@@ -40,11 +40,11 @@ def test_ids_look_like_each_platform(tmp_path):
 
 def test_find_by_key_after_a_crash_and_a_torn_last_line(tmp_path):
     path = tmp_path / "t.jsonl"
-    sandbox = SandboxAdapter("bluesky", path, clock=lambda: NOW)
+    sandbox = SandboxAdapter(SandboxConfig("bluesky", path), clock=lambda: NOW)
     ref = sandbox.publish(post("k1", platform="bluesky"))
     with open(path, "a") as handle:
         handle.write('{"platform": "bluesky", "key": "k2"')  # the process died mid-write
-    again = SandboxAdapter("bluesky", path, clock=lambda: NOW)
+    again = SandboxAdapter(SandboxConfig("bluesky", path), clock=lambda: NOW)
     assert again.find(post("k1", platform="bluesky")) == ref
     assert again.find(post("k2", platform="bluesky")) is None
     assert again.thread_state(ref) is ThreadState.OPEN
@@ -52,7 +52,7 @@ def test_find_by_key_after_a_crash_and_a_torn_last_line(tmp_path):
 
 
 def test_reddit_root_records_title_and_self_text(tmp_path):
-    sandbox = SandboxAdapter("reddit", tmp_path / "t.jsonl", clock=lambda: NOW)
+    sandbox = SandboxAdapter(SandboxConfig("reddit", tmp_path / "t.jsonl"), clock=lambda: NOW)
     sandbox.publish(Outgoing("reddit", "s", "root", 1, {"title": "T", "selftext": "Body"}, "k"))
     record = json.loads((tmp_path / "t.jsonl").read_text())
     assert record["text"] == "T\n\nBody" and record["payload"] == {"title": "T", "selftext": "Body"}
@@ -60,7 +60,7 @@ def test_reddit_root_records_title_and_self_text(tmp_path):
 
 def test_simulated_latency_uses_the_injected_sleep(tmp_path):
     slept = []
-    sandbox = SandboxAdapter("x", tmp_path / "t.jsonl", clock=lambda: NOW, latency=0.1, sleep=slept.append)
+    sandbox = SandboxAdapter(SandboxConfig("x", tmp_path / "t.jsonl", latency=0.1), clock=lambda: NOW, sleep=slept.append)
     sandbox.publish(post("k"))
     assert slept == [0.1]
 
@@ -70,9 +70,9 @@ def test_look_ups_see_every_append_and_a_rewritten_transcript(tmp_path):
     another process, a line finished after a look-up saw half of it, and a transcript edited by hand
     (a post deleted) are all seen."""
     path = tmp_path / "t.jsonl"
-    reader = SandboxAdapter("x", path, clock=lambda: NOW)
+    reader = SandboxAdapter(SandboxConfig("x", path), clock=lambda: NOW)
     assert reader.find(post("k1")) is None  # no transcript yet
-    first = SandboxAdapter("x", path, clock=lambda: NOW).publish(post("k1"))
+    first = SandboxAdapter(SandboxConfig("x", path), clock=lambda: NOW).publish(post("k1"))
     assert reader.find(post("k1")) == first
     line = path.read_text(encoding="utf-8").split("\n")[0].replace("k1", "k2").replace(first.id, sandbox_ref("x", "k2").id)
     with open(path, "a", encoding="utf-8") as handle:  # another process, caught mid-write
@@ -88,8 +88,16 @@ def test_look_ups_see_every_append_and_a_rewritten_transcript(tmp_path):
     assert reader.find(post("k1")) is None and reader.find(post("k2")) == sandbox_ref("x", "k2")
 
 
+def test_the_sandbox_is_built_from_its_own_config_alone(tmp_path):
+    slept: list[float] = []
+    sandbox = SandboxAdapter(SandboxConfig("reddit", tmp_path / "t.jsonl", latency=0.25), sleep=slept.append)
+    ref = sandbox.publish(post("k1", platform="reddit"))
+    assert ref == sandbox_ref("reddit", "k1") and slept == [0.25]
+    assert [r["platform"] for r in read_transcript(tmp_path / "t.jsonl")] == ["reddit"]
+
+
 def test_a_reply_names_its_parent_and_root_in_the_post_itself(tmp_path):
-    sandbox = SandboxAdapter("x", tmp_path / "t.jsonl", clock=lambda: NOW, show=lambda _: None)
+    sandbox = SandboxAdapter(SandboxConfig("x", tmp_path / "t.jsonl"), clock=lambda: NOW, show=lambda _: None)
     with pytest.raises(ValueError, match="names no parent and root"):
         sandbox.reply(post("k2", "followup"))
     assert not (tmp_path / "t.jsonl").exists() or read_transcript(tmp_path / "t.jsonl") == []

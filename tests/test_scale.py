@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import event, insert
 
-from adapters.fake import FakeAdapter
+from adapters.fake import FakeAdapter, FakeConfig
 from bot.config import load_settings
 from bot.engine import Engine
 from bot.models import DeliveryRow, StoryRow
@@ -41,7 +41,7 @@ def _queue(folder: Path, size: int) -> tuple[Store, Engine, FakeAdapter]:
     with store.session() as session:
         session.execute(insert(StoryRow), stories)
         session.execute(insert(DeliveryRow), deliveries)
-    fake = FakeAdapter("x")
+    fake = FakeAdapter(FakeConfig("x"))
     return store, Engine(store, {"x": fake}, settings, clock=lambda: NOW, worker="scale-test"), fake
 
 

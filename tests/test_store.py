@@ -10,10 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 
-from bot.errors import StoreError
 from bot.models import Base, DeliveryRow, PlatformRow
 from bot.planner import Planner
 from bot.store import Store
+from posts.errors import StoreError
 from tests.conftest import story
 
 

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from adapters.sandbox import read_transcript
 from bot.config import load_settings
 from bot.engine import Engine
-from bot.errors import StoreError
 from bot.models import DeliveryRow
 from bot.planner import Planner
 from bot.store import Store
+from posts.errors import StoreError
 from tests.conftest import story
 
 UTC = dt.UTC

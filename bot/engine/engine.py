@@ -38,7 +38,8 @@ from bot.engine.transitions import Transitions
 from bot.models import DeliveryRow, PlatformRow
 from bot.models import Status as S
 from bot.planner import RENDER_AHEAD, Planner
-from bot.store import Store, utcnow
+from bot.store import Store
+from posts.clock import utcnow
 
 HOUSEKEEPING = dt.timedelta(seconds=30)
 """In the run loop, how often a sweep also reconciles lapsed claims, marks missed roots and renders ahead."""

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.models import DeliveryRow
 from bot.models import Status as S
-from posts.anniversary import human_duration as human
+from posts.durations import human_duration as human
 
 BACKLOG_LATE = dt.timedelta(minutes=1)
 """A post this late counts as part of a backlog, which drains at ``ONEYEARAGO_BACKLOG_PACE``."""

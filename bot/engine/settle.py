@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from adapters.base import Adapter, Outgoing, PostRef
 from bot.engine.events import RunReport
 from bot.engine.transitions import LOOKUP_FAILED
-from bot.errors import AdapterError, OutcomeUnknown, RateLimited, Transient
 from bot.models import AttemptRow
 from bot.models import Status as S
+from posts.errors import AdapterError, OutcomeUnknown, RateLimited, Transient
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine

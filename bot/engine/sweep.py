@@ -15,11 +15,11 @@ from bot.engine import queries
 from bot.engine.events import RunReport
 from bot.engine.holds import Hold, hold_for
 from bot.engine.settle import Absent, Unknown
-from bot.errors import AdapterError, AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.images import story_image
 from bot.models import DeliveryRow, PlatformRow
 from bot.models import Status as S
-from posts.anniversary import human_duration as human
+from posts.durations import human_duration as human
+from posts.errors import AdapterError, AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine

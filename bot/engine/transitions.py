@@ -33,7 +33,7 @@ from bot.models import AttemptRow, DeliveryRow, PlatformRow
 from bot.models import Status as S
 from bot.store import Store
 from bot.tid import next_tid
-from posts.anniversary import human_duration as human
+from posts.durations import human_duration as human
 from posts.render import stamp
 
 NOT_MADE = ("rate-limited", "auth-failed", "check-failed")

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
-from bot.errors import StoreError
 from bot.models import PlatformRow, WorkerRow
 from bot.store import Store
+from posts.errors import StoreError
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine

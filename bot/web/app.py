@@ -30,16 +30,17 @@ from starlette.templating import Jinja2Templates
 
 from bot import ops
 from bot.config import Settings
-from bot.errors import BotError, NotFound, StoryError
 from bot.images import media_policy
 from bot.models import DeliveryRow
 from bot.planner import Planner, operator_templates
-from bot.store import Store, utcnow
+from bot.sources.stories import load_stories
+from bot.store import Store
 from bot.web import post_html as show
 from bot.web import security
 from bot.web.pages import MAX_WEEKS, calendar, headlines, status_view, story_view
 from posts import limits
-from posts.loader import load_stories
+from posts.clock import utcnow
+from posts.errors import BotError, NotFound, StoryError
 from posts.story import PLATFORM_NAMES
 
 HERE = Path(__file__).parent

@@ -22,7 +22,7 @@ from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.quotas import DayCount
 from bot.store import Store
-from posts.loader import gc_paused
+from posts.gcpause import gc_paused
 from posts.render import Part
 from posts.story import PLATFORM_NAMES, PLATFORMS, Story
 from posts.twitter_text import url_spans

@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.errors import BotError
+from posts.errors import BotError
 
 CSRF_COOKIE = "csrf"
 CSRF_FIELD = "csrf_token"

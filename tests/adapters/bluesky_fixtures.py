@@ -22,6 +22,7 @@ import pytest
 from adapters.base import PostRef
 from adapters.bluesky import POST, BlueskyAdapter, rkey_of
 from bot.config import Settings, load_settings
+from bot.wiring import bluesky_config
 from tests.pds_fixtures import shared_pds
 from tests.pds_harness import Account, LocalPDS
 
@@ -76,7 +77,7 @@ class BlueskyTarget:
         self.pds = pds
         self.account = account
         self.settings = settings
-        self.adapter = BlueskyAdapter(settings, **({"clock": clock} if clock else {}))
+        self.adapter = BlueskyAdapter(bluesky_config(settings), **({"clock": clock} if clock else {}))
 
     def remove(self, ref: PostRef) -> None:
         """Delete the post on the server (``thread_state`` then says GONE)."""

@@ -11,6 +11,7 @@ import pytest
 from adapters.base import PostRef
 from adapters.reddit import RedditAdapter
 from bot.config import Settings, load_settings
+from bot.wiring import reddit_config
 from tests.standins.reddit import RedditStandin
 
 
@@ -48,6 +49,6 @@ def reddit_target() -> Iterator[RedditTarget]:
     standin = RedditStandin()
     base_url = standin.serve()
     try:
-        yield RedditTarget(RedditAdapter(reddit_settings(standin, base_url)), standin)
+        yield RedditTarget(RedditAdapter(reddit_config(reddit_settings(standin, base_url))), standin)
     finally:
         standin.stop()

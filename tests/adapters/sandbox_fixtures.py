@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapters.base import PostRef
-from adapters.sandbox import SandboxAdapter
+from adapters.sandbox import SandboxAdapter, SandboxConfig
 
 
 @dataclasses.dataclass
@@ -29,4 +29,4 @@ class SandboxTarget:
 @pytest.fixture
 def sandbox_target(tmp_path: Path) -> SandboxTarget:
     path = tmp_path / "transcript.jsonl"
-    return SandboxTarget(SandboxAdapter("bluesky", path), path)
+    return SandboxTarget(SandboxAdapter(SandboxConfig("bluesky", path)), path)

@@ -28,11 +28,11 @@ import httpx
 import pytest
 
 from adapters.base import Adapter, Outgoing, PostRef, ThreadState
-from adapters.bluesky import POST, BlueskyAdapter, sniff_image
-from bot.app import live_adapter_class, missing_settings
+from adapters.bluesky import POST, BlueskyAdapter, BlueskyConfig, sniff_image
 from bot.config import Settings, load_settings
-from bot.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.tid import encode, next_tid
+from bot.wiring import bluesky_config, live_adapter_class, missing_settings
+from posts.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
 from posts.media import Image
 from posts.render import RenderOptions, bluesky_record, render
 from tests.adapters.bluesky_fixtures import (  # noqa: F401 - pytest fixtures
@@ -195,7 +195,7 @@ def test_a_post_that_landed_before_a_crash_is_recognised_and_not_posted_again(
         bluesky_target: BlueskyTarget) -> None:  # noqa: F811
     post = outgoing()
     # The first attempt reached the server, then the bot died before recording the answer.
-    other = BlueskyAdapter(bluesky_target.settings)
+    other = BlueskyAdapter(bluesky_config(bluesky_target.settings))
     landed = other.publish(post)
 
     adapter = bluesky_target.adapter
@@ -220,7 +220,7 @@ def test_a_post_the_server_refuses_is_rejected_with_its_reason_and_nothing_is_st
 def test_a_record_key_that_holds_another_post_is_rejected_not_taken_for_ours(
         bluesky_target: BlueskyTarget) -> None:  # noqa: F811
     post = outgoing()
-    BlueskyAdapter(bluesky_target.settings).publish(dataclasses.replace(
+    BlueskyAdapter(bluesky_config(bluesky_target.settings)).publish(dataclasses.replace(
         post, payload={**post.payload, "text": "something else", "facets": []}))
     assert bluesky_target.adapter.find(post) is None
     with pytest.raises(Rejected, match="already holds a different post"):
@@ -233,7 +233,7 @@ def test_the_session_is_saved_0600_and_reused_by_the_next_run_without_logging_in
         bluesky_pds: LocalPDS, bluesky_account: Account, tmp_path: Path) -> None:  # noqa: F811
     settings = bluesky_settings(tmp_path, bluesky_pds.url, bluesky_account)
     seen, hooks = counting_hooks()
-    first = BlueskyAdapter(settings, request_kwargs=hooks)
+    first = BlueskyAdapter(bluesky_config(settings), request_kwargs=hooks)
     assert seen[LOGIN] == 0  # no network call before the first use
     first.publish(outgoing())
     first.publish(outgoing("A second post, same session."))
@@ -249,7 +249,7 @@ def test_the_session_is_saved_0600_and_reused_by_the_next_run_without_logging_in
     assert not list(path.parent.glob(".bluesky-session-*"))  # no temporary file left behind
 
     seen2, hooks2 = counting_hooks()
-    second = BlueskyAdapter(settings, request_kwargs=hooks2)
+    second = BlueskyAdapter(bluesky_config(settings), request_kwargs=hooks2)
     assert second.whoami() == f"@{bluesky_account.handle} ({bluesky_account.did}) on {bluesky_pds.url}"
     second.publish(outgoing("Posted by the next run."))
     assert seen2[LOGIN] == 0 and seen2[REFRESH] == 0
@@ -279,7 +279,7 @@ def test_a_saved_session_the_server_refuses_is_replaced_by_one_password_login(
     stale = session_string(bluesky_account.handle, bluesky_account.did, access, refresh, f"{bluesky_pds.url}/xrpc")
     settings.bluesky_session_path.write_text(stale)
     seen, hooks = counting_hooks()
-    adapter = BlueskyAdapter(settings, request_kwargs=hooks)
+    adapter = BlueskyAdapter(bluesky_config(settings), request_kwargs=hooks)
     ref = adapter.publish(outgoing())
     assert seen[LOGIN] == 1 and seen[REFRESH] == (1 if expired else 0)
     assert [r["uri"] for r in server_records(bluesky_pds.url, bluesky_account.did)] == [ref.id]
@@ -293,7 +293,7 @@ def test_a_saved_session_the_server_refuses_is_replaced_by_one_password_login(
 def test_a_wrong_app_password_is_auth_failed_and_never_shown(
         bluesky_pds: LocalPDS, bluesky_account: Account, tmp_path: Path) -> None:  # noqa: F811
     wrong = dataclasses.replace(bluesky_account, password="wrong-pass-1234-abcd")
-    adapter = BlueskyAdapter(bluesky_settings(tmp_path, bluesky_pds.url, wrong))
+    adapter = BlueskyAdapter(bluesky_config(bluesky_settings(tmp_path, bluesky_pds.url, wrong)))
     with pytest.raises(AuthFailed) as caught:
         adapter.publish(outgoing())
     assert "HTTP 401" in str(caught.value)
@@ -335,14 +335,14 @@ def test_the_engine_posts_a_story_and_its_multi_part_followup_as_one_thread(
 
     from bot.engine import Engine
     from bot.planner import Planner
+    from bot.sources.stories import load_stories
     from bot.store import Store
-    from posts.loader import load_stories
 
     settings = bluesky_settings(tmp_path, bluesky_pds.url, bluesky_account)
     store = Store(settings.database_url)
     clock = {"t": dt.datetime(2026, 1, 1, tzinfo=UTC)}
     try:
-        engine = Engine(store, {"bluesky": BlueskyAdapter(settings)}, settings, clock=lambda: clock["t"],
+        engine = Engine(store, {"bluesky": BlueskyAdapter(bluesky_config(settings))}, settings, clock=lambda: clock["t"],
                         worker="test")
         reveal = " ".join(f"Sentence number {i} tells part of how things turned out." for i in range(12))
         when = dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -575,7 +575,7 @@ def unit_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def make_adapter(mock_pds: MockPDS, unit_settings: Settings) -> Callable[..., BlueskyAdapter]:
     def make(settings: Settings = unit_settings) -> BlueskyAdapter:
-        return BlueskyAdapter(settings, clock=lambda: NOW, request_kwargs={"transport": mock_pds.transport()})
+        return BlueskyAdapter(bluesky_config(settings), clock=lambda: NOW, request_kwargs={"transport": mock_pds.transport()})
 
     return make
 
@@ -957,3 +957,13 @@ def test_the_tid_of_a_retry_is_the_same_record_key(adapter: BlueskyAdapter, mock
     adapter.publish(post)
     assert [c.json()["rkey"] for c in mock_pds.calls(CREATE)] == [key, key]
     assert mock_pds.calls(CREATE)[0].body == mock_pds.calls(CREATE)[1].body
+
+
+def test_the_adapter_is_built_from_its_own_config_alone(mock_pds: MockPDS, tmp_path: Path) -> None:
+    config = BlueskyConfig(handle=HANDLE, app_password=PASSWORD, session_path=tmp_path / "session",
+                           pds_url=PDS_URL, timeout=dt.timedelta(seconds=5))
+    assert PASSWORD not in repr(config)
+    adapter = BlueskyAdapter(config, clock=lambda: NOW, request_kwargs={"transport": mock_pds.transport()})
+    adapter.publish(outgoing())
+    assert [s.nsid for s in mock_pds.seen] == [LOGIN, CREATE]
+    assert (tmp_path / "session").exists()

@@ -20,11 +20,28 @@ import responses
 from prawcore.sessions import FiniteRetryStrategy
 
 from adapters.base import Outgoing, PostRef, ThreadState
-from adapters.reddit import RedditAdapter, _retry_strategy, _send_once, _SendOnce, ratelimit_delay, user_agent
+from adapters.reddit import (
+    RedditAdapter,
+    RedditConfig,
+    _retry_strategy,
+    _send_once,
+    _SendOnce,
+    ratelimit_delay,
+    user_agent,
+)
 from bot.engine import Engine
-from bot.errors import AdapterError, AuthFailed, ConfigError, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.planner import Planner
 from bot.store import Store
+from bot.wiring import live_adapter, reddit_config
+from posts.errors import (
+    AdapterError,
+    AuthFailed,
+    ConfigError,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    Transient,
+)
 from tests.adapters.reddit_fixtures import reddit_settings
 from tests.conftest import story
 from tests.replies import replying
@@ -101,7 +118,7 @@ def mock() -> Iterator[responses.RequestsMock]:
 def replay(mock: responses.RequestsMock) -> RedditAdapter:
     """An adapter on Reddit's own hosts (answered by ``responses``), on a fixed clock."""
     settings = reddit_settings(_ReplayAccount(), reddit_flair_id="", http_timeout="7.5s")
-    return RedditAdapter(settings, clock=lambda: NOW)
+    return RedditAdapter(reddit_config(settings), clock=lambda: NOW)
 
 
 class _ReplayAccount(RedditStandin):
@@ -113,7 +130,7 @@ class _ReplayAccount(RedditStandin):
 
 
 def replay_with(**options: Any) -> RedditAdapter:
-    return RedditAdapter(reddit_settings(_ReplayAccount(), **options), clock=lambda: NOW)
+    return RedditAdapter(reddit_config(reddit_settings(_ReplayAccount(), **options)), clock=lambda: NOW)
 
 
 def add_token(mock: responses.RequestsMock, name: str = "praw/TestSubreddit.test_submit__selftext.json") -> None:
@@ -129,7 +146,7 @@ def standin() -> RedditStandin:
 def live(standin: RedditStandin, mock: responses.RequestsMock) -> RedditAdapter:
     """An adapter talking to the stand-in through ``responses`` (Reddit's own hosts)."""
     standin.install(mock)
-    return RedditAdapter(reddit_settings(standin), clock=lambda: NOW)
+    return RedditAdapter(reddit_config(reddit_settings(standin)), clock=lambda: NOW)
 
 
 @pytest.fixture
@@ -529,7 +546,7 @@ def test_connection_refused_is_transient_for_writes_and_reads(no_sleep):
     standin = RedditStandin()
     base_url = standin.serve()
     standin.stop()  # nothing listens there any more
-    adapter = RedditAdapter(reddit_settings(standin, base_url), clock=lambda: NOW)
+    adapter = RedditAdapter(reddit_config(reddit_settings(standin, base_url)), clock=lambda: NOW)
 
     with pytest.raises(Transient, match="could not connect"):
         adapter.publish(root_post())
@@ -541,7 +558,7 @@ def test_a_real_connection_dropped_after_the_post_is_an_unknown_outcome():
     standin = RedditStandin()
     base_url = standin.serve()
     try:
-        adapter = RedditAdapter(reddit_settings(standin, base_url), clock=lambda: NOW)
+        adapter = RedditAdapter(reddit_config(reddit_settings(standin, base_url)), clock=lambda: NOW)
         standin.drop_next("submit")
         with pytest.raises(OutcomeUnknown, match="ConnectionError"):
             adapter.publish(root_post())
@@ -555,7 +572,7 @@ def test_a_real_read_timeout_on_a_submit_is_an_unknown_outcome():
     standin = RedditStandin()
     base_url = standin.serve()
     try:
-        adapter = RedditAdapter(reddit_settings(standin, base_url, http_timeout="0.3s"), clock=lambda: NOW)
+        adapter = RedditAdapter(reddit_config(reddit_settings(standin, base_url, http_timeout="0.3s")), clock=lambda: NOW)
         adapter.whoami()  # log in first
         standin.delay_next("submit", 1.0)
         with pytest.raises(OutcomeUnknown, match="ReadTimeout"):
@@ -677,7 +694,7 @@ def test_bad_credentials_are_an_authentication_failure(standin, mock, password, 
     standin.install(mock)
     settings = reddit_settings(standin, reddit_password=password or standin.users[standin.username],
                                reddit_client_secret=secret or standin.client_secret)
-    adapter = RedditAdapter(settings, clock=lambda: NOW)
+    adapter = RedditAdapter(reddit_config(settings), clock=lambda: NOW)
 
     for call in (adapter.whoami, lambda: adapter.publish(root_post())):
         with pytest.raises(AuthFailed) as caught:
@@ -722,12 +739,12 @@ def test_mapped_errors_never_show_a_secret(standin, mock, caplog, no_sleep):
     standin.install(mock)
     settings = reddit_settings(standin, reddit_password="wrong-pass-" + "9" * 8)
     errors: list[AdapterError] = []
-    bad = RedditAdapter(settings, clock=lambda: NOW)
+    bad = RedditAdapter(reddit_config(settings), clock=lambda: NOW)
     for call in (bad.whoami, lambda: bad.publish(root_post())):
         with pytest.raises(AdapterError) as caught:
             call()
         errors.append(caught.value)
-    good = RedditAdapter(reddit_settings(standin), clock=lambda: NOW)
+    good = RedditAdapter(reddit_config(reddit_settings(standin)), clock=lambda: NOW)
     root = good.publish(root_post())
     for route, fault in [("submit", "drop"), ("submit", "503"), ("comment", "timeout"), ("submission", "503"),
                          ("submit", "ratelimit"), ("submit", "429")]:
@@ -830,7 +847,7 @@ def test_find_returns_the_oldest_of_two_identical_posts(standin, live):
 
 def test_find_ignores_the_same_post_in_another_subreddit(standin, live):
     standin.add_subreddit("elsewhere")
-    other = RedditAdapter(reddit_settings(standin, reddit_subreddit="elsewhere"), clock=lambda: NOW)
+    other = RedditAdapter(reddit_config(reddit_settings(standin, reddit_subreddit="elsewhere")), clock=lambda: NOW)
     other.publish(root_post())
     assert live.find(root_post(), since=dt.datetime.now(UTC) - dt.timedelta(minutes=5)) is None
 
@@ -876,18 +893,18 @@ def test_whoami_says_when_the_subreddit_cannot_be_used(standin, live, setup, rea
 
 
 def test_the_user_agent_follows_reddits_rule_unless_set(standin):
-    assert user_agent(reddit_settings(standin)) == f"{sys.platform}:oneyearago:0.1.0 (by /u/{standin.username})"
-    assert user_agent(reddit_settings(standin, reddit_user_agent="custom:ua:1 (by /u/x)")) == "custom:ua:1 (by /u/x)"
+    assert user_agent(reddit_config(reddit_settings(standin))) == f"{sys.platform}:oneyearago:0.1.0 (by /u/{standin.username})"
+    assert user_agent(reddit_config(reddit_settings(standin, reddit_user_agent="custom:ua:1 (by /u/x)"))) == "custom:ua:1 (by /u/x)"
 
 
 def test_missing_credentials_are_a_config_error_naming_the_variables(standin):
     settings = reddit_settings(standin, reddit_password="", reddit_subreddit="")
     with pytest.raises(ConfigError, match="ONEYEARAGO_REDDIT_PASSWORD, ONEYEARAGO_REDDIT_SUBREDDIT"):
-        RedditAdapter(settings)
+        live_adapter(settings, "reddit")
 
 
 def test_a_subreddit_given_with_its_prefix_is_accepted(standin, live):
-    adapter = RedditAdapter(reddit_settings(standin, reddit_subreddit=f"r/{SUBREDDIT}"), clock=lambda: NOW)
+    adapter = RedditAdapter(reddit_config(reddit_settings(standin, reddit_subreddit=f"r/{SUBREDDIT}")), clock=lambda: NOW)
     adapter.publish(root_post())
     assert standin.requests_to("submit")[0].form["sr"] == SUBREDDIT
 
@@ -914,7 +931,7 @@ def sim(make_settings, no_sleep) -> Iterator[dict[str, Any]]:
     base_url = standin.serve()
     settings = make_settings(platforms="reddit")
     store = Store(settings.database_url)
-    adapter = RedditAdapter(reddit_settings(standin, base_url), clock=lambda: clock["t"])
+    adapter = RedditAdapter(reddit_config(reddit_settings(standin, base_url)), clock=lambda: clock["t"])
     engine = Engine(store, {"reddit": adapter}, settings, clock=lambda: clock["t"], worker="test")
     try:
         yield {"clock": clock, "standin": standin, "engine": engine, "planner": Planner(store, settings),
@@ -974,3 +991,23 @@ def test_the_engine_waits_as_long_as_reddit_says(sim):
     assert _run(sim, root_at + dt.timedelta(minutes=3, seconds=59)).events == []
     assert _run(sim, root_at + dt.timedelta(minutes=4)).count("posted") == 1
     assert len(standin.posts_by()) == 1 and standin.early_writes == []
+
+
+def test_the_adapter_is_built_from_its_own_config_alone(standin, mock):
+    standin.install(mock)
+    config = RedditConfig(client_id=standin.client_id, client_secret=standin.client_secret,
+                          username=standin.username, password=standin.users[standin.username],
+                          subreddit=SUBREDDIT, version="9.8.7", timeout=dt.timedelta(seconds=10))
+    assert standin.client_secret not in repr(config) and standin.users[standin.username] not in repr(config)
+    adapter = RedditAdapter(config, clock=lambda: NOW)
+    ref = adapter.publish(root_post())
+    assert standin.requests_to("submit")[0].form["sr"] == SUBREDDIT and ref.id
+    agent = {k.lower(): v for k, v in standin.requests_to("submit")[0].headers.items()}["user-agent"]
+    assert f"{sys.platform}:oneyearago:9.8.7 (by /u/{standin.username})" in agent
+
+
+def test_a_config_without_credentials_is_refused_naming_what_is_missing():
+    config = RedditConfig(client_id="id", client_secret="", username="someone", password="", subreddit="sub",
+                          version="1")
+    with pytest.raises(ConfigError, match="client_secret, password"):
+        RedditAdapter(config)

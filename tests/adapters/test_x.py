@@ -27,8 +27,9 @@ from urllib3.exceptions import (
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from adapters.base import Outgoing, PostRef, ThreadState
-from adapters.x import DEFAULT_WAIT, MIN_WAIT, TWEEPY_HOST, XAdapter
-from bot.errors import (
+from adapters.x import DEFAULT_WAIT, MIN_WAIT, TWEEPY_HOST, XAdapter, XConfig
+from bot.wiring import x_config
+from posts.errors import (
     AdapterError,
     AuthFailed,
     Duplicate,
@@ -98,7 +99,7 @@ def mock() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture
 def adapter(settings_x) -> XAdapter:
-    return XAdapter(settings_x, clock=lambda: NOW)
+    return XAdapter(x_config(settings_x), clock=lambda: NOW)
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def standin(mock: responses.RequestsMock) -> XStandin:
 @pytest.fixture
 def live(settings_x, standin: XStandin) -> XAdapter:
     """The adapter on the stand-in, with the real clock (the stand-in stamps posts with real time)."""
-    return XAdapter(settings_x)
+    return XAdapter(x_config(settings_x))
 
 
 def recent() -> dt.datetime:
@@ -152,7 +153,7 @@ def test_the_stand_in_answers_in_the_recorded_shapes(settings_x, standin, mock):
     create, delete = cassette("test_client_create_and_delete_tweet.yaml")
     me = cassette("test_client_get_me.yaml")[0]
     decoded = json.loads((DATA / "test_client_create_and_delete_tweet.decoded.json").read_text())
-    auth = XAdapter(settings_x).client  # sign like tweepy does
+    auth = XAdapter(x_config(settings_x)).client  # sign like tweepy does
     for interaction, body in ((create, create["request"]["body"]), (me, None)):
         request = interaction["request"]
         answer = auth.request(request["method"], urlsplit(request["uri"]).path,
@@ -346,7 +347,7 @@ def test_a_429_then_success_once_the_reset_time_has_come(settings_x, mock):
     clock = {"now": 1_800_000_000.0}
     server = XStandin(credentials=CREDENTIALS, clock=lambda: clock["now"])
     server.install(mock)
-    adapter = XAdapter(settings_x, clock=lambda: dt.datetime.fromtimestamp(clock["now"], UTC))
+    adapter = XAdapter(x_config(settings_x), clock=lambda: dt.datetime.fromtimestamp(clock["now"], UTC))
     server.rate_limit_next("POST /2/tweets", reset=clock["now"] + 300)
 
     with pytest.raises(RateLimited) as caught:
@@ -366,7 +367,7 @@ def test_the_stand_in_enforces_its_daily_limit_and_the_adapter_waits_for_its_res
     clock = {"now": 1_800_000_000.0}
     server = XStandin(credentials=CREDENTIALS, clock=lambda: clock["now"], daily_user_limit=2)
     server.install(mock)
-    adapter = XAdapter(settings_x, clock=lambda: dt.datetime.fromtimestamp(clock["now"], UTC))
+    adapter = XAdapter(x_config(settings_x), clock=lambda: dt.datetime.fromtimestamp(clock["now"], UTC))
     adapter.publish(post("one"))
     adapter.publish(post("two"))
 
@@ -421,7 +422,7 @@ def test_a_5xx_for_a_post_that_was_created_is_outcome_unknown_and_then_found(liv
 def test_a_post_whose_answer_comes_too_late_is_outcome_unknown_and_then_found(tmp_path, mock):
     server = XStandin(credentials=CREDENTIALS)
     server.install(mock)
-    adapter = XAdapter(x_settings(tmp_path, http_timeout="0.2s"))
+    adapter = XAdapter(x_config(x_settings(tmp_path, http_timeout="0.2s")))
     server.delay_next("POST /2/tweets", 0.5)
 
     with pytest.raises(OutcomeUnknown) as caught:
@@ -592,12 +593,12 @@ def test_whoami_refuses_a_read_only_token(settings_x, mock):
     XStandin(credentials=CREDENTIALS, access_level="read").install(mock)
 
     with pytest.raises(AuthFailed) as caught:
-        XAdapter(settings_x).whoami()
+        XAdapter(x_config(settings_x)).whoami()
     assert "Read and Write" in caught.value.reason
 
 
 def test_wrong_secrets_are_refused_and_never_shown(tmp_path, standin):
-    adapter = XAdapter(x_settings(tmp_path, x_consumer_secret="wrong-consumer-secret-9"))
+    adapter = XAdapter(x_config(x_settings(tmp_path, x_consumer_secret="wrong-consumer-secret-9")))
 
     for call in (adapter.whoami, lambda: adapter.publish(post("Hello"))):
         with pytest.raises(AuthFailed) as caught:
@@ -621,7 +622,7 @@ def test_the_username_is_fetched_once_and_the_url_falls_back_without_it(live, st
 
 
 def test_every_request_carries_the_configured_timeout(tmp_path, standin, mock):
-    adapter = XAdapter(x_settings(tmp_path, http_timeout="12s"))
+    adapter = XAdapter(x_config(x_settings(tmp_path, http_timeout="12s")))
     ref = adapter.publish(post("Timed"))
     adapter.thread_state(ref)
     adapter.find(post("Timed"), since=recent())
@@ -640,7 +641,7 @@ def test_the_default_base_url_mounts_no_rewriting(adapter):
 def test_a_configured_base_url_receives_every_request(tmp_path, mock):
     server = XStandin(credentials=CREDENTIALS)
     server.install(mock, base="http://x-standin.test:8080/prefix")
-    adapter = XAdapter(x_settings(tmp_path, x_api_url="http://x-standin.test:8080/prefix/"))
+    adapter = XAdapter(x_config(x_settings(tmp_path, x_api_url="http://x-standin.test:8080/prefix/")))
 
     ref = adapter.publish(post("Rebased"))
 
@@ -654,7 +655,7 @@ def test_the_adapter_works_over_a_real_loopback_socket(tmp_path):
     base = server.serve()
     try:
         assert base.startswith("http://127.0.0.1:")
-        adapter = XAdapter(x_settings(tmp_path, x_api_url=base, http_timeout="1s"))
+        adapter = XAdapter(x_config(x_settings(tmp_path, x_api_url=base, http_timeout="1s")))
         assert adapter.whoami() == "@TweepyDev (id 1072250532645998596)"
         root = adapter.publish(post("Over a socket https://example.com/socket"))
         first = adapter.reply(replying(post("Reply one", kind="followup", parent=root, root=root), root, root))
@@ -735,3 +736,12 @@ def test_no_secret_reaches_the_logs(live, standin, caplog):
         assert "cs-consumer-secret-0002" not in message and "ts-token-secret-0004" not in message
         if record.name.startswith("adapters."):
             assert not any(secret in message for secret in SECRETS)
+
+
+def test_the_adapter_is_built_from_its_own_config_alone(standin):
+    config = XConfig(*CREDENTIALS, timeout=dt.timedelta(seconds=5))
+    assert not any(secret in repr(config) for secret in CREDENTIALS)
+    adapter = XAdapter(config)
+    ref = adapter.publish(post("Built from its own configuration"))
+    assert standin.tweets[ref.id].text == "Built from its own configuration"
+    assert adapter.whoami().startswith("@")

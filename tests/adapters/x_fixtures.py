@@ -13,6 +13,7 @@ import responses
 from adapters.base import PostRef
 from adapters.x import XAdapter
 from bot.config import Settings, load_settings
+from bot.wiring import x_config
 from tests.standins.x import XStandin
 
 CREDENTIALS = ("ck-consumer-key-0001", "cs-consumer-secret-0002", "at-access-token-0003", "ts-token-secret-0004")
@@ -47,4 +48,4 @@ def x_target(tmp_path: Path) -> Iterator[XTarget]:
     standin = XStandin(credentials=CREDENTIALS)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         standin.install(mock)
-        yield XTarget(XAdapter(x_settings(tmp_path)), standin, mock)
+        yield XTarget(XAdapter(x_config(x_settings(tmp_path))), standin, mock)

@@ -11,9 +11,9 @@ from starlette.testclient import TestClient
 
 from bot.config import Settings, load_settings
 from bot.planner import Planner
+from bot.sources.stories import load_stories
 from bot.store import Store
 from bot.web import create_app
-from posts.loader import load_stories
 from tests.web.helpers import BASE, NOW, STORIES
 
 

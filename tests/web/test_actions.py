@@ -13,12 +13,12 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from bot import ops
-from bot.errors import BotError, NotFound, StoryError
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
 from bot.planner import Planner
+from bot.sources.stories import load_stories
 from bot.store import Store
-from posts.loader import load_stories
+from posts.errors import BotError, NotFound, StoryError
 from tests.web.helpers import NOW, STORIES, csrf_of, delivery, set_status
 
 

@@ -35,7 +35,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-SAMPLES = ROOT / "posts" / "samples" / "2025.yaml"
+SAMPLES = ROOT / "bot" / "sources" / "samples" / "2025.yaml"
 TOKEN = "Zq8-vL3nWp0xKc7RtY2mHs5bJf9dGa4e"
 ZONE = "Europe/Berlin"
 
@@ -214,7 +214,7 @@ def test_pages_read_and_spoilers_reveal_without_javascript(browser: Browser, tmp
     today = dt.datetime.now(ZoneInfo(ZONE)).date()
     path, stories = sample_file(tmp_path, today)
     from bot.planner import Planner
-    from posts.loader import load_stories
+    from bot.sources.stories import load_stories
 
     Planner(bstore, web_settings_).load(load_stories([path]), now=dt.datetime.now(dt.UTC))
     with serve(create_app(web_settings_, bstore)) as url:
@@ -236,7 +236,7 @@ def test_pages_read_and_spoilers_reveal_without_javascript(browser: Browser, tmp
 def test_without_the_token_an_action_is_refused_when_not_on_loopback(browser: Browser, tmp_path: Path,
                                                                      web_settings_: Settings, bstore: Store):
     from bot.planner import Planner
-    from posts.loader import load_stories
+    from bot.sources.stories import load_stories
 
     today = dt.datetime.now(ZoneInfo(ZONE)).date()
     path, stories = sample_file(tmp_path, today)

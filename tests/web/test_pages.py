@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 
 from bot.models import Status as S
 from bot.planner import Planner
+from bot.sources.stories import load_stories
 from bot.store import Store
-from posts.loader import load_stories
 from tests.web.helpers import NOW, delivery, set_status
 
 

@@ -9,11 +9,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot.cli import main
-from bot.errors import BotError
 from bot.models import Status as S
 from bot.store import Store
 from bot.web import check_bind, create_app, is_loopback
 from bot.web.security import safe_next
+from posts.errors import BotError
 from tests.web.helpers import BASE, csrf_of, delivery, set_status
 
 TOKEN = "Zq8-vL3nWp0xKc7RtY2mHs5bJf9dGa4e"

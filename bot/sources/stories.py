@@ -1,23 +1,21 @@
 """Read story files (YAML, JSON, JSON Lines, CSV, Markdown with front matter) into Stories.
 
 Loading is all-or-nothing: every problem in every file is collected and raised together as a
-:class:`bot.errors.StoryError`, each located as ``FILE:LINE: id: message`` with a hint.
+:class:`posts.errors.StoryError`, each located as ``FILE:LINE: id: message`` with a hint.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import difflib
-import gc
 import io
 import ipaddress
 import json
 import os
 import re
 import reprlib
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,12 +23,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import yaml
 
-from bot.errors import Problem, StoryError
+from bot.sources.images import MediaLoader, MediaPolicy, is_url
 from posts import limits
-from posts.anniversary import parse_duration
 from posts.bluesky_text import LINK_TYPE, MAX_URI_CHARS, detect_facets
+from posts.durations import parse_duration
+from posts.errors import Problem, StoryError
+from posts.gcpause import gc_paused
 from posts.limits import CONTROL_RE, MAX_FIELD_CHARS, describe_char, has_control
-from posts.media import Image, ImageError, MediaLoader, MediaPolicy, is_url, shown
+from posts.media import Image, ImageError, shown
 from posts.story import FIELDS, PLATFORMS, Story, derive_id
 from posts.twitter_text import is_known_tld, url_spans
 
@@ -512,23 +512,6 @@ def read_records(files: Iterable[Path], problems: list[Problem]) -> Iterator[Rec
         yield from READERS[kind](text, str(path), problems)
 
 
-@contextlib.contextmanager
-def gc_paused() -> Generator[None, None, None]:
-    """Hold the cyclic garbage collector off for a bulk load.
-
-    A load builds hundreds of thousands of small objects that all live until it ends and hold no
-    cycles, so every collection pass the allocations trigger walks them for nothing (about a sixth of
-    a 100,000-story load). Reference counting still frees everything; the collector resumes after.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def load_stories(
     paths: Iterable[str | Path], *, progress: Callable[[int], None] | None = None,
     media: MediaPolicy | None = None,
@@ -746,7 +729,7 @@ def validate_record(
 ) -> Story | None:
     """Validate one raw record into a Story, adding every problem found to ``problems``.
 
-    An ``image`` is read and prepared through ``media`` (see :mod:`posts.media`).
+    An ``image`` is read and prepared through ``media`` (see :mod:`bot.sources.images`).
     """
     global _ZONES
     if not isinstance(raw, dict):
@@ -889,4 +872,4 @@ def validate_record(
     )
 
 
-__all__ = ["EXTENSIONS", "PLATFORMS", "gc_paused", "load_stories", "read_records", "story_files", "validate_record"]
+__all__ = ["EXTENSIONS", "PLATFORMS", "load_stories", "read_records", "story_files", "validate_record"]

@@ -1,0 +1,124 @@
+"""Wire the parts together from a Settings object: store, adapters, engine.
+
+The one module that turns the settings into each adapter's own configuration
+(:class:`~adapters.x.XConfig`, :class:`~adapters.reddit.RedditConfig`,
+:class:`~adapters.bluesky.BlueskyConfig`, :class:`~adapters.sandbox.SandboxConfig`), and that
+knows which settings (and so which environment variables) each live platform needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from adapters.base import Adapter
+from adapters.sandbox import SandboxAdapter, SandboxConfig
+from bot import __version__
+from bot.config import SPEC_BY_NAME, Settings
+from bot.engine import Engine
+from bot.store import Store
+from posts.clock import utcnow
+from posts.errors import ConfigError
+
+if TYPE_CHECKING:
+    from adapters.bluesky import BlueskyConfig
+    from adapters.reddit import RedditConfig
+    from adapters.x import XConfig
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.database_url)
+
+
+LIVE_ADAPTERS = {"x": "adapters.x:XAdapter", "reddit": "adapters.reddit:RedditAdapter",
+                 "bluesky": "adapters.bluesky:BlueskyAdapter"}
+"""Where each platform's live adapter lives; imported only when that platform is used live."""
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "x": ("x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret"),
+    "reddit": ("reddit_client_id", "reddit_client_secret", "reddit_username", "reddit_password",
+               "reddit_subreddit"),
+    "bluesky": ("bluesky_handle", "bluesky_app_password"),
+}
+"""The settings each live platform cannot do without."""
+
+
+def live_adapter_class(platform: str) -> Any:
+    module, name = LIVE_ADAPTERS[platform].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def missing_settings(settings: Settings, platform: str) -> list[str]:
+    """The environment variables a live platform still needs."""
+    return [SPEC_BY_NAME[name].env for name in REQUIRED[platform] if not getattr(settings, name)]
+
+
+def x_config(settings: Settings) -> XConfig:
+    from adapters.x import XConfig
+
+    return XConfig(consumer_key=settings.x_consumer_key, consumer_secret=settings.x_consumer_secret,
+                   access_token=settings.x_access_token, access_token_secret=settings.x_access_token_secret,
+                   api_url=settings.x_api_url, timeout=settings.http_timeout, secrets=tuple(settings.secrets()))
+
+
+def reddit_config(settings: Settings) -> RedditConfig:
+    from adapters.reddit import RedditConfig
+
+    return RedditConfig(client_id=settings.reddit_client_id, client_secret=settings.reddit_client_secret,
+                        username=settings.reddit_username, password=settings.reddit_password,
+                        subreddit=settings.reddit_subreddit, version=__version__,
+                        user_agent=settings.reddit_user_agent, flair_id=settings.reddit_flair_id,
+                        url=settings.reddit_url, oauth_url=settings.reddit_oauth_url,
+                        timeout=settings.http_timeout, secrets=tuple(settings.secrets()))
+
+
+def bluesky_config(settings: Settings) -> BlueskyConfig:
+    from adapters.bluesky import BlueskyConfig
+
+    return BlueskyConfig(handle=settings.bluesky_handle, app_password=settings.bluesky_app_password,
+                         session_path=settings.bluesky_session_path, pds_url=settings.bluesky_pds_url,
+                         timeout=settings.http_timeout, secrets=tuple(settings.secrets()))
+
+
+LIVE_CONFIGS: dict[str, Callable[[Settings], Any]] = {"x": x_config, "reddit": reddit_config,
+                                                      "bluesky": bluesky_config}
+
+
+def sandbox_config(settings: Settings, platform: str) -> SandboxConfig:
+    return SandboxConfig(platform, settings.transcript_path, latency=settings.sandbox_latency)
+
+
+def live_adapter(settings: Settings, platform: str, **kwargs: Any) -> Any:
+    """The live adapter of ``platform``, built from its configuration (``kwargs`` go to its constructor).
+
+    Raises:
+        ConfigError: naming the environment variables the platform still needs.
+    """
+    missing = missing_settings(settings, platform)
+    if missing:
+        raise ConfigError(f"{platform}: set {', '.join(missing)} (see .env.example)")
+    return live_adapter_class(platform)(LIVE_CONFIGS[platform](settings), **kwargs)
+
+
+def build_adapters(settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow,
+                   show: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Adapter]:
+    """One adapter per enabled platform: the sandbox in sandbox mode, the real one when live.
+
+    Raises:
+        ConfigError: in live mode, naming every missing variable of every enabled platform.
+    """
+    if settings.mode == "sandbox":
+        return {p: SandboxAdapter(sandbox_config(settings, p), clock=clock, show=show) for p in settings.platforms}
+    missing = {p: missing_settings(settings, p) for p in settings.platforms}
+    problems = [f"{p}: set {', '.join(names)}" for p, names in missing.items() if names]
+    if problems:
+        raise ConfigError("live mode needs credentials that are not set (" + "; ".join(problems) + "); see "
+                          ".env.example for where to get each, or leave the platform out of ONEYEARAGO_PLATFORMS")
+    return {p: live_adapter(settings, p, clock=clock) for p in settings.platforms}
+
+
+def build_engine(settings: Settings, store: Store, *, clock: Callable[[], dt.datetime] = utcnow,
+                 show: Callable[[dict[str, Any]], None] | None = None, **kwargs: Any) -> Engine:
+    return Engine(store, build_adapters(settings, clock=clock, show=show), settings, clock=clock, **kwargs)
