@@ -15,8 +15,9 @@ import pytest
 from adapters.fake import FakeAdapter
 from bot.config import Settings, load_settings
 from bot.engine import Engine
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
+from bot.web.security import is_loopback
 from posts.story import Story
 
 UTC = dt.UTC
@@ -28,7 +29,7 @@ _real_connect = socket.socket.connect
 def _loopback_only(self: socket.socket, address: Any) -> Any:
     host = address[0] if isinstance(address, tuple) else address
     if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
-        if not (host.startswith("127.") or host in ("localhost", "::1")):
+        if not is_loopback(host):
             raise OSError(f"tests may only connect to loopback, not {host!r}")
     return _real_connect(self, address)
 

@@ -9,7 +9,7 @@ import pytest
 from adapters.fake import FakeAdapter
 from bot import ops
 from bot.engine import Engine
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.quotas import busiest
 from bot.store import Store
 from bot.web.pages import calendar
@@ -23,7 +23,9 @@ TIMES = [dt.datetime(2025, 3, 1, 22, 0), dt.datetime(2025, 3, 1, 23, 0),
 
 
 def stories():
-    return [story(f"s{i}", when.replace(tzinfo=UTC), one_year_later="") for i, when in enumerate(TIMES)]
+    # the follow-ups come ten days later, the same way: two one evening, two the next morning
+    return [story(f"s{i}", when.replace(tzinfo=UTC), followup_after=dt.timedelta(days=10))
+            for i, when in enumerate(TIMES)]
 
 
 @pytest.fixture
@@ -45,11 +47,12 @@ def test_a_day_within_its_calendar_quota_is_over_when_24_hours_hold_too_many(sto
                                                                             clock, render):
     report = Planner(store, quota_settings).load(stories(), now=NOW, render=render)
     if render:  # a load that leaves its stories to be rendered later has no posts to count yet
-        assert report.over_quota == ["2026-03-02 x: 4 posts within 24 hours > 3 a day"]
+        assert report.over_quota == ["2026-03-02 x: 4 posts within 24 hours > 3 a day"]  # the roots' days
 
     start = dt.datetime(2026, 3, 2, tzinfo=UTC)
-    rows = ops.agenda(store, start=start, end=start + dt.timedelta(days=1), planner=Planner(store, quota_settings))
-    counts = {c.day: c for c in ops.agenda_days(store, rows, quota_settings, start=start)}
+    planner = Planner(store, quota_settings)
+    rows = ops.agenda(store, start=start, end=start + dt.timedelta(days=1), now=NOW, planner=planner)
+    counts = {c.day: c for c in ops.agenda_days(store, rows, quota_settings, start=start, now=NOW, planner=planner)}
     assert list(counts) == ["2026-03-02"] and counts["2026-03-02"].posts == 2
     assert counts["2026-03-02"].over == ["4 posts within 24 hours > 3 a day"]
 

@@ -17,7 +17,7 @@ from bot.models import (
     DeliveryRow,
     DeliveryStatus,
 )
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from tests.conftest import story
 

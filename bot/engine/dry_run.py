@@ -19,7 +19,7 @@ from bot.engine import queries
 from bot.engine.events import RunReport
 from bot.engine.holds import hold_for
 from bot.models import DeliveryStatus as S
-from bot.queue import RENDER_AHEAD
+from bot.planner import RENDER_AHEAD
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine

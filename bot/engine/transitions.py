@@ -29,12 +29,12 @@ from sqlalchemy.orm import Session
 from adapters.base import PostRef
 from bot.config import Settings
 from bot.engine import queries
-from bot.engine.events import human
 from bot.engine.holds import Hold
 from bot.models import AttemptRow, DeliveryRow, PlatformRow
 from bot.models import DeliveryStatus as S
 from bot.store import Store
 from bot.tid import next_tid
+from posts.anniversary import human_duration as human
 from posts.render import stamp
 
 NOT_MADE = ("rate-limited", "auth-failed", "check-failed")

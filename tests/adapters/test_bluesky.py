@@ -334,7 +334,7 @@ def test_the_engine_posts_a_story_and_its_multi_part_followup_as_one_thread(
     from PIL import Image as PILImage
 
     from bot.engine import Engine
-    from bot.queue import Planner
+    from bot.planner import Planner
     from bot.store import Store
     from posts.loader import load_stories
 
