@@ -28,7 +28,7 @@ from bot import __version__, ops
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.images import image_info, media_policy
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 from bot.planner import Planner, operator_templates
 from bot.runner import RunLock, run_forever
 from bot.sources.stories import load_stories
@@ -235,9 +235,9 @@ def _print_events(report: RunReport, settings: Settings, *, show_posted: bool = 
         where = f"{PLATFORM_NAMES.get(event.platform, event.platform)} {event.kind}"
         if event.parts > 1:
             where += f" {event.part}/{event.parts}"
-        style = {"failed": "red", "unconfirmed": "red", "paused": "red", "missed": "yellow",
-                 "rate-limited": "yellow", "retry-later": "yellow", "would-post": "green",
-                 "posted": "green"}.get(event.action, "white")
+        style = (TONE_STYLE[S(event.action).tone] if event.action in set(S) else
+                 {"paused": "red", "rate-limited": "yellow", "retry-later": "yellow", "would-defer": "yellow",
+                  "would-post": "green"}.get(event.action, "white"))
         line = Text.from_markup(f"[{style}]{event.action:>12}[/] ")
         line.append(f"#{event.delivery_id} {event.story_id} · {where}")
         if event.detail:
@@ -340,8 +340,9 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
     finish = _parse_time(end, "--to", settings.timezone, end_of_day=True) if end else begin + dt.timedelta(days=7)
     planner = Planner(state.store, settings, templates=operator_templates(settings))
     rows = ops.agenda(state.store, start=begin, end=finish, now=now, platform=platform, planner=planner)
+    counts = ops.agenda_days(state.store, rows, settings, start=begin, now=now, platform=platform,
+                             planner=planner)
     if days:
-        counts = ops.day_counts(rows, settings)
         if as_json:
             _print_json([c.to_dict() for c in counts])
             return
@@ -355,7 +356,7 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
                           Text("; ".join(c.over), style="red") if c.over else "")
         out.print(table if counts else "Nothing is due in that period.")
         return
-    over_days = {(c.day, c.platform) for c in ops.day_counts(rows, settings) if c.over}
+    over_days = {(c.day, c.platform) for c in counts if c.over}
     if as_json:
         _print_json([ops.delivery_dict(r) for r in rows])
         return
@@ -375,10 +376,12 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
                   "later; see `agenda --days`.[/]")
 
 
+TONE_STYLE = {"ok": "green", "pending": "cyan", "sending": "magenta", "bad": "red", "warn": "yellow", "muted": "dim"}
+"""The colour of each :attr:`DeliveryStatus.tone <bot.models.DeliveryStatus.tone>`."""
+
+
 def _status_text(status: str) -> Text:
-    style = {"posted": "green", "pending": "cyan", "failed": "red", "unconfirmed": "red", "missed": "yellow",
-             "skipped": "dim", "sending": "magenta"}.get(status, "white")
-    return Text(status, style=style)
+    return Text(status, style=TONE_STYLE[S(status).tone] if status in set(S) else "white")
 
 
 @cli.command()

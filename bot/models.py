@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -45,8 +46,13 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class Status(enum.StrEnum):
-    """Where a delivery stands."""
+class DeliveryStatus(enum.StrEnum):
+    """Where a delivery stands: the one vocabulary of statuses, stored as its value.
+
+    What a status means to each part of the bot (sent, retryable, counted against a quota, needing
+    the operator's attention, how it is shown) is said here once, by the properties below and the
+    sets after the class (for queries).
+    """
 
     PENDING = "pending"
     """Waiting for its due time (and, for a reply, for its parent)."""
@@ -62,9 +68,60 @@ class Status(enum.StrEnum):
     UNCONFIRMED = "unconfirmed"
     """May or may not be on the platform; never re-posted without the operator's ``retry``."""
 
+    @property
+    def sent(self) -> bool:
+        """May be on the platform: the planner never changes, moves or removes it (:data:`SENT`)."""
+        return self in SENT
 
-OPEN_STATUSES = (Status.PENDING.value, Status.SENDING.value)
-DONE_STATUSES = (Status.POSTED.value, Status.SKIPPED.value)
+    @property
+    def retryable(self) -> bool:
+        """The operator's ``retry`` puts it back in the queue (:data:`RETRYABLE`)."""
+        return self in RETRYABLE
+
+    @property
+    def skippable(self) -> bool:
+        """Not sent and not to be: the operator's ``skip`` may take it out (:data:`SKIPPABLE`)."""
+        return self in SKIPPABLE
+
+    @property
+    def needs_attention(self) -> bool:
+        """Stopped where only the operator can move it on (:data:`NEEDS_ATTENTION`)."""
+        return self in NEEDS_ATTENTION
+
+    @property
+    def posts(self) -> bool:
+        """Posts (or has posted, or may have): counted against a platform's quotas (:data:`POSTING`)."""
+        return self in POSTING
+
+    @property
+    def rank(self) -> int:
+        """Which status a group of posts shows: the lowest rank, the one that most needs attention."""
+        return _RANK.index(self)
+
+    @property
+    def tone(self) -> str:
+        """How the status is shown (the dashboard's ``st-*`` class, the CLI's colour): ``ok``,
+        ``pending``, ``sending``, ``bad``, ``warn`` or ``muted``."""
+        return _TONE[self]
+
+
+Status = DeliveryStatus
+"""The short name the code uses for :class:`DeliveryStatus` (usually imported ``as S``)."""
+
+_S = DeliveryStatus
+SENT = frozenset({_S.SENDING, _S.POSTED, _S.UNCONFIRMED})
+"""May already be on the platform: an edit of the story can no longer change them."""
+RETRYABLE = frozenset({_S.FAILED, _S.MISSED, _S.UNCONFIRMED, _S.SKIPPED})
+"""The operator's ``retry`` puts them back (re-rendered, as new attempts)."""
+SKIPPABLE = frozenset({_S.PENDING, _S.FAILED, _S.MISSED})
+"""Not sent: the operator's ``skip`` may take them out."""
+NEEDS_ATTENTION = frozenset({_S.FAILED, _S.MISSED, _S.UNCONFIRMED})
+"""Stopped until the operator acts: shown as problems."""
+POSTING = frozenset(_S) - {_S.SKIPPED, _S.FAILED, _S.MISSED}
+"""Post, have posted or may have: what counts against a platform's quotas."""
+_RANK = (_S.FAILED, _S.UNCONFIRMED, _S.MISSED, _S.SENDING, _S.PENDING, _S.SKIPPED, _S.POSTED)
+_TONE = {_S.POSTED: "ok", _S.PENDING: "pending", _S.SENDING: "sending", _S.FAILED: "bad", _S.UNCONFIRMED: "bad",
+         _S.MISSED: "warn", _S.SKIPPED: "muted"}
 
 
 class Base(DeclarativeBase):
@@ -110,7 +167,11 @@ class DeliveryRow(Base):
     part: Mapped[int] = mapped_column(Integer)
     parts: Mapped[int] = mapped_column(Integer, default=1)
     due_at: Mapped[dt.datetime]
-    status: Mapped[str] = mapped_column(String(16), default=Status.PENDING.value)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        Enum(DeliveryStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e],
+             validate_strings=True),
+        default=DeliveryStatus.PENDING)
+    """Stored as its value in a plain ``VARCHAR(16)`` (no database enum type, no check constraint)."""
     key: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     """Idempotency key (the Bluesky record key): chosen when the first attempt's intent is committed,
     then never changed."""

@@ -6,22 +6,20 @@ import dataclasses
 import datetime as dt
 from collections import Counter, defaultdict
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 
 from bot.config import Settings
 from bot.engine.transitions import retry_by_operator, skip_by_operator
-from bot.models import DeliveryRow, PlatformRow, StoryRow, WorkerRow
-from bot.models import Status as S
+from bot.models import NEEDS_ATTENTION, RETRYABLE, SKIPPABLE, DeliveryRow, PlatformRow, StoryRow, WorkerRow
+from bot.models import DeliveryStatus as S
 from bot.planner import render_options
-from bot.quotas import DayCount, day_counts  # noqa: F401 - part of the ops API
+from bot.quotas import DAY, DayCount, day_counts
 from bot.store import Store
 from posts.errors import BotError, NotFound
 from posts.render import Part, iso_utc, render
 from posts.story import Story
-
-RETRYABLE = (S.FAILED.value, S.MISSED.value, S.UNCONFIRMED.value, S.SKIPPED.value)
-NOT_SENT = (S.PENDING.value, S.FAILED.value, S.MISSED.value)
 
 
 def delivery_dict(row: DeliveryRow) -> dict[str, Any]:
@@ -58,6 +56,16 @@ def agenda(store: Store, *, start: dt.datetime, end: dt.datetime, now: dt.dateti
     rows.sort(key=lambda r: r.kind, reverse=True)
     rows.sort(key=lambda r: (r.due_at, r.platform))
     return rows
+
+
+def agenda_days(store: Store, rows: list[DeliveryRow], settings: Settings, *, start: dt.datetime,
+                now: dt.datetime, platform: str | None = None, planner: Any = None) -> list[DayCount]:
+    """The days of an agenda from ``start`` (``rows``) against the quotas, as the engine counts them:
+    the posts of the 24 hours before ``start`` count in the first day's windows."""
+    earlier = agenda(store, start=start - DAY, end=start, now=now, platform=platform, planner=planner)
+    zone = ZoneInfo(settings.timezone)
+    days = {(r.posted_at or r.due_at).astimezone(zone).date().isoformat() for r in rows}
+    return day_counts(earlier + rows, settings, days=days)
 
 
 @dataclasses.dataclass
@@ -98,12 +106,11 @@ def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int 
             counts[state] += count
             by_platform[platform][state] = count
         trouble = list(session.scalars(
-            select(DeliveryRow).where(DeliveryRow.status.in_((S.FAILED.value, S.UNCONFIRMED.value,
-                                                              S.MISSED.value, S.SENDING.value))
-                                      | DeliveryRow.last_error.is_not(None) & (DeliveryRow.status == S.PENDING.value))
+            select(DeliveryRow).where(DeliveryRow.status.in_(NEEDS_ATTENTION | {S.SENDING})
+                                      | DeliveryRow.last_error.is_not(None) & (DeliveryRow.status == S.PENDING))
             .order_by(DeliveryRow.updated_at.desc()).limit(problems)))
         nxt = list(session.scalars(
-            select(DeliveryRow).where(DeliveryRow.status == S.PENDING.value)
+            select(DeliveryRow).where(DeliveryRow.status == S.PENDING)
             .order_by(DeliveryRow.due_at, DeliveryRow.id).limit(upcoming)))
         platforms = list(session.scalars(select(PlatformRow).where(
             or_(PlatformRow.paused_reason.is_not(None), PlatformRow.retry_at > now))))
@@ -113,7 +120,7 @@ def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int 
         workers = []
         for worker in session.scalars(select(WorkerRow).order_by(WorkerRow.started_at)):
             holds = [f"#{d.id} {d.story_id} {d.platform} {d.kind}" for d in session.scalars(
-                select(DeliveryRow).where(DeliveryRow.claimed_by == worker.id, DeliveryRow.status == S.SENDING.value))]
+                select(DeliveryRow).where(DeliveryRow.claimed_by == worker.id, DeliveryRow.status == S.SENDING))]
             workers.append({"id": worker.id, "platforms": worker.platforms, "started_at": worker.started_at.isoformat(),
                             "heartbeat_at": worker.heartbeat_at.isoformat(),
                             "alive": worker.heartbeat_at > now - dt.timedelta(minutes=10), "holds": holds})
@@ -170,14 +177,14 @@ def skip(store: Store, story_id: str, now: dt.datetime, planner: Any = None) -> 
     with store.session() as session:
         if session.get(StoryRow, story_id) is None:
             raise NotFound(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
-        ids = [r.id for r in story_deliveries(session, story_id) if r.status in NOT_SENT]
+        ids = [r.id for r in story_deliveries(session, story_id) if r.status in SKIPPABLE]
         if not ids:
             return []
         # compare-and-set: a delivery a worker claimed since it was read above is no longer unsent,
         # and is left to the worker (it goes out, and is not reported as skipped)
-        skip_by_operator(session, ids, NOT_SENT, now)
+        skip_by_operator(session, ids, SKIPPABLE, now)
         return list(session.scalars(select(DeliveryRow).where(DeliveryRow.id.in_(ids),
-                                                               DeliveryRow.status == S.SKIPPED.value)
+                                                               DeliveryRow.status == S.SKIPPED)
                                     .order_by(DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part)
                                     .execution_options(populate_existing=True)))
 
@@ -210,7 +217,7 @@ def retry(store: Store, target: str, now: dt.datetime, settings: Settings,
                 row.due_at = now
                 for follow in session.scalars(select(DeliveryRow).where(
                         DeliveryRow.story_id == row.story_id, DeliveryRow.platform == row.platform,
-                        DeliveryRow.kind == "followup", DeliveryRow.status.in_(NOT_SENT))):
+                        DeliveryRow.kind == "followup", DeliveryRow.status.in_(SKIPPABLE))):
                     follow.due_at = follow.due_at + shift
             if row.platform:
                 state = session.get(PlatformRow, row.platform)

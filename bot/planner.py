@@ -23,9 +23,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.config import Settings
 from bot.images import store_images
-from bot.models import DeliveryRow, StoryRow
-from bot.models import Status as S
-from bot.quotas import day_counts
+from bot.models import SENT, DeliveryRow, StoryRow
+from bot.models import DeliveryStatus as S
+from bot.quotas import DAY, day_counts
 from bot.store import EncodedJSON, Store
 from posts import anniversary
 from posts.errors import Problem, StoryError, TemplateError
@@ -34,10 +34,6 @@ from posts.render import Part, RenderOptions, render, x_link_note
 from posts.story import Story
 
 log = logging.getLogger(__name__)
-
-SENT_STATUSES = (S.SENDING.value, S.POSTED.value, S.UNCONFIRMED.value)
-"""Deliveries that may already be on the platform: an edit can no longer change them."""
-
 
 @dataclasses.dataclass
 class LoadReport:
@@ -184,30 +180,41 @@ class Planner:
     def render_stories(self, story_ids: Iterable[str], *, now: dt.datetime,
                        report: LoadReport | None = None) -> int:
         """Create the deliveries of the not-yet-rendered ``story_ids``; returns how many were rendered."""
-        count = 0
         with self.store.session() as session:
-            for chunk in _chunks(list(dict.fromkeys(story_ids)), 200):
-                for row in session.scalars(select(StoryRow).where(StoryRow.id.in_(chunk),
-                                                                  StoryRow.rendered.is_(False))):
-                    item = Story.from_content(row.content)
-                    try:
-                        wanted = desired_deliveries(item, row.root_due, self.settings, self.options)
-                    except (ValueError, TemplateError) as exc:
-                        self._unrenderable(session, item, row.root_due, str(exc), now)
-                    else:
-                        self._sync(session, item, wanted, now, report or LoadReport())
-                    row.rendered = True
-                    count += 1
+            count = self._render(session, story_ids, now, report)
         if count >= BULK_ROWS:
             self.store.refresh_statistics()
         return count
 
-    def render_due(self, until: dt.datetime, *, now: dt.datetime, limit: int = 500) -> int:
-        """Render the stories due by ``until`` that are not rendered yet (the engine calls this each sweep)."""
-        with self.store.session() as session:
-            ids = list(session.scalars(
-                select(StoryRow.id).where(StoryRow.rendered.is_(False), StoryRow.root_due <= until)
-                .order_by(StoryRow.root_due).limit(limit)))
+    def _render(self, session: Session, story_ids: Iterable[str], now: dt.datetime,
+                report: LoadReport | None) -> int:
+        count = 0
+        for chunk in _chunks(list(dict.fromkeys(story_ids)), 200):
+            for row in session.scalars(select(StoryRow).where(StoryRow.id.in_(chunk),
+                                                              StoryRow.rendered.is_(False))):
+                item = Story.from_content(row.content)
+                try:
+                    wanted = desired_deliveries(item, row.root_due, self.settings, self.options)
+                except (ValueError, TemplateError) as exc:
+                    self._unrenderable(session, item, row.root_due, str(exc), now)
+                else:
+                    self._sync(session, item, wanted, now, report or LoadReport())
+                row.rendered = True
+                count += 1
+        return count
+
+    def render_due(self, until: dt.datetime, *, now: dt.datetime, limit: int = 500,
+                   session: Session | None = None) -> int:
+        """Render the stories due by ``until`` that are not rendered yet (the engine calls this each sweep).
+
+        With ``session``, in that session's transaction, which the caller commits or rolls back (a dry run).
+        """
+        due = (select(StoryRow.id).where(StoryRow.rendered.is_(False), StoryRow.root_due <= until)
+               .order_by(StoryRow.root_due).limit(limit))
+        if session is not None:
+            return self._render(session, list(session.scalars(due)), now, None)
+        with self.store.session() as own:
+            ids = list(own.scalars(due))
         return self.render_stories(ids, now=now) if ids else 0
 
     def rendered_in_memory(self, start: dt.datetime, end: dt.datetime, *, now: dt.datetime) -> list[DeliveryRow]:
@@ -349,20 +356,21 @@ class Planner:
         report.over_quota = self._over_quota(session, sorted(root_due.values()))
 
     def _over_quota(self, session: Session, dues: list[dt.datetime]) -> list[str]:
-        """Days touched by this load on which a platform would go over a quota."""
+        """Days touched by this load on which a platform would go over a quota (as the engine counts:
+        rolling windows, the day before each day included)."""
         if not dues:
             return []
         zone = ZoneInfo(self.settings.timezone)
         days = sorted({d.astimezone(zone).date() for d in dues})
         lines = []
         for chunk in _chunks(days, 60):
-            start = dt.datetime.combine(chunk[0], dt.time(), zone).astimezone(dt.UTC)
+            start = dt.datetime.combine(chunk[0], dt.time(), zone).astimezone(dt.UTC) - DAY
             end = dt.datetime.combine(chunk[-1] + dt.timedelta(days=2), dt.time(), zone).astimezone(dt.UTC)
             rows = list(session.scalars(select(DeliveryRow).where(DeliveryRow.due_at >= start,
                                                                   DeliveryRow.due_at < end)))
             wanted = {d.isoformat() for d in chunk}
-            lines += [f"{c.day} {c.platform}: {'; '.join(c.over)}" for c in day_counts(rows, self.settings)
-                      if c.over and c.day in wanted]
+            lines += [f"{c.day} {c.platform}: {'; '.join(c.over)}"
+                      for c in day_counts(rows, self.settings, days=wanted) if c.over]
         return lines
 
     def _unrenderable(self, session: Session, story: Story, root_due: dt.datetime, reason: str,
@@ -375,7 +383,7 @@ class Planner:
 
     def _unrenderable_rows(self, story: Story, root_due: dt.datetime, reason: str,
                            now: dt.datetime) -> list[dict[str, Any]]:
-        return [{**self._base(story.id, platform, "root", 1, 1, root_due, now), "status": S.FAILED.value,
+        return [{**self._base(story.id, platform, "root", 1, 1, root_due, now), "status": S.FAILED,
                  "payload": {}, "text": "", "length": 0, "length_limit": 0, "unit": "",
                  "last_error": f"cannot be rendered: {reason}"} for platform in story_platforms(story, self.settings)]
 
@@ -383,7 +391,7 @@ class Planner:
     def _base(story_id: str, platform: str, kind: str, part: int, parts: int, due: dt.datetime,
               now: dt.datetime) -> dict[str, Any]:
         return {"story_id": story_id, "platform": platform, "kind": kind, "part": part, "parts": parts,
-                "due_at": due, "status": S.PENDING.value, "key": None, "attempts": 0, "created_at": now,
+                "due_at": due, "status": S.PENDING, "key": None, "attempts": 0, "created_at": now,
                 "updated_at": now}
 
     def _row(self, story_id: str, part: Part, due: dt.datetime, now: dt.datetime) -> dict[str, Any]:
@@ -422,7 +430,7 @@ class Planner:
         shift = root_due - old if old is not None else None
         session.execute(update(StoryRow).where(StoryRow.id == story_id).values(root_due=root_due))
         for row in session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == story_id)):
-            if row.status in SENT_STATUSES:
+            if row.status in SENT:
                 continue
             _update_unsent(session, row, due_at=root_due if row.kind == "root" or shift is None
                            else row.due_at + shift, updated_at=now)
@@ -448,7 +456,7 @@ class Planner:
                 continue
             # Only a row not yet claimed is changed, checked by the update itself: a worker may claim it
             # between this load's read and its write, and what it sends must stay what is recorded.
-            if row.status not in SENT_STATUSES and _update_unsent(session, row, text=part.text,
+            if row.status not in SENT and _update_unsent(session, row, text=part.text,
                                                                   payload=dict(part.payload), due_at=due,
                                                                   parts=part.parts, length=part.length,
                                                                   limit=part.limit, unit=part.unit,
@@ -462,7 +470,7 @@ class Planner:
         for slot, row in rows.items():
             if slot in seen:
                 continue
-            if row.status not in SENT_STATUSES and _delete_unsent(session, row):
+            if row.status not in SENT and _delete_unsent(session, row):
                 report.deliveries_removed += 1
                 continue
             report.too_late.append(f"{story.id}: {row.platform} {row.kind} part {row.part} is already "
@@ -476,7 +484,7 @@ def _update_unsent(session: Session, row: DeliveryRow, **values: Any) -> bool:
     (on PostgreSQL the update waits for that claim's transaction, then sees the row as it left it).
     """
     changed = session.execute(update(DeliveryRow).where(DeliveryRow.id == row.id,
-                                                        DeliveryRow.status.not_in(SENT_STATUSES))
+                                                        DeliveryRow.status.not_in(SENT))
                               .values(**values).execution_options(synchronize_session=False)).rowcount == 1
     if changed:
         for key, value in values.items():
@@ -489,7 +497,7 @@ def _update_unsent(session: Session, row: DeliveryRow, **values: Any) -> bool:
 def _delete_unsent(session: Session, row: DeliveryRow) -> bool:
     """Delete a delivery only if it is still not claimed; whether it was."""
     deleted = session.execute(delete(DeliveryRow).where(DeliveryRow.id == row.id,
-                                                        DeliveryRow.status.not_in(SENT_STATUSES))
+                                                        DeliveryRow.status.not_in(SENT))
                               .execution_options(synchronize_session=False)).rowcount == 1
     if deleted:
         session.expunge(row)

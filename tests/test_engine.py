@@ -313,13 +313,51 @@ def test_followup_is_skipped_when_its_root_was_deleted(planner, engine, fakes, c
     assert len(fakes["x"].posts) == 1
 
 
-def test_dry_run_changes_nothing_and_lists_what_would_go_out(planner, engine, fakes, clock, store):
+def test_dry_run_changes_nothing_and_lists_what_would_go_out(store, make_settings, fakes, clock):
+    # no backlog pace: the sweep an hour late sends the roots and then the replies that follow them
+    settings = make_settings(backlog_pace="0s")
+    planner, engine = Planner(store, settings), Engine(store, fakes, settings, clock=lambda: clock["t"], worker="w")
     load(planner, timed(followup_after=dt.timedelta(minutes=30)))
     before = [(r.id, r.status, r.attempts, r.updated_at) for r in rows(store)]
     report = at(engine, clock, ROOT_AT + dt.timedelta(hours=1), dry_run=True)
     assert report.count("would-post") == 6  # roots, then the replies that would follow them
     assert [(r.id, r.status, r.attempts, r.updated_at) for r in rows(store)] == before
     assert all(f.calls == [] for f in fakes.values())
+
+
+def _listed(report, action: str) -> list[tuple[int, str, str, int]]:
+    return sorted((e.delivery_id, e.platform, e.kind, e.part) for e in report.events if e.action == action)
+
+
+@pytest.mark.parametrize("pace", ["0s", "10s"])
+def test_dry_run_lists_exactly_what_the_sweep_then_sends(store, make_settings, clock, pace):
+    """Held by a quota, by the backlog pace, a reply whose root is not due again yet (backoff), a reply
+    whose root would go out in the same sweep, a root past its grace period: the dry run says what the
+    sweep then does."""
+    settings = make_settings(quota_x_24h=100, quota_x_15m=2, platforms="x,reddit", backlog_pace=pace,
+                             grace="2h", backoff="10m")
+    planner = Planner(store, settings)
+    load(planner, *[timed(f"s{i}", followup_after=dt.timedelta(minutes=1)) for i in range(3)],
+         timed("retried", followup_after=dt.timedelta(minutes=1)),
+         story("gone", dt.datetime(2025, 3, 1, 9, 0, tzinfo=UTC)))
+    fakes = {p: FakeAdapter(FakeConfig(p)) for p in ("x", "reddit")}
+    engine = Engine(store, fakes, settings, clock=lambda: clock["t"], worker="w")
+    with store.session() as session:  # the first attempt at one root failed: it is due again in 10 minutes
+        root = session.scalar(select(DeliveryRow).where(DeliveryRow.story_id == "retried",
+                                                        DeliveryRow.platform == "reddit", DeliveryRow.kind == "root"))
+        root.not_before = ROOT_AT + dt.timedelta(minutes=10)
+    now = ROOT_AT + dt.timedelta(minutes=5)
+    dry = at(engine, clock, now, dry_run=True)
+    assert all(f.calls == [] for f in fakes.values())
+    real = at(engine, clock, now)
+    assert _listed(dry, "would-post") == _listed(real, "posted") != []
+    assert _listed(dry, "would-defer") == _listed(real, "deferred") != []
+    assert _listed(dry, "missed") == _listed(real, "missed") != []
+    sent = {(p.post.story_id, p.post.platform, p.post.kind) for f in fakes.values() for p in f.posts}
+    assert not {("retried", "reddit", "root"), ("retried", "reddit", "followup")} & sent
+    if pace == "0s":
+        assert len([s for s in sent if s[1] == "x"]) == 2  # the 15-minute quota holds the rest of X back
+        assert ("s0", "reddit", "followup") in sent  # the reply follows its root in the same sweep
 
 
 def test_next_wake_is_the_next_due_time(planner, engine, clock):

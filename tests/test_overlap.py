@@ -315,7 +315,7 @@ def test_only_a_sqlite_file_has_a_run_lock(tmp_path):
 def test_skip_never_marks_a_delivery_a_worker_claimed_meanwhile(store, settings):
     """`skip` reads the unsent deliveries, then marks them: one claimed in between is left to its worker."""
     from bot import ops
-    from bot.models import Status as S
+    from bot.models import DeliveryStatus as S
 
     when = T.replace(year=2025)
     Planner(store, settings).load([story("s1", when)], now=T - dt.timedelta(days=1))

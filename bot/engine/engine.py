@@ -36,7 +36,6 @@ from bot.engine.settle import Settlement
 from bot.engine.sweep import Claim, Sweep
 from bot.engine.transitions import Transitions
 from bot.models import DeliveryRow, PlatformRow
-from bot.models import Status as S
 from bot.planner import RENDER_AHEAD, Planner
 from bot.store import Store
 from posts.clock import utcnow
@@ -110,8 +109,7 @@ class Engine:
                 state = blocks.get(platform)
                 if state is not None and state.paused_reason:
                     continue
-                waiting = (DeliveryRow.status == S.PENDING.value, DeliveryRow.platform == platform,
-                           queries.parent_posted_clause())
+                waiting = queries.waiting(platform)
                 # Most rows have no not_before: the earliest of them comes straight off the due-time index;
                 # the few held back (backoff, pacing) are compared by their effective time.
                 plain = session.scalar(select(DeliveryRow.due_at).where(*waiting, DeliveryRow.not_before.is_(None))

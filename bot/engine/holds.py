@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.models import DeliveryRow
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 from posts.durations import human_duration as human
 
 BACKLOG_LATE = dt.timedelta(minutes=1)
@@ -25,6 +25,11 @@ class Hold(NamedTuple):
     quota: bool
     """A quota moves the delivery to the free slot; otherwise (backlog pace) it is only delayed."""
 
+    def describe(self, waiting: int) -> str:
+        """What the hold does to the ``waiting`` due deliveries it holds back."""
+        return (f"{self.reason}; next slot {self.until:%Y-%m-%d %H:%M:%S} UTC"
+                + (f" ({waiting} waiting)" if waiting > 1 else ""))
+
 
 def hold_for(session: Session, row: DeliveryRow, now: dt.datetime, settings: Settings) -> Hold | None:
     """Whether ``row`` must wait for a quota or the backlog pace.
@@ -34,7 +39,7 @@ def hold_for(session: Session, row: DeliveryRow, now: dt.datetime, settings: Set
     """
     holds: list[Hold] = []
     in_flight = session.scalar(select(func.count()).where(DeliveryRow.platform == row.platform,
-                                                          DeliveryRow.status == S.SENDING.value)) or 0
+                                                          DeliveryRow.status == S.SENDING)) or 0
     for window, limit in settings.quotas(row.platform):
         recent = (select(DeliveryRow.posted_at)
                   .where(DeliveryRow.platform == row.platform, DeliveryRow.posted_at > now - window)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, aliased
 
 from adapters.base import PostRef
 from bot.models import DeliveryRow, PlatformRow
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 
 
 def parent_slot(row: DeliveryRow) -> tuple[str, int] | None:
@@ -28,7 +28,7 @@ def parent_posted_clause() -> Any:
         exists().where(
             parent.story_id == DeliveryRow.story_id,
             parent.platform == DeliveryRow.platform,
-            parent.status == S.POSTED.value,
+            parent.status == S.POSTED,
             or_(
                 and_(DeliveryRow.part == 1, parent.kind == "root"),
                 and_(DeliveryRow.part > 1, parent.kind == "followup", parent.part == DeliveryRow.part - 1),
@@ -45,17 +45,32 @@ EFFECTIVE_DUE = case(
 """SQL: when a pending delivery may go out, its due time or its later ``not_before``."""
 
 
+def waiting(platform: str) -> tuple[Any, ...]:
+    """SQL: the pending deliveries of ``platform`` that may be sent once due (a reply: its parent is posted)."""
+    return DeliveryRow.status == S.PENDING, DeliveryRow.platform == platform, parent_posted_clause()
+
+
 def due_stmt(now: dt.datetime, platform: str, *, lead: dt.timedelta, grace: dt.timedelta) -> Any:
-    """Deliveries due by ``now`` plus ``lead``, in order; a root past its grace period never is."""
+    """Deliveries due by ``now`` plus ``lead``, in order; a root past its grace period never is.
+
+    The one eligibility query: the sweep claims from it, and a dry run lists from it.
+    """
     return (
         select(DeliveryRow)
-        .where(DeliveryRow.status == S.PENDING.value, DeliveryRow.platform == platform,
+        .where(*waiting(platform),
                DeliveryRow.due_at <= now + lead,
                or_(DeliveryRow.kind != "root", DeliveryRow.due_at >= now - grace),
-               or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now),
-               parent_posted_clause())
+               or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now))
         .order_by(DeliveryRow.due_at, DeliveryRow.kind.desc(), DeliveryRow.part, DeliveryRow.id)
     )
+
+
+def missed_stmt(now: dt.datetime, platforms: list[str], *, grace: dt.timedelta) -> Any:
+    """Pending roots past their grace period (``missed`` from the next sweep's housekeeping on)."""
+    return (select(DeliveryRow)
+            .where(DeliveryRow.status == S.PENDING, DeliveryRow.kind == "root", DeliveryRow.due_at < now - grace,
+                   DeliveryRow.platform.in_(platforms))
+            .order_by(DeliveryRow.due_at, DeliveryRow.id))
 
 
 def platform_blocks(session: Session, now: dt.datetime) -> dict[str, str]:
@@ -74,7 +89,7 @@ def ref_of(session: Session, row: DeliveryRow, kind: str, part: int) -> PostRef 
     other = session.scalar(select(DeliveryRow).where(
         DeliveryRow.story_id == row.story_id, DeliveryRow.platform == row.platform,
         DeliveryRow.kind == kind, DeliveryRow.part == part))
-    if other is None or other.status != S.POSTED.value or not other.remote_id:
+    if other is None or other.status != S.POSTED or not other.remote_id:
         return None
     return PostRef(other.platform, other.remote_id, other.remote_url or "", dict(other.remote_extra or {}))
 

@@ -13,7 +13,7 @@ from bot.engine.events import RunReport
 from bot.engine.settle import Absent, Unknown
 from bot.engine.transitions import reconcilable
 from bot.models import DeliveryRow
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
@@ -30,7 +30,7 @@ def reconcile(engine: Engine, now: dt.datetime, report: RunReport, *, all_sendin
     Each goes through the same settlement as any other post of unknown outcome.
     """
     with engine.store.session() as session:
-        stmt = select(DeliveryRow).where(DeliveryRow.status == S.SENDING.value,
+        stmt = select(DeliveryRow).where(DeliveryRow.status == S.SENDING,
                                          DeliveryRow.platform.in_(list(engine.adapters)))
         if not all_sending:
             stmt = stmt.where(reconcilable(now))

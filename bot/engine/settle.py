@@ -20,7 +20,7 @@ from adapters.base import Adapter, Outgoing, PostRef
 from bot.engine.events import RunReport
 from bot.engine.transitions import LOOKUP_FAILED
 from bot.models import AttemptRow
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 from posts.errors import AdapterError, OutcomeUnknown, RateLimited, Transient
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from bot.engine.holds import Hold, hold_for
 from bot.engine.settle import Absent, Unknown
 from bot.images import story_image
 from bot.models import DeliveryRow, PlatformRow
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 from posts.durations import human_duration as human
 from posts.errors import AdapterError, AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
 
@@ -130,9 +130,7 @@ class Sweep:
     def defer(self, rows: list[DeliveryRow], hold: Hold, report: RunReport) -> None:
         """Hold ``rows`` back until ``hold`` ends, and say so once."""
         self.engine.transitions.defer(rows, hold)
-        self.engine.emit(report, self.engine.event("deferred", rows[0], f"{hold.reason}; next slot "
-                                                   f"{hold.until:%Y-%m-%d %H:%M:%S} UTC"
-                                                   + (f" ({len(rows)} waiting)" if len(rows) > 1 else "")))
+        self.engine.emit(report, self.engine.event("deferred", rows[0], hold.describe(len(rows))))
 
     def deliver(self, adapter: Adapter, claimed: Claimed, report: RunReport) -> Decision:
         """Send one claimed delivery and record what came of it."""

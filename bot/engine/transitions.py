@@ -21,16 +21,17 @@ sent (the thread could not be checked) is not made: its number goes to the next 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from sqlalchemy import and_, case, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from adapters.base import PostRef
 from bot.config import Settings
+from bot.engine import queries
 from bot.engine.holds import Hold
 from bot.models import AttemptRow, DeliveryRow, PlatformRow
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 from bot.store import Store
 from bot.tid import next_tid
 from posts.durations import human_duration as human
@@ -71,10 +72,10 @@ class Transitions:
         number = case((and_(DeliveryRow.attempts > 0, last_outcome.in_(NOT_MADE)), DeliveryRow.attempts),
                       else_=DeliveryRow.attempts + 1)
         stmt = (update(DeliveryRow)
-                .where(DeliveryRow.id == delivery_id, DeliveryRow.status == S.PENDING.value,
+                .where(DeliveryRow.id == delivery_id, DeliveryRow.status == S.PENDING,
                        DeliveryRow.due_at <= now + lead,
                        or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now))
-                .values(status=S.SENDING.value, claimed_by=self.worker, claimed_until=started + self.settings.lease,
+                .values(status=S.SENDING, claimed_by=self.worker, claimed_until=started + self.settings.lease,
                         look_again_at=None, attempts=number, updated_at=started,
                         key=func.coalesce(DeliveryRow.key, next_tid()))
                 .execution_options(synchronize_session=False))
@@ -99,7 +100,7 @@ class Transitions:
         """
         with self.store.session() as session:
             stmt = (update(DeliveryRow)
-                    .where(DeliveryRow.id == delivery_id, DeliveryRow.status == S.SENDING.value,
+                    .where(DeliveryRow.id == delivery_id, DeliveryRow.status == S.SENDING,
                            true() if any_claim else reconcilable(now))
                     .values(claimed_by=self.worker, claimed_until=self.clock() + self.settings.lease,
                             look_again_at=None)
@@ -110,7 +111,7 @@ class Transitions:
         """Renew the leases of this worker's claims (its heartbeat)."""
         with self.store.session() as session:
             session.execute(update(DeliveryRow)
-                            .where(DeliveryRow.claimed_by == self.worker, DeliveryRow.status == S.SENDING.value)
+                            .where(DeliveryRow.claimed_by == self.worker, DeliveryRow.status == S.SENDING)
                             .values(claimed_until=at + self.settings.lease)
                             .execution_options(synchronize_session=False))
 
@@ -124,7 +125,7 @@ class Transitions:
         at = self.clock()
         with self.store.session() as session:
             session.execute(update(DeliveryRow).where(DeliveryRow.id == row.id).values(
-                status=S.POSTED.value, text=row.text, payload=dict(row.payload), remote_id=ref.id,
+                status=S.POSTED, text=row.text, payload=dict(row.payload), remote_id=ref.id,
                 remote_url=ref.url, remote_extra=dict(ref.extra), posted_at=at, last_error=None, claimed_by=None,
                 claimed_until=None, look_again_at=None, updated_at=at)
                 .execution_options(synchronize_session=False))
@@ -137,7 +138,7 @@ class Transitions:
         with self.store.session() as session:
             row = session.get(DeliveryRow, delivery_id)
             assert row is not None
-            row.status, row.last_error, row.updated_at = status.value, error, at
+            row.status, row.last_error, row.updated_at = status, error, at
             row.claimed_by = row.claimed_until = row.look_again_at = None
             _close_attempt(session, delivery_id, outcome, error, at)
 
@@ -149,7 +150,7 @@ class Transitions:
         with self.store.session() as session:
             row = session.get(DeliveryRow, delivery_id)
             assert row is not None
-            row.status, row.last_error, row.not_before, row.updated_at = S.PENDING.value, error, not_before, at
+            row.status, row.last_error, row.not_before, row.updated_at = S.PENDING, error, not_before, at
             row.claimed_by = row.claimed_until = row.look_again_at = None
             _close_attempt(session, delivery_id, outcome, error, at)
             if platform_retry_at is not None or pause is not None:
@@ -167,7 +168,7 @@ class Transitions:
         with self.store.session() as session:
             row = session.get(DeliveryRow, delivery_id)
             assert row is not None
-            row.status, row.last_error = S.PENDING.value, error
+            row.status, row.last_error = S.PENDING, error
             row.claimed_by = row.claimed_until = row.look_again_at = None
             _close_attempt(session, delivery_id, "interrupted", error, at)
 
@@ -181,7 +182,7 @@ class Transitions:
         with self.store.session() as session:
             row = session.get(DeliveryRow, delivery_id)
             assert row is not None
-            row.status, row.claimed_by, row.claimed_until = S.SENDING.value, None, None
+            row.status, row.claimed_by, row.claimed_until = S.SENDING, None, None
             row.look_again_at = max(until, at)
             row.last_error, row.updated_at = self.mask(error), at
             if lookup_failed is not None:
@@ -195,19 +196,15 @@ class Transitions:
             for later in session.scalars(select(DeliveryRow).where(
                     DeliveryRow.story_id == row.story_id, DeliveryRow.platform == row.platform,
                     DeliveryRow.kind == "followup", DeliveryRow.part > row.part,
-                    DeliveryRow.status == S.PENDING.value)):
-                later.status, later.last_error = S.SKIPPED.value, error
+                    DeliveryRow.status == S.PENDING)):
+                later.status, later.last_error = S.SKIPPED, error
 
     def mark_missed(self, now: dt.datetime, platforms: Sequence[str]) -> list[DeliveryRow]:
         """Mark pending roots past the grace period ``missed``; returns them (detached, as marked)."""
-        cutoff = now - self.settings.grace
         with self.store.session() as session:
-            rows = list(session.scalars(
-                select(DeliveryRow).where(DeliveryRow.status == S.PENDING.value, DeliveryRow.kind == "root",
-                                          DeliveryRow.due_at < cutoff, DeliveryRow.platform.in_(list(platforms)))
-            ))
+            rows = list(session.scalars(queries.missed_stmt(now, list(platforms), grace=self.settings.grace)))
             for row in rows:
-                row.status = S.MISSED.value
+                row.status = S.MISSED
                 row.last_error = (f"not posted: {human(now - row.due_at)} late, past the grace period of "
                                   f"{human(self.settings.grace)} (retry posts it on purpose)")
                 row.updated_at = now
@@ -222,7 +219,7 @@ class Transitions:
         with self.store.session() as session:
             for row in rows:
                 current = session.get(DeliveryRow, row.id)
-                if current is None or current.status != S.PENDING.value:
+                if current is None or current.status != S.PENDING:
                     continue
                 if quota:
                     current.due_at = max(current.due_at, until)
@@ -231,20 +228,20 @@ class Transitions:
                 current.last_error, current.updated_at = f"held back: {reason}", at
 
 
-def skip_by_operator(session: Session, ids: Sequence[int], unsent: Sequence[str], now: dt.datetime) -> None:
+def skip_by_operator(session: Session, ids: Sequence[int], unsent: Collection[str], now: dt.datetime) -> None:
     """The operator's ``skip``: mark the deliveries ``ids`` skipped, each only while its status is in ``unsent``.
 
     A compare-and-set: a delivery a worker claimed since it was read is no longer unsent, and is left
     to the worker (it goes out).
     """
     session.execute(update(DeliveryRow).where(DeliveryRow.id.in_(list(ids)), DeliveryRow.status.in_(list(unsent)))
-                    .values(status=S.SKIPPED.value, last_error="skipped by the operator", updated_at=now)
+                    .values(status=S.SKIPPED, last_error="skipped by the operator", updated_at=now)
                     .execution_options(synchronize_session=False))
 
 
 def retry_by_operator(row: DeliveryRow, now: dt.datetime) -> None:
     """The operator's ``retry`` of a delivery that was not sent: pending again, with its attempts counted afresh."""
-    row.status, row.not_before, row.updated_at = S.PENDING.value, None, now
+    row.status, row.not_before, row.updated_at = S.PENDING, None, now
     row.attempts = 0
     row.last_error = f"retry asked by the operator at {now:%Y-%m-%d %H:%M} UTC"
 

@@ -31,7 +31,7 @@ from starlette.templating import Jinja2Templates
 from bot import ops
 from bot.config import Settings
 from bot.images import media_policy
-from bot.models import DeliveryRow
+from bot.models import RETRYABLE, SKIPPABLE, DeliveryRow, DeliveryStatus
 from bot.planner import Planner, operator_templates
 from bot.sources.stories import load_stories
 from bot.store import Store
@@ -57,8 +57,8 @@ MAX_FORM_BYTES = 16 * 1024
 """Largest body of any other form (retry, skip, logout)."""
 MAX_NAME_BYTES = 255
 """Longest file name accepted in an upload (in UTF-8 bytes, as most file systems count)."""
-STATUS_CLASS = {"posted": "ok", "pending": "pending", "sending": "sending", "failed": "bad", "unconfirmed": "bad",
-                "missed": "warn", "skipped": "muted", "late": "warn"}
+STATUS_CLASS = {**{status.value: status.tone for status in DeliveryStatus}, "late": "warn"}
+"""The ``st-*`` class of each badge: a status's tone, and "late" (a pending post past its time)."""
 
 
 @dataclasses.dataclass
@@ -107,7 +107,7 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
     env = templates.env
     env.finalize = _masking(settings.masker())
     env.filters["web_url"] = show.web_url
-    env.globals.update(platform_names=PLATFORM_NAMES, status_class=STATUS_CLASS, x_html=show.x_html,
+    env.globals.update(platform_names=PLATFORM_NAMES, status_class=STATUS_CLASS, S=DeliveryStatus, x_html=show.x_html,
                        bluesky_html=show.bluesky_html, reddit_html=show.reddit_html, domain=show.domain,
                        zone=settings.timezone, token_required=bool(token))
     idle = getattr(settings, "web_session_idle", None) or dt.timedelta(hours=12)
@@ -286,7 +286,7 @@ def retry_confirm(web: Web, request: Request) -> Response:
     rows = _targets(web, target)
     return page(web, request, "confirm.html", {
         "title": "Retry?", "action": "retry", "target": target, "rows": rows,
-        "retryable": [r for r in rows if r.status in ops.RETRYABLE],
+        "retryable": [r for r in rows if r.status in RETRYABLE],
         "titles": headlines(web.store, {r.story_id for r in rows}), "back": _back(request)})
 
 
@@ -298,7 +298,7 @@ def skip_confirm(web: Web, request: Request) -> Response:
     rows = [] if unrendered else _targets(web, story_id, story_only=True)
     return page(web, request, "confirm.html", {
         "title": "Skip?", "action": "skip", "target": story_id, "rows": rows, "unrendered": unrendered,
-        "skippable": [r for r in rows if r.status in ops.NOT_SENT],
+        "skippable": [r for r in rows if r.status in SKIPPABLE],
         "titles": headlines(web.store, [story_id]), "back": _back(request)})
 
 

@@ -18,9 +18,9 @@ from sqlalchemy import Float, case, cast, func, select
 
 from bot import ops
 from bot.config import Settings
-from bot.models import DeliveryRow, StoryRow
-from bot.models import Status as S
-from bot.quotas import DayCount
+from bot.models import NEEDS_ATTENTION, POSTING, RETRYABLE, SKIPPABLE, DeliveryRow, StoryRow
+from bot.models import DeliveryStatus as S
+from bot.quotas import DAY, DayCount, day_count, local_midnight
 from bot.store import Store
 from posts.gcpause import gc_paused
 from posts.render import Part
@@ -37,12 +37,8 @@ PAGE_LIMIT = 200
 """Posts shown per platform on one page of a day."""
 NOT_RENDERED = "queued"
 """The status shown for a post of a story that is not rendered yet (its deliveries are made a day ahead)."""
-PROBLEM_STATUSES = (S.FAILED.value, S.MISSED.value, S.UNCONFIRMED.value)
 LATE = dt.timedelta(minutes=5)
 """A pending post this far past its due time shows as late."""
-STATUS_RANK = {S.FAILED.value: 0, S.UNCONFIRMED.value: 1, S.MISSED.value: 2, S.SENDING.value: 3,
-               S.PENDING.value: 4, S.SKIPPED.value: 5, S.POSTED.value: 6}
-"""Which status a group of thread parts shows: the one that most needs attention."""
 
 
 def headlines(store: Store, story_ids: Iterable[str]) -> dict[str, str]:
@@ -80,7 +76,7 @@ class Entry:
 
     @property
     def problem(self) -> bool:
-        return self.status in PROBLEM_STATUSES
+        return self.status in NEEDS_ATTENTION
 
 
 @dataclasses.dataclass
@@ -155,10 +151,6 @@ def monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
-
-
 def calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.date | None = None,
              weeks: int = 2, day: dt.date | None = None, page: int = 1) -> Calendar:
     """``weeks`` weeks from the Monday of ``start`` (default: this week), day by day, in the bot's zone.
@@ -189,17 +181,21 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
         return bisect.bisect_right(edges, when) - 1
 
     rows, posted, linked_ids = _deliveries(store, begin, end)
-    planned, unrendered = _unrendered(store, settings, begin, end)
+    planned, unrendered = _unrendered(store, settings, begin, end, earlier=DAY)
+    # the posts of the day before count in the first day's quota windows, as they do for the engine
+    earlier = [p for p in planned if p.due < edges[0]]
+    planned = planned[len(earlier):]
     platforms = list(settings.platforms) + sorted({r[0] for r in rows} - set(settings.platforms))
     # what each day holds, per platform: (due, order, delivery or planned post), counted times, X links
     held: list[dict[str, list[tuple[float, tuple[Any, ...], Any]]]] = [defaultdict(list) for _ in dates]
     counted: list[dict[str, list[float]]] = [defaultdict(list) for _ in dates]
     linked: list[Counter[str]] = [Counter() for _ in dates]
+    before: dict[str, list[float]] = defaultdict(list)
     for platform, status, due, id_ in rows:
         i = index(due)
         if 0 <= i < len(dates):
             held[i][platform].append((due, (0, id_), (platform, status, due, id_)))
-        if status in NOT_POSTING:
+        if status not in POSTING:
             continue
         when = posted.get(id_, due)
         i = index(when)
@@ -207,17 +203,23 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
             counted[i][platform].append(when)
             if id_ in linked_ids:
                 linked[i][platform] += 1
+        elif i < 0:
+            before[platform].append(when)
     limit = day_limit(len(dates), len(platforms))
     by_day: list[list[_Item]] = [[] for _ in dates]
     for plan in planned:
         by_day[index(plan.due)].append(plan)
-    late_before, pending = (now - LATE).timestamp(), S.PENDING.value
+    late_before, pending = (now - LATE).timestamp(), S.PENDING
+    mine_of_day = [_own_posts(by_day[i], platforms) for i in range(len(dates))]
+    # every post that counts against a quota, per platform, for the rolling windows (bot.quotas)
+    earlier_of = _own_posts(earlier, platforms)
+    timeline = {platform: sorted([*before[platform], *(p.due for p in earlier_of[platform])]
+                                 + [when for i in range(len(dates)) for when in counted[i][platform]]
+                                 + [p.due for i in range(len(dates)) for p in mine_of_day[i][platform]])
+                for platform in platforms}
     days, wanted = [], set()
     for i, date in enumerate(dates):
-        if any(p.only for p in by_day[i]):
-            mine = {platform: [p for p in by_day[i] if p.only is None or platform in p.only] for platform in platforms}
-        else:
-            mine = dict.fromkeys(platforms, by_day[i])
+        mine = mine_of_day[i]
         ordered = {}
         for platform in platforms:
             plans = [(p.due, (1, p.kind != "root", p.story_id), p) for p in mine[platform]]  # in order already
@@ -233,13 +235,13 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
                 continue
             shown = [e[2] for e in posts_of_day[skip:skip + size]]
             wanted.update(e[3] for e in shown if isinstance(e, tuple))
-            times = sorted(counted[i][platform] + [p.due for p in mine[platform]])
             links = linked[i][platform] + sum(1 for p in mine[platform] if p.link)
             statuses = [e[2][1] for e in held[i][platform]]
+            count = day_count(date, platform, timeline[platform], edges[i], edges[i + 1], links, settings)
             per_platform.append(PlatformDay(
-                platform, PLATFORM_NAMES.get(platform, platform), shown, _day_count(date, platform, times, links, settings),
+                platform, PLATFORM_NAMES.get(platform, platform), shown, count,
                 more=len(posts_of_day) - len(shown), posts=len(posts_of_day),
-                problems=sum(1 for status in statuses if status in PROBLEM_STATUSES),
+                problems=sum(1 for status in statuses if status in NEEDS_ATTENTION),
                 late=sum(1 for e in held[i][platform] if e[2][1] == pending and e[0] < late_before)))
         days.append(Day(date, date == today, date < today, per_platform, page=number, pages=pages))
     details = _details(store, wanted)
@@ -260,19 +262,11 @@ def day_limit(days: int, platforms: int) -> int:
     return max(5, min(DAY_LIMIT, ENTRY_BUDGET // max(1, days * platforms)))
 
 
-NOT_POSTING = (S.SKIPPED.value, S.FAILED.value, S.MISSED.value)
-"""Statuses that do not count against a quota (as :func:`bot.quotas.day_counts` counts)."""
-
-
-def _day_count(date: dt.date, platform: str, times: list[float], links: int, settings: Settings) -> DayCount:
-    """Posts of a day on a platform against its quotas, as :func:`bot.quotas.day_counts` counts
-    them (``times``: sorted POSIX times of the posts; ``links``: X posts with a link)."""
-    busiest = max((bisect.bisect_left(times, when + 900, i) - i for i, when in enumerate(times)), default=0)
-    cost = None
-    if platform == "x":
-        cost = round(links * settings.x_price_post_link + (len(times) - links) * settings.x_price_post, 3)
-    return DayCount(date.isoformat(), platform, len(times), getattr(settings, f"quota_{platform}_24h", 0), busiest,
-                    getattr(settings, f"quota_{platform}_15m", 0), cost)
+def _own_posts(plans: list[_Item], platforms: list[str]) -> dict[str, list[_Item]]:
+    """The posts of stories not rendered yet in ``plans`` that each platform makes."""
+    if any(p.only for p in plans):
+        return {platform: [p for p in plans if p.only is None or platform in p.only] for platform in platforms}
+    return dict.fromkeys(platforms, plans)
 
 
 @dataclasses.dataclass(slots=True)
@@ -307,7 +301,7 @@ def _epoch(store: Store, column: Any) -> Any:
     return cast(func.extract("epoch", column), Float)
 
 
-ALL_STATUSES = tuple(s.value for s in S)
+ALL_STATUSES = tuple(S)
 """Every status, so that a due-time range reads the (status, due_at) index."""
 
 
@@ -327,11 +321,11 @@ def _deliveries(store: Store, begin: dt.datetime, end: dt.datetime
                                          DeliveryRow.id).where(*in_range)).cursor.fetchall()
         posted = dict(connection.execute(
             select(DeliveryRow.id, _epoch(store, DeliveryRow.posted_at)).where(
-                DeliveryRow.status == S.POSTED.value, DeliveryRow.posted_at.is_not(None),
+                DeliveryRow.status == S.POSTED, DeliveryRow.posted_at.is_not(None),
                 DeliveryRow.due_at >= since, DeliveryRow.due_at < end)).cursor.fetchall())
         # an X text comes back only when it has no "://" (else "": it has a link), to be scanned here
         x_rows = connection.execute(select(DeliveryRow.id, x_text).where(
-            DeliveryRow.platform == "x", DeliveryRow.status.in_([v for v in ALL_STATUSES if v not in NOT_POSTING]),
+            DeliveryRow.platform == "x", DeliveryRow.status.in_(sorted(POSTING)),
             DeliveryRow.due_at >= since, DeliveryRow.due_at < end)).cursor.fetchall()
     linked = {id_ for id_, text in x_rows if text == "" or (text and url_spans(text))}
     return [(p, st, float(due), id_) for p, st, due, id_ in rows], \
@@ -363,9 +357,11 @@ def _threads(items: list[_Item]) -> list[list[_Item]]:
     return list(threads.values())
 
 
-def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.datetime) -> tuple[list[_Item], int]:
-    """The posts of stories not rendered yet that fall in ``[begin, end)``, from a few fields of
-    their story rows, without rendering or storing anything; and how many stories they belong to.
+def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.datetime, *,
+                earlier: dt.timedelta = dt.timedelta(0)) -> tuple[list[_Item], int]:
+    """The posts of stories not rendered yet that fall in ``[begin - earlier, end)``, from a few fields
+    of their story rows, without rendering or storing anything; and how many stories have posts in
+    ``[begin, end)``.
 
     A follow-up is looked for up to a week after its root, as rendering would place it. For X's
     price, a root counts as a post with a link when its story has a URL, a follow-up as one without.
@@ -375,21 +371,22 @@ def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.da
         found = session.execute(
             select(StoryRow.id, _epoch(store, StoryRow.root_due), content["url"].as_string(),
                    content["platforms"].as_string(), content["followup_after"].as_integer())
-            .where(StoryRow.rendered.is_(False), StoryRow.root_due >= begin - dt.timedelta(days=7),
+            .where(StoryRow.rendered.is_(False), StoryRow.root_due >= begin - earlier - dt.timedelta(days=7),
                    StoryRow.root_due < end)).all()
     plans: list[_Item] = []
     stories = 0
     low, high, default_delay = begin.timestamp(), end.timestamp(), settings.followup_delay.total_seconds()
+    lowest = (begin - earlier).timestamp()
     for story_id, root_due, url, only, after in found:
         root_due = float(root_due)
         delay = after if after else default_delay
         names = _platform_names(only)
         inside = False
         for kind, due in (("root", root_due), ("followup", root_due + delay)):
-            if low <= due < high:
+            if lowest <= due < high:
                 plans.append(_Item(story_id, "", kind, due, link=kind == "root" and bool(url),
                                    only=names))
-                inside = True
+                inside = inside or due >= low
         stories += inside
     plans.sort(key=lambda p: (p.due, p.kind != "root", p.story_id))
     return plans, stories
@@ -410,10 +407,10 @@ def _platform_names(raw: Any) -> frozenset[str] | None:
 def _entry(items: list[Any], titles: dict[str, str], zone: ZoneInfo, now: dt.datetime,
            settings: Settings) -> Entry:
     items = sorted(items, key=lambda r: r.part)
-    head = min(items, key=lambda r: STATUS_RANK.get(r.status, 9))
+    head = min(items, key=lambda r: S(r.status).rank if r.status in ALL_STATUSES else len(S))
     first = items[0]
-    late = head.status == S.PENDING.value and first.due_at < now - LATE
-    reasons = [r.last_error for r in items if r.last_error and r.status != S.POSTED.value]
+    late = head.status == S.PENDING and first.due_at < now - LATE
+    reasons = [r.last_error for r in items if r.last_error and r.status != S.POSTED]
     return Entry(time=first.due_at.astimezone(zone).strftime("%H:%M"), story_id=first.story_id,
                  headline=titles.get(first.story_id, ""), kind=first.kind, parts=max(r.parts for r in items),
                  status=head.status, late=late, reason=reasons[0] if reasons else "",
@@ -458,11 +455,11 @@ class StoryView:
 
     @property
     def can_skip(self) -> bool:
-        return any(d.status in ops.NOT_SENT for d in self.deliveries)
+        return any(d.status in SKIPPABLE for d in self.deliveries)
 
     @property
     def can_retry(self) -> bool:
-        return any(d.status in ops.RETRYABLE for d in self.deliveries)
+        return any(d.status in RETRYABLE for d in self.deliveries)
 
     @property
     def posted_links(self) -> list[DeliveryRow]:
@@ -506,11 +503,11 @@ class ProblemView:
 
     @property
     def can_retry(self) -> bool:
-        return self.row.status in ops.RETRYABLE
+        return self.row.status in RETRYABLE
 
     @property
     def can_skip(self) -> bool:
-        return self.row.status in ops.NOT_SENT
+        return self.row.status in SKIPPABLE
 
 
 def status_view(store: Store, now: dt.datetime) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from bot import ops
 from bot.models import DeliveryRow, StoryRow
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 from bot.planner import Planner
 from bot.sources.stories import load_stories
 from bot.store import Store

@@ -25,7 +25,7 @@ import yaml
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bot.config import Settings, load_settings
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 from bot.store import Store
 from bot.web import create_app
 from tests.web.helpers import delivery, set_status

@@ -6,7 +6,7 @@ import re
 
 from starlette.testclient import TestClient
 
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 from bot.planner import Planner
 from bot.sources.stories import load_stories
 from bot.store import Store

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 from starlette.testclient import TestClient
 
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 from bot.store import Store
 from bot.web import create_app
 from bot.web.app import MAX_LOGIN_BYTES, MAX_UPLOAD_BYTES, MAX_UPLOAD_FILE_BYTES

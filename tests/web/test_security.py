@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot.cli import main
-from bot.models import Status as S
+from bot.models import DeliveryStatus as S
 from bot.store import Store
 from bot.web import check_bind, create_app, is_loopback
 from bot.web.security import safe_next
