@@ -118,7 +118,10 @@ class Sweep:
             hold = hold_for(session, row, max(now, started), engine.settings)
             if hold is not None:
                 return Held(hold)
-            taken = engine.take(session, row.id, now, started)
+            # The adapter chooses the idempotency key (Bluesky: the record key); it is committed with the
+            # intent, before any call, and kept by every later attempt.
+            key = engine.adapters[platform].new_key() if row.key is None else None
+            taken = engine.take(session, row.id, now, started, key=key)
             if taken is None:
                 return NoClaim.LOST
             image = story_image(session, taken.story_id) if taken.kind == "root" else None
