@@ -112,9 +112,12 @@ class DeliveryRow(Base):
     due_at: Mapped[dt.datetime]
     status: Mapped[str] = mapped_column(String(16), default=Status.PENDING.value)
     key: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
-    """Idempotency key (the Bluesky record key): chosen when the first attempt's intent is committed,
-    then never changed."""
+    """Idempotency key, as the platform's adapter chose it (the Bluesky record key; none for X and
+    Reddit): committed with the first attempt's intent, before any call, then never changed."""
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attachments: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    """The images the post carries, as rendering declared them: name (``thumb``) to the sha256 of the
+    bytes stored in ``images`` (migration 0006); ``None`` or empty when it carries none."""
     text: Mapped[str] = mapped_column(Text)
     length: Mapped[int] = mapped_column(Integer)
     limit: Mapped[int] = mapped_column("length_limit", Integer)

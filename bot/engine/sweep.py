@@ -16,7 +16,7 @@ from bot.engine.events import RunReport, human
 from bot.engine.holds import Hold, hold_for
 from bot.engine.settle import Absent, Unknown
 from bot.errors import AdapterError, AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
-from bot.images import story_image
+from bot.images import attachments_of
 from bot.models import DeliveryRow, PlatformRow
 from bot.models import Status as S
 
@@ -124,9 +124,8 @@ class Sweep:
             taken = engine.take(session, row.id, now, started, key=key)
             if taken is None:
                 return NoClaim.LOST
-            image = story_image(session, taken.story_id) if taken.kind == "root" else None
             post = Outgoing(taken.platform, taken.story_id, taken.kind, taken.part, dict(taken.payload), taken.key,
-                            parent, root, {"thumb": image} if image else {})
+                            parent, root, attachments_of(session, taken))
         return Claimed(taken, post)
 
     def defer(self, rows: list[DeliveryRow], hold: Hold, report: RunReport) -> None:
