@@ -18,7 +18,7 @@ from typing import Any
 from adapters.sandbox import read_transcript
 from bot.app import build_engine
 from bot.config import load_settings
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.runner import run_forever
 from bot.store import Store
 from posts.loader import load_stories
@@ -542,7 +542,7 @@ def dashboard(quick: bool = False) -> list[dict[str, Any]]:
     from starlette.testclient import TestClient
 
     from bot.web import create_app
-    from bot.web.render import reddit_html
+    from bot.web.post_html import reddit_html
 
     count = 5_000 if quick else 100_000
     rng = random.Random(11)

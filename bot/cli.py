@@ -31,12 +31,12 @@ from bot.engine import Engine, RunReport
 from bot.errors import BotError, StoreError, StoryError
 from bot.images import image_info, media_policy
 from bot.models import Status as S
-from bot.queue import Planner
+from bot.planner import Planner, operator_templates
 from bot.runner import RunLock, run_forever
 from bot.store import Store, explain_db_error, utcnow
 from posts import limits
 from posts.loader import load_stories
-from posts.story import PLATFORMS
+from posts.story import PLATFORM_NAMES, PLATFORMS
 
 
 class _Escaped:
@@ -66,7 +66,6 @@ out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)
 out.push_render_hook(EscapeControls())
 err.push_render_hook(EscapeControls())
-PLATFORM_NAMES = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
 
 
 class Refused(BotError):
@@ -198,12 +197,6 @@ def _parse_time(value: str, what: str, tz: str = "UTC", end_of_day: bool = False
     return when.astimezone(dt.UTC)
 
 
-def _local(when: dt.datetime | None, settings: Settings) -> str:
-    if when is None:
-        return "-"
-    return when.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M %Z")
-
-
 def _print_json(data: Any) -> None:
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     # json.dumps escapes C0 controls; DEL, C1 and bidi controls (only ever inside strings) get \uXXXX too
@@ -222,9 +215,9 @@ def show_post(settings: Settings) -> Callable[[dict[str, Any]], None]:
         when = dt.datetime.fromisoformat(record["posted_at"])
         where = PLATFORM_NAMES.get(record["platform"], record["platform"])
         if record["kind"] == "root":
-            title = f"{where} · new post · {_local(when, settings)}"
+            title = f"{where} · new post · {settings.local_time(when)}"
         else:
-            title = f"{where} · ↳ reply {record['part']} in the thread of {record['story_id']} · {_local(when, settings)}"
+            title = f"{where} · ↳ reply {record['part']} in the thread of {record['story_id']} · {settings.local_time(when)}"
         subtitle = f"{record['remote_id']}" + (f" → replying to {record['reply_to']}" if record["reply_to"] else "")
         out.print(Panel(Text(record["text"] or ""), title=title, subtitle=subtitle, title_align="left",
                         subtitle_align="right", border_style="cyan" if record["kind"] == "root" else "magenta",
@@ -275,7 +268,7 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | No
         stories = load_stories(paths, progress=tick, media=media_policy(settings))
         if progress is not None and task is not None:
             progress.update(task, description="queueing", total=len(stories), completed=0)
-        report = Planner(state.store, settings, templates=_templates(settings)).load(
+        report = Planner(state.store, settings, templates=operator_templates(settings)).load(
             stories, now=now, dry_run=dry_run, render=render, progress=tick)
     if as_json:
         _print_json(report.to_dict())
@@ -326,14 +319,6 @@ def _progress(enabled: bool) -> Any:
     return _NoProgress()
 
 
-def _templates(settings: Settings) -> Any:
-    if settings.templates is None:
-        return None
-    from posts.templates import Templates
-
-    return Templates.from_directory(settings.templates)
-
-
 # ---------------------------------------------------------------------------- agenda / preview
 
 
@@ -348,16 +333,17 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
            as_json: bool) -> None:
     """The deliveries due in a period, past or future, by due time; --days counts them per day."""
     settings = state.settings
-    begin = _parse_time(start, "--from", settings.timezone) if start else utcnow()
+    now = utcnow()
+    begin = _parse_time(start, "--from", settings.timezone) if start else now
     finish = _parse_time(end, "--to", settings.timezone, end_of_day=True) if end else begin + dt.timedelta(days=7)
-    planner = Planner(state.store, settings, templates=_templates(settings))
-    rows = ops.agenda(state.store, start=begin, end=finish, platform=platform, planner=planner)
+    planner = Planner(state.store, settings, templates=operator_templates(settings))
+    rows = ops.agenda(state.store, start=begin, end=finish, now=now, platform=platform, planner=planner)
     if days:
         counts = ops.day_counts(rows, settings)
         if as_json:
             _print_json([c.to_dict() for c in counts])
             return
-        table = Table(title=f"Posts per day {_local(begin, settings)} → {_local(finish, settings)}",
+        table = Table(title=f"Posts per day {settings.local_time(begin)} → {settings.local_time(finish)}",
                       title_justify="left")
         for col in ("day", "platform", "posts", "busiest 15 min", "cost (X)", "over quota"):
             table.add_column(col, justify="right" if col in ("posts", "busiest 15 min", "cost (X)") else "left")
@@ -371,14 +357,14 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
     if as_json:
         _print_json([ops.delivery_dict(r) for r in rows])
         return
-    table = Table(title=f"Agenda {_local(begin, settings)} → {_local(finish, settings)}", title_justify="left")
+    table = Table(title=f"Agenda {settings.local_time(begin)} → {settings.local_time(finish)}", title_justify="left")
     for col in ("due", "platform", "story", "post", "status", "text"):
         table.add_column(col, overflow="fold" if col == "story" else "ellipsis",
                          no_wrap=col != "story")
     for row in rows:
         post = row.kind + (f" {row.part}/{row.parts}" if row.parts > 1 else "")
         day = row.due_at.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
-        when = _local(row.due_at, settings) + (" ⚠ over quota" if (day, row.platform) in over_days else "")
+        when = settings.local_time(row.due_at) + (" ⚠ over quota" if (day, row.platform) in over_days else "")
         table.add_row(when, PLATFORM_NAMES[row.platform], row.story_id, post,
                       _status_text(row.status), _snippet(row.text, 48))
     out.print(table if rows else "Nothing is due in that period.")
@@ -400,7 +386,7 @@ def _status_text(status: str) -> Text:
 @pass_state
 def preview(state: State, story_id: str, platform: str | None, as_json: bool) -> None:
     """Each part of a story as it will be posted, with its length against its limit."""
-    parts = ops.preview(state.store, state.settings, story_id, platform, templates=_templates(state.settings))
+    parts = ops.preview(state.store, state.settings, story_id, platform, templates=operator_templates(state.settings))
     image = image_info(state.store, story_id)
     if as_json:
         _print_json([{**p.to_dict(), **({"image": image} if image and p.kind == "root" else {})} for p in parts])
@@ -461,10 +447,10 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         _print_events(report, settings)
         if dry_run:
             count = report.count("would-post")
-            out.print(f"Dry run at {_local(start, settings)}: {count} post{'s' if count != 1 else ''} would go out; "
+            out.print(f"Dry run at {settings.local_time(start)}: {count} post{'s' if count != 1 else ''} would go out; "
                       "nothing was changed.")
         else:
-            out.print(f"Posted {report.count('posted')} at {_local(start, settings)}.")
+            out.print(f"Posted {report.count('posted')} at {settings.local_time(start)}.")
         return
     def banner() -> None:
         err.print(f"oneyearago {__version__}: {settings.mode} mode, {', '.join(settings.platforms)}; "
@@ -505,11 +491,11 @@ def status(state: State, as_json: bool) -> None:
                                     "to resume)"))
         elif p.retry_at:
             out.print(f"[yellow]{PLATFORM_NAMES.get(p.name, p.name)} is rate limited until "
-                      f"{_local(p.retry_at, settings)}[/]")
+                      f"{settings.local_time(p.retry_at)}[/]")
     if view.workers:
         out.print("[b]Workers[/]")
         for worker in view.workers:
-            seen = _local(dt.datetime.fromisoformat(worker["heartbeat_at"]), settings)
+            seen = settings.local_time(dt.datetime.fromisoformat(worker["heartbeat_at"]))
             holds = ", ".join(worker["holds"]) or "nothing in flight"
             out.print(f"  {worker['id']} ({worker['platforms']}), last heartbeat {seen}: {holds}")
     if view.problems:
@@ -520,7 +506,7 @@ def status(state: State, as_json: bool) -> None:
     if view.upcoming:
         out.print("[b]Next[/]")
         for row in view.upcoming:
-            out.print(f"  {_local(row.due_at, settings)}  {PLATFORM_NAMES[row.platform]} {row.kind} "
+            out.print(f"  {settings.local_time(row.due_at)}  {PLATFORM_NAMES[row.platform]} {row.kind} "
                       f"· {row.story_id}")
     elif not view.counts:
         out.print("The queue is empty: `oneyearago load FILE` adds stories.")
@@ -532,7 +518,7 @@ def status(state: State, as_json: bool) -> None:
 def skip(state: State, story_id: str) -> None:
     """Never post a story (its deliveries not yet sent are marked skipped); STORY_ID is a story id."""
     rows = ops.skip(state.store, story_id, utcnow(), planner=Planner(state.store, state.settings,
-                                                                     templates=_templates(state.settings)))
+                                                                     templates=operator_templates(state.settings)))
     out.print(Text(f"Skipped {len(rows)} deliveries of {story_id}." if rows
                    else f"Nothing left to skip for {story_id}: every delivery is already sent or settled."))
 
@@ -554,7 +540,7 @@ def retry(state: State, target: str | None, delivery: int | None, platform: str 
     for row in rows:
         out.print(Text(f"Queued again: #{row.id} {row.story_id} {PLATFORM_NAMES[row.platform]} {row.kind}"
                        f"{f' {row.part}/{row.parts}' if row.parts > 1 else ''}, due "
-                       f"{_local(row.due_at, state.settings)}"))
+                       f"{state.settings.local_time(row.due_at)}"))
 
 
 # ---------------------------------------------------------------------------- doctor

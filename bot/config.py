@@ -71,9 +71,10 @@ _QUERY_PASSWORD = re.compile(r"(?P<head>\b(?:password|passwd)\s{0,8}=\s{0,8})(?P
 """Both bounded, so that masking a long hostile text stays linear."""
 
 
-def mask_urls(text: str) -> str:
-    """``text`` with the password of every URL (``scheme://user:password@host``) and every
-    ``password=`` parameter (a URL's query, a libpq connection string) replaced by ``********``."""
+def mask_url(text: str) -> str:
+    """``text`` (a database URL, or any text holding URLs) with the password of every URL
+    (``scheme://user:password@host``) and every ``password=`` parameter (a URL's query, a libpq
+    connection string) replaced by ``********``."""
     if "://" in text:
         text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@", text)
     if "ass" in text.lower():
@@ -105,7 +106,7 @@ class Masker:
         for form in self._forms:  # a substring search per form: linear in the text
             if form in text:
                 text = text.replace(form, MASK)
-        return mask_urls(text)
+        return mask_url(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +123,14 @@ class Spec:
     @property
     def env(self) -> str:
         return ENV_PREFIX + self.name.upper()
+
+
+def setting(default: str, doc: str, parse: Callable[[str], Any] = str, *, secret: bool = False,
+            group: str = "core") -> Any:
+    """Declare a :class:`Settings` field as a setting: its default (as written in the environment),
+    the line that documents it, its parser, whether it is a secret and its ``.env.example`` group.
+    :data:`SPECS` is made from these declarations, so each setting is declared once."""
+    return dataclasses.field(metadata={"setting": (default, doc, parse, secret, group)})
 
 
 def _bool(text: str) -> bool:
@@ -211,6 +220,10 @@ _duration = _span(dt.timedelta(days=365))
 _non_negative_duration = _span(dt.timedelta(days=365), zero=True)
 
 
+def _log_level(text: str) -> str:
+    return _choice(("debug", "info", "warning", "error"))(text).upper()
+
+
 def _optional_path(text: str) -> Path | None:
     return Path(text).expanduser() if text.strip() else None
 
@@ -231,181 +244,308 @@ def _networks(text: str) -> tuple[Any, ...]:
                          "(e.g. 127.0.0.1,192.168.1.0/24)") from None
 
 
-SPECS: tuple[Spec, ...] = (
-    Spec("database_url", "sqlite:///oneyearago.db",
-         "SQLAlchemy URL of the queue database (SQLite file by default; postgresql+psycopg://... to scale out)"),
-    Spec("mode", "sandbox", "sandbox records posts to the transcript instead of posting; live posts for real",
-         _choice(MODES)),
-    Spec("platforms", ",".join(PLATFORMS), "Comma-separated platforms to post to: x, reddit, bluesky", _platforms),
-    Spec("timezone", "UTC", "The bot's IANA time zone, for date-only stories and the posting window", _timezone),
-    Spec("years", "1", "How many years after the story its anniversary post goes out", _whole(1, 100)),
-    Spec("leap_day", "feb28", "Where 29 February goes in a year without one: feb28 or mar1",
-         _choice(LEAP_DAY_RULES)),
-    Spec("posting_window", "09:00-21:00",
-         "Daily window (bot time zone) in which date-only stories are spread evenly", parse_window),
-    Spec("followup_delay", "6h", "Default delay between a root post and its one-year-later reply (90m, 6h, 1d)",
-         _span(dt.timedelta(days=30))),
-    Spec("grace", "2h", "A root post more than this late is not posted but marked missed (retry posts it)",
-         _span(dt.timedelta(days=30))),
-    Spec("transcript", "", "Sandbox transcript (JSON Lines); empty means transcript.jsonl next to the database",
-         _optional_path),
-    Spec("templates", "", "Folder of Jinja2 templates overriding the look per platform and kind (empty: built-in)",
-         _optional_path),
-    Spec("max_attempts", "5", "Attempts per delivery for transient errors before it fails", _whole(1, 100)),
-    Spec("backoff", "30s", "First retry delay after a transient error; doubles per attempt, with jitter",
-         _span(dt.timedelta(days=1))),
-    Spec("lease", "2m", "How long a worker's claim on a delivery holds without a heartbeat before another "
-         "worker reconciles it (workers renew their claims every third of it)", _span(dt.timedelta(days=1))),
-    Spec("settle", "2m", "After an unknown outcome or a crash, how long a post may still land before not finding it "
-         "counts as 'not posted' (a platform can finish a request after the client gave up)", _span(dt.timedelta(days=1))),
-    Spec("recheck", "30s", "While idle, how often the run loop looks for stories loaded by another process",
-         _span(dt.timedelta(days=1))),
-    Spec("sandbox_latency", "0", "Sandbox only: simulated seconds each post takes (for rehearsals and benchmarks)",
-         _number(0, 60)),
-    Spec("lang", "en", "Default language of posts (Bluesky langs) when a story does not say"),
-    Spec("log_level", "WARNING", "Logging level: DEBUG, INFO, WARNING or ERROR",
-         lambda t: _choice(("debug", "info", "warning", "error"))(t).upper()),
-    # Quotas: posts per rolling window, shared by every worker (0 means no limit)
-    Spec("quota_x_24h", "100", "X: posts per rolling 24 hours (API v2 limits: 100/24h per user on Basic, 17 on "
-         "Free; set yours)", _non_negative_int, group="quotas"),
-    Spec("quota_x_15m", "100", "X: posts per rolling 15 minutes (2026 limits: 100 per 15 min per user)",
-         _non_negative_int, group="quotas"),
-    Spec("quota_reddit_24h", "50", "Reddit: posts and comments per rolling 24 hours (Reddit publishes no "
-         "figure; keep it modest to stay clear of spam filters)", _non_negative_int, group="quotas"),
-    Spec("quota_reddit_15m", "0", "Reddit: posts per rolling 15 minutes (0: none; Reddit answers RATELIMIT "
-         "itself when you go too fast)", _non_negative_int, group="quotas"),
-    Spec("quota_bluesky_24h", "5000", "Bluesky: posts per rolling 24 hours (bsky.social allows 11,666 creates a "
-         "day: 35,000 points at 3 each)", _non_negative_int, group="quotas"),
-    Spec("quota_bluesky_15m", "400", "Bluesky: posts per rolling 15 minutes (5,000 points an hour is ~416 "
-         "creates per 15 min)", _non_negative_int, group="quotas"),
-    Spec("backlog_pace", "10s", "After downtime, at least this long between two late posts on one platform, so "
-         "a backlog drains steadily (0s: no pacing)", _span(dt.timedelta(days=1), zero=True), group="quotas"),
-    Spec("x_price_post", "0.015", "X: price per post without a link, USD (pay-per-use; for agenda estimates)",
-         _number(0, 1000), group="quotas"),
-    Spec("x_price_post_link", "0.200", "X: price per post with a link, USD (pay-per-use; for agenda estimates)",
-         _number(0, 1000), group="quotas"),
-    Spec("web_token", "", "Dashboard: operator token every request to `oneyearago web` must carry; required to "
-         "bind anything but 127.0.0.1, then at least 32 characters (make one: python -c 'import secrets; "
-         "print(secrets.token_urlsafe(32))')",
-         secret=True, group="dashboard"),
-    # Images (read and prepared at load time; see docs/reliability.md#images)
-    Spec("media_dir", "", "Folder that relative image paths in story files are read from (empty: each story "
-         "file's own folder); an image must lie inside it, symbolic links included", _optional_path, group="images"),
-    Spec("media_allow_private", "false", "Image URLs on loopback, private or link-local addresses are refused; "
-         "true allows them all, or list the allowed ones (127.0.0.1,192.168.1.0/24)", _networks, group="images"),
-    Spec("media_max_bytes", "20000000", "Images: the most bytes read from one image file or URL (1 KB to 100 MB)",
-         _whole(1_000, 100_000_000), group="images"),
-    Spec("media_timeout", "20s", "Images: how long fetching one image URL may take, redirects included",
-         _span(dt.timedelta(minutes=10)), group="images"),
-    Spec("web_session_idle", "12h", "Dashboard: a login ends after this long without a request (sessions live in "
-         "memory: logout and a restart end them too)", _duration, group="dashboard"),
-    Spec("web_secure_cookies", "false", "Dashboard: mark its cookies Secure; set true when a TLS proxy serves it "
-         "over https (requests that reach it as https get Secure cookies anyway)", _bool, group="dashboard"),
-    Spec("http_timeout", "30s", "Live mode: how long to wait for a platform's answer before the outcome is unknown",
-         _span(dt.timedelta(minutes=10)), group="live platforms"),
-    # X (tweepy, API v2, OAuth 1.0a user context)
-    Spec("x_consumer_key", "", "X: API key (developer.x.com > your app > Keys and tokens > Consumer Keys)",
-         secret=True, group="X"),
-    Spec("x_consumer_secret", "", "X: API key secret (same page as the API key)", secret=True, group="X"),
-    Spec("x_access_token", "", "X: access token of the posting account (Keys and tokens > Authentication "
-         "Tokens; the app needs Read and Write permission, regenerate after changing it)", secret=True, group="X"),
-    Spec("x_access_token_secret", "", "X: access token secret (same page as the access token)", secret=True,
-         group="X"),
-    Spec("x_api_url", "https://api.twitter.com", "X: API base URL (change only to point at a test server)",
-         group="X"),
-    # Reddit (praw, script app)
-    Spec("reddit_client_id", "", "Reddit: client id of a 'script' app (reddit.com/prefs/apps, under the app name)",
-         group="Reddit"),
-    Spec("reddit_client_secret", "", "Reddit: the script app's secret (reddit.com/prefs/apps)", secret=True,
-         group="Reddit"),
-    Spec("reddit_username", "", "Reddit: the posting account's username (a developer of the script app)",
-         group="Reddit"),
-    Spec("reddit_password", "", "Reddit: the posting account's password", secret=True, group="Reddit"),
-    Spec("reddit_user_agent", "", "Reddit: user agent; empty builds the required form "
-         "'<platform>:oneyearago:<version> (by /u/<username>)'", group="Reddit"),
-    Spec("reddit_subreddit", "", "Reddit: the subreddit to post to, without r/", group="Reddit"),
-    Spec("reddit_flair", "false", "Reddit: send the story's category as flair text (subreddits that use flair)",
-         _bool, group="Reddit"),
-    Spec("reddit_flair_id", "", "Reddit: flair template id to use with the flair text (some subreddits require one)",
-         group="Reddit"),
-    Spec("reddit_url", "https://www.reddit.com", "Reddit: site URL for logins (change only for a test server)",
-         group="Reddit"),
-    Spec("reddit_oauth_url", "https://oauth.reddit.com", "Reddit: API URL (change only for a test server)",
-         group="Reddit"),
-    # Bluesky (atproto)
-    Spec("bluesky_handle", "", "Bluesky: the posting account's handle, e.g. oneyearago.bsky.social",
-         group="Bluesky"),
-    Spec("bluesky_app_password", "", "Bluesky: an app password (Settings > Privacy and security > App passwords)",
-         secret=True, group="Bluesky"),
-    Spec("bluesky_pds_url", "https://bsky.social", "Bluesky: the account's PDS (your own for a self-hosted one)",
-         group="Bluesky"),
-    Spec("bluesky_session_file", "", "Bluesky: where the login session is kept (0600) between runs; empty means "
-         "bluesky-session.json next to the database", _optional_path, group="Bluesky"),
-)
-"""Every setting, in the order ``.env.example`` lists them."""
-
-SPEC_BY_NAME: dict[str, Spec] = {spec.name: spec for spec in SPECS}
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Everything the bot is configured with; built once at the edge (see :func:`load_settings`)."""
+    """Everything the bot is configured with; built once at the edge (see :func:`load_settings`).
 
-    database_url: str
-    mode: str
-    platforms: tuple[str, ...]
-    timezone: str
-    years: int
-    leap_day: str
-    posting_window: tuple[dt.time, dt.time]
-    followup_delay: dt.timedelta
-    grace: dt.timedelta
-    transcript: Path | None
-    templates: Path | None
-    max_attempts: int
-    backoff: dt.timedelta
-    lease: dt.timedelta
-    settle: dt.timedelta
-    recheck: dt.timedelta
-    sandbox_latency: float
-    lang: str
-    log_level: str
-    quota_x_24h: int
-    quota_x_15m: int
-    quota_reddit_24h: int
-    quota_reddit_15m: int
-    quota_bluesky_24h: int
-    quota_bluesky_15m: int
-    backlog_pace: dt.timedelta
-    x_price_post: float
-    x_price_post_link: float
-    web_token: Secret
-    media_dir: Path | None
-    media_allow_private: tuple[Any, ...]
-    media_max_bytes: int
-    media_timeout: dt.timedelta
-    web_session_idle: dt.timedelta
-    web_secure_cookies: bool
-    http_timeout: dt.timedelta
-    x_consumer_key: Secret
-    x_consumer_secret: Secret
-    x_access_token: Secret
-    x_access_token_secret: Secret
-    x_api_url: str
-    reddit_client_id: str
-    reddit_client_secret: Secret
-    reddit_username: str
-    reddit_password: Secret
-    reddit_user_agent: str
-    reddit_subreddit: str
-    reddit_flair: bool
-    reddit_flair_id: str
-    reddit_url: str
-    reddit_oauth_url: str
-    bluesky_handle: str
-    bluesky_app_password: Secret
-    bluesky_pds_url: str
-    bluesky_session_file: Path | None
+    Each field declared with :func:`setting` is a setting, read from ``ONEYEARAGO_<NAME>``, in the
+    order ``.env.example`` lists them.
+    """
+
+    database_url: str = setting(
+        "sqlite:///oneyearago.db",
+        "SQLAlchemy URL of the queue database (SQLite file by default; postgresql+psycopg://... to scale out)"
+    )
+    mode: str = setting(
+        "sandbox",
+        "sandbox records posts to the transcript instead of posting; live posts for real",
+        _choice(MODES)
+    )
+    platforms: tuple[str, ...] = setting(
+        ",".join(PLATFORMS),
+        "Comma-separated platforms to post to: x, reddit, bluesky",
+        _platforms
+    )
+    timezone: str = setting("UTC", "The bot's IANA time zone, for date-only stories and the posting window", _timezone)
+    years: int = setting("1", "How many years after the story its anniversary post goes out", _whole(1, 100))
+    leap_day: str = setting(
+        "feb28",
+        "Where 29 February goes in a year without one: feb28 or mar1",
+        _choice(LEAP_DAY_RULES)
+    )
+    posting_window: tuple[dt.time, dt.time] = setting(
+        "09:00-21:00",
+        "Daily window (bot time zone) in which date-only stories are spread evenly",
+        parse_window
+    )
+    followup_delay: dt.timedelta = setting(
+        "6h",
+        "Default delay between a root post and its one-year-later reply (90m, 6h, 1d)",
+        _span(dt.timedelta(days=30))
+    )
+    grace: dt.timedelta = setting(
+        "2h",
+        "A root post more than this late is not posted but marked missed (retry posts it)",
+        _span(dt.timedelta(days=30))
+    )
+    transcript: Path | None = setting(
+        "",
+        "Sandbox transcript (JSON Lines); empty means transcript.jsonl next to the database",
+        _optional_path
+    )
+    templates: Path | None = setting(
+        "",
+        "Folder of Jinja2 templates overriding the look per platform and kind (empty: built-in)",
+        _optional_path
+    )
+    max_attempts: int = setting("5", "Attempts per delivery for transient errors before it fails", _whole(1, 100))
+    backoff: dt.timedelta = setting(
+        "30s",
+        "First retry delay after a transient error; doubles per attempt, with jitter",
+        _span(dt.timedelta(days=1))
+    )
+    lease: dt.timedelta = setting(
+        "2m",
+        "How long a worker's claim on a delivery holds without a heartbeat before another "
+        "worker reconciles it (workers renew their claims every third of it)",
+        _span(dt.timedelta(days=1))
+    )
+    settle: dt.timedelta = setting(
+        "2m",
+        "After an unknown outcome or a crash, how long a post may still land before not finding it "
+        "counts as 'not posted' (a platform can finish a request after the client gave up)",
+        _span(dt.timedelta(days=1))
+    )
+    recheck: dt.timedelta = setting(
+        "30s",
+        "While idle, how often the run loop looks for stories loaded by another process",
+        _span(dt.timedelta(days=1))
+    )
+    sandbox_latency: float = setting(
+        "0",
+        "Sandbox only: simulated seconds each post takes (for rehearsals and benchmarks)",
+        _number(0, 60)
+    )
+    lang: str = setting("en", "Default language of posts (Bluesky langs) when a story does not say")
+    log_level: str = setting(
+        "WARNING",
+        "Logging level: DEBUG, INFO, WARNING or ERROR",
+        _log_level
+    )
+    # Quotas: posts per rolling window, shared by every worker (0 means no limit)
+    quota_x_24h: int = setting(
+        "100",
+        "X: posts per rolling 24 hours (API v2 limits: 100/24h per user on Basic, 17 on "
+        "Free; set yours)",
+        _non_negative_int,
+        group="quotas"
+    )
+    quota_x_15m: int = setting(
+        "100",
+        "X: posts per rolling 15 minutes (2026 limits: 100 per 15 min per user)",
+        _non_negative_int,
+        group="quotas"
+    )
+    quota_reddit_24h: int = setting(
+        "50",
+        "Reddit: posts and comments per rolling 24 hours (Reddit publishes no "
+        "figure; keep it modest to stay clear of spam filters)",
+        _non_negative_int,
+        group="quotas"
+    )
+    quota_reddit_15m: int = setting(
+        "0",
+        "Reddit: posts per rolling 15 minutes (0: none; Reddit answers RATELIMIT "
+        "itself when you go too fast)",
+        _non_negative_int,
+        group="quotas"
+    )
+    quota_bluesky_24h: int = setting(
+        "5000",
+        "Bluesky: posts per rolling 24 hours (bsky.social allows 11,666 creates a "
+        "day: 35,000 points at 3 each)",
+        _non_negative_int,
+        group="quotas"
+    )
+    quota_bluesky_15m: int = setting(
+        "400",
+        "Bluesky: posts per rolling 15 minutes (5,000 points an hour is ~416 "
+        "creates per 15 min)",
+        _non_negative_int,
+        group="quotas"
+    )
+    backlog_pace: dt.timedelta = setting(
+        "10s",
+        "After downtime, at least this long between two late posts on one platform, so "
+        "a backlog drains steadily (0s: no pacing)",
+        _span(dt.timedelta(days=1), zero=True),
+        group="quotas"
+    )
+    x_price_post: float = setting(
+        "0.015",
+        "X: price per post without a link, USD (pay-per-use; for agenda estimates)",
+        _number(0, 1000),
+        group="quotas"
+    )
+    x_price_post_link: float = setting(
+        "0.200",
+        "X: price per post with a link, USD (pay-per-use; for agenda estimates)",
+        _number(0, 1000),
+        group="quotas"
+    )
+    web_token: Secret = setting(
+        "",
+        "Dashboard: operator token every request to `oneyearago web` must carry; required to "
+        "bind anything but 127.0.0.1, then at least 32 characters (make one: python -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))')",
+        secret=True,
+        group="dashboard"
+    )
+    # Images (read and prepared at load time; see docs/reliability.md#images)
+    media_dir: Path | None = setting(
+        "",
+        "Folder that relative image paths in story files are read from (empty: each story "
+        "file's own folder); an image must lie inside it, symbolic links included",
+        _optional_path,
+        group="images"
+    )
+    media_allow_private: tuple[Any, ...] = setting(
+        "false",
+        "Image URLs on loopback, private or link-local addresses are refused; "
+        "true allows them all, or list the allowed ones (127.0.0.1,192.168.1.0/24)",
+        _networks,
+        group="images"
+    )
+    media_max_bytes: int = setting(
+        "20000000",
+        "Images: the most bytes read from one image file or URL (1 KB to 100 MB)",
+        _whole(1_000, 100_000_000),
+        group="images"
+    )
+    media_timeout: dt.timedelta = setting(
+        "20s",
+        "Images: how long fetching one image URL may take, redirects included",
+        _span(dt.timedelta(minutes=10)),
+        group="images"
+    )
+    web_session_idle: dt.timedelta = setting(
+        "12h",
+        "Dashboard: a login ends after this long without a request (sessions live in "
+        "memory: logout and a restart end them too)",
+        _duration,
+        group="dashboard"
+    )
+    web_secure_cookies: bool = setting(
+        "false",
+        "Dashboard: mark its cookies Secure; set true when a TLS proxy serves it "
+        "over https (requests that reach it as https get Secure cookies anyway)",
+        _bool,
+        group="dashboard"
+    )
+    http_timeout: dt.timedelta = setting(
+        "30s",
+        "Live mode: how long to wait for a platform's answer before the outcome is unknown",
+        _span(dt.timedelta(minutes=10)),
+        group="live platforms"
+    )
+    # X (tweepy, API v2, OAuth 1.0a user context)
+    x_consumer_key: Secret = setting(
+        "",
+        "X: API key (developer.x.com > your app > Keys and tokens > Consumer Keys)",
+        secret=True,
+        group="X"
+    )
+    x_consumer_secret: Secret = setting("", "X: API key secret (same page as the API key)", secret=True, group="X")
+    x_access_token: Secret = setting(
+        "",
+        "X: access token of the posting account (Keys and tokens > Authentication "
+        "Tokens; the app needs Read and Write permission, regenerate after changing it)",
+        secret=True,
+        group="X"
+    )
+    x_access_token_secret: Secret = setting(
+        "",
+        "X: access token secret (same page as the access token)",
+        secret=True,
+        group="X"
+    )
+    x_api_url: str = setting(
+        "https://api.twitter.com",
+        "X: API base URL (change only to point at a test server)",
+        group="X"
+    )
+    # Reddit (praw, script app)
+    reddit_client_id: str = setting(
+        "",
+        "Reddit: client id of a 'script' app (reddit.com/prefs/apps, under the app name)",
+        group="Reddit"
+    )
+    reddit_client_secret: Secret = setting(
+        "",
+        "Reddit: the script app's secret (reddit.com/prefs/apps)",
+        secret=True,
+        group="Reddit"
+    )
+    reddit_username: str = setting(
+        "",
+        "Reddit: the posting account's username (a developer of the script app)",
+        group="Reddit"
+    )
+    reddit_password: Secret = setting("", "Reddit: the posting account's password", secret=True, group="Reddit")
+    reddit_user_agent: str = setting(
+        "",
+        "Reddit: user agent; empty builds the required form "
+        "'<platform>:oneyearago:<version> (by /u/<username>)'",
+        group="Reddit"
+    )
+    reddit_subreddit: str = setting("", "Reddit: the subreddit to post to, without r/", group="Reddit")
+    reddit_flair: bool = setting(
+        "false",
+        "Reddit: send the story's category as flair text (subreddits that use flair)",
+        _bool,
+        group="Reddit"
+    )
+    reddit_flair_id: str = setting(
+        "",
+        "Reddit: flair template id to use with the flair text (some subreddits require one)",
+        group="Reddit"
+    )
+    reddit_url: str = setting(
+        "https://www.reddit.com",
+        "Reddit: site URL for logins (change only for a test server)",
+        group="Reddit"
+    )
+    reddit_oauth_url: str = setting(
+        "https://oauth.reddit.com",
+        "Reddit: API URL (change only for a test server)",
+        group="Reddit"
+    )
+    # Bluesky (atproto)
+    bluesky_handle: str = setting(
+        "",
+        "Bluesky: the posting account's handle, e.g. oneyearago.bsky.social",
+        group="Bluesky"
+    )
+    bluesky_app_password: Secret = setting(
+        "",
+        "Bluesky: an app password (Settings > Privacy and security > App passwords)",
+        secret=True,
+        group="Bluesky"
+    )
+    bluesky_pds_url: str = setting(
+        "https://bsky.social",
+        "Bluesky: the account's PDS (your own for a self-hosted one)",
+        group="Bluesky"
+    )
+    bluesky_session_file: Path | None = setting(
+        "",
+        "Bluesky: where the login session is kept (0600) between runs; empty means "
+        "bluesky-session.json next to the database",
+        _optional_path,
+        group="Bluesky"
+    )
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     """Where each setting's value came from (``option``, ``environment``, ``.env`` or ``default``)."""
 
@@ -430,6 +570,12 @@ class Settings:
     def masker(self) -> Masker:
         """The :class:`Masker` of these settings' secrets."""
         return Masker(self.secrets())
+
+    def local_time(self, when: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+        """``when`` in the bot's time zone, as ``fmt`` writes it (``-`` for no time)."""
+        if when is None:
+            return "-"
+        return when.astimezone(ZoneInfo(self.timezone)).strftime(fmt)
 
     @property
     def transcript_path(self) -> Path:
@@ -459,16 +605,18 @@ class Settings:
         return rows
 
 
+SPECS: tuple[Spec, ...] = tuple(Spec(field.name, *field.metadata["setting"]) for field in dataclasses.fields(Settings)
+                                if "setting" in field.metadata)
+"""Every setting, in the order ``.env.example`` lists them (the order of the fields of :class:`Settings`)."""
+
+SPEC_BY_NAME: dict[str, Spec] = {spec.name: spec for spec in SPECS}
+
+
 def sqlite_directory(url: str) -> Path:
     """The folder of a SQLite database file, else the working directory."""
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
         return Path(url[len("sqlite:///"):]).expanduser().resolve().parent
     return Path.cwd()
-
-
-def mask_url(url: str) -> str:
-    """Hide the password of a database URL (in its user info or a ``password=`` parameter)."""
-    return mask_urls(url)
 
 
 def url_secrets(url: str) -> list[str]:
@@ -521,7 +669,7 @@ def load_settings(
         try:
             value = spec.parse(raw)
         except (ValueError, TypeError) as exc:
-            shown = "********" if spec.secret else raw
+            shown = MASK if spec.secret else raw
             raise ConfigError(f"{spec.env}={shown!s} (from {source}): {exc}") from None
         values[spec.name] = Secret(value) if spec.secret else value
         sources[spec.name] = source

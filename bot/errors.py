@@ -7,6 +7,7 @@
     ├── StoryError             story files that cannot be loaded (carries every problem)
     ├── TemplateError          an operator template that does not parse or render
     ├── StoreError             the database cannot be used as asked
+    ├── NotFound               no story or delivery by the id given
     └── AdapterError           a platform call went wrong (the engine acts on the subclass)
         ├── RateLimited        wait until ``retry_at``; nothing may be sent before then
         ├── AuthFailed         credentials refused: pause the platform
@@ -60,6 +61,10 @@ class TemplateError(BotError):
 
 class StoreError(BotError):
     """The database cannot be used as asked."""
+
+
+class NotFound(BotError):
+    """No story or delivery by the id the operator gave (the dashboard answers 404)."""
 
 
 class AdapterError(BotError):

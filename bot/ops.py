@@ -11,10 +11,10 @@ from sqlalchemy import func, or_, select
 
 from bot.config import Settings
 from bot.engine.transitions import retry_by_operator, skip_by_operator
-from bot.errors import BotError
+from bot.errors import BotError, NotFound
 from bot.models import DeliveryRow, PlatformRow, StoryRow, WorkerRow
 from bot.models import Status as S
-from bot.queue import render_options
+from bot.planner import render_options
 from bot.quotas import DayCount, day_counts  # noqa: F401 - part of the ops API
 from bot.store import Store
 from posts.render import Part, iso_utc, render
@@ -35,26 +35,29 @@ def delivery_dict(row: DeliveryRow) -> dict[str, Any]:
     }
 
 
-def agenda(store: Store, *, start: dt.datetime, end: dt.datetime, platform: str | None = None,
+def agenda(store: Store, *, start: dt.datetime, end: dt.datetime, now: dt.datetime, platform: str | None = None,
            planner: Any = None) -> list[DeliveryRow]:
-    """Deliveries due in ``[start, end)``, by due time.
+    """Deliveries due in ``[start, end)``, by due time. A read: nothing is written.
 
-    With ``planner``, stories not rendered yet whose posts fall in the period are rendered first
-    (a follow-up is looked for up to a week after its root).
+    With ``planner``, the posts of stories not rendered yet that fall in the period are rendered in
+    memory and shown too (without an id: they are stored when the engine renders them, a day ahead).
     """
-    if planner is not None:
-        with store.session() as session:
-            ids = set(session.scalars(select(StoryRow.id).where(
-                StoryRow.rendered.is_(False), StoryRow.root_due >= start - dt.timedelta(days=7),
-                StoryRow.root_due < end)))
-        if ids:
-            planner.render_stories(ids, now=dt.datetime.now(dt.UTC))
     with store.session() as session:
         stmt = (select(DeliveryRow).where(DeliveryRow.due_at >= start, DeliveryRow.due_at < end)
                 .order_by(DeliveryRow.due_at, DeliveryRow.platform, DeliveryRow.kind.desc(), DeliveryRow.part))
         if platform:
             stmt = stmt.where(DeliveryRow.platform == platform)
-        return list(session.scalars(stmt))
+        rows = list(session.scalars(stmt))
+    if planner is None:
+        return rows
+    planned = [r for r in planner.rendered_in_memory(start, end, now=now) if not platform or r.platform == platform]
+    if not planned:
+        return rows
+    rows += planned
+    rows.sort(key=lambda r: r.part)  # stable sorts, last key first: the order of the query above
+    rows.sort(key=lambda r: r.kind, reverse=True)
+    rows.sort(key=lambda r: (r.due_at, r.platform))
+    return rows
 
 
 @dataclasses.dataclass
@@ -140,7 +143,7 @@ def deliveries_for(session: Any, target: str) -> list[DeliveryRow]:
     if number is not None:
         row = session.get(DeliveryRow, number)
         if row is None:
-            raise BotError(f"no delivery #{number} (see `oneyearago status` for delivery ids)")
+            raise NotFound(f"no delivery #{number} (see `oneyearago status` for delivery ids)")
         return [row]
     return story_deliveries(session, target)
 
@@ -154,7 +157,7 @@ def story_deliveries(session: Any, story_id: str) -> list[DeliveryRow]:
         if story_id.isascii() and story_id.isdigit() and session.get(DeliveryRow, int(story_id)) is not None:
             hint = (f"; to name delivery #{story_id}, write '#{story_id}' (quoted in a shell) or "
                     f"--delivery {story_id}")
-        raise BotError(f"no story {story_id[:80]!r}{hint} (see `oneyearago agenda` or `status` for ids)")
+        raise NotFound(f"no story {story_id[:80]!r}{hint} (see `oneyearago agenda` or `status` for ids)")
     return rows
 
 
@@ -166,7 +169,7 @@ def skip(store: Store, story_id: str, now: dt.datetime, planner: Any = None) -> 
         planner.render_stories([story_id], now=now)
     with store.session() as session:
         if session.get(StoryRow, story_id) is None:
-            raise BotError(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
+            raise NotFound(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
         ids = [r.id for r in story_deliveries(session, story_id) if r.status in NOT_SENT]
         if not ids:
             return []
@@ -220,7 +223,7 @@ def story(store: Store, story_id: str) -> Story:
     with store.session() as session:
         row = session.get(StoryRow, story_id)
         if row is None:
-            raise BotError(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
+            raise NotFound(f"no story {story_id!r} (see `oneyearago agenda` for ids)")
         return Story.from_content(row.content)
 
 

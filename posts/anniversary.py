@@ -88,6 +88,19 @@ def format_duration(delta: dt.timedelta) -> str:
     return "".join(parts) or "0s"
 
 
+def human_duration(delta: dt.timedelta) -> str:
+    """``delta`` rounded for a message: whole seconds under 90 s, whole minutes under 90 minutes,
+    then tenths of hours up to two days, then tenths of days (``6h`` -> ``6.0h``)."""
+    seconds = int(delta.total_seconds())
+    if seconds < 90:
+        return f"{seconds}s"
+    if seconds < 5400:
+        return f"{seconds // 60}m"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
 def timed_root_due(
     when: dt.datetime, *, story_tz: str | None, bot_tz: str, years: int = 1, leap_day: str = "feb28"
 ) -> dt.datetime:

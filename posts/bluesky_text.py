@@ -145,7 +145,8 @@ class _ByteOffsets:
         return len(self._text[:index].encode("utf-8", "surrogatepass"))
 
 
-_FACET_MARKS = (".", "#", "\uff03", "$")
+_FACET_MARKS = (".", "#", "\uff03", "$", "://")
+"""What every link, tag or cashtag holds: a dot-less ``https://localhost`` is a link too."""
 
 
 def detect_facets(text: str, *, mentions: bool = False) -> list[dict]:

@@ -165,11 +165,19 @@ def default_followup(ctx: Mapping[str, Any]) -> str:
 def default_reddit_root(ctx: Mapping[str, Any]) -> str:
     """The built-in Reddit self text (Markdown). The body is the story's Markdown; every other
     story field is text, escaped so it shows as written."""
-    meta = " · ".join(escape_markdown(p) for p in (ctx["category"], ctx["source"]) if p)
+    meta = " · ".join(escape_markdown(" ".join(p.split())) for p in (ctx["category"], ctx["source"]) if p)
     stamp = f"*{escape_markdown(ctx['stamp'])}*" + (f" · {meta}" if meta else "")
-    summary = f"**{escape_markdown(ctx['summary'])}**" if ctx["summary"] else ""
+    summary = bold_markdown(ctx["summary"])
     link = f"Source: {markdown_link(ctx['source'] or ctx['url'], ctx['url'])}" if ctx["url"] else ""
     return _join(stamp, summary, ctx["body"], link)
+
+
+def bold_markdown(text: str) -> str:
+    """``text`` in bold, each paragraph on its own line (Reddit's ``**…**`` does not span paragraphs:
+    one pair around two paragraphs shows both stars literally; and a line of ``---`` inside one would
+    make the line before it a heading)."""
+    paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", text))
+    return "\n\n".join(f"**{escape_markdown(p)}**" for p in paragraphs if p)
 
 
 def default_reddit_followup(ctx: Mapping[str, Any]) -> str:
@@ -201,8 +209,13 @@ def _md_link_url(url: str) -> str:
 
 
 def markdown_link(text: str, url: str) -> str:
-    """``[text](url)``: ``text`` shown as written, linking to ``url`` (see :func:`_md_link_url`)."""
-    return f"[{_escape_text(text)}]({_md_link_url(url)})"
+    """``[text](url)``: ``text`` shown as written, linking to ``url`` (see :func:`_md_link_url`). The
+    text's white space is collapsed: a blank line in it would end the paragraph and break the link. A
+    backslash in it is the entity ``&#92;``: Reddit reads ``\\]`` as an escaped ``]``, so a text ending in
+    an escaped backslash would never close."""
+    shown = re.sub(r"\\(.)", lambda m: "&#92;" if m.group(1) == "\\" else m.group(),
+                   _escape_text(" ".join(text.split())))
+    return f"[{shown}]({_md_link_url(url)})"
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_~^\[\]()!#|])")
@@ -226,6 +239,9 @@ _AUTOLINK = re.compile(r"(?:(?<![A-Za-z])(?:https?|ftp)://|(?:(?<=[\s!-/:-@\[-`{
                        r"[^\s<>\"]+[^\s<>\"'.,;:!?)\]}»”’]")
 
 
+_URL_HOST = re.compile(r"(?:[A-Za-z]+://)?([^/?#]*)")
+
+
 def reddit_autolinks(text: str) -> list[tuple[int, int]]:
     """Spans of what Reddit links in plain text: ``http``, ``https`` and ``ftp`` URLs (after any
     character but an ASCII letter, so also ``0https://…``) and ``www.`` names (after a space or
@@ -236,16 +252,17 @@ def reddit_autolinks(text: str) -> list[tuple[int, int]]:
 def escape_markdown(text: str) -> str:
     """Escape Reddit Markdown so the text shows as written; URLs stay clickable, unchanged.
 
-    A URL followed by white space stays bare: Reddit links it as it is. Any other URL becomes an
-    explicit ``[url](url)`` link, because Reddit's autolink runs on to the next white space and
-    would swallow what follows (a backslash, an entity, the ``**`` or ``!<`` a template puts
-    after the text) into the address.
+    A URL with an ASCII host followed by white space stays bare: Reddit links it as it is. Any other
+    URL becomes an explicit ``[url](url)`` link, because Reddit's autolink runs on to the next white
+    space and would swallow what follows (a backslash, an entity, the ``**`` or ``!<`` a template puts
+    after the text) into the address, and does not link a non-ASCII host at all (its ``_`` and ``*``
+    would then be read as emphasis).
     """
     out, pos = [], 0
     for start, end in reddit_autolinks(text):
         out.append(_escape_text(text[pos:start]))
         url = text[start:end]
-        if end < len(text) and text[end].isspace():
+        if end < len(text) and text[end].isspace() and _URL_HOST.match(url).group(1).isascii():
             out.append(url)
         else:
             out.append(markdown_link(url, url if "://" in url else f"http://{url}"))
@@ -500,15 +517,21 @@ def bluesky_record(text: str, *, lang: str, created_at: str, embed: Mapping[str,
     return record
 
 
+BLUESKY_KEEP_WHOLE = 200
+"""The longest plain-text URL or ``#`` word (in graphemes) a Bluesky cut keeps whole."""
+
 _HASH_WORD = re.compile(r"(?:^|(?<=\s))[#\uff03]\S+")
 
 
 def bluesky_spans(text: str, urls: tuple[str, ...] = ()) -> list[tuple[int, int]]:
     """What a cut must keep whole in Bluesky text: every link and tag Bluesky itself detects
-    (bare domains such as ``example.com/path`` included), each of ``urls``, and every ``http(s)`` URL."""
-    spans = url_spans(text)
-    # A '#' word too long to be a tag (64 graphemes) would become one if cut short: keep it whole too.
-    spans += [m.span() for m in _HASH_WORD.finditer(text)]
+    (bare domains such as ``example.com/path`` included), each of ``urls``, every other ``http(s)``
+    URL, and every ``#`` word too long to be a tag (cut short, it would become one). The last two are
+    kept whole only while they could fit a post (:data:`BLUESKY_KEEP_WHOLE` graphemes): Bluesky
+    links neither (a URL that does not follow white space is plain text), so a longer one is cut like
+    any long word rather than making the text impossible to fit."""
+    spans = [(s, e) for s, e in url_spans(text) + [m.span() for m in _HASH_WORD.finditer(text)]
+             if e - s <= BLUESKY_KEEP_WHOLE or bluesky_text.grapheme_len(text[s:e]) <= BLUESKY_KEEP_WHOLE]
     facets = bluesky_text.link_facets(text, urls)
     if facets:
         data = text.encode("utf-8")

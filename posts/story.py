@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 PLATFORMS: tuple[str, ...] = ("x", "reddit", "bluesky")
 """Every platform the bot knows, in the order it lists them."""
 
+PLATFORM_NAMES: dict[str, str] = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
+"""How each platform is named to people (the CLI, the dashboard)."""
+
 FIELDS: tuple[str, ...] = (
     "id",
     "date",

@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from adapters.fake import FakeAdapter
 from bot.config import Settings, load_settings
 from bot.engine import Engine
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
+from bot.web.security import is_loopback
 from posts.story import Story
+
+# CI runs every property test on the same examples (derandomized), so a submission's result does not
+# depend on luck; a run without the profile explores new examples each time, as development should.
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    hypothesis_settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 
 UTC = dt.UTC
 DATA = Path(__file__).parent / "data"
@@ -28,7 +36,7 @@ _real_connect = socket.socket.connect
 def _loopback_only(self: socket.socket, address: Any) -> Any:
     host = address[0] if isinstance(address, tuple) else address
     if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
-        if not (host.startswith("127.") or host in ("localhost", "::1")):
+        if not is_loopback(host):
             raise OSError(f"tests may only connect to loopback, not {host!r}")
     return _real_connect(self, address)
 

@@ -492,3 +492,13 @@ def test_parse_duration_adds_up_its_parts(parts):
     sizes = {"d": 86400, "h": 3600, "m": 60, "s": 1}
     text = "".join(f"{value}{unit}" for value, unit in parts)
     assert parse_duration(text) == dt.timedelta(seconds=sum(value * sizes[unit] for value, unit in parts))
+
+
+def test_human_duration_rounds_for_messages_and_format_duration_is_exact():
+    from posts.anniversary import format_duration, human_duration
+
+    cases = {dt.timedelta(seconds=89): "89s", dt.timedelta(minutes=2): "2m", dt.timedelta(minutes=89): "89m",
+             dt.timedelta(hours=6): "6.0h", dt.timedelta(hours=1, minutes=30): "1.5h", dt.timedelta(days=3): "3.0d"}
+    for delta, shown in cases.items():
+        assert human_duration(delta) == shown
+    assert format_duration(dt.timedelta(hours=1, minutes=30)) == "1h30m"

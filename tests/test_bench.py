@@ -23,7 +23,7 @@ def test_percentiles_pick_the_nearest_rank():
 
 def test_a_story_dated_a_year_before_is_due_at_exactly_that_instant():
     from bot.config import load_settings
-    from bot.queue import timed_due
+    from bot.planner import timed_due
 
     settings = load_settings({}, environ={}, env_file=None)
     for due in (dt.datetime(2026, 12, 2, 17, 30, 1, 250_000, tzinfo=dt.UTC),

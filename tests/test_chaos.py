@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 
 from bot.config import load_settings
 from bot.models import DeliveryRow
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from posts.story import Story
 from tests.adapters.x_fixtures import CREDENTIALS

@@ -11,7 +11,8 @@ import pytest
 
 from adapters.sandbox import read_transcript
 from bot.cli import main
-from tests.cli_support import isolate, run_cli
+from tests.cli_support import isolate, run_cli, snapshot
+from tests.db_support import writes
 
 STORIES = """\
 - id: alpha
@@ -49,6 +50,23 @@ def test_load_then_agenda_json_lists_every_delivery(env, capsys):
     assert {"story_id", "platform", "kind", "part", "due_at", "status"} <= set(items[0])
     alpha_x = [i for i in items if i["story_id"] == "alpha" and i["platform"] == "x" and i["kind"] == "root"][0]
     assert alpha_x["due_at"] == "2026-03-01T12:00:00+00:00" and alpha_x["status"] == "pending"
+
+
+def test_agenda_is_a_read_that_writes_nothing(env, capsys):
+    code, out, _ = run(capsys, "load", "--defer", "stories.yaml")
+    assert code == 0
+    before = snapshot("sqlite:///queue.db")
+    assert before["deliveries"] == []  # the stories are queued, their posts not rendered yet
+    with writes() as seen:
+        code, out, _ = run(capsys, "agenda", "--from", "2026-03-01", "--to", "2026-03-01", "--json")
+        table_code, table, _ = run(capsys, "agenda", "--from", "2026-03-01", "--to", "2026-03-01")
+        days_code, days, _ = run(capsys, "agenda", "--from", "2026-03-01", "--days", "--json")
+        assert [run(capsys, *command)[0] for command in (("status",), ("preview", "alpha"))] == [0, 0]
+    assert seen == []
+    assert snapshot("sqlite:///queue.db") == before
+    items = json.loads(out)
+    assert code == table_code == days_code == 0 and len(items) == 9 and all(i["text"] for i in items)
+    assert "Nothing is due" not in table and sum(d["posts"] for d in json.loads(days)) == 9
 
 
 def test_agenda_filters_by_platform(env, capsys):

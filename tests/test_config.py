@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SPECS, Secret, env_example, load_settings, mask_url
+from bot.config import SPEC_BY_NAME, SPECS, Secret, Settings, env_example, load_settings, mask_url
 from bot.errors import ConfigError
 
 
@@ -67,6 +67,15 @@ def test_env_example_lists_every_setting_with_comment_and_default():
         assert f"\n{spec.env}={spec.default}\n" in text
         before = text.split(f"\n{spec.env}=")[0].rstrip().splitlines()[-1]
         assert before.startswith("# ")
+
+
+def test_each_setting_is_declared_once_as_a_settings_field():
+    fields = [f for f in dataclasses.fields(Settings) if f.name != "sources"]
+    assert [spec.name for spec in SPECS] == [f.name for f in fields]  # .env.example keeps the fields' order
+    for spec, field in zip(SPECS, fields, strict=True):
+        default, doc, parse, secret, group = field.metadata["setting"]
+        assert (spec.default, spec.doc, spec.parse, spec.secret, spec.group) == (default, doc, parse, secret, group)
+    assert load_settings({}, environ={}, env_file=None).years == SPEC_BY_NAME["years"].parse("1") == 1
 
 
 def test_secrets_never_show_in_repr_or_masked_urls():

@@ -12,7 +12,7 @@ from adapters.fake import FakeAdapter
 from bot.engine import Engine
 from bot.errors import AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.models import AttemptRow, DeliveryRow, PlatformRow
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from tests.conftest import story
 

@@ -14,7 +14,7 @@ import pytest
 from adapters.sandbox import read_transcript
 from bot.cli import main
 from bot.config import load_settings
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from posts import limits
 from posts.story import Story

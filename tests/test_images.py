@@ -443,7 +443,7 @@ def test_the_engine_hands_the_stored_bytes_to_the_adapter_on_every_backend(tmp_p
                                                                             clock):
     import datetime as dt
 
-    from bot.queue import Planner
+    from bot.planner import Planner
     from posts.loader import load_stories
 
     source = png(300, 200, noise=True)
@@ -470,7 +470,7 @@ def test_the_engine_hands_over_the_images_a_delivery_declares_not_its_storys(tmp
     from sqlalchemy import select, update
 
     from bot.models import DeliveryRow
-    from bot.queue import Planner
+    from bot.planner import Planner
     from posts.loader import load_stories
 
     (tmp_path / "s").mkdir()

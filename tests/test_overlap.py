@@ -27,7 +27,7 @@ from adapters.sandbox import read_transcript
 from bot.config import load_settings
 from bot.engine import Engine
 from bot.models import DeliveryRow
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.runner import RunLock
 from bot.store import Store
 from tests.conftest import story

@@ -141,7 +141,7 @@ def test_snudown_shows_the_story_links_only_its_urls_and_hides_the_reveal(name):
     outside = shown.outside_text
     for field in (s.summary, s.category, s.source or s.url):
         assert " ".join(field.split()) in outside, (field, outside)
-    assert any(same_resource(href, s.url) and text == (s.source or s.url) for href, text in shown.links)
+    assert any(same_resource(href, s.url) and text == " ".join((s.source or s.url).split()) for href, text in shown.links)
     for href, text in shown.links:
         assert same_resource(href, s.url) or href in text_urls, href
         if text.startswith("http"):
@@ -155,13 +155,13 @@ def test_snudown_shows_the_story_links_only_its_urls_and_hides_the_reveal(name):
         assert re.fullmatch(rf"({re.escape(SPOILER_LINE)})? ?(\d+/\d+)?", outside), outside
         revealed += shown.spoilers
         for href, text in shown.links:
-            assert href in text_urls and text == href, (href, text)
+            assert text in text_urls and same_resource(href, text), (href, text)
         assert squeeze("".join(shown.spoilers)), "every part shows some of the reveal"
     assert squeeze("".join(revealed)) == squeeze(s.one_year_later)
     if followups:
         assert Shown(followups[0]["html"]).outside_text.startswith(SPOILER_LINE)
     if s.one_year_later:
-        linked = {href for part in followups for href, _ in Shown(part["html"]).links}
+        linked = {text for part in followups for _, text in Shown(part["html"]).links}
         assert linked == {u for u in text_urls if u in s.one_year_later}
 
 
@@ -212,6 +212,30 @@ def test_summary_category_and_source_are_text_in_the_self_post():
     assert ("**Read \\[the memo\\]\\([https://evil.example.com](https://evil.example.com)\\) \\*\\*now\\*&#42;**"
             in selftext)
     assert selftext.endswith("Source: [R&amp;D \\_Weekly\\_](https://example.com/story)")
+
+
+def test_each_summary_paragraph_is_bold_on_its_own_and_meta_stays_on_one_line():
+    # "**One.\n\nTwo.**" showed both pairs of stars; a line of "---" made the line before it a heading;
+    # "1. item" starting a paragraph of the category became a list.
+    s = story(summary="One.\n\nTwo\n---\nthree.", category="Tech\n\n1. item", source="Wire\n=\nDesk")
+    selftext = render_reddit(s)[0].payload["selftext"]
+    assert "\n\n**One.**\n\n**Two --- three.**\n\n" in selftext
+    assert "* · Tech 1. item · Wire = Desk\n" in selftext
+    assert selftext.endswith("Source: [Wire = Desk](https://example.com/story)")
+
+
+def test_a_link_text_ending_in_a_backslash_still_closes():
+    # "[C:\\\\](...)": Reddit read the escaped backslash and "]" as an escaped "]", and the link never closed.
+    selftext = render_reddit(story(source="C:\\", url="https://example.com/("))[0].payload["selftext"]
+    assert selftext.endswith("Source: [C:&#92;](https://example.com/\\()")
+    assert escape_markdown("https://a.com/\\") == "[https://a.com/&#92;](https://a.com/\\\\)"
+
+
+def test_a_url_reddit_does_not_autolink_is_an_explicit_link():
+    # Reddit links no bare URL with a non-ASCII host, so its "_" were read as emphasis and vanished.
+    assert escape_markdown("see https://例え.jp/a_b_c now") == (
+        "see [https://例え.jp/a\\_b\\_c](https://xn--r8jz45g.jp/a_b_c) now")
+    assert escape_markdown("see https://example.com/a_b now") == "see https://example.com/a_b now"
 
 
 @pytest.mark.parametrize("url, destination", [
@@ -283,10 +307,10 @@ def test_preview_json_shows_reddit_fields_as_text_and_links_the_idn_source(tmp_p
 
 _BARE = r"(?<![A-Za-z])(?:https?|ftp)://\S*|(?:(?<=[\s!-/:-@\[-`{-~])|^)www\.\S*"
 """What Reddit autolinks in text, up to the next white space (and shows literally)."""
-_ESCAPES = r"\\(.)|&(amp|lt|gt|#42);|\[((?:\\.|[^\]\\])*)\]\((?:\\.|[^)\\])*\)"
+_ESCAPES = r"\\(.)|&(amp|lt|gt|#42|#92);|\[((?:\\.|[^\]\\])*)\]\((?:\\.|[^)\\])*\)"
 _TOKEN = re.compile(_ESCAPES + "|(" + _BARE + ")", re.S)
 _IN_LINK = re.compile(_ESCAPES + "|(?!)()", re.S)
-_ENTITY = {"amp": "&", "lt": "<", "gt": ">", "#42": "*"}
+_ENTITY = {"amp": "&", "lt": "<", "gt": ">", "#42": "*", "#92": "\\"}
 
 
 def shown_text(markdown: str, in_link: bool = False) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from bot.errors import StoreError
 from bot.models import Base, DeliveryRow, PlatformRow
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from tests.conftest import story
 

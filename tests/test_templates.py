@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import StoryError, TemplateError
-from bot.queue import Planner
+from bot.planner import Planner
 from posts.render import RenderOptions, render
 from posts.templates import Templates
 from tests.conftest import story

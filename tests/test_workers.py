@@ -19,7 +19,7 @@ from bot.config import load_settings
 from bot.engine import Engine
 from bot.errors import StoreError
 from bot.models import DeliveryRow
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from tests.conftest import story
 

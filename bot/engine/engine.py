@@ -37,7 +37,7 @@ from bot.engine.sweep import Claim, Sweep
 from bot.engine.transitions import Transitions
 from bot.models import DeliveryRow, PlatformRow
 from bot.models import Status as S
-from bot.queue import RENDER_AHEAD, Planner
+from bot.planner import RENDER_AHEAD, Planner
 from bot.store import Store, utcnow
 
 HOUSEKEEPING = dt.timedelta(seconds=30)

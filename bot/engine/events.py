@@ -41,15 +41,3 @@ class RunReport:
     def to_dict(self) -> dict[str, Any]:
         return {"events": [e.to_dict() for e in self.events],
                 "counts": {a: self.count(a) for a in sorted({e.action for e in self.events})}}
-
-
-def human(delta: dt.timedelta) -> str:
-    """A duration as the engine's messages show it: ``45s``, ``12m``, ``3.5h``, ``2.0d``."""
-    seconds = int(delta.total_seconds())
-    if seconds < 90:
-        return f"{seconds}s"
-    if seconds < 5400:
-        return f"{seconds // 60}m"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"

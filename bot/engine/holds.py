@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.engine.events import human
 from bot.models import DeliveryRow
 from bot.models import Status as S
+from posts.anniversary import human_duration as human
 
 BACKLOG_LATE = dt.timedelta(minutes=1)
 """A post this late counts as part of a backlog, which drains at ``ONEYEARAGO_BACKLOG_PACE``."""

@@ -12,13 +12,14 @@ from sqlalchemy import select
 
 from adapters.base import Adapter, Outgoing, PostRef, ThreadState
 from bot.engine import queries
-from bot.engine.events import RunReport, human
+from bot.engine.events import RunReport
 from bot.engine.holds import Hold, hold_for
 from bot.engine.settle import Absent, Unknown
 from bot.errors import AdapterError, AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.images import attachments_of
 from bot.models import DeliveryRow, PlatformRow
 from bot.models import Status as S
+from posts.anniversary import human_duration as human
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine

@@ -28,11 +28,11 @@ from sqlalchemy.orm import Session
 
 from adapters.base import PostRef
 from bot.config import Settings
-from bot.engine.events import human
 from bot.engine.holds import Hold
 from bot.models import AttemptRow, DeliveryRow, PlatformRow
 from bot.models import Status as S
 from bot.store import Store
+from posts.anniversary import human_duration as human
 from posts.render import stamp
 
 NOT_MADE = ("rate-limited", "auth-failed", "check-failed")

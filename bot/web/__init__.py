@@ -1,6 +1,6 @@
 """The operator dashboard (``oneyearago web``): calendar, stories, status and upload in a browser.
 
-A view over the same store, operations (:mod:`bot.ops`, :mod:`bot.queue`, :mod:`bot.quotas`) and
+A view over the same store, operations (:mod:`bot.ops`, :mod:`bot.planner`, :mod:`bot.quotas`) and
 rendering (:mod:`posts.render`) as the CLI; never a second implementation.
 """
 

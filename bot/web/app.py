@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from sqlalchemy import select
@@ -31,16 +30,17 @@ from starlette.templating import Jinja2Templates
 
 from bot import ops
 from bot.config import Settings
-from bot.errors import BotError, StoryError
+from bot.errors import BotError, NotFound, StoryError
 from bot.images import media_policy
 from bot.models import DeliveryRow
-from bot.queue import Planner
+from bot.planner import Planner, operator_templates
 from bot.store import Store, utcnow
-from bot.web import render as show
+from bot.web import post_html as show
 from bot.web import security
-from bot.web.pages import MAX_WEEKS, PLATFORM_NAMES, calendar, headlines, status_view, story_view
+from bot.web.pages import MAX_WEEKS, calendar, headlines, status_view, story_view
 from posts import limits
 from posts.loader import load_stories
+from posts.story import PLATFORM_NAMES
 
 HERE = Path(__file__).parent
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -79,18 +79,7 @@ class Web:
         return Planner(self.store, self.settings, templates=self.story_templates)
 
     def local(self, when: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        if when is None:
-            return "-"
-        return when.astimezone(ZoneInfo(self.settings.timezone)).strftime(fmt)
-
-
-def _story_templates(settings: Settings) -> Any:
-    """The operator's post templates, exactly as ``load`` and ``preview`` use them."""
-    if settings.templates is None:
-        return None
-    from posts.templates import Templates
-
-    return Templates.from_directory(settings.templates)
+        return self.settings.local_time(when, fmt)
 
 
 def create_app(settings: Settings, store: Store, *, token: str | None = None, public: bool = False,
@@ -123,7 +112,7 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
     idle = getattr(settings, "web_session_idle", None) or dt.timedelta(hours=12)
     secure_cookies = bool(getattr(settings, "web_secure_cookies", False))
     web = Web(settings, store, token, secret or secrets.token_bytes(32), clock, templates,
-              _story_templates(settings), security.Sessions(idle.total_seconds()), security.LoginLimiter(),
+              operator_templates(settings), security.Sessions(idle.total_seconds()), security.LoginLimiter(),
               secure_cookies)
     env.globals["local"] = web.local
     hosts = None if token else (allowed_hosts if allowed_hosts is not None else sorted(security.LOOPBACK_NAMES))
@@ -224,7 +213,7 @@ def _error_handler(web: Web) -> Callable[[Request, Exception], Any]:
         if isinstance(exc, HTTPException):
             code, message, headers = exc.status_code, str(exc.detail), exc.headers
         else:
-            code, message = 404 if str(exc).startswith("no story") else 400, str(exc)
+            code, message = 404 if isinstance(exc, NotFound) else 400, str(exc)
         if code == 405:
             message = "That address does not take this kind of request."
         response = page(web, request, "error.html", {"code": code, "message": message, "title": "Error"},
@@ -324,7 +313,7 @@ def _targets(web: Web, target: str, *, story_only: bool = False) -> list[Any]:
             if story_only:
                 return ops.story_deliveries(session, target)
             return ops.deliveries_for(session, target)
-        except BotError:
+        except NotFound:
             what = "delivery" if target.strip().startswith("#") and not story_only else "story"
             hint = (f" A delivery is written with a #: its retry page is /retry/%23{target.strip()}."
                     if target.strip().isascii() and target.strip().isdigit() and not story_only else "")

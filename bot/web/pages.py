@@ -1,4 +1,4 @@
-"""What each page shows, computed from the store through bot.ops, bot.queue and bot.quotas.
+"""What each page shows, computed from the store through bot.ops, bot.planner and bot.quotas.
 
 Nothing here renders HTML: the functions build plain data for the Jinja2 templates.
 """
@@ -24,10 +24,9 @@ from bot.quotas import DayCount
 from bot.store import Store
 from posts.loader import gc_paused
 from posts.render import Part
-from posts.story import PLATFORMS, Story
+from posts.story import PLATFORM_NAMES, PLATFORMS, Story
 from posts.twitter_text import url_spans
 
-PLATFORM_NAMES = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
 MAX_WEEKS = 4
 """The longest range the calendar shows at once."""
 DAY_LIMIT = 25

@@ -359,7 +359,7 @@ def test_the_engine_posts_a_story_and_its_multi_part_followup_as_one_thread(
     from PIL import Image as PILImage
 
     from bot.engine import Engine
-    from bot.queue import Planner
+    from bot.planner import Planner
     from bot.store import Store
     from posts.loader import load_stories
 
@@ -449,7 +449,7 @@ def engine_for(settings: Settings, store: Any, now: dict[str, dt.datetime], **ad
 @contextlib.contextmanager
 def engine_run(settings: Settings, **adapter: Any) -> Iterator[EngineRun]:
     """An :class:`EngineRun` whose story s1 is due at ``NOW`` (its root; the follow-up a day later)."""
-    from bot.queue import Planner
+    from bot.planner import Planner
     from bot.store import Store
 
     store = Store(settings.database_url)

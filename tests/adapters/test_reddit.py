@@ -23,7 +23,7 @@ from adapters.base import Outgoing, PostRef, ThreadState
 from adapters.reddit import RedditAdapter, _retry_strategy, _send_once, _SendOnce, ratelimit_delay, user_agent
 from bot.engine import Engine
 from bot.errors import AdapterError, AuthFailed, ConfigError, OutcomeUnknown, RateLimited, Rejected, Transient
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from tests.adapters.reddit_fixtures import reddit_settings
 from tests.conftest import story

@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.web.security import is_loopback
+
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                          "trailers", "transfer-encoding", "upgrade", "host", "content-length",
                          "accept-encoding"})
@@ -50,7 +52,7 @@ class FaultProxy:
 
     def __init__(self, upstream: str):
         parts = urlsplit(upstream)
-        if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        if not is_loopback(parts.hostname or ""):
             raise ValueError(f"the proxy forwards to loopback only, not {upstream!r}")
         self.upstream_host = parts.hostname
         self.upstream_port = parts.port or 80

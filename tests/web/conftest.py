@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot.config import Settings, load_settings
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from bot.web import create_app
 from posts.loader import load_stories

@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from bot.errors import StoryError
+from bot import ops
+from bot.errors import BotError, NotFound, StoryError
 from bot.models import DeliveryRow, StoryRow
 from bot.models import Status as S
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from posts.loader import load_stories
 from tests.web.helpers import NOW, STORIES, csrf_of, delivery, set_status
@@ -58,6 +59,26 @@ def test_retry_of_nothing_retryable_is_a_clear_error(client: TestClient, loaded:
     response = client.post(f"/retry/%23{row.id}", data={"csrf_token": csrf_of(client)})
     assert response.status_code == 400
     assert "nothing to retry" in response.text
+
+
+def test_an_unknown_story_or_delivery_is_a_404_chosen_by_the_error_type(client: TestClient, loaded: Store):
+    with pytest.raises(NotFound):
+        ops.story(loaded, "no-such-story")
+    with loaded.session() as session, pytest.raises(NotFound):
+        ops.deliveries_for(session, "#9999")
+    with loaded.session() as session, pytest.raises(BotError) as malformed:
+        ops.deliveries_for(session, "#abc")
+    assert not isinstance(malformed.value, NotFound)
+    token = csrf_of(client)
+    unknown_delivery = client.post("/retry/%239999", data={"csrf_token": token})
+    assert unknown_delivery.status_code == 404 and "no delivery #9999" in unknown_delivery.text
+    unknown_story = client.post("/skip/no-such-story", data={"csrf_token": token})
+    assert unknown_story.status_code == 404 and "no story" in unknown_story.text
+    malformed_page = client.get("/retry/%23abc")
+    assert malformed_page.status_code == 400 and "is not a delivery id" in html.unescape(malformed_page.text)
+    assert client.get("/retry/%239999").status_code == 404
+    nothing = client.post("/skip/%23{}".format(delivery(loaded, "first-story", "x").id), data={"csrf_token": token})
+    assert nothing.status_code == 400 and "skip takes a story id" in html.unescape(nothing.text)
 
 
 def test_skip_marks_the_storys_unsent_deliveries_skipped(client: TestClient, loaded: Store):

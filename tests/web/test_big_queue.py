@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from bot.models import DeliveryRow, StoryRow
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from bot.web.pages import DAY_LIMIT, ENTRY_BUDGET, MAX_WEEKS, PAGE_LIMIT, day_limit
 from posts.story import Story
+from tests.db_support import writes
 from tests.web.helpers import NOW
 
 PER_DAY = 450
@@ -40,27 +39,10 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
         return {t: sorted(map(tuple, conn.execute(text(f'SELECT * FROM "{t}"'))), key=repr) for t in tables}
 
 
-@contextmanager
-def writes(store: Store) -> Iterator[list[str]]:
-    """Every INSERT, UPDATE or DELETE (or other write) the store's engine sends while inside."""
-    seen: list[str] = []
-
-    def watch(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        word = statement.lstrip().split(None, 1)[0].upper()
-        if word in ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"):
-            seen.append(statement)
-
-    event.listen(store.engine, "before_cursor_execute", watch)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "before_cursor_execute", watch)
-
-
 def test_a_get_never_writes(make_client, big: Store):
     client = make_client()
     before = snapshot(big)
-    with writes(big) as seen:
+    with writes(big.engine) as seen:
         for path in ("/", f"/?weeks={MAX_WEEKS}", "/?day=2026-03-02&page=2", "/status", "/story/s0-1",
                      "/story/s1-7", "/upload", "/login"):
             assert client.get(path).status_code == 200, path

@@ -213,7 +213,7 @@ def test_pages_read_and_spoilers_reveal_without_javascript(browser: Browser, tmp
                                                            web_settings_: Settings, bstore: Store):
     today = dt.datetime.now(ZoneInfo(ZONE)).date()
     path, stories = sample_file(tmp_path, today)
-    from bot.queue import Planner
+    from bot.planner import Planner
     from posts.loader import load_stories
 
     Planner(bstore, web_settings_).load(load_stories([path]), now=dt.datetime.now(dt.UTC))
@@ -235,7 +235,7 @@ def test_pages_read_and_spoilers_reveal_without_javascript(browser: Browser, tmp
 
 def test_without_the_token_an_action_is_refused_when_not_on_loopback(browser: Browser, tmp_path: Path,
                                                                      web_settings_: Settings, bstore: Store):
-    from bot.queue import Planner
+    from bot.planner import Planner
     from posts.loader import load_stories
 
     today = dt.datetime.now(ZoneInfo(ZONE)).date()

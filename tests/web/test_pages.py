@@ -7,7 +7,7 @@ import re
 from starlette.testclient import TestClient
 
 from bot.models import Status as S
-from bot.queue import Planner
+from bot.planner import Planner
 from bot.store import Store
 from posts.loader import load_stories
 from tests.web.helpers import NOW, delivery, set_status

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup, escape
 
+from posts.render import reddit_autolinks
 from posts.twitter_text import url_spans
 
 _HASHTAG = re.compile(r"(?<![\w&/#])#(\w+)")
@@ -101,7 +102,6 @@ def domain(url: str) -> str:
 
 _ESCAPABLE = set("\\`*_{}[]()#+-.!|~^<>")
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
-_AUTOLINK = re.compile(r"https?://[^\s<>\[\]()]+[^\s<>\[\]().,;:!?'\"]", re.I)
 
 
 class _Closers:
@@ -148,6 +148,7 @@ def _inline(text: str) -> str:
     deep (spoiler, bold, italics, link label), each level a single pass."""
     out: list[str] = []
     closers = _Closers(text)
+    autolinks = dict(reddit_autolinks(text))  # what Reddit links in plain text, by its own rules
     i = 0
     while i < len(text):
         c = text[i]
@@ -190,12 +191,11 @@ def _inline(text: str) -> str:
                 out.append(match.group(0))
                 i = match.end()
                 continue
-        if c in "hH":
-            match = _AUTOLINK.match(text, i)
-            if match:
-                out.append(_link(match.group(0), match.group(0)))
-                i = match.end()
-                continue
+        if i in autolinks:
+            url = text[i:autolinks[i]]
+            out.append(_link(url if "://" in url else f"http://{url}", url))
+            i = autolinks[i]
+            continue
         out.append(str(escape(c)))
         i += 1
     return "".join(out)

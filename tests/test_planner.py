@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from bot.models import DeliveryRow, StoryRow
-from bot.queue import Planner
+from bot.planner import Planner
 from tests.conftest import story
 from tests.test_engine import rows
 
@@ -171,7 +171,7 @@ def test_story_round_trips_through_its_stored_content(planner, store):
 def test_a_story_is_serialised_once_and_stored_as_the_text_its_hash_was_taken_of(planner, store):
     from sqlalchemy import Text, cast
 
-    from bot.queue import content_hash, encode_content
+    from bot.planner import content_hash, encode_content
 
     original = story("a", headline="Zürich — “quotes” and ünïcode", tags=("ai",))
     planner.load([original], now=NOW)
@@ -226,13 +226,24 @@ def test_render_at_load_is_the_default_for_small_loads(planner, store):
     assert report.deferred == 0 and len(rows(store)) == 6
 
 
-def test_agenda_renders_the_stories_it_shows(planner, store):
+def test_agenda_renders_the_stories_it_shows_in_memory_and_stores_nothing(planner, store):
     from bot import ops
 
     planner.load([story("a", dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC))], now=NOW, render=False)
     shown = ops.agenda(store, start=dt.datetime(2026, 3, 1, tzinfo=UTC), end=dt.datetime(2026, 3, 2, tzinfo=UTC),
-                       planner=planner)
+                       now=NOW, planner=planner)
     assert len(shown) == 6 and all(r.text for r in shown)
+    assert [(r.kind, r.platform) for r in shown] == sorted(((r.kind, r.platform) for r in shown),
+                                                          key=lambda k: (k[0] != "root", k[1]))
+    assert all(r.id is None for r in shown) and rows(store) == []
+    planner.render_stories(["a"], now=NOW)  # the same posts the engine stores when it renders the story
+    stored = ops.agenda(store, start=dt.datetime(2026, 3, 1, tzinfo=UTC), end=dt.datetime(2026, 3, 2, tzinfo=UTC),
+                        now=NOW, planner=planner)
+    assert [(r.platform, r.kind, r.part, r.due_at, r.text, r.status) for r in stored] == \
+        [(r.platform, r.kind, r.part, r.due_at, r.text, r.status) for r in shown]
+    only = ops.agenda(store, start=dt.datetime(2026, 3, 1, 18, tzinfo=UTC), end=dt.datetime(2026, 3, 2, tzinfo=UTC),
+                      now=NOW, platform="x", planner=planner)
+    assert [(r.platform, r.kind) for r in only] == [("x", "followup")]
 
 
 def test_dry_run_shows_unrendered_stories_without_storing_anything(planner, engine, store, clock):

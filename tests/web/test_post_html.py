@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from bot.web.render import _Closers, bluesky_html, domain, reddit_html, x_display_url, x_html
-from posts.render import render
+from bot.web.post_html import _Closers, bluesky_html, domain, reddit_html, x_display_url, x_html
+from posts.render import reddit_autolinks, render
 from posts.story import Story
 
 STORY = Story(id="s", date=dt.date(2025, 1, 12), headline="A <script>alert(1)</script> headline",
@@ -120,6 +120,17 @@ def test_reddit_markdown_unchanged_for_ordinary_text():
     assert '<a href="https://example.com/x" rel="noopener noreferrer nofollow" target="_blank">a link</a>' in html
     assert '<span class="spoiler-text">a <strong>hidden</strong> <a href="https://e.x"' in html
     assert ">https://example.org/y</a>." in html and "*stars*" in html
+
+
+def test_reddit_preview_links_what_reddit_links():
+    text = "See www.example.com/x, https://en.wikipedia.org/wiki/Mercury_(planet) and 0https://example.org/y."
+    html = str(reddit_html(text))
+    starts = [start for start, _ in reddit_autolinks(text)]
+    assert html.count("<a ") == len(starts) == 3  # the same spans as the rendering escapes around
+    assert '<a href="http://www.example.com/x" rel="noopener noreferrer nofollow" target="_blank">www.example.com/x</a>,' \
+        in html
+    assert 'href="https://en.wikipedia.org/wiki/Mercury_(planet)"' in html
+    assert '0<a href="https://example.org/y"' in html
 
 
 def test_reddit_preview_shows_escaped_story_text_as_written():

@@ -79,6 +79,16 @@ def render_options(settings: Settings, templates: Any = None) -> RenderOptions:
                          lang=settings.lang)
 
 
+def operator_templates(settings: Settings) -> Any:
+    """The operator's post templates (``ONEYEARAGO_TEMPLATES``), compiled and checked, or ``None`` for
+    the built-in look: what ``load``, ``preview``, ``run`` and the dashboard all render with."""
+    if settings.templates is None:
+        return None
+    from posts.templates import Templates
+
+    return Templates.from_directory(settings.templates)
+
+
 def plan_fingerprint(settings: Settings, templates: Any = None) -> str:
     """What, besides a story's content, decides its deliveries."""
     parts = [settings.timezone, str(settings.years), settings.leap_day,
@@ -202,6 +212,30 @@ class Planner:
                 select(StoryRow.id).where(StoryRow.rendered.is_(False), StoryRow.root_due <= until)
                 .order_by(StoryRow.root_due).limit(limit)))
         return self.render_stories(ids, now=now) if ids else 0
+
+    def rendered_in_memory(self, start: dt.datetime, end: dt.datetime, *, now: dt.datetime) -> list[DeliveryRow]:
+        """The posts that the stories not rendered yet will have in ``[start, end)``, rendered in memory.
+
+        Nothing is stored: the rows are detached and have no id (a follow-up is looked for up to a
+        week after its root). A story that cannot be rendered shows as failed roots that say why, as
+        rendering it for real would leave it. Storing them is the engine's job (a day ahead) or the
+        loader's.
+        """
+        with self.store.session() as session:
+            stories = list(session.execute(select(StoryRow.content, StoryRow.root_due).where(
+                StoryRow.rendered.is_(False), StoryRow.root_due >= start - dt.timedelta(days=7),
+                StoryRow.root_due < end)))
+        shown: list[DeliveryRow] = []
+        for content, root_due in stories:
+            item = Story.from_content(content)
+            try:
+                values = [self._row(item.id, part, due, now)
+                          for part, due in desired_deliveries(item, root_due, self.settings, self.options)]
+            except (ValueError, TemplateError) as exc:
+                values = self._unrenderable_rows(item, root_due, str(exc), now)
+            shown.extend(DeliveryRow(**{("limit" if k == "length_limit" else k): v for k, v in row.items()})
+                         for row in values if start <= row["due_at"] < end)
+        return shown
 
     def next_render(self) -> dt.datetime | None:
         """When the next unrendered story has to be rendered."""
@@ -338,11 +372,15 @@ class Planner:
                       now: dt.datetime) -> None:
         """A story that cannot be rendered any more gets failed roots that say why (``retry`` re-renders)."""
         log.error("story %s cannot be rendered: %s", story.id, reason)
-        for platform in story_platforms(story, self.settings):
-            session.execute(DeliveryRow.__table__.insert(), [{
-                **self._base(story.id, platform, "root", 1, 1, root_due, now), "status": S.FAILED.value,
-                "payload": {}, "text": "", "length": 0, "length_limit": 0, "unit": "",
-                "last_error": f"cannot be rendered: {reason}"}])
+        rows = self._unrenderable_rows(story, root_due, reason, now)
+        if rows:
+            session.execute(DeliveryRow.__table__.insert(), rows)
+
+    def _unrenderable_rows(self, story: Story, root_due: dt.datetime, reason: str,
+                           now: dt.datetime) -> list[dict[str, Any]]:
+        return [{**self._base(story.id, platform, "root", 1, 1, root_due, now), "status": S.FAILED.value,
+                 "payload": {}, "text": "", "length": 0, "length_limit": 0, "unit": "",
+                 "last_error": f"cannot be rendered: {reason}"} for platform in story_platforms(story, self.settings)]
 
     @staticmethod
     def _base(story_id: str, platform: str, kind: str, part: int, parts: int, due: dt.datetime,
