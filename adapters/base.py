@@ -37,8 +37,10 @@ class Outgoing:
 
     ``payload`` is exactly what rendering produced for the platform (the X create-tweet body,
     the Bluesky post record, the Reddit submit or comment fields). ``key`` is the delivery's
-    stable idempotency key: the Bluesky record key, and the name under which the sandbox
-    records the post. ``parent`` and ``root`` are set for replies, and travel only here.
+    stable idempotency key, as the adapter chose it (:meth:`Adapter.new_key`) and the engine
+    committed it before the first attempt: the Bluesky record key, the name under which the
+    sandbox records the post; ``None`` for platforms that have none (X, Reddit). ``parent`` and
+    ``root`` are set for replies, and travel only here.
     """
 
     platform: str
@@ -46,12 +48,13 @@ class Outgoing:
     kind: str
     part: int
     payload: Mapping[str, Any]
-    key: str
+    key: str | None
     parent: PostRef | None = None
     root: PostRef | None = None
     attachments: Mapping[str, Image] = dataclasses.field(default_factory=dict)
-    """Images that go with the post (``thumb``: the link card's image for a Bluesky root), as prepared
-    and stored when the story was loaded: an adapter never reads a file or URL for them."""
+    """Images that go with the post, by the name rendering gave them (``thumb``: the link card's image
+    of a root), as prepared and stored when the story was loaded: an adapter never reads a file or URL
+    for them."""
 
     def thread(self) -> tuple[PostRef, PostRef]:
         """The ``(parent, root)`` a reply answers; a post without them is not a reply."""
@@ -82,6 +85,15 @@ class Adapter(Protocol):
 
     platform: ClassVar[str]
 
+    def new_key(self) -> str | None:
+        """A fresh idempotency key for a post never attempted yet, or ``None`` when the platform takes none.
+
+        The engine asks once per delivery and commits the key with the first attempt's intent, before
+        any call; every attempt and lookup of the delivery then carries it (``Outgoing.key``). Bluesky
+        chooses a TID, the record key under which a create can only ever land once.
+        """
+        ...
+
     def publish(self, post: Outgoing) -> PostRef:
         """Publish a root post and return its reference."""
         ...
@@ -98,7 +110,9 @@ class Adapter(Protocol):
         """Look for ``post`` among the account's own posts since ``since`` (an aware datetime).
 
         Returns the reference when found, ``None`` when certainly absent, and raises
-        ``OutcomeUnknown`` when the platform cannot tell.
+        ``OutcomeUnknown`` when the platform cannot tell. The engine alone decides what a send of
+        unknown outcome came to, from this answer (:mod:`bot.engine.settle`): an adapter reports an
+        unclear send as ``OutcomeUnknown`` and never settles it by itself.
         """
         ...
 

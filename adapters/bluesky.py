@@ -31,6 +31,7 @@ from atproto_client.request import Request
 from atproto_core.exceptions import AtProtocolError
 
 from adapters.base import Outgoing, PostRef, ThreadState
+from adapters.tid import next_tid
 from posts.clock import utcnow
 from posts.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
 from posts.masking import Masker
@@ -105,8 +106,9 @@ class BlueskyAdapter:
     The login session is kept in the configured ``session_path`` (0600) and reused across runs:
     a saved session is imported when the adapter is built (no network call); the app password is
     sent at the first call only when there is no usable session, and once more when the server
-    refuses the session. Records go out byte for byte under ``post.key`` (a TID), so a retry can
-    never make a second post. Every SDK error is translated in :meth:`_translate`, the one place
+    refuses the session. Records go out byte for byte under ``post.key``, the TID chosen by
+    :meth:`new_key` and committed by the engine before the first attempt, so a retry can never make a
+    second post, and :meth:`find` tells by that key whether an unclear create landed. Every SDK error is translated in :meth:`_translate`, the one place
     that knows the SDK's exceptions.
     """
 
@@ -136,6 +138,10 @@ class BlueskyAdapter:
         self._load_session()
 
     # -- the contract -----------------------------------------------------------------
+
+    def new_key(self) -> str:
+        """A fresh TID: the record key the post is created under, in every attempt (see :meth:`_create`)."""
+        return next_tid()
 
     def publish(self, post: Outgoing) -> PostRef:
         return self._create(post)
@@ -179,9 +185,11 @@ class BlueskyAdapter:
     # -- posting ------------------------------------------------------------------------
 
     def _create(self, post: Outgoing) -> PostRef:
-        """Create the record under ``post.key``; after an unclear failure, look the key up.
+        """Create the record under ``post.key``.
 
-        Everything that can be refused without asking the server is checked before any request.
+        Everything that can be refused without asking the server is checked before any request. After
+        an unclear failure (5xx, timeout, lost answer) the create may have landed: that is reported as
+        ``OutcomeUnknown``, and the engine settles it by :meth:`find` (the record key says whether it did).
         """
         rkey = self._check_key(post)
         record = copy.deepcopy(dict(post.payload))
@@ -195,31 +203,13 @@ class BlueskyAdapter:
                     raise Transient(PLATFORM, "com.atproto.repo.uploadBlob: the answer holds no blob")
                 record["embed"]["external"]["thumb"] = blob
             body = {"repo": self._did(), "collection": POST, "rkey": rkey, "record": record}
-            try:
-                out = self._procedure("com.atproto.repo.createRecord",
-                                      json.dumps(body, ensure_ascii=False).encode(), "application/json", write=True)
-                if not isinstance(out.get("uri"), str) or not isinstance(out.get("cid"), str):
-                    raise OutcomeUnknown(PLATFORM, "com.atproto.repo.createRecord: the answer names no uri and cid")
-            except OutcomeUnknown as unknown:
-                return self._settle(rkey, record, unknown)
+            out = self._procedure("com.atproto.repo.createRecord",
+                                  json.dumps(body, ensure_ascii=False).encode(), "application/json", write=True)
+            if not isinstance(out.get("uri"), str) or not isinstance(out.get("cid"), str):
+                raise OutcomeUnknown(PLATFORM, "com.atproto.repo.createRecord: the answer names no uri and cid")
         ref = self._ref(out["uri"], out["cid"])
         logger.info("Bluesky: posted %s (%s)", ref.id, post.kind)
         return ref
-
-    def _settle(self, rkey: str, record: Mapping[str, Any], unknown: OutcomeUnknown) -> PostRef:
-        """The create may have landed (5xx, timeout, lost answer): the record key says whether it did."""
-        try:
-            found = self._get_record(self._did(), POST, rkey)
-        except AdapterError as exc:
-            raise OutcomeUnknown(PLATFORM, f"{unknown.reason}; looking up record key {rkey} failed too: "
-                                           f"{exc.reason}") from unknown
-        if found is None:
-            raise Transient(PLATFORM, f"{unknown.reason}; record key {rkey} is not on the server "
-                                      "(checked), so it was not posted") from unknown
-        if found.get("value", {}).get("text") != record.get("text"):
-            raise Rejected(PLATFORM, f"record key {rkey} already holds a different post") from unknown
-        logger.info("Bluesky: %s was already there (%s)", found["uri"], unknown.reason)
-        return self._ref(found["uri"], found["cid"])
 
     def _thumb(self, record: dict[str, Any], image: Image | None) -> tuple[bytes, str] | None:
         """The link card's image and its MIME type, checked; ``None`` when there is none to send.

@@ -7,6 +7,7 @@ from collections import deque
 from typing import Any
 
 from adapters.base import Outgoing, PostRef, ThreadState
+from adapters.tid import next_tid
 from posts.errors import AdapterError
 
 
@@ -59,6 +60,10 @@ class FakeAdapter:
             raise error
         return ref
 
+    def new_key(self) -> str:
+        """Its own key for every post (a TID), under which :meth:`find` knows it again."""
+        return next_tid()
+
     def publish(self, post: Outgoing) -> PostRef:
         self.calls.append("publish")
         return self._send(post)
@@ -79,7 +84,7 @@ class FakeAdapter:
         if self.find_error is not None:
             raise self.find_error
         for stored in self.posts:
-            if stored.post.key == post.key:
+            if post.key is not None and stored.post.key == post.key:
                 return stored.ref
         return None
 

@@ -243,6 +243,10 @@ class RedditAdapter:
 
     # ------------------------------------------------------------------ the contract
 
+    def new_key(self) -> None:
+        """Reddit takes no idempotency key: a post of unknown outcome is looked for by its text (:meth:`find`)."""
+        return None
+
     def publish(self, post: Outgoing) -> PostRef:
         title, selftext = self._field(post, "title"), self._field(post, "selftext")
         flair_text = post.payload.get("flair_text") or None

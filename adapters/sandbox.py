@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Outgoing, PostRef, ThreadState
+from adapters.tid import next_tid
 from posts.clock import utcnow
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -87,6 +88,11 @@ class SandboxAdapter:
 
     # -- the contract -----------------------------------------------------------------
 
+    def new_key(self) -> str:
+        """The sandbox's own key for every post, on every platform (a TID): its ids are made from it
+        (:func:`sandbox_ref`), and :meth:`find` knows the post again by it."""
+        return next_tid()
+
     def publish(self, post: Outgoing) -> PostRef:
         return self._record(post)
 
@@ -98,8 +104,9 @@ class SandboxAdapter:
         return ThreadState.OPEN if ref.id in _reader_for(self.transcript).refresh().remote_ids else ThreadState.GONE
 
     def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
-        if (self.platform, post.key) in _reader_for(self.transcript).refresh().keys:
-            return sandbox_ref(self.platform, post.key)
+        key = _key_of(post)
+        if (self.platform, key) in _reader_for(self.transcript).refresh().keys:
+            return sandbox_ref(self.platform, key)
         return None
 
     def whoami(self) -> str:
@@ -114,7 +121,7 @@ class SandboxAdapter:
     def _record(self, post: Outgoing) -> PostRef:
         if self.latency:
             self.sleep(self.latency)
-        ref = sandbox_ref(self.platform, post.key)
+        ref = sandbox_ref(self.platform, _key_of(post))
         text = post.payload.get("text") if self.platform != "reddit" or post.kind != "root" else (
             f"{post.payload.get('title', '')}\n\n{post.payload.get('selftext', '')}")
         record = {
@@ -150,6 +157,14 @@ class SandboxAdapter:
         if self.show is not None:
             self.show(record)
         return ref
+
+
+def _key_of(post: Outgoing) -> str:
+    """The key the sandbox chose for ``post`` (:meth:`SandboxAdapter.new_key`)."""
+    if not post.key:
+        raise ValueError(f"{post.kind} {post.part} of {post.story_id} has no key: the sandbox records a post "
+                         "under the key it chose for it")
+    return post.key
 
 
 class _TranscriptReader:

@@ -130,6 +130,10 @@ class XAdapter:
 
     # -- the contract -----------------------------------------------------------------
 
+    def new_key(self) -> None:
+        """X takes no idempotency key: a post of unknown outcome is looked for by its text (:meth:`find`)."""
+        return None
+
     def publish(self, post: Outgoing) -> PostRef:
         text = self._text(post)
         with self._errors("post", write=True):

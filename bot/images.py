@@ -1,4 +1,4 @@
-"""Keep the images prepared at load time in the queue, and hand them to the adapters when posting."""
+"""Keep the images prepared at load time in the queue, and hand those a post declares to its adapter."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.models import ImageRow, StoryRow
+from bot.models import DeliveryRow, ImageRow, StoryRow
 from bot.sources.images import MediaPolicy
 from bot.store import Store
 from posts.media import Image
@@ -60,19 +60,22 @@ def stored_image(session: Session, sha256: str) -> Image | None:
     return image
 
 
-def story_image(session: Session, story_id: str) -> Image | None:
-    """The image a story's root post carries: the bytes stored when it was loaded."""
-    content = session.scalar(select(StoryRow.content).where(StoryRow.id == story_id)) or {}
-    sha256 = content.get("image_sha256")
-    if not sha256:
-        if content.get("image"):
-            log.warning("story %s was loaded before images were stored with the queue; its post goes without "
-                        "the image (load the story again to store it)", story_id)
-        return None
-    image = stored_image(session, sha256)
-    if image is None:
-        log.error("the image of story %s (%s) is not in the queue; the post goes without it", story_id, sha256)
-    return image
+def attachments_of(session: Session, row: DeliveryRow) -> dict[str, Image]:
+    """The images a delivery's post carries, by name: the bytes stored when its story was loaded.
+
+    Rendering declares them per part (``Part.attachments``: name and sha256, the root's ``thumb``), and
+    the queue keeps them with the delivery; an image no longer stored (or whose bytes do not match
+    its hash) is left out, and the post goes without it.
+    """
+    images = {}
+    for name, sha256 in (row.attachments or {}).items():
+        image = stored_image(session, sha256)
+        if image is None:
+            log.error("the %s image of %s (%s) is not in the queue; the post goes without it", name, row.label,
+                      sha256)
+            continue
+        images[name] = image
+    return images
 
 
 def image_info(store: Store, story_id: str) -> dict[str, object] | None:

@@ -105,8 +105,6 @@ class DeliveryStatus(enum.StrEnum):
         return _TONE[self]
 
 
-Status = DeliveryStatus
-"""The short name the code uses for :class:`DeliveryStatus` (usually imported ``as S``)."""
 
 _S = DeliveryStatus
 SENT = frozenset({_S.SENDING, _S.POSTED, _S.UNCONFIRMED})
@@ -173,9 +171,12 @@ class DeliveryRow(Base):
         default=DeliveryStatus.PENDING)
     """Stored as its value in a plain ``VARCHAR(16)`` (no database enum type, no check constraint)."""
     key: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
-    """Idempotency key (the Bluesky record key): chosen when the first attempt's intent is committed,
-    then never changed."""
+    """Idempotency key, as the platform's adapter chose it (the Bluesky record key; none for X and
+    Reddit): committed with the first attempt's intent, before any call, then never changed."""
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attachments: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    """The images the post carries, as rendering declared them: name (``thumb``) to the sha256 of the
+    bytes stored in ``images`` (migration 0006); ``None`` or empty when it carries none."""
     text: Mapped[str] = mapped_column(Text)
     length: Mapped[int] = mapped_column(Integer)
     limit: Mapped[int] = mapped_column("length_limit", Integer)

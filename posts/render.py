@@ -68,6 +68,9 @@ class Part:
     checks: tuple[Check, ...]
     cut: bool = False
     """Whether some of the story had to be cut to fit."""
+    attachments: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """The images that go with the post, by name, as the sha256 of the bytes stored when the story was
+    loaded (``thumb``: the root's image); the engine hands those bytes to the adapter."""
 
     @property
     def length(self) -> int:
@@ -105,6 +108,12 @@ class RenderOptions:
 
 
 # ---------------------------------------------------------------------------- the story card
+
+
+def root_images(story: Story) -> dict[str, str]:
+    """The images a story's root carries: its prepared image as the ``thumb`` (Bluesky's link card
+    shows it; the sandbox records it), by the sha256 under which the queue stores its bytes."""
+    return {"thumb": story.image_sha256} if story.image_sha256 else {}
 
 
 def date_stamp(story: Story) -> str:
@@ -481,7 +490,7 @@ def render_x(story: Story, options: RenderOptions = RenderOptions()) -> list[Par
     story = _without_x_invalid(story)
     build_root = _template(options, "x", "root") or default_root
     text, _, cut = _fit_root(story, build_root, x_fits, twitter_text.url_spans, url=x_url(story.url))
-    parts = [Part("x", "root", 1, 1, text, {"text": text}, x_checks(text), cut)]
+    parts = [Part("x", "root", 1, 1, text, {"text": text}, x_checks(text), cut, root_images(story))]
     if story.one_year_later:
         build = _template(options, "x", "followup") or default_followup
         texts = split_thread(build(context(story)), x_fits, protect=twitter_text.url_spans,
@@ -558,7 +567,8 @@ def render_bluesky(story: Story, options: RenderOptions = RenderOptions()) -> li
         embed = {"$type": "app.bsky.embed.external",
                  "external": {"uri": story.url, "title": story.headline, "description": story.summary}}
     record = bluesky_record(raw, lang=story.lang or options.lang, created_at=created_at, embed=embed, urls=urls)
-    parts = [Part("bluesky", "root", 1, 1, record["text"], record, bluesky_checks(record["text"]), cut)]
+    parts = [Part("bluesky", "root", 1, 1, record["text"], record, bluesky_checks(record["text"]), cut,
+                  root_images(story))]
     if story.one_year_later:
         build = _template(options, "bluesky", "followup") or default_followup
         texts = split_thread(build(context(story)), fits, protect=spans, numbered=_numbered)
@@ -613,7 +623,7 @@ def render_reddit(story: Story, options: RenderOptions = RenderOptions()) -> lis
                                         lambda t: reddit_len(t) <= REDDIT_FLAIR, protect=lambda _: [])[0]
     checks = (Check("selftext", reddit_len(body), REDDIT_SELFTEXT, REDDIT_UNIT),
               Check("title", reddit_len(title), REDDIT_TITLE, REDDIT_UNIT))
-    parts = [Part("reddit", "root", 1, 1, f"{title}\n\n{body}", payload, checks, cut)]
+    parts = [Part("reddit", "root", 1, 1, f"{title}\n\n{body}", payload, checks, cut, root_images(story))]
     if story.one_year_later:
         build = _template(options, "reddit", "followup") or default_reddit_followup
         comment_fits = lambda t: reddit_len(t) <= REDDIT_COMMENT  # noqa: E731

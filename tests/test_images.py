@@ -463,6 +463,38 @@ def test_the_engine_hands_the_stored_bytes_to_the_adapter_on_every_backend(tmp_p
         assert roots["other"].attachments == {}
 
 
+def test_the_engine_hands_over_the_images_a_delivery_declares_not_its_storys(tmp_path, store, settings, engine,
+                                                                            fakes, clock):
+    import datetime as dt
+
+    from bot.sources.stories import load_stories
+    from sqlalchemy import select, update
+
+    from bot.models import DeliveryRow
+    from bot.planner import Planner
+
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "chart.png").write_bytes(png(40, 30, "navy"))
+    stories = load_stories([story_file(tmp_path / "s", "chart.png")])
+    Planner(store, settings).load(stories, now=clock["t"])
+    sha = next(s for s in stories if s.id == "pic").image_sha256
+    with store.session() as session:
+        declared = dict(session.execute(select(DeliveryRow.platform, DeliveryRow.attachments).where(
+            DeliveryRow.story_id == "pic", DeliveryRow.kind == "root")).all())
+        assert declared == {"x": {"thumb": sha}, "reddit": {"thumb": sha}, "bluesky": {"thumb": sha}}
+        # The Bluesky root declares none (the story still names its image), the X root one the queue lacks.
+        session.execute(update(DeliveryRow).where(DeliveryRow.story_id == "pic", DeliveryRow.kind == "root",
+                                                  DeliveryRow.platform == "bluesky").values(attachments=None))
+        session.execute(update(DeliveryRow).where(DeliveryRow.story_id == "pic", DeliveryRow.kind == "root",
+                                                  DeliveryRow.platform == "x").values(attachments={"thumb": "0" * 64}))
+    due = dt.datetime(2026, 3, 1, 12, 0, 30, tzinfo=dt.UTC)
+    clock["t"] = due
+    engine.run_once(due)
+    roots = {platform: next(p.post for p in fake.posts if p.post.story_id == "pic") for platform, fake in fakes.items()}
+    assert roots["bluesky"].attachments == {} and roots["x"].attachments == {}
+    assert roots["reddit"].attachments["thumb"].sha256 == sha
+
+
 def test_preview_shows_the_stored_image(env, capsys):
     (env / "s").mkdir()
     (env / "s" / "chart.png").write_bytes(png(64, 48, "teal"))

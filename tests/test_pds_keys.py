@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.tid import encode, next_tid
+from adapters.tid import encode, next_tid
 
 TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 SYNTAX = Path(__file__).parent / "data" / "bluesky" / "interop" / "syntax"

@@ -167,6 +167,15 @@ def test_reddit_followup_is_the_warning_then_the_reveal_behind_spoilers():
     assert comment.payload == {"text": comment.text}
 
 
+@pytest.mark.parametrize("platform", ["x", "bluesky", "reddit"])
+def test_the_root_declares_the_stored_image_it_carries_and_the_followups_none(platform):
+    sha = "ab" * 32
+    parts = render(dataclasses.replace(SEED, image_sha256=sha), platform)
+    assert parts[0].kind == "root" and parts[0].attachments == {"thumb": sha}
+    assert len(parts) > 1 and all(p.attachments == {} for p in parts[1:])
+    assert all(p.attachments == {} for p in render(SEED, platform))
+
+
 def test_no_followup_without_a_reveal():
     for platform in PLATFORMS:
         assert [p.kind for p in render(story(one_year_later=""), platform)] == ["root"]

@@ -110,6 +110,40 @@ def test_0005_gives_the_time_to_look_again_its_own_column_and_leaves_leases_alon
     bare.dispose()
 
 
+def test_0006_gives_queued_roots_the_image_of_their_story(settings):
+    from alembic import command
+
+    from bot.store import _alembic_config
+
+    bare = Store(settings.database_url, migrate=False)
+    config = _alembic_config(settings.database_url)
+    with bare.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")
+    stamp = "'2026-01-01 00:00:00.000000'"
+    with bare.engine.begin() as conn:
+        for sid, content in (("pic", '{"image_sha256": "' + "ab" * 32 + '"}'), ("plain", "{}")):
+            conn.execute(text(f"INSERT INTO stories (id, seq, content, content_hash, origin, window_day, root_due, "
+                              f"rendered, created_at, updated_at) VALUES ('{sid}', 1, '{content}', 'h', 'f:1', NULL, "
+                              f"{stamp}, true, {stamp}, {stamp})"))
+            for kind in ("root", "followup"):
+                conn.execute(text(
+                    "INSERT INTO deliveries (story_id, platform, kind, part, parts, due_at, status, payload, text, "
+                    "length, length_limit, unit, attempts, created_at, updated_at) VALUES "
+                    f"('{sid}', 'bluesky', '{kind}', 1, 1, {stamp}, 'pending', '{{}}', 't', 1, 300, 'g', 0, "
+                    f"{stamp}, {stamp})"))
+    with bare.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0006")
+    bare.dispose()
+    store = Store(settings.database_url)
+    with store.session() as session:
+        got = {(r.story_id, r.kind): r.attachments for r in session.scalars(select(DeliveryRow))}
+    store.dispose()
+    assert got == {("pic", "root"): {"thumb": "ab" * 32}, ("pic", "followup"): None,
+                   ("plain", "root"): None, ("plain", "followup"): None}
+
+
 def test_a_schema_without_its_revision_record_is_a_clear_error(settings):
     store = Store(settings.database_url)
     with store.engine.begin() as conn:

@@ -169,10 +169,13 @@ class Engine:
         """Claim the platform's next due delivery (see :meth:`bot.engine.sweep.Sweep.claim`)."""
         return self.sweep.claim(platform, now)
 
-    def take(self, session: Session, delivery_id: int, now: dt.datetime, started: dt.datetime
-             ) -> DeliveryRow | None:
-        """Claim one delivery by compare-and-set; the claimed row, or ``None`` when another process won."""
-        return self.transitions.claim(session, delivery_id, now, started, lead=self.lead)
+    def take(self, session: Session, delivery_id: int, now: dt.datetime, started: dt.datetime, *,
+             key: str | None = None) -> DeliveryRow | None:
+        """Claim one delivery by compare-and-set; the claimed row, or ``None`` when another process won.
+
+        ``key`` is the idempotency key to commit with the intent when the delivery has none yet.
+        """
+        return self.transitions.claim(session, delivery_id, now, started, lead=self.lead, key=key)
 
     def backoff(self, attempts: int) -> dt.timedelta:
         """Exponential backoff with full jitter in its upper half: base * 2^(n-1) * [0.5, 1)."""

@@ -15,7 +15,7 @@ from bot.engine import queries
 from bot.engine.events import RunReport
 from bot.engine.holds import Hold, hold_for
 from bot.engine.settle import Absent, Unknown
-from bot.images import story_image
+from bot.images import attachments_of
 from bot.models import DeliveryRow, PlatformRow
 from bot.models import DeliveryStatus as S
 from posts.durations import human_duration as human
@@ -119,12 +119,14 @@ class Sweep:
             hold = hold_for(session, row, max(now, started), engine.settings)
             if hold is not None:
                 return Held(hold)
-            taken = engine.take(session, row.id, now, started)
+            # The adapter chooses the idempotency key (Bluesky: the record key); it is committed with the
+            # intent, before any call, and kept by every later attempt.
+            key = engine.adapters[platform].new_key() if row.key is None else None
+            taken = engine.take(session, row.id, now, started, key=key)
             if taken is None:
                 return NoClaim.LOST
-            image = story_image(session, taken.story_id) if taken.kind == "root" else None
             post = Outgoing(taken.platform, taken.story_id, taken.kind, taken.part, dict(taken.payload), taken.key,
-                            parent, root, {"thumb": image} if image else {})
+                            parent, root, attachments_of(session, taken))
         return Claimed(taken, post)
 
     def defer(self, rows: list[DeliveryRow], hold: Hold, report: RunReport) -> None:

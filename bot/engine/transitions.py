@@ -33,7 +33,6 @@ from bot.engine.holds import Hold
 from bot.models import AttemptRow, DeliveryRow, PlatformRow
 from bot.models import DeliveryStatus as S
 from bot.store import Store
-from bot.tid import next_tid
 from posts.durations import human_duration as human
 from posts.render import stamp
 
@@ -57,14 +56,16 @@ class Transitions:
     # ------------------------------------------------------------------ claims
 
     def claim(self, session: Session, delivery_id: int, now: dt.datetime, started: dt.datetime, *,
-              lead: dt.timedelta = dt.timedelta(0)) -> DeliveryRow | None:
+              lead: dt.timedelta = dt.timedelta(0), key: str | None = None) -> DeliveryRow | None:
         """Claim one delivery by compare-and-set and commit its intent; ``None`` when another process won.
 
         The update changes the row only while it is still pending and due at ``now`` (plus ``lead``);
         its row count decides who sends, on SQLite as on PostgreSQL. The row is then read back inside
         the same transaction, which now holds it: the text and payload committed as the intent (with
         the attempt, its number and the idempotency key), and sent, are the row's own at that moment,
-        never an older read of it.
+        never an older read of it. ``key`` is the idempotency key the platform's adapter chose
+        (``Adapter.new_key``): stored only when the delivery has none yet, so every attempt of a
+        delivery, and every lookup after a crash, uses the key of its first.
         """
         last_outcome = (select(AttemptRow.outcome)
                         .where(AttemptRow.delivery_id == DeliveryRow.id, AttemptRow.outcome != LOOKUP_FAILED)
@@ -77,7 +78,7 @@ class Transitions:
                        or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now))
                 .values(status=S.SENDING, claimed_by=self.worker, claimed_until=started + self.settings.lease,
                         look_again_at=None, attempts=number, updated_at=started,
-                        key=func.coalesce(DeliveryRow.key, next_tid()))
+                        key=func.coalesce(DeliveryRow.key, key))
                 .execution_options(synchronize_session=False))
         if session.execute(stmt).rowcount != 1:
             return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -29,8 +30,8 @@ import pytest
 
 from adapters.base import Adapter, Outgoing, PostRef, ThreadState
 from adapters.bluesky import POST, BlueskyAdapter, BlueskyConfig, sniff_image
+from adapters.tid import encode, next_tid
 from bot.config import Settings, load_settings
-from bot.tid import encode, next_tid
 from bot.wiring import bluesky_config, live_adapter_class, missing_settings
 from posts.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
 from posts.media import Image
@@ -177,15 +178,17 @@ def test_a_story_goes_out_as_a_root_with_a_card_and_thumbnail_then_two_replies_e
 
 
 @pytest.mark.pds
-def test_sending_the_same_post_again_leaves_one_record_and_returns_the_same_ref(
+def test_sending_the_same_post_again_leaves_one_record_that_find_gives_as_the_same_ref(
         bluesky_target: BlueskyTarget, tmp_path: Path) -> None:  # noqa: F811
     adapter = bluesky_target.adapter
     root_post = outgoing(thumb=PNG)
     root = adapter.publish(root_post)
-    assert adapter.publish(root_post) == root  # the PDS answers 500 "already a value at key": it is ours
+    with pytest.raises(OutcomeUnknown, match="HTTP 500"):  # the PDS answers 500 "already a value at key"
+        adapter.publish(root_post)
     reply_post = outgoing("How it turned out.", card=False, kind="followup")
     reply = adapter.reply(replying(reply_post, root, root))
-    assert adapter.reply(replying(reply_post, root, root)) == reply
+    with pytest.raises(OutcomeUnknown, match="HTTP 500"):
+        adapter.reply(replying(reply_post, root, root))
     assert sorted(r["uri"] for r in bluesky_target.records()) == sorted([root.id, reply.id])
     assert adapter.find(root_post) == root and adapter.find(reply_post) == reply
 
@@ -200,7 +203,28 @@ def test_a_post_that_landed_before_a_crash_is_recognised_and_not_posted_again(
 
     adapter = bluesky_target.adapter
     assert adapter.find(post, since=NOW) == landed
-    assert adapter.publish(post) == landed
+    with pytest.raises(OutcomeUnknown):  # sent again, the create is refused: the engine settles it by find
+        adapter.publish(post)
+    assert [r["uri"] for r in bluesky_target.records()] == [landed.id]
+
+
+@pytest.mark.pds
+def test_the_engine_records_a_post_that_landed_before_a_crash_as_posted_without_sending_it_again(
+        bluesky_target: BlueskyTarget) -> None:  # noqa: F811
+    from bot.engine.sweep import Claimed
+
+    with engine_run(bluesky_target.settings) as first:
+        claimed = first.engine.claim("bluesky", NOW)  # the intent is committed, key included
+        assert isinstance(claimed, Claimed) and claimed.row.key
+        # The create reached the server, then the bot died before recording the answer.
+        landed = BlueskyAdapter(bluesky_config(bluesky_target.settings)).publish(claimed.post)
+        assert landed.extra["rkey"] == claimed.row.key
+        restarted = EngineRun(engine_for(bluesky_target.settings, first.store, first.clock), first.store,
+                              first.clock)
+        first.clock["t"] = NOW + dt.timedelta(minutes=3)
+        actions = [e.action for e in restarted.engine.reconcile(first.clock["t"], all_sending=True).events]
+        row = restarted.root()
+    assert actions == ["posted"] and row.status == "posted" and row.remote_id == landed.id
     assert [r["uri"] for r in bluesky_target.records()] == [landed.id]
 
 
@@ -217,15 +241,16 @@ def test_a_post_the_server_refuses_is_rejected_with_its_reason_and_nothing_is_st
 
 
 @pytest.mark.pds
-def test_a_record_key_that_holds_another_post_is_rejected_not_taken_for_ours(
+def test_a_record_key_that_holds_another_post_is_not_taken_for_ours(
         bluesky_target: BlueskyTarget) -> None:  # noqa: F811
     post = outgoing()
     BlueskyAdapter(bluesky_config(bluesky_target.settings)).publish(dataclasses.replace(
         post, payload={**post.payload, "text": "something else", "facets": []}))
     assert bluesky_target.adapter.find(post) is None
-    with pytest.raises(Rejected, match="already holds a different post"):
+    with pytest.raises(OutcomeUnknown):  # the key is taken; the engine finds no post of ours under it
         bluesky_target.adapter.publish(post)
     assert len(bluesky_target.records()) == 1
+    assert bluesky_target.records()[0]["value"]["text"] == "something else"
 
 
 @pytest.mark.pds
@@ -391,45 +416,108 @@ def test_the_engine_posts_a_story_and_its_multi_part_followup_as_one_thread(
 # ---------------------------------------------------------------- faults injected in front of the PDS
 
 
+@dataclasses.dataclass
+class EngineRun:
+    """An engine on a simulated clock, with the Bluesky adapter as its one platform and story s1 queued."""
+
+    engine: Any
+    store: Any
+    clock: dict[str, dt.datetime]
+
+    def at(self, moment: dt.datetime) -> list[str]:
+        """Run a sweep at ``moment``; the actions of its events."""
+        self.clock["t"] = moment
+        return [e.action for e in self.engine.run_once(moment).events]
+
+    def root(self) -> Any:
+        from sqlalchemy import select
+
+        from bot.models import DeliveryRow
+        with self.store.session() as session:
+            return session.scalar(select(DeliveryRow).where(DeliveryRow.platform == "bluesky",
+                                                            DeliveryRow.kind == "root"))
+
+
+def engine_for(settings: Settings, store: Any, now: dict[str, dt.datetime], **adapter: Any) -> Any:
+    """An engine whose clock reads ``now["t"]``; ``adapter`` are the Bluesky adapter's keyword arguments."""
+    from bot.engine import Engine
+
+    return Engine(store, {"bluesky": BlueskyAdapter(bluesky_config(settings), **adapter)}, settings, clock=lambda: now["t"],
+                  worker="test")
+
+
+@contextlib.contextmanager
+def engine_run(settings: Settings, **adapter: Any) -> Iterator[EngineRun]:
+    """An :class:`EngineRun` whose story s1 is due at ``NOW`` (its root; the follow-up a day later)."""
+    from bot.planner import Planner
+    from bot.store import Store
+
+    store = Store(settings.database_url)
+    clock = {"t": NOW - dt.timedelta(days=1)}
+    try:
+        Planner(store, settings).load([story("s1", dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC))], now=clock["t"])
+        yield EngineRun(engine_for(settings, store, clock, **adapter), store, clock)
+    finally:
+        store.dispose()
+
+
+
 @pytest.mark.pds
-def test_a_create_the_server_applied_but_whose_answer_was_lost_returns_the_posted_ref(
+def test_a_create_the_server_applied_but_whose_answer_was_lost_is_recorded_posted_with_its_ref(
         behind_proxy: BlueskyTarget, proxy: FaultProxy) -> None:
-    adapter = behind_proxy.adapter
-    adapter.whoami()  # logged in
-    post = outgoing()
-    proxy.drop_next(CREATE)
-    ref = adapter.publish(post)
+    with engine_run(behind_proxy.settings) as run:
+        proxy.drop_next(CREATE)
+        assert "posted" in run.at(NOW)
+        row = run.root()
     assert ("POST", CREATE, "dropped") in proxy.log
-    assert [r["uri"] for r in behind_proxy.records()] == [ref.id]
-    assert server_record(behind_proxy.pds.url, ref.id)["cid"] == ref.extra["cid"]
+    assert row.status == "posted" and [r["uri"] for r in behind_proxy.records()] == [row.remote_id]
+    assert server_record(behind_proxy.pds.url, row.remote_id)["cid"] == row.remote_extra["cid"]
+    assert proxy.counts[CREATE] == 1
 
 
 @pytest.mark.pds
-def test_a_lost_answer_and_a_failing_lookup_are_outcome_unknown_and_find_settles_it_later(
+def test_a_lost_answer_and_a_failing_lookup_stay_unknown_until_a_later_lookup_finds_the_post(
         behind_proxy: BlueskyTarget, proxy: FaultProxy) -> None:
-    adapter = behind_proxy.adapter
-    adapter.whoami()
-    post = outgoing()
-    proxy.drop_next(CREATE)
-    proxy.respond_next(GET, 503)
-    with pytest.raises(OutcomeUnknown) as caught:
-        adapter.publish(post)
-    assert "looking up record key" in caught.value.reason and "503" in caught.value.reason
-    found = adapter.find(post, since=NOW)
-    assert found is not None and [r["uri"] for r in behind_proxy.records()] == [found.id]
+    with engine_run(behind_proxy.settings) as run:
+        proxy.drop_next(CREATE)
+        proxy.respond_next(GET, 503)
+        assert "retry-later" in run.at(NOW)
+        waiting = run.root()
+        assert waiting.status == "sending" and "503" in waiting.last_error
+        assert "posted" in run.at(NOW + dt.timedelta(minutes=3))
+        row = run.root()
+    assert row.status == "posted" and [r["uri"] for r in behind_proxy.records()] == [row.remote_id]
+    assert proxy.counts[CREATE] == 1  # never sent again while its outcome was not known
 
 
 @pytest.mark.pds
-def test_a_5xx_before_the_write_is_transient_once_the_record_key_is_checked_and_the_retry_posts_once(
+def test_a_5xx_before_the_write_is_looked_up_and_the_post_then_sent_once_under_the_same_key(
         behind_proxy: BlueskyTarget, proxy: FaultProxy) -> None:
-    adapter = behind_proxy.adapter
-    post = outgoing()
-    proxy.respond_next(CREATE, 503)
-    with pytest.raises(Transient, match="not on the server"):
-        adapter.publish(post)
-    assert behind_proxy.records() == []
-    ref = adapter.publish(post)
-    assert [r["uri"] for r in behind_proxy.records()] == [ref.id]
+    with engine_run(behind_proxy.settings) as run:
+        proxy.respond_next(CREATE, 503)
+        assert "retry-later" in run.at(NOW)  # not on the server yet; it may still land
+        assert run.root().status == "sending" and behind_proxy.records() == []
+        assert "posted" in run.at(NOW + dt.timedelta(minutes=3))  # certainly absent: sent again
+        row = run.root()
+    assert row.status == "posted" and [r["uri"] for r in behind_proxy.records()] == [row.remote_id]
+    assert row.remote_id.endswith(f"/{row.key}") and proxy.counts[CREATE] == 2
+
+
+@pytest.mark.pds
+def test_a_slow_create_that_lands_after_the_timeout_is_still_posted_once(
+        behind_proxy: BlueskyTarget, proxy: FaultProxy) -> None:
+    with engine_run(behind_proxy.settings) as run:
+        run.engine.adapters["bluesky"].whoami()
+        proxy.delay_next(CREATE, 4.5)  # the adapter gives up after 3 s; the proxy forwards at 4.5 s
+        first = run.at(NOW)
+        deadline = dt.datetime.now(UTC) + dt.timedelta(seconds=10)
+        while not behind_proxy.records() and dt.datetime.now(UTC) < deadline:
+            threading.Event().wait(0.2)
+        run.at(NOW + dt.timedelta(minutes=3))  # the lookup under the same key finds it
+        row = run.root()
+    assert "posted" in first or "retry-later" in first
+    assert row.status == "posted" and [r["uri"] for r in behind_proxy.records()] == [row.remote_id]
+    assert proxy.counts[CREATE] == 1
 
 
 @pytest.mark.pds
@@ -444,26 +532,6 @@ def test_a_429_waits_until_the_servers_reset_time_and_sends_nothing(
     assert caught.value.retry_at == dt.datetime.fromtimestamp(reset, UTC)
     assert behind_proxy.records() == []
     assert proxy.counts[GET] == 0  # a 429 is certain: nothing to look up
-
-
-@pytest.mark.pds
-def test_a_slow_create_that_lands_after_the_timeout_is_still_posted_once(
-        behind_proxy: BlueskyTarget, proxy: FaultProxy) -> None:
-    adapter = behind_proxy.adapter
-    adapter.whoami()
-    post = outgoing()
-    proxy.delay_next(CREATE, 4.5)  # the adapter gives up after 3 s; the proxy forwards at 4.5 s
-    try:
-        first: PostRef | None = adapter.publish(post)
-    except (Transient, OutcomeUnknown) as exc:
-        assert "no answer within 3s" in exc.reason
-        first = None
-    deadline = dt.datetime.now(UTC) + dt.timedelta(seconds=10)
-    while not behind_proxy.records() and dt.datetime.now(UTC) < deadline:
-        threading.Event().wait(0.2)
-    ref = adapter.publish(post)  # the retry under the same key finds it
-    assert first in (None, ref)
-    assert [r["uri"] for r in behind_proxy.records()] == [ref.id]
 
 
 # ================================================================ unit: MockTransport, no server
@@ -785,45 +853,106 @@ def test_a_400_invalid_request_is_rejected_with_the_servers_message(
     assert mock_pds.calls(GET) == []
 
 
-def test_a_500_on_create_with_our_record_already_there_returns_its_ref(
+def test_a_500_on_create_with_our_record_already_there_is_reported_unknown_and_find_gives_its_ref(
         adapter: BlueskyAdapter, mock_pds: MockPDS) -> None:
     post = outgoing()
     first = adapter.publish(post)
-    assert adapter.publish(post) == first
-    assert [s.nsid for s in mock_pds.seen] == [LOGIN, CREATE, CREATE, GET]
+    with pytest.raises(OutcomeUnknown, match="HTTP 500"):
+        adapter.publish(post)  # the adapter reports; the engine settles (by find, below)
+    assert [s.nsid for s in mock_pds.seen] == [LOGIN, CREATE, CREATE]
+    assert adapter.find(post) == first and len(mock_pds.records) == 1
     assert mock_pds.calls(GET)[0].params == {"repo": DID, "collection": POST, "rkey": post.key}
 
 
-@pytest.mark.parametrize("failure", [
+UNCLEAR = pytest.mark.parametrize("failure", [
     xrpc_error(500, "InternalServerError", "Internal Server Error"),
     xrpc_error(502, "UpstreamFailure", "Bad Gateway"),
     xrpc_error(503, "NotEnoughResources", "try later"),
     httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError,
 ], ids=["500", "502", "503", "read-timeout", "write-timeout", "disconnected", "read-error"])
-def test_an_unclear_create_failure_is_settled_by_looking_up_the_record_key(
-        adapter: BlueskyAdapter, mock_pds: MockPDS, failure: Any) -> None:
-    # Absent: certainly not posted, so safe to send again (same key, same record).
-    post = outgoing()
-    mock_pds.then(CREATE, failure)
-    with pytest.raises(Transient, match="not on the server \\(checked\\)"):
-        adapter.publish(post)
-    # Landed: the answer was lost but the record is there.
-    post2 = outgoing()
 
-    def applied_then_failed(request: httpx.Request) -> httpx.Response:
+
+@UNCLEAR
+def test_an_unclear_create_failure_is_reported_as_unknown_without_a_lookup(
+        adapter: BlueskyAdapter, mock_pds: MockPDS, failure: Any) -> None:
+    adapter.whoami()
+    mock_pds.then(CREATE, failure)
+    with pytest.raises(OutcomeUnknown):
+        adapter.publish(outgoing())
+    assert mock_pds.calls(GET) == []  # settling is the engine's (bot/engine/settle.py)
+
+
+def applied_then(mock_pds: MockPDS, failure: Any) -> Callable[[httpx.Request], httpx.Response]:
+    """A create the server applies, whose answer is then lost (``failure``)."""
+    def answer(request: httpx.Request) -> httpx.Response:
         mock_pds._createRecord(request)
         if isinstance(failure, httpx.Response):
             return failure
         raise failure("injected", request=request)
 
-    mock_pds.then(CREATE, applied_then_failed)
-    ref = adapter.publish(post2)
-    assert ref.extra["rkey"] == post2.key and len(mock_pds.records) == 1
-    # Unknown: the lookup fails too.
-    post3 = outgoing()
-    mock_pds.then(CREATE, failure).then(GET, xrpc_error(503, "Unavailable", "down"))
-    with pytest.raises(OutcomeUnknown, match="looking up record key .* failed too"):
-        adapter.publish(post3)
+    return answer
+
+
+@pytest.fixture
+def unit_engine(mock_pds: MockPDS, unit_settings: Settings) -> Iterator[EngineRun]:
+    with engine_run(unit_settings, clock=lambda: NOW, request_kwargs={"transport": mock_pds.transport()}) as run:
+        yield run
+
+
+@UNCLEAR
+def test_the_engine_settles_an_unclear_create_that_landed_as_posted_once_with_its_ref(
+        unit_engine: EngineRun, mock_pds: MockPDS, failure: Any) -> None:
+    mock_pds.then(CREATE, applied_then(mock_pds, failure))
+    assert "posted" in unit_engine.at(NOW)
+    row = unit_engine.root()
+    assert row.status == "posted" and list(mock_pds.records) == [row.remote_id]
+    assert row.remote_id == f"at://{DID}/{POST}/{row.key}" and row.remote_extra["cid"] == cid_of(row.remote_id)
+    assert len(mock_pds.calls(CREATE)) == 1 and mock_pds.calls(GET)[0].params["rkey"] == row.key
+
+
+@UNCLEAR
+def test_the_engine_sends_an_unclear_create_found_absent_again_under_the_same_key_once(
+        unit_engine: EngineRun, mock_pds: MockPDS, failure: Any) -> None:
+    mock_pds.then(CREATE, failure)
+    assert "retry-later" in unit_engine.at(NOW)  # not found yet: it may still land, so nothing is resent
+    assert unit_engine.root().status == "sending" and len(mock_pds.calls(CREATE)) == 1
+    unit_engine.at(NOW + dt.timedelta(minutes=3))  # past ONEYEARAGO_SETTLE: certainly absent, sent again
+    row = unit_engine.root()
+    assert row.status == "posted" and list(mock_pds.records) == [row.remote_id]
+    first, second = mock_pds.calls(CREATE)
+    assert first.json()["rkey"] == second.json()["rkey"] == row.key and first.body == second.body
+
+
+@UNCLEAR
+def test_the_engine_leaves_an_unclear_create_whose_lookup_fails_sending_and_settles_it_later(
+        unit_engine: EngineRun, mock_pds: MockPDS, failure: Any) -> None:
+    mock_pds.then(CREATE, applied_then(mock_pds, failure)).then(GET, xrpc_error(503, "Unavailable", "down"))
+    assert "retry-later" in unit_engine.at(NOW)
+    row = unit_engine.root()
+    assert row.status == "sending" and row.remote_id is None and "looking it up failed" in row.last_error
+    unit_engine.at(NOW + dt.timedelta(minutes=3))
+    row = unit_engine.root()
+    assert row.status == "posted" and list(mock_pds.records) == [row.remote_id]
+    assert len(mock_pds.calls(CREATE)) == 1  # never resent while its outcome was not known
+
+
+def test_the_engine_never_takes_another_post_under_its_record_key_for_ours(
+        unit_engine: EngineRun, mock_pds: MockPDS) -> None:
+    from sqlalchemy import update
+
+    from bot.models import DeliveryRow
+    key = next_tid()
+    with unit_engine.store.session() as session:
+        session.execute(update(DeliveryRow).where(DeliveryRow.platform == "bluesky", DeliveryRow.kind == "root")
+                        .values(key=key))
+    other = f"at://{DID}/{POST}/{key}"
+    mock_pds.records[other] = {**outgoing().payload, "text": "not ours"}
+    for minutes in (0, 3, 6, 9):
+        unit_engine.at(NOW + dt.timedelta(minutes=minutes))
+        row = unit_engine.root()
+        assert row.status != "posted" and row.remote_id is None
+    assert list(mock_pds.records) == [other] and mock_pds.records[other]["text"] == "not ours"
+    assert {c.json()["rkey"] for c in mock_pds.calls(CREATE)} == {key}
 
 
 @pytest.mark.parametrize("failure", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
@@ -930,10 +1059,15 @@ def test_no_mapped_error_shows_the_password_or_a_token(
     errors: list[AdapterError] = []
     adapter = make_adapter()
     for script in scripts:
-        mock_pds.then(CREATE, *script).then(GET, xrpc_error(503, "Unavailable", leaky))
+        mock_pds.then(CREATE, *script)
         with pytest.raises(AdapterError) as caught:
             adapter.publish(outgoing())
         errors.append(caught.value)
+    mock_pds.then(GET, xrpc_error(503, "Unavailable", leaky))
+    with pytest.raises(Transient) as looked_up:  # the lookup that settles an unknown outcome
+        adapter.find(outgoing())
+    shown = f"{looked_up.value} {looked_up.value!r} {looked_up.value.reason}"
+    assert "echo ********" in shown and PASSWORD not in shown and ACCESS not in shown
     mock_pds.password = "other"
     save_session(unit_settings, access="x")
     with pytest.raises(AuthFailed) as caught:
@@ -952,7 +1086,7 @@ def test_the_tid_of_a_retry_is_the_same_record_key(adapter: BlueskyAdapter, mock
     assert key == "3l25zusnsfck2"
     post = outgoing(key=key)
     mock_pds.then(CREATE, httpx.ReadTimeout)
-    with pytest.raises(Transient):
+    with pytest.raises(OutcomeUnknown):
         adapter.publish(post)
     adapter.publish(post)
     assert [c.json()["rkey"] for c in mock_pds.calls(CREATE)] == [key, key]
