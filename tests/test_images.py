@@ -467,11 +467,11 @@ def test_the_engine_hands_over_the_images_a_delivery_declares_not_its_storys(tmp
                                                                             fakes, clock):
     import datetime as dt
 
-    from bot.sources.stories import load_stories
     from sqlalchemy import select, update
 
     from bot.models import DeliveryRow
     from bot.planner import Planner
+    from bot.sources.stories import load_stories
 
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "chart.png").write_bytes(png(40, 30, "navy"))
