@@ -33,6 +33,7 @@ from adapters.base import Outgoing, PostRef, ThreadState
 from bot.config import Masker, Settings
 from bot.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
 from bot.store import utcnow
+from posts.lexicon import LexiconValidationError, bundled_registry
 from posts.media import Image
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,18 @@ def rkey_of(uri: str) -> tuple[str, str, str]:
     if not uri.startswith("at://") or len(parts) != 3 or not all(parts):
         raise Rejected(PLATFORM, f"not a record URI: {uri!r}")
     return parts[0], parts[1], parts[2]
+
+
+def _validate(record: Mapping[str, Any], rkey: str) -> None:
+    """Refuse a record that does not match the bundled ``app.bsky.feed.post`` lexicon (posts/lexicons).
+
+    Checked once per record, as it is about to be sent (the thumbnail's blob, which the server makes,
+    is the only part added later), so a malformed record never costs a request.
+    """
+    try:
+        bundled_registry().validate_record(POST, record, rkey=rkey)
+    except LexiconValidationError as exc:
+        raise Rejected(PLATFORM, f"the record does not match the {POST} lexicon: {exc}") from exc
 
 
 def _xrpc_error(exc: RequestErrorBase) -> tuple[str, str]:
@@ -171,6 +184,7 @@ class BlueskyAdapter:
         record = copy.deepcopy(dict(post.payload))
         if parent is not None and root is not None:
             record["reply"] = {"root": self._strong_ref(root), "parent": self._strong_ref(parent)}
+        _validate(record, rkey)
         image = self._thumb(record, post.attachments.get("thumb"))
         with self._operation():
             if image is not None:

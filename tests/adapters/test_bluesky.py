@@ -637,6 +637,36 @@ def test_a_record_key_that_is_not_a_tid_is_rejected_before_sending(
     assert mock_pds.seen == []
 
 
+@pytest.mark.parametrize(("record", "where"), [
+    ({"text": "x" * 301}, "record/text"),
+    ({"createdAt": "yesterday"}, "record/createdAt"),
+    ({"langs": ["not a language tag"]}, "record/langs/0"),
+    ({"facets": [{"index": {"byteStart": 0, "byteEnd": 3},
+                  "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "not a uri"}]}]},
+     "record/facets/0/features/0/uri"),
+], ids=["text-too-long", "bad-created-at", "bad-language", "bad-link-facet"])
+@pytest.mark.parametrize("reply", [False, True], ids=["root", "followup"])
+def test_a_record_that_does_not_match_the_lexicon_is_rejected_before_any_request(
+        adapter: BlueskyAdapter, mock_pds: MockPDS, record: dict[str, Any], where: str, reply: bool) -> None:
+    post = outgoing(thumb=PNG, **record)
+    with pytest.raises(Rejected, match=f"does not match the app.bsky.feed.post lexicon: {where}"):
+        if reply:
+            parent = PostRef("bluesky", "at://did:plc:abc/app.bsky.feed.post/3l25zusnsfck2", "",
+                             {"uri": "at://did:plc:abc/app.bsky.feed.post/3l25zusnsfck2", "cid": "bafyparent"})
+            adapter.reply(dataclasses.replace(post, kind="followup"), parent, parent)
+        else:
+            adapter.publish(post)
+    assert mock_pds.seen == []
+
+
+def test_a_reply_whose_strong_refs_are_malformed_is_rejected_before_any_request(
+        adapter: BlueskyAdapter, mock_pds: MockPDS) -> None:
+    parent = PostRef("bluesky", "not-a-uri", "", {"uri": "not-a-uri", "cid": "bafyparent"})
+    with pytest.raises(Rejected, match="record/reply/root/uri"):
+        adapter.reply(outgoing(), parent, parent)
+    assert mock_pds.seen == []
+
+
 def test_a_429_waits_until_the_ratelimit_reset_header(adapter: BlueskyAdapter, mock_pds: MockPDS) -> None:
     reset = int((NOW + dt.timedelta(minutes=42)).timestamp())
     mock_pds.then(CREATE, xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded",
