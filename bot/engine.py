@@ -165,7 +165,6 @@ class Engine:
         self.lead = dt.timedelta(0)
         """How early a sweep may claim a delivery; it is still sent at its due time (the run loop sets it)."""
         self.sleep = sleep
-        self._housekeeping_at: dt.datetime | None = None
         self.mask = settings.masker()
         """Masks every secret out of the errors the engine records and reports."""
 
@@ -242,7 +241,6 @@ class Engine:
         self.reconcile(now, report)
         self._mark_missed(now, report)
         self.planner.render_due(now + RENDER_AHEAD, now=now)
-        self._housekeeping_at = now + HOUSEKEEPING
         return report
 
     def run_once(self, now: dt.datetime | None = None, *, dry_run: bool = False,

@@ -18,7 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UTC = dt.UTC
 
@@ -63,10 +63,6 @@ class Status(enum.StrEnum):
     """May or may not be on the platform; never re-posted without the operator's ``retry``."""
 
 
-OPEN_STATUSES = (Status.PENDING.value, Status.SENDING.value)
-DONE_STATUSES = (Status.POSTED.value, Status.SKIPPED.value)
-
-
 class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
 
@@ -88,8 +84,6 @@ class StoryRow(Base):
     """Whether the story's deliveries exist yet: big loads render each story a day before it is due."""
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
-
-    deliveries: Mapped[list[DeliveryRow]] = relationship(back_populates="story", cascade="all, delete-orphan")
 
 
 class DeliveryRow(Base):
@@ -131,11 +125,6 @@ class DeliveryRow(Base):
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
 
-    story: Mapped[StoryRow] = relationship(back_populates="deliveries")
-    attempt_log: Mapped[list[AttemptRow]] = relationship(
-        back_populates="delivery", cascade="all, delete-orphan", order_by="AttemptRow.id"
-    )
-
     @property
     def label(self) -> str:
         part = f" {self.part}/{self.parts}" if self.parts > 1 else ""
@@ -154,8 +143,6 @@ class AttemptRow(Base):
     outcome: Mapped[str] = mapped_column(String(24), default="sending")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-    delivery: Mapped[DeliveryRow] = relationship(back_populates="attempt_log")
 
 
 class WorkerRow(Base):

@@ -15,7 +15,6 @@ from posts.bluesky_text import (
     MAX_GRAPHEMES,
     MENTION_TYPE,
     TAG_TYPE,
-    RichText,
     detect_facets,
     fits_post,
     grapheme_len,
@@ -26,6 +25,7 @@ from posts.bluesky_text import (
     utf16_index_to_utf8_index,
     validate_facets,
 )
+from tests.bluesky_support import RichText
 
 DATA = Path(__file__).parent / "data" / "bluesky"
 LENGTHS = json.loads((DATA / "atproto" / "length-vectors.json").read_text(encoding="utf-8"))

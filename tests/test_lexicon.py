@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from posts.bluesky_text import RichText, detect_facets, fits_post, linkify
+from posts.bluesky_text import detect_facets, fits_post, linkify
 from posts.lexicon import (
     BUNDLED_LEXICONS,
     FORMAT_CHECKS,
@@ -20,6 +20,7 @@ from posts.lexicon import (
     bundled_registry,
     check_format,
 )
+from tests.bluesky_support import RichText
 
 DATA = Path(__file__).parent / "data" / "bluesky"
 SYNTAX = DATA / "interop" / "syntax"

@@ -33,6 +33,7 @@ from posts.render import (
     render_x,
 )
 from posts.story import Story
+from tests.twitter_text_support import parse_tweet
 
 SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -247,7 +248,7 @@ def assert_x_part(part) -> None:
     assert part.payload == {"text": part.text}
     assert part.length == twitter_text.weighted_length(part.text) <= X_LIMIT
     assert part.unit == "weighted characters" and part.limit == X_LIMIT
-    assert twitter_text.parse_tweet(part.text).weighted_length == part.length
+    assert parse_tweet(part.text).weighted_length == part.length
     assert part.text.strip()
 
 
