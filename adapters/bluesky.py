@@ -108,7 +108,7 @@ class BlueskyAdapter:
     that knows the SDK's exceptions.
     """
 
-    platform: ClassVar[str] = PLATFORM
+    platform: str = PLATFORM
     REQUIRED: ClassVar[tuple[str, ...]] = ("bluesky_handle", "bluesky_app_password")
 
     def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow,
@@ -156,7 +156,7 @@ class BlueskyAdapter:
             logger.info("Bluesky: %s has a threadgate; its author may still reply", ref.id)
         return ThreadState.OPEN
 
-    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
         """Look the post up by its record key: ``None`` when the key holds nothing (or another post)."""
         rkey = self._check_key(post)
         with self._operation():

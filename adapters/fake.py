@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from adapters.base import Outgoing, PostRef, ThreadState
 from bot.errors import AdapterError
+
+CONTENT_FIELDS = ("text", "title", "selftext")
+"""The payload fields a post is recognised by, as X (its text) and Reddit (title and self text, or a
+comment's body) recognise ours: by what it says, never by a key of our own."""
 
 
 @dataclasses.dataclass
@@ -16,17 +22,28 @@ class FakePost:
     post: Outgoing
     parent: PostRef | None
     root: PostRef | None
+    at: dt.datetime
+    """When the platform took it (by the adapter's clock)."""
+
+
+def _content(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: payload[name] for name in CONTENT_FIELDS if name in payload}
 
 
 class FakeAdapter:
     """Keeps posts in memory. ``fail_next(exc)`` makes the next call raise ``exc``.
 
     ``land_then_fail(exc)`` makes the next send store the post and then raise (a response lost
-    after the platform accepted it).
+    after the platform accepted it). :meth:`find` looks a post up as X and Reddit do: among the
+    account's posts since ``since``, by its content and the post it answers (a root answers none),
+    the earliest match first; two posts that say the same thing in the same place are one to it.
     """
 
-    def __init__(self, platform: str = "x"):
+    platform: str
+
+    def __init__(self, platform: str = "x", *, clock: Callable[[], dt.datetime] | None = None):
         self.platform = platform
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.posts: list[FakePost] = []
         self.states: dict[str, ThreadState] = {}
         self._failures: deque[tuple[AdapterError, bool]] = deque()
@@ -46,7 +63,7 @@ class FakeAdapter:
         ref = PostRef(self.platform, f"{self.platform}-{len(self.posts) + 1}", f"fake://{self.platform}/"
                       f"{len(self.posts) + 1}", {"uri": f"at://fake/{post.key}", "cid": "bafyfake"})
         if land:
-            self.posts.append(FakePost(ref, post, parent, root))
+            self.posts.append(FakePost(ref, post, parent, root, self.clock()))
         if error is not None:
             raise error
         return ref
@@ -65,12 +82,22 @@ class FakeAdapter:
             return self.states[ref.id]
         return ThreadState.OPEN if any(p.ref.id == ref.id for p in self.posts) else ThreadState.GONE
 
-    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
         self.calls.append("find")
         if self.find_error is not None:
             raise self.find_error
+        want = _content(post.payload)
+        # A reply must answer its parent, a root must answer nothing; a follow-up given without its
+        # parent is matched on its content alone (as on X).
+        check_parent = post.parent is not None or post.kind == "root"
+        parent_id = post.parent.id if post.parent is not None else None
         for stored in self.posts:
-            if stored.post.key == post.key:
+            if since is not None and stored.at < since:
+                continue
+            if self.states.get(stored.ref.id) is ThreadState.GONE:
+                continue
+            answered = stored.parent.id if stored.parent is not None else None
+            if (not check_parent or answered == parent_id) and _content(stored.post.payload) == want:
                 return stored.ref
         return None
 

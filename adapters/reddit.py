@@ -170,7 +170,7 @@ class RedditAdapter:
     the template id alone is sent when there is no text.
     """
 
-    platform: ClassVar[str] = "reddit"
+    platform: str = "reddit"
     REQUIRED: ClassVar[tuple[str, ...]] = ("reddit_client_id", "reddit_client_secret", "reddit_username",
                                            "reddit_password", "reddit_subreddit")
 
@@ -268,8 +268,8 @@ class RedditAdapter:
             return ThreadState.LOCKED
         return ThreadState.OPEN
 
-    def find(self, post: Outgoing, *, since: Any) -> PostRef | None:
-        cutoff = since.timestamp()
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
+        cutoff = since.timestamp() if since is not None else float("-inf")
         is_root = "title" in post.payload
         if is_root:
             title, selftext = self._field(post, "title"), _normal(self._field(post, "selftext"))

@@ -57,6 +57,8 @@ def sandbox_ref(platform: str, key: str) -> PostRef:
 class SandboxAdapter:
     """Records posts to a transcript instead of sending them."""
 
+    platform: str
+
     def __init__(
         self,
         platform: str,
@@ -86,7 +88,7 @@ class SandboxAdapter:
     def thread_state(self, ref: PostRef) -> ThreadState:
         return ThreadState.OPEN if ref.id in _reader_for(self.transcript).refresh().remote_ids else ThreadState.GONE
 
-    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
         if (self.platform, post.key) in _reader_for(self.transcript).refresh().keys:
             return sandbox_ref(self.platform, post.key)
         return None

@@ -90,7 +90,7 @@ class _Rebase(HTTPAdapter):
 class XAdapter:
     """Publishes, threads and finds posts on X (tweepy.Client, API v2, OAuth 1.0a user context)."""
 
-    platform: ClassVar[str] = "x"
+    platform: str = "x"
     REQUIRED: ClassVar[tuple[str, ...]] = (
         "x_consumer_key", "x_consumer_secret", "x_access_token", "x_access_token_secret",
     )
@@ -142,7 +142,7 @@ class XAdapter:
             return ThreadState.GONE
         raise Transient(self.platform, f"check the post {ref.id}: X answered with neither the post nor an error")
 
-    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
         text = self._text(post)
         want = _Fingerprint.of_ours(text)
         # A reply must answer its parent, a root must answer nothing; a follow-up given without its

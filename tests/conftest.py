@@ -125,8 +125,9 @@ def story(sid: str = "s1", date: dt.date | dt.datetime = dt.date(2025, 3, 1), **
 
 
 @pytest.fixture
-def fakes() -> dict[str, FakeAdapter]:
-    return {p: FakeAdapter(p) for p in ("x", "reddit", "bluesky")}
+def fakes(clock: dict[str, dt.datetime]) -> dict[str, FakeAdapter]:
+    """In-memory platforms on the tests' clock: they date each post by it, and find posts since a time."""
+    return {p: FakeAdapter(p, clock=lambda: clock["t"]) for p in ("x", "reddit", "bluesky")}
 
 
 @pytest.fixture
