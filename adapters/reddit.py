@@ -206,7 +206,7 @@ class RedditAdapter:
             if not hasattr(core, "_retry_strategy_class"):
                 raise ConfigError("reddit: this prawcore has no retry hook (prawcore 4.x is needed to send "
                                   "each post exactly once)")
-            core._retry_strategy_class = _retry_strategy
+            core._retry_strategy_class = _retry_strategy  # type: ignore[attr-defined]
         self.subreddit = self.reddit.subreddit(self.subreddit_name)
 
     # ------------------------------------------------------------------ the contract
@@ -279,7 +279,7 @@ class RedditAdapter:
             me = self.reddit.user.me()
             if is_root:
                 match = None
-                for submission in me.submissions.new(limit=LISTING_LIMIT):
+                for submission in me.submissions.new(limit=LISTING_LIMIT):  # type: ignore[union-attr]
                     if submission.created_utc < cutoff:
                         break
                     if (submission.title == title and _normal(submission.selftext) == selftext
@@ -291,7 +291,7 @@ class RedditAdapter:
                                {"name": f"t3_{match.id}", "submission": match.id})
             parent = _fullname(post.parent) if post.parent is not None else None
             found = None
-            for comment in me.comments.new(limit=LISTING_LIMIT):
+            for comment in me.comments.new(limit=LISTING_LIMIT):  # type: ignore[union-attr]
                 if comment.created_utc < cutoff:
                     break
                 if _normal(comment.body) == text and parent in (None, comment.parent_id):
@@ -303,7 +303,7 @@ class RedditAdapter:
 
     def whoami(self) -> str:
         with self._mapped("read"):
-            name = self.reddit.user.me().name
+            name = self.reddit.user.me().name  # type: ignore[union-attr]
         with self._mapped("subreddit"):
             subreddit = self.reddit.subreddit(self.subreddit_name)
             display = subreddit.display_name_prefixed if hasattr(subreddit, "display_name_prefixed") else None
@@ -423,7 +423,8 @@ class RedditAdapter:
                 return self._error(OutcomeUnknown, f"unreadable answer to the {context} (HTTP {status})")
             return self._error(Transient, f"unreadable answer from Reddit (HTTP {status})")
         if status is not None:
-            return self._error(Rejected, f"Reddit refused the request (HTTP {status} {exc.response.reason})")
+            return self._error(Rejected, f"Reddit refused the request (HTTP {status} "
+                                         f"{exc.response.reason})")  # type: ignore[attr-defined]
         if isinstance(exc, prawcore.RequestException):
             cause = exc.original_exception
             kind = type(cause).__name__

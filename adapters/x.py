@@ -334,10 +334,11 @@ def _network(exc: requests.RequestException) -> str:
     """A short description of a network failure (no URL parameters, no headers)."""
     request = getattr(exc, "request", None)
     host = urlsplit(request.url).netloc if request is not None and request.url else "X"
-    kind = {
+    kinds: dict[type[Exception], str] = {
         requests.ConnectTimeout: "timed out connecting to",
         requests.ReadTimeout: "no answer in time from",
-    }.get(type(exc), "connection failed to" if isinstance(exc, requests.ConnectionError) else "bad answer from")
+    }
+    kind = kinds.get(type(exc), "connection failed to" if isinstance(exc, requests.ConnectionError) else "bad answer from")
     detail = _root_cause(exc)
     return f"{kind} {host} ({type(exc).__name__}{': ' + detail if detail else ''})"
 

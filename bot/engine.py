@@ -311,7 +311,7 @@ class Engine:
                 if waiting:
                     self._defer(waiting, claim, report)
                 return
-            if self._deliver(adapter, claim, report) == "stop-platform":
+            if self._deliver(adapter, claim, report) == "stop-platform":  # type: ignore[arg-type]
                 return
 
     def _hold(self, session: Session, row: DeliveryRow, now: dt.datetime) -> Hold | None:
@@ -469,7 +469,7 @@ class Engine:
             row = taken
             payload = dict(row.payload)
             image = story_image(session, row.story_id) if row.kind == "root" else None
-        post = Outgoing(row.platform, row.story_id, row.kind, row.part, payload, row.key, parent, root)
+        post = Outgoing(row.platform, row.story_id, row.kind, row.part, payload, row.key, parent, root)  # type: ignore[arg-type]
         if image:
             post = dataclasses.replace(post, attachments={"thumb": image})
         return row, post, parent, root
@@ -492,7 +492,7 @@ class Engine:
                         attempts=DeliveryRow.attempts + 1, updated_at=started,
                         key=func.coalesce(DeliveryRow.key, next_tid()))
                 .execution_options(synchronize_session=False))
-        if session.execute(stmt).rowcount != 1:
+        if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
             return None
         row = session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id)
                              .execution_options(populate_existing=True))
@@ -710,7 +710,7 @@ class Engine:
                 slot = parent_slot(row)
                 parent = self._ref_of(session, row, *slot) if slot else None
                 root = self._ref_of(session, row, "root", 1) if slot else None
-            post = Outgoing(row.platform, row.story_id, row.kind, row.part, dict(row.payload), row.key, parent, root)
+            post = Outgoing(row.platform, row.story_id, row.kind, row.part, dict(row.payload), row.key, parent, root)  # type: ignore[arg-type]
             try:
                 found = self._look_up(adapter, row, post)
             except AdapterError as exc:
@@ -741,7 +741,7 @@ class Engine:
                            true() if any_claim else lapsed)
                     .values(claimed_by=self.worker, claimed_until=self.clock() + self.settings.lease)
                     .execution_options(synchronize_session=False))
-            return session.execute(stmt).rowcount == 1
+            return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ workers
 

@@ -166,7 +166,7 @@ def detect_facets(text: str, *, mentions: bool = False) -> list[dict]:
 
     Facets are sorted by ``byteStart``. Upstream can emit overlapping facets in odd input such as
     ``#x(https://example.com``; where two overlap, the one starting first (then mention, link,
-    tag, in upstream's order) is kept, so the result always passes :func:`validate_facets`.
+    tag, in upstream's order) is kept, so the result always passes the tests' facet-range check (``tests/bluesky_support.py``).
 
     Args:
         text: The post text.
@@ -320,41 +320,3 @@ def linkify(text: str, *, shorten: bool = True) -> tuple[str, list[dict]]:
         cursor = end
     pieces.append(data[cursor:])
     return b"".join(pieces).decode("utf-8"), out_facets
-
-
-def validate_facets(text: str, facets: list[dict]) -> None:
-    """Check facet byte ranges against the text.
-
-    Every ``index`` must hold integer ``byteStart < byteEnd`` within the UTF-8 bytes of the text,
-    both on character boundaries, and the facets must be sorted by ``byteStart`` without overlap.
-    (The lexicon tolerates empty ranges; this check, meant for our own output, does not.)
-
-    Args:
-        text: The post text.
-        facets: ``app.bsky.richtext.facet`` dicts.
-
-    Raises:
-        ValueError: Naming the first offending facet.
-    """
-    data = text.encode("utf-8")
-    previous_end = 0
-    for number, facet in enumerate(facets):
-        index = facet.get("index") if isinstance(facet, dict) else None
-        if not isinstance(index, dict):
-            raise ValueError(f"facet {number} has no index")
-        start, end = index.get("byteStart"), index.get("byteEnd")
-        for name, value in (("byteStart", start), ("byteEnd", end)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"facet {number} {name} must be an integer, got {value!r}")
-        if not 0 <= start < end <= len(data):
-            raise ValueError(
-                f"facet {number} range {start}..{end} is empty or outside the text's {len(data)} bytes"
-            )
-        for name, value in (("byteStart", start), ("byteEnd", end)):
-            if value < len(data) and 0x80 <= data[value] <= 0xBF:
-                raise ValueError(f"facet {number} {name} {value} is inside a UTF-8 character")
-        if start < previous_end:
-            raise ValueError(
-                f"facet {number} starts at {start}, before the previous facet ends at {previous_end}"
-            )
-        previous_end = end

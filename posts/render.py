@@ -372,7 +372,8 @@ def _fit_root(story: Story, build: Callable[[Mapping[str, Any]], str], fits: Cal
         return text, ctx, True
     full = {"category": story.category, "source": story.source}
     capped = {"category": _cap(story.category, protect), "source": _cap(story.source, protect)}
-    choices = [({}, capped == full)]  # (meta line, whether a cut headline is acceptable with it)
+    # (meta line, whether a cut headline is acceptable with it)
+    choices: list[tuple[dict[str, str], bool]] = [({}, capped == full)]
     if capped != full:
         choices.append((capped, True))
     if story.category or story.source:
@@ -380,7 +381,8 @@ def _fit_root(story: Story, build: Callable[[Mapping[str, Any]], str], fits: Cal
     found = None
     for meta, accept_cut in choices:
         headline, headline_cut = shorten(
-            story.headline, lambda h, m=meta: fits(attempt(summary="", headline=h, with_tags=False, **m)[0]),
+            story.headline, lambda h, m=meta: fits(attempt(summary="", headline=h, with_tags=False,  # type: ignore[misc]
+                                                           **m)[0]),
             protect=protect)
         text, ctx = attempt(summary="", headline=headline, with_tags=False, **meta)
         if not fits(text):

@@ -1,4 +1,5 @@
-"""A facet builder for hand-written Bluesky test records (the bot's records come from posts.render)."""
+"""Checks and builders for Bluesky test records: a facet-range check for our rendered output and a facet
+builder for hand-written records (the bot's records come from posts.render)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,44 @@ from posts.bluesky_text import (
 )
 
 _WS_RE = regex.compile(rf"[{_WS}]")
+
+
+def validate_facets(text: str, facets: list[dict]) -> None:
+    """Check facet byte ranges against the text.
+
+    Every ``index`` must hold integer ``byteStart < byteEnd`` within the UTF-8 bytes of the text,
+    both on character boundaries, and the facets must be sorted by ``byteStart`` without overlap.
+    (The lexicon tolerates empty ranges; this check, meant for our own output, does not.)
+
+    Args:
+        text: The post text.
+        facets: ``app.bsky.richtext.facet`` dicts.
+
+    Raises:
+        ValueError: Naming the first offending facet.
+    """
+    data = text.encode("utf-8")
+    previous_end = 0
+    for number, facet in enumerate(facets):
+        index = facet.get("index") if isinstance(facet, dict) else None
+        if not isinstance(index, dict):
+            raise ValueError(f"facet {number} has no index")
+        start, end = index.get("byteStart"), index.get("byteEnd")
+        for name, value in (("byteStart", start), ("byteEnd", end)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"facet {number} {name} must be an integer, got {value!r}")
+        if not 0 <= start < end <= len(data):
+            raise ValueError(
+                f"facet {number} range {start}..{end} is empty or outside the text's {len(data)} bytes"
+            )
+        for name, value in (("byteStart", start), ("byteEnd", end)):
+            if value < len(data) and 0x80 <= data[value] <= 0xBF:
+                raise ValueError(f"facet {number} {name} {value} is inside a UTF-8 character")
+        if start < previous_end:
+            raise ValueError(
+                f"facet {number} starts at {start}, before the previous facet ends at {previous_end}"
+            )
+        previous_end = end
 
 
 class RichText:

@@ -23,9 +23,8 @@ from posts.bluesky_text import (
     shorten_url,
     utf8_len,
     utf16_index_to_utf8_index,
-    validate_facets,
 )
-from tests.bluesky_support import RichText
+from tests.bluesky_support import RichText, validate_facets
 
 DATA = Path(__file__).parent / "data" / "bluesky"
 LENGTHS = json.loads((DATA / "atproto" / "length-vectors.json").read_text(encoding="utf-8"))

@@ -33,6 +33,7 @@ from posts.render import (
     render_x,
 )
 from posts.story import Story
+from tests.bluesky_support import validate_facets
 from tests.twitter_text_support import parse_tweet
 
 SETTINGS = settings(max_examples=200, deadline=None,
@@ -262,7 +263,7 @@ def assert_bluesky_part(part, story: Story) -> None:
     assert {c.what: c.length for c in part.checks} == {"text": bluesky_text.grapheme_len(text),
                                                        "text bytes": bluesky_text.utf8_len(text)}
     facets = record.get("facets", [])
-    bluesky_text.validate_facets(text, facets)
+    validate_facets(text, facets)
     for facet in facets:
         shown = _slice(text, facet["index"])
         feature = facet["features"][0]

@@ -213,7 +213,8 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
     for plan in planned:
         by_day[index(plan.due)].append(plan)
     late_before, pending = (now - LATE).timestamp(), S.PENDING.value
-    days, wanted = [], set()
+    days: list[Day] = []
+    wanted: set[Any] = set()
     for i, date in enumerate(dates):
         if any(p.only for p in by_day[i]):
             mine = {platform: [p for p in by_day[i] if p.only is None or platform in p.only] for platform in platforms}
@@ -238,7 +239,7 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
             links = linked[i][platform] + sum(1 for p in mine[platform] if p.link)
             statuses = [e[2][1] for e in held[i][platform]]
             per_platform.append(PlatformDay(
-                platform, PLATFORM_NAMES.get(platform, platform), shown, _day_count(date, platform, times, links, settings),
+                platform, PLATFORM_NAMES.get(platform, platform), shown, _day_count(date, platform, times, links, settings),  # type: ignore[arg-type]
                 more=len(posts_of_day) - len(shown), posts=len(posts_of_day),
                 problems=sum(1 for status in statuses if status in PROBLEM_STATUSES),
                 late=sum(1 for e in held[i][platform] if e[2][1] == pending and e[0] < late_before)))
@@ -246,12 +247,12 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
     details = _details(store, wanted)
     for d in days:
         for p in d.platforms:
-            p.entries = _threads([e if isinstance(e, _Item) else details[e[3]] for e in p.entries if
-                                  isinstance(e, _Item) or e[3] in details])
-    titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})
+            p.entries = _threads([e if isinstance(e, _Item) else details[e[3]] for e in p.entries if  # type: ignore[assignment,index]
+                                  isinstance(e, _Item) or e[3] in details])  # type: ignore[index]
+    titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})  # type: ignore[index]
     for d in days:
         for p in d.platforms:
-            p.entries = [_entry(items, titles, zone, now, settings) for items in p.entries]
+            p.entries = [_entry(items, titles, zone, now, settings) for items in p.entries]  # type: ignore[arg-type]
     return Calendar(first, days, weeks, settings.timezone, first - dt.timedelta(days=7),
                     first + dt.timedelta(days=7), monday(today), unrendered)
 
