@@ -205,7 +205,10 @@ def test_a_post_that_landed_before_a_crash_is_recognised_and_not_posted_again(
 
 @pytest.mark.pds
 def test_a_post_the_server_refuses_is_rejected_with_its_reason_and_nothing_is_stored(
-        bluesky_target: BlueskyTarget) -> None:  # noqa: F811
+        bluesky_target: BlueskyTarget, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    # The adapter's own lexicon check would refuse this record before the request (tested below with
+    # MockTransport); without it, as for a rule the bundled lexicons do not know, the server's answer counts.
+    monkeypatch.setattr("adapters.bluesky._validate", lambda record, rkey: None)
     post = outgoing(card=False)
     post = dataclasses.replace(post, payload={**post.payload, "text": "a" * 301, "facets": []})  # past the renderer
     with pytest.raises(Rejected) as caught:
