@@ -22,8 +22,8 @@ class FakePost:
     post: Outgoing
     parent: PostRef | None
     root: PostRef | None
-    at: dt.datetime
-    """When the platform took it (by the adapter's clock)."""
+    at: dt.datetime | None
+    """When the platform took it, by the adapter's clock (``None`` without one)."""
 
 
 def _content(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -37,13 +37,15 @@ class FakeAdapter:
     after the platform accepted it). :meth:`find` looks a post up as X and Reddit do: among the
     account's posts since ``since``, by its content and the post it answers (a root answers none),
     the earliest match first; two posts that say the same thing in the same place are one to it.
+    Give it the clock the engine runs on (``clock=``) for posts to be dated and ``since`` to count;
+    without one, every post is taken to be recent enough.
     """
 
     platform: str
 
     def __init__(self, platform: str = "x", *, clock: Callable[[], dt.datetime] | None = None):
         self.platform = platform
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock
         self.posts: list[FakePost] = []
         self.states: dict[str, ThreadState] = {}
         self._failures: deque[tuple[AdapterError, bool]] = deque()
@@ -63,7 +65,7 @@ class FakeAdapter:
         ref = PostRef(self.platform, f"{self.platform}-{len(self.posts) + 1}", f"fake://{self.platform}/"
                       f"{len(self.posts) + 1}", {"uri": f"at://fake/{post.key}", "cid": "bafyfake"})
         if land:
-            self.posts.append(FakePost(ref, post, parent, root, self.clock()))
+            self.posts.append(FakePost(ref, post, parent, root, self.clock() if self.clock else None))
         if error is not None:
             raise error
         return ref
@@ -92,7 +94,7 @@ class FakeAdapter:
         check_parent = post.parent is not None or post.kind == "root"
         parent_id = post.parent.id if post.parent is not None else None
         for stored in self.posts:
-            if since is not None and stored.at < since:
+            if since is not None and stored.at is not None and stored.at < since:
                 continue
             if self.states.get(stored.ref.id) is ThreadState.GONE:
                 continue
