@@ -433,6 +433,7 @@ def _check_facet_text(text: str, facet: dict) -> None:
         assert shown == "@" + feature["did"]
 
 
+@pytest.mark.slow
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(mixed_texts())
 def test_detected_facets_slice_exactly_their_text(text):
@@ -442,6 +443,7 @@ def test_detected_facets_slice_exactly_their_text(text):
         _check_facet_text(text, facet)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(mixed_texts(), st.sampled_from(["https://", "http://"]), hosts, paths, mixed_texts())
 def test_url_between_spaces_is_found_exactly(before, scheme, host, path, after):
@@ -454,6 +456,7 @@ def test_url_between_spaces_is_found_exactly(before, scheme, host, path, after):
     ]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(mixed_texts(), tag_bodies, mixed_texts())
 def test_hashtag_between_spaces_is_found_exactly(before, body, after):
@@ -467,6 +470,7 @@ def test_hashtag_between_spaces_is_found_exactly(before, body, after):
     } in facets
 
 
+@pytest.mark.slow
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(mixed_texts())
 def test_linkify_facets_point_at_displayed_text(text):

@@ -442,6 +442,7 @@ words = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(words, st.sampled_from(["", " ", "  ", "\n"])), max_size=15))
 def test_detected_and_linkified_facets_are_valid_lexicon_data(parts):

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -303,6 +304,7 @@ def _story(**fields) -> Story:
 FAMILY = "👨\u200d👩\u200d👧\u200d👦"
 
 
+@pytest.mark.slow
 # Regression examples: the rendering bugs the properties found (see the comment beside each).
 @SETTINGS
 @given(stories())
@@ -328,6 +330,7 @@ def test_x_every_part_fits_and_counts_as_x_counts(story):
         assert unquote(story.url) in shown, "the story link is missing or not a whole link on X"
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(stories())
 @example(_story(summary="example.com/" + "a" * 400))  # cut inside a bare link: its facet URI ended in "…"
@@ -355,6 +358,7 @@ def test_bluesky_every_part_fits_with_exact_facets_and_valid_records(story):
     assert all("embed" not in p.payload for p in followups)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(stories(), st.booleans())
 @example(_story(headline="https://example.com/" + "a" * 400), False)  # empty title
@@ -420,6 +424,7 @@ def _short_url_length(text: str) -> int:
     return bluesky_text.grapheme_len(plain) + 23 * len(spans)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(texts(80), st.integers(min_value=40, max_value=400))
 @example("a" * 39 + " \u0301" + "b" * 10, 45)  # the second part began with the mark, torn from its space

@@ -246,6 +246,7 @@ _URL_ALPHABET = ["a", "b", ".", "-", "_", "/", ":", "?", "#", "(", ")", "!", "@"
                  "\ufeff", "[", "]"]
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=None)
 @given(st.lists(st.sampled_from(_URL_ALPHABET), max_size=14).map("".join))
 def test_the_linear_url_scan_finds_what_the_pattern_finds(text: str) -> None:
