@@ -1,13 +1,16 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   - install the bot and replay the bundled sample queue (SQLite, sandbox mode)
 #   make test   - install what the tests need (Python packages, the local Bluesky server, the reference
-#                 implementations) and run them all
+#                 implementations), check the types and run every test
+#   make check  - lint, types and the fast tests (no Bluesky server, PostgreSQL, browser, reference
+#                 implementations, chaos or slow tests): under two minutes
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+FAST := not pds and not postgres and not slow and not chaos and not browser and not reference
 
-.PHONY: demo test install install-test pds reference bench lint clean
+.PHONY: demo test check install install-test pds reference bench lint types screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,13 +34,27 @@ demo: install
 	$(BIN)/oneyearago demo
 
 test: install-test pds reference
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: install-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "$(FAST)" $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python -m bench --markdown bench/results/latest.md
 
 lint: install-test
 	$(BIN)/ruff check .
+
+types: install-test
+	$(BIN)/mypy
+
+# The README's screenshots of the dashboard (docs/screenshots/), taken by the browser tests; a plain
+# test run leaves them alone and saves its pictures in .cache/artifacts/screenshots/.
+screenshots: install-test
+	ONEYEARAGO_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider -m browser tests/web/test_browser.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache oneyearago-demo

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from posts.media import Image
 
@@ -83,7 +84,8 @@ class Adapter(Protocol):
     ``OutcomeUnknown`` (the request may have reached the platform).
     """
 
-    platform: ClassVar[str]
+    platform: str
+    """The platform's name (``x``, ``reddit``, ``bluesky``): what :class:`PostRef` and errors carry."""
 
     def new_key(self) -> str | None:
         """A fresh idempotency key for a post never attempted yet, or ``None`` when the platform takes none.
@@ -106,8 +108,9 @@ class Adapter(Protocol):
         """Tell whether ``ref`` still exists and accepts replies."""
         ...
 
-    def find(self, post: Outgoing, *, since: Any) -> PostRef | None:
-        """Look for ``post`` among the account's own posts since ``since`` (an aware datetime).
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
+        """Look for ``post`` among the account's own posts since ``since`` (an aware datetime; ``None``:
+        as far back as the platform lets us look).
 
         Returns the reference when found, ``None`` when certainly absent, and raises
         ``OutcomeUnknown`` when the platform cannot tell. The engine alone decides what a send of

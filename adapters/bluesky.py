@@ -14,7 +14,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 from atproto import Client
@@ -34,6 +34,7 @@ from adapters.base import Outgoing, PostRef, ThreadState
 from adapters.tid import next_tid
 from posts.clock import utcnow
 from posts.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
+from posts.lexicon import LexiconValidationError, bundled_registry
 from posts.masking import Masker
 from posts.media import Image
 
@@ -78,6 +79,18 @@ def rkey_of(uri: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+def _validate(record: Mapping[str, Any], rkey: str) -> None:
+    """Refuse a record that does not match the bundled ``app.bsky.feed.post`` lexicon (posts/lexicons).
+
+    Checked once per record, as it is about to be sent (the thumbnail's blob, which the server makes,
+    is the only part added later), so a malformed record never costs a request.
+    """
+    try:
+        bundled_registry().validate_record(POST, record, rkey=rkey)
+    except LexiconValidationError as exc:
+        raise Rejected(PLATFORM, f"the record does not match the {POST} lexicon: {exc}") from exc
+
+
 def _xrpc_error(exc: RequestErrorBase) -> tuple[str, str]:
     """The XRPC error name and message of a failed call (empty when the body had none)."""
     content = exc.response.content if exc.response is not None else None
@@ -112,7 +125,7 @@ class BlueskyAdapter:
     that knows the SDK's exceptions.
     """
 
-    platform: ClassVar[str] = PLATFORM
+    platform: str = PLATFORM
 
     def __init__(self, config: BlueskyConfig, *, clock: Callable[[], dt.datetime] = utcnow,
                  request_kwargs: Mapping[str, Any] | None = None):
@@ -165,7 +178,7 @@ class BlueskyAdapter:
             logger.info("Bluesky: %s has a threadgate; its author may still reply", ref.id)
         return ThreadState.OPEN
 
-    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
         """Look the post up by its record key: ``None`` when the key holds nothing (or another post)."""
         rkey = self._check_key(post)
         with self._operation():
@@ -195,6 +208,7 @@ class BlueskyAdapter:
         record = copy.deepcopy(dict(post.payload))
         if post.parent is not None and post.root is not None:
             record["reply"] = {"root": self._strong_ref(post.root), "parent": self._strong_ref(post.parent)}
+        _validate(record, rkey)
         image = self._thumb(record, post.attachments.get("thumb"))
         with self._operation():
             if image is not None:
@@ -439,9 +453,10 @@ class BlueskyAdapter:
 
     @staticmethod
     def _check_key(post: Outgoing) -> str:
-        if not TID_RE.fullmatch(post.key or ""):
+        key = post.key or ""
+        if not TID_RE.fullmatch(key):
             raise Rejected(PLATFORM, f"record key {post.key!r} is not a TID")
-        return post.key
+        return key
 
     def _scrub(self, text: str) -> str:
         """``text`` without the app password or session tokens, whatever a server echoes."""

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from adapters.base import Outgoing, PostRef, ThreadState
 from adapters.tid import next_tid
 from posts.errors import AdapterError
+
+CONTENT_FIELDS = ("text", "title", "selftext")
+"""The payload fields a post is recognised by, as X (its text) and Reddit (title and self text, or a
+comment's body) recognise ours: by what it says, never by a key of our own."""
 
 
 @dataclasses.dataclass
@@ -17,6 +23,12 @@ class FakePost:
     post: Outgoing
     parent: PostRef | None
     root: PostRef | None
+    at: dt.datetime | None
+    """When the platform took it, by the adapter's clock (``None`` without one)."""
+
+
+def _content(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: payload[name] for name in CONTENT_FIELDS if name in payload}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,12 +42,19 @@ class FakeAdapter:
     """Keeps posts in memory. ``fail_next(exc)`` makes the next call raise ``exc``.
 
     ``land_then_fail(exc)`` makes the next send store the post and then raise (a response lost
-    after the platform accepted it).
+    after the platform accepted it). :meth:`find` looks a post up as X and Reddit do: among the
+    account's posts since ``since``, by its content and the post it answers (a root answers none),
+    the earliest match first; two posts that say the same thing in the same place are one to it.
+    Give it the clock the engine runs on (``clock=``) for posts to be dated and ``since`` to count;
+    without one, every post is taken to be recent enough.
     """
 
-    def __init__(self, config: FakeConfig = FakeConfig()):
+    platform: str
+
+    def __init__(self, config: FakeConfig = FakeConfig(), *, clock: Callable[[], dt.datetime] | None = None):
         self.config = config
         self.platform = config.platform
+        self.clock = clock
         self.posts: list[FakePost] = []
         self.states: dict[str, ThreadState] = {}
         self._failures: deque[tuple[AdapterError, bool]] = deque()
@@ -55,14 +74,15 @@ class FakeAdapter:
         ref = PostRef(self.platform, f"{self.platform}-{len(self.posts) + 1}", f"fake://{self.platform}/"
                       f"{len(self.posts) + 1}", {"uri": f"at://fake/{post.key}", "cid": "bafyfake"})
         if land:
-            self.posts.append(FakePost(ref, post, post.parent, post.root))
+            self.posts.append(FakePost(ref, post, post.parent, post.root, self.clock() if self.clock else None))
         if error is not None:
             raise error
         return ref
 
-    def new_key(self) -> str:
-        """Its own key for every post (a TID), under which :meth:`find` knows it again."""
-        return next_tid()
+    def new_key(self) -> str | None:
+        """As the platform it plays: X and Reddit take no key of ours (a post is found again by what it
+        says); others get a fresh TID, as Bluesky's record keys are."""
+        return None if self.platform in ("x", "reddit") else next_tid()
 
     def publish(self, post: Outgoing) -> PostRef:
         self.calls.append("publish")
@@ -79,12 +99,22 @@ class FakeAdapter:
             return self.states[ref.id]
         return ThreadState.OPEN if any(p.ref.id == ref.id for p in self.posts) else ThreadState.GONE
 
-    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
         self.calls.append("find")
         if self.find_error is not None:
             raise self.find_error
+        want = _content(post.payload)
+        # A reply must answer its parent, a root must answer nothing; a follow-up given without its
+        # parent is matched on its content alone (as on X).
+        check_parent = post.parent is not None or post.kind == "root"
+        parent_id = post.parent.id if post.parent is not None else None
         for stored in self.posts:
-            if post.key is not None and stored.post.key == post.key:
+            if since is not None and stored.at is not None and stored.at < since:
+                continue
+            if self.states.get(stored.ref.id) is ThreadState.GONE:
+                continue
+            answered = stored.parent.id if stored.parent is not None else None
+            if (not check_parent or answered == parent_id) and _content(stored.post.payload) == want:
                 return stored.ref
         return None
 

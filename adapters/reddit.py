@@ -203,7 +203,7 @@ class RedditAdapter:
     the template id alone is sent when there is no text.
     """
 
-    platform: ClassVar[str] = "reddit"
+    platform: str = "reddit"
 
     def __init__(self, config: RedditConfig, *, clock: Callable[[], dt.datetime] = utcnow,
                  requestor_kwargs: dict[str, Any] | None = None):
@@ -238,7 +238,7 @@ class RedditAdapter:
             if not hasattr(core, "_retry_strategy_class"):
                 raise ConfigError("reddit: this prawcore has no retry hook (prawcore 4.x is needed to send "
                                   "each post exactly once)")
-            core._retry_strategy_class = _retry_strategy
+            core._retry_strategy_class = _retry_strategy  # type: ignore[attr-defined]
         self.subreddit = self.reddit.subreddit(self.subreddit_name)
 
     # ------------------------------------------------------------------ the contract
@@ -305,8 +305,8 @@ class RedditAdapter:
             return ThreadState.LOCKED
         return ThreadState.OPEN
 
-    def find(self, post: Outgoing, *, since: Any) -> PostRef | None:
-        cutoff = since.timestamp()
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
+        cutoff = since.timestamp() if since is not None else float("-inf")
         is_root = "title" in post.payload
         if is_root:
             title, selftext = self._field(post, "title"), _normal(self._field(post, "selftext"))
@@ -316,7 +316,7 @@ class RedditAdapter:
             me = self.reddit.user.me()
             if is_root:
                 match = None
-                for submission in me.submissions.new(limit=LISTING_LIMIT):
+                for submission in me.submissions.new(limit=LISTING_LIMIT):  # type: ignore[union-attr]
                     if submission.created_utc < cutoff:
                         break
                     if (submission.title == title and _normal(submission.selftext) == selftext
@@ -328,7 +328,7 @@ class RedditAdapter:
                                {"name": f"t3_{match.id}", "submission": match.id})
             parent = _fullname(post.parent) if post.parent is not None else None
             found = None
-            for comment in me.comments.new(limit=LISTING_LIMIT):
+            for comment in me.comments.new(limit=LISTING_LIMIT):  # type: ignore[union-attr]
                 if comment.created_utc < cutoff:
                     break
                 if _normal(comment.body) == text and parent in (None, comment.parent_id):
@@ -340,7 +340,7 @@ class RedditAdapter:
 
     def whoami(self) -> str:
         with self._mapped("read"):
-            name = self.reddit.user.me().name
+            name = self.reddit.user.me().name  # type: ignore[union-attr]
         with self._mapped("subreddit"):
             subreddit = self.reddit.subreddit(self.subreddit_name)
             display = subreddit.display_name_prefixed if hasattr(subreddit, "display_name_prefixed") else None
@@ -460,7 +460,8 @@ class RedditAdapter:
                 return self._error(OutcomeUnknown, f"unreadable answer to the {context} (HTTP {status})")
             return self._error(Transient, f"unreadable answer from Reddit (HTTP {status})")
         if status is not None:
-            return self._error(Rejected, f"Reddit refused the request (HTTP {status} {exc.response.reason})")
+            return self._error(Rejected, f"Reddit refused the request (HTTP {status} "
+                                         f"{exc.response.reason})")  # type: ignore[attr-defined]
         if isinstance(exc, prawcore.RequestException):
             cause = exc.original_exception
             kind = type(cause).__name__

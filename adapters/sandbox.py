@@ -69,6 +69,8 @@ class SandboxConfig:
 class SandboxAdapter:
     """Records posts to a transcript instead of sending them."""
 
+    platform: str
+
     def __init__(
         self,
         config: SandboxConfig,
@@ -103,7 +105,7 @@ class SandboxAdapter:
     def thread_state(self, ref: PostRef) -> ThreadState:
         return ThreadState.OPEN if ref.id in _reader_for(self.transcript).refresh().remote_ids else ThreadState.GONE
 
-    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
         key = _key_of(post)
         if (self.platform, key) in _reader_for(self.transcript).refresh().keys:
             return sandbox_ref(self.platform, key)

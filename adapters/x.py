@@ -11,7 +11,7 @@ import re
 import ssl
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -106,7 +106,7 @@ class XConfig:
 class XAdapter:
     """Publishes, threads and finds posts on X (tweepy.Client, API v2, OAuth 1.0a user context)."""
 
-    platform: ClassVar[str] = "x"
+    platform: str = "x"
 
     def __init__(self, config: XConfig, *, clock: Callable[[], dt.datetime] = utcnow):
         self.config = config
@@ -161,7 +161,7 @@ class XAdapter:
             return ThreadState.GONE
         raise Transient(self.platform, f"check the post {ref.id}: X answered with neither the post nor an error")
 
-    def find(self, post: Outgoing, *, since: Any = None) -> PostRef | None:
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
         text = self._text(post)
         want = _Fingerprint.of_ours(text)
         # A reply must answer its parent, a root must answer nothing; a follow-up given without its
@@ -353,10 +353,11 @@ def _network(exc: requests.RequestException) -> str:
     """A short description of a network failure (no URL parameters, no headers)."""
     request = getattr(exc, "request", None)
     host = urlsplit(request.url).netloc if request is not None and request.url else "X"
-    kind = {
+    kinds: dict[type[Exception], str] = {
         requests.ConnectTimeout: "timed out connecting to",
         requests.ReadTimeout: "no answer in time from",
-    }.get(type(exc), "connection failed to" if isinstance(exc, requests.ConnectionError) else "bad answer from")
+    }
+    kind = kinds.get(type(exc), "connection failed to" if isinstance(exc, requests.ConnectionError) else "bad answer from")
     detail = _root_cause(exc)
     return f"{kind} {host} ({type(exc).__name__}{': ' + detail if detail else ''})"
 

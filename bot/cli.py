@@ -60,7 +60,7 @@ class EscapeControls(RenderHook):
     terminal: whatever a console prints, its text is escaped after layout (rich's own colour and
     cursor codes are control segments, and pass)."""
 
-    def process_renderables(self, renderables: list[RenderableType]) -> list[RenderableType]:
+    def process_renderables(self, renderables: list[RenderableType]) -> list[RenderableType]:  # type: ignore[override]
         return [_Escaped(r) for r in renderables]
 
 
@@ -541,7 +541,7 @@ def retry(state: State, target: str | None, delivery: int | None, platform: str 
     """
     if (target is None) == (delivery is None):
         raise click.UsageError("give a story id, or a delivery as '#12' or --delivery 12 (one of them)")
-    rows = ops.retry(state.store, target if delivery is None else f"#{delivery}", utcnow(), state.settings, platform)
+    rows = ops.retry(state.store, target if delivery is None else f"#{delivery}", utcnow(), state.settings, platform)  # type: ignore[arg-type]
     for row in rows:
         out.print(Text(f"Queued again: #{row.id} {row.story_id} {PLATFORM_NAMES[row.platform]} {row.kind}"
                        f"{f' {row.part}/{row.parts}' if row.parts > 1 else ''}, due "

@@ -44,7 +44,7 @@ def store_images(session: Session, images: Iterable[Image], now: dt.datetime) ->
              "size": image.size, "data": image.data, "created_at": now}
             for sha, image in wanted.items() if sha not in have]
     if rows:
-        session.execute(ImageRow.__table__.insert(), rows)
+        session.execute(ImageRow.__table__.insert(), rows)  # type: ignore[attr-defined]
     return len(rows)
 
 

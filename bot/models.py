@@ -19,7 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UTC = dt.UTC
 
@@ -144,8 +144,6 @@ class StoryRow(Base):
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
 
-    deliveries: Mapped[list[DeliveryRow]] = relationship(back_populates="story", cascade="all, delete-orphan")
-
 
 class DeliveryRow(Base):
     __tablename__ = "deliveries"
@@ -196,11 +194,6 @@ class DeliveryRow(Base):
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
 
-    story: Mapped[StoryRow] = relationship(back_populates="deliveries")
-    attempt_log: Mapped[list[AttemptRow]] = relationship(
-        back_populates="delivery", cascade="all, delete-orphan", order_by="AttemptRow.id"
-    )
-
     @property
     def label(self) -> str:
         part = f" {self.part}/{self.parts}" if self.parts > 1 else ""
@@ -219,8 +212,6 @@ class AttemptRow(Base):
     outcome: Mapped[str] = mapped_column(String(24), default="sending")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-    delivery: Mapped[DeliveryRow] = relationship(back_populates="attempt_log")
 
 
 class WorkerRow(Base):

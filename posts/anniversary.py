@@ -76,26 +76,16 @@ def anniversary_day(day: dt.date, *, years: int = 1, leap_day: str = "feb28") ->
     return shift_years(day, years, leap_day)
 
 
-def window_slot(
-    day: dt.date, index: int, count: int, *, window: tuple[dt.time, dt.time], bot_tz: str
-) -> dt.datetime:
-    """The due time (UTC) of the ``index``-th of ``count`` date-only stories on ``day``.
+def window_slots(day: dt.date, count: int, *, window: tuple[dt.time, dt.time], bot_tz: str) -> list[dt.datetime]:
+    """The due times (UTC) of ``count`` date-only stories on ``day``, in load order.
 
     The window is cut into ``count`` equal slots and each story takes the middle of its slot,
     rounded down to the minute, so the day is spread evenly and the result never depends on
     anything but load order. The slots are cut from the real (elapsed) time between the window's
     start and end, so on a day when the clocks change inside the window the due times still
-    increase with ``index`` (cutting wall-clock time would put two slots on one instant, or
+    increase with the index (cutting wall-clock time would put two slots on one instant, or
     one before its predecessor, when a slot fell into the skipped hour).
     """
-    if not 0 <= index < count:
-        raise ValueError(f"slot {index} out of range for {count} stories")
-    start, end = _window_bounds(day, window, bot_tz)
-    return _slot(start, end, index, count)
-
-
-def window_slots(day: dt.date, count: int, *, window: tuple[dt.time, dt.time], bot_tz: str) -> list[dt.datetime]:
-    """Every slot of :func:`window_slot` for ``count`` stories on ``day``, in order (the window is resolved once)."""
     start, end = _window_bounds(day, window, bot_tz)
     return [_slot(start, end, index, count) for index in range(count)]
 

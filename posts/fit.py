@@ -119,7 +119,7 @@ def shorten(
     def cut_at(point: int, suffix: str) -> str:
         kept = rstrip_clusters(text[:point])
         if suffix and spans:
-            word_start = len(kept) - len(_LAST_WORD.search(kept).group())
+            word_start = len(kept) - len(_LAST_WORD.search(kept).group())  # type: ignore[union-attr]  # matches any text
             if any(start < len(kept) and end > word_start for start, end in spans):
                 return f"{kept} {suffix}"  # "…" glued to a URL (even after a comma) would join the link
         return kept + suffix
@@ -164,7 +164,7 @@ def split_thread(
         return [text]
     count = 2
     for _ in range(6):  # the count's width changes what fits; settle it
-        parts = _greedy(text, lambda body, n=count: fits(numbered(body, n, n)), protect)
+        parts = _greedy(text, lambda body, n=count: fits(numbered(body, n, n)), protect)  # type: ignore[misc]
         if len(parts) <= count:
             total = len(parts)
             result = [numbered(body, i, total) for i, body in enumerate(parts, start=1)]

@@ -420,7 +420,7 @@ class LexiconRegistry:
     # Dispatch -------------------------------------------------------------------------------
 
     def _validate(self, definition: Mapping[str, Any], value: Any, path: str, nsid: str) -> None:
-        kind = definition.get("type")
+        kind: str = definition.get("type", "")
         validator = self._VALIDATORS.get(kind)
         if validator is None:
             raise LexiconValidationError(path, f"unsupported lexicon type {kind!r}")
@@ -565,7 +565,7 @@ class LexiconRegistry:
         if not isinstance(mime, str) or not mime:
             raise LexiconValidationError(_join(path, "mimeType"), "must be a non-empty string")
         size = value.get("size")
-        if not _is_int(size) or size < 0:
+        if not _is_int(size) or size < 0:  # type: ignore[operator]
             raise LexiconValidationError(_join(path, "size"), "must be a non-negative integer")
         if "maxSize" in definition and size > definition["maxSize"]:
             raise LexiconValidationError(

@@ -262,7 +262,8 @@ def escape_markdown(text: str) -> str:
     for start, end in reddit_autolinks(text):
         out.append(_escape_text(text[pos:start]))
         url = text[start:end]
-        if end < len(text) and text[end].isspace() and _URL_HOST.match(url).group(1).isascii():
+        if end < len(text) and text[end].isspace() and (host := _URL_HOST.match(url)) is not None \
+                and host.group(1).isascii():
             out.append(url)
         else:
             out.append(markdown_link(url, url if "://" in url else f"http://{url}"))
@@ -399,7 +400,8 @@ def _fit_root(story: Story, build: Callable[[Mapping[str, Any]], str], fits: Cal
         return text, ctx, True
     full = {"category": story.category, "source": story.source}
     capped = {"category": _cap(story.category, protect), "source": _cap(story.source, protect)}
-    choices = [({}, capped == full)]  # (meta line, whether a cut headline is acceptable with it)
+    # (meta line, whether a cut headline is acceptable with it)
+    choices: list[tuple[dict[str, str], bool]] = [({}, capped == full)]
     if capped != full:
         choices.append((capped, True))
     if story.category or story.source:
@@ -407,7 +409,8 @@ def _fit_root(story: Story, build: Callable[[Mapping[str, Any]], str], fits: Cal
     found = None
     for meta, accept_cut in choices:
         headline, headline_cut = shorten(
-            story.headline, lambda h, m=meta: fits(attempt(summary="", headline=h, with_tags=False, **m)[0]),
+            story.headline, lambda h, m=meta: fits(attempt(summary="", headline=h, with_tags=False,  # type: ignore[misc]
+                                                           **m)[0]),
             protect=protect)
         text, ctx = attempt(summary="", headline=headline, with_tags=False, **meta)
         if not fits(text):

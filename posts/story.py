@@ -100,7 +100,7 @@ class Story:
         delay = raw.pop("followup_after", None)
         return cls(
             date=date,
-            followup_after=None if delay is None else dt.timedelta(seconds=int(delay)),  # type: ignore[arg-type]
+            followup_after=None if delay is None else dt.timedelta(seconds=int(delay)),  # type: ignore[arg-type,call-overload]
             platforms=tuple(raw.pop("platforms", ()) or ()),  # type: ignore[arg-type]
             tags=tuple(raw.pop("tags", ()) or ()),  # type: ignore[arg-type]
             **raw,  # type: ignore[arg-type]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import math
 import re
 import unicodedata
 from array import array
@@ -17,12 +16,8 @@ import regex
 from posts import twemoji_regex
 
 __all__ = [
-    "CONFIG_V1",
-    "CONFIG_V2",
     "CONFIG_V3",
-    "ParseResult",
     "TwitterTextConfig",
-    "parse_tweet",
     "is_known_tld",
     "url_spans",
     "weighted_length",
@@ -107,25 +102,6 @@ _LATIN_AND_BASIC_PUNCTUATION_RANGES: tuple[tuple[int, int, int], ...] = (
     (8242, 8247, 100),
 )
 
-#: Legacy 140-character config (``config/v1.json``): every code point counts 1.
-CONFIG_V1 = TwitterTextConfig(
-    version=1,
-    max_weighted_tweet_length=140,
-    scale=1,
-    default_weight=1,
-    transformed_url_length=23,
-)
-
-#: 280-character weighted config without emoji discounting (``config/v2.json``).
-CONFIG_V2 = TwitterTextConfig(
-    version=2,
-    max_weighted_tweet_length=280,
-    scale=100,
-    default_weight=200,
-    transformed_url_length=23,
-    ranges=_LATIN_AND_BASIC_PUNCTUATION_RANGES,
-)
-
 #: Current config (``config/v3.json``): like v2, and every emoji sequence counts 2.
 CONFIG_V3 = TwitterTextConfig(
     version=3,
@@ -136,23 +112,6 @@ CONFIG_V3 = TwitterTextConfig(
     ranges=_LATIN_AND_BASIC_PUNCTUATION_RANGES,
     emoji_parsing_enabled=True,
 )
-
-
-@dataclass(frozen=True)
-class ParseResult:
-    """Outcome of :func:`parse_tweet`, mirroring twitter-text's result object.
-
-    The four range fields are inclusive indices in UTF-16 code units of the text as given (as in
-    JavaScript). ``valid_range_end`` is the last index that still fits in the limit.
-    """
-
-    weighted_length: int
-    valid: bool
-    permillage: int
-    valid_range_start: int
-    valid_range_end: int
-    display_range_start: int
-    display_range_end: int
 
 
 # --- Top-level domains -------------------------------------------------------------------------
@@ -318,9 +277,6 @@ _TLD = rf"(?i:{_trie_pattern(_TLDS)}(?=[^0-9a-zA-Z@+\-]|\Z))"
 _PUNYCODE_TLD = r"(?i:xn--[\-0-9a-z]+)"
 
 _DOMAIN_CHAR = f"[^{_DOMAIN_STOP}]"
-_SUBDOMAIN = rf"(?:(?:{_DOMAIN_CHAR}(?:[_\-]|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\.)"
-_DOMAIN_NAME = rf"(?:(?:{_DOMAIN_CHAR}(?:-|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\.)"
-_DOMAIN = rf"(?:{_SUBDOMAIN}*{_DOMAIN_NAME}(?:{_TLD}|{_PUNYCODE_TLD}))"
 
 _PATH_CHAR = rf"[A-Za-z{_CYRILLIC}0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&{_LATIN_ACCENTS}]"
 # Up to two levels of balanced parentheses, as in Wikipedia links such as /wiki/Primer_(film).
@@ -335,18 +291,6 @@ _PATH_SEGMENT = (rf"(?:(?:{_PATH_CHAR}*(?:{_BALANCED_PARENS}{_PATH_CHAR}*)*{_PAT
 _QUERY_CHAR = r"[A-Za-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _QUERY_END = r"[A-Za-z0-9\-_&=#/]"
 
-# The extractor's pattern. URLs are found by the linear scan below (``_find_urls``), which finds
-# exactly its matches (tests/test_twitter_text.py checks the two against each other).
-_EXTRACT_URL = regex.compile(
-    rf"(?P<before>[^A-Za-z0-9@\uff20$#\uff03{_INVALID_CHARS}]|[{_DIRECTIONAL_MARKS}]|^)"
-    r"(?P<url>"
-    r"(?P<protocol>(?i:https?://))?"
-    rf"(?P<domain>{_DOMAIN})"
-    r"(?::[0-9]+)?"
-    rf"(?P<path>/{_PATH_SEGMENT}*)?"
-    rf"(?:\?{_QUERY_CHAR}*{_QUERY_END})?"
-    r")"
-)
 _ASCII_DOMAIN = regex.compile(rf"(?:[\-A-Za-z0-9{_LATIN_ACCENTS}]+\.)+(?:{_TLD}|{_PUNYCODE_TLD})")
 _INVALID_CHAR_BEFORE_BARE_DOMAIN = regex.compile(r"[\-_./]\Z")
 # t.co links keep only their slug and query string.
@@ -428,8 +372,9 @@ _MAYBE_URL = regex.compile(r"\.[^\W\d_]")
 
 _TOKEN = regex.compile(r"\S+")
 
-# The extractor's pattern (``_EXTRACT_URL``) backtracks: run by a regex engine from every position
-# of ``a.a.a.a...`` it takes time quadratic in the length. The scan below finds the same matches in
+# twitter-text's extractor pattern (``EXTRACT_URL`` in tests/twitter_text_support.py, which
+# tests/test_twitter_text.py checks this scan against) backtracks: run by a regex engine from every
+# position of ``a.a.a.a...`` it takes time quadratic in the length. The scan below finds the same matches in
 # linear time (plus a binary search per position): a domain is a chain of dot-separated labels, so
 # which labels can end a domain starting anywhere is worked out once per text, right to left.
 _DOMAIN_CHAR_RE = regex.compile(_DOMAIN_CHAR)
@@ -508,7 +453,7 @@ class _Domains:
 
 
 def _find_urls(text: str) -> Iterator[tuple[str, int, int, str, str, str | None]]:
-    """What ``_EXTRACT_URL.finditer(text)`` finds: (before, start, end, protocol, domain, path)."""
+    """What twitter-text's extractor pattern finds in ``text``: (before, start, end, protocol, domain, path)."""
     domains = _Domains(text, bare=False)
     position = 0
     while position < len(text):
@@ -598,7 +543,7 @@ def url_spans(text: str) -> list[tuple[int, int]]:
 
     Covers ``http(s)://`` URLs (paths, queries, fragments, balanced parentheses; trailing
     punctuation left out) and bare domains under a known TLD such as ``example.com/path``. The
-    text is searched as given (``parse_tweet`` NFC-normalises first).
+    text is searched as given (:func:`weighted_length` NFC-normalises first).
 
     Args:
         text: Text to scan.
@@ -618,71 +563,10 @@ def _join_surrogate_pairs(text: str) -> str:
     return text
 
 
-def parse_tweet(text: str, config: TwitterTextConfig = CONFIG_V3) -> ParseResult:
-    """Measure a post the way X does (twitter-text ``parseTweet``).
-
-    The text is NFC-normalised; each URL counts ``transformed_url_length``; with emoji parsing each
-    emoji in twitter-text's list (twemoji-parser 11.0.2: ZWJ sequences, skin tones, flags, keycaps,
-    tag sequences it knows) counts ``default_weight`` once; every other code point weighs by its
-    range, so an emoji the list lacks counts code point by code point, as on X.
-
-    Args:
-        text: The post text.
-        config: Weighting rules; defaults to the current v3 config.
-
-    Returns:
-        Weighted length, validity, permillage and UTF-16 ranges.
-    """
-    text = _join_surrogate_pairs(text)
-    normalized = unicodedata.normalize("NFC", text)
-    urls = {entity.start: entity for entity in _extract_urls(normalized)}
-    emojis: dict[int, int] = {}
-    if config.emoji_parsing_enabled:
-        emojis = dict(_emoji_spans(normalized))
-
-    max_units = config.max_weighted_tweet_length * config.scale
-    total = 0
-    chars_valid = True
-    valid_end = 0  # last UTF-16 index (inclusive) of normalized text that still fits
-    utf16_index = 0
-    index = 0
-    length = len(normalized)
-    while index < length:
-        if index in urls:
-            total += config.transformed_url_length * config.scale
-            stop = min(index + urls[index].length, length)
-        elif index in emojis:
-            total += config.default_weight
-            stop = emojis[index]
-        else:
-            total += config.weight_of(ord(normalized[index]))
-            stop = index + 1
-        utf16_index += _utf16_length(normalized[index:stop])
-        index = stop
-        # Upstream only looks at the last code unit of each counted item.
-        if chars_valid and normalized[stop - 1] in _INVALID_CHARS:
-            chars_valid = False
-        if chars_valid and total <= max_units:
-            valid_end = utf16_index - 1
-
-    text_units = _utf16_length(text)
-    weighted = total // config.scale
-    return ParseResult(
-        weighted_length=weighted,
-        valid=chars_valid and 0 < total <= max_units,
-        permillage=math.floor(weighted / config.max_weighted_tweet_length * 1000),
-        valid_range_start=0,
-        # Upstream shifts by the length change caused by normalisation.
-        valid_range_end=valid_end + text_units - _utf16_length(normalized),
-        display_range_start=0,
-        display_range_end=text_units - 1 if text_units else 0,
-    )
-
-
 def weighted_length(text: str, config: TwitterTextConfig = CONFIG_V3) -> int:
     """Return X's weighted length of ``text`` (280 is the limit under v2/v3).
 
-    The same count as ``parse_tweet(text, config).weighted_length``, without the range
+    The ``weightedLength`` of twitter-text's ``parseTweet(text, config)``, without the range
     bookkeeping: renderers call this many times per post while fitting.
 
     Args:

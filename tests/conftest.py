@@ -133,8 +133,9 @@ def story(sid: str = "s1", date: dt.date | dt.datetime = dt.date(2025, 3, 1), **
 
 
 @pytest.fixture
-def fakes() -> dict[str, FakeAdapter]:
-    return {p: FakeAdapter(FakeConfig(p)) for p in ("x", "reddit", "bluesky")}
+def fakes(clock: dict[str, dt.datetime]) -> dict[str, FakeAdapter]:
+    """In-memory platforms on the tests' clock: they date each post by it, and find posts since a time."""
+    return {p: FakeAdapter(FakeConfig(p), clock=lambda: clock["t"]) for p in ("x", "reddit", "bluesky")}
 
 
 @pytest.fixture
@@ -154,3 +155,16 @@ def planner(store: Store, settings: Settings) -> Planner:
 
 from tests.pds_fixtures import pds, pds_account  # noqa: E402, F401 - the local Bluesky server, for every test
 from tests.reference_fixtures import reference  # noqa: E402, F401 - twitter-text and friends, for every test
+
+PDS_FIXTURES = frozenset({"pds", "pds_account", "bluesky_pds", "bluesky_account", "bluesky_target"})
+"""The fixtures that start the local Bluesky server (tests/pds_fixtures.py, tests/adapters/bluesky_fixtures.py)."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``pds`` every test that asks, directly or through another fixture, for one that starts the
+    Bluesky server, before ``-m`` selects: ``-m "not pds"`` then never starts it. (A test that reaches
+    the server through ``request.getfixturevalue`` is marked by hand, as the contract test's case is.)"""
+    for item in items:
+        if PDS_FIXTURES.intersection(getattr(item, "fixturenames", ())) and item.get_closest_marker("pds") is None:
+            item.add_marker(pytest.mark.pds)

@@ -77,7 +77,7 @@ def install_dir() -> Path:
 
 
 def _expected_stamp() -> str:
-    """Same value as ``WANT_STAMP`` in scripts/install-pds.sh."""
+    """Same value as the stamp scripts/npm-install.sh writes for scripts/install-pds.sh."""
     pkg_hash = hashlib.sha256(PACKAGE_JSON.read_bytes()).hexdigest()
     node_version = subprocess.run(
         ["node", "-v"], capture_output=True, text=True, check=True, timeout=30

@@ -17,7 +17,6 @@ from posts.anniversary import (
     parse_window,
     shift_years,
     timed_root_due,
-    window_slot,
     window_slots,
 )
 from posts.durations import format_duration, parse_duration
@@ -280,7 +279,7 @@ def test_followup_is_due_its_delay_after_the_root(root, delay, expected):
 
 
 # --------------------------------------------------------------------------------------------
-# window_slot and parse_window
+# window_slots and parse_window
 # --------------------------------------------------------------------------------------------
 
 SUMMER = D(2025, 6, 1)
@@ -302,7 +301,7 @@ SLOTS_UTC = [
 
 @pytest.mark.parametrize(("window", "count", "expected"), SLOTS_UTC)
 def test_date_only_stories_are_spread_evenly_over_the_window(window, count, expected):
-    times = [window_slot(SUMMER, i, count, window=parse_window(window), bot_tz="UTC") for i in range(count)]
+    times = window_slots(SUMMER, count, window=parse_window(window), bot_tz="UTC")
     assert [t.strftime("%H:%M") for t in times] == expected
     assert all(t.date() == SUMMER and t.utcoffset() == dt.timedelta(0) for t in times)
     assert all(t.second == 0 and t.microsecond == 0 for t in times)
@@ -333,7 +332,7 @@ SLOTS_ZONED = [
 
 @pytest.mark.parametrize(("day", "bot_tz", "window", "count", "expected"), SLOTS_ZONED)
 def test_window_slots_are_in_the_bots_time_zone(day, bot_tz, window, count, expected):
-    times = [window_slot(day, i, count, window=parse_window(window), bot_tz=bot_tz) for i in range(count)]
+    times = window_slots(day, count, window=parse_window(window), bot_tz=bot_tz)
     assert times == expected
 
 
@@ -349,7 +348,7 @@ def test_window_slots_are_in_the_bots_time_zone(day, bot_tz, window, count, expe
 def test_window_slots_increase_in_load_order_even_on_a_dst_day(day, bot_tz, count):
     window = parse_window("00:00-24:00")
     zone = ZoneInfo(bot_tz)
-    times = [window_slot(day, i, count, window=window, bot_tz=bot_tz) for i in range(count)]
+    times = window_slots(day, count, window=window, bot_tz=bot_tz)
     assert times == sorted(set(times)), "every slot is strictly after the one before"
     start = localize(T.combine(day, dt.time()), zone)
     end = localize(T.combine(day + dt.timedelta(days=1), dt.time()), zone)
@@ -363,17 +362,6 @@ def test_all_slots_of_a_day_at_once_match_the_slots_one_by_one(day, bot_tz, wind
     # the loader resolves a day's window once for all its stories; the result must not change
     assert window_slots(day, count, window=parse_window(window), bot_tz=bot_tz) == expected
     assert window_slots(day, 0, window=parse_window(window), bot_tz=bot_tz) == []
-
-
-@pytest.mark.parametrize(("index", "count"), [
-    case(-1, 3, id="negative"),
-    case(3, 3, id="one-past-the-end"),
-    case(0, 0, id="no-stories"),
-    case(5, 2, id="far-past-the-end"),
-])
-def test_a_slot_index_out_of_range_is_refused(index, count):
-    with pytest.raises(ValueError, match="out of range"):
-        window_slot(SUMMER, index, count, window=parse_window("09:00-21:00"), bot_tz="UTC")
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -56,6 +56,7 @@ def test_a_failing_background_benchmark_fails_the_run():
         runner._Background("idle", boom).result()
 
 
+@pytest.mark.slow
 def test_the_command_runs_benchmarks_and_writes_json_and_markdown(tmp_path, capsys):
     out, md = tmp_path / "r.json", tmp_path / "r.md"
     assert runner.main(["tick", "--quick", "--json", str(out), "--markdown", str(md)]) == 0

@@ -15,7 +15,6 @@ from posts.bluesky_text import (
     MAX_GRAPHEMES,
     MENTION_TYPE,
     TAG_TYPE,
-    RichText,
     detect_facets,
     fits_post,
     grapheme_len,
@@ -24,8 +23,8 @@ from posts.bluesky_text import (
     shorten_url,
     utf8_len,
     utf16_index_to_utf8_index,
-    validate_facets,
 )
+from tests.bluesky_support import RichText, validate_facets
 
 DATA = Path(__file__).parent / "data" / "bluesky"
 LENGTHS = json.loads((DATA / "atproto" / "length-vectors.json").read_text(encoding="utf-8"))
@@ -434,6 +433,7 @@ def _check_facet_text(text: str, facet: dict) -> None:
         assert shown == "@" + feature["did"]
 
 
+@pytest.mark.slow
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(mixed_texts())
 def test_detected_facets_slice_exactly_their_text(text):
@@ -443,6 +443,7 @@ def test_detected_facets_slice_exactly_their_text(text):
         _check_facet_text(text, facet)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(mixed_texts(), st.sampled_from(["https://", "http://"]), hosts, paths, mixed_texts())
 def test_url_between_spaces_is_found_exactly(before, scheme, host, path, after):
@@ -455,6 +456,7 @@ def test_url_between_spaces_is_found_exactly(before, scheme, host, path, after):
     ]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(mixed_texts(), tag_bodies, mixed_texts())
 def test_hashtag_between_spaces_is_found_exactly(before, body, after):
@@ -468,6 +470,7 @@ def test_hashtag_between_spaces_is_found_exactly(before, body, after):
     } in facets
 
 
+@pytest.mark.slow
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(mixed_texts())
 def test_linkify_facets_point_at_displayed_text(text):

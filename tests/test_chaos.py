@@ -10,7 +10,7 @@ Guarantees checked from the servers' side: every delivery is on its platform exa
 flagged ``unconfirmed`` (at most once there); every follow-up part replies to the right post, in
 order; nothing is lost (nothing left pending or sending); nothing was sent to a platform while it
 had said wait. ``ONEYEARAGO_CHAOS_CYCLES`` (default 50) sets the kill-and-restart cycles;
-``ONEYEARAGO_CHAOS_SEED`` replays a run. The figures go to ``tests/artifacts/chaos.json``.
+``ONEYEARAGO_CHAOS_SEED`` replays a run. The figures go to ``.cache/artifacts/chaos.json``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from tests.standins.x import XStandin
 
 UTC = dt.UTC
 CYCLES = int(os.environ.get("ONEYEARAGO_CHAOS_CYCLES", "50"))
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / ".cache" / "artifacts"
 LONG_REVEAL = " ".join(f"Step {{i}}.{j}: the story kept unfolding in ways few predicted at the time."
                        for j in range(9))
 """A reveal long enough to be a thread on X and Bluesky (each story's own: X refuses duplicate text)."""
@@ -303,7 +303,7 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
         "lost": sum(1 for r in rows if r.status in ("pending", "sending", "failed", "missed") and r not in held),
         "problems": problems,
     }
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "chaos.json").write_text(json.dumps(figures, indent=2))
     print(json.dumps({k: v for k, v in figures.items() if k != "problems"}, indent=2))
     assert not problems, "\n".join(problems[:40])

@@ -198,6 +198,7 @@ def test_secrets_never_appear_in_doctor_or_errors(env, capsys, monkeypatch):
     assert "ONEYEARAGO_X_CONSUMER_SECRET" in out and "********" in out
 
 
+@pytest.mark.slow
 def test_demo_replays_the_bundled_queue(env, capsys):
     code, out, _ = run(capsys, "demo", "--quiet")
     assert code == 0 and "sample stories" in out
@@ -206,6 +207,7 @@ def test_demo_replays_the_bundled_queue(env, capsys):
     assert {r["platform"] for r in records} == {"x", "reddit", "bluesky"}
 
 
+@pytest.mark.slow
 def test_console_script_and_module_entry_points_exist(env):
     result = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "oneyearago" in result.stdout.lower() or "Usage" in result.stdout

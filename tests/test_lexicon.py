@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from posts.bluesky_text import RichText, detect_facets, fits_post, linkify
+from posts.bluesky_text import detect_facets, fits_post, linkify
 from posts.lexicon import (
     BUNDLED_LEXICONS,
     FORMAT_CHECKS,
@@ -20,6 +20,7 @@ from posts.lexicon import (
     bundled_registry,
     check_format,
 )
+from tests.bluesky_support import RichText
 
 DATA = Path(__file__).parent / "data" / "bluesky"
 SYNTAX = DATA / "interop" / "syntax"
@@ -441,6 +442,7 @@ words = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(words, st.sampled_from(["", " ", "  ", "\n"])), max_size=15))
 def test_detected_and_linkified_facets_are_valid_lexicon_data(parts):

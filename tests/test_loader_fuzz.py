@@ -181,6 +181,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=dt.timedelta(seconds=20),
                                        HealthCheck.data_too_large])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 @FUZZ
 @given(kind=st.sampled_from(sorted(WRITERS)), items=stories(), raw=st.booleans())
@@ -188,6 +189,7 @@ def test_a_generated_story_file_loads_or_is_refused_at_its_line(workdir, kind, i
     check_load(workdir, kind, WRITERS[kind](items, raw))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 @FUZZ
 @given(kind=st.sampled_from(sorted(HOSTILE_FILES)), data=st.data(),

@@ -83,6 +83,7 @@ def test_demo_in_the_current_folder_never_empties_it(env, capsys):
     assert digest(env) == before
 
 
+@pytest.mark.slow
 def test_demo_runs_again_in_its_own_folder_and_starts_fresh(env, capsys):
     code, out, _ = cli(capsys, "demo", "--quiet", "--dir", "show", db=None)
     assert code == 0 and "sample stories" in out

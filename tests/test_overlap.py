@@ -88,6 +88,7 @@ def wait_for(predicate: Any, timeout: float) -> bool:
     return predicate()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_run_once_processes_beside_the_run_loop_send_every_delivery_exactly_once(tmp_path):
     # 40 stories x 3 platforms: 120 roots due at T, 120 replies due 3 s later.
@@ -252,6 +253,7 @@ def start(command: list[str], env: dict[str, str], cwd: Path) -> tuple[subproces
     return proc, lines
 
 
+@pytest.mark.slow
 def test_beside_a_running_loop_run_once_exits_0_a_dry_run_works_and_a_killed_loop_blocks_nothing(tmp_path):
     db_url, transcript = queue_stories(tmp_path, 10, dt.timedelta(seconds=60))
     env = run_env(db_url, transcript, ONEYEARAGO_SANDBOX_LATENCY="0")

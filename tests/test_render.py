@@ -29,6 +29,7 @@ from posts.render import (
     x_link_note,
 )
 from posts.story import Story
+from tests.bluesky_support import validate_facets
 
 HEADLINE = ("Anthropic researchers show AI models can be trained to deceive, and safety training fails to remove "
             "the deception")
@@ -275,7 +276,7 @@ def test_bluesky_long_url_is_shown_short_and_its_facet_keeps_the_full_url():
     shown = bluesky_text.shorten_url(long_url)
     assert shown == "www.example.com/news/2024/01..." and long_url not in root.text
     assert links(root.payload) == [(shown, long_url)]
-    bluesky_text.validate_facets(root.text, root.payload["facets"])
+    validate_facets(root.text, root.payload["facets"])
     validate(root.payload)
 
 

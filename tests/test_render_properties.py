@@ -14,6 +14,7 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,8 @@ from posts.render import (
     x_url,
 )
 from posts.story import Story
+from tests.bluesky_support import validate_facets
+from tests.twitter_text_support import parse_tweet
 
 SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -250,7 +253,7 @@ def assert_x_part(part) -> None:
     assert part.payload == {"text": part.text}
     assert part.length == twitter_text.weighted_length(part.text) <= X_LIMIT
     assert part.unit == "weighted characters" and part.limit == X_LIMIT
-    assert twitter_text.parse_tweet(part.text).weighted_length == part.length
+    assert parse_tweet(part.text).weighted_length == part.length
     assert part.text.strip()
 
 
@@ -264,7 +267,7 @@ def assert_bluesky_part(part, story: Story) -> None:
     assert {c.what: c.length for c in part.checks} == {"text": bluesky_text.grapheme_len(text),
                                                        "text bytes": bluesky_text.utf8_len(text)}
     facets = record.get("facets", [])
-    bluesky_text.validate_facets(text, facets)
+    validate_facets(text, facets)
     for facet in facets:
         shown = _slice(text, facet["index"])
         feature = facet["features"][0]
@@ -304,6 +307,7 @@ def _story(**fields) -> Story:
 FAMILY = "👨\u200d👩\u200d👧\u200d👦"
 
 
+@pytest.mark.slow
 # Regression examples: the rendering bugs the properties found (see the comment beside each).
 @SETTINGS
 @given(stories())
@@ -334,6 +338,7 @@ def test_x_every_part_fits_and_counts_as_x_counts(story):
             assert any(unquote(story.url).startswith(link) for link in shown)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(stories())
 @example(_story(summary="example.com/" + "a" * 400))  # cut inside a bare link: its facet URI ended in "…"
@@ -363,6 +368,7 @@ def test_bluesky_every_part_fits_with_exact_facets_and_valid_records(story):
     assert all("embed" not in p.payload for p in followups)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(stories(), st.booleans())
 @example(_story(headline="https://example.com/" + "a" * 400), False)  # empty title
@@ -428,6 +434,7 @@ def _short_url_length(text: str) -> int:
     return bluesky_text.grapheme_len(plain) + 23 * len(spans)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(texts(80), st.integers(min_value=40, max_value=400))
 @example("a" * 39 + " \u0301" + "b" * 10, 45)  # the second part began with the mark, torn from its space

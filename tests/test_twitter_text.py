@@ -13,18 +13,14 @@ from hypothesis import strategies as st
 
 from posts.twitter_text import (
     _ASCII_DOMAIN,
-    _EXTRACT_URL,
-    CONFIG_V1,
-    CONFIG_V2,
     CONFIG_V3,
-    ParseResult,
     TwitterTextConfig,
     _ascii_domains,
     _find_urls,
-    parse_tweet,
     url_spans,
     weighted_length,
 )
+from tests.twitter_text_support import CONFIG_V1, CONFIG_V2, EXTRACT_URL, ParseResult, parse_tweet
 
 DATA = Path(__file__).parent / "data" / "twitter-text"
 
@@ -250,10 +246,11 @@ _URL_ALPHABET = ["a", "b", ".", "-", "_", "/", ":", "?", "#", "(", ")", "!", "@"
                  "\ufeff", "[", "]"]
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=None)
 @given(st.lists(st.sampled_from(_URL_ALPHABET), max_size=14).map("".join))
 def test_the_linear_url_scan_finds_what_the_pattern_finds(text: str) -> None:
     expected = [(m.group("before"), m.start("url"), m.end("url"), m.group("protocol") or "", m.group("domain"),
-                 m.group("path")) for m in _EXTRACT_URL.finditer(text)]
+                 m.group("path")) for m in EXTRACT_URL.finditer(text)]
     assert list(_find_urls(text)) == expected
     assert list(_ascii_domains(text)) == [m.span() for m in _ASCII_DOMAIN.finditer(text)]

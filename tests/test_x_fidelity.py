@@ -20,6 +20,7 @@ from posts.render import RenderOptions, render
 from posts.story import Story
 from tests.cli_support import isolate
 from tests.test_render_properties import HARD_PIECES, URLS, WORDS, stories
+from tests.twitter_text_support import parse_tweet
 
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -54,7 +55,7 @@ def x_stories(draw) -> Story:
 
 
 def _ours(text: str) -> dict:
-    parsed = twitter_text.parse_tweet(text)
+    parsed = parse_tweet(text)
     return {"weightedLength": parsed.weighted_length, "valid": parsed.valid,
             "validRangeEnd": parsed.valid_range_end, "displayRangeEnd": parsed.display_range_end}
 
@@ -86,7 +87,7 @@ def test_weighted_length_regressions_equal_twitter_text(reference, text, expecte
 def test_invalid_characters_make_twitter_text_refuse_the_post(reference):
     for char in "\ufeff\ufffe\uffff":
         assert reference.call("twitter.parseTweet", text=f"fine{char}text")["valid"] is False
-        assert twitter_text.parse_tweet(f"fine{char}text").valid is False
+        assert parse_tweet(f"fine{char}text").valid is False
 
 
 @pytest.mark.reference
@@ -146,7 +147,7 @@ def test_the_x_renderer_never_emits_what_x_refuses():
                   summary="x\uffffy", one_year_later="later\ufeff on", tags=("a\ufeff",))
     for part in render(story, "x", OPTIONS):
         assert not set(part.text) & {"\ufeff", "\ufffe", "\uffff"}
-        assert twitter_text.parse_tweet(part.text).valid
+        assert parse_tweet(part.text).valid
 
 
 # ------------------------------------------------------------------------------ refused at load

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection, Sequence
 
-from sqlalchemy import and_, case, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from adapters.base import PostRef
@@ -80,7 +80,7 @@ class Transitions:
                         look_again_at=None, attempts=number, updated_at=started,
                         key=func.coalesce(DeliveryRow.key, key))
                 .execution_options(synchronize_session=False))
-        if session.execute(stmt).rowcount != 1:
+        if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
             return None
         row = session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id)
                              .execution_options(populate_existing=True))
@@ -106,7 +106,7 @@ class Transitions:
                     .values(claimed_by=self.worker, claimed_until=self.clock() + self.settings.lease,
                             look_again_at=None)
                     .execution_options(synchronize_session=False))
-            return session.execute(stmt).rowcount == 1
+            return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
 
     def renew(self, at: dt.datetime) -> None:
         """Renew the leases of this worker's claims (its heartbeat)."""
@@ -247,7 +247,7 @@ def retry_by_operator(row: DeliveryRow, now: dt.datetime) -> None:
     row.last_error = f"retry asked by the operator at {now:%Y-%m-%d %H:%M} UTC"
 
 
-def reconcilable(now: dt.datetime) -> object:
+def reconcilable(now: dt.datetime) -> ColumnElement[bool]:
     """SQL: a ``sending`` delivery nobody holds (its lease lapsed) and not to be looked at later than ``now``."""
     return and_(or_(DeliveryRow.claimed_until.is_(None), DeliveryRow.claimed_until < now),
                 or_(DeliveryRow.look_again_at.is_(None), DeliveryRow.look_again_at < now))

@@ -395,7 +395,7 @@ def _read_csv(text: str, file: str, problems: list[Problem]) -> list[Record]:
                                             "keep one column per field"))
                     return []
                 continue
-            cleaned = {k: v for k, v in zip(header, row, strict=False) if v != ""}
+            cleaned: dict[str, Any] = {k: v for k, v in zip(header, row, strict=False) if v != ""}
             if len(row) > len(header):
                 cleaned["__extra_cells__"] = row[len(header):]
             records.append((file, line, cleaned))

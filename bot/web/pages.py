@@ -217,7 +217,8 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
                                  + [when for i in range(len(dates)) for when in counted[i][platform]]
                                  + [p.due for i in range(len(dates)) for p in mine_of_day[i][platform]])
                 for platform in platforms}
-    days, wanted = [], set()
+    days: list[Day] = []
+    wanted: set[Any] = set()
     for i, date in enumerate(dates):
         mine = mine_of_day[i]
         ordered = {}
@@ -239,7 +240,7 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
             statuses = [e[2][1] for e in held[i][platform]]
             count = day_count(date, platform, timeline[platform], edges[i], edges[i + 1], links, settings)
             per_platform.append(PlatformDay(
-                platform, PLATFORM_NAMES.get(platform, platform), shown, count,
+                platform, PLATFORM_NAMES.get(platform, platform), shown, count,  # type: ignore[arg-type]
                 more=len(posts_of_day) - len(shown), posts=len(posts_of_day),
                 problems=sum(1 for status in statuses if status in NEEDS_ATTENTION),
                 late=sum(1 for e in held[i][platform] if e[2][1] == pending and e[0] < late_before)))
@@ -247,12 +248,12 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
     details = _details(store, wanted)
     for d in days:
         for p in d.platforms:
-            p.entries = _threads([e if isinstance(e, _Item) else details[e[3]] for e in p.entries if
-                                  isinstance(e, _Item) or e[3] in details])
-    titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})
+            p.entries = _threads([e if isinstance(e, _Item) else details[e[3]] for e in p.entries if  # type: ignore[assignment,index]
+                                  isinstance(e, _Item) or e[3] in details])  # type: ignore[index]
+    titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})  # type: ignore[index]
     for d in days:
         for p in d.platforms:
-            p.entries = [_entry(items, titles, zone, now, settings) for items in p.entries]
+            p.entries = [_entry(items, titles, zone, now, settings) for items in p.entries]  # type: ignore[arg-type]
     return Calendar(first, days, weeks, settings.timezone, first - dt.timedelta(days=7),
                     first + dt.timedelta(days=7), monday(today), unrendered)
 

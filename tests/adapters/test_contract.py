@@ -1,26 +1,36 @@
-"""One contract, every adapter: the same behaviours on the sandbox, X, Reddit and Bluesky.
+"""One contract, every adapter: the same behaviours on the sandbox, X, Reddit, Bluesky and the in-memory
+fake the engine tests use.
 
 Each platform's fixture (``<name>_target``) gives a ready adapter talking to a real server or an
-HTTP-level stand-in of the platform, plus hooks to delete or lock a post on that server.
+HTTP-level stand-in of the platform (the fake: its own memory), plus hooks to delete or lock a post
+on that server.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import inspect
 
 import pytest
 
 from adapters.base import Adapter, Outgoing, PostRef, ThreadState
+from adapters.bluesky import BlueskyAdapter
+from adapters.fake import FakeAdapter
+from adapters.reddit import RedditAdapter
+from adapters.sandbox import SandboxAdapter
+from adapters.x import XAdapter
 from posts.render import iso_utc, render
 from posts.story import Story
 from tests.adapters.bluesky_fixtures import bluesky_target  # noqa: F401
+from tests.adapters.fake_fixtures import fake_target  # noqa: F401
 from tests.adapters.reddit_fixtures import reddit_target  # noqa: F401
 from tests.adapters.sandbox_fixtures import sandbox_target  # noqa: F401
 from tests.adapters.x_fixtures import x_target  # noqa: F401
 from tests.replies import replying
 
-TARGETS = ["sandbox", "x", "reddit", "bluesky"]
+# The Bluesky case starts the local PDS: its marker is set at collection, so ``-m "not pds"`` deselects it.
+TARGETS = ["fake", "sandbox", "x", "reddit", pytest.param("bluesky", marks=pytest.mark.pds)]
 STORY = Story(id="contract", date=dt.date(2025, 1, 12), headline="Contract test headline", summary="A summary.",
               url="https://example.com/contract", category="research", source="Example",
               one_year_later=" ".join(f"Sentence {i} of how things turned out, one year later." for i in range(12)),
@@ -42,9 +52,26 @@ def outgoing(adapter: Adapter, kind: str, part: int) -> Outgoing:
 
 @pytest.fixture(params=TARGETS)
 def target(request: pytest.FixtureRequest):
-    if request.param == "bluesky":
-        request.applymarker(pytest.mark.pds)
     return request.getfixturevalue(f"{request.param}_target")
+
+
+ADAPTER_CLASSES = [XAdapter, RedditAdapter, BlueskyAdapter, SandboxAdapter, FakeAdapter]
+PROTOCOL_METHODS = ["publish", "reply", "thread_state", "find", "whoami"]
+
+
+@pytest.mark.parametrize("cls", ADAPTER_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_adapter_class_has_the_protocols_members_with_its_exact_signatures(cls):
+    # The annotations are compared as written (every module uses postponed annotations).
+    assert inspect.get_annotations(cls).get("platform") == inspect.get_annotations(Adapter)["platform"] == "str", \
+        "platform is an instance attribute of type str, as the protocol declares it"
+    for name in PROTOCOL_METHODS:
+        theirs, ours = inspect.signature(getattr(cls, name)), inspect.signature(getattr(Adapter, name))
+        assert theirs == ours, f"{cls.__name__}.{name}{theirs} differs from Adapter.{name}{ours}"
+
+
+def test_every_adapter_is_an_adapter_with_its_platforms_name(target):
+    assert isinstance(target.adapter, Adapter)
+    assert isinstance(target.adapter.platform, str) and target.adapter.platform
 
 
 def test_a_root_is_published_and_found_again(target):

@@ -3,13 +3,15 @@
 The server is uvicorn on a free loopback port, in a thread. The tests upload a story file, find it
 on the calendar, open its story page, reveal the spoiler, retry a failed delivery, and are refused
 an action without the token when the app is set up as on a non-loopback address. They save the
-screenshots in docs/screenshots/.
+screenshots in .cache/artifacts/screenshots/ (ignored by git), or where ``ONEYEARAGO_SCREENSHOTS_DIR``
+says: ``make screenshots`` points it at docs/screenshots/ to renew the README's pictures.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
 import socket
 import threading
@@ -34,12 +36,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("ONEYEARAGO_SCREENSHOTS_DIR") or ROOT / ".cache" / "artifacts" / "screenshots")
 SAMPLES = ROOT / "bot" / "sources" / "samples" / "2025.yaml"
 TOKEN = "Zq8-vL3nWp0xKc7RtY2mHs5bJf9dGa4e"
 ZONE = "Europe/Berlin"
 
 pytestmark = [
+    pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium "
                        "(apt-get install -y chromium chromium-driver)"),
     pytest.mark.timeout(240),
