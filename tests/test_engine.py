@@ -450,9 +450,29 @@ def test_a_delivery_waiting_to_be_looked_up_again_holds_no_lease_but_a_time_to_l
     assert engine.reconcile(ROOT_AT + engine.settings.settle - dt.timedelta(seconds=1)).events == []
     clock["t"] = ROOT_AT + engine.settings.settle + dt.timedelta(seconds=1)
     report = engine.reconcile(clock["t"])
-    assert report.count("reconciled") == 1
+    assert report.count("retry-later") == 1  # certainly absent: the attempt failed, retried after a backoff
     [row] = rows(store, kind="root", platform="x")
     assert (row.status, row.claimed_until, row.look_again_at) == ("pending", None, None)
+    assert row.not_before is not None and row.not_before.replace(tzinfo=dt.UTC) > clock["t"]
+
+
+def test_a_send_whose_outcome_is_never_known_and_never_lands_gives_up_after_max_attempts(planner, engine, fakes,
+                                                                                        clock, store):
+    """Each attempt times out and the post is certainly absent once it could have settled: that is a
+    failed attempt, retried with a backoff, and given up after ONEYEARAGO_MAX_ATTEMPTS, never resent
+    at once for ever."""
+    load(planner, timed(platforms=("x",)))
+    t = ROOT_AT
+    for _ in range(engine.settings.max_attempts * 4):
+        fakes["x"].fail_next(OutcomeUnknown("x", "timed out"))
+        at(engine, clock, t)
+        [row] = rows(store, kind="root", platform="x")
+        if row.status not in ("pending", "sending"):
+            break
+        t = t + engine.settings.settle + dt.timedelta(minutes=5)  # past settling and the backoff so far
+    fakes["x"]._failures.clear()
+    assert row.status == "failed" and row.attempts == engine.settings.max_attempts
+    assert fakes["x"].posts == []
 
 
 def test_an_attempt_the_platform_turned_away_gives_its_number_to_the_next(planner, engine, fakes, clock, store):

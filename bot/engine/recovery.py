@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 INTERRUPTED = Unknown("interrupted while sending", Absent.SEND_AGAIN, found="found after an interrupted send")
 """A send a crash interrupted: found, it is posted; certainly absent, it is sent again."""
+LOOKED_AGAIN = Unknown("outcome not known", Absent.RETRY, found="found when looked up again")
+"""An attempt whose outcome was not known, looked up again once it could have settled: found, it is
+posted; certainly absent, the attempt failed, and it is retried after a backoff (or given up after
+``ONEYEARAGO_MAX_ATTEMPTS`` attempts) like any other failed attempt."""
 
 
 def reconcile(engine: Engine, now: dt.datetime, report: RunReport, *, all_sending: bool = False) -> RunReport:
@@ -43,5 +47,7 @@ def reconcile(engine: Engine, now: dt.datetime, report: RunReport, *, all_sendin
             refs = queries.thread_refs(session, row) if row.kind != "root" else None
         parent, root = refs if refs is not None else (None, None)
         post = Outgoing(row.platform, row.story_id, row.kind, row.part, dict(row.payload), row.key, parent, root)
-        engine.settlement.settle(adapter, row, post, INTERRUPTED, report)
+        # A row waiting to be looked up again was left so by an attempt of unknown outcome, not by a crash.
+        unknown = LOOKED_AGAIN if row.look_again_at is not None else INTERRUPTED
+        engine.settlement.settle(adapter, row, post, unknown, report)
     return report
