@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import html.parser
 import re
 from urllib.parse import unquote, urlsplit
 
@@ -26,6 +25,7 @@ from posts.fit import ELLIPSIS
 from posts.limits import CONTROL_RE
 from posts.render import SPOILER_LINE, RenderOptions, date_stamp, render_reddit
 from posts.story import Story
+from tests.snudown_support import Shown, words
 from tests.test_render_properties import HARD_PIECES, URLS, WORDS, stories
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -51,61 +51,6 @@ def snudown(reference, texts: list[str]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ reading the HTML
-
-class Shown(html.parser.HTMLParser):
-    """What a reader sees: the text outside and inside spoilers, and the links."""
-
-    def __init__(self, markup: str):
-        super().__init__(convert_charrefs=True)
-        self.outside: list[str] = []
-        self.spoilers: list[str] = []
-        self.links: list[tuple[str, str]] = []  # (href, shown text)
-        self.block_spoilers = 0
-        self._stack: list[bool] = []
-        self._link: list[str] | None = None
-        self._href = ""
-        self.feed(markup)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        spoiler = "md-spoiler-text" in (attrs.get("class") or "")
-        if tag in ("br", "hr"):
-            self.handle_data(" ")
-            return
-        if spoiler:
-            self.block_spoilers += tag != "span"
-            self.spoilers.append("")
-        self._stack.append(spoiler)
-        if tag == "a":
-            self._link, self._href = [], attrs.get("href") or ""
-
-    def handle_endtag(self, tag):
-        if tag in ("br", "hr"):
-            return
-        if self._stack:
-            self._stack.pop()
-        if tag == "a" and self._link is not None:
-            self.links.append((self._href, "".join(self._link)))
-            self._link = None
-
-    def handle_data(self, data):
-        if self._link is not None:
-            self._link.append(data)
-        if any(self._stack):
-            self.spoilers[-1] += data
-        else:
-            self.outside.append(data)
-
-    @property
-    def outside_text(self) -> str:
-        return words("".join(self.outside))
-
-
-def words(text: str) -> str:
-    """Text with its white space collapsed, as a browser shows it."""
-    return " ".join(text.split())
-
 
 def squeeze(text: str) -> str:
     return "".join(text.split())

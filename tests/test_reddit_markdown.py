@@ -11,7 +11,6 @@ outside a spoiler.
 from __future__ import annotations
 
 import datetime as dt
-import html.parser
 import json
 import re
 from pathlib import Path
@@ -35,6 +34,7 @@ from posts.render import (
 )
 from posts.story import Story
 from tests.cli_support import isolate
+from tests.snudown_support import Shown
 
 VECTORS_DIR = Path(__file__).parent / "data" / "reddit" / "snudown"
 VECTORS = json.loads((VECTORS_DIR / "vectors.json").read_text(encoding="utf-8"))
@@ -52,52 +52,6 @@ def utf16(text: str) -> int:
 
 
 # ------------------------------------------------------------------------------ reading snudown's HTML
-
-
-class Shown(html.parser.HTMLParser):
-    """What a reader sees in snudown's HTML: text outside and inside spoilers, and the links."""
-
-    def __init__(self, markup: str):
-        super().__init__(convert_charrefs=True)
-        self.outside: list[str] = []
-        self.spoilers: list[str] = []
-        self.links: list[tuple[str, str]] = []  # (href, shown text)
-        self.block_spoilers = 0
-        self._stack: list[str] = []
-        self._link: list[str] | None = None
-        self._href = ""
-        self.feed(markup)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        spoiler = "md-spoiler-text" in (attrs.get("class") or "")
-        if spoiler and tag != "span":
-            self.block_spoilers += 1
-        self._stack.append("spoiler" if spoiler else tag)
-        if spoiler:
-            self.spoilers.append("")
-        if tag == "a":
-            self._link, self._href = [], attrs.get("href") or ""
-
-    def handle_endtag(self, tag):
-        if self._stack:
-            self._stack.pop()
-        if tag == "a" and self._link is not None:
-            self.links.append((self._href, "".join(self._link)))
-            self._link = None
-
-    def handle_data(self, data):
-        if self._link is not None:
-            self._link.append(data)
-        if "spoiler" in self._stack:
-            self.spoilers[-1] += data
-        else:
-            self.outside.append(data)
-
-    @property
-    def outside_text(self) -> str:
-        return " ".join("".join(self.outside).split())
 
 
 def squeeze(text: str) -> str:
