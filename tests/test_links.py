@@ -15,17 +15,7 @@ import pytest
 
 from adapters.sandbox import read_transcript
 from tests.cli_support import isolate, run_cli, snapshot
-
-STORY = """\
-- id: fine
-  date: 2025-03-01
-  headline: A fine story
-  url: https://example.com/fine
-- id: odd
-  date: 2025-03-01
-  headline: An odd story
-  url: "{url}"
-"""
+from tests.test_x_fidelity import STORY
 
 
 @pytest.fixture

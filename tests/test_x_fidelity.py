@@ -177,7 +177,7 @@ STORY = """\
 - id: odd
   date: 2025-03-01
   headline: An odd story
-  url: {url}
+  url: "{url}"
 """
 
 
