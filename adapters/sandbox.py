@@ -106,7 +106,9 @@ class SandboxAdapter:
         return ThreadState.OPEN if ref.id in _reader_for(self.transcript).refresh().remote_ids else ThreadState.GONE
 
     def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
-        key = _key_of(post)
+        if not post.key:
+            return None  # nothing is recorded without a key (a delivery claimed live, on X or Reddit)
+        key = post.key
         if (self.platform, key) in _reader_for(self.transcript).refresh().keys:
             return sandbox_ref(self.platform, key)
         return None

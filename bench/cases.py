@@ -21,7 +21,7 @@ from bot.planner import Planner
 from bot.runner import run_forever
 from bot.sources.stories import load_stories
 from bot.store import Store
-from bot.wiring import build_engine
+from bot.wiring import build_adapters, build_engine
 from posts.render import render
 from posts.story import Story
 
@@ -337,7 +337,7 @@ def _tick_costs(folder: Path, size: int, runs: int) -> dict[str, float]:
     settings, store = _queue_of(folder, size)
     now = dt.datetime(2026, 6, 1, 12, 0, 1, tzinfo=UTC)
     claim, tick, wake = [], [], []
-    engine = Engine(store, {}, settings, clock=lambda: now, worker="bench")
+    engine = Engine(store, build_adapters(settings, clock=lambda: now), settings, clock=lambda: now, worker="bench")
     for _ in range(runs):
         started = time.perf_counter()
         claimed = engine.claim("x", now)

@@ -101,3 +101,11 @@ def test_a_reply_names_its_parent_and_root_in_the_post_itself(tmp_path):
     with pytest.raises(ValueError, match="names no parent and root"):
         sandbox.reply(post("k2", "followup"))
     assert not (tmp_path / "t.jsonl").exists() or read_transcript(tmp_path / "t.jsonl") == []
+
+
+def test_a_post_without_a_key_is_not_found_rather_than_an_error(tmp_path):
+    """A delivery claimed live on X or Reddit has no key; looked up in sandbox mode it is simply absent
+    (an error outside the adapter vocabulary would escape every sweep's settlement)."""
+    sandbox = SandboxAdapter(SandboxConfig("x", tmp_path / "t.jsonl"), clock=lambda: NOW, show=lambda _: None)
+    sandbox.publish(post("k1"))
+    assert sandbox.find(post(None)) is None
