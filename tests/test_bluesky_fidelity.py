@@ -15,6 +15,8 @@ import re
 import pytest
 from atproto_client import models as atproto_models
 from atproto_client.models.utils import get_or_create
+from atproto_client.utils import detect_facets as sdk_detect_facets
+from atproto_client.utils import detect_mentions as sdk_detect_mentions
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -324,3 +326,83 @@ def test_a_dotless_link_is_found_in_short_text_too():
         assert [f["features"][0]["uri"] for f in facets] == [text.removeprefix("see ")]
         assert facets == [f for f in bluesky_text.detect_facets(text + " .") if f["features"][0]["$type"] == LINK]
     assert bluesky_text.detect_facets("no link: here") == []
+
+
+# ------------------------------------------------------------------------------ the atproto SDK's detection
+
+# The atproto Python SDK (a dependency) ships its own port of the same detection,
+# ``atproto_client.utils.detect_facets`` (links, tags, cashtags) and ``detect_mentions``. It would
+# replace ours where it agrees with the official client as well. It does on the generated texts
+# (the figures test below), but not on these: it counts a tag's graphemes approximately (a
+# Devanagari conjunct, a Hangul syllable of jamo and a Thai vowel sign with its consonant are one
+# grapheme each, two to it, so a tag of 40 such is "too long"), and it refuses a mention whose
+# handle breaks the handle syntax, which the official detection returns. Ours agrees with the
+# official client on each; when the SDK does too, this test fails, and ours should give way.
+SDK_DIFFERS = [
+    "#" + "क्ष" * 40, "#" + "\u1100\u1161" * 40, "#" + "กำ" * 40, "see #" + "क्षत्रिय" * 20 + " ok",
+    "@-foo.com hi", "@foo..com hi", "(@a-.bsky.social)",
+]
+
+
+def sdk_facets(text: str, *, mentions: bool = False) -> list[dict]:
+    """The SDK's detection as lexicon dicts, with the documented deviations its port lacks applied
+    (a bare keycap tag and a tag over 640 bytes dropped, overlaps resolved as ours); the first, a
+    scheme for ``httpbin.org``, it makes itself."""
+    found = [bluesky_text._facet(m.byte_start, m.byte_end, {"$type": MENTION, "did": m.handle})
+             for m in (sdk_detect_mentions(text) if mentions else [])]
+    for facet in sdk_detect_facets(text):
+        feature = facet.features[0]
+        kind = LINK if hasattr(feature, "uri") else TAG
+        value = {"uri": feature.uri} if kind == LINK else {"tag": feature.tag}
+        if kind == TAG and (feature.tag.startswith("\u20e3") or len(_utf8(feature.tag)) > 640):
+            continue
+        found.append(bluesky_text._facet(facet.index.byte_start, facet.index.byte_end, {"$type": kind, **value}))
+    return bluesky_text._drop_overlaps(found)
+
+
+def _agrees(reference, text: str, official: list[dict], detect) -> bool:
+    without_mentions = [f for f in official if f["features"][0]["$type"] != MENTION]
+    return (_norm(detect(text, mentions=True)) == apply_documented_deviations(reference, text, official)
+            and _norm(detect(text)) == apply_documented_deviations(reference, text, without_mentions))
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("text", SDK_DIFFERS, ids=range(len(SDK_DIFFERS)))
+def test_the_sdk_detection_differs_from_the_official_client_where_ours_agrees(reference, text):
+    official = reference.call("bluesky.detectFacets", text=text)
+    assert official, text
+    assert _agrees(reference, text, official, bluesky_text.detect_facets)
+    assert not _agrees(reference, text, official, sdk_facets), "the SDK agrees now: use it (docs/fidelity.md)"
+
+
+SDK_FIGURE_TEXTS = 1000
+"""Generated texts (derandomized, so the same on every run of one Hypothesis version) in the figures."""
+
+
+def _generated_texts(count: int) -> list[str]:
+    texts: list[str] = []
+
+    @settings(SETTINGS, derandomize=True, database=None, max_examples=count)
+    @given(text=TEXTS)
+    def collect(text):
+        texts.append(text)
+
+    collect()
+    return texts
+
+
+@pytest.mark.reference
+def test_figures_of_our_detection_and_the_sdks_against_the_official_client(reference, request):
+    """The figures docs/fidelity.md quotes: the fixed regressions, the SDK's differences and a fixed
+    set of generated texts, each detected by ours and by the SDK and compared with the official client."""
+    texts = REGRESSIONS + SDK_DIFFERS + _generated_texts(SDK_FIGURE_TEXTS)
+    officials = batch(reference, [("bluesky.detectFacets", {"text": text}) for text in texts])
+    ours = [t for t, o in zip(texts, officials, strict=True) if not _agrees(reference, t, o, bluesky_text.detect_facets)]
+    sdk = [t for t, o in zip(texts, officials, strict=True) if not _agrees(reference, t, o, sdk_facets)]
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        request.config.add_cleanup(lambda: reporter.write_line(
+            f"Facet detection against @atproto/api on {len(texts):,} texts: ours differs on {len(ours)}, "
+            f"the atproto SDK on {len(sdk)}"))
+    assert ours == []
+    assert sdk == SDK_DIFFERS

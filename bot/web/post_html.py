@@ -142,13 +142,15 @@ def _spoiler(inner: str) -> str:
             f'<span class="spoiler-text">{inner}</span></details>')
 
 
-def _inline(text: str) -> str:
+def _inline(text: str, *, autolink: bool = True) -> str:
     """One paragraph's inline Markdown, in time linear in its length: each construct closes at the
     first closer after it, so constructs of one kind never nest and the recursion is at most four
-    deep (spoiler, bold, italics, link label), each level a single pass."""
+    deep (spoiler, bold, italics, link label), each level a single pass. Inside a link's label
+    (``autolink=False``) a bare URL is text, as snudown shows it: no link inside a link."""
     out: list[str] = []
     closers = _Closers(text)
-    autolinks = dict(reddit_autolinks(text))  # what Reddit links in plain text, by its own rules
+    # what Reddit links in plain text, by its own rules
+    autolinks = dict(reddit_autolinks(text)) if autolink else {}
     i = 0
     while i < len(text):
         c = text[i]
@@ -159,19 +161,19 @@ def _inline(text: str) -> str:
         if text.startswith(">!", i):
             end = closers.find("!<", i + 2)
             if end != -1:
-                out.append(_spoiler(_inline(text[i + 2:end])))
+                out.append(_spoiler(_inline(text[i + 2:end], autolink=autolink)))
                 i = end + 2
                 continue
         if text.startswith("**", i):
             end = closers.find("**", i + 2)
             if end > i + 2:
-                out.append(f"<strong>{_inline(text[i + 2:end])}</strong>")
+                out.append(f"<strong>{_inline(text[i + 2:end], autolink=autolink)}</strong>")
                 i = end + 2
                 continue
         if c == "*" and not text.startswith("**", i):
             end = closers.find("*", i + 1)
             if end > i + 1:
-                out.append(f"<em>{_inline(text[i + 1:end])}</em>")
+                out.append(f"<em>{_inline(text[i + 1:end], autolink=autolink)}</em>")
                 i = end + 1
                 continue
         if c == "[":
@@ -179,7 +181,7 @@ def _inline(text: str) -> str:
             if close != -1 and text.startswith("(", close + 1):
                 end = closers.find(")", close + 2)
                 if end != -1:
-                    label = _inline(text[i + 1:close])
+                    label = _inline(text[i + 1:close], autolink=False)
                     url = re.sub(r"\\(.)", r"\1", text[close + 2:end].strip())  # "\)" is ")"
                     out.append(f'<a href="{escape(web_url(url))}" rel="noopener noreferrer nofollow" '
                                f'target="_blank">{label}</a>')
