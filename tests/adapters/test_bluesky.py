@@ -500,7 +500,9 @@ def test_a_5xx_before_the_write_is_looked_up_and_the_post_then_sent_once_under_t
         proxy.respond_next(CREATE, 503)
         assert "retry-later" in run.at(NOW)  # not on the server yet; it may still land
         assert run.root().status == "sending" and behind_proxy.records() == []
-        assert "posted" in run.at(NOW + dt.timedelta(minutes=3))  # certainly absent: sent again
+        # certainly absent past ONEYEARAGO_SETTLE: a failed attempt, sent again after its backoff
+        assert "retry-later" in run.at(NOW + dt.timedelta(minutes=3)) and run.root().status == "pending"
+        assert "posted" in run.at(NOW + dt.timedelta(minutes=10))
         row = run.root()
     assert row.status == "posted" and [r["uri"] for r in behind_proxy.records()] == [row.remote_id]
     assert row.remote_id.endswith(f"/{row.key}") and proxy.counts[CREATE] == 2
@@ -949,7 +951,10 @@ def test_the_engine_sends_an_unclear_create_found_absent_again_under_the_same_ke
     mock_pds.then(CREATE, failure)
     assert "retry-later" in unit_engine.at(NOW)  # not found yet: it may still land, so nothing is resent
     assert unit_engine.root().status == "sending" and len(mock_pds.calls(CREATE)) == 1
-    unit_engine.at(NOW + dt.timedelta(minutes=3))  # past ONEYEARAGO_SETTLE: certainly absent, sent again
+    unit_engine.at(NOW + dt.timedelta(minutes=3))  # past ONEYEARAGO_SETTLE: certainly absent, a failed attempt
+    row = unit_engine.root()
+    assert row.status == "pending" and row.not_before is not None and len(mock_pds.calls(CREATE)) == 1
+    unit_engine.at(NOW + dt.timedelta(minutes=10))  # past the backoff: sent again
     row = unit_engine.root()
     assert row.status == "posted" and list(mock_pds.records) == [row.remote_id]
     first, second = mock_pds.calls(CREATE)
