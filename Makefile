@@ -40,7 +40,7 @@ test: install-test pds reference
 check: install-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "$(FAST)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto -m "$(FAST)" $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python -m bench --markdown bench/results/latest.md
