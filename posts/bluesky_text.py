@@ -145,7 +145,7 @@ class _ByteOffsets:
         return len(self._text[:index].encode("utf-8", "surrogatepass"))
 
 
-_FACET_MARKS = (".", "#", "\uff03", "$", "://")
+_FACET_MARK_RE = regex.compile(r"[.#\uff03$]|://")
 """What every link, tag or cashtag holds: a dot-less ``https://localhost`` is a link too."""
 
 
@@ -178,7 +178,7 @@ def detect_facets(text: str, *, mentions: bool = False) -> list[dict]:
     Returns:
         Lexicon-shaped ``app.bsky.richtext.facet`` dicts with UTF-8 byte offsets.
     """
-    if not any(mark in text for mark in _FACET_MARKS) and not (mentions and "@" in text):
+    if _FACET_MARK_RE.search(text) is None and not (mentions and "@" in text):
         return []  # no link, tag or cashtag can start without one of these
     offsets = _ByteOffsets(text)
     found: list[dict] = []
@@ -273,7 +273,9 @@ def link_facets(text: str, urls: Iterable[str] = ()) -> list[dict]:
     detected as the Bluesky app does.
     """
     facets = detect_facets(text)
-    known = [url for url in dict.fromkeys(urls) if url]
+    if not urls:
+        return facets
+    known = [url for url in dict.fromkeys(urls) if url and url in text]
     if not known:
         return facets
     offsets = _ByteOffsets(text)

@@ -361,7 +361,16 @@ def bluesky_fits(raw: str, urls: tuple[str, ...] = ()) -> bool:
     """Whether ``raw`` fits one Bluesky post once its URLs are shown shortened (``urls`` are linked
     whole, see :func:`posts.bluesky_text.link_facets`)."""
     lines = raw.split("\n")
-    sizes = [_bluesky_line(line, urls) for line in lines]
+    # Only the URLs a line holds change its size: keyed on those alone, the cache serves the lines
+    # that every story shares (the stamp, the warning line) whatever the story's own URL.
+    present = [url for url in urls if url in raw] if urls else None
+    if not present:
+        sizes = [_bluesky_line(line, ()) for line in lines]
+    elif len(present) == 1:
+        url = present[0]
+        sizes = [_bluesky_line(line, (url,) if url in line else ()) for line in lines]
+    else:
+        sizes = [_bluesky_line(line, tuple(u for u in present if u in line)) for line in lines]
     return (sum(g for g, _ in sizes) + len(lines) - 1 <= BLUESKY_GRAPHEMES
             and sum(b for _, b in sizes) + len(lines) - 1 <= BLUESKY_BYTES)
 
@@ -533,7 +542,10 @@ def bluesky_spans(text: str, urls: tuple[str, ...] = ()) -> list[tuple[int, int]
     kept whole only while they could fit a post (:data:`BLUESKY_KEEP_WHOLE` graphemes): Bluesky
     links neither (a URL that does not follow white space is plain text), so a longer one is cut like
     any long word rather than making the text impossible to fit."""
-    spans = [(s, e) for s, e in url_spans(text) + [m.span() for m in _HASH_WORD.finditer(text)]
+    found = url_spans(text)
+    if "#" in text or "\uff03" in text:
+        found += [m.span() for m in _HASH_WORD.finditer(text)]
+    spans = [(s, e) for s, e in found
              if e - s <= BLUESKY_KEEP_WHOLE or bluesky_text.grapheme_len(text[s:e]) <= BLUESKY_KEEP_WHOLE]
     facets = bluesky_text.link_facets(text, urls)
     if facets:

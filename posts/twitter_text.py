@@ -338,6 +338,8 @@ class _UrlEntity(NamedTuple):
 
 
 def _utf16_length(text: str) -> int:
+    if text.isascii():
+        return len(text)
     return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
 
 
@@ -346,7 +348,7 @@ def _punycode_length(label: str) -> int:
     parts = _LABEL_SEPARATORS.split(label)
     total = len(parts) - 1
     for part in parts:
-        if any(ord(char) > 0x7E for char in part):
+        if (not part.isascii() or "\x7f" in part) and any(ord(char) > 0x7E for char in part):
             try:
                 total += 4 + len(part.encode("punycode"))
             except (UnicodeError, OverflowError):
@@ -377,8 +379,24 @@ _TOKEN = regex.compile(r"\S+")
 # position of ``a.a.a.a...`` it takes time quadratic in the length. The scan below finds the same matches in
 # linear time (plus a binary search per position): a domain is a chain of dot-separated labels, so
 # which labels can end a domain starting anywhere is worked out once per text, right to left.
-_DOMAIN_CHAR_RE = regex.compile(_DOMAIN_CHAR)
-_ASCII_LABEL_CHAR = regex.compile(rf"[\-A-Za-z0-9{_LATIN_ACCENTS}]")
+class _CharClass(dict[str, bool]):
+    """Whether a character matches a one-character pattern, remembered per character (a text's
+    characters repeat, so a look-up replaces most pattern runs); at most :data:`_CHAR_CACHE` kept."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__()
+        self.pattern = regex.compile(pattern)
+
+    def __missing__(self, char: str) -> bool:
+        found = self.pattern.match(char) is not None
+        if len(self) < _CHAR_CACHE:
+            self[char] = found
+        return found
+
+
+_CHAR_CACHE = 1 << 16
+_DOMAIN_CHAR_RE = _CharClass(_DOMAIN_CHAR)
+_ASCII_LABEL_CHAR = _CharClass(rf"[\-A-Za-z0-9{_LATIN_ACCENTS}]")
 _TLD_AT = regex.compile(rf"(?:{_TLD}|{_PUNYCODE_TLD})")
 _BEFORE_CHAR = regex.compile(rf"[^A-Za-z0-9@\uff20$#\uff03{_INVALID_CHARS}]|[{_DIRECTIONAL_MARKS}]")
 _PROTOCOL = regex.compile(r"(?i:https?://)")
@@ -402,10 +420,10 @@ class _Domains:
         self.text = text
         n = len(text)
         if bare:
-            edge = [bool(_ASCII_LABEL_CHAR.match(c)) for c in text]
+            edge = [_ASCII_LABEL_CHAR[c] for c in text]
             inner_sub = inner_last = edge
         else:
-            edge = [bool(_DOMAIN_CHAR_RE.match(c)) for c in text]
+            edge = [_DOMAIN_CHAR_RE[c] for c in text]
             inner_sub = [e or c in "-_" for e, c in zip(edge, text, strict=True)]
             inner_last = [e or c == "-" for e, c in zip(edge, text, strict=True)]
         self.edge = edge
