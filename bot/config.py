@@ -296,6 +296,20 @@ class Settings:
         _non_negative_int,
         group="quotas"
     )
+    quota_mastodon_24h: int = setting(
+        "250",
+        "Mastodon: posts per rolling 24 hours (a stock server allows 300 statuses per 3 hours; "
+        "at most 300 here keeps under that even if a day's posts fall in one 3-hour window)",
+        _non_negative_int,
+        group="quotas"
+    )
+    quota_mastodon_15m: int = setting(
+        "25",
+        "Mastodon: posts per rolling 15 minutes (the server allows 300 requests of any kind per "
+        "5 minutes; this leaves room for the look-ups around each post)",
+        _non_negative_int,
+        group="quotas"
+    )
     backlog_pace: dt.timedelta = setting(
         "10s",
         "After downtime, at least this long between two late posts on one platform, so "
