@@ -245,7 +245,7 @@ class ImageRow(Base):
 
 
 class PlatformRow(Base):
-    """Per-platform state shared by every worker: paused, or told to wait."""
+    """Per-platform state shared by every worker: paused, or told to wait; the account and its limits."""
 
     __tablename__ = "platforms"
 
@@ -253,3 +253,9 @@ class PlatformRow(Base):
     paused_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     retry_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[dt.datetime]
+    account: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Who the bot posts as there, as the platform last said (``whoami``)."""
+    limits: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The limits the platform last announced for the account (Mastodon: the instance's), as rendering
+    uses them; ``None``: never read, rendering uses the platform's defaults."""
+    limits_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

@@ -1,0 +1,79 @@
+"""What each platform said about the account the bot posts as: who it is and the limits it announced.
+
+A live run (and ``doctor``) asks each adapter that can tell (``limits()``: Mastodon's instance limits)
+and remembers the answer in the platform's row; rendering then counts against the remembered limits,
+without asking the platform at every render. When the limits change, the stories whose posts on that
+platform are still to be sent are rendered again before they go out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import aliased
+
+from bot.models import SENT, DeliveryRow, DeliveryStatus, PlatformRow, StoryRow
+from bot.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def remembered_limits(store: Store, platform: str) -> dict[str, Any] | None:
+    """The limits last remembered for ``platform``, or ``None`` when they were never read."""
+    with store.session() as session:
+        limits = session.scalar(select(PlatformRow.limits).where(PlatformRow.name == platform))
+    return dict(limits) if isinstance(limits, dict) else None
+
+
+def remembered_account(store: Store, platform: str) -> tuple[str | None, dict[str, Any] | None, dt.datetime | None]:
+    """``(account, limits, when read)`` as last remembered for ``platform`` (all ``None`` if never)."""
+    with store.session() as session:
+        row = session.get(PlatformRow, platform)
+        if row is None:
+            return None, None, None
+        return row.account, (dict(row.limits) if isinstance(row.limits, dict) else None), row.limits_at
+
+
+def remember_account(store: Store, platform: str, *, account: str | None, limits: dict[str, Any] | None,
+                     at: dt.datetime) -> bool:
+    """Remember who ``platform`` says the bot is and the limits it announced; whether the limits changed.
+
+    When they did (and were known before, or differ from what rendering assumed without them), the
+    stories with posts still to be sent there are marked to be rendered again: the engine renders
+    them before their posts are claimed. A thread already partly sent there is left as it is (its
+    remaining parts were cut for the parts already out). Returns ``True`` when stories were marked
+    or the limits are new.
+    """
+    with store.session() as session:
+        row = session.get(PlatformRow, platform)
+        if row is None:
+            row = PlatformRow(name=platform, updated_at=at)
+            session.add(row)
+        before = dict(row.limits) if isinstance(row.limits, dict) else None
+        if account is not None:
+            row.account = account
+        changed = limits is not None and limits != before
+        if limits is not None:
+            row.limits, row.limits_at = dict(limits), at
+        marked = 0
+        if changed:
+            marked = _mark_for_render(session, platform)
+        session.commit()
+    if changed:
+        logger.info("%s announced new limits %s (were %s): %d stories to render again", platform, limits,
+                    before or "the defaults", marked)
+    return changed
+
+
+def _mark_for_render(session: Any, platform: str) -> int:
+    """Mark the stories with posts pending on ``platform`` (and no follow-up part sent there) for rendering."""
+    sent = aliased(DeliveryRow)
+    unsent = (select(DeliveryRow.story_id).where(DeliveryRow.platform == platform, DeliveryRow.status == DeliveryStatus.PENDING)
+              .where(~exists().where(sent.story_id == DeliveryRow.story_id, sent.platform == platform,
+                                     sent.kind == "followup", sent.status.in_(SENT))))
+    result = session.execute(update(StoryRow).where(StoryRow.id.in_(unsent), StoryRow.rendered.is_(True))
+                             .values(rendered=False).execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)
