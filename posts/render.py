@@ -32,6 +32,8 @@ REDDIT_COMMENT = 10_000
 REDDIT_FLAIR = 64
 REDDIT_UNIT = "characters (UTF-16)"
 MASTODON_UNIT = "characters"
+STOCK_MASTODON = MastodonLimits()
+"""A stock Mastodon server's limits (500 characters, 23 per URL): what rendering assumes unless told."""
 META_GRAPHEMES = 30
 """How long the category and the source may each stay when they would crowd out the headline."""
 SPOILER_CHUNK = 2_000
@@ -108,7 +110,7 @@ class RenderOptions:
     """A :class:`posts.templates.Templates` overriding the built-in look, or ``None``."""
     lang: str = "en"
     """Language of stories that do not name theirs."""
-    mastodon_limits: MastodonLimits = MastodonLimits()
+    mastodon_limits: MastodonLimits = STOCK_MASTODON
     """The Mastodon instance's status limits (its ``/api/v2/instance``); a stock server's by default."""
 
 
@@ -690,7 +692,7 @@ def render_mastodon(story: Story, options: RenderOptions = RenderOptions()) -> l
     return parts
 
 
-def mastodon_spans(text: str, limits: MastodonLimits = MastodonLimits()) -> list[tuple[int, int]]:
+def mastodon_spans(text: str, limits: MastodonLimits = STOCK_MASTODON) -> list[tuple[int, int]]:
     """What a cut must keep whole in a status: the URLs Mastodon weighs, and, while they could fit a
     status (half the limit), every other ``http(s)`` URL (the server links more of a path than its
     length rule weighs, e.g. non-Latin characters) and every mention (cut short, ``@user@domain`` would
