@@ -253,5 +253,5 @@ def test_agenda_renders_the_stories_it_shows_in_memory_and_stores_nothing(planne
 def test_dry_run_shows_unrendered_stories_without_storing_anything(planner, engine, store, clock):
     planner.load([story("a", dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC))], now=NOW, render=False)
     report = engine.run_once(dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC), dry_run=True)
-    assert report.count("would-post") == 3 and all(e.text for e in report.events)
+    assert report.count("would-post") == 4 and all(e.text for e in report.events)
     assert rows(store) == []
