@@ -12,9 +12,10 @@ from adapters.base import Outgoing, PostRef, ThreadState
 from adapters.tid import next_tid
 from posts.errors import AdapterError
 
-CONTENT_FIELDS = ("text", "title", "selftext")
-"""The payload fields a post is recognised by, as X (its text) and Reddit (title and self text, or a
-comment's body) recognise ours: by what it says, never by a key of our own."""
+CONTENT_FIELDS = ("text", "title", "selftext", "status", "spoiler_text")
+"""The payload fields a post is recognised by, as X (its text), Reddit (title and self text, or a
+comment's body) and Mastodon (a status's text and content warning, when its idempotency key has
+expired) recognise ours: by what it says, never by a key of our own."""
 
 
 @dataclasses.dataclass
@@ -81,7 +82,8 @@ class FakeAdapter:
 
     def new_key(self) -> str | None:
         """As the platform it plays: X and Reddit take no key of ours (a post is found again by what it
-        says); others get a fresh TID, as Bluesky's record keys are."""
+        says); others get a fresh TID, as Bluesky's record keys are (Mastodon sends its key as the
+        ``Idempotency-Key`` header, and finds a post by what it says, as :meth:`find` does)."""
         return None if self.platform in ("x", "reddit") else next_tid()
 
     def publish(self, post: Outgoing) -> PostRef:

@@ -51,6 +51,9 @@ def sandbox_ref(platform: str, key: str) -> PostRef:
             chars.append(_BASE36[rem])
         post_id = "".join(chars)
         return PostRef("reddit", post_id, f"sandbox://reddit/comments/{post_id}")
+    if platform == "mastodon":  # a snowflake-like status id, 18 digits; the .example host is never real
+        post_id = str(10**17 + number % (9 * 10**17))
+        return PostRef("mastodon", post_id, f"https://mastodon.example/@oneyearago/{post_id}")
     uri = f"at://did:plc:sandbox/app.bsky.feed.post/{key}"
     cid = "bafyrei" + format(number, "x")[:52]
     return PostRef("bluesky", uri, f"sandbox://bsky/post/{key}", {"uri": uri, "cid": cid, "rkey": key})
@@ -126,8 +129,7 @@ class SandboxAdapter:
         if self.latency:
             self.sleep(self.latency)
         ref = sandbox_ref(self.platform, _key_of(post))
-        text = post.payload.get("text") if self.platform != "reddit" or post.kind != "root" else (
-            f"{post.payload.get('title', '')}\n\n{post.payload.get('selftext', '')}")
+        text = recorded_text(self.platform, post.kind, post.payload)
         record = {
             "platform": self.platform,
             "story_id": post.story_id,
@@ -161,6 +163,16 @@ class SandboxAdapter:
         if self.show is not None:
             self.show(record)
         return ref
+
+
+def recorded_text(platform: str, kind: str, payload: dict[str, Any] | Any) -> str | None:
+    """The text a transcript records for a post: what it says (a Reddit post's title and self text; a
+    Mastodon status's text, its content warning being in the payload)."""
+    if platform == "reddit" and kind == "root":
+        return f"{payload.get('title', '')}\n\n{payload.get('selftext', '')}"
+    if platform == "mastodon":
+        return payload.get("status")
+    return payload.get("text")
 
 
 def _key_of(post: Outgoing) -> str:

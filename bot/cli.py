@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -210,6 +210,14 @@ def _snippet(text: str, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def _shown_text(text: str, payload: Any) -> Text:
+    """A post's text as a panel shows it, after its content warning (a Mastodon reply's) if it has one."""
+    warning = payload.get("spoiler_text") if isinstance(payload, Mapping) else None
+    if not warning:
+        return Text(text)
+    return Text.assemble((f"CW: {warning}", "bold yellow"), " (folded until opened)\n\n", text)
+
+
 def show_post(settings: Settings) -> Callable[[dict[str, Any]], None]:
     """How the sandbox shows a post: as a follower would see it, with its place in the thread."""
 
@@ -221,7 +229,8 @@ def show_post(settings: Settings) -> Callable[[dict[str, Any]], None]:
         else:
             title = f"{where} · ↳ reply {record['part']} in the thread of {record['story_id']} · {settings.local_time(when)}"
         subtitle = f"{record['remote_id']}" + (f" → replying to {record['reply_to']}" if record["reply_to"] else "")
-        out.print(Panel(Text(record["text"] or ""), title=title, subtitle=subtitle, title_align="left",
+        out.print(Panel(_shown_text(record["text"] or "", record.get("payload") or {}), title=title, subtitle=subtitle,
+                        title_align="left",
                         subtitle_align="right", border_style="cyan" if record["kind"] == "root" else "magenta",
                         width=min(90, out.width)))
 
@@ -399,7 +408,7 @@ def preview(state: State, story_id: str, platform: str | None, as_json: bool) ->
     for part in parts:
         label = f"{PLATFORM_NAMES[part.platform]} · {part.kind}" + (f" {part.part}/{part.parts}" if part.parts > 1 else "")
         checks = " · ".join(f"{c.what} {c.length}/{c.limit} {c.unit}" for c in part.checks)
-        out.print(Panel(Text(part.text), title=label, subtitle=checks + (" · cut to fit" if part.cut else ""),
+        out.print(Panel(_shown_text(part.text, part.payload), title=label, subtitle=checks + (" · cut to fit" if part.cut else ""),
                         title_align="left", subtitle_align="right", width=min(90, out.width)))
     if image and image.get("stored"):
         out.print(f"Image (stored with the queue, on the root): {image['width']}×{image['height']} {image['mime']}, "

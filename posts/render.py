@@ -2,7 +2,8 @@
 
 Every part that comes out fits its platform's limits as that platform counts them:
 X's weighted length (twitter-text v3), Bluesky's graphemes and UTF-8 bytes, Reddit's
-characters (as UTF-16 code units, the stricter count). ``preview``, the sandbox and the live
+characters (as UTF-16 code units, the stricter count), Mastodon's characters (graphemes, URLs at the
+instance's weight, the content warning included). ``preview``, the sandbox and the live
 adapters all send what this module makes.
 """
 
@@ -17,8 +18,9 @@ from typing import Any
 
 import idna
 
-from posts import bluesky_text, twitter_text
+from posts import bluesky_text, mastodon_text, twitter_text
 from posts.fit import balanced_spans, shorten, split_thread, url_spans
+from posts.mastodon_text import MastodonLimits
 from posts.story import Story
 
 X_LIMIT = 280
@@ -29,6 +31,9 @@ REDDIT_SELFTEXT = 40_000
 REDDIT_COMMENT = 10_000
 REDDIT_FLAIR = 64
 REDDIT_UNIT = "characters (UTF-16)"
+MASTODON_UNIT = "characters"
+STOCK_MASTODON = MastodonLimits()
+"""A stock Mastodon server's limits (500 characters, 23 per URL): what rendering assumes unless told."""
 META_GRAPHEMES = 30
 """How long the category and the source may each stay when they would crowd out the headline."""
 SPOILER_CHUNK = 2_000
@@ -105,6 +110,8 @@ class RenderOptions:
     """A :class:`posts.templates.Templates` overriding the built-in look, or ``None``."""
     lang: str = "en"
     """Language of stories that do not name theirs."""
+    mastodon_limits: MastodonLimits = STOCK_MASTODON
+    """The Mastodon instance's status limits (its ``/api/v2/instance``); a stock server's by default."""
 
 
 # ---------------------------------------------------------------------------- the story card
@@ -649,8 +656,56 @@ def render_reddit(story: Story, options: RenderOptions = RenderOptions()) -> lis
     return parts
 
 
+def mastodon_checks(text: str, spoiler_text: str, limits: MastodonLimits) -> tuple[Check, ...]:
+    return (Check("status", mastodon_text.status_length(text, spoiler_text, limits), limits.max_characters,
+                  MASTODON_UNIT),)
+
+
+def default_mastodon_followup(ctx: Mapping[str, Any]) -> str:
+    """The built-in Mastodon follow-up body: the reveal alone (the warning line is its content warning)."""
+    return str(ctx["reveal"]).strip()
+
+
+def render_mastodon(story: Story, options: RenderOptions = RenderOptions()) -> list[Part]:
+    """The root status and the follow-up thread, as ``status_post`` fields.
+
+    The root reads as on X and Bluesky. Each follow-up part carries the warning line as its content
+    warning (``spoiler_text``), so the reveal stays folded until a reader opens it; every part fits the
+    instance's limit with its warning counted, as the server counts (:mod:`posts.mastodon_text`).
+    """
+    limits = options.mastodon_limits
+    lang = story.lang or options.lang
+    build_root = _template(options, "mastodon", "root") or default_root
+    root_fits = functools.partial(mastodon_text.fits, spoiler_text="", limits=limits)
+    spans = functools.partial(mastodon_spans, limits=limits)
+    text, _, cut = _fit_root(story, build_root, root_fits, spans)
+    parts = [Part("mastodon", "root", 1, 1, text, {"status": text, "language": lang},
+                  mastodon_checks(text, "", limits), cut, root_images(story))]
+    if story.one_year_later:
+        build = _template(options, "mastodon", "followup") or default_mastodon_followup
+        part_fits = functools.partial(mastodon_text.fits, spoiler_text=SPOILER_LINE, limits=limits)
+        texts = split_thread(build(context(story)), part_fits, protect=spans, numbered=_numbered)
+        parts += [Part("mastodon", "followup", i, len(texts), t,
+                       {"status": t, "language": lang, "spoiler_text": SPOILER_LINE},
+                       mastodon_checks(t, SPOILER_LINE, limits))
+                  for i, t in enumerate(texts, start=1)]
+    return parts
+
+
+def mastodon_spans(text: str, limits: MastodonLimits = STOCK_MASTODON) -> list[tuple[int, int]]:
+    """What a cut must keep whole in a status: the URLs Mastodon weighs, and, while they could fit a
+    status (half the limit), every other ``http(s)`` URL (the server links more of a path than its
+    length rule weighs, e.g. non-Latin characters) and every mention (cut short, ``@user@domain`` would
+    name someone else). Longer ones are cut like long words rather than making the text unfittable."""
+    room = limits.max_characters // 2
+    spans = mastodon_text.url_spans(text)
+    spans += [(s, e) for s, e in url_spans(text) if e - s <= room or mastodon_text.grapheme_count(text[s:e]) <= room]
+    spans += [(s, e) for s, e, _ in mastodon_text.mention_spans(text) if mastodon_text.grapheme_count(text[s:e]) <= room]
+    return sorted(spans)
+
+
 RENDERERS: dict[str, Callable[[Story, RenderOptions], list[Part]]] = {
-    "x": render_x, "bluesky": render_bluesky, "reddit": render_reddit,
+    "x": render_x, "bluesky": render_bluesky, "reddit": render_reddit, "mastodon": render_mastodon,
 }
 
 

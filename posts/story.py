@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from posts.media import Image
 
-PLATFORMS: tuple[str, ...] = ("x", "reddit", "bluesky")
+PLATFORMS: tuple[str, ...] = ("x", "reddit", "bluesky", "mastodon")
 """Every platform the bot knows, in the order it lists them."""
 
-PLATFORM_NAMES: dict[str, str] = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky"}
+PLATFORM_NAMES: dict[str, str] = {"x": "X", "reddit": "Reddit", "bluesky": "Bluesky", "mastodon": "Mastodon"}
 """How each platform is named to people (the CLI, the dashboard)."""
 
 FIELDS: tuple[str, ...] = (

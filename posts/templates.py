@@ -1,8 +1,9 @@
 """Operator templates: Jinja2 files that override the built-in look per platform and kind.
 
 A template folder holds any of ``x_root.j2``, ``x_followup.j2``, ``bluesky_root.j2``,
-``bluesky_followup.j2``, ``reddit_root.j2`` (the self text) and ``reddit_followup.j2`` (the
-comment). They render in a sandboxed environment with strict undefined variables, and every
+``bluesky_followup.j2``, ``reddit_root.j2`` (the self text), ``reddit_followup.j2`` (the
+comment), ``mastodon_root.j2`` and ``mastodon_followup.j2`` (the reply's text; its content warning
+is always the warning line). They render in a sandboxed environment with strict undefined variables, and every
 one is compiled and test-rendered when the folder is opened (by :func:`bot.sources.templates.load_templates`,
 which reads the folder), so a broken template is reported (with its file and line) at ``load`` or
 ``preview`` time, never while posting. This module holds what needs no file: the environment, the
@@ -24,7 +25,8 @@ from posts.errors import TemplateError
 from posts.render import context, escape_markdown, spoiler_markdown
 from posts.story import Story
 
-NAMES = tuple(f"{platform}_{kind}.j2" for platform in ("x", "bluesky", "reddit") for kind in ("root", "followup"))
+NAMES = tuple(f"{platform}_{kind}.j2" for platform in ("x", "bluesky", "reddit", "mastodon")
+              for kind in ("root", "followup"))
 """The template files a folder may hold."""
 
 VARIABLES = ("stamp", "date", "meta", "category", "source", "headline", "summary", "body", "url", "hashtags",

@@ -556,6 +556,30 @@ def _scan_chunk(text: str) -> list[_UrlEntity]:
     return entities
 
 
+def scheme_url_spans(text: str) -> list[tuple[int, int]]:
+    """The ``http(s)://`` URLs twitter-text's extractor finds in ``text``, bare domains left out.
+
+    This is the extractor Mastodon runs with ``extract_url_without_protocol: false`` (its status
+    length rule): the same scan as :func:`url_spans`, so a scheme-less match still takes its place in
+    the text, but only the matches that begin with a scheme are kept, t.co links are not trimmed, and
+    a URL longer than the extractor's maximum (4,096) is not a URL.
+    """
+    if "://" not in text or not _MAYBE_URL.search(text):
+        return []
+    spans: list[tuple[int, int]] = []
+    for token in _TOKEN.finditer(text):
+        if "://" not in token.group():
+            continue
+        offset = max(0, token.start() - 1)
+        chunk = text[offset:token.end()]
+        for _before, start, end, protocol, domain, _path in _find_urls(chunk):
+            # The URL itself (scheme included) must stay within the maximum: Ruby's check, which,
+            # unlike twitter-text's JavaScript, does not add the scheme's length a second time.
+            if protocol and _is_valid_url(chunk[start:end], "", domain):
+                spans.append((start + offset, end + offset))
+    return spans
+
+
 def url_spans(text: str) -> list[tuple[int, int]]:
     """Find every URL twitter-text's extractor recognises, as X would shorten it.
 

@@ -19,7 +19,7 @@ from bot.engine import Engine
 from bot.planner import Planner
 from bot.store import Store
 from bot.web.security import is_loopback
-from posts.story import Story
+from posts.story import PLATFORMS, Story
 
 # CI runs every property test on the same examples (derandomized), so a submission's result does not
 # depend on luck; a run without the profile explores new examples each time, as development should.
@@ -135,7 +135,7 @@ def story(sid: str = "s1", date: dt.date | dt.datetime = dt.date(2025, 3, 1), **
 @pytest.fixture
 def fakes(clock: dict[str, dt.datetime]) -> dict[str, FakeAdapter]:
     """In-memory platforms on the tests' clock: they date each post by it, and find posts since a time."""
-    return {p: FakeAdapter(FakeConfig(p), clock=lambda: clock["t"]) for p in ("x", "reddit", "bluesky")}
+    return {p: FakeAdapter(FakeConfig(p), clock=lambda: clock["t"]) for p in PLATFORMS}
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def test_load_then_agenda_json_lists_every_delivery(env, capsys):
     assert code == 0 and "2 new" in out
     code, out, _ = run(capsys, "agenda", "--from", "2026-03-01", "--to", "2026-03-01", "--json")
     items = json.loads(out)
-    assert code == 0 and len(items) == 9
+    assert code == 0 and len(items) == 12  # alpha root+reply, beta root on four platforms
     assert {"story_id", "platform", "kind", "part", "due_at", "status"} <= set(items[0])
     alpha_x = [i for i in items if i["story_id"] == "alpha" and i["platform"] == "x" and i["kind"] == "root"][0]
     assert alpha_x["due_at"] == "2026-03-01T12:00:00+00:00" and alpha_x["status"] == "pending"
@@ -65,8 +65,8 @@ def test_agenda_is_a_read_that_writes_nothing(env, capsys):
     assert seen == []
     assert snapshot("sqlite:///queue.db") == before
     items = json.loads(out)
-    assert code == table_code == days_code == 0 and len(items) == 9 and all(i["text"] for i in items)
-    assert "Nothing is due" not in table and sum(d["posts"] for d in json.loads(days)) == 9
+    assert code == table_code == days_code == 0 and len(items) == 12 and all(i["text"] for i in items)
+    assert "Nothing is due" not in table and sum(d["posts"] for d in json.loads(days)) == 12
 
 
 def test_agenda_filters_by_platform(env, capsys):
@@ -91,23 +91,26 @@ def test_preview_json_gives_each_part_with_length_limit_unit_and_payload(env, ca
     code, out, _ = run(capsys, "preview", "alpha", "--json")
     parts = json.loads(out)
     assert code == 0
-    assert {(p["platform"], p["kind"]) for p in parts} == {(pl, k) for pl in ("x", "reddit", "bluesky")
+    assert {(p["platform"], p["kind"]) for p in parts} == {(pl, k) for pl in ("x", "reddit", "bluesky", "mastodon")
                                                            for k in ("root", "followup")}
     for part in parts:
         assert {"platform", "kind", "part", "text", "length", "limit", "unit", "payload"} <= set(part)
         assert 0 < part["length"] <= part["limit"]
     x_root = [p for p in parts if p["platform"] == "x" and p["kind"] == "root"][0]
     assert x_root["unit"] == "weighted characters" and x_root["payload"] == {"text": x_root["text"]}
+    toots = [p for p in parts if p["platform"] == "mastodon"]
+    assert toots[0]["unit"] == "characters" and toots[0]["payload"] == {"status": toots[0]["text"], "language": "en"}
+    assert all(p["payload"]["spoiler_text"] == "One year later — spoiler" for p in toots[1:])
 
 
 def test_run_once_at_a_simulated_time_posts_and_writes_the_transcript(env, capsys):
     run(capsys, "load", "stories.yaml")
     code, out, _ = run(capsys, "run", "--once", "--now", "2026-03-01T12:00:00+00:00")
-    assert code == 0 and "Posted 3" in out
+    assert code == 0 and "Posted 4" in out
     run(capsys, "run", "--once", "--now", "2026-03-01T15:00:00+00:00")  # beta, date-only: mid-window
     code, out, _ = run(capsys, "run", "--once", "--now", "2026-03-01T18:00:00+00:00")
     records = read_transcript(env / "transcript.jsonl")
-    assert len(records) == 6 + 3  # alpha root+reply, beta root (15:00) on three platforms
+    assert len(records) == 8 + 4  # alpha root+reply, beta root (15:00) on four platforms
     for record in records:
         assert {"platform", "story_id", "kind", "part", "remote_id", "reply_to", "text", "posted_at"} <= set(record)
     replies = [r for r in records if r["kind"] == "followup"]
@@ -118,20 +121,20 @@ def test_run_once_at_a_simulated_time_posts_and_writes_the_transcript(env, capsy
 def test_run_dry_run_changes_nothing(env, capsys):
     run(capsys, "load", "stories.yaml")
     code, out, _ = run(capsys, "run", "--dry-run", "--once", "--now", "2026-03-01T12:00:00Z")
-    assert code == 0 and "3 posts would go out" in out
+    assert code == 0 and "4 posts would go out" in out
     assert not (env / "transcript.jsonl").exists()
     _, out, _ = run(capsys, "status", "--json")
-    assert json.loads(out)["counts"] == {"pending": 9}
+    assert json.loads(out)["counts"] == {"pending": 12}
 
 
 def test_status_skip_and_retry(env, capsys):
     run(capsys, "load", "stories.yaml")
     code, out, _ = run(capsys, "skip", "beta")
-    assert code == 0 and "Skipped 3" in out
+    assert code == 0 and "Skipped 4" in out
     _, out, _ = run(capsys, "status", "--json")
-    assert json.loads(out)["counts"] == {"pending": 6, "skipped": 3}
+    assert json.loads(out)["counts"] == {"pending": 8, "skipped": 4}
     code, out, _ = run(capsys, "retry", "beta")
-    assert code == 0 and out.count("Queued again") == 3
+    assert code == 0 and out.count("Queued again") == 4
     code, _, err = run(capsys, "retry", "alpha")
     assert code == 1 and "nothing to retry" in err
 
@@ -141,7 +144,7 @@ def test_missed_root_is_listed_and_retry_posts_it(env, capsys):
     run(capsys, "run", "--once", "--now", "2026-03-02T12:00:00Z")
     _, out, _ = run(capsys, "status", "--json")
     view = json.loads(out)
-    assert view["counts"]["missed"] == 6
+    assert view["counts"]["missed"] == 8
     missed = [p for p in view["problems"] if p["status"] == "missed"]
     assert missed and "grace" in missed[0]["last_error"]
     code, out, _ = run(capsys, "retry", f"#{missed[0]['id']}")
@@ -204,7 +207,7 @@ def test_demo_replays_the_bundled_queue(env, capsys):
     assert code == 0 and "sample stories" in out
     records = read_transcript(env / "oneyearago-demo" / "transcript.jsonl")
     assert len(records) > 60
-    assert {r["platform"] for r in records} == {"x", "reddit", "bluesky"}
+    assert {r["platform"] for r in records} == {"x", "reddit", "bluesky", "mastodon"}
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from posts.masking import Secret
 
 def test_defaults_are_sandbox_all_platforms_utc():
     s = load_settings({}, environ={}, env_file=None)
-    assert s.mode == "sandbox" and s.platforms == ("x", "reddit", "bluesky") and s.timezone == "UTC"
+    assert s.mode == "sandbox" and s.platforms == ("x", "reddit", "bluesky", "mastodon") and s.timezone == "UTC"
     assert s.years == 1 and s.leap_day == "feb28" and s.grace == dt.timedelta(hours=2)
     assert s.posting_window == (dt.time(9), dt.time(21)) and s.followup_delay == dt.timedelta(hours=6)
 
@@ -37,7 +37,7 @@ def test_settings_are_frozen():
 
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("timezone", "Mars/Olympus", "ONEYEARAGO_TIMEZONE=Mars/Olympus (from option): 'Mars/Olympus' is not an IANA"),
-    ("platforms", "x,mastodon", "unknown platform 'mastodon'"),
+    ("platforms", "x,myspace", "unknown platform 'myspace'"),
     ("platforms", "blusky", "did you mean 'bluesky'?"),
     ("mode", "production", "'production' is not one of sandbox, live"),
     ("leap_day", "feb29", "not one of feb28, mar1"),

@@ -46,11 +46,11 @@ def test_root_goes_out_at_its_anniversary_and_the_followup_replies_in_its_thread
     load(planner, timed())
     assert at(engine, clock, ROOT_AT - dt.timedelta(seconds=1)).events == []
     report = at(engine, clock, ROOT_AT)
-    assert report.count("posted") == 3
-    assert {p: len(f.posts) for p, f in fakes.items()} == {"x": 1, "reddit": 1, "bluesky": 1}
+    assert report.count("posted") == 4
+    assert {p: len(f.posts) for p, f in fakes.items()} == {"x": 1, "reddit": 1, "bluesky": 1, "mastodon": 1}
     assert at(engine, clock, FOLLOW_AT - dt.timedelta(seconds=1)).events == []
     report = at(engine, clock, FOLLOW_AT)
-    assert report.count("posted") == 3
+    assert report.count("posted") == 4
     for fake in fakes.values():
         root, reply = fake.posts
         assert root.parent is None and root.post.kind == "root"
@@ -63,8 +63,7 @@ def test_followup_waits_for_its_root_even_when_due(planner, engine, fakes, clock
     fakes["x"].fail_next(Rejected("x", "text not allowed"))
     at(engine, clock, ROOT_AT)
     report = at(engine, clock, FOLLOW_AT)
-    assert [e.platform for e in report.events if e.action == "posted"] == ["reddit", "bluesky"] or \
-        sorted(e.platform for e in report.events if e.action == "posted") == ["bluesky", "reddit"]
+    assert sorted(e.platform for e in report.events if e.action == "posted") == ["bluesky", "mastodon", "reddit"]
     x_follow = rows(store, platform="x", kind="followup")[0]
     assert x_follow.status == "pending"
     assert len(fakes["x"].posts) == 0
@@ -198,7 +197,7 @@ def test_authentication_failure_pauses_that_platform_only(planner, engine, fakes
     load(planner, timed())
     fakes["reddit"].fail_next(AuthFailed("reddit", "401 invalid_grant"))
     report = at(engine, clock, ROOT_AT)
-    assert report.count("paused") == 1 and report.count("posted") == 2
+    assert report.count("paused") == 1 and report.count("posted") == 3
     with store.session() as session:
         assert "invalid_grant" in session.get(PlatformRow, "reddit").paused_reason
     at(engine, clock, ROOT_AT + dt.timedelta(hours=1))
@@ -320,7 +319,7 @@ def test_dry_run_changes_nothing_and_lists_what_would_go_out(store, make_setting
     load(planner, timed(followup_after=dt.timedelta(minutes=30)))
     before = [(r.id, r.status, r.attempts, r.updated_at) for r in rows(store)]
     report = at(engine, clock, ROOT_AT + dt.timedelta(hours=1), dry_run=True)
-    assert report.count("would-post") == 6  # roots, then the replies that would follow them
+    assert report.count("would-post") == 8  # roots, then the replies that would follow them
     assert [(r.id, r.status, r.attempts, r.updated_at) for r in rows(store)] == before
     assert all(f.calls == [] for f in fakes.values())
 

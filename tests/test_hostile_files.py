@@ -349,14 +349,14 @@ def test_line_separators_in_a_headline_keep_the_sandbox_thread_whole(env, capsys
     code, out, err = cli(capsys, "load", path.name)
     assert code == 0, err
     code, out, err = cli(capsys, "run", "--once", "--now", "2026-03-02T09:00:30+00:00")
-    assert code == 0 and "Posted 3" in out, out + err
+    assert code == 0 and "Posted 4" in out, out + err
     raw = (env / "transcript.jsonl").read_text(encoding="utf-8")
     assert "\u2028" not in raw and "\u2029" not in raw  # escaped in the file
     code, out, err = cli(capsys, "run", "--once", "--now", "2026-03-02T10:00:30+00:00")
     assert code == 0 and "root deleted" not in out + err, out + err
     records = read_transcript(env / "transcript.jsonl")
     replies = [r for r in records if r["kind"] != "root"]
-    assert {r["platform"] for r in replies} == {"x", "reddit", "bluesky"}, out
+    assert {r["platform"] for r in replies} == {"x", "reddit", "bluesky", "mastodon"}, out
     x_root = [r for r in records if r["kind"] == "root" and r["platform"] == "x"]
     assert "Line\u2028separated\u2029headline" in x_root[0]["text"]
 

@@ -252,7 +252,7 @@ def test_the_stored_bytes_are_posted_even_after_the_file_is_changed_or_deleted(e
     (env / "s" / "chart.png").unlink()  # ... and gone
     records = read_transcript(env / "transcript.jsonl")
     roots = [r for r in records if r["story_id"] == "pic" and r["kind"] == "root"]
-    assert sorted(r["platform"] for r in roots) == ["bluesky", "reddit", "x"]
+    assert sorted(r["platform"] for r in roots) == ["bluesky", "mastodon", "reddit", "x"]
     assert all(r["image"]["sha256"] == sha and r["image"]["bytes"] == size for r in roots)
     assert all("image" not in r for r in records if r["story_id"] == "other")
 
@@ -394,7 +394,7 @@ def test_an_image_url_is_fetched_at_load_time_and_stored(env, capsys, server, mo
     code, _, err = run(capsys, "run", "--once", "--now", DUE)
     assert code == 0, err
     roots = [r for r in read_transcript(env / "transcript.jsonl") if r["story_id"] == "pic" and r["kind"] == "root"]
-    assert len(roots) == 3 and {r["image"]["sha256"] for r in roots} == {sha}
+    assert len(roots) == 4 and {r["image"]["sha256"] for r in roots} == {sha}
     assert server.requests == ["/image.png"]
 
 
@@ -481,7 +481,8 @@ def test_the_engine_hands_over_the_images_a_delivery_declares_not_its_storys(tmp
     with store.session() as session:
         declared = dict(session.execute(select(DeliveryRow.platform, DeliveryRow.attachments).where(
             DeliveryRow.story_id == "pic", DeliveryRow.kind == "root")).all())
-        assert declared == {"x": {"thumb": sha}, "reddit": {"thumb": sha}, "bluesky": {"thumb": sha}}
+        assert declared == {"x": {"thumb": sha}, "reddit": {"thumb": sha}, "bluesky": {"thumb": sha},
+                            "mastodon": {"thumb": sha}}
         # The Bluesky root declares none (the story still names its image), the X root one the queue lacks.
         session.execute(update(DeliveryRow).where(DeliveryRow.story_id == "pic", DeliveryRow.kind == "root",
                                                   DeliveryRow.platform == "bluesky").values(attachments=None))

@@ -573,7 +573,7 @@ FIELD_ERRORS = [
     case("id: s\ndate: 2025-01-02\nheadline: H\nplatforms: [x, blusky]", "s", "unknown platform 'blusky'",
          "did you mean 'bluesky'?", id="platform-did-you-mean"),
     case("id: s\ndate: 2025-01-02\nheadline: H\nplatforms: myspace", "s", "unknown platform 'myspace'",
-         "known: x, reddit, bluesky", id="platform-unknown"),
+         "known: x, reddit, bluesky, mastodon", id="platform-unknown"),
     case("id: s\ndate: 2025-01-02\nheadline: H\nplatforms: {x: true}", "s", "platforms must be a list",
          "write platforms: [x, bluesky] or platforms: x,bluesky", id="platforms-a-mapping"),
     # followup_after

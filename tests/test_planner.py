@@ -23,9 +23,9 @@ def snapshot(store):
 
 def test_each_story_gets_a_root_and_followup_per_platform(planner, store):
     report = planner.load([story("a")], now=NOW)
-    assert report.added == ["a"] and report.deliveries_added == 6
+    assert report.added == ["a"] and report.deliveries_added == 8
     kinds = sorted((r.platform, r.kind, r.part) for r in rows(store))
-    assert kinds == [(p, k, 1) for p in ("bluesky", "reddit", "x") for k in ("followup", "root")]
+    assert kinds == [(p, k, 1) for p in ("bluesky", "mastodon", "reddit", "x") for k in ("followup", "root")]
 
 
 def test_a_story_without_one_year_later_has_no_followup(planner, store):
@@ -113,7 +113,7 @@ def test_an_edit_that_comes_too_late_is_reported_and_never_reposted(planner, sto
         for row in session.scalars(select(DeliveryRow).where(DeliveryRow.kind == "root")):
             row.status, row.remote_id = "posted", f"id-{row.platform}"
     report = planner.load([story("a", headline="Changed after posting", one_year_later="Changed too")], now=NOW)
-    assert len(report.too_late) == 3 and all("already posted" in line for line in report.too_late)
+    assert len(report.too_late) == 4 and all("already posted" in line for line in report.too_late)
     assert all("Changed after posting" not in r.text for r in rows(store, kind="root"))
     assert all(r.status == "posted" for r in rows(store, kind="root"))
     assert all("Changed too" in r.text for r in rows(store, kind="followup"))
@@ -227,7 +227,7 @@ def test_rendering_later_makes_every_followup_part(planner, store):
 
 def test_render_at_load_is_the_default_for_small_loads(planner, store):
     report = planner.load([story("a")], now=NOW)
-    assert report.deferred == 0 and len(rows(store)) == 6
+    assert report.deferred == 0 and len(rows(store)) == 8
 
 
 def test_agenda_renders_the_stories_it_shows_in_memory_and_stores_nothing(planner, store):
@@ -236,7 +236,7 @@ def test_agenda_renders_the_stories_it_shows_in_memory_and_stores_nothing(planne
     planner.load([story("a", dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC))], now=NOW, render=False)
     shown = ops.agenda(store, start=dt.datetime(2026, 3, 1, tzinfo=UTC), end=dt.datetime(2026, 3, 2, tzinfo=UTC),
                        now=NOW, planner=planner)
-    assert len(shown) == 6 and all(r.text for r in shown)
+    assert len(shown) == 8 and all(r.text for r in shown)
     assert [(r.kind, r.platform) for r in shown] == sorted(((r.kind, r.platform) for r in shown),
                                                           key=lambda k: (k[0] != "root", k[1]))
     assert all(r.id is None for r in shown) and rows(store) == []
@@ -253,5 +253,5 @@ def test_agenda_renders_the_stories_it_shows_in_memory_and_stores_nothing(planne
 def test_dry_run_shows_unrendered_stories_without_storing_anything(planner, engine, store, clock):
     planner.load([story("a", dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC))], now=NOW, render=False)
     report = engine.run_once(dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC), dry_run=True)
-    assert report.count("would-post") == 3 and all(e.text for e in report.events)
+    assert report.count("would-post") == 4 and all(e.text for e in report.events)
     assert rows(store) == []

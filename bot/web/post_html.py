@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup, escape
 
+from posts import mastodon_text
 from posts.render import reddit_autolinks
 from posts.twitter_text import url_spans
 
@@ -67,6 +68,35 @@ def x_html(text: str) -> Markup:
         pos = end
     out.append(_hashtags(text[pos:]))
     return Markup(_with_breaks("".join(out)))
+
+
+def mastodon_display_url(url: str) -> str:
+    """How Mastodon shows a link: without the scheme and ``www.``, the first 30 characters then "…"."""
+    shown = re.sub(r"^https?://(www\.)?", "", url, flags=re.I)
+    return shown if len(shown) <= 30 else shown[:30] + "…"
+
+
+def _mastodon_tags(text: str) -> str:
+    out, pos = [], 0
+    for match in _HASHTAG.finditer(text):
+        out.append(str(escape(text[pos:match.start()])))
+        out.append(f'<a class="tag" href="#" rel="nofollow">#{escape(match.group(1))}</a>')
+        pos = match.end()
+    out.append(str(escape(text[pos:])))
+    return "".join(out)
+
+
+def mastodon_html(text: str) -> Markup:
+    """A Mastodon status's text as the web app shows it: paragraphs at blank lines, line breaks
+    kept, the URLs the server links shown short, hashtags as tags."""
+    out, pos = [], 0
+    for start, end in mastodon_text.url_spans(text):
+        out.append(_mastodon_tags(text[pos:start]))
+        out.append(_link(text[start:end], mastodon_display_url(text[start:end])))
+        pos = end
+    out.append(_mastodon_tags(text[pos:]))
+    paragraphs = re.split(r"\n[ \t]*\n", "".join(out))
+    return Markup("".join(f"<p>{_with_breaks(p.strip())}</p>" for p in paragraphs if p.strip()))
 
 
 def bluesky_html(record: Mapping[str, Any]) -> Markup:

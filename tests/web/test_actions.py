@@ -225,7 +225,7 @@ def test_upload_of_a_valid_file_loads_it_as_load_does(make_client, store: Store)
     assert "Loaded 3 stories" in response.text and "3 new" in response.text
     assert 'href="/story/first-story"' in response.text
     assert count(store, StoryRow) == 3
-    assert count(store, DeliveryRow) == 6 + 6 + 3  # two stories with 2 posts on 3 platforms, one without a follow-up
+    assert count(store, DeliveryRow) == 8 + 8 + 4  # two stories with 2 posts on 4 platforms, one without a follow-up
     with store.session() as session:
         assert session.get(StoryRow, "first-story").origin == "stories.yaml:1"
     again = upload(client, ("stories.yaml", STORIES))  # loading again changes nothing

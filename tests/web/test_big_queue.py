@@ -59,7 +59,7 @@ def test_the_calendar_shows_stories_not_rendered_yet_from_their_rows(make_client
         dues = list(session.scalars(select(StoryRow.root_due)))
     for day in (dt.date(2026, 3, 2), dt.date(2026, 3, 3), dt.date(2026, 3, 4)):
         # a root and a follow-up per platform, each counted on the day it is due
-        posts = 3 * sum((due.date() == day) + ((due + dt.timedelta(hours=6)).date() == day) for due in dues)
+        posts = 4 * sum((due.date() == day) + ((due + dt.timedelta(hours=6)).date() == day) for due in dues)
         html = page.split(f'id="d{day.isoformat()}"', 1)[1].split('<li class="day', 1)[0]
         assert f'<span class="count">{posts} posts</span>' in html
 
@@ -77,11 +77,11 @@ def test_the_calendar_is_bounded_with_links_to_the_rest(make_client, big: Store)
         dues = list(session.scalars(select(StoryRow.root_due)))
     day = dt.date(2026, 3, 2)
     on_day = sum((due.date() == day) + ((due + dt.timedelta(hours=6)).date() == day) for due in dues)
-    assert more and int(more[0][1]) == on_day - day_limit(7 * MAX_WEEKS, 3)  # roots and follow-ups on X
+    assert more and int(more[0][1]) == on_day - day_limit(7 * MAX_WEEKS, 4)  # roots and follow-ups on X
     first = client.get(more[0][0].replace("&amp;", "&"))
     assert "Page 1 of" in first.text
     day = first.text.split('id="d2026-03-02"', 1)[1].split('id="d2026-03-03"', 1)[0]
-    assert day.count('class="entry ') == 3 * PAGE_LIMIT
+    assert day.count('class="entry ') == 4 * PAGE_LIMIT
     last = client.get("/?day=2026-03-02&page=99").text
     assert "Page 4 of 4" in last and "← previous" in last and "next →" not in last
 

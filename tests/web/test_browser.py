@@ -177,6 +177,14 @@ def test_upload_calendar_story_spoiler_status_and_retry(browser: Browser, tmp_pa
         page.locator(".comment details.spoiler summary").first.click()
         expect(hidden).to_be_visible()
         expect(hidden).to_contain_text(first["one_year_later"].split()[0])
+        # Mastodon: the reply's reveal is folded behind its content warning until clicked
+        warning = page.locator(".mastopost details.cw summary").first
+        folded = page.locator(".mastopost details.cw .text").first
+        expect(warning).to_contain_text("One year later — spoiler")
+        expect(folded).to_be_hidden()
+        warning.click()
+        expect(folded).to_be_visible()
+        expect(folded).to_contain_text(first["one_year_later"].split()[0])
         shot(page, "story.png")
 
         # the status page: reasons, then retry the failed delivery, with a confirmation
@@ -233,6 +241,10 @@ def test_pages_read_and_spoilers_reveal_without_javascript(browser: Browser, tmp
         expect(hidden).to_be_hidden()
         page.locator(".comment details.spoiler summary").first.click()
         expect(hidden).to_be_visible()
+        folded = page.locator(".mastopost details.cw .text").first
+        expect(folded).to_be_hidden()
+        page.locator(".mastopost details.cw summary").first.click()
+        expect(folded).to_be_visible()
         context.close()
 
 

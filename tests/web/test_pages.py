@@ -28,10 +28,10 @@ def test_calendar_shows_each_days_posts_per_platform_with_times_and_quotas(clien
     assert len(cal) == 14
     monday = cal["2026-03-02"]
     assert "today" in monday.split(">", 1)[0]
-    for name in ("X", "Reddit", "Bluesky"):
+    for name in ("X", "Reddit", "Bluesky", "Mastodon"):
         assert f'<span class="pfname">{name}</span>' in monday
-    assert monday.count("<time>15:00</time>") == 3  # the root: date-only, middle of the 09:00-21:00 window
-    assert monday.count("<time>21:00</time>") == 3  # its follow-up, 6 hours later
+    assert monday.count("<time>15:00</time>") == 4  # the root: date-only, middle of the 09:00-21:00 window
+    assert monday.count("<time>21:00</time>") == 4  # its follow-up, 6 hours later
     assert "Example Lab shows a &lt;b&gt;model&lt;/b&gt; that plans &amp; reasons" in monday  # escaped
     assert 'href="/story/first-story"' in monday
     assert "2/100" in monday  # X: root + follow-up against the 24-hour quota
@@ -89,7 +89,7 @@ def test_calendar_marks_pending_posts_past_their_time_late(make_client, loaded: 
 
     client = make_client(clock=lambda: NOW + dt.timedelta(hours=8))  # 16:00, root was due 15:00
     monday = days(client.get("/").text)["2026-03-02"]
-    assert "3 late" in monday
+    assert "4 late" in monday
 
 
 def test_story_page_shows_each_platform_as_followers_will_see_it(client: TestClient):
@@ -111,9 +111,18 @@ def test_story_page_shows_each_platform_as_followers_will_see_it(client: TestCli
     spoiler = re.search(r'<details class="spoiler">.*?</details>', html, re.S)
     assert spoiler and "It was cited everywhere; nobody shipped it" in spoiler.group(0)
     assert "<details class=\"spoiler\" open" not in html
+    # Mastodon: the status with its link shown short, and the reply's reveal folded behind its content
+    # warning (a closed <details>, the warning as its summary), each counted against the instance's 500
+    assert 'class="post mastopost' in html and "@oneyearago@mastodon.example" in html
+    assert "/500 characters" in html
+    cw = re.search(r'<details class="cw">\s*<summary><span class="cw-text">(.*?)</span>.*?</summary>(.*?)</details>',
+                   html, re.S)
+    assert cw and cw.group(1) == "One year later — spoiler"
+    assert "It was cited everywhere; nobody shipped it" in cw.group(2)
+    assert '<details class="cw" open' not in html
     assert "<script>" not in html.split("</head>", 1)[1]  # nothing on the page needs JavaScript
     # the delivery behind each post
-    assert html.count('class="badge st-pending">pending</span>') == 6
+    assert html.count('class="badge st-pending">pending</span>') == 8
     assert "due 2026-03-02 15:00" in html and "due 2026-03-02 21:00" in html
 
 
