@@ -152,8 +152,8 @@ def test_a_create_whose_answer_was_lost_is_found_and_recorded_posted_without_a_s
     assert root.key and len(root.key) == 32
 
 
-def test_a_rate_limit_pauses_the_platform_until_the_reset_then_posts(mastodon_mock: MastodonMock,
-                                                                     tmp_path: Path) -> None:  # noqa: F811
+def test_a_rate_limit_pauses_the_platform_until_the_reset_then_posts(
+        mastodon_mock: MastodonMock, tmp_path: Path) -> None:  # noqa: F811
     mastodon_mock.fault("/api/v1/statuses", {"type": "ratelimit"})
     with engine_run(tmp_path, mastodon_mock.url) as run:
         assert "rate-limited" in run.at(NOW)
@@ -169,8 +169,8 @@ def test_a_rate_limit_pauses_the_platform_until_the_reset_then_posts(mastodon_mo
     assert len(mastodon_mock.statuses()) == 1
 
 
-def test_a_deleted_root_skips_the_followup_with_the_reason(mastodon_mock: MastodonMock,
-                                                          tmp_path: Path) -> None:  # noqa: F811
+def test_a_deleted_root_skips_the_followup_with_the_reason(
+        mastodon_mock: MastodonMock, tmp_path: Path) -> None:  # noqa: F811
     with engine_run(tmp_path, mastodon_mock.url) as run:
         run.at(NOW)
         mastodon_mock.delete(run.root().remote_id or "")
