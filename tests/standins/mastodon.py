@@ -153,7 +153,8 @@ class CassetteServer:
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, name="mastodon-cassettes", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="mastodon-cassettes",
+                         daemon=True).start()
         return self
 
     def stop(self) -> None:
