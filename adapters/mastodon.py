@@ -29,10 +29,12 @@ from mastodon import Mastodon
 from mastodon.errors import (
     MastodonAPIError,
     MastodonError,
+    MastodonIllegalArgumentError,
     MastodonNetworkError,
     MastodonNotFoundError,
     MastodonRatelimitError,
     MastodonUnauthorizedError,
+    MastodonVersionError,
 )
 
 from adapters.base import Outgoing, PostRef, ThreadState
@@ -291,6 +293,8 @@ class MastodonAdapter:
             if write and not _never_sent(cause):
                 raise self._error(OutcomeUnknown, message + " (the status may have been made)") from exc
             raise self._error(Transient, message) from exc
+        except (MastodonIllegalArgumentError, MastodonVersionError) as exc:  # refused before any request
+            raise self._error(Rejected, f"{action}: Mastodon.py refused the call: {_cut(str(exc))}") from exc
         except MastodonError as exc:
             message = f"{action}: {type(exc).__name__}: {_cut(str(exc))}"
             raise self._error(OutcomeUnknown if write else Transient, message) from exc
