@@ -186,6 +186,35 @@ def test_a_status_that_is_there_is_open(recorded):
     assert replaying(recorded).thread_state(PostRef("mastodon", status_id, "")) is ThreadState.OPEN
 
 
+@pytest.mark.parametrize(("status", "create", "read"), [
+    (403, AuthFailed, AuthFailed),       # a token without the scope, a suspended account
+    (400, Rejected, Transient),
+    (500, OutcomeUnknown, Transient),    # a repeated key can answer 500 although the status exists (#40399)
+    (502, OutcomeUnknown, Transient),    # the proxy gave up; the server may have posted
+    (504, OutcomeUnknown, Transient),
+    (503, Transient, Transient),         # not taken; a resend carries the same key anyway
+])
+def test_each_http_status_becomes_its_error_on_a_create_and_on_a_read(recorded, status, create, read):
+    answer = cassette("test_status_empty")[0]  # the recorded error envelope, with another status
+    recorded.answer(answer, status=status, body='{"error":"Recorded envelope"}')
+    recorded.answer(answer, status=status, body='{"error":"Recorded envelope"}', to="GET /api/v1/statuses/1")
+    adapter = replaying(recorded)
+    with pytest.raises(create) as on_create:
+        adapter.publish(root("Toot!"))
+    with pytest.raises(read) as on_read:
+        adapter.thread_state(PostRef("mastodon", "1", ""))
+    assert (on_create.type, on_read.type) == (create, read)
+    assert f"HTTP {status}: Recorded envelope" in on_create.value.reason
+
+
+def test_a_429_whose_reset_is_past_by_our_clock_waits_a_little_not_at_all(recorded):
+    recorded.answer(cassette("test_status_context")[0], status=429, body='{"error":"Too many requests"}')
+    later = RECORDED_AT + dt.timedelta(hours=2)  # past the recorded 15:00 reset
+    with pytest.raises(RateLimited) as caught:
+        replaying(recorded, clock=later).publish(root("Toot!"))
+    assert caught.value.retry_at == later + dt.timedelta(seconds=5)
+
+
 RECORDED_RESET = dt.datetime(2026, 8, 1, 15, 0, 0, 949515, tzinfo=UTC)
 """The ``x-ratelimit-reset`` of the recorded create in ``test_status_context.yaml`` (the 3-hour statuses limit)."""
 
