@@ -3,7 +3,9 @@
 #   make test   - install what the tests need (Python packages, the local Bluesky server, the reference
 #                 implementations), check the types and run every test
 #   make check  - lint, types and the fast tests (no Bluesky server, PostgreSQL, browser, reference
-#                 implementations, chaos or slow tests): under two minutes
+#                 implementations, chaos or slow tests): under two minutes. The Mastodon stand-in
+#                 (mastodon-mock, a Python package) starts in about two seconds, once per worker, so its
+#                 tests stay in; -m "not mastodon" leaves them out
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

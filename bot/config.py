@@ -148,6 +148,17 @@ def _optional_path(text: str) -> Path | None:
     return Path(text).expanduser() if text.strip() else None
 
 
+def _http_url(text: str) -> str:
+    """An http(s) URL with a host, without a trailing slash; empty when not set."""
+    value = text.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{text!r} is not an http(s) URL (e.g. https://mastodon.social)")
+    return value
+
+
 def _networks(text: str) -> tuple[Any, ...]:
     """false (none), true (every address), or a comma-separated list of addresses and CIDR blocks."""
     import ipaddress
@@ -479,6 +490,27 @@ class Settings:
         "bluesky-session.json next to the database",
         _optional_path,
         group="Bluesky"
+    )
+    # Mastodon (Mastodon.py)
+    mastodon_api_base_url: str = setting(
+        "",
+        "Mastodon: the instance the account lives on, e.g. https://mastodon.social",
+        _http_url,
+        group="Mastodon"
+    )
+    mastodon_access_token: Secret = setting(
+        "",
+        "Mastodon: an access token of the posting account (on the instance: Preferences > Development > "
+        "New application, scopes write:statuses, read:statuses and read:accounts; then 'Your access token')",
+        secret=True,
+        group="Mastodon"
+    )
+    mastodon_visibility: str = setting(
+        "unlisted",
+        "Mastodon: who sees the posts: public, unlisted (the fediverse's etiquette for bots: not on the "
+        "public timelines) or private (followers only)",
+        _choice(("public", "unlisted", "private")),
+        group="Mastodon"
     )
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     """Where each setting's value came from (``option``, ``environment``, ``.env`` or ``default``)."""

@@ -2,7 +2,8 @@
 
 The one module that turns the settings into each adapter's own configuration
 (:class:`~adapters.x.XConfig`, :class:`~adapters.reddit.RedditConfig`,
-:class:`~adapters.bluesky.BlueskyConfig`, :class:`~adapters.sandbox.SandboxConfig`), and that
+:class:`~adapters.bluesky.BlueskyConfig`, :class:`~adapters.mastodon.MastodonConfig`,
+:class:`~adapters.sandbox.SandboxConfig`), and that
 knows which settings (and so which environment variables) each live platform needs.
 """
 
@@ -24,6 +25,7 @@ from posts.errors import ConfigError
 
 if TYPE_CHECKING:
     from adapters.bluesky import BlueskyConfig
+    from adapters.mastodon import MastodonConfig
     from adapters.reddit import RedditConfig
     from adapters.x import XConfig
 
@@ -33,7 +35,7 @@ def open_store(settings: Settings) -> Store:
 
 
 LIVE_ADAPTERS = {"x": "adapters.x:XAdapter", "reddit": "adapters.reddit:RedditAdapter",
-                 "bluesky": "adapters.bluesky:BlueskyAdapter"}
+                 "bluesky": "adapters.bluesky:BlueskyAdapter", "mastodon": "adapters.mastodon:MastodonAdapter"}
 """Where each platform's live adapter lives; imported only when that platform is used live."""
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -41,6 +43,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "reddit": ("reddit_client_id", "reddit_client_secret", "reddit_username", "reddit_password",
                "reddit_subreddit"),
     "bluesky": ("bluesky_handle", "bluesky_app_password"),
+    "mastodon": ("mastodon_api_base_url", "mastodon_access_token"),
 }
 """The settings each live platform cannot do without."""
 
@@ -82,8 +85,16 @@ def bluesky_config(settings: Settings) -> BlueskyConfig:
                          timeout=settings.http_timeout, secrets=tuple(settings.secrets()))
 
 
+def mastodon_config(settings: Settings) -> MastodonConfig:
+    from adapters.mastodon import MastodonConfig
+
+    return MastodonConfig(api_base_url=settings.mastodon_api_base_url, access_token=settings.mastodon_access_token,
+                          visibility=settings.mastodon_visibility, timeout=settings.http_timeout,
+                          user_agent=f"oneyearago/{__version__}", secrets=tuple(settings.secrets()))
+
+
 LIVE_CONFIGS: dict[str, Callable[[Settings], Any]] = {"x": x_config, "reddit": reddit_config,
-                                                      "bluesky": bluesky_config}
+                                                      "bluesky": bluesky_config, "mastodon": mastodon_config}
 
 
 def sandbox_config(settings: Settings, platform: str) -> SandboxConfig:

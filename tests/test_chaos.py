@@ -2,7 +2,8 @@
 misbehaves; then the platforms' own records are checked.
 
 X and Reddit are stateful stand-ins served on 127.0.0.1 (the real tweepy and praw code talks to them
-over HTTP); Bluesky is the real reference server behind a fault-injecting proxy. Faults: 5xx, 429
+over HTTP); Bluesky is the real reference server behind a fault-injecting proxy; Mastodon (once it is one
+of ``posts.story.PLATFORMS``) is the ``mastodon-mock`` stand-in behind the same kind of proxy. Faults: 5xx, 429
 with reset headers, Reddit's RATELIMIT inside a 200, answers slower than the bot's timeout, and
 posts accepted whose answer is lost (the connection dropped after the write).
 
@@ -25,19 +26,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
+from adapters.mastodon import html_text
 from bot.config import load_settings
 from bot.models import DeliveryRow
 from bot.planner import Planner
 from bot.store import Store
-from posts.story import Story
+from posts.story import PLATFORMS, Story
 from tests.adapters.x_fixtures import CREDENTIALS
 from tests.pds_harness import LocalPDS
 from tests.standins import x as x_standin
 from tests.standins.bluesky_proxy import FaultProxy
+from tests.standins.mastodon import TOKEN as MASTODON_TOKEN
+from tests.standins.mastodon import AnswerLossProxy, MastodonMock
 from tests.standins.reddit import RedditStandin
 from tests.standins.x import XStandin
 
@@ -47,6 +52,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / ".cache" / "artifacts"
 LONG_REVEAL = " ".join(f"Step {{i}}.{j}: the story kept unfolding in ways few predicted at the time."
                        for j in range(9))
 """A reveal long enough to be a thread on X and Bluesky (each story's own: X refuses duplicate text)."""
+MASTODON = "mastodon" in PLATFORMS
+"""Mastodon takes part once it is a platform (the rendering half of issue 16); until then the run leaves it out."""
+CREATE = "/api/v1/statuses"
 
 
 def chaos_stories(start: dt.datetime, count: int) -> list[Story]:
@@ -67,14 +75,19 @@ def chaos_stories(start: dt.datetime, count: int) -> list[Story]:
 class Faults:
     """Random faults, injected into the stand-ins and the proxy while the bot runs."""
 
-    def __init__(self, rng: random.Random, x: XStandin, reddit: RedditStandin, proxy: FaultProxy):
+    def __init__(self, rng: random.Random, x: XStandin, reddit: RedditStandin, proxy: FaultProxy,
+                 mastodon: MastodonMock | None = None, mastodon_proxy: AnswerLossProxy | None = None):
         self.rng, self.x, self.reddit, self.proxy = rng, x, reddit, proxy
+        self.mastodon, self.mastodon_proxy = mastodon, mastodon_proxy
         self.injected: collections.Counter[str] = collections.Counter()
 
     def inject(self) -> None:
-        kind = self.rng.choice(["x-503", "x-503-applied", "x-429", "x-slow", "x-drop", "reddit-503",
-                                "reddit-ratelimit", "reddit-429", "reddit-drop", "reddit-slow", "bluesky-503",
-                                "bluesky-429", "bluesky-drop", "bluesky-slow", "none"])
+        kinds = ["x-503", "x-503-applied", "x-429", "x-slow", "x-drop", "reddit-503", "reddit-ratelimit",
+                 "reddit-429", "reddit-drop", "reddit-slow", "bluesky-503", "bluesky-429", "bluesky-drop",
+                 "bluesky-slow", "none"]
+        if self.mastodon is not None:
+            kinds += ["mastodon-503", "mastodon-500", "mastodon-429", "mastodon-drop", "mastodon-slow"]
+        kind = self.rng.choice(kinds)
         now = time.time()
         if kind == "x-503":
             self.x.fail_next("POST /2/tweets", 503)
@@ -107,6 +120,19 @@ class Faults:
             self.proxy.drop_next("com.atproto.repo.createRecord")
         elif kind == "bluesky-slow":
             self.proxy.delay_next("com.atproto.repo.createRecord", 3.5)
+        elif kind.startswith("mastodon-") and self.mastodon is not None and self.mastodon_proxy is not None:
+            if kind == "mastodon-503":
+                self.mastodon.fault(CREATE, {"type": "status", "status": 503})
+            elif kind == "mastodon-500":  # as a repeated Idempotency-Key may answer (mastodon/mastodon#40399)
+                self.mastodon_proxy.fail_next_create(500)
+            elif kind == "mastodon-429":  # the reset as real Mastodon sends it: ISO 8601 with microseconds
+                reset = dt.datetime.fromtimestamp(now + 3, UTC).isoformat(timespec="microseconds")
+                self.mastodon.fault(CREATE, {"type": "ratelimit", "headers": {
+                    "X-RateLimit-Reset": reset.replace("+00:00", "Z"), "Retry-After": "3"}})
+            elif kind == "mastodon-drop":
+                self.mastodon_proxy.lose_next_create()
+            else:
+                self.mastodon_proxy.delay_next(CREATE, 3.5)
         self.injected[kind] += 1
 
 
@@ -128,6 +154,8 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
     reddit_url = reddit.serve()
     account = pds.create_account("chaos")
     proxy = FaultProxy(pds.url).serve()
+    mastodon = MastodonMock(tmp_path / "mastodon").start() if MASTODON else None
+    mastodon_proxy = AnswerLossProxy(mastodon.url).serve() if mastodon is not None else None
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONEYEARAGO_")}
     env.update({
         "ONEYEARAGO_DATABASE_URL": f"sqlite:///{tmp_path / 'queue.db'}", "ONEYEARAGO_MODE": "live",
@@ -145,12 +173,17 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
         "ONEYEARAGO_QUOTA_X_24H": "0", "ONEYEARAGO_QUOTA_X_15M": "0", "ONEYEARAGO_QUOTA_REDDIT_24H": "0",
         "ONEYEARAGO_QUOTA_BLUESKY_24H": "0", "ONEYEARAGO_QUOTA_BLUESKY_15M": "0", "ONEYEARAGO_LOG_LEVEL": "error",
     })
+    if mastodon_proxy is not None:
+        env.update({"ONEYEARAGO_MASTODON_API_BASE_URL": mastodon_proxy.url,
+                    "ONEYEARAGO_MASTODON_ACCESS_TOKEN": MASTODON_TOKEN,
+                    "ONEYEARAGO_QUOTA_MASTODON_24H": "0", "ONEYEARAGO_QUOTA_MASTODON_15M": "0"})
     settings = load_settings({"database_url": env["ONEYEARAGO_DATABASE_URL"]}, environ={}, env_file=None)
     store = Store(settings.database_url)
     start = dt.datetime.now(UTC) + dt.timedelta(seconds=8)
     stories = chaos_stories(start, max(6, CYCLES // 4))
     Planner(store, settings).load(stories, now=dt.datetime.now(UTC), render=True)
-    faults = Faults(rng, x, reddit, proxy)
+    faults = Faults(rng, x, reddit, proxy, mastodon, mastodon_proxy)
+    toots: list[dict[str, Any]] = []
     log = open(tmp_path / "bot.log", "ab")
     kills = 0
     proc: subprocess.Popen[bytes] | None = None
@@ -179,6 +212,9 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
         # Then let it finish in peace: faults still queued are dropped, and every delivery must settle.
         for queues in (x._faults, reddit._faults, proxy._faults):
             queues.clear()
+        if mastodon is not None and mastodon_proxy is not None:
+            mastodon.clear_faults()
+            mastodon_proxy._faults.clear()
         with store.session() as session:  # fast-forward the backoff schedule (tested elsewhere), not the rest
             session.execute(update(DeliveryRow).where(DeliveryRow.status == "pending").values(not_before=None))
         proc = start_bot()
@@ -196,6 +232,8 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
             time.sleep(1)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+        if mastodon is not None:
+            toots = mastodon.statuses()
     finally:
         if proc is not None and proc.poll() is None:  # interrupted (e.g. a timeout): never leave the bot running
             proc.kill()
@@ -204,6 +242,10 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
         x.stop()
         reddit.stop()
         proxy.stop()
+        if mastodon_proxy is not None:
+            mastodon_proxy.stop()
+        if mastodon is not None:
+            mastodon.stop()
 
     with store.session() as session:
         rows = list(session.scalars(select(DeliveryRow)))
@@ -281,6 +323,25 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
             reply = uris[row.remote_id]["value"]["reply"]
             if reply["parent"]["uri"] != parent.remote_id or reply["root"]["uri"] != root.remote_id:
                 problems.append(f"bluesky {row.label}: reply refs point elsewhere")
+
+    # Mastodon: each status at most once (same text behind the same warning); replies under the right parent.
+    def toot_key(text: str, warning: str | None) -> tuple[str, str]:
+        return " ".join(text.split()), warning or ""
+
+    toot_copies = collections.Counter(toot_key(html_text(t["content"]), t["spoiler_text"]) for t in toots)
+    toot_ids = {t["id"]: t for t in toots}
+    mastodon_rows = [r for r in rows if r.platform == "mastodon"]
+    for row in mastodon_rows:
+        copies = toot_copies[toot_key(row.payload["status"], row.payload.get("spoiler_text"))]
+        if copies > 1 or (row.status == "posted" and copies != 1):
+            problems.append(f"mastodon {row.label}: {copies} copies on the server")
+        if row.kind == "followup" and row.status == "posted":
+            parent = by_slot[(row.story_id, "mastodon", "root", 1) if row.part == 1
+                             else (row.story_id, "mastodon", "followup", row.part - 1)]
+            if toot_ids[row.remote_id]["in_reply_to_id"] != parent.remote_id:
+                problems.append(f"mastodon {row.label}: replies to {toot_ids[row.remote_id]['in_reply_to_id']}")
+    if len(toots) > len(mastodon_rows):
+        problems.append(f"mastodon: {len(toots)} statuses on the server for {len(mastodon_rows)} deliveries")
 
     # Nothing sent while a platform had said wait, by a bot that knew it: the process that was told, or
     # a later one when the told process had recorded the wait. (A process killed between the answer

@@ -1,4 +1,4 @@
-"""One contract, every adapter: the same behaviours on the sandbox, X, Reddit, Bluesky and the in-memory
+"""One contract, every adapter: the same behaviours on the sandbox, X, Reddit, Bluesky, Mastodon and the in-memory
 fake the engine tests use.
 
 Each platform's fixture (``<name>_target``) gives a ready adapter talking to a real server or an
@@ -17,6 +17,7 @@ import pytest
 from adapters.base import Adapter, Outgoing, PostRef, ThreadState
 from adapters.bluesky import BlueskyAdapter
 from adapters.fake import FakeAdapter
+from adapters.mastodon import MastodonAdapter
 from adapters.reddit import RedditAdapter
 from adapters.sandbox import SandboxAdapter
 from adapters.x import XAdapter
@@ -24,21 +25,39 @@ from posts.render import iso_utc, render
 from posts.story import Story
 from tests.adapters.bluesky_fixtures import bluesky_target  # noqa: F401
 from tests.adapters.fake_fixtures import fake_target  # noqa: F401
+from tests.adapters.mastodon_fixtures import mastodon_mock, mastodon_server, mastodon_target  # noqa: F401
 from tests.adapters.reddit_fixtures import reddit_target  # noqa: F401
 from tests.adapters.sandbox_fixtures import sandbox_target  # noqa: F401
 from tests.adapters.x_fixtures import x_target  # noqa: F401
 from tests.replies import replying
 
 # The Bluesky case starts the local PDS: its marker is set at collection, so ``-m "not pds"`` deselects it.
-TARGETS = ["fake", "sandbox", "x", "reddit", pytest.param("bluesky", marks=pytest.mark.pds)]
+# The Mastodon case starts the mastodon-mock stand-in (about two seconds, once per session): ``-m "not mastodon"``.
+TARGETS = ["fake", "sandbox", "x", "reddit", pytest.param("bluesky", marks=pytest.mark.pds),
+           pytest.param("mastodon", marks=pytest.mark.mastodon)]
 STORY = Story(id="contract", date=dt.date(2025, 1, 12), headline="Contract test headline", summary="A summary.",
               url="https://example.com/contract", category="research", source="Example",
               one_year_later=" ".join(f"Sentence {i} of how things turned out, one year later." for i in range(12)),
               tags=("contract",))
 
 
+def mastodon_payload(story: Story, kind: str, part: int) -> dict[str, object]:
+    """A Mastodon status as rendering will make it (text, language; the follow-up behind the warning).
+
+    Replaced by render_mastodon at merge: until posts/render.py renders "mastodon" (the other half of
+    issue 16), this stands in for ``render(STORY, "mastodon")``.
+    """
+    if kind == "root":
+        return {"status": f"{story.headline}\n\n{story.summary}\n\n{story.url}", "language": "en"}
+    sentences = story.one_year_later.split(". ")
+    chunk = ". ".join(sentences[(part - 1) * 4:part * 4])
+    return {"status": f"{part}/3 {chunk}", "language": "en", "spoiler_text": "One year later — spoiler"}
+
+
 def outgoing(adapter: Adapter, kind: str, part: int) -> Outgoing:
     platform = "bluesky" if adapter.platform == "sandbox" else adapter.platform
+    if platform == "mastodon":
+        return Outgoing(adapter.platform, STORY.id, kind, part, mastodon_payload(STORY, kind, part), adapter.new_key())
     parts = render(STORY, platform)
     rendered = next((p for p in parts if (p.kind, p.part) == (kind, part)), None)
     if rendered is None:  # Reddit fits the reveal in one comment: make the extra parts by hand
@@ -55,7 +74,7 @@ def target(request: pytest.FixtureRequest):
     return request.getfixturevalue(f"{request.param}_target")
 
 
-ADAPTER_CLASSES = [XAdapter, RedditAdapter, BlueskyAdapter, SandboxAdapter, FakeAdapter]
+ADAPTER_CLASSES = [XAdapter, RedditAdapter, BlueskyAdapter, MastodonAdapter, SandboxAdapter, FakeAdapter]
 PROTOCOL_METHODS = ["publish", "reply", "thread_state", "find", "whoami"]
 
 

@@ -1,0 +1,475 @@
+"""Provide MastodonAdapter: statuses and self-replies on a Mastodon instance, through Mastodon.py.
+
+Every create carries the delivery's key as the ``Idempotency-Key`` header: a resend with the same key
+within the server's window (one hour) returns the status already made instead of a second one. Past
+that window, and whenever an answer was lost, :meth:`MastodonAdapter.find` looks for the status among
+the account's own recent statuses by its content, as for X and Reddit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import email.utils
+import html.parser
+import logging
+import math
+import re
+import threading
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from mastodon import Mastodon
+from mastodon.errors import (
+    MastodonAPIError,
+    MastodonError,
+    MastodonIllegalArgumentError,
+    MastodonNetworkError,
+    MastodonNotFoundError,
+    MastodonRatelimitError,
+    MastodonUnauthorizedError,
+    MastodonVersionError,
+)
+
+from adapters.base import Outgoing, PostRef, ThreadState
+from posts.clock import utcnow
+from posts.errors import (
+    AdapterError,
+    AuthFailed,
+    ConfigError,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    Transient,
+)
+from posts.masking import Masker
+from posts.mastodon_text import MastodonLimits
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "mastodon"
+VISIBILITIES = ("public", "unlisted", "private")
+"""What the bot may post as (``direct`` would reach nobody)."""
+MASTODON_VERSION = "4.4.0"
+"""The server version Mastodon.py is told to assume, so that it never asks the server by itself."""
+RATE_LIMIT_FALLBACK = dt.timedelta(minutes=5)
+"""How long to wait after a 429 that names no reset time (the general window is 5 minutes)."""
+MIN_WAIT = dt.timedelta(seconds=5)
+"""The shortest wait after a 429 whose reset is already past by our clock."""
+FIND_PAGE = 40
+"""Statuses per page when looking for a post (the server's maximum)."""
+FIND_PAGES = 10
+"""At most this many pages of the account's own statuses are read when looking for a post."""
+MAX_REASON = 300
+"""A server's message is cut to this many characters in an error."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MastodonConfig:
+    """What the Mastodon adapter is built from: the instance, the posting account's access token, the
+    visibility of its posts and how long to wait for the server. The token never shows in ``repr``."""
+
+    api_base_url: str
+    access_token: str = dataclasses.field(repr=False)
+    visibility: str = "unlisted"
+    timeout: dt.timedelta = dt.timedelta(seconds=30)
+    user_agent: str = "oneyearago"
+    secrets: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    """Further secrets to mask out of every message (the token is masked anyway)."""
+
+
+class _Session(requests.Session):
+    """A session that keeps the last response it received (its status and rate-limit headers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+        self.hooks["response"].append(self._remember)
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        self._local.last = response
+        return response
+
+    def forget(self) -> None:
+        self._local.last = None
+
+    @property
+    def last(self) -> requests.Response | None:
+        """The last response received on this thread (``None`` since :meth:`forget`)."""
+        return getattr(self._local, "last", None)
+
+
+class MastodonAdapter:
+    """Posts the rendered statuses as given; a follow-up is a plain ``status_post`` with ``in_reply_to_id``.
+
+    Never ``status_reply``: it would prefix the bot's own handle and copy the parent's warning.
+    Mastodon.py's own rate-limit waiting is off (``ratelimit_method="throw"``): the engine decides
+    when to try again. Every Mastodon.py and requests error is translated in :meth:`_errors`, the one
+    place that knows them.
+    """
+
+    platform: str = PLATFORM
+
+    def __init__(self, config: MastodonConfig, *, clock: Callable[[], dt.datetime] = utcnow):
+        base = config.api_base_url.strip().rstrip("/")
+        if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc:
+            raise ConfigError(f"mastodon: the instance URL must be an http(s) URL, not {base!r}")
+        if not config.access_token:
+            raise ConfigError("mastodon: the configuration has no access token")
+        if config.visibility not in VISIBILITIES:
+            raise ConfigError(f"mastodon: visibility {config.visibility!r} is not one of {', '.join(VISIBILITIES)}")
+        self.config = config
+        self.clock = clock
+        self.base_url = base
+        self.host = urlsplit(base).netloc
+        self._mask = Masker([config.access_token, *config.secrets])
+        self.session = _Session()
+        self.api = Mastodon(access_token=config.access_token, api_base_url=base, ratelimit_method="throw",
+                            version_check_mode="none", mastodon_version=MASTODON_VERSION, session=self.session,
+                            request_timeout=config.timeout.total_seconds(), user_agent=config.user_agent)
+        self._account: tuple[str, str] | None = None
+        """(id, acct) of the posting account, from ``verify_credentials`` (fetched once, when first needed)."""
+        self._limits: MastodonLimits | None = None
+
+    # -- the contract -----------------------------------------------------------------
+
+    def new_key(self) -> str:
+        """A fresh Idempotency-Key, sent with every attempt of the delivery (the engine commits it first)."""
+        return uuid.uuid4().hex
+
+    def publish(self, post: Outgoing) -> PostRef:
+        return self._create(post, None)
+
+    def reply(self, post: Outgoing) -> PostRef:
+        parent, _root = post.thread()
+        return self._create(post, parent.id)
+
+    def thread_state(self, ref: PostRef) -> ThreadState:
+        """GONE when the status is deleted or no longer visible to the bot; else OPEN (the author may
+        always reply to their own status)."""
+        with self._errors("check the status", write=False):
+            try:
+                status = self.api.status(ref.id)
+            except MastodonAPIError as exc:
+                if _status_code(exc) in (404, 410):  # deleted, or not visible to the bot (Mastodon says 404)
+                    logger.info("mastodon: status %s is gone (HTTP %s)", ref.id, _status_code(exc))
+                    return ThreadState.GONE
+                raise
+        if not isinstance(status, Mapping) or str(status.get("id") or "") != str(ref.id):
+            return ThreadState.GONE
+        return ThreadState.OPEN
+
+    def find(self, post: Outgoing, *, since: dt.datetime | None = None) -> PostRef | None:
+        """Look for ``post`` among the account's own statuses since ``since``, newest first.
+
+        A status matches when it answers the same parent (none for a root), carries the same content
+        warning and, as text, the same content. The oldest match is the one that landed first.
+        ``OutcomeUnknown`` when the statuses since ``since`` are more than :data:`FIND_PAGES` pages.
+        """
+        text, spoiler = self._status_text(post), _normal(str(post.payload.get("spoiler_text") or ""))
+        want = _normal(text)
+        parent_id = post.parent.id if post.parent is not None else None
+        match: Mapping[str, Any] | None = None
+        with self._errors("look for the status", write=False):
+            account_id, _ = self._me()
+            page: Any = self.api.account_statuses(account_id, limit=FIND_PAGE)
+            complete = False
+            for _ in range(FIND_PAGES):
+                if not page:
+                    complete = True
+                    break
+                for status in page:
+                    created = _aware(status.get("created_at"))
+                    if since is not None and created is not None and created < since:
+                        complete = True
+                        break
+                    if (str(status.get("in_reply_to_id") or "") == str(parent_id or "")
+                            and _normal(str(status.get("spoiler_text") or "")) == spoiler
+                            and _normal(html_text(str(status.get("content") or ""))) == want):
+                        match = status  # keep going: the oldest match is the one to keep
+                if complete:
+                    break
+                page = self.api.fetch_next(page)
+        if match is not None:
+            return self._ref(match)
+        if not complete:
+            raise OutcomeUnknown(self.platform, f"look for the status: not among the last {FIND_PAGES * FIND_PAGE} "
+                                                "statuses, and there are more")
+        return None
+
+    def whoami(self) -> str:
+        """``@acct@host`` of the account the token posts as."""
+        with self._errors("check the credentials", write=False):
+            self._account = None
+            _, acct = self._me()
+        return f"@{acct}@{self.host}" if "@" not in acct else f"@{acct}"
+
+    def limits(self) -> MastodonLimits:
+        """The instance's status limits, read once from ``/api/v2/instance``."""
+        if self._limits is None:
+            with self._errors("read the instance's limits", write=False):
+                instance = self.api.instance_v2()
+            self._limits = MastodonLimits.from_instance(instance if isinstance(instance, Mapping) else None)
+        return self._limits
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _create(self, post: Outgoing, in_reply_to_id: str | None) -> PostRef:
+        text = self._status_text(post)
+        spoiler = post.payload.get("spoiler_text") or None
+        language = post.payload.get("language") or None
+        action = "reply" if in_reply_to_id is not None else "post"
+        with self._errors(action, write=True, replying=in_reply_to_id is not None):
+            status = self.api.status_post(text, in_reply_to_id=in_reply_to_id, spoiler_text=spoiler,
+                                          language=language, visibility=self.config.visibility,
+                                          idempotency_key=post.key)
+        if not isinstance(status, Mapping) or not status.get("id"):
+            raise OutcomeUnknown(self.platform, f"the {action} was accepted but the answer holds no status id")
+        ref = self._ref(status)
+        logger.info("mastodon: %s %s%s", "replied" if in_reply_to_id else "posted", ref.id,
+                    f" under {in_reply_to_id}" if in_reply_to_id else "")
+        return ref
+
+    def _status_text(self, post: Outgoing) -> str:
+        text = post.payload.get("status")
+        if not isinstance(text, str) or not text.strip():
+            raise Rejected(self.platform, f"the {post.kind} payload has no status text (not a Mastodon payload?)")
+        return text
+
+    def _ref(self, status: Mapping[str, Any]) -> PostRef:
+        status_id = str(status["id"])
+        url = str(status.get("url") or status.get("uri") or f"{self.base_url}/statuses/{status_id}")
+        extra = {"uri": str(status["uri"])} if status.get("uri") else {}
+        return PostRef(self.platform, status_id, url, extra)
+
+    def _me(self) -> tuple[str, str]:
+        """(id, acct) of the posting account; call inside ``_errors``."""
+        if self._account is None:
+            account = self.api.account_verify_credentials()
+            if not isinstance(account, Mapping) or not account.get("id"):
+                raise Transient(self.platform, "the instance did not say who the account is")
+            self._account = (str(account["id"]), str(account.get("acct") or account.get("username") or ""))
+        return self._account
+
+    def _error(self, cls: type[AdapterError], message: str, **extra: Any) -> AdapterError:
+        """An error with every secret masked out of its message."""
+        return cls(self.platform, self._mask(message), **extra)
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, *, write: bool, replying: bool = False) -> Iterator[None]:
+        """Translate Mastodon.py and requests errors into the project's errors: the one place that does.
+
+        ``write`` is for calls that create a status: there, anything that may have reached the server
+        (a timeout or a connection lost after sending, a 500, 502 or 504, an unreadable answer) is
+        ``OutcomeUnknown``, never a reason to send again under a new key.
+        """
+        self.session.forget()
+        try:
+            yield
+        except AdapterError:
+            raise
+        except MastodonRatelimitError as exc:
+            last = self.session.last
+            if last is not None and last.status_code != 429:
+                # Mastodon.py could not read the rate-limit headers of an answer that was not a 429.
+                what = f"unreadable rate-limit headers on HTTP {last.status_code} ({exc})"
+                if write and last.ok:
+                    raise self._error(OutcomeUnknown, f"{action}: {what}: the status was probably made") from exc
+                raise self._error(Transient, f"{action}: {what}") from exc
+            retry_at, which = self._retry_at(last)
+            raise self._error(RateLimited, f"{action}: too many requests (HTTP 429, {which})",
+                              retry_at=retry_at) from exc
+        except MastodonAPIError as exc:
+            raise self._translate(exc, action, write=write, replying=replying) from exc
+        except MastodonNetworkError as exc:
+            cause = exc.__context__
+            message = f"{action}: {_network(cause, self.host)}"
+            if write and not _never_sent(cause):
+                raise self._error(OutcomeUnknown, message + " (the status may have been made)") from exc
+            raise self._error(Transient, message) from exc
+        except (MastodonIllegalArgumentError, MastodonVersionError) as exc:  # refused before any request
+            raise self._error(Rejected, f"{action}: Mastodon.py refused the call: {_cut(str(exc))}") from exc
+        except MastodonError as exc:
+            message = f"{action}: {type(exc).__name__}: {_cut(str(exc))}"
+            raise self._error(OutcomeUnknown if write else Transient, message) from exc
+
+    def _translate(self, exc: MastodonAPIError, action: str, *, write: bool, replying: bool) -> AdapterError:
+        status = _status_code(exc)
+        said = _server_message(exc)
+        described = f"HTTP {status}{': ' + said if said else ''}" if status else _cut(str(exc))
+        if isinstance(exc, MastodonUnauthorizedError) or status == 401:
+            return self._error(AuthFailed, f"{action}: the instance refused the access token ({described}); make a "
+                                           "new one under Preferences > Development")
+        if status == 403:
+            return self._error(AuthFailed, f"{action}: not allowed ({described}); the token needs the "
+                                           "write:statuses and read:statuses scopes")
+        if status is None:  # an answer Mastodon.py could not read (not JSON)
+            if write:
+                return self._error(OutcomeUnknown, f"{action}: unreadable answer ({described}): the status may "
+                                                   "have been made")
+            return self._error(Transient, f"{action}: unreadable answer ({described})")
+        if status >= 500:
+            if write and status != 503:
+                # 500: a repeated Idempotency-Key can answer 500 although the first status exists
+                # (mastodon/mastodon#40399); 502/504: the proxy gave up while the server may have posted.
+                return self._error(OutcomeUnknown, f"{action}: {described} (the status may have been made)")
+            return self._error(Transient, f"{action}: {described}")
+        if status == 429:
+            retry_at, which = self._retry_at(self.session.last)
+            return self._error(RateLimited, f"{action}: too many requests ({which})", retry_at=retry_at)
+        if isinstance(exc, MastodonNotFoundError) or status in (404, 410):
+            if replying:
+                return self._error(Rejected, f"{action}: the status replied to is gone ({described})")
+            return self._error(Rejected if write else Transient, f"{action}: not found ({described})")
+        if status == 408:
+            return self._error(Transient, f"{action}: the server timed out reading the request ({described})")
+        if write:
+            return self._error(Rejected, f"{action}: {described}")
+        return self._error(Transient, f"{action}: {described}")
+
+    def _retry_at(self, response: requests.Response | None) -> tuple[dt.datetime, str]:
+        """When the server allows the next request: its ``X-RateLimit-Reset`` (ISO 8601 on Mastodon, Unix
+        seconds on some servers), moved onto our clock by the answer's ``Date``; ``Retry-After`` if later."""
+        now = self.clock()
+        headers: Mapping[str, str] = response.headers if response is not None else {}
+        candidates: list[tuple[dt.datetime, str]] = []
+        reset = parse_reset(headers.get("X-RateLimit-Reset"))
+        if reset is not None:
+            server_now = _http_date(headers.get("Date"))
+            when = now + (reset - server_now) if server_now is not None else reset
+            candidates.append((when, f"reset at {reset:%H:%M:%S} UTC"))
+        retry_after = _seconds(headers.get("Retry-After"))
+        if retry_after is not None:
+            candidates.append((now + retry_after, f"retry after {math.ceil(retry_after.total_seconds())}s"))
+        if not candidates:
+            return now + RATE_LIMIT_FALLBACK, "no reset time given"
+        latest, which = max(candidates, key=lambda item: item[0])
+        return max(latest, now + MIN_WAIT), which
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def _status_code(exc: MastodonAPIError) -> int | None:
+    """The HTTP status of a failed call (``exc.args[1]`` as Mastodon.py raises it), else ``None``."""
+    if len(exc.args) >= 2 and isinstance(exc.args[1], int):
+        return exc.args[1]
+    return None
+
+
+def _server_message(exc: MastodonAPIError) -> str:
+    """The server's ``error`` text (localised: shown to the operator, never parsed)."""
+    said = exc.args[3] if len(exc.args) >= 4 and exc.args[3] else (exc.args[2] if len(exc.args) >= 3 else "")
+    return _cut(str(said or ""))
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 1] + "…"
+
+
+def parse_reset(value: str | None) -> dt.datetime | None:
+    """An ``X-RateLimit-Reset`` value as an aware UTC time: ISO 8601 (Mastodon: ``2026-08-01T15:00:00.949515Z``)
+    or Unix seconds; ``None`` when it is neither."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    with contextlib.suppress(ValueError, OverflowError, OSError):
+        return dt.datetime.fromtimestamp(float(text), dt.UTC)
+    with contextlib.suppress(ValueError):
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    return None
+
+
+def _http_date(value: str | None) -> dt.datetime | None:
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        when = email.utils.parsedate_to_datetime(value or "")
+        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _seconds(value: str | None) -> dt.timedelta | None:
+    with contextlib.suppress(ValueError, OverflowError):
+        seconds = float((value or "").strip())
+        if math.isfinite(seconds) and seconds >= 0:
+            return dt.timedelta(seconds=seconds)
+    return None
+
+
+def _network(exc: BaseException | None, host: str) -> str:
+    """A short description of a network failure (no URL parameters, no headers)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        kind = "timed out connecting to"
+    elif isinstance(exc, requests.ReadTimeout):
+        kind = "no answer in time from"
+    elif isinstance(exc, requests.ConnectionError):
+        kind = "connection failed to"
+    else:
+        kind = "bad answer from"
+    return f"{kind} {host} ({type(exc).__name__ if exc is not None else 'network error'})"
+
+
+def _never_sent(exc: BaseException | None) -> bool:
+    """Whether the request certainly never reached the server (the connection was never made)."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema)):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        reason = exc.args[0]
+        if isinstance(reason, urllib3.exceptions.MaxRetryError):
+            reason = reason.reason
+        # NewConnectionError (refused, no route) and NameResolutionError are ConnectTimeoutErrors.
+        return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
+    return False
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return _aware(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return None
+
+
+# ---------------------------------------------------------------------------- matching
+
+
+class _Text(html.parser.HTMLParser):
+    """The text of a status's HTML content: paragraphs and line breaks as newlines, links as written."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag == "p" and self.parts:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_text(content: str) -> str:
+    """The plain text of a status's ``content`` (Mastodon answers HTML: ``<p>…<br />…</p>``)."""
+    parser = _Text()
+    parser.feed(content)
+    parser.close()
+    return "".join(parser.parts)
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _normal(text: str) -> str:
+    """Text as compared: NFC, every run of white space one space, no white space at the ends."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
