@@ -41,28 +41,15 @@ STORY = Story(id="contract", date=dt.date(2025, 1, 12), headline="Contract test 
               tags=("contract",))
 
 
-def mastodon_payload(story: Story, kind: str, part: int) -> dict[str, object]:
-    """A Mastodon status as rendering will make it (text, language; the follow-up behind the warning).
-
-    Replaced by render_mastodon at merge: until posts/render.py renders "mastodon" (the other half of
-    issue 16), this stands in for ``render(STORY, "mastodon")``.
-    """
-    if kind == "root":
-        return {"status": f"{story.headline}\n\n{story.summary}\n\n{story.url}", "language": "en"}
-    sentences = story.one_year_later.split(". ")
-    chunk = ". ".join(sentences[(part - 1) * 4:part * 4])
-    return {"status": f"{part}/3 {chunk}", "language": "en", "spoiler_text": "One year later — spoiler"}
-
-
 def outgoing(adapter: Adapter, kind: str, part: int) -> Outgoing:
     platform = "bluesky" if adapter.platform == "sandbox" else adapter.platform
-    if platform == "mastodon":
-        return Outgoing(adapter.platform, STORY.id, kind, part, mastodon_payload(STORY, kind, part), adapter.new_key())
     parts = render(STORY, platform)
     rendered = next((p for p in parts if (p.kind, p.part) == (kind, part)), None)
-    if rendered is None:  # Reddit fits the reveal in one comment: make the extra parts by hand
+    if rendered is None:  # the reveal fits in fewer parts (Reddit: one comment): make the extra parts by hand
         rendered = next(p for p in parts if (p.kind, p.part) == (kind, 1))
-        rendered = dataclasses.replace(rendered, payload={"text": f"{rendered.payload['text']}\n\npart {part}"})
+        field = "status" if platform == "mastodon" else "text"
+        rendered = dataclasses.replace(rendered, payload={**rendered.payload,
+                                                          field: f"{rendered.payload[field]}\n\npart {part}"})
     payload = dict(rendered.payload)
     if platform == "bluesky":
         payload["createdAt"] = iso_utc(dt.datetime.now(dt.UTC))

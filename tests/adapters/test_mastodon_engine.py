@@ -25,9 +25,6 @@ from bot.models import DeliveryRow, PlatformRow
 from bot.planner import Planner
 from bot.store import Store
 from bot.wiring import mastodon_config
-from posts import render as render_module
-from posts.render import Check, Part, RenderOptions
-from posts.story import Story
 from tests.adapters.mastodon_fixtures import mastodon_mock, mastodon_server, mastodon_settings  # noqa: F401
 from tests.conftest import story
 from tests.standins.mastodon import AnswerLossProxy, MastodonMock
@@ -38,33 +35,6 @@ UTC = dt.UTC
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CW = "One year later — spoiler"
 REVEAL = " ".join(f"Sentence number {i} tells part of how things turned out." for i in range(14))
-
-
-def local_render(item: Story, options: RenderOptions) -> list[Part]:
-    """A Mastodon rendering of the payload contract (replaced by render_mastodon at merge)."""
-    root_text = f"{item.headline}\n\n{item.summary}\n\n{item.url}"
-    chunks, current = [], ""
-    for sentence in item.one_year_later.split(". "):
-        if current and len(current) + len(sentence) > 300:
-            chunks.append(current)
-            current = ""
-        current = f"{current} {sentence}".strip()
-    chunks.append(current)
-    total = len(chunks)
-    parts = [Part("mastodon", "root", 1, 1, root_text, {"status": root_text, "language": "en"},
-                  (Check("text", len(root_text), 500, "characters"),))]
-    for number, chunk in enumerate(chunks, 1):
-        text = f"{chunk} ({number}/{total})" if total > 1 else chunk
-        parts.append(Part("mastodon", "followup", number, total, text,
-                          {"status": text, "language": "en", "spoiler_text": CW},
-                          (Check("text", len(text) + len(CW), 500, "characters"),)))
-    return parts
-
-
-@pytest.fixture(autouse=True)
-def rendering(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "mastodon" not in render_module.RENDERERS:  # the rendering branch not merged yet
-        monkeypatch.setitem(render_module.RENDERERS, "mastodon", local_render)
 
 
 @dataclasses.dataclass
