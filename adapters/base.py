@@ -122,3 +122,15 @@ class Adapter(Protocol):
     def whoami(self) -> str:
         """Check the credentials without posting and say who the bot posts as."""
         ...
+
+
+@runtime_checkable
+class AnnouncesLimits(Protocol):
+    """An adapter whose platform announces the limits of the account's posts (Mastodon: its instance's)."""
+
+    def whoami(self) -> str:
+        ...
+
+    def limits(self) -> Any:
+        """The limits, as an object with ``to_dict()`` (what :mod:`bot.accounts` remembers)."""
+        ...

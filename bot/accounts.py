@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
+from adapters.base import AnnouncesLimits
 from bot.models import SENT, DeliveryRow, DeliveryStatus, PlatformRow, StoryRow
 from bot.store import Store
+from posts.errors import AdapterError
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +80,28 @@ def _mark_for_render(session: Any, platform: str) -> int:
     result = session.execute(update(StoryRow).where(StoryRow.id.in_(unsent), StoryRow.rendered.is_(True))
                              .values(rendered=False).execution_options(synchronize_session=False))
     return int(result.rowcount or 0)
+
+
+def refresh_accounts(store: Store, adapters: Mapping[str, Any], *, at: dt.datetime) -> list[str]:
+    """Ask each adapter that announces limits who the bot is and what it may post; remember both.
+
+    Returns one line per such platform for the operator. A platform that cannot answer now keeps
+    what was remembered (or the defaults) and says so: posting is not held up by it.
+    """
+    lines = []
+    for name, adapter in adapters.items():
+        if not isinstance(adapter, AnnouncesLimits):
+            continue
+        try:
+            account = adapter.whoami()
+            limits = adapter.limits().to_dict()
+        except AdapterError as exc:
+            kept = remembered_limits(store, name)
+            lines.append(f"{name}: could not read the account's limits ({exc}); rendering keeps "
+                         f"{'the ones remembered' if kept else 'the defaults'}")
+            logger.warning(lines[-1])
+            continue
+        changed = remember_account(store, name, account=account, limits=limits, at=at)
+        shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in limits.items() if v is not None)
+        lines.append(f"{name}: {account}; {shown}{' (new: queued posts are rendered again)' if changed else ''}")
+    return lines

@@ -24,7 +24,9 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapters.base import AnnouncesLimits
 from bot import __version__, ops
+from bot.accounts import refresh_accounts
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.images import image_info, media_policy
@@ -453,6 +455,9 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         lock.acquire(wait=True)
     if lock is not None:
         click.get_current_context().call_on_close(lock.release)
+    if settings.mode == "live" and not dry_run:  # the accounts' limits, before anything is rendered
+        for line in refresh_accounts(state.store, engine.adapters, at=start):
+            err.print(line, markup=False)
     if once or dry_run:
         report = engine.run_once(start, dry_run=dry_run)
         if as_json:
@@ -600,8 +605,12 @@ def doctor(state: State) -> None:
                              "(see .env.example for where to get each)")
                 continue
             try:
-                who = live_adapter(settings, name).whoami()
+                adapter = live_adapter(settings, name)
+                who = adapter.whoami()
                 check(True, f"{PLATFORM_NAMES[name]} (live): posts as {who}")
+                if isinstance(adapter, AnnouncesLimits):
+                    for line in refresh_accounts(state.store, {name: adapter}, at=utcnow()):
+                        check(True, f"{PLATFORM_NAMES[name]} limits: {line.split('; ', 1)[-1]}")
             except BotError as exc:
                 problems += 1
                 check(False, f"{PLATFORM_NAMES[name]} (live): {exc}")

@@ -240,7 +240,7 @@ def preview(store: Store, settings: Settings, story_id: str, platform: str | Non
     item = story(store, story_id)
     with store.session() as session:
         due = session.scalar(select(StoryRow.root_due).where(StoryRow.id == story_id))
-    options = dataclasses.replace(render_options(settings, templates), created_at=iso_utc(due) if due else None)
+    options = dataclasses.replace(render_options(settings, templates, store), created_at=iso_utc(due) if due else None)
     platforms = [platform] if platform else [p for p in settings.platforms
                                              if not item.platforms or p in item.platforms]
     parts: list[Part] = []

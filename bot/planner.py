@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from bot.accounts import remembered_limits
 from bot.config import Settings
 from bot.images import store_images
 from bot.models import SENT, DeliveryRow, StoryRow
@@ -30,6 +31,7 @@ from bot.store import EncodedJSON, Store
 from posts import anniversary
 from posts.errors import Problem, StoryError, TemplateError
 from posts.gcpause import gc_paused
+from posts.mastodon_text import MastodonLimits
 from posts.render import Part, RenderOptions, render, x_link_note
 from posts.story import Story
 
@@ -70,9 +72,15 @@ BULK_ROWS = 200
 """Loads and renderings of at least this many stories refresh the database's planner statistics."""
 
 
-def render_options(settings: Settings, templates: Any = None) -> RenderOptions:
-    return RenderOptions(reddit_flair=settings.reddit_flair, templates=templates,
-                         lang=settings.lang)
+def render_options(settings: Settings, templates: Any = None, store: Store | None = None) -> RenderOptions:
+    """How stories are rendered; with ``store``, against the limits each platform last announced
+    (Mastodon: the instance's, remembered by :mod:`bot.accounts`), else the platforms' defaults."""
+    options = RenderOptions(reddit_flair=settings.reddit_flair, templates=templates, lang=settings.lang)
+    if store is not None and "mastodon" in settings.platforms:
+        limits = remembered_limits(store, "mastodon")
+        if limits is not None:
+            options = dataclasses.replace(options, mastodon_limits=MastodonLimits.from_dict(limits))
+    return options
 
 
 def operator_templates(settings: Settings) -> Any:
@@ -155,8 +163,17 @@ class Planner:
         self.store = store
         self.settings = settings
         self.templates = templates
-        self.options = render_options(settings, templates)
+        self.options = render_options(settings, templates, store)
+        """Read again before each render (:meth:`refresh_options`): the remembered limits may change."""
         self.fingerprint = plan_fingerprint(settings, templates)
+
+    def refresh_options(self) -> None:
+        """Render against the limits the platforms last announced (a live run may have read new ones).
+
+        They are not part of :func:`plan_fingerprint`: when they change, :func:`bot.accounts.remember_account`
+        marks the stories still to be sent for rendering again, and a later load need not touch the rest.
+        """
+        self.options = render_options(self.settings, self.templates, self.store)
 
     def load(self, stories: Sequence[Story], *, now: dt.datetime, dry_run: bool = False,
              render: bool | None = None, progress: Callable[[int], None] | None = None) -> LoadReport:
@@ -166,6 +183,7 @@ class Planner:
         to :data:`EAGER_RENDER_LIMIT` new stories are rendered at once.
         """
         report = LoadReport(stories=len(stories), dry_run=dry_run)
+        self.refresh_options()
         with gc_paused(), self.store.sessions() as session:
             try:
                 self._load(session, stories, now, report, render, progress)
@@ -191,6 +209,7 @@ class Planner:
 
     def _render(self, session: Session, story_ids: Iterable[str], now: dt.datetime,
                 report: LoadReport | None) -> int:
+        self.refresh_options()
         count = 0
         for chunk in _chunks(list(dict.fromkeys(story_ids)), 200):
             for row in session.scalars(select(StoryRow).where(StoryRow.id.in_(chunk),
@@ -228,6 +247,7 @@ class Planner:
         rendering it for real would leave it. Storing them is the engine's job (a day ahead) or the
         loader's.
         """
+        self.refresh_options()
         with self.store.session() as session:
             stories = list(session.execute(select(StoryRow.content, StoryRow.root_due).where(
                 StoryRow.rendered.is_(False), StoryRow.root_due >= start - dt.timedelta(days=7),
@@ -453,8 +473,9 @@ class Planner:
                 session.execute(DeliveryRow.__table__.insert(), [self._row(story.id, part, due, now)])  # type: ignore[attr-defined]
                 report.deliveries_added += 1
                 continue
-            same_post = (row.text == part.text and row.due_at == due and row.parts == part.parts
+            same_text = (row.text == part.text and row.due_at == due and row.parts == part.parts
                          and row.payload == dict(part.payload))
+            same_post = same_text and row.limit == part.limit  # the limit: an instance may announce new ones
             attachments = dict(part.attachments) or None
             if same_post and (row.attachments or None) == attachments:
                 continue
@@ -467,8 +488,8 @@ class Planner:
                                                                   attachments=attachments, updated_at=now):
                 report.deliveries_updated += 1
                 continue
-            if same_post:
-                continue  # only the image changed, and the post has gone out already: it went with the old one
+            if same_text:
+                continue  # only the image or the limit changed, and the post has gone out already
             what = "text" if row.text != part.text else "time"
             report.too_late.append(f"{story.id}: {part.platform} {part.kind}"
                                    f"{f' part {part.part}' if part.parts > 1 else ''} is already "
