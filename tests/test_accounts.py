@@ -133,7 +133,7 @@ def test_rendering_counts_against_the_instance_limits_remembered_with_the_accoun
         assert length + (30 - 23) * row.payload["status"].count("https://") <= 200
 
 
-def test_refresh_asks_the_instance_and_remembers_the_account_and_limits(store, mastodon_mock, tmp_path):
+def test_refresh_asks_the_instance_and_remembers_the_account_and_limits(store, mastodon_mock, tmp_path):  # noqa: F811
     from adapters.mastodon import MastodonAdapter
     from bot.accounts import refresh_accounts
     from bot.wiring import mastodon_config
@@ -147,7 +147,7 @@ def test_refresh_asks_the_instance_and_remembers_the_account_and_limits(store, m
     assert len(lines) == 1 and lines[0].startswith(f"mastodon: {account}; max characters 500")
 
 
-def test_an_instance_that_cannot_answer_keeps_what_was_remembered(store, mastodon_mock, tmp_path):
+def test_an_instance_that_cannot_answer_keeps_what_was_remembered(store, mastodon_mock, tmp_path):  # noqa: F811
     from adapters.mastodon import MastodonAdapter
     from bot.accounts import refresh_accounts
     from bot.wiring import mastodon_config
@@ -161,7 +161,7 @@ def test_an_instance_that_cannot_answer_keeps_what_was_remembered(store, mastodo
     assert remembered_account(store, "mastodon") == ("@bot", {"max_characters": 1000}, NOW)
 
 
-def test_doctor_shows_the_mastodon_account_and_the_instance_limits(tmp_path, monkeypatch, capsys, mastodon_mock):
+def test_doctor_shows_the_mastodon_account_and_the_instance_limits(tmp_path, monkeypatch, capsys, mastodon_mock):  # noqa: F811
     from tests.cli_support import isolate, run_cli
     from tests.standins.mastodon import TOKEN
 
