@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -46,12 +46,21 @@ def x_display_url(url: str) -> str:
     return shown if len(shown) <= 26 else shown[:25] + "…"
 
 
-def _hashtags(text: str) -> str:
+def _x_tag(tag: str) -> str:
+    return (f'<a class="tag" href="https://x.com/hashtag/{quote(tag)}" '
+            f'rel="noopener noreferrer nofollow" target="_blank">#{escape(tag)}</a>')
+
+
+def _mastodon_tag(tag: str) -> str:
+    return f'<a class="tag" href="#" rel="nofollow">#{escape(tag)}</a>'
+
+
+def _hashtags(text: str, tag: Callable[[str], str] = _x_tag) -> str:
+    """``text`` escaped, each hashtag shown by ``tag`` (a link, as each platform makes it)."""
     out, pos = [], 0
     for match in _HASHTAG.finditer(text):
         out.append(str(escape(text[pos:match.start()])))
-        out.append(f'<a class="tag" href="https://x.com/hashtag/{quote(match.group(1))}" '
-                   f'rel="noopener noreferrer nofollow" target="_blank">#{escape(match.group(1))}</a>')
+        out.append(tag(match.group(1)))
         pos = match.end()
     out.append(str(escape(text[pos:])))
     return "".join(out)
@@ -76,25 +85,15 @@ def mastodon_display_url(url: str) -> str:
     return shown if len(shown) <= 30 else shown[:30] + "…"
 
 
-def _mastodon_tags(text: str) -> str:
-    out, pos = [], 0
-    for match in _HASHTAG.finditer(text):
-        out.append(str(escape(text[pos:match.start()])))
-        out.append(f'<a class="tag" href="#" rel="nofollow">#{escape(match.group(1))}</a>')
-        pos = match.end()
-    out.append(str(escape(text[pos:])))
-    return "".join(out)
-
-
 def mastodon_html(text: str) -> Markup:
     """A Mastodon status's text as the web app shows it: paragraphs at blank lines, line breaks
     kept, the URLs the server links shown short, hashtags as tags."""
     out, pos = [], 0
     for start, end in mastodon_text.url_spans(text):
-        out.append(_mastodon_tags(text[pos:start]))
+        out.append(_hashtags(text[pos:start], _mastodon_tag))
         out.append(_link(text[start:end], mastodon_display_url(text[start:end])))
         pos = end
-    out.append(_mastodon_tags(text[pos:]))
+    out.append(_hashtags(text[pos:], _mastodon_tag))
     paragraphs = re.split(r"\n[ \t]*\n", "".join(out))
     return Markup("".join(f"<p>{_with_breaks(p.strip())}</p>" for p in paragraphs if p.strip()))
 
