@@ -37,9 +37,13 @@ T = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 """When every root of these tests is due (their stories are dated a year before)."""
 
 
+THREE = "x,reddit,bluesky"
+"""The platforms of these runs (the counts below are of three; how runs overlap does not depend on it)."""
+
+
 def run_env(db_url: str, transcript: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONEYEARAGO_")}
-    env.update({"ONEYEARAGO_DATABASE_URL": db_url, "ONEYEARAGO_MODE": "sandbox",
+    env.update({"ONEYEARAGO_DATABASE_URL": db_url, "ONEYEARAGO_MODE": "sandbox", "ONEYEARAGO_PLATFORMS": THREE,
                 "ONEYEARAGO_TRANSCRIPT": str(transcript), "ONEYEARAGO_SANDBOX_LATENCY": "0.05",
                 "ONEYEARAGO_RECHECK": "1s", "ONEYEARAGO_QUOTA_X_24H": "0", "ONEYEARAGO_QUOTA_X_15M": "0",
                 "ONEYEARAGO_QUOTA_REDDIT_24H": "0", "ONEYEARAGO_QUOTA_BLUESKY_24H": "0",
@@ -51,7 +55,8 @@ def queue_stories(tmp_path: Path, count: int, followup_after: dt.timedelta) -> t
     """``count`` stories whose roots are all due at :data:`T`, loaded into a fresh SQLite file."""
     db_url = f"sqlite:///{tmp_path / 'queue.db'}"
     transcript = tmp_path / "transcript.jsonl"
-    settings = load_settings({"database_url": db_url, "transcript": str(transcript)}, environ={}, env_file=None)
+    settings = load_settings({"database_url": db_url, "transcript": str(transcript), "platforms": THREE},
+                             environ={}, env_file=None)
     store = Store(settings.database_url)
     stories = [story(f"s{i}", T.replace(year=2025), headline=f"Story number {i}", one_year_later=f"Reveal {i}.",
                      followup_after=followup_after) for i in range(count)]
