@@ -8,7 +8,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from posts.media import Image
+from posts.media import Image, Picture
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,12 +56,42 @@ class Outgoing:
     """Images that go with the post, by the name rendering gave them (``thumb``: the link card's image
     of a root), as prepared and stored when the story was loaded: an adapter never reads a file or URL
     for them."""
+    pictures: tuple[Picture, ...] = ()
+    """The pictures the post shows (at most 4), in order, each with its alt text: the version prepared
+    for this platform at load time."""
+    media: tuple[Uploaded, ...] = ()
+    """For an adapter that :class:`UploadsMedia`: what the engine uploaded for ``pictures`` (same order),
+    recorded with the delivery before this send. Empty for the others (Reddit uploads inside its submit)."""
 
     def thread(self) -> tuple[PostRef, PostRef]:
         """The ``(parent, root)`` a reply answers; a post without them is not a reply."""
         if self.parent is None or self.root is None:
             raise ValueError(f"{self.kind} {self.part} of {self.story_id} names no parent and root: not a reply")
         return self.parent, self.root
+
+
+@dataclasses.dataclass(frozen=True)
+class Uploaded:
+    """A picture uploaded to a platform and not yet posted: what a post attaches, and until when.
+
+    ``ref`` is the platform's reference as plain JSON data (X: ``{"media_id": "..."}``; Bluesky: the
+    blob; Mastodon: ``{"id": "..."}``), kept with the delivery so that a resend attaches the same upload.
+    ``expires_at`` (aware UTC) is when the platform drops it if no post uses it; ``None``: unknown.
+    """
+
+    sha256: str
+    ref: Mapping[str, Any]
+    expires_at: dt.datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "ref": dict(self.ref),
+                "expires_at": None if self.expires_at is None else self.expires_at.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Uploaded:
+        expires = data.get("expires_at")
+        return cls(str(data["sha256"]), dict(data.get("ref") or {}),
+                   None if not expires else dt.datetime.fromisoformat(str(expires)))
 
 
 class ThreadState(enum.StrEnum):
@@ -121,6 +151,25 @@ class Adapter(Protocol):
 
     def whoami(self) -> str:
         """Check the credentials without posting and say who the bot posts as."""
+        ...
+
+
+@runtime_checkable
+class UploadsMedia(Protocol):
+    """An adapter whose platform takes pictures as uploads made before the post (X, Bluesky, Mastodon).
+
+    The engine uploads a post's pictures before it sends the post, records what came back with the
+    delivery, and hands it to the adapter as ``Outgoing.media``; a resend attaches the recorded uploads
+    while they are valid. ``publish``/``reply`` raise :class:`posts.errors.MediaGone` when the platform
+    says it no longer has one: the engine then uploads again. An upload that is never posted is harmless.
+    """
+
+    def upload(self, picture: Picture) -> Uploaded:
+        """Upload one picture with its alt text (set as the platform allows) and say what to attach.
+
+        Raises the usual :class:`posts.errors.AdapterError` subclasses; an upload whose answer was lost is
+        reported as ``OutcomeUnknown`` (the engine uploads again: an orphan upload is harmless).
+        """
         ...
 
 

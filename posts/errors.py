@@ -14,6 +14,7 @@
         ├── Rejected           refused for good, with the platform's reason
         │   └── Duplicate      refused as a duplicate: it may already be posted
         ├── Transient          5xx, connection refused: safe to try again later
+        │   └── MediaGone      the platform dropped media uploaded for the post: upload again
         └── OutcomeUnknown     the request may have reached the platform
 """
 
@@ -98,6 +99,14 @@ class Duplicate(Rejected):
 
 class Transient(AdapterError):
     """A passing failure (5xx, connection refused) where the post certainly did not land."""
+
+
+class MediaGone(Transient):
+    """The platform no longer has media uploaded earlier for this post (expired or removed).
+
+    Nothing was posted: the engine forgets the delivery's recorded uploads and uploads its images
+    again before the next attempt.
+    """
 
 
 class OutcomeUnknown(AdapterError):

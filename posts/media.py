@@ -48,6 +48,59 @@ class Image:
         return cls(hashlib.sha256(data).hexdigest(), mime, width, height, data)
 
 
+@dataclasses.dataclass(frozen=True)
+class Picture:
+    """A picture a post shows: the image prepared for the platform and its alt text (what a screen
+    reader says; Reddit shows it as the caption)."""
+
+    image: Image
+    alt: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """What one platform takes as a picture: the most bytes, the longest side, the longest alt text."""
+
+    platform: str
+    max_bytes: int
+    max_side: int
+    alt_limit: int | None
+    """Characters of alt text at most; ``None``: no limit the bot must respect."""
+    animated: bool
+    """Whether an animated image plays there as a picture of a post."""
+
+
+MAX_PICTURES = 4
+"""Pictures per post: X's 4 photos, Bluesky's ``embed.images`` maxLength, Mastodon's stock
+``max_media_attachments``; Reddit takes as many, so 4 everywhere."""
+
+PROFILES: dict[str, Profile] = {
+    # X: 5 MB per image through the API (docs.x.com/x-api/media); alt text <= 1000 characters
+    # (media/metadata/create). Photos are shown at up to 4096 px a side.
+    "x": Profile("x", 5_000_000, 4096, 1000, True),
+    # Bluesky: the blob limit of app.bsky.embed.images rose to 2,000,000 bytes on 2026-04-08, but older
+    # servers still enforce 1,000,000: keep to the old limit so a post is taken everywhere. The lexicon
+    # sets no alt limit; the official app's editor stops at 2000 characters. embed.images does not play
+    # animations.
+    "bluesky": Profile("bluesky", 1_000_000, 2000, 2000, False),
+    # Reddit: uploads are refused above 20 MiB; it has no alt text, the alt text is the caption (gallery
+    # captions are checked separately: at most 180 characters).
+    "reddit": Profile("reddit", 20 * 1024 * 1024, 4096, None, True),
+    # Mastodon: a stock instance takes 16 MiB and 16,777,216 pixels (4096 x 4096) per image (older
+    # image_matrix_limit); alt text at most the instance's description_limit (1500 on a stock 4.x).
+    "mastodon": Profile("mastodon", 16 * 1024 * 1024, 4096, 1500, True),
+}
+"""Each platform's picture limits (``../reference/media.md`` gives the sources)."""
+
+REDDIT_CAPTION = 180
+"""A Reddit gallery caption's most characters (PRAW's ``Subreddit.MAX_CAPTION_LENGTH``)."""
+
+
+def alt_length(alt: str) -> int:
+    """Alt text as the platforms count it: characters (code points)."""
+    return len(alt)
+
+
 class ImageError(Exception):
     """An image that cannot be used: ``message`` says what is wrong, ``hint`` how to fix it."""
 
@@ -65,6 +118,46 @@ def shown(ref: str) -> str:
 # -- preparing ----------------------------------------------------------------------------
 
 
+def prepare_versions(data: bytes, ref: str = "", platforms: tuple[str, ...] = tuple(PROFILES)) -> dict[str, Image]:
+    """One version of the picture in ``data`` for each of ``platforms``, each within its platform's
+    bytes and side (:data:`PROFILES`), re-encoded without metadata and turned upright (first frame).
+
+    The source is decoded once. Platforms whose limits give the same result share one version (the
+    same bytes, so the queue stores them once): a picture that fits the strictest limits at its best
+    quality is the same picture everywhere.
+
+    Raises:
+        ImageError: for anything that is not a PNG, JPEG, GIF or WebP image within the pixel limit.
+    """
+    what = f"image {shown(ref)}" if ref else "the image"
+    largest = max((PROFILES[p].max_side for p in platforms), default=MAX_SIDE)
+    picture, source_format, turn = _decode(data, what, largest)
+    versions: dict[str, Image] = {}
+    best: dict[int, Image] = {}  # side -> the version made at the best quality for that side
+    for name in sorted(platforms, key=lambda p: (PROFILES[p].max_bytes, PROFILES[p].max_side)):
+        profile = PROFILES[name]
+        side = min(profile.max_side, max(picture.size))
+        image = best.get(side)
+        if image is None or image.size > profile.max_bytes:
+            image, first_try = _encode(picture, source_format, what, turn, max_bytes=profile.max_bytes,
+                                       max_side=profile.max_side)
+            if first_try:
+                best[side] = image
+        versions[name] = image
+    return versions
+
+
+def is_animated(data: bytes) -> bool:
+    """Whether ``data`` is an image of more than one frame (an animated GIF, PNG or WebP)."""
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(io.BytesIO(data), formats=FORMATS) as probe:
+            return bool(getattr(probe, "is_animated", False)) and int(getattr(probe, "n_frames", 1)) > 1
+    except Exception:  # noqa: BLE001 - not an image at all: prepare says so
+        return False
+
+
 def prepare(data: bytes, ref: str = "") -> Image:
     """Check ``data`` is a PNG, JPEG, GIF or WebP image and re-encode it to fit every platform.
 
@@ -76,10 +169,16 @@ def prepare(data: bytes, ref: str = "") -> Image:
     Raises:
         ImageError: for anything that is not such an image, or declares too many pixels.
     """
+    what = f"image {shown(ref)}" if ref else "the image"
+    picture, source_format, turn = _decode(data, what, MAX_SIDE)
+    return _encode(picture, source_format, what, turn, max_bytes=MAX_IMAGE_BYTES, max_side=MAX_SIDE)[0]
+
+
+def _decode(data: bytes, what: str, side: int) -> tuple[Any, str, int | None]:
+    """The first frame of the image in ``data``, loaded, with its format and the turn that makes it upright."""
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
-    what = f"image {shown(ref)}" if ref else "the image"
     not_image = ImageError(f"{what} is not a PNG, JPEG, GIF or WebP image",
                            "give a PNG, JPEG, GIF or WebP image file")
     with warnings.catch_warnings():
@@ -93,10 +192,15 @@ def prepare(data: bytes, ref: str = "") -> Image:
                 source_format = source.format or ""
                 turn = _TURNS.get(source.getexif().get(0x0112, 1))
                 if source_format == "JPEG":
-                    source.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at 1/2, 1/4 or 1/8 scale when larger
+                    source.draft("RGB", (side, side))  # decode at 1/2, 1/4 or 1/8 scale when larger
                 source.seek(0)
                 source.load()
-                return _encode(source, source_format, what, turn)
+                alpha = source.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+                    source.mode == "P" and "transparency" in source.info)
+                mode = "RGBA" if alpha else "RGB"
+                picture = source.convert(mode)  # a copy of the first frame, detached from the file
+            picture.info.clear()  # no metadata goes out (EXIF, GPS, XMP, comments, text chunks, ICC)
+            return picture, source_format, turn
         except ImageError:
             raise
         except UnidentifiedImageError:
@@ -122,25 +226,30 @@ _TURNS = {2: 0, 3: 3, 4: 1, 5: 5, 6: 4, 7: 6, 8: 2}
 """EXIF orientation -> ``PIL.Image.Transpose`` value that turns the picture upright."""
 
 
-def _encode(picture: Any, source_format: str, what: str, turn: int | None) -> Image:
+def _encode(picture: Any, source_format: str, what: str, turn: int | None, *, max_bytes: int,
+            max_side: int) -> tuple[Image, bool]:
+    """``picture`` (RGB or RGBA, no metadata) within ``max_bytes`` and ``max_side``, upright, and whether
+    the first, best encoding fitted (PNG for lossless sources, else JPEG at the highest quality).
+
+    ``picture`` itself is never changed.
+    """
     from PIL import Image as PILImage
 
-    alpha = picture.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        picture.mode == "P" and "transparency" in picture.info)
-    mode = "RGBA" if alpha else "RGB"
-    picture = picture.convert(mode) if picture.mode != mode else picture  # ours alone: changed in place below
-    picture.info.clear()  # no metadata goes out (EXIF, GPS, XMP, comments, text chunks, ICC)
-    if max(picture.size) > MAX_SIDE:
-        picture.thumbnail((MAX_SIDE, MAX_SIDE), PILImage.Resampling.LANCZOS)
+    alpha = picture.mode == "RGBA"
+    if max(picture.size) > max_side:
+        picture = picture.copy()
+        picture.thumbnail((max_side, max_side), PILImage.Resampling.LANCZOS)
     if turn is not None:
         picture = picture.transpose(PILImage.Transpose(turn))
     lossless = alpha or source_format in ("PNG", "GIF")
+    first = True
     while True:
         if lossless:
             out = io.BytesIO()
             picture.save(out, "PNG", optimize=True)
-            if out.tell() <= MAX_IMAGE_BYTES:
-                return Image.of(out.getvalue(), "image/png", *picture.size)
+            if out.tell() <= max_bytes:
+                return Image.of(out.getvalue(), "image/png", *picture.size), first
+            first = False
         flat = picture
         if alpha:
             flat = PILImage.new("RGB", picture.size, (255, 255, 255))
@@ -148,13 +257,15 @@ def _encode(picture: Any, source_format: str, what: str, turn: int | None) -> Im
         for quality in JPEG_QUALITIES:
             out = io.BytesIO()
             flat.save(out, "JPEG", quality=quality, optimize=True)
-            if out.tell() <= MAX_IMAGE_BYTES:
-                return Image.of(out.getvalue(), "image/jpeg", *flat.size)
+            if out.tell() <= max_bytes:
+                return Image.of(out.getvalue(), "image/jpeg", *flat.size), first
+            first = False
         if max(picture.size) <= 64:
-            raise ImageError(f"{what} cannot be made smaller than {MAX_IMAGE_BYTES:,} bytes",
+            raise ImageError(f"{what} cannot be made smaller than {max_bytes:,} bytes",
                              "use a simpler or smaller image")
         picture = picture.resize((max(1, picture.width * 3 // 4), max(1, picture.height * 3 // 4)),
                                  PILImage.Resampling.LANCZOS)
 
 
-__all__ = ["FORMATS", "MAX_IMAGE_BYTES", "MAX_PIXELS", "MAX_SIDE", "Image", "ImageError", "prepare", "shown"]
+__all__ = ["FORMATS", "MAX_IMAGE_BYTES", "MAX_PICTURES", "MAX_PIXELS", "MAX_SIDE", "PROFILES", "REDDIT_CAPTION", "Image",
+           "ImageError", "Picture", "Profile", "alt_length", "is_animated", "prepare", "prepare_versions", "shown"]
