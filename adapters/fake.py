@@ -8,9 +8,10 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from adapters.base import Outgoing, PostRef, ThreadState
+from adapters.base import Outgoing, PostRef, ThreadState, Uploaded
 from adapters.tid import next_tid
-from posts.errors import AdapterError
+from posts.errors import AdapterError, MediaGone
+from posts.media import Picture
 
 CONTENT_FIELDS = ("text", "title", "selftext", "status", "spoiler_text")
 """The payload fields a post is recognised by, as X (its text), Reddit (title and self text, or a
@@ -61,6 +62,30 @@ class FakeAdapter:
         self._failures: deque[tuple[AdapterError, bool]] = deque()
         self.find_error: AdapterError | None = None
         self.calls: list[str] = []
+        self.media: dict[str, Picture] = {}
+        """The uploads the platform still keeps, by media id (:meth:`drop_media` forgets them)."""
+        self.uploads = 0
+        self._upload_failures: deque[AdapterError] = deque()
+
+    MEDIA_LIFETIME = dt.timedelta(hours=24)
+    """How long the fake keeps an upload no post uses (X's ``expires_after_secs``)."""
+
+    def fail_next_upload(self, error: AdapterError) -> None:
+        self._upload_failures.append(error)
+
+    def drop_media(self) -> None:
+        """Forget every upload, as a platform does with media no post used in time."""
+        self.media.clear()
+
+    def upload(self, picture: Picture) -> Uploaded:
+        self.calls.append("upload")
+        if self._upload_failures:
+            raise self._upload_failures.popleft()
+        self.uploads += 1
+        media_id = f"{self.platform}-media-{self.uploads}"
+        self.media[media_id] = picture
+        expires = self.clock() + self.MEDIA_LIFETIME if self.clock else None
+        return Uploaded(picture.image.sha256, {"media_id": media_id}, expires)
 
     def fail_next(self, error: AdapterError) -> None:
         self._failures.append((error, False))
@@ -69,6 +94,12 @@ class FakeAdapter:
         self._failures.append((error, True))
 
     def _send(self, post: Outgoing) -> PostRef:
+        if post.pictures and len(post.media) != len(post.pictures):
+            raise ValueError(f"{post.kind} {post.part} of {post.story_id}: {len(post.pictures)} pictures, "
+                             f"{len(post.media)} uploads; the engine uploads before it sends")
+        for uploaded in post.media:
+            if str(uploaded.ref.get("media_id")) not in self.media:
+                raise MediaGone(self.platform, f"media {uploaded.ref.get('media_id')} is not known (expired)")
         land, error = True, None
         if self._failures:
             error, land = self._failures.popleft()

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Outgoing, PostRef, ThreadState
+from adapters.base import Outgoing, PostRef, ThreadState, Uploaded
 from adapters.tid import next_tid
 from posts.clock import utcnow
+from posts.media import Picture
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _locks: dict[str, threading.Lock] = {}
@@ -119,6 +120,11 @@ class SandboxAdapter:
     def whoami(self) -> str:
         return f"sandbox ({self.platform}): posts are recorded in {self.transcript}"
 
+    def upload(self, picture: Picture) -> Uploaded:
+        """Take a picture as the platform would before the post: its reference is made from its bytes."""
+        digest = hashlib.sha256(picture.image.data).hexdigest()
+        return Uploaded(picture.image.sha256, {"media_id": f"sandbox-{self.platform}-{digest[:16]}"})
+
     # -- the transcript ---------------------------------------------------------------
 
     def records(self) -> list[dict[str, Any]]:
@@ -148,6 +154,15 @@ class SandboxAdapter:
         if thumb is not None:  # what the platform would receive: the hash is taken of the bytes handed over
             record["image"] = {"sha256": hashlib.sha256(thumb.data).hexdigest(), "bytes": len(thumb.data),
                                "mime": thumb.mime, "width": thumb.width, "height": thumb.height}
+        if post.pictures:  # what the platform would show: each picture's bytes as handed over, and its alt text
+            if post.media and len(post.media) != len(post.pictures):
+                raise ValueError(f"{post.kind} {post.part} of {post.story_id}: {len(post.pictures)} pictures but "
+                                 f"{len(post.media)} uploads")
+            record["pictures"] = [
+                {"sha256": hashlib.sha256(p.image.data).hexdigest(), "bytes": len(p.image.data), "mime": p.image.mime,
+                 "width": p.image.width, "height": p.image.height, "alt": p.alt,
+                 "media": dict(post.media[i].ref) if post.media else None}
+                for i, p in enumerate(post.pictures)]
         # U+2028/U+2029 are escaped too: a reader splitting "lines" at them must not tear a record
         text_line = json.dumps(record, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
         line = (text_line + "\n").encode("utf-8")

@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.models import DeliveryRow, ImageRow, StoryRow
 from bot.sources.images import MediaPolicy
 from bot.store import Store
-from posts.media import Image
+from posts.media import Image, Picture
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,23 @@ def attachments_of(session: Session, row: DeliveryRow) -> dict[str, Image]:
             continue
         images[name] = image
     return images
+
+
+def pictures_of(session: Session, row: DeliveryRow) -> tuple[Picture, ...]:
+    """The pictures a delivery's post shows, in order, with their alt text: the bytes stored at load.
+
+    A picture no longer stored (or whose bytes do not match its hash) is left out, and said so: the
+    post goes with the others rather than not at all.
+    """
+    pictures = []
+    for i, item in enumerate(row.pictures or [], start=1):
+        image = stored_image(session, str(item.get("sha256")))
+        if image is None:
+            log.error("picture %d of %s (%s) is not in the queue; the post goes without it", i, row.label,
+                      item.get("sha256"))
+            continue
+        pictures.append(Picture(image, str(item.get("alt") or "")))
+    return tuple(pictures)
 
 
 def image_info(store: Store, story_id: str) -> dict[str, object] | None:

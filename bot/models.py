@@ -175,6 +175,12 @@ class DeliveryRow(Base):
     attachments: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     """The images the post carries, as rendering declared them: name (``thumb``) to the sha256 of the
     bytes stored in ``images`` (migration 0006); ``None`` or empty when it carries none."""
+    pictures: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    """The pictures the post shows, in order: ``{"sha256", "alt"}`` each, the bytes stored in ``images``
+    (migration 0008); ``None`` when it shows none."""
+    media: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    """What was uploaded for ``pictures`` before the send (``adapters.base.Uploaded.to_dict`` each, same
+    order), committed before the post is sent so that a resend attaches the same uploads; ``None``: none yet."""
     text: Mapped[str] = mapped_column(Text)
     length: Mapped[int] = mapped_column(Integer)
     limit: Mapped[int] = mapped_column("length_limit", Integer)

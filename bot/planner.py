@@ -338,7 +338,8 @@ class Planner:
         for chunk in _chunks(new_rows, 2000):
             session.execute(StoryRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
         # the images of the stories written, by hash, in the same transaction as the stories
-        store_images(session, [s.prepared_image for s, _, _ in changed if s.prepared_image is not None], now)
+        store_images(session, [image for s, _, _ in changed
+                               for image in (s.prepared_image, *s.prepared_pictures) if image is not None], now)
         inserts: list[dict[str, Any]] = []
         problems: list[Problem] = []
         for done, (story, _chash, is_new) in enumerate(changed, start=1):
@@ -419,7 +420,8 @@ class Planner:
 
     def _row(self, story_id: str, part: Part, due: dt.datetime, now: dt.datetime) -> dict[str, Any]:
         return {**self._base(story_id, part.platform, part.kind, part.part, part.parts, due, now),
-                "payload": dict(part.payload), "attachments": dict(part.attachments) or None, "text": part.text,
+                "payload": dict(part.payload), "attachments": dict(part.attachments) or None,
+                "pictures": _pictures(part), "text": part.text,
                 "length": part.length, "length_limit": part.limit, "unit": part.unit}
 
     def _spread_days(self, session: Session, days: set[str], loading: dict[str, tuple[str, int]]
@@ -477,7 +479,8 @@ class Planner:
                          and row.payload == dict(part.payload))
             same_post = same_text and row.limit == part.limit  # the limit: an instance may announce new ones
             attachments = dict(part.attachments) or None
-            if same_post and (row.attachments or None) == attachments:
+            pictures = _pictures(part)
+            if same_post and (row.attachments or None) == attachments and (row.pictures or None) == pictures:
                 continue
             # Only a row not yet claimed is changed, checked by the update itself: a worker may claim it
             # between this load's read and its write, and what it sends must stay what is recorded.
@@ -485,11 +488,12 @@ class Planner:
                                                                   payload=dict(part.payload), due_at=due,
                                                                   parts=part.parts, length=part.length,
                                                                   limit=part.limit, unit=part.unit,
-                                                                  attachments=attachments, updated_at=now):
+                                                                  attachments=attachments, pictures=pictures,
+                                                                  media=None, updated_at=now):
                 report.deliveries_updated += 1
                 continue
             if same_text:
-                continue  # only the image or the limit changed, and the post has gone out already
+                continue  # only the pictures or the limit changed, and the post has gone out already
             what = "text" if row.text != part.text else "time"
             report.too_late.append(f"{story.id}: {part.platform} {part.kind}"
                                    f"{f' part {part.part}' if part.parts > 1 else ''} is already "
@@ -547,3 +551,8 @@ def _chunks(items: Sequence[Any] | Iterable[Any], size: int) -> Iterable[list[An
             batch = []
     if batch:
         yield batch
+
+
+def _pictures(part: Part) -> list[dict[str, str]] | None:
+    """A part's pictures as the delivery keeps them (``None``: none)."""
+    return [picture.to_dict() for picture in part.pictures] or None

@@ -31,6 +31,8 @@ MAX_FIELD_CHARS: dict[str, int] = {
     "source": 1_000,
     "url": 2_000,
     "image": 2_000,
+    "images": 20_000,
+    "followup_images": 20_000,
     "one_year_later": 20_000,
     "followup_after": 64,
     "platforms": 200,

@@ -147,6 +147,40 @@ def prepare_versions(data: bytes, ref: str = "", platforms: tuple[str, ...] = tu
     return versions
 
 
+ANIMATION_BYTES = {"x": 15_000_000, "reddit": 20 * 1024 * 1024, "mastodon": 16 * 1024 * 1024}
+"""The most bytes of an animated GIF per platform that plays one (X: 15 MB for a GIF)."""
+
+
+def prepare_animation(data: bytes, ref: str, platforms: tuple[str, ...]) -> Image:
+    """The animated image in ``data`` as a GIF without metadata, for ``platforms`` that all play one.
+
+    Raises:
+        ImageError: when a platform shows no animation, or the GIF is too large or too big for one.
+    """
+    from PIL import Image as PILImage
+
+    what = f"image {shown(ref)}"
+    still = sorted(p for p in platforms if not PROFILES[p].animated)
+    if still:
+        raise ImageError(f"{what} is animated, and {', '.join(still)} shows no animation in a post's pictures",
+                         "give a still PNG or JPEG, or send the story only to platforms that play animations")
+    side = min(PROFILES[p].max_side for p in platforms)
+    with PILImage.open(io.BytesIO(data), formats=FORMATS) as source:
+        _check_pixels(what, *source.size)
+        if max(source.size) > side:
+            raise ImageError(f"{what} is {source.width}×{source.height} pixels; an animation may have at most "
+                             f"{side} a side", "scale the animation down")
+        out = io.BytesIO()
+        source.info.clear()  # no comment or other metadata goes out
+        source.save(out, "GIF", save_all=True, optimize=False)
+        size = (source.width, source.height)
+    limit = min(ANIMATION_BYTES[p] for p in platforms)
+    if out.tell() > limit:
+        raise ImageError(f"{what} is {out.tell():,} bytes as a GIF; the most is {limit:,}",
+                         "shorten or scale down the animation")
+    return Image.of(out.getvalue(), "image/gif", *size)
+
+
 def is_animated(data: bytes) -> bool:
     """Whether ``data`` is an image of more than one frame (an animated GIF, PNG or WebP)."""
     from PIL import Image as PILImage
@@ -268,4 +302,4 @@ def _encode(picture: Any, source_format: str, what: str, turn: int | None, *, ma
 
 
 __all__ = ["FORMATS", "MAX_IMAGE_BYTES", "MAX_PICTURES", "MAX_PIXELS", "MAX_SIDE", "PROFILES", "REDDIT_CAPTION", "Image",
-           "ImageError", "Picture", "Profile", "alt_length", "is_animated", "prepare", "prepare_versions", "shown"]
+           "ImageError", "Picture", "Profile", "alt_length", "is_animated", "prepare_animation", "prepare", "prepare_versions", "shown"]

@@ -21,7 +21,7 @@ import idna
 from posts import bluesky_text, mastodon_text, twitter_text
 from posts.fit import balanced_spans, shorten, split_thread, url_spans
 from posts.mastodon_text import MastodonLimits
-from posts.story import Story
+from posts.story import Story, StoryImage
 
 X_LIMIT = 280
 BLUESKY_GRAPHEMES = bluesky_text.MAX_GRAPHEMES
@@ -61,6 +61,17 @@ class Check:
 
 
 @dataclasses.dataclass(frozen=True)
+class Shown:
+    """A picture a part shows: the sha256 of the version prepared for the platform, and its alt text."""
+
+    sha256: str
+    alt: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"sha256": self.sha256, "alt": self.alt}
+
+
+@dataclasses.dataclass(frozen=True)
 class Part:
     """One post as it will be sent: its text, its length against its limit, and the payload."""
 
@@ -76,6 +87,9 @@ class Part:
     attachments: Mapping[str, str] = dataclasses.field(default_factory=dict)
     """The images that go with the post, by name, as the sha256 of the bytes stored when the story was
     loaded (``thumb``: the root's image); the engine hands those bytes to the adapter."""
+    pictures: tuple[Shown, ...] = ()
+    """The pictures the post shows, in order, with their alt text (the root: the story's ``images``; the
+    reveal's first part: its ``followup_images``)."""
 
     @property
     def length(self) -> int:
@@ -94,7 +108,7 @@ class Part:
             "platform": self.platform, "kind": self.kind, "part": self.part, "parts": self.parts,
             "text": self.text, "length": self.length, "limit": self.limit, "unit": self.unit,
             "checks": [dataclasses.asdict(c) for c in self.checks], "cut": self.cut,
-            "payload": dict(self.payload),
+            "payload": dict(self.payload), "pictures": [p.to_dict() for p in self.pictures],
         }
 
 
@@ -121,6 +135,21 @@ def root_images(story: Story) -> dict[str, str]:
     """The images a story's root carries: its prepared image as the ``thumb`` (Bluesky's link card
     shows it; the sandbox records it), by the sha256 under which the queue stores its bytes."""
     return {"thumb": story.image_sha256} if story.image_sha256 else {}
+
+
+def shown(images: tuple[StoryImage, ...], platform: str) -> tuple[Shown, ...]:
+    """The pictures of ``images`` as ``platform`` shows them: the version prepared for it, with the alt text."""
+    return tuple(Shown(image.versions[platform], image.alt) for image in images if platform in image.versions)
+
+
+def with_pictures(parts: list[Part], story: Story) -> list[Part]:
+    """``parts`` with the story's pictures on the root and its reveal's pictures on the reveal's first part."""
+    out = []
+    for part in parts:
+        images = story.images if part.kind == "root" else story.followup_images if part.part == 1 else ()
+        pictures = shown(images, part.platform)
+        out.append(dataclasses.replace(part, pictures=pictures) if pictures else part)
+    return out
 
 
 def date_stamp(story: Story) -> str:
@@ -585,12 +614,12 @@ def render_bluesky(story: Story, options: RenderOptions = RenderOptions()) -> li
     build_root = _template(options, "bluesky", "root") or default_root
     raw, _, cut = _fit_root(story, build_root, fits, spans)
     embed = None
-    if story.url:
+    if story.url and not story.images:  # a post holds one embed: with pictures, the link is a facet in the text
         embed = {"$type": "app.bsky.embed.external",
                  "external": {"uri": story.url, "title": story.headline, "description": story.summary}}
     record = bluesky_record(raw, lang=story.lang or options.lang, created_at=created_at, embed=embed, urls=urls)
     parts = [Part("bluesky", "root", 1, 1, record["text"], record, bluesky_checks(record["text"]), cut,
-                  root_images(story))]
+                  root_images(story) if embed else {})]
     if story.one_year_later:
         build = _template(options, "bluesky", "followup") or default_followup
         texts = split_thread(build(context(story)), fits, protect=spans, numbered=_numbered)
@@ -711,7 +740,8 @@ RENDERERS: dict[str, Callable[[Story, RenderOptions], list[Part]]] = {
 
 def render(story: Story, platform: str, options: RenderOptions = RenderOptions()) -> list[Part]:
     """Every part of ``story`` on ``platform``: the root first, then the follow-up parts."""
-    return RENDERERS[platform](story, options)
+    parts = RENDERERS[platform](story, options)
+    return with_pictures(parts, story) if story.images or story.followup_images else parts
 
 
 STAMPS: dict[str, Callable[[Mapping[str, Any], dt.datetime], dict[str, Any]]] = {"bluesky": stamp_bluesky}

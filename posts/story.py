@@ -6,7 +6,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from posts.media import Image
@@ -28,6 +29,8 @@ FIELDS: tuple[str, ...] = (
     "source",
     "url",
     "image",
+    "images",
+    "followup_images",
     "one_year_later",
     "followup_after",
     "platforms",
@@ -35,6 +38,26 @@ FIELDS: tuple[str, ...] = (
     "lang",
 )
 """Every field a story file may use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoryImage:
+    """One picture of a story: where it came from, its alt text, and the version prepared for each
+    platform at load time (by the sha256 under which the queue stores its bytes)."""
+
+    ref: str
+    """The path or URL as the story file gave it."""
+    alt: str
+    """What the picture shows, for readers who cannot see it (Reddit shows it as the caption)."""
+    versions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Platform -> sha256 of the version made within that platform's limits."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"ref": self.ref, "alt": self.alt, "versions": dict(self.versions)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StoryImage:
+        return cls(str(data.get("ref") or ""), str(data.get("alt") or ""), dict(data.get("versions") or {}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +90,12 @@ class Story:
     """The sha256 of the image as prepared at load time; the queue stores those bytes under it."""
     prepared_image: Image | None = dataclasses.field(default=None, compare=False, repr=False)
     """The prepared image itself, from the load until it is stored (not part of the content)."""
+    images: tuple[StoryImage, ...] = ()
+    """The pictures the root post shows (at most 4), each with its alt text."""
+    followup_images: tuple[StoryImage, ...] = ()
+    """The pictures the reveal shows (on its first part): "then and now" side by side."""
+    prepared_pictures: tuple[Image, ...] = dataclasses.field(default=(), compare=False, repr=False)
+    """Every prepared version of ``images`` and ``followup_images``, from the load until stored."""
 
     @property
     def has_time(self) -> bool:
@@ -87,6 +116,10 @@ class Story:
         }
         if self.image_sha256:
             content["image_sha256"] = self.image_sha256
+        if self.images:
+            content["images"] = [image.to_dict() for image in self.images]
+        if self.followup_images:
+            content["followup_images"] = [image.to_dict() for image in self.followup_images]
         return content
 
     @classmethod
@@ -98,7 +131,12 @@ class Story:
             dt.datetime.fromisoformat(date_text) if "T" in date_text else dt.date.fromisoformat(date_text)
         )
         delay = raw.pop("followup_after", None)
+        images = tuple(StoryImage.from_dict(i) for i in raw.pop("images", None) or ())  # type: ignore[attr-defined]
+        followup_images = tuple(StoryImage.from_dict(i)
+                                for i in raw.pop("followup_images", None) or ())  # type: ignore[attr-defined]
         return cls(
+            images=images,
+            followup_images=followup_images,
             date=date,
             followup_after=None if delay is None else dt.timedelta(seconds=int(delay)),  # type: ignore[arg-type,call-overload]
             platforms=tuple(raw.pop("platforms", ()) or ()),  # type: ignore[arg-type]

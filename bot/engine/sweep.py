@@ -10,21 +10,26 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from adapters.base import Adapter, Outgoing, PostRef, ThreadState
+from adapters.base import Adapter, Outgoing, PostRef, ThreadState, Uploaded, UploadsMedia
 from bot.engine import queries
 from bot.engine.events import RunReport
 from bot.engine.holds import Hold, hold_for
 from bot.engine.settle import Absent, Unknown
-from bot.images import attachments_of
+from bot.images import attachments_of, pictures_of
 from bot.models import DeliveryRow, PlatformRow
 from bot.models import DeliveryStatus as S
 from posts.durations import human_duration as human
-from posts.errors import AdapterError, AuthFailed, Duplicate, OutcomeUnknown, RateLimited, Rejected, Transient
+from posts.errors import (AdapterError, AuthFailed, Duplicate, MediaGone, OutcomeUnknown, RateLimited, Rejected,
+                          Transient)
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine
 
 log = logging.getLogger("bot.engine")
+
+MEDIA_MARGIN = dt.timedelta(minutes=10)
+"""An upload that expires sooner than this is made again rather than attached (the post must reach the
+platform before the upload is dropped)."""
 
 
 class Decision(enum.Enum):
@@ -126,7 +131,7 @@ class Sweep:
             if taken is None:
                 return NoClaim.LOST
             post = Outgoing(taken.platform, taken.story_id, taken.kind, taken.part, dict(taken.payload), taken.key,
-                            parent, root, attachments_of(session, taken))
+                            parent, root, attachments_of(session, taken), pictures_of(session, taken))
         return Claimed(taken, post)
 
     def defer(self, rows: list[DeliveryRow], hold: Hold, report: RunReport) -> None:
@@ -144,6 +149,7 @@ class Sweep:
         if post.parent is not None and not self.may_reply(adapter, post.parent, row, report):
             return Decision.NEXT
         try:
+            post = self.upload(adapter, row, post)
             if post.parent is None:
                 ref = adapter.publish(post)
             else:
@@ -166,6 +172,10 @@ class Sweep:
             moves.finish(row.id, S.FAILED, error=f"rejected by {row.platform}: {exc.reason}", outcome="rejected")
             engine.emit(report, engine.event("failed", row, f"rejected: {exc.reason}"))
             return Decision.NEXT
+        except MediaGone as exc:  # nothing posted; the uploads recorded are gone: upload again next time
+            moves.record_media(row.id, None)
+            self.transient(row, exc, report, adapter, post)
+            return Decision.NEXT
         except Transient as exc:
             self.transient(row, exc, report, adapter, post)
             return Decision.NEXT
@@ -181,6 +191,34 @@ class Sweep:
             return Decision.NEXT
         engine.record_posted(row, ref, report, parent=post.parent)
         return Decision.NEXT
+
+    def upload(self, adapter: Adapter, row: DeliveryRow, post: Outgoing) -> Outgoing:
+        """``post`` with its pictures uploaded, for a platform that takes uploads before the post.
+
+        Uploads recorded with the delivery by an earlier attempt are attached again while the platform
+        still keeps them (:data:`MEDIA_MARGIN` before they expire); the others are uploaded, and each
+        upload is committed with the delivery as soon as it is made, before the post is sent. So a resend
+        after a failure or a crash attaches the same media, and a post is never made twice for want of
+        them. An upload whose answer was lost counts as not made (a picture uploaded twice is harmless;
+        nothing is posted by an upload).
+        """
+        if not post.pictures or not isinstance(adapter, UploadsMedia):
+            return post
+        recorded = [Uploaded.from_dict(item) for item in (row.media or [])]
+        soon = self.engine.clock() + MEDIA_MARGIN
+        media: list[Uploaded] = []
+        for i, picture in enumerate(post.pictures):
+            old = recorded[i] if i < len(recorded) else None
+            if old is not None and old.sha256 == picture.image.sha256 and (
+                    old.expires_at is None or old.expires_at > soon):
+                media.append(old)
+                continue
+            try:
+                media.append(adapter.upload(picture))
+            except OutcomeUnknown as exc:
+                raise Transient(exc.platform, f"the upload of picture {i + 1} went unanswered: {exc.reason}") from exc
+            self.engine.transitions.record_media(row.id, [m.to_dict() for m in media])
+        return dataclasses.replace(post, media=tuple(media))
 
     def may_reply(self, adapter: Adapter, parent: PostRef, row: DeliveryRow, report: RunReport) -> bool:
         """Check the thread before the first part of a follow-up; skip the follow-up when the root is gone or locked.

@@ -116,6 +116,16 @@ class Transitions:
                             .values(claimed_until=at + self.settings.lease)
                             .execution_options(synchronize_session=False))
 
+    def record_media(self, delivery_id: int, media: list[dict[str, object]] | None) -> None:
+        """Keep what was uploaded for a claimed delivery's pictures (``None``: forget it, upload again).
+
+        Committed at once, before the post is sent: a resend, or the reconciliation after a crash,
+        attaches these uploads instead of making new ones.
+        """
+        with self.store.session() as session:
+            session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery_id)
+                            .values(media=media).execution_options(synchronize_session=False))
+
     # ------------------------------------------------------------------ outcomes
 
     def posted(self, row: DeliveryRow, ref: PostRef) -> dt.datetime:

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from posts.media import Image, ImageError, prepare, shown
+from posts.media import PROFILES, Image, ImageError, is_animated, prepare, prepare_animation, prepare_versions, shown
 
 MAX_SOURCE_BYTES = 20_000_000
 """Default cap on the bytes read from a file or URL (``ONEYEARAGO_MEDIA_MAX_BYTES``)."""
@@ -48,6 +48,10 @@ class MediaPolicy:
     max_bytes: int = MAX_SOURCE_BYTES
     timeout: float = FETCH_TIMEOUT
     uploaded: bool = False
+    platforms: tuple[str, ...] = tuple(PROFILES)
+    """The platforms a story goes to when it names none (the enabled ones): its pictures are made for those."""
+    reddit_gallery: bool = False
+    """Reddit posts pictures as a gallery, whose captions (the alt text) hold at most 180 characters."""
 
 
 def is_url(ref: str) -> bool:
@@ -63,6 +67,7 @@ class MediaLoader:
         self.resolve = resolve or _resolve
         self._by_source: dict[Any, Image | ImageError] = {}
         self._by_digest: dict[str, Image] = {}
+        self._versions: dict[Any, dict[str, Image] | ImageError] = {}
 
     def load(self, ref: str, base: Path | None) -> Image:
         """The prepared image ``ref`` names (a URL, or a path relative to ``base``).
@@ -94,6 +99,50 @@ class MediaLoader:
         if isinstance(cached, ImageError):
             raise cached
         return cached
+
+    def load_versions(self, ref: str, base: Path | None, platforms: tuple[str, ...], *,
+                      alone: bool = True) -> dict[str, Image]:
+        """The picture ``ref`` names, prepared once for each of ``platforms`` (:func:`posts.media.prepare_versions`).
+
+        An animated picture is kept as an animated GIF only when it is the post's only picture
+        (``alone``: X takes an animated GIF only alone) and every one of ``platforms`` plays it
+        (Bluesky does not); otherwise it is refused, rather than a still frame going out where the
+        operator meant a moving one.
+
+        Raises:
+            ImageError: when it cannot be read, is not a still image, or cannot be made to fit.
+        """
+        key, read = self._source(ref, base)
+        versions_key = (key, platforms, alone)
+        cached = self._versions.get(versions_key)
+        if cached is None:
+            try:
+                data = read()
+                if is_animated(data) and not alone:
+                    raise ImageError(f"image {shown(ref)} is animated and not the post's only picture; X takes an "
+                                     "animated GIF only alone", "give still pictures, or the animation alone")
+                if is_animated(data):
+                    animation = prepare_animation(data, ref, platforms)
+                    cached = {platform: animation for platform in platforms}
+                else:
+                    cached = prepare_versions(data, ref, platforms)
+            except ImageError as exc:
+                cached = exc
+            self._versions[versions_key] = cached
+        if isinstance(cached, ImageError):
+            raise cached
+        return cached
+
+    def _source(self, ref: str, base: Path | None) -> tuple[Any, Callable[[], bytes]]:
+        """A key that names the bytes ``ref`` stands for (changing with the file), and how to read them."""
+        if is_url(ref):
+            return ("url", ref), lambda: self._fetch(ref)
+        path = self._local(ref, base)
+        try:
+            info = path.stat()
+        except OSError:
+            raise self._missing(ref) from None
+        return ("file", str(path), info.st_size, info.st_mtime_ns), lambda: self._read(ref, path)
 
     # -- local files ------------------------------------------------------------------
 

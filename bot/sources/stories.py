@@ -30,8 +30,8 @@ from posts.durations import parse_duration
 from posts.errors import Problem, StoryError
 from posts.gcpause import gc_paused
 from posts.limits import CONTROL_RE, MAX_FIELD_CHARS, describe_char, has_control
-from posts.media import Image, ImageError, shown
-from posts.story import FIELDS, PLATFORMS, Story, derive_id
+from posts.media import MAX_PICTURES, PROFILES, REDDIT_CAPTION, Image, ImageError, alt_length, shown
+from posts.story import FIELDS, PLATFORM_NAMES, PLATFORMS, Story, StoryImage, derive_id
 from posts.twitter_text import is_known_tld, url_spans
 
 EXTENSIONS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -668,7 +668,8 @@ def _x_link_problem(value: str) -> tuple[str, str] | None:
     return None
 
 
-_LINKED_FIELDS = tuple(name for name, size in MAX_FIELD_CHARS.items() if size > MAX_URI_CHARS and name != "tags")
+_LINKED_FIELDS = tuple(name for name, size in MAX_FIELD_CHARS.items()
+                       if size > MAX_URI_CHARS and name not in ("tags", "images", "followup_images"))
 """The text fields long enough to hold a link longer than Bluesky takes."""
 
 
@@ -848,6 +849,23 @@ def validate_record(
                 image = (media or MediaLoader()).load(values["image"], base)
             except ImageError as exc:
                 bad(exc.message, exc.hint)
+    loader = media or MediaLoader()
+    targets = tuple(dict.fromkeys(p for p in platforms if p in PLATFORMS)) or loader.policy.platforms
+    pictures: dict[str, tuple[StoryImage, ...]] = {}
+    prepared: list[Image] = []
+    for field in ("images", "followup_images"):
+        specs = _pictures(raw.get(field), field, targets, loader.policy, bad)
+        if specs and len(problems) == before:  # read and prepare only for an otherwise valid story
+            made = []
+            for i, (ref, alt) in enumerate(specs, start=1):
+                try:
+                    versions = loader.load_versions(ref, base, targets, alone=len(specs) == 1)
+                except ImageError as exc:
+                    bad(f"{field}[{i}]: {exc.message}", exc.hint)
+                    continue
+                prepared.extend(versions.values())
+                made.append(StoryImage(ref, alt, {p: image.sha256 for p, image in versions.items()}))
+            pictures[field] = tuple(made)
     if len(problems) > before or date is None:
         return None
     return Story(
@@ -869,7 +887,88 @@ def validate_record(
         origin=f"{file}:{line}",
         image_sha256=image.sha256 if image is not None else "",
         prepared_image=image,
+        images=pictures.get("images", ()),
+        followup_images=pictures.get("followup_images", ()),
+        prepared_pictures=tuple({i.sha256: i for i in prepared}.values()),
     )
+
+
+_PICTURE_HINT = "write it as a list of pictures, each like {path: pictures/map.png, alt: What the picture shows}"
+_ALT_HINT = ("add alt: a description of what the picture shows, for readers who cannot see it "
+             "(Reddit shows it as the caption)")
+
+
+def _pictures(value: Any, field: str, targets: tuple[str, ...], policy: MediaPolicy,
+              bad: Callable[..., None]) -> list[tuple[str, str]]:
+    """The ``(path or url, alt)`` of each picture in ``value``, checked; problems go to ``bad``."""
+    if value in (None, "", []):
+        return []
+    if isinstance(value, str):  # a CSV cell: the list as JSON
+        try:
+            value = json.loads(value)
+        except ValueError:
+            bad(f"{field} is not a list of pictures", _PICTURE_HINT + " (in CSV: that list as JSON)")
+            return []
+    if not isinstance(value, list):
+        bad(f"{field} must be a list of pictures, not {type(value).__name__}", _PICTURE_HINT)
+        return []
+    if len(value) > MAX_PICTURES:
+        bad(f"{field} has {len(value)} pictures; a post shows at most {MAX_PICTURES}",
+            f"keep the {MAX_PICTURES} that matter most")
+        return []
+    found: list[tuple[str, str]] = []
+    for i, item in enumerate(value, start=1):
+        name = f"{field}[{i}]"
+        if not isinstance(item, dict):
+            bad(f"{name} must be a mapping with path (or url) and alt, not {type(item).__name__}", _PICTURE_HINT)
+            continue
+        unknown = [k for k in item if k not in ("path", "url", "alt")]
+        if unknown:
+            bad(f"{name} has the unknown field {_q(unknown[0])}", "a picture has path (or url) and alt")
+            continue
+        ref_value = item.get("path") if item.get("path") not in (None, "") else item.get("url")
+        ref = _text(ref_value)
+        alt = _text(item.get("alt"))
+        if "path" in item and "url" in item:
+            bad(f"{name} gives both path and url", "give one of them")
+            continue
+        if not ref:
+            bad(f"{name} names no picture", "give path: (a file beside the story file) or url: (an http(s) address)")
+            continue
+        if alt is None:
+            bad(f"{name} alt must be text, not {type(item.get('alt')).__name__}", _ALT_HINT)
+            continue
+        if not alt:
+            bad(f"{name} ({shown(ref)}) has no alt text", _ALT_HINT)
+            continue
+        if is_url(ref):
+            problem = _check_url(ref)
+            leak = _credentials_problem(ref)
+            if leak:
+                bad(f"{name} {leak}", "remove the user:password@ part; the picture must load without logging in")
+                continue
+            if problem:
+                bad(f"{name} {shown(ref)} {problem}", "give an http(s) address of the picture")
+                continue
+        elif "url" in item and "path" not in item:
+            bad(f"{name} url {shown(ref)} is not an http(s) address", "give url: https://… or path: a local file")
+            continue
+        too_long = False
+        for platform in targets:
+            limit = PROFILES[platform].alt_limit
+            if platform == "reddit" and policy.reddit_gallery:
+                limit = REDDIT_CAPTION
+            if limit is not None and alt_length(alt) > limit:
+                where = ("a Reddit gallery caption" if platform == "reddit"
+                         else f"{PLATFORM_NAMES[platform]}'s alt text")
+                bad(f"{name} alt text is {alt_length(alt):,} characters; {where} holds at most {limit:,}",
+                    "shorten it (say what matters in the picture), or leave that platform out of the story's "
+                    "platforms" + (" or set ONEYEARAGO_REDDIT_IMAGES=inline" if platform == "reddit" else ""))
+                too_long = True
+                break
+        if not too_long:
+            found.append((ref, alt))
+    return found
 
 
 __all__ = ["EXTENSIONS", "PLATFORMS", "load_stories", "read_records", "story_files", "validate_record"]
