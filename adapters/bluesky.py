@@ -30,13 +30,13 @@ from atproto_client.models.common import XrpcError
 from atproto_client.request import Request
 from atproto_core.exceptions import AtProtocolError
 
-from adapters.base import Outgoing, PostRef, ThreadState
+from adapters.base import Outgoing, PostRef, ThreadState, Uploaded
 from adapters.tid import next_tid
 from posts.clock import utcnow
-from posts.errors import AdapterError, AuthFailed, OutcomeUnknown, RateLimited, Rejected, Transient
+from posts.errors import AdapterError, AuthFailed, MediaGone, OutcomeUnknown, RateLimited, Rejected, Transient
 from posts.lexicon import LexiconValidationError, bundled_registry
 from posts.masking import Masker
-from posts.media import Image
+from posts.media import MAX_PICTURES, PROFILES, Image, Picture
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,13 @@ POST = "app.bsky.feed.post"
 THREADGATE = "app.bsky.feed.threadgate"
 MAX_THUMB_BYTES = 1_000_000
 """``app.bsky.embed.external#external.thumb`` maxSize."""
+MAX_PICTURE_BYTES = PROFILES["bluesky"].max_bytes
+"""The most bytes of a picture sent: 1,000,000. ``app.bsky.embed.images`` takes 2,000,000 since
+2026-04-08, but servers not yet updated still refuse more than 1,000,000 when the post is created."""
+BLOB_KEPT = dt.timedelta(minutes=2)
+"""How long an uploaded blob is taken to be kept unreferenced ("deleted if it is not referenced within a
+time window (eg, minutes)", uploadBlob's lexicon): a resend later than that uploads the bytes again,
+which gives the same blob (its CID is the hash of the bytes)."""
 RATE_LIMIT_FALLBACK = dt.timedelta(minutes=5)
 """How long to wait after a 429 that names no reset time."""
 
@@ -89,6 +96,23 @@ def _validate(record: Mapping[str, Any], rkey: str) -> None:
         bundled_registry().validate_record(POST, record, rkey=rkey)
     except LexiconValidationError as exc:
         raise Rejected(PLATFORM, f"the record does not match the {POST} lexicon: {exc}") from exc
+
+
+def _images_embed(post: Outgoing) -> dict[str, Any]:
+    """The ``app.bsky.embed.images`` of a post's pictures: each uploaded blob with its alt text and size.
+
+    A post holds one embed: with pictures there is no link card, and the story's link stays a link
+    facet in the text (rendering leaves the card out).
+    """
+    if len(post.media) != len(post.pictures):
+        raise ValueError(f"{post.kind} {post.part} of {post.story_id}: {len(post.pictures)} pictures but "
+                         f"{len(post.media)} uploads; the engine uploads the pictures before the post")
+    if len(post.pictures) > MAX_PICTURES:
+        raise Rejected(PLATFORM, f"{len(post.pictures)} pictures; a post shows at most {MAX_PICTURES}")
+    return {"$type": "app.bsky.embed.images", "images": [
+        {"image": dict(uploaded.ref["blob"]), "alt": picture.alt,
+         "aspectRatio": {"width": picture.image.width, "height": picture.image.height}}
+        for picture, uploaded in zip(post.pictures, post.media, strict=True)]}
 
 
 def _xrpc_error(exc: RequestErrorBase) -> tuple[str, str]:
@@ -163,6 +187,26 @@ class BlueskyAdapter:
         post.thread()  # a reply names its parent and root
         return self._create(post)
 
+    def upload(self, picture: Picture) -> Uploaded:
+        """Upload a picture's bytes as a blob (``com.atproto.repo.uploadBlob``); the alt text goes in the post.
+
+        Blob limits are enforced only when the post refers to the blob, so the size and type are checked
+        here, before any request.
+        """
+        image = picture.image
+        mime = sniff_image(image.data)
+        if mime is None:
+            raise Rejected(PLATFORM, f"picture {image.sha256[:12]} is not a PNG, JPEG, GIF or WebP image")
+        if image.size > MAX_PICTURE_BYTES:
+            raise Rejected(PLATFORM, f"picture {image.sha256[:12]} is {image.size:,} bytes; Bluesky takes "
+                                     f"{MAX_PICTURE_BYTES:,}")
+        at = self.clock()
+        with self._operation():
+            blob = self._procedure("com.atproto.repo.uploadBlob", image.data, mime, write=False).get("blob")
+        if not isinstance(blob, dict) or not isinstance((blob.get("ref") or {}).get("$link"), str):
+            raise Transient(PLATFORM, "com.atproto.repo.uploadBlob: the answer holds no blob")
+        return Uploaded(image.sha256, {"blob": blob}, at + BLOB_KEPT)
+
     def thread_state(self, ref: PostRef) -> ThreadState:
         """OPEN while the record exists (a threadgate never stops the thread's author), else GONE."""
         repo, collection, rkey = rkey_of(ref.extra.get("uri") or ref.id)
@@ -208,6 +252,8 @@ class BlueskyAdapter:
         record = copy.deepcopy(dict(post.payload))
         if post.parent is not None and post.root is not None:
             record["reply"] = {"root": self._strong_ref(post.root), "parent": self._strong_ref(post.parent)}
+        if post.pictures:
+            record["embed"] = _images_embed(post)
         _validate(record, rkey)
         image = self._thumb(record, post.attachments.get("thumb"))
         with self._operation():
@@ -217,8 +263,13 @@ class BlueskyAdapter:
                     raise Transient(PLATFORM, "com.atproto.repo.uploadBlob: the answer holds no blob")
                 record["embed"]["external"]["thumb"] = blob
             body = {"repo": self._did(), "collection": POST, "rkey": rkey, "record": record}
-            out = self._procedure("com.atproto.repo.createRecord",
-                                  json.dumps(body, ensure_ascii=False).encode(), "application/json", write=True)
+            try:
+                out = self._procedure("com.atproto.repo.createRecord",
+                                      json.dumps(body, ensure_ascii=False).encode(), "application/json", write=True)
+            except Rejected as exc:
+                if post.pictures and "blob" in exc.reason.lower():  # an upload the server no longer keeps
+                    raise MediaGone(PLATFORM, exc.reason) from exc
+                raise
             if not isinstance(out.get("uri"), str) or not isinstance(out.get("cid"), str):
                 raise OutcomeUnknown(PLATFORM, "com.atproto.repo.createRecord: the answer names no uri and cid")
         ref = self._ref(out["uri"], out["cid"])
