@@ -29,7 +29,7 @@ from bot import __version__, ops
 from bot.accounts import refresh_accounts
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
-from bot.images import image_info, media_policy
+from bot.images import describe_picture, image_info, media_policy, pictures_info
 from bot.models import DeliveryStatus as S
 from bot.planner import Planner, operator_templates
 from bot.runner import RunLock, run_forever
@@ -231,7 +231,12 @@ def show_post(settings: Settings) -> Callable[[dict[str, Any]], None]:
         else:
             title = f"{where} · ↳ reply {record['part']} in the thread of {record['story_id']} · {settings.local_time(when)}"
         subtitle = f"{record['remote_id']}" + (f" → replying to {record['reply_to']}" if record["reply_to"] else "")
-        out.print(Panel(_shown_text(record["text"] or "", record.get("payload") or {}), title=title, subtitle=subtitle,
+        body = _shown_text(record["text"] or "", record.get("payload") or {})
+        pictures = record.get("pictures") or []
+        for i, picture in enumerate(pictures, start=1):
+            body.append(f"\n\n[picture {i}/{len(pictures)}: {describe_picture(picture)}]", style="bold blue")
+            body.append(f"\nalt: {picture.get('alt', '')}", style="blue")
+        out.print(Panel(body, title=title, subtitle=subtitle,
                         title_align="left",
                         subtitle_align="right", border_style="cyan" if record["kind"] == "root" else "magenta",
                         width=min(90, out.width)))
@@ -404,13 +409,21 @@ def preview(state: State, story_id: str, platform: str | None, as_json: bool) ->
     """Each part of a story as it will be posted, with its length against its limit."""
     parts = ops.preview(state.store, state.settings, story_id, platform, templates=operator_templates(state.settings))
     image = image_info(state.store, story_id)
+    sizes = pictures_info(state.store, [p.sha256 for part in parts for p in part.pictures])
     if as_json:
-        _print_json([{**p.to_dict(), **({"image": image} if image and p.kind == "root" else {})} for p in parts])
+        _print_json([{**p.to_dict(), "pictures": [{**q.to_dict(), **(sizes.get(q.sha256) or {"stored": False})}
+                                                  for q in p.pictures],
+                      **({"image": image} if image and p.kind == "root" else {})} for p in parts])
         return
     for part in parts:
         label = f"{PLATFORM_NAMES[part.platform]} · {part.kind}" + (f" {part.part}/{part.parts}" if part.parts > 1 else "")
         checks = " · ".join(f"{c.what} {c.length}/{c.limit} {c.unit}" for c in part.checks)
-        out.print(Panel(_shown_text(part.text, part.payload), title=label, subtitle=checks + (" · cut to fit" if part.cut else ""),
+        body = _shown_text(part.text, part.payload)
+        for i, picture in enumerate(part.pictures, start=1):
+            body.append(f"\n\n[picture {i}/{len(part.pictures)}: {describe_picture(sizes.get(picture.sha256))}]",
+                        style="bold blue")
+            body.append(f"\nalt: {picture.alt}", style="blue")
+        out.print(Panel(body, title=label, subtitle=checks + (" · cut to fit" if part.cut else ""),
                         title_align="left", subtitle_align="right", width=min(90, out.width)))
     if image and image.get("stored"):
         out.print(f"Image (stored with the queue, on the root): {image['width']}×{image['height']} {image['mime']}, "

@@ -31,6 +31,7 @@ def media_policy(settings: Settings, *, uploaded_to: Path | None = None) -> Medi
         max_bytes=settings.media_max_bytes,
         timeout=settings.media_timeout.total_seconds(),
         uploaded=uploaded_to is not None,
+        platforms=tuple(settings.platforms),
     )
 
 
@@ -93,6 +94,26 @@ def pictures_of(session: Session, row: DeliveryRow) -> tuple[Picture, ...]:
             continue
         pictures.append(Picture(image, str(item.get("alt") or "")))
     return tuple(pictures)
+
+
+def pictures_info(store: Store, hashes: Iterable[str]) -> dict[str, dict[str, object]]:
+    """What is stored of each picture by its hash (bytes, type, dimensions), without the bytes themselves."""
+    wanted = sorted(set(hashes))
+    if not wanted:
+        return {}
+    with store.session() as session:
+        rows = session.execute(select(ImageRow.sha256, ImageRow.size, ImageRow.mime, ImageRow.width, ImageRow.height)
+                               .where(ImageRow.sha256.in_(wanted))).all()
+    return {row.sha256: {"bytes": row.size, "mime": row.mime, "width": row.width, "height": row.height}
+            for row in rows}
+
+
+def describe_picture(info: dict[str, object] | None) -> str:
+    """``640×480 JPEG, 35,538 bytes``: a picture's size as the operator reads it."""
+    if not info:
+        return "not in the queue (load the story again)"
+    kind = str(info["mime"]).removeprefix("image/").upper()
+    return f"{info['width']}×{info['height']} {kind}, {int(info['bytes']):,} bytes"  # type: ignore[call-overload]
 
 
 def image_info(store: Store, story_id: str) -> dict[str, object] | None:

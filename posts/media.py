@@ -188,7 +188,7 @@ def is_animated(data: bytes) -> bool:
     try:
         with PILImage.open(io.BytesIO(data), formats=FORMATS) as probe:
             return bool(getattr(probe, "is_animated", False)) and int(getattr(probe, "n_frames", 1)) > 1
-    except Exception:  # noqa: BLE001 - not an image at all: prepare says so
+    except Exception:
         return False
 
 

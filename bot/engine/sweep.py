@@ -19,8 +19,16 @@ from bot.images import attachments_of, pictures_of
 from bot.models import DeliveryRow, PlatformRow
 from bot.models import DeliveryStatus as S
 from posts.durations import human_duration as human
-from posts.errors import (AdapterError, AuthFailed, Duplicate, MediaGone, OutcomeUnknown, RateLimited, Rejected,
-                          Transient)
+from posts.errors import (
+    AdapterError,
+    AuthFailed,
+    Duplicate,
+    MediaGone,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    Transient,
+)
 
 if TYPE_CHECKING:
     from bot.engine.engine import Engine

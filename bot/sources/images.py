@@ -20,7 +20,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from posts.media import PROFILES, Image, ImageError, is_animated, prepare, prepare_animation, prepare_versions, shown
+from posts.media import (
+    PROFILES,
+    Image,
+    ImageError,
+    is_animated,
+    prepare,
+    prepare_animation,
+    prepare_versions,
+    shown,
+)
 
 MAX_SOURCE_BYTES = 20_000_000
 """Default cap on the bytes read from a file or URL (``ONEYEARAGO_MEDIA_MAX_BYTES``)."""
@@ -123,7 +132,7 @@ class MediaLoader:
                                      "animated GIF only alone", "give still pictures, or the animation alone")
                 if is_animated(data):
                     animation = prepare_animation(data, ref, platforms)
-                    cached = {platform: animation for platform in platforms}
+                    cached = dict.fromkeys(platforms, animation)
                 else:
                     cached = prepare_versions(data, ref, platforms)
             except ImageError as exc:

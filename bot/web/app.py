@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import secrets
 import tempfile
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from starlette.templating import Jinja2Templates
 
 from bot import ops
 from bot.config import Settings
-from bot.images import media_policy
+from bot.images import describe_picture, media_policy, stored_image
 from bot.models import RETRYABLE, SKIPPABLE, DeliveryRow, DeliveryStatus
 from bot.planner import Planner, operator_templates
 from bot.sources.stories import load_stories
@@ -117,10 +118,12 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
               operator_templates(settings), security.Sessions(idle.total_seconds()), security.LoginLimiter(),
               secure_cookies)
     env.globals["local"] = web.local
+    env.globals["describe_picture"] = describe_picture
     hosts = None if token else (allowed_hosts if allowed_hosts is not None else sorted(security.LOOPBACK_NAMES))
     routes = [
         Route("/", _page(web, calendar_page)),
         Route("/story/{story_id:str}", _page(web, story_page)),
+        Route("/media/{sha256:str}", _page(web, media_file)),
         Route("/status", _page(web, status_page)),
         Route("/upload", _page(web, upload_form)),
         Route("/upload", _action(web, upload), methods=["POST"]),
@@ -267,6 +270,20 @@ def _day_page(request: Request) -> tuple[dt.date | None, int]:
 def story_page(web: Web, request: Request) -> Response:
     view = story_view(web.store, web.settings, request.path_params["story_id"], templates=web.story_templates)
     return page(web, request, "story.html", {"v": view, "title": view.story.headline})
+
+
+def media_file(web: Web, request: Request) -> Response:
+    """A picture stored with the queue, by its sha256: the bytes a platform is sent (nothing else is served)."""
+    sha256 = request.path_params["sha256"]
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise HTTPException(404, "No such picture.")
+    with web.store.session() as session:
+        image = stored_image(session, sha256)
+    if image is None:
+        raise HTTPException(404, "No such picture in the queue.")
+    return Response(image.data, media_type=image.mime, headers={
+        "cache-control": "private, max-age=86400, immutable", "x-content-type-options": "nosniff",
+        "content-security-policy": "default-src 'none'; sandbox"})
 
 
 def status_page(web: Web, request: Request) -> Response:

@@ -18,6 +18,7 @@ from sqlalchemy import Float, case, cast, func, select
 
 from bot import ops
 from bot.config import Settings
+from bot.images import pictures_info
 from bot.models import NEEDS_ATTENTION, POSTING, RETRYABLE, SKIPPABLE, DeliveryRow, StoryRow
 from bot.models import DeliveryStatus as S
 from bot.quotas import DAY, DayCount, day_count, local_midnight
@@ -453,6 +454,8 @@ class StoryView:
     threads: list[ThreadView]
     deliveries: list[DeliveryRow]
     render_error: str = ""
+    pictures: dict[str, dict[str, object]] = dataclasses.field(default_factory=dict)
+    """What is stored of each picture the parts show, by hash (bytes, type, dimensions)."""
 
     @property
     def can_skip(self) -> bool:
@@ -491,7 +494,8 @@ def story_view(store: Store, settings: Settings, story_id: str, *, templates: An
             continue
         threads.append(ThreadView(platform, PLATFORM_NAMES.get(platform, platform), roots[0],
                                   [v for v in mine if v.part.kind != "root"]))
-    return StoryView(item, origin, root_due, threads, deliveries, error)
+    pictures = pictures_info(store, [p.sha256 for part in parts for p in part.pictures])
+    return StoryView(item, origin, root_due, threads, deliveries, error, pictures)
 
 
 # ---------------------------------------------------------------------------- status page
