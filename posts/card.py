@@ -7,8 +7,10 @@ caller passes (nothing here reads a file), with Pillow's basic layout engine rat
 that the same inputs give the same PNG bytes on every machine with the same Pillow, FreeType and
 zlib. The PNG carries no metadata (no text chunks, no EXIF, no time).
 
-Characters the font lacks are drawn as its "missing glyph" box rather than failing; control and
-format characters (and lone surrogates) are dropped; a word wider than the line (a long URL, a
+Symbols the font lacks (most emoji) are left out; other characters it lacks (letters of a script it
+does not cover) are drawn as its "missing glyph" box rather than failing, and :func:`missing` tells
+which they are, for a caller that would rather not post such a card. Control and format characters
+(and lone surrogates) are dropped; a word wider than the line (a long URL, a
 language written without spaces) is broken between characters. The basic layout engine does not
 shape or reorder text, so right-to-left and complex scripts come out as isolated letters, left to
 right: the alt text, not the card, carries such a headline.
@@ -63,13 +65,13 @@ def draw_card(*, stamp: str, meta: str, headline: str, font: bytes) -> bytes:
 
     draw.rectangle((0, 0, 11, HEIGHT), fill=ACCENT)
     stamp_font = _font(font, STAMP_SIZE)
-    draw.text((MARGIN, STAMP_TOP), _fit(clean(stamp), stamp_font, width), font=stamp_font, fill=ACCENT)
+    draw.text((MARGIN, STAMP_TOP), _fit(_drawable(stamp, font), stamp_font, width), font=stamp_font, fill=ACCENT)
     meta_font = _font(font, META_SIZE)
-    draw.text((MARGIN, META_TOP), _fit(clean(meta), meta_font, width), font=meta_font, fill=META)
+    draw.text((MARGIN, META_TOP), _fit(_drawable(meta, font), meta_font, width), font=meta_font, fill=META)
     draw.rectangle((MARGIN, RULE_TOP, WIDTH - MARGIN, RULE_TOP + 1), fill=RULE)
 
     left, top, right, bottom = HEADLINE_BOX
-    size, lines = layout(clean(headline), font, right - left, bottom - top)
+    size, lines = layout(_drawable(headline, font), font, right - left, bottom - top)
     head_font = _font(font, size)
     step = round(size * LINE_HEIGHT)
     for i, line in enumerate(lines):
@@ -129,14 +131,36 @@ def clean(text: str) -> str:
     return " ".join(kept.split())
 
 
+def missing(text: str, font: bytes) -> str:
+    """The characters of ``text`` (once each, in order) that ``font`` has no glyph for."""
+    return "".join(dict.fromkeys(c for c in clean(text) if not c.isspace() and _glyphless(font, c)))
+
+
+def _drawable(text: str, font: bytes) -> str:
+    """``text`` cleaned, without the symbols (emoji, dingbats) the font lacks."""
+    lacking = {c for c in missing(text, font) if unicodedata.category(c).startswith("S")}
+    return clean("".join(c for c in clean(text) if c not in lacking)) if lacking else clean(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _glyphless(font: bytes, char: str) -> bool:
+    """Whether ``font`` draws ``char`` as its missing glyph (that of U+FFFF, which no font maps)."""
+    measure = _font(font, STAMP_SIZE)
+    mask, probe = measure.getmask(char), measure.getmask("\uffff")
+    return bool(mask.size == probe.size and bytes(mask) == bytes(probe))
+
+
 def _fit(text: str, font: _Measure, width: int, *, cut: bool = False) -> str:
-    """``text`` if it fits in ``width``, else as much of it as fits followed by an ellipsis (``cut``:
-    ``text`` already ends with the ellipsis to keep)."""
+    """``text`` if it fits in ``width``, else as much of it as fits followed by an ellipsis, cut after
+    a word when that keeps most of the line (``cut``: ``text`` already ends with the ellipsis)."""
     if font.getlength(text) <= width:
         return text
     body = text[:-1] if cut else text
     while body and font.getlength(body.rstrip() + ELLIPSIS) > width:
         body = body[:-1]
+    space = body.rfind(" ")
+    if space > len(body) * 2 // 3:
+        body = body[:space]
     return body.rstrip() + ELLIPSIS
 
 

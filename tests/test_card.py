@@ -136,6 +136,7 @@ def test_a_short_headline_is_set_large_and_a_long_one_smaller_and_cut_with_an_el
     size, lines = layout(LONG, font(), right - left, bottom - top)
     assert size == HEADLINE_SIZES[-1]
     assert lines[-1].endswith("…")
+    assert lines[-1][:-1].split()[-1] in LONG.split()  # cut after a whole word
     assert len(lines) * round(size * card.LINE_HEIGHT) <= bottom - top
     assert all(card._font(font(), size).getlength(line) <= right - left for line in lines)
 
@@ -160,6 +161,13 @@ def test_non_latin_glyphs_the_font_lacks_and_odd_text_give_a_valid_card(headline
 def test_non_latin_text_is_drawn():
     assert ink(decoded(card_of(NON_LATIN)), HEADLINE_BOX) > 5_000
     assert card_of("Привет, мир") != card_of("")
+
+
+def test_the_characters_the_font_lacks_are_known_and_missing_symbols_are_left_out():
+    assert card.missing("Nvidia — Привет مرحبا שלום €5 é", font()) == ""
+    assert card.missing("深度求索 R1 🚀 深", font()) == "深度求索🚀"
+    assert card_of("DeepSeek launches R1 🚀") == card_of("DeepSeek launches R1")  # no box for the emoji
+    assert card_of("東京") != card_of("")  # letters it lacks still show, as boxes
 
 
 def test_control_and_format_characters_are_dropped_and_whitespace_folded():
