@@ -375,6 +375,13 @@ class Settings:
         _span(dt.timedelta(minutes=10)),
         group="images"
     )
+    story_card: bool = setting(
+        "false",
+        "Images: give a story without pictures a drawn card (date stamp, category and source, "
+        "headline) as its one picture, with the headline as alt text",
+        _bool,
+        group="images"
+    )
     web_session_idle: dt.timedelta = setting(
         "12h",
         "Dashboard: a login ends after this long without a request (sessions live in "
