@@ -32,6 +32,7 @@ def media_policy(settings: Settings, *, uploaded_to: Path | None = None) -> Medi
         timeout=settings.media_timeout.total_seconds(),
         uploaded=uploaded_to is not None,
         platforms=tuple(settings.platforms),
+        story_card=settings.story_card,
     )
 
 

@@ -260,3 +260,30 @@ def test_an_upload_that_fails_sends_nothing_and_is_retried(two_pictures, planner
     assert any(e.action == "retry-later" and "upload of picture 1" in e.detail for e in report.events)
     at(engine, clock, ROOT_AT + dt.timedelta(minutes=30))
     assert len(fakes["bluesky"].posts) == 1
+
+
+# -- the story card --------------------------------------------------------------------------
+
+
+def test_the_story_card_is_the_picture_of_a_story_without_one_when_turned_on(tmp_path):
+    path = story_file(tmp_path, category="Infrastructure", source="The Gazette")
+    assert load_stories([path])[0].images == ()  # off by default
+    first = load_stories([path], media=MediaPolicy(story_card=True))[0]
+    again = load_stories([path], media=MediaPolicy(story_card=True))[0]
+    (card,) = first.images
+    assert card.alt == "The first photo of the new bridge" and card.ref == "(story card)"
+    assert card.versions == again.images[0].versions  # the same story gives the same bytes
+    by_sha = {i.sha256: i for i in first.prepared_pictures}
+    with PILImage.open(io.BytesIO(by_sha[card.versions["x"]].data)) as opened:
+        assert opened.size == (1200, 675)
+    parts = render(first, "bluesky")
+    assert [p.alt for p in parts[0].pictures] == ["The first photo of the new bridge"]
+
+
+def test_a_story_with_pictures_keeps_them_and_a_long_headline_is_cut_to_fit_the_alt_limit(tmp_path):
+    picture(tmp_path / "then.jpg")
+    own = story_file(tmp_path, [{"path": "then.jpg", "alt": "Mine"}])
+    assert [i.alt for i in load_stories([own], media=MediaPolicy(story_card=True))[0].images] == ["Mine"]
+    long = story_file(tmp_path, headline="Bridge " * 40)
+    (card,) = load_stories([long], media=MediaPolicy(story_card=True, reddit_gallery=True))[0].images
+    assert len(card.alt) == 180 and card.alt.endswith("…")

@@ -61,6 +61,8 @@ class MediaPolicy:
     """The platforms a story goes to when it names none (the enabled ones): its pictures are made for those."""
     reddit_gallery: bool = False
     """Reddit posts pictures as a gallery, whose captions (the alt text) hold at most 180 characters."""
+    story_card: bool = False
+    """A story without pictures gets its story card as its picture (``ONEYEARAGO_STORY_CARD``)."""
 
 
 def is_url(ref: str) -> bool:

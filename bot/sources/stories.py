@@ -7,11 +7,13 @@ Loading is all-or-nothing: every problem in every file is collected and raised t
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import difflib
 import io
 import ipaddress
 import json
+import logging
 import os
 import re
 import reprlib
@@ -30,9 +32,11 @@ from posts.durations import parse_duration
 from posts.errors import Problem, StoryError
 from posts.gcpause import gc_paused
 from posts.limits import CONTROL_RE, MAX_FIELD_CHARS, describe_char, has_control
-from posts.media import MAX_PICTURES, PROFILES, REDDIT_CAPTION, Image, ImageError, alt_length, shown
+from posts.media import MAX_PICTURES, PROFILES, REDDIT_CAPTION, Image, ImageError, alt_length, prepare_versions, shown
 from posts.story import FIELDS, PLATFORM_NAMES, PLATFORMS, Story, StoryImage, derive_id
 from posts.twitter_text import is_known_tld, url_spans
+
+log = logging.getLogger(__name__)
 
 EXTENSIONS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".csv": "csv", ".md": "markdown", ".markdown": "markdown"}
@@ -868,7 +872,7 @@ def validate_record(
             pictures[field] = tuple(made)
     if len(problems) > before or date is None:
         return None
-    return Story(
+    story = Story(
         id=sid or derive_id(date, values["headline"]),
         date=date,
         headline=values["headline"],
@@ -891,6 +895,35 @@ def validate_record(
         followup_images=pictures.get("followup_images", ()),
         prepared_pictures=tuple({i.sha256: i for i in prepared}.values()),
     )
+    if loader.policy.story_card and not story.images:
+        story = _with_card(story, targets, loader.policy)
+    return story
+
+
+CARD_REF = "(story card)"
+"""The ``ref`` of a story card: it is drawn, not read from a file."""
+
+
+def _with_card(story: Story, targets: tuple[str, ...], policy: MediaPolicy) -> Story:
+    """``story`` with its story card as its one picture, the headline its alt text (cut to the strictest
+    alt-text limit of ``targets``). A headline the bundled font cannot draw gets no card (it would show
+    empty boxes where its letters should be)."""
+    from bot.sources.card import font, story_card
+    from posts.card import missing
+
+    lacking = missing(story.headline, font())
+    if lacking:
+        log.warning("story %s gets no story card: the bundled font has no letters for %r", story.id, lacking[:10])
+        return story
+    limits = [REDDIT_CAPTION if p == "reddit" and policy.reddit_gallery else PROFILES[p].alt_limit for p in targets]
+    room = min((limit for limit in limits if limit is not None), default=None)
+    alt = " ".join(story.headline.split())
+    if room is not None and alt_length(alt) > room:
+        alt = alt[:room - 1].rstrip() + "…"
+    versions = prepare_versions(story_card(story), CARD_REF, targets)
+    card = StoryImage(CARD_REF, alt, {p: image.sha256 for p, image in versions.items()})
+    return dataclasses.replace(story, images=(card,), prepared_pictures=(
+        *story.prepared_pictures, *{i.sha256: i for i in versions.values()}.values()))
 
 
 _PICTURE_HINT = "write it as a list of pictures, each like {path: pictures/map.png, alt: What the picture shows}"
