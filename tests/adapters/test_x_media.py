@@ -83,9 +83,15 @@ def upload_all(adapter: XAdapter, pictures: tuple[Picture, ...]) -> tuple[Upload
 # ---------------------------------------------------------------------------- the recorded upload
 
 
+def _boundary(content_type: str) -> str:
+    match = re.search(r"boundary=(\S+)", content_type)
+    assert match is not None
+    return match.group(1)
+
+
 def test_the_request_tweepy_sends_matches_the_recorded_upload_and_its_answer_parses(tmp_path):
     recorded = recorded_upload()
-    boundary = re.search(r"boundary=(\S+)", recorded["request"]["headers"]["Content-Type"][0]).group(1)
+    boundary = _boundary(recorded["request"]["headers"]["Content-Type"][0])
     [part] = multipart(f"multipart/form-data; boundary={boundary}", recorded["request"]["body"])
     assert (part.name, part.filename) == ("media", "banner.png")
     banner = Image.of(part.data, "image/png", 1252, 626)  # the recorded picture itself
@@ -100,8 +106,9 @@ def test_the_request_tweepy_sends_matches_the_recorded_upload_and_its_answer_par
 
         [call] = mock.calls
     sent = call.request
+    assert isinstance(sent.body, bytes)
     assert sent.url == recorded["request"]["uri"] == f"{TWEEPY_UPLOAD_HOST}/1.1/media/upload.json"
-    sent_boundary = re.search(r"boundary=(\S+)", sent.headers["Content-Type"]).group(1)
+    sent_boundary = _boundary(sent.headers["Content-Type"])
     [sent_part] = multipart(sent.headers["Content-Type"], sent.body)
     assert sent_part.name == "media"
     assert sent_part.filename == f"{banner.sha256[:16]}.png"
@@ -326,6 +333,7 @@ def test_an_upload_whose_answer_comes_too_late_is_outcome_unknown(adapter, serve
     with pytest.raises(OutcomeUnknown) as caught:
         adapter.upload(Picture(png(), "alt"))
 
+    assert caught.value.__cause__ is not None
     assert isinstance(caught.value.__cause__.__context__, requests.ReadTimeout)
     assert "may have been uploaded" in caught.value.reason
     assert_no_secret(caught.value)
