@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -395,3 +396,39 @@ def test_uploads_go_to_x_upload_host_by_default_and_to_a_configured_url_otherwis
 
     assert all(r.headers.get("Host", "").startswith("127.0.0.1:") for r in server.requests)
     assert [r.path for r in server.requests] == ["/1.1/media/upload.json", "/1.1/media/metadata/create.json"]
+
+
+def test_no_secret_reaches_the_logs_of_an_upload(adapter, server, caplog):
+    caplog.set_level(logging.DEBUG)
+    media = upload_all(adapter, (Picture(png(), "logged alt"),))
+    adapter.publish(post("Logged with a picture", (Picture(png(), "logged alt"),), media))
+    server.fail_next(UPLOAD, 400, body={"errors": [{"code": 32, "message": f"echo {CREDENTIALS[1]}"}]})
+    with pytest.raises(Rejected):
+        adapter.upload(Picture(png(), "alt"))
+
+    assert any(r.name == "adapters.x" and "uploaded picture" in r.getMessage() for r in caplog.records)
+    for record in caplog.records:
+        message = record.getMessage()
+        assert CREDENTIALS[1] not in message and CREDENTIALS[3] not in message  # the two secrets
+        if record.name.startswith("adapters."):
+            assert not any(secret in message for secret in SECRETS)
+
+
+def test_an_upload_of_a_type_x_does_not_take_is_refused_before_anything_is_sent(adapter, server):
+    odd = Image.of(b"BM" + bytes(60), "image/bmp", 4, 4)
+
+    with pytest.raises(Rejected, match="image/bmp"):
+        adapter.upload(Picture(odd, "alt"))
+
+    assert server.requests == []
+
+
+def test_the_stand_in_refuses_what_is_not_an_image(server, tmp_path):
+    adapter = XAdapter(x_config(x_settings(tmp_path, x_api_url=server.base_url)))
+    fake_png = Image.of(b"not a picture at all", "image/png", 1, 1)
+
+    with pytest.raises(Rejected) as caught:
+        adapter.upload(Picture(fake_png, "alt"))
+
+    assert "media type unrecognized" in caught.value.reason
+    assert server.media == {}
