@@ -426,6 +426,8 @@ def _problem(exc: tweepy.HTTPException) -> str:
     for error in body.get("errors") or []:
         if isinstance(error, dict):
             parts += [str(error.get(k, "")) for k in ("type", "title", "detail", "message")]
+            if isinstance(error.get("parameters"), dict):  # the names of the parameters refused
+                parts += [str(name) for name in error["parameters"]]
     return " ".join(parts).lower()
 
 

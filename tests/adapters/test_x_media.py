@@ -432,3 +432,17 @@ def test_the_stand_in_refuses_what_is_not_an_image(server, tmp_path):
 
     assert "media type unrecognized" in caught.value.reason
     assert server.media == {}
+
+
+def test_a_400_naming_the_media_ids_parameter_is_media_gone_whatever_its_wording(adapter, server):
+    pictures = (Picture(png(), "one"),)
+    media = upload_all(adapter, pictures)
+    server.fail_next("POST /2/tweets", 400, body={
+        "errors": [{"parameters": {"media.media_ids": [media[0].ref["media_id"]]}, "message": "Some new wording."}],
+        "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request"})
+
+    with pytest.raises(MediaGone):
+        adapter.publish(post("Reworded", pictures, media))
+
+    assert server.live() == []
