@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import html
+import io
 import logging
 import re
 import ssl
@@ -19,24 +20,37 @@ import tweepy
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
-from adapters.base import Outgoing, PostRef, ThreadState
+from adapters.base import Outgoing, PostRef, ThreadState, Uploaded
 from posts.clock import utcnow
 from posts.errors import (
     AdapterError,
     AuthFailed,
     Duplicate,
+    MediaGone,
     OutcomeUnknown,
     RateLimited,
     Rejected,
     Transient,
 )
 from posts.masking import Masker
+from posts.media import PROFILES, Picture, alt_length
 from posts.twitter_text import url_spans
 
 logger = logging.getLogger(__name__)
 
 TWEEPY_HOST = "https://api.twitter.com"
 """Where tweepy.Client always sends its requests (hard-coded in tweepy)."""
+TWEEPY_UPLOAD_HOST = "https://upload.twitter.com"
+"""Where tweepy.API sends media uploads and alt text (``upload_host``, always over https)."""
+MEDIA_LIFETIME = dt.timedelta(seconds=86400)
+"""How long X keeps an unposted upload when its answer does not say (``expires_after_secs`` of the
+recorded upload, ``tests/data/x/testmediauploadpng.yaml``)."""
+MEDIA_MARGIN = dt.timedelta(minutes=15)
+"""Taken off every upload's lifetime: the engine reuses an upload only while it is surely still there."""
+ALT_LIMIT = PROFILES["x"].alt_limit or 1000
+"""The most characters of alt text X takes (``media/metadata/create``)."""
+EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
+"""The file name extension tweepy needs to tell the media type (``media_upload`` guesses from the name)."""
 DEFAULT_WAIT = dt.timedelta(minutes=15)
 """How long to wait after a 429 that names no reset time (X's rate-limit window)."""
 MIN_WAIT = dt.timedelta(minutes=1)
@@ -47,6 +61,13 @@ TWEET_FIELDS_FIND = ["created_at", "entities", "referenced_tweets", "conversatio
 TWEET_FIELDS_STATE = ["reply_settings", "author_id"]
 
 _DUPLICATE = ("duplicate",)
+_MEDIA_GONE = (
+    "media ids are invalid",           # POST /2/tweets: "Your media IDs are invalid." (tweepy/tweepy#2016)
+    "media.media_ids",                 # ... its parameter (abraham/twitteroauth#1222)
+    "invalid media id",                # v1.1 code 324: "Invalid media id 889241623330263044"
+    "validation of media ids failed",  # v1.1 code 324, older wording
+)
+"""How X says a media id it was given is unknown or expired (no recording exists: quoted from issues)."""
 _NO_PERMISSION = (
     "permission",              # "...not configured with the appropriate oauth1 app permissions..."
     "oauth1",                  # problem type .../2/problems/oauth1-permissions
@@ -75,16 +96,17 @@ class _TimeoutSession(requests.Session):
 
 
 class _Rebase(HTTPAdapter):
-    """Sends what tweepy addresses to its fixed host to the configured API base URL instead."""
+    """Sends what tweepy addresses to its fixed host to the configured base URL instead."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, host: str = TWEEPY_HOST):
         super().__init__()
         self.base = base.rstrip("/")
+        self.host = host
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         url = request.url or ""
-        if url.startswith(TWEEPY_HOST + "/"):
-            request.url = self.base + url[len(TWEEPY_HOST):]
+        if url.startswith(self.host + "/"):
+            request.url = self.base + url[len(self.host):]
         return super().send(request, *args, **kwargs)
 
 
@@ -98,6 +120,9 @@ class XConfig:
     access_token: str = dataclasses.field(repr=False)
     access_token_secret: str = dataclasses.field(repr=False)
     api_url: str = TWEEPY_HOST
+    upload_url: str | None = None
+    """Where media uploads go; ``None``: X's upload host, or ``api_url`` when that is not X's (a test
+    server that serves both)."""
     timeout: dt.timedelta = dt.timedelta(seconds=30)
     secrets: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     """Further secrets to mask out of every message (the credentials are masked anyway)."""
@@ -125,6 +150,19 @@ class XAdapter:
             wait_on_rate_limit=False,  # it would re-send the same POST after sleeping
         )
         self.client.session = self.session
+        upload = (config.upload_url or (TWEEPY_UPLOAD_HOST if base == TWEEPY_HOST else base)).rstrip("/")
+        self.upload_session = _TimeoutSession(config.timeout.total_seconds())
+        if upload != TWEEPY_UPLOAD_HOST:
+            self.upload_session.mount(TWEEPY_UPLOAD_HOST + "/", _Rebase(upload, TWEEPY_UPLOAD_HOST))
+        self.api = tweepy.API(
+            tweepy.OAuth1UserHandler(config.consumer_key, config.consumer_secret, config.access_token,
+                                     config.access_token_secret),
+            timeout=config.timeout.total_seconds(),
+            upload_host=urlsplit(TWEEPY_UPLOAD_HOST).netloc,
+            wait_on_rate_limit=False,
+        )
+        """tweepy's v1.1 API, for the media upload and alt text only (tweepy's Client has no media calls)."""
+        self.api.session = self.upload_session
         self._user: tuple[str, str] | None = None
         """(id, username) of the posting account, from ``get_me`` (fetched once, when first needed)."""
 
@@ -136,16 +174,46 @@ class XAdapter:
 
     def publish(self, post: Outgoing) -> PostRef:
         text = self._text(post)
+        media_ids = self._media_ids(post)
         with self._errors("post", write=True):
-            response = self.client.create_tweet(text=text, user_auth=True)
+            response = self.client.create_tweet(text=text, media_ids=media_ids, user_auth=True)
         return self._created(response)
 
     def reply(self, post: Outgoing) -> PostRef:
         parent, _ = post.thread()
         text = self._text(post)
+        media_ids = self._media_ids(post)
         with self._errors("reply", write=True):
-            response = self.client.create_tweet(text=text, in_reply_to_tweet_id=parent.id, user_auth=True)
+            response = self.client.create_tweet(text=text, in_reply_to_tweet_id=parent.id, media_ids=media_ids,
+                                                user_auth=True)
         return self._created(response)
+
+    def upload(self, picture: Picture) -> Uploaded:
+        """Upload one picture (v1.1 ``media/upload``), then set its alt text (``media/metadata/create``).
+
+        X keeps an upload for ``expires_after_secs`` (a day) if no post uses it; ``expires_at`` is that,
+        less :data:`MEDIA_MARGIN`.
+        """
+        image = picture.image
+        extension = EXTENSIONS.get(image.mime)
+        if extension is None:
+            raise Rejected(self.platform, f"X takes PNG, JPEG, GIF or WebP pictures, not {image.mime!r}")
+        if alt_length(picture.alt) > ALT_LIMIT:
+            raise Rejected(self.platform, f"the alt text has {alt_length(picture.alt)} characters; X takes at "
+                           f"most {ALT_LIMIT}")
+        with self._errors("upload the picture", write=True, upload=True):
+            media = self.api.media_upload(f"{image.sha256[:16]}{extension}", file=io.BytesIO(image.data))
+        media_id = str(getattr(media, "media_id_string", "") or getattr(media, "media_id", "") or "")
+        if not media_id.isdigit():
+            raise OutcomeUnknown(self.platform, "X accepted the picture but its answer holds no media id")
+        if picture.alt:
+            with self._errors("set the alt text", write=True, upload=True):
+                self.api.create_media_metadata(media_id, picture.alt)
+        lifetime = getattr(media, "expires_after_secs", None)
+        seconds = lifetime if isinstance(lifetime, int) and lifetime > 0 else MEDIA_LIFETIME.total_seconds()
+        expires_at = self.clock() + dt.timedelta(seconds=seconds) - MEDIA_MARGIN
+        logger.info("X: uploaded picture %s as media %s", image.sha256[:12], media_id)
+        return Uploaded(image.sha256, {"media_id": media_id}, expires_at)
 
     def thread_state(self, ref: PostRef) -> ThreadState:
         with self._errors("check the post", write=False):
@@ -212,6 +280,16 @@ class XAdapter:
             raise Rejected(self.platform, "the payload has no text to post")
         return text
 
+    def _media_ids(self, post: Outgoing) -> list[str] | None:
+        """The media ids to attach, in the pictures' order; ``None`` for a post without pictures."""
+        if post.pictures and len(post.media) != len(post.pictures):
+            raise ValueError(f"{len(post.pictures)} picture(s) but {len(post.media)} upload(s): the engine "
+                             "uploads a post's pictures before it sends the post")
+        ids = [str(uploaded.ref.get("media_id") or "") for uploaded in post.media]
+        if not all(ids):
+            raise ValueError("an upload without a media id")
+        return ids or None
+
     def _created(self, response: Any) -> PostRef:
         data = getattr(response, "data", None)
         tweet_id = data.get("id") if isinstance(data, Mapping) else None
@@ -250,11 +328,14 @@ class XAdapter:
         return self._mask(text)
 
     @contextlib.contextmanager
-    def _errors(self, action: str, *, write: bool) -> Iterator[None]:
+    def _errors(self, action: str, *, write: bool, upload: bool = False) -> Iterator[None]:
         """Translate tweepy and requests errors into the project's errors: the one place that does.
 
         ``write`` is for calls that create a post: there, anything that may have reached X
         (a 5xx, a read timeout, a connection lost after sending) is ``OutcomeUnknown``.
+        ``upload`` (with ``write``) is for the media upload and its alt text: a 5xx there is
+        ``Transient`` (X made nothing usable), a 403 ``AuthFailed`` (the access tier has no
+        v1.1 media upload), and only a request lost after sending is ``OutcomeUnknown``.
         """
         try:
             yield
@@ -271,6 +352,9 @@ class XAdapter:
         except tweepy.Forbidden as exc:
             problem = _problem(exc)
             message = self._scrub(f"{action}: {_describe(exc)}")
+            if upload:
+                raise AuthFailed(self.platform, message + " (the app's access may not include media uploads)") \
+                    from exc
             if any(word in problem for word in _DUPLICATE):
                 raise Duplicate(self.platform, message) from exc
             if any(word in problem for word in _NO_PERMISSION):
@@ -279,20 +363,31 @@ class XAdapter:
             raise (Rejected if write else Transient)(self.platform, message) from exc
         except tweepy.TwitterServerError as exc:
             message = self._scrub(f"{action}: {_describe(exc)}")
-            if write:
+            if write and not upload:
                 raise OutcomeUnknown(self.platform, message + " (the post may have been created)") from exc
             raise Transient(self.platform, message) from exc
         except tweepy.HTTPException as exc:  # 400, 404 and other 4xx
-            raise (Rejected if write else Transient)(self.platform,
-                                                     self._scrub(f"{action}: {_describe(exc)}")) from exc
+            message = self._scrub(f"{action}: {_describe(exc)}")
+            if write and not upload and any(words in _problem(exc) for words in _MEDIA_GONE):
+                raise MediaGone(self.platform, message + " (X no longer has a picture uploaded for the post; "
+                                "it is uploaded again)") from exc
+            raise (Rejected if write else Transient)(self.platform, message) from exc
         except requests.RequestException as exc:
-            message = self._scrub(f"{action}: {_network(exc)}")
-            if write and not _never_sent(exc):
-                raise OutcomeUnknown(self.platform, message + " (the post may have been created)") from exc
-            raise Transient(self.platform, message) from exc
+            raise self._network_error(action, exc, write=write, upload=upload) from exc
         except tweepy.TweepyException as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, requests.RequestException):  # tweepy.API wraps what requests raised
+                raise self._network_error(action, cause, write=write, upload=upload) from exc
             message = self._scrub(f"{action}: {type(exc).__name__}: {exc}")
             raise (OutcomeUnknown if write else Transient)(self.platform, message) from exc
+
+    def _network_error(self, action: str, exc: requests.RequestException, *, write: bool,
+                       upload: bool) -> AdapterError:
+        message = self._scrub(f"{action}: {_network(exc)}")
+        if write and not _never_sent(exc):
+            made = "the picture may have been uploaded" if upload else "the post may have been created"
+            return OutcomeUnknown(self.platform, f"{message} ({made})")
+        return Transient(self.platform, message)
 
     def _retry_at(self, headers: Mapping[str, str]) -> tuple[dt.datetime, str]:
         """When X allows the next request: the latest reset of every exhausted limit."""
@@ -331,6 +426,8 @@ def _problem(exc: tweepy.HTTPException) -> str:
     for error in body.get("errors") or []:
         if isinstance(error, dict):
             parts += [str(error.get(k, "")) for k in ("type", "title", "detail", "message")]
+            if isinstance(error.get("parameters"), dict):  # the names of the parameters refused
+                parts += [str(name) for name in error["parameters"]]
     return " ".join(parts).lower()
 
 
@@ -439,6 +536,14 @@ def _norm_url(url: str) -> str:
     return (host.lower() + slash + rest).rstrip("/")
 
 
+_MEDIA_LINK = re.compile(r"(?i)^https?://(?:www\.)?(?:x|twitter)\.com/[^/]+/status/\d+/(?:photo|video)/\d+$")
+
+
+def _is_media_link(entity: Mapping[str, Any]) -> bool:
+    """Whether a url entity is the link X adds to a post's own pictures (``.../status/<id>/photo/1``)."""
+    return bool(entity.get("media_key")) or bool(_MEDIA_LINK.match(str(entity.get("expanded_url") or "")))
+
+
 def _replied_to(tweet: Mapping[str, Any]) -> str | None:
     for ref in tweet.get("referenced_tweets") or []:
         if isinstance(ref, Mapping) and ref.get("type") == "replied_to":
@@ -468,5 +573,7 @@ class _Fingerprint(NamedTuple):
             if entity.get("url"):
                 text = text.replace(str(entity["url"]), " ")
         bare, _ = _without_urls(text)
-        expanded = frozenset(_norm_url(str(u.get("expanded_url") or u.get("url") or "")) for u in entity_urls)
+        # The link X appends for a post's pictures is not one of ours.
+        expanded = frozenset(_norm_url(str(u.get("expanded_url") or u.get("url") or "")) for u in entity_urls
+                             if not _is_media_link(u))
         return cls(_canonical(bare), expanded)

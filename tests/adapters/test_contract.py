@@ -11,16 +11,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import inspect
+import io
+import json
 
 import pytest
 
-from adapters.base import Adapter, Outgoing, PostRef, ThreadState
+from adapters.base import Adapter, Outgoing, PostRef, ThreadState, UploadsMedia
 from adapters.bluesky import BlueskyAdapter
 from adapters.fake import FakeAdapter
 from adapters.mastodon import MastodonAdapter
 from adapters.reddit import RedditAdapter
 from adapters.sandbox import SandboxAdapter
 from adapters.x import XAdapter
+from posts.media import Image, Picture
 from posts.render import iso_utc, render
 from posts.story import Story
 from tests.adapters.bluesky_fixtures import bluesky_target  # noqa: F401
@@ -100,6 +103,33 @@ def test_replies_thread_under_the_root_and_under_each_other(target):
     since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
     assert adapter.find(second_post, since=since).id == second.id
     assert adapter.find(first_post, since=since).id == first.id
+
+
+def _picture(colour: tuple[int, int, int], alt: str) -> Picture:
+    from PIL import Image as PILImage
+
+    out = io.BytesIO()
+    PILImage.new("RGB", (48, 32), colour).save(out, "PNG")
+    return Picture(Image.of(out.getvalue(), "image/png", 48, 32), alt)
+
+
+def test_a_post_with_pictures_is_published_with_its_uploads_and_found_again(target):
+    adapter: Adapter = target.adapter
+    if not isinstance(adapter, UploadsMedia):
+        pytest.skip(f"{adapter.platform} takes no uploads before the post")
+    uploader: UploadsMedia = adapter
+    pictures = (_picture((200, 30, 30), "A red rectangle"), _picture((30, 30, 200), "A blue rectangle"))
+    before = dt.datetime.now(dt.UTC)
+    media = tuple(uploader.upload(p) for p in pictures)
+    assert [m.sha256 for m in media] == [p.image.sha256 for p in pictures]
+    for uploaded in media:
+        assert json.loads(json.dumps(uploaded.to_dict())) == uploaded.to_dict()  # kept with the delivery
+        assert uploaded.expires_at is None or uploaded.expires_at > before
+    post = dataclasses.replace(outgoing(adapter, "root", 1), pictures=pictures, media=media)
+    ref = adapter.publish(post)
+    assert isinstance(ref, PostRef) and ref.id
+    found = adapter.find(post, since=before - dt.timedelta(minutes=10))
+    assert found is not None and found.id == ref.id
 
 
 def test_a_post_never_sent_is_not_found(target):

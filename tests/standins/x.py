@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import http.client
 import http.server
+import io
 import json
 import re
 import socket
@@ -31,6 +32,12 @@ from posts.twitter_text import weighted_length
 DATA = Path(__file__).resolve().parents[1] / "data" / "x"
 PUBLIC_BASE = "https://api.twitter.com"
 """The URL tweepy signs (OAuth 1.0a) whatever base the request is finally sent to."""
+UPLOAD_BASE = "https://upload.twitter.com"
+"""The same for tweepy.API's media calls (its ``upload_host``)."""
+FIRST_MEDIA_ID = 1349010955083132928
+"""The media id of ``testmediauploadpng.yaml``; later ids count up from it."""
+MEDIA_LIFETIME = 86400
+"""``expires_after_secs`` of the recorded upload."""
 ME = {"id": "1072250532645998596", "name": "Tweepy Testing", "username": "TweepyDev"}
 """The account of ``test_client_get_me.yaml``."""
 FIRST_ID = 1456012973835788293
@@ -43,6 +50,8 @@ LIMITS = {
     "GET /2/users/me": 75,          # ... in the get_me cassette
     "GET /2/tweets/:id": 900,
     "GET /2/users/:id/tweets": 900,
+    "POST /1.1/media/upload.json": 415,           # x-rate-limit-limit in testmediauploadpng.yaml
+    "POST /1.1/media/metadata/create.json": 415,  # NOT recorded: assumed the same as the upload
 }
 ROUTES = (
     ("POST", re.compile(r"/2/tweets"), "POST /2/tweets"),
@@ -50,7 +59,13 @@ ROUTES = (
     ("GET", re.compile(r"/2/users/me"), "GET /2/users/me"),
     ("GET", re.compile(r"/2/users/(?P<id>[^/]+)/tweets"), "GET /2/users/:id/tweets"),
     ("GET", re.compile(r"/2/tweets/(?P<id>[^/]+)"), "GET /2/tweets/:id"),
+    ("POST", re.compile(r"/1\.1/media/upload\.json"), "POST /1.1/media/upload.json"),
+    ("POST", re.compile(r"/1\.1/media/metadata/create\.json"), "POST /1.1/media/metadata/create.json"),
 )
+MEDIA_INVALID = "Your media IDs are invalid."
+"""X's message for a post naming an unknown or expired media id: NOT recorded; the wording of
+tweepy/tweepy#2016 ("400 Bad Request / Your media IDs are invalid.") and the parameter name of
+abraham/twitteroauth#1222 (``media.media_ids``), in the v2 invalid-request body."""
 JSON_TYPE = "application/json; charset=utf-8"
 TOO_LONG = ("Your Tweet text is too long. For more information on how Twitter determines text length see "
             "https://github.com/twitter/twitter-text.")
@@ -66,6 +81,11 @@ def observed_body(status: int) -> dict[str, Any]:
 
 def _problem(status: int, title: str, detail: str, kind: str = "about:blank") -> dict[str, Any]:
     return {"title": title, "type": kind, "status": status, "detail": detail}
+
+
+def _v1_error(code: int, message: str) -> dict[str, Any]:
+    """The v1.1 error body (``{"errors": [{"code", "message"}]}``)."""
+    return {"errors": [{"code": code, "message": message}]}
 
 
 def _invalid(message: str, **parameters: Any) -> dict[str, Any]:
@@ -129,6 +149,8 @@ class Tweet:
     shown: str = ""
     urls: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     hashtags: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    media_ids: list[str] = dataclasses.field(default_factory=list)
+    """The media ids attached, in the order they were given."""
 
     def render(self, fields: set[str], *, created: bool = False) -> dict[str, Any]:
         """The tweet object X returns with the requested ``tweet.fields``."""
@@ -149,6 +171,8 @@ class Tweet:
             data["in_reply_to_user_id"] = self.author_id
         if "referenced_tweets" in fields and self.reply_to:
             data["referenced_tweets"] = [{"type": "replied_to", "id": self.reply_to}]
+        if "attachments" in fields and self.media_ids:
+            data["attachments"] = {"media_keys": [f"3_{m}" for m in self.media_ids]}
         if "entities" in fields and (self.urls or self.hashtags):
             data["entities"] = {k: [dict(e) for e in v] for k, v in
                                 (("urls", self.urls), ("hashtags", self.hashtags)) if v}
@@ -193,6 +217,65 @@ class Seen:
     json: Any
     headers: dict[str, str]
     at: float
+    parts: list[Part] = dataclasses.field(default_factory=list)
+    """The multipart/form-data parts (the media upload)."""
+    body: bytes = b""
+
+
+@dataclasses.dataclass
+class Part:
+    """One part of a multipart/form-data body."""
+
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+def multipart(content_type: str, body: bytes) -> list[Part]:
+    """The parts of a multipart/form-data ``body`` (as requests encodes it: CRLF lines)."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not content_type.lower().startswith("multipart/form-data") or match is None:
+        return []
+    delimiter = b"--" + match.group(1).encode("latin-1")
+    parts: list[Part] = []
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        data = data.removesuffix(b"\r\n")
+        headers = {}
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        disposition = headers.get("content-disposition", "")
+        field = re.search(r'\bname="([^"]*)"', disposition)
+        filename = re.search(r'\bfilename="([^"]*)"', disposition)
+        parts.append(Part(field.group(1) if field else "", filename.group(1) if filename else None,
+                          headers.get("content-type"), data))
+    return parts
+
+
+@dataclasses.dataclass
+class Media:
+    """One upload held by the stand-in."""
+
+    id: str
+    data: bytes = dataclasses.field(repr=False)
+    mime: str
+    width: int
+    height: int
+    uploaded_at: float
+    filename: str | None
+    alt: str | None = None
+    """As set by ``media/metadata/create`` (``None``: never set)."""
+    expired: bool = False
+
+    def answer(self) -> dict[str, Any]:
+        """The upload answer, key for key as ``testmediauploadpng.yaml`` recorded it."""
+        return {"media_id": int(self.id), "media_id_string": self.id, "size": len(self.data),
+                "expires_after_secs": MEDIA_LIFETIME,
+                "image": {"image_type": self.mime, "w": self.width, "h": self.height}}
 
 
 class ConnectionDropped(Exception):
@@ -231,6 +314,8 @@ class XStandin:
         self.daily = {"user": daily_user_limit, "app": daily_app_limit}
         self.access_level = access_level
         self.tweets: dict[str, Tweet] = {}
+        self.media: dict[str, Media] = {}
+        self._next_media = FIRST_MEDIA_ID
         self.requests: list[Seen] = []
         self.violations: list[tuple[str, float, float]] = []
         """(route, when, allowed from): requests that came before the time a 429 named."""
@@ -291,15 +376,22 @@ class XStandin:
 
     # -- state --------------------------------------------------------------------------
 
-    def add_tweet(self, text: str, *, reply_to: str | None = None, at: float | None = None) -> Tweet:
+    def add_tweet(self, text: str, *, reply_to: str | None = None, at: float | None = None,
+                  media_ids: list[str] | None = None) -> Tweet:
         """Create a post directly (no request), as if the account had posted it."""
         with self._lock:
             tweet_id = str(self._next)
             self._next += 4096
             conversation = self.tweets[reply_to].conversation_id if reply_to in self.tweets else tweet_id
             shown, urls, hashtags = shorten(tweet_id, text)
+            if media_ids:  # X appends one link to the post's pictures (as the v1.1 recording with media shows)
+                link = _tco(f"{tweet_id}:media")
+                urls.append({"start": len(shown) + 1, "end": len(shown) + 1 + len(link), "url": link,
+                             "expanded_url": f"https://x.com/{ME['username']}/status/{tweet_id}/photo/1",
+                             "display_url": f"pic.x.com/{link.rsplit('/', 1)[1]}", "media_key": f"3_{media_ids[0]}"})
+                shown += " " + link
             tweet = Tweet(tweet_id, text, self.clock() if at is None else at, ME["id"], reply_to,
-                          conversation, shown=shown, urls=urls, hashtags=hashtags)
+                          conversation, shown=shown, urls=urls, hashtags=hashtags, media_ids=list(media_ids or []))
             self.tweets[tweet_id] = tweet
             return tweet
 
@@ -307,6 +399,15 @@ class XStandin:
         """Delete a post (it stays in memory, marked deleted)."""
         with self._lock:
             self.tweets[tweet_id].deleted = True
+
+    def expire_media(self, media_id: str) -> None:
+        """Forget an upload as X does when its ``expires_after_secs`` ran out unused."""
+        with self._lock:
+            self.media[media_id].expired = True
+
+    def usable(self, media_id: str, now: float) -> bool:
+        media = self.media.get(media_id)
+        return media is not None and not media.expired and now < media.uploaded_at + MEDIA_LIFETIME
 
     def live(self) -> list[Tweet]:
         """The account's posts that are not deleted, oldest first."""
@@ -328,7 +429,11 @@ class XStandin:
     def respond(self, method: str, url: str, headers: Mapping[str, str], body: bytes | str | None) -> Reply:
         """Answer one request, leaving delays and drops to the caller."""
         parts = urlsplit(url)
-        path = parts.path[parts.path.find("/2/"):] if "/2/" in parts.path else parts.path
+        path = parts.path
+        for prefix in ("/2/", "/1.1/"):
+            if prefix in path:
+                path = path[path.find(prefix):]
+                break
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         raw = body.encode() if isinstance(body, str) else (body or b"")
         headers = {str(k): v.decode("latin-1") if isinstance(v, bytes) else str(v) for k, v in headers.items()}
@@ -340,7 +445,9 @@ class XStandin:
                 payload = json.loads(raw) if raw else None
             except ValueError:
                 payload = None
-            self.requests.append(Seen(method.upper(), path, route or "", query, payload, dict(headers), now))
+            form = multipart(lower.get("content-type", ""), raw)
+            self.requests.append(Seen(method.upper(), path, route or "", query, payload, dict(headers), now,
+                                      form, raw))
             if route is None:
                 return self._reply(404, _problem(404, "Not Found Error", f"no route {method} {path}"), None, now)
             if now < self._wait_until.get(route, 0):
@@ -359,7 +466,8 @@ class XStandin:
             limited = self._count(route, now)
             if limited is not None:
                 return self._reply(429, observed_body(429), route, now, limited)
-            status, answer, extra = self._apply(route, params, query, payload, now)
+            status, answer, extra = (self._upload(form, now) if route == "POST /1.1/media/upload.json"
+                                     else self._apply(route, params, query, payload, now))
             if fault is not None and fault.status is not None:  # applied, then answered with the fault
                 return self._reply(fault.status, fault.body, route, now, fault.headers)
             reply = self._reply(status, answer, route, now, extra)
@@ -387,8 +495,9 @@ class XStandin:
             return False
         if unquote(given.get("oauth_consumer_key", "")) != consumer_key or unquote(given.get("oauth_token", "")) != token:
             return False
+        signed_base = UPLOAD_BASE if path.startswith("/1.1/media/") else PUBLIC_BASE
         base = oauth_signature.signature_base_string(
-            method, oauth_signature.base_string_uri(PUBLIC_BASE + path), oauth_signature.normalize_parameters(params))
+            method, oauth_signature.base_string_uri(signed_base + path), oauth_signature.normalize_parameters(params))
         key = f"{oauth_utils.escape(consumer_secret)}&{oauth_utils.escape(token_secret)}".encode()
         expected = base64.b64encode(hmac.new(key, base.encode(), hashlib.sha1).digest()).decode()
         return hmac.compare_digest(expected, unquote(given.get("oauth_signature", "")))
@@ -441,6 +550,8 @@ class XStandin:
             self.told.append((route, now, until))
             self._wait_until[route] = max(self._wait_until.get(route, 0), until)
         payload = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        if route is not None and route.startswith("POST /1.1/"):
+            payload = payload.replace(b"/", b"\\/")  # v1.1 escapes slashes, as recorded: "image\/png"
         return Reply(status, headers, payload)
 
     def _apply(self, route: str, params: dict[str, str], query: dict[str, str], payload: Any, now: float
@@ -455,6 +566,8 @@ class XStandin:
             return 200, {"data": {"deleted": True}}, {}
         if route == "GET /2/users/me":
             return 200, {"data": dict(ME)}, {}
+        if route == "POST /1.1/media/metadata/create.json":
+            return self._alt(payload)
         fields = set(filter(None, query.get("tweet.fields", "").split(",")))
         if route == "GET /2/tweets/:id":
             tweet_id = params["id"]
@@ -470,6 +583,43 @@ class XStandin:
             return 200, {"data": tweet.render(fields)}, {}
         return self._timeline(params["id"], query, fields)
 
+    def _upload(self, form: list[Part], now: float) -> tuple[int, Any, dict[str, str]]:
+        """``POST /1.1/media/upload.json``: the multipart field ``media`` (a simple upload, images only).
+
+        The 400 bodies are NOT recorded: v1.1-shaped assumptions."""
+        from PIL import Image as PILImage
+
+        part = next((p for p in form if p.name == "media"), None)
+        if part is None or not part.data:
+            return 400, _v1_error(38, "media parameter is missing."), {}
+        try:
+            with PILImage.open(io.BytesIO(part.data)) as probe:
+                kind, (width, height) = (probe.format or "").lower(), probe.size
+        except Exception:  # anything Pillow cannot read is no image
+            return 400, _v1_error(324, "media type unrecognized."), {}
+        mime = {"jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp"}.get(kind)
+        if mime is None:
+            return 400, _v1_error(324, "media type unrecognized."), {}
+        media = Media(str(self._next_media), part.data, mime, width, height, now, part.filename)
+        self._next_media += 4096
+        self.media[media.id] = media
+        return 200, media.answer(), {}
+
+    def _alt(self, payload: Any) -> tuple[int, Any, dict[str, str]]:
+        """``POST /1.1/media/metadata/create.json`` ``{"media_id", "alt_text": {"text"}}``: NOT recorded (tweepy's
+        request shape; X documents an empty 200 answer and at most 1000 characters)."""
+        media_id = str(payload.get("media_id", "")) if isinstance(payload, dict) else ""
+        alt = (payload.get("alt_text") or {}).get("text") if isinstance(payload, dict) else None
+        if not isinstance(alt, str):
+            return 400, _v1_error(38, "alt_text parameter is missing."), {}
+        if len(alt) > 1000:
+            return 400, _v1_error(44, "alt_text.text must be <= 1000 characters."), {}
+        media = self.media.get(media_id)
+        if media is None or media.expired:
+            return 400, _v1_error(324, f"Invalid media id {media_id}"), {}
+        media.alt = alt
+        return 200, b"", {}
+
     def _create(self, payload: Any) -> tuple[int, Any, dict[str, str]]:
         if not isinstance(payload, dict) or not isinstance(payload.get("text"), str) or not payload["text"]:
             return 400, _invalid("$.text: is missing but it is required"), {}
@@ -479,9 +629,12 @@ class XStandin:
         reply_to = (payload.get("reply") or {}).get("in_reply_to_tweet_id")
         if reply_to is not None and (reply_to not in self.tweets or self.tweets[reply_to].deleted):
             return 403, _problem(403, "Forbidden", REPLY_GONE), {}
+        media_ids = [str(m) for m in (payload.get("media") or {}).get("media_ids") or []]
+        if media_ids and (len(media_ids) > 4 or not all(self.usable(m, self.clock()) for m in media_ids)):
+            return 400, _invalid(MEDIA_INVALID, **{"media.media_ids": media_ids}), {}
         if any(t.text == text and not t.deleted for t in self.tweets.values()):
             return 403, observed_body(403), {}
-        tweet = self.add_tweet(text, reply_to=reply_to)
+        tweet = self.add_tweet(text, reply_to=reply_to, media_ids=media_ids)
         return 201, {"data": tweet.render(set(), created=True)}, {"location": f"{PUBLIC_BASE}/2/tweets/{tweet.id}"}
 
     def _timeline(self, user_id: str, query: dict[str, str], fields: set[str]) -> tuple[int, Any, dict[str, str]]:
@@ -514,11 +667,14 @@ class XStandin:
 
     # -- front end 1: responses -----------------------------------------------------------
 
-    def install(self, mock: Any, base: str = PUBLIC_BASE) -> None:
-        """Register this stand-in with a ``responses.RequestsMock`` for every URL under ``base``."""
+    def install(self, mock: Any, base: str = PUBLIC_BASE, upload_base: str = UPLOAD_BASE) -> None:
+        """Register this stand-in with a ``responses.RequestsMock`` for every URL under ``base`` (and the
+        media calls under ``upload_base``)."""
         pattern = re.compile(re.escape(base.rstrip("/")) + r"/2/.*")
         for method in ("GET", "POST", "DELETE", "PUT"):
             mock.add_callback(method, pattern, callback=self._callback, content_type=None)
+        mock.add_callback("POST", re.compile(re.escape(upload_base.rstrip("/")) + r"/1\.1/media/.*"),
+                          callback=self._callback, content_type=None)
 
     def _callback(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
         reply = self.respond(request.method or "GET", request.url or "", dict(request.headers), request.body)
