@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import io
 import json
 import os
 import random
@@ -36,7 +37,8 @@ from bot.config import load_settings
 from bot.models import DeliveryRow
 from bot.planner import Planner
 from bot.store import Store
-from posts.story import PLATFORMS, Story
+from posts.media import Image, prepare_versions
+from posts.story import PLATFORMS, Story, StoryImage
 from tests.adapters.x_fixtures import CREDENTIALS
 from tests.pds_harness import LocalPDS
 from tests.standins import x as x_standin
@@ -57,12 +59,38 @@ MASTODON = "mastodon" in PLATFORMS
 CREATE = "/api/v1/statuses"
 
 
+def _chaos_picture(i: int, j: int) -> tuple[StoryImage, tuple[Image, ...]]:
+    """Picture ``j`` of story ``i``: a small PNG of its own colour, prepared for every platform, and its alt text."""
+    from PIL import Image as PILImage
+
+    out = io.BytesIO()
+    PILImage.new("RGB", (120 + j, 80), ((37 * i) % 256, (91 * j + 40) % 256, 120)).save(out, "PNG")
+    versions = prepare_versions(out.getvalue(), f"chaos{i}-{j}.png", PLATFORMS)
+    alt = f"Picture {j} of chaos story {i}"
+    return (StoryImage(f"chaos{i}-{j}.png", alt, {p: v.sha256 for p, v in versions.items()}),
+            tuple(versions.values()))
+
+
 def chaos_stories(start: dt.datetime, count: int) -> list[Story]:
-    """Stories due one after another from ``start``; some with follow-ups long enough to be threads."""
+    """Stories due one after another from ``start``; some with follow-ups long enough to be threads, some
+    with pictures (two on the root, and one on the reveal of every other one of those)."""
     stories = []
     for i in range(count):
         due = start + dt.timedelta(seconds=4 * i)
+        images: list[StoryImage] = []
+        followup_images: list[StoryImage] = []
+        prepared: list[Image] = []
+        if i % 3 == 1:
+            for j in (1, 2):
+                image, made = _chaos_picture(i, j)
+                images.append(image)
+                prepared += made
+            if i % 6 == 1:
+                image, made = _chaos_picture(i, 3)
+                followup_images.append(image)
+                prepared += made
         stories.append(Story(
+            images=tuple(images), followup_images=tuple(followup_images), prepared_pictures=tuple(prepared),
             id=f"chaos{i:02d}", date=due.replace(year=due.year - 1), headline=f"Chaos headline number {i}",
             summary=f"Summary {i} of a story replayed under fire.", url=f"https://example.com/chaos/{i}",
             category="test", source="Chaos Wire",
@@ -283,6 +311,16 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
             if x_ids[row.remote_id].reply_to != parent.remote_id:
                 problems.append(f"x {row.label}: replies to {x_ids[row.remote_id].reply_to}, not its parent")
 
+    # Pictures: every post that went out with pictures carries them, with their alt text, in order.
+    def alts(row: DeliveryRow) -> list[str]:
+        return [p["alt"] for p in row.pictures or []]
+
+    pictured = [r for r in rows if r.pictures and r.status == "posted"]
+    for row in (r for r in pictured if r.platform == "x"):
+        sent = [x.media[m].alt for m in x_ids[row.remote_id].media_ids]
+        if sent != alts(row):
+            problems.append(f"x {row.label}: pictures {sent}, not {alts(row)}")
+
     # Reddit: submissions and comments, each at most once; comments under the right parent.
     subs = collections.Counter(s["title"] for s in reddit.posts_by())
     comments = collections.Counter(c["body"] for c in reddit.comments_by())
@@ -324,6 +362,12 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
             if reply["parent"]["uri"] != parent.remote_id or reply["root"]["uri"] != root.remote_id:
                 problems.append(f"bluesky {row.label}: reply refs point elsewhere")
 
+    for row in (r for r in pictured if r.platform == "bluesky"):
+        embed = uris[row.remote_id]["value"].get("embed") or {}
+        sent = [i["alt"] for i in embed.get("images", [])]
+        if embed.get("$type") != "app.bsky.embed.images" or sent != alts(row):
+            problems.append(f"bluesky {row.label}: pictures {sent}, not {alts(row)}")
+
     # Mastodon: each status at most once (same text behind the same warning); replies under the right parent.
     def toot_key(text: str, warning: str | None) -> tuple[str, str]:
         return " ".join(text.split()), warning or ""
@@ -340,6 +384,10 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
                              else (row.story_id, "mastodon", "followup", row.part - 1)]
             if toot_ids[row.remote_id]["in_reply_to_id"] != parent.remote_id:
                 problems.append(f"mastodon {row.label}: replies to {toot_ids[row.remote_id]['in_reply_to_id']}")
+    for row in (r for r in pictured if r.platform == "mastodon" and "media_attachments" in toot_ids.get(r.remote_id, {})):
+        sent = [m.get("description") for m in toot_ids[row.remote_id]["media_attachments"]]
+        if sent != alts(row):
+            problems.append(f"mastodon {row.label}: pictures {sent}, not {alts(row)}")
     if len(toots) > len(mastodon_rows):
         problems.append(f"mastodon: {len(toots)} statuses on the server for {len(mastodon_rows)} deliveries")
 
@@ -358,6 +406,7 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
         - sum(1 for p in problems if " before the announced " in p or "while told to wait" in p),
         "seed": seed, "cycles": CYCLES, "kills": kills, "stories": len(stories), "deliveries": len(rows),
         "statuses": dict(statuses), "faults_injected": dict(faults.injected),
+        "with_pictures": {p: sum(1 for r in pictured if r.platform == p) for p in PLATFORMS},
         "faults_total": sum(v for k, v in faults.injected.items() if k != "none"),
         "duplicates": sum(1 for p in problems if "copies" in p and not p.endswith(" 0 copies on the server")),
         "held_behind_unconfirmed": len(held),
