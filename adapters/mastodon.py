@@ -65,7 +65,9 @@ PLATFORM = "mastodon"
 VISIBILITIES = ("public", "unlisted", "private")
 """What the bot may post as (``direct`` would reach nobody)."""
 MASTODON_VERSION = "4.4.0"
-"""The server version Mastodon.py is told to assume, so that it never asks the server by itself."""
+"""The server version Mastodon.py is told to assume, so that it never asks the server by itself. With
+``version_check_mode="created"`` it is used (with ``"none"`` Mastodon.py keeps 1.0.0 and uploads to the
+old ``/api/v1/media``); "created" only refuses calls to endpoints newer than this, and makes no request."""
 RATE_LIMIT_FALLBACK = dt.timedelta(minutes=5)
 """How long to wait after a 429 that names no reset time (the general window is 5 minutes)."""
 MIN_WAIT = dt.timedelta(seconds=5)
@@ -151,7 +153,7 @@ class MastodonAdapter:
         self._mask = Masker([config.access_token, *config.secrets])
         self.session = _Session()
         self.api = Mastodon(access_token=config.access_token, api_base_url=base, ratelimit_method="throw",
-                            version_check_mode="none", mastodon_version=MASTODON_VERSION, session=self.session,
+                            version_check_mode="created", mastodon_version=MASTODON_VERSION, session=self.session,
                             request_timeout=config.timeout.total_seconds(), user_agent=config.user_agent)
         self._account: tuple[str, str] | None = None
         """(id, acct) of the posting account, from ``verify_credentials`` (fetched once, when first needed)."""
