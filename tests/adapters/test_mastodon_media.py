@@ -9,7 +9,6 @@ behaviours are tested on the recordings; where a test builds an answer no record
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 import json
@@ -330,7 +329,8 @@ def test_on_the_stand_in_pictures_go_out_with_their_alt_text_in_order_once(masto
 
 @pytest.fixture
 def proxy(mastodon_mock: MastodonMock) -> Iterator[AnswerLossProxy]:  # noqa: F811
-    with AnswerLossProxy(mastodon_mock.url) as running:
+    running = AnswerLossProxy(mastodon_mock.url)
+    with running:
         yield running
 
 
