@@ -1,5 +1,8 @@
 """Provide MastodonAdapter: statuses and self-replies on a Mastodon instance, through Mastodon.py.
 
+Pictures are uploaded first (:meth:`MastodonAdapter.upload`, ``POST /api/v2/media`` with the alt
+text as ``description``) and attached by id (``media_ids[]``) when the status is made.
+
 Every create carries the delivery's key as the ``Idempotency-Key`` header: a resend with the same key
 within the server's window (one hour) returns the status already made instead of a second one. Past
 that window, and whenever an answer was lost, :meth:`MastodonAdapter.find` looks for the status among
@@ -13,10 +16,13 @@ import dataclasses
 import datetime as dt
 import email.utils
 import html.parser
+import io
 import logging
 import math
+import mimetypes
 import re
 import threading
+import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -37,12 +43,13 @@ from mastodon.errors import (
     MastodonVersionError,
 )
 
-from adapters.base import Outgoing, PostRef, ThreadState
+from adapters.base import Outgoing, PostRef, ThreadState, Uploaded
 from posts.clock import utcnow
 from posts.errors import (
     AdapterError,
     AuthFailed,
     ConfigError,
+    MediaGone,
     OutcomeUnknown,
     RateLimited,
     Rejected,
@@ -50,6 +57,7 @@ from posts.errors import (
 )
 from posts.masking import Masker
 from posts.mastodon_text import MastodonLimits
+from posts.media import Picture, alt_length
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +65,9 @@ PLATFORM = "mastodon"
 VISIBILITIES = ("public", "unlisted", "private")
 """What the bot may post as (``direct`` would reach nobody)."""
 MASTODON_VERSION = "4.4.0"
-"""The server version Mastodon.py is told to assume, so that it never asks the server by itself."""
+"""The server version Mastodon.py is told to assume, so that it never asks the server by itself. With
+``version_check_mode="created"`` it is used (with ``"none"`` Mastodon.py keeps 1.0.0 and uploads to the
+old ``/api/v1/media``); "created" only refuses calls to endpoints newer than this, and makes no request."""
 RATE_LIMIT_FALLBACK = dt.timedelta(minutes=5)
 """How long to wait after a 429 that names no reset time (the general window is 5 minutes)."""
 MIN_WAIT = dt.timedelta(seconds=5)
@@ -68,6 +78,16 @@ FIND_PAGES = 10
 """At most this many pages of the account's own statuses are read when looking for a post."""
 MAX_REASON = 300
 """A server's message is cut to this many characters in an error."""
+MEDIA_CHECKS = 5
+"""How often an upload the server is still processing (HTTP 202, ``url: null``) is looked at again
+before :meth:`MastodonAdapter.upload` gives up with ``Transient``."""
+MEDIA_CHECK_WAIT = dt.timedelta(seconds=2)
+"""The wait before each of those looks (images are normally processed at once: 200 with ``url``)."""
+UPLOAD_KEPT = dt.timedelta(hours=12)
+"""How long an unattached upload is counted on. Mastodon's ``Vacuum::MediaAttachmentsVacuum`` deletes
+unattached media created more than a day before (``TTL = 1.day``, run by the scheduler): half that
+leaves room for clocks and for the time between the engine's reuse check and the post. Past it the
+engine uploads again; an orphan upload is harmless, and a removed one makes the post ``MediaGone``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +136,8 @@ class MastodonAdapter:
 
     platform: str = PLATFORM
 
-    def __init__(self, config: MastodonConfig, *, clock: Callable[[], dt.datetime] = utcnow):
+    def __init__(self, config: MastodonConfig, *, clock: Callable[[], dt.datetime] = utcnow,
+                 sleep: Callable[[float], None] = time.sleep):
         base = config.api_base_url.strip().rstrip("/")
         if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc:
             raise ConfigError(f"mastodon: the instance URL must be an http(s) URL, not {base!r}")
@@ -126,12 +147,13 @@ class MastodonAdapter:
             raise ConfigError(f"mastodon: visibility {config.visibility!r} is not one of {', '.join(VISIBILITIES)}")
         self.config = config
         self.clock = clock
+        self.sleep = sleep
         self.base_url = base
         self.host = urlsplit(base).netloc
         self._mask = Masker([config.access_token, *config.secrets])
         self.session = _Session()
         self.api = Mastodon(access_token=config.access_token, api_base_url=base, ratelimit_method="throw",
-                            version_check_mode="none", mastodon_version=MASTODON_VERSION, session=self.session,
+                            version_check_mode="created", mastodon_version=MASTODON_VERSION, session=self.session,
                             request_timeout=config.timeout.total_seconds(), user_agent=config.user_agent)
         self._account: tuple[str, str] | None = None
         """(id, acct) of the posting account, from ``verify_credentials`` (fetched once, when first needed)."""
@@ -149,6 +171,45 @@ class MastodonAdapter:
     def reply(self, post: Outgoing) -> PostRef:
         parent, _root = post.thread()
         return self._create(post, parent.id)
+
+    def upload(self, picture: Picture) -> Uploaded:
+        """Upload ``picture`` with its alt text as the media's ``description`` (``POST /api/v2/media``).
+
+        An answer without ``url`` (HTTP 202: still processing) is looked at again up to
+        :data:`MEDIA_CHECKS` times, :data:`MEDIA_CHECK_WAIT` apart; still unprocessed, ``Transient``.
+        ``Rejected`` (nothing sent) when the alt text is longer than the instance's ``description_limit``
+        or the image larger than its ``image_size_limit`` / ``image_matrix_limit``. The upload is counted
+        on for :data:`UPLOAD_KEPT`.
+        """
+        image = picture.image
+        limits = self.limits()
+        if alt_length(picture.alt) > limits.description_limit:
+            raise Rejected(self.platform, f"the alt text is {alt_length(picture.alt)} characters, more than the "
+                                          f"instance's {limits.description_limit}")
+        if image.size > limits.image_size_limit or image.width * image.height > limits.image_matrix_limit:
+            raise Rejected(self.platform, f"the picture ({image.size:,} bytes, {image.width}×{image.height}) is "
+                                          f"larger than the instance takes ({limits.image_size_limit:,} bytes, "
+                                          f"{limits.image_matrix_limit:,} pixels)")
+        extension = mimetypes.guess_extension(image.mime) or ""
+        with self._errors("upload the picture", write=True, made="the upload"):
+            media = self.api.media_post(io.BytesIO(image.data), mime_type=image.mime, description=picture.alt,
+                                        file_name=f"{image.sha256[:16]}{extension}")
+        media_id = str(media.get("id") or "") if isinstance(media, Mapping) else ""
+        if not media_id:
+            raise OutcomeUnknown(self.platform, "the upload was accepted but the answer holds no media id")
+        checks = 0
+        while not media.get("url"):
+            if checks == MEDIA_CHECKS:
+                raise Transient(self.platform, f"the uploaded picture {media_id} is still processing after "
+                                               f"{MEDIA_CHECKS} checks")
+            checks += 1
+            self.sleep(MEDIA_CHECK_WAIT.total_seconds())
+            with self._errors("check the uploaded picture", write=False):
+                media = self.api.media(media_id)
+            if not isinstance(media, Mapping):
+                raise Transient(self.platform, f"the instance did not describe the uploaded picture {media_id}")
+        logger.info("mastodon: uploaded picture %s (%s bytes)", media_id, image.size)
+        return Uploaded(image.sha256, {"id": media_id}, self.clock() + UPLOAD_KEPT)
 
     def thread_state(self, ref: PostRef) -> ThreadState:
         """GONE when the status is deleted or no longer visible to the bot; else OPEN (the author may
@@ -225,10 +286,11 @@ class MastodonAdapter:
         spoiler = post.payload.get("spoiler_text") or None
         language = post.payload.get("language") or None
         action = "reply" if in_reply_to_id is not None else "post"
-        with self._errors(action, write=True, replying=in_reply_to_id is not None):
-            status = self.api.status_post(text, in_reply_to_id=in_reply_to_id, spoiler_text=spoiler,
-                                          language=language, visibility=self.config.visibility,
-                                          idempotency_key=post.key)
+        media = _media_ids(post)
+        with self._errors(action, write=True, replying=in_reply_to_id is not None, media=media):
+            status = self.api.status_post(text, in_reply_to_id=in_reply_to_id, media_ids=list(media) or None,
+                                          spoiler_text=spoiler, language=language,
+                                          visibility=self.config.visibility, idempotency_key=post.key)
         if not isinstance(status, Mapping) or not status.get("id"):
             raise OutcomeUnknown(self.platform, f"the {action} was accepted but the answer holds no status id")
         ref = self._ref(status)
@@ -257,17 +319,45 @@ class MastodonAdapter:
             self._account = (str(account["id"]), str(account.get("acct") or account.get("username") or ""))
         return self._account
 
+    def _check_media(self, media: tuple[str, ...], action: str, refusal: MastodonAPIError) -> None:
+        """After a create naming ``media`` was refused (404 or 422): raise ``MediaGone`` when one of them is
+        no longer the account's to attach, ``Transient`` when one is still processing; return when all are
+        there and ready (or when asking fails: the refusal then stands as it is). Called by :meth:`_errors`."""
+        said = f"HTTP {_status_code(refusal)}{': ' + _server_message(refusal) if _server_message(refusal) else ''}"
+        unready = []
+        for media_id in media:
+            try:
+                found = self.api.media(media_id)
+            except MastodonNotFoundError as exc:
+                raise self._error(MediaGone, f"{action}: the uploaded picture {media_id} is gone from the instance "
+                                             f"(removed, or already attached; {said}): upload it again") from exc
+            except (MastodonError, requests.RequestException):
+                logger.info("mastodon: could not look up picture %s after a refused %s", media_id, action)
+                return
+            if isinstance(found, Mapping) and not found.get("url"):
+                unready.append(media_id)
+        if unready:
+            raise self._error(Transient, f"{action}: the uploaded picture {', '.join(unready)} is still being "
+                                         f"processed ({said})")
+
     def _error(self, cls: type[AdapterError], message: str, **extra: Any) -> AdapterError:
         """An error with every secret masked out of its message."""
         return cls(self.platform, self._mask(message), **extra)
 
     @contextlib.contextmanager
-    def _errors(self, action: str, *, write: bool, replying: bool = False) -> Iterator[None]:
+    def _errors(self, action: str, *, write: bool, replying: bool = False, made: str = "the status",
+                media: tuple[str, ...] = ()) -> Iterator[None]:
         """Translate Mastodon.py and requests errors into the project's errors: the one place that does.
 
-        ``write`` is for calls that create a status: there, anything that may have reached the server
-        (a timeout or a connection lost after sending, a 500, 502 or 504, an unreadable answer) is
-        ``OutcomeUnknown``, never a reason to send again under a new key.
+        ``write`` is for calls that create something (``made``: a status, an upload): there, anything
+        that may have reached the server (a timeout or a connection lost after sending, a 500, 502 or 504,
+        an unreadable answer) is ``OutcomeUnknown``, never a reason to send again under a new key.
+
+        ``media`` are the ids a create attaches: when the server refuses it with 404 or 422 (real
+        Mastodon says 422 "Media … not found or already attached to another post", in the server's
+        language), each is looked up (``GET /api/v1/media/:id`` finds only the account's unattached
+        media): one that is not there makes the refusal :class:`MediaGone`, one still processing makes
+        it ``Transient``. The server's localised message itself is never parsed.
         """
         self.session.forget()
         try:
@@ -280,18 +370,20 @@ class MastodonAdapter:
                 # Mastodon.py could not read the rate-limit headers of an answer that was not a 429.
                 what = f"unreadable rate-limit headers on HTTP {last.status_code} ({exc})"
                 if write and last.ok:
-                    raise self._error(OutcomeUnknown, f"{action}: {what}: the status was probably made") from exc
+                    raise self._error(OutcomeUnknown, f"{action}: {what}: {made} was probably made") from exc
                 raise self._error(Transient, f"{action}: {what}") from exc
             retry_at, which = self._retry_at(last)
             raise self._error(RateLimited, f"{action}: too many requests (HTTP 429, {which})",
                               retry_at=retry_at) from exc
         except MastodonAPIError as exc:
-            raise self._translate(exc, action, write=write, replying=replying) from exc
+            if media and _status_code(exc) in (404, 422):
+                self._check_media(media, action, exc)
+            raise self._translate(exc, action, write=write, replying=replying, made=made) from exc
         except MastodonNetworkError as exc:
             cause = exc.__context__
             message = f"{action}: {_network(cause, self.host)}"
             if write and not _never_sent(cause):
-                raise self._error(OutcomeUnknown, message + " (the status may have been made)") from exc
+                raise self._error(OutcomeUnknown, message + f" ({made} may have been made)") from exc
             raise self._error(Transient, message) from exc
         except (MastodonIllegalArgumentError, MastodonVersionError) as exc:  # refused before any request
             raise self._error(Rejected, f"{action}: Mastodon.py refused the call: {_cut(str(exc))}") from exc
@@ -299,7 +391,8 @@ class MastodonAdapter:
             message = f"{action}: {type(exc).__name__}: {_cut(str(exc))}"
             raise self._error(OutcomeUnknown if write else Transient, message) from exc
 
-    def _translate(self, exc: MastodonAPIError, action: str, *, write: bool, replying: bool) -> AdapterError:
+    def _translate(self, exc: MastodonAPIError, action: str, *, write: bool, replying: bool,
+                   made: str = "the status") -> AdapterError:
         status = _status_code(exc)
         said = _server_message(exc)
         described = f"HTTP {status}{': ' + said if said else ''}" if status else _cut(str(exc))
@@ -308,17 +401,17 @@ class MastodonAdapter:
                                            "new one under Preferences > Development")
         if status == 403:
             return self._error(AuthFailed, f"{action}: not allowed ({described}); the token needs the "
-                                           "write:statuses and read:statuses scopes")
+                                           "write:statuses, write:media and read:statuses scopes")
         if status is None:  # an answer Mastodon.py could not read (not JSON)
             if write:
-                return self._error(OutcomeUnknown, f"{action}: unreadable answer ({described}): the status may "
+                return self._error(OutcomeUnknown, f"{action}: unreadable answer ({described}): {made} may "
                                                    "have been made")
             return self._error(Transient, f"{action}: unreadable answer ({described})")
         if status >= 500:
             if write and status != 503:
                 # 500: a repeated Idempotency-Key can answer 500 although the first status exists
                 # (mastodon/mastodon#40399); 502/504: the proxy gave up while the server may have posted.
-                return self._error(OutcomeUnknown, f"{action}: {described} (the status may have been made)")
+                return self._error(OutcomeUnknown, f"{action}: {described} ({made} may have been made)")
             return self._error(Transient, f"{action}: {described}")
         if status == 429:
             retry_at, which = self._retry_at(self.session.last)
@@ -351,6 +444,26 @@ class MastodonAdapter:
             return now + RATE_LIMIT_FALLBACK, "no reset time given"
         latest, which = max(candidates, key=lambda item: item[0])
         return max(latest, now + MIN_WAIT), which
+
+
+def _media_ids(post: Outgoing) -> tuple[str, ...]:
+    """The media ids ``post`` attaches, in the order of its pictures.
+
+    Raises:
+        ValueError: pictures without uploads (the engine uploads them first, through :meth:`upload`),
+            or uploads that are not those pictures'.
+    """
+    if not post.media:
+        if post.pictures:
+            raise ValueError(f"{post.kind} {post.part} of {post.story_id} has {len(post.pictures)} pictures but no "
+                             "uploads: the engine uploads them before it sends the post")
+        return ()
+    if post.pictures and [u.sha256 for u in post.media] != [p.image.sha256 for p in post.pictures]:
+        raise ValueError(f"the uploads of {post.kind} {post.part} of {post.story_id} are not its pictures, in order")
+    ids = tuple(str(u.ref.get("id") or "") for u in post.media)
+    if not all(ids):
+        raise ValueError(f"an upload of {post.kind} {post.part} of {post.story_id} has no Mastodon media id")
+    return ids
 
 
 # ---------------------------------------------------------------------------- errors

@@ -508,7 +508,8 @@ class Settings:
     mastodon_access_token: Secret = setting(
         "",
         "Mastodon: an access token of the posting account (on the instance: Preferences > Development > "
-        "New application, scopes write:statuses, read:statuses and read:accounts; then 'Your access token')",
+        "New application, scopes write:statuses, write:media, read:statuses and read:accounts; then 'Your access "
+        "token')",
         secret=True,
         group="Mastodon"
     )

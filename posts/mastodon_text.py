@@ -18,6 +18,14 @@ from posts import twitter_text
 DEFAULT_MAX_CHARACTERS = 500
 DEFAULT_URL_WEIGHT = 23
 DEFAULT_MAX_MEDIA = 4
+DEFAULT_DESCRIPTION_LIMIT = 1500
+"""Alt text characters on a server that does not say (``MediaAttachment::MAX_DESCRIPTION_LENGTH`` of Mastodon
+4.0-4.3; 4.6.4 announces 10000)."""
+DEFAULT_IMAGE_SIZE_LIMIT = 16 * 1024 * 1024
+"""Bytes per image on a stock server (16 MiB; the recorded 4.6.4 announces 16777216)."""
+DEFAULT_IMAGE_MATRIX_LIMIT = 4096 * 4096
+"""Pixels per image on a server that does not say: the older stock 16,777,216 (4096 x 4096), the smaller
+of the stock values (the recorded 4.6.4 announces 33177600)."""
 
 
 def _positive(value: Any, default: int) -> int:
@@ -35,14 +43,20 @@ def _positive(value: Any, default: int) -> int:
 class MastodonLimits:
     """What one instance allows a status: read once from ``/api/v2/instance`` and cached with the account.
 
-    The defaults are a stock server's (Mastodon 4.x): 500 characters, 23 per URL, 4 attachments.
+    The defaults are a stock server's (Mastodon 4.x): 500 characters, 23 per URL, 4 attachments, alt
+    text of 1500 characters, images of 16 MiB and 4096 x 4096 pixels.
     """
 
     max_characters: int = DEFAULT_MAX_CHARACTERS
     characters_reserved_per_url: int = DEFAULT_URL_WEIGHT
     max_media_attachments: int = DEFAULT_MAX_MEDIA
-    description_limit: int | None = None
-    """Alt text limit in characters; ``None`` when the server does not say (before Mastodon 4.4)."""
+    description_limit: int = DEFAULT_DESCRIPTION_LIMIT
+    """Alt text limit in characters (``configuration.media_attachments.description_limit``; servers before
+    Mastodon 4.4 do not say, and took 1500)."""
+    image_size_limit: int = DEFAULT_IMAGE_SIZE_LIMIT
+    """Bytes per image (``configuration.media_attachments.image_size_limit``)."""
+    image_matrix_limit: int = DEFAULT_IMAGE_MATRIX_LIMIT
+    """Pixels (width x height) per image (``configuration.media_attachments.image_matrix_limit``)."""
 
     @classmethod
     def from_instance(cls, instance: Mapping[str, Any] | None) -> MastodonLimits:
@@ -54,13 +68,14 @@ class MastodonLimits:
         media = configuration.get("media_attachments") or {}
         statuses = statuses if isinstance(statuses, Mapping) else {}
         media = media if isinstance(media, Mapping) else {}
-        description = media.get("description_limit")
         return cls(
             max_characters=_positive(statuses.get("max_characters"), DEFAULT_MAX_CHARACTERS),
             characters_reserved_per_url=_positive(statuses.get("characters_reserved_per_url"),
                                                   DEFAULT_URL_WEIGHT),
             max_media_attachments=_positive(statuses.get("max_media_attachments"), DEFAULT_MAX_MEDIA),
-            description_limit=_positive(description, 0) or None,
+            description_limit=_positive(media.get("description_limit"), DEFAULT_DESCRIPTION_LIMIT),
+            image_size_limit=_positive(media.get("image_size_limit"), DEFAULT_IMAGE_SIZE_LIMIT),
+            image_matrix_limit=_positive(media.get("image_matrix_limit"), DEFAULT_IMAGE_MATRIX_LIMIT),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,7 +89,9 @@ class MastodonLimits:
             max_characters=_positive(data.get("max_characters"), DEFAULT_MAX_CHARACTERS),
             characters_reserved_per_url=_positive(data.get("characters_reserved_per_url"), DEFAULT_URL_WEIGHT),
             max_media_attachments=_positive(data.get("max_media_attachments"), DEFAULT_MAX_MEDIA),
-            description_limit=_positive(data.get("description_limit"), 0) or None,
+            description_limit=_positive(data.get("description_limit"), DEFAULT_DESCRIPTION_LIMIT),
+            image_size_limit=_positive(data.get("image_size_limit"), DEFAULT_IMAGE_SIZE_LIMIT),
+            image_matrix_limit=_positive(data.get("image_matrix_limit"), DEFAULT_IMAGE_MATRIX_LIMIT),
         )
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import email.parser
+import email.policy
 import http.server
 import json
 import os
@@ -69,6 +71,28 @@ class Received:
     query: dict[str, str]
     headers: dict[str, str]
     form: dict[str, str]
+    pairs: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    """Every form field in the order sent (``media_ids[]`` comes once per id)."""
+    files: dict[str, tuple[str, str, bytes]] = dataclasses.field(default_factory=dict)
+    """The files of a multipart body by field name: (file name, content type, bytes)."""
+
+
+def _multipart(content_type: str, raw: bytes) -> tuple[list[tuple[str, str]], dict[str, tuple[str, str, bytes]]]:
+    """The text fields and the files of a ``multipart/form-data`` body (Mastodon.py's uploads)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + raw)
+    fields: list[tuple[str, str]] = []
+    files: dict[str, tuple[str, str, bytes]] = {}
+    for part in message.iter_parts():
+        name = str(part.get_param("name", header="content-disposition") or "")
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is None:
+            fields.append((name, data.decode("utf-8")))
+        else:
+            files[name] = (filename, part.get_content_type(), data)
+    return fields, files
 
 
 class CassetteServer:
@@ -130,11 +154,16 @@ class CassetteServer:
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8") if length else ""
+                raw = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
+                content_type = self.headers.get("Content-Type") or ""
+                files: dict[str, tuple[str, str, bytes]] = {}
+                if content_type.startswith("multipart/form-data"):
+                    pairs, files = _multipart(content_type, raw)
+                else:
+                    pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
                 owner.received.append(Received(self.command, parts.path, dict(parse_qsl(parts.query)),
-                                               dict(self.headers.items()),
-                                               dict(parse_qsl(raw, keep_blank_values=True))))
+                                               dict(self.headers.items()), dict(pairs), pairs, files))
                 found = owner._take(self.command, parts.path)
                 if found is None:
                     status, headers, body = 599, [("Content-Type", "application/json")], json.dumps(
@@ -283,6 +312,16 @@ class MastodonMock:
 
     def context(self, status_id: str) -> dict[str, Any]:
         return dict(self._get(f"/api/v1/statuses/{status_id}/context"))
+
+    def media(self, media_id: str) -> dict[str, Any]:
+        """An uploaded picture as the stand-in keeps it (``description``, ``url``)."""
+        return dict(self._get(f"/api/v1/media/{media_id}"))
+
+    def delete_media(self, media_id: str, token: str = TOKEN) -> None:
+        """Remove an unattached upload, as the instance's cleanup does a day after it was made."""
+        answer = self._http.delete(f"{self.url}/api/v1/media/{media_id}", timeout=10,
+                                   headers={"Authorization": f"Bearer {token}"})
+        answer.raise_for_status()
 
     def delete(self, status_id: str, token: str = TOKEN) -> None:
         answer = self._http.delete(f"{self.url}/api/v1/statuses/{status_id}", timeout=10,
