@@ -64,8 +64,10 @@ IMAGE_MODES = ("inline", "gallery")
 """How a root's pictures go into its post (``ONEYEARAGO_REDDIT_IMAGES``)."""
 _BLOCK_BREAK = re.compile(r"\n[ \t]*\n")
 _REDDIT_MEDIA_LINE = re.compile(
-    r"^[ \t]*(?:\[[^\n]*\]\()?<?https?://(?:preview|i)\.redd\.it/[^\s)]*>?\)?[ \t]*$", re.MULTILINE)
-"""A line Reddit made of an inline picture in the self text it gives back: ``[caption](https://preview.redd.it/...)``."""
+    r"^[ \t]*(?:\[[^\n]*\]\()?<?https?://(?:(?:preview|i)\.redd\.it/|(?:www\.)?reddit\.com/link/)[^\s)]*>?\)?"
+    r"[ \t]*$", re.MULTILINE)
+"""A line Reddit made of an inline picture in the self text it gives back: ``[caption](https://preview.redd.it/...)``
+(``i.redd.it`` for a GIF, ``reddit.com/link/<id>/video/`` for a video, as recorded)."""
 _WORD = re.compile(r"\w+")
 
 

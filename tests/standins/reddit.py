@@ -748,7 +748,8 @@ class RedditStandin:
                 mock.add_callback(method, pattern, callback=callback)
         # the uploads the leases send to https:<s3_action>: the stand-in itself on 127.0.0.1
         self.s3_action = "//127.0.0.1/s3"
-        mock.add_callback("POST", re.compile(r"https://127\.0\.0\.1/s3/.*$"), callback=callback)
+        mock.add_callback("POST", re.compile(r"https://127\.0\.0\.1/s3/.*$"), callback=callback,
+                          content_type=None)  # S3 answers XML
 
     def serve(self) -> str:
         """Serve on 127.0.0.1 on a free port in a background thread; returns the base URL."""
