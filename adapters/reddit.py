@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import praw
 import prawcore
@@ -255,8 +256,10 @@ def _is_token_request(exc: BaseException) -> bool:
     return "/api/v1/access_token" in url
 
 
-_BEFORE_THE_POST = ("/api/v1/access_token", "/api/media/asset.json", "/api/convert_rte_body_format")
-"""Requests a submit makes before the post itself: a failure there leaves nothing posted."""
+_THE_POST = ("/api/submit", "/api/comment")
+"""The paths of the writes themselves (``/api/submit/``, ``/api/submit_gallery_post.json``, ``/api/comment/``):
+every other request of a submit or reply (the token, a picture's lease and its upload, the conversion of an
+inline post's text) comes before the post, so its failure leaves nothing posted."""
 
 
 def _request_url(exc: BaseException) -> str:
@@ -267,15 +270,13 @@ def _request_url(exc: BaseException) -> str:
     return ""
 
 
-def _before_the_post(exc: BaseException, api_urls: tuple[str, ...]) -> bool:
-    """The failed request came before the post was sent: the token, a picture's lease or its upload to the
-    storage the lease names (any host but Reddit's), or the conversion of an inline post's text."""
+def _before_the_post(exc: BaseException) -> bool:
+    """The failed request is known and is not the write itself (:data:`_THE_POST`): nothing was posted."""
     url = _request_url(exc)
     if not url:
         return False
-    if not any(url.startswith(base) for base in api_urls):
-        return True  # the S3 upload
-    return any(path in url for path in _BEFORE_THE_POST)
+    path = urlsplit(url).path
+    return not any(write in path for write in _THE_POST)
 
 
 def _normal(text: str) -> str:
@@ -327,7 +328,6 @@ class RedditAdapter:
         self.subreddit_name = re.sub(r"^/?r/", "", config.subreddit.strip()).strip("/")
         self.username = config.username
         self.site = config.url.rstrip("/")
-        self._api_urls = (config.url.rstrip("/"), config.oauth_url.rstrip("/"))
         self.flair_id = config.flair_id.strip() or None
         if config.images not in IMAGE_MODES:
             raise ConfigError(f"reddit: images must be one of {', '.join(IMAGE_MODES)}, not {config.images!r}")
@@ -562,7 +562,7 @@ class RedditAdapter:
             raise error from exc
 
     def _translate(self, exc: Exception, context: str) -> AdapterError:
-        write = context in ("submit", "reply") and not _before_the_post(exc, self._api_urls)
+        write = context in ("submit", "reply") and not _before_the_post(exc)
         sub = f"r/{self.subreddit_name}"
         status = exc.response.status_code if isinstance(exc, prawcore.ResponseException) else None
         if isinstance(exc, RedditAPIException):

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
 import responses
 from PIL import Image as PILImage
 
@@ -458,3 +459,50 @@ def test_a_config_with_an_unknown_images_mode_is_refused():
                           subreddit=SUBREDDIT, version="0", images="carousel")
     with pytest.raises(ConfigError, match="images must be one of inline, gallery"):
         RedditAdapter(config)
+
+
+# ---------------------------------------------------------------------------- over real HTTP
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[RedditStandin, str]]:
+    """The stand-in as a real TLS server on 127.0.0.1: praw uploads to ``https:`` + the lease's action."""
+    standin = RedditStandin()
+    url = standin.serve(tls=True)
+    try:
+        yield standin, url
+    finally:
+        standin.stop()
+
+
+def over_https(standin: RedditStandin, url: str, **options: Any) -> RedditAdapter:
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment overrides ``verify``
+    session.verify = standin.ca_file
+    return RedditAdapter(reddit_config(reddit_settings(standin, url, **options)), clock=lambda: NOW,
+                         requestor_kwargs={"session": session})
+
+
+@pytest.mark.parametrize("images", ["inline", "gallery"])
+def test_pictures_are_uploaded_over_real_https_to_the_stand_in(served, images):
+    standin, url = served
+    adapter = over_https(standin, url, reddit_images=images)
+    pics = pictures(*ALTS)
+
+    ref = adapter.publish(root(pics))
+
+    uploads = standin.requests_to("s3_upload")
+    assert [standin.assets[r.form["key"]]["data"] for r in uploads] == [p.image.data for p in pics]
+    assert [r.files["file"][0] for r in uploads] == ["img1.png", "img2.jpg"]
+    assert adapter.find(root(pics)) is not None and adapter.find(root(pics)).id == ref.id  # type: ignore[union-attr]
+
+
+def test_an_upload_whose_connection_drops_is_transient_over_real_https(served):
+    standin, url = served
+    adapter = over_https(standin, url)
+    standin.drop_next("s3_upload", apply=False)
+
+    with pytest.raises(Transient):
+        adapter.publish(root(pictures(*ALTS)))
+
+    assert standin.requests_to("submit") == [] and standin.posts_by() == []

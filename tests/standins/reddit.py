@@ -40,10 +40,13 @@ import math
 import re
 import secrets
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -165,6 +168,9 @@ class RedditStandin:
         self._lock = threading.RLock()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.ca_file = ""
+        """With ``serve(tls=True)``: the PEM certificate a client must trust (``requests``' ``verify``)."""
 
     # ------------------------------------------------------------------ test hooks
 
@@ -751,8 +757,13 @@ class RedditStandin:
         mock.add_callback("POST", re.compile(r"https://127\.0\.0\.1/s3/.*$"), callback=callback,
                           content_type=None)  # S3 answers XML
 
-    def serve(self) -> str:
-        """Serve on 127.0.0.1 on a free port in a background thread; returns the base URL."""
+    def serve(self, *, tls: bool = False) -> str:
+        """Serve on 127.0.0.1 on a free port in a background thread; returns the base URL.
+
+        The upload leases point at this server (``//127.0.0.1:<port>/s3``); praw always uploads over
+        ``https:``, so the uploads reach it only with ``tls``: the server then speaks TLS with a
+        certificate made for 127.0.0.1 on the spot, which a client trusts through :attr:`ca_file`.
+        """
         standin = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -791,12 +802,19 @@ class RedditStandin:
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
+        if tls:
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="reddit-standin-")
+            self.ca_file, key_file = _self_signed(Path(self._tls_dir.name))
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.ca_file, key_file)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="reddit-standin", daemon=True)
         self._thread.start()
         host, port = server.server_address[:2]
-        return f"http://{host}:{port}"
+        self.s3_action = f"//{host}:{port}/s3"
+        return f"{'https' if tls else 'http'}://{host}:{port}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -806,6 +824,9 @@ class RedditStandin:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -833,6 +854,36 @@ def _route(method: str, path: str) -> tuple[str, list[str]]:
         if verb == method and match:
             return name, list(match.groups())
     return "unknown", []
+
+
+def _self_signed(folder: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 valid for a day and its key, written to ``folder``: ``(cert, key)`` paths."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    public = key.public_key()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
 
 
 def _parse_body(raw: bytes, content_type: str) -> tuple[dict[str, str], Any, dict[str, tuple[str, bytes]]]:
