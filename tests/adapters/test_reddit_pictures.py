@@ -13,6 +13,7 @@ import pytest
 import requests
 import responses
 from PIL import Image as PILImage
+from praw.exceptions import ClientException, MediaPostFailed, TooLargeMediaException, WebSocketException
 
 from adapters.base import Outgoing, PostRef
 from adapters.reddit import (
@@ -506,3 +507,23 @@ def test_an_upload_whose_connection_drops_is_transient_over_real_https(served):
         adapter.publish(root(pictures(*ALTS)))
 
     assert standin.requests_to("submit") == [] and standin.posts_by() == []
+
+
+# ---------------------------------------------------------------------------- the one error boundary
+
+
+@pytest.mark.parametrize(("raised", "expected", "reason"), [
+    (TooLargeMediaException(actual=25_000_000, maximum_size=20_971_520), Rejected,
+     "a picture is too large for Reddit (25,000,000 bytes; at most 20,971,520): nothing was posted"),
+    (MediaPostFailed(), Rejected, "Reddit could not process a picture of the post (corrupt image?)"),
+    (WebSocketException("Websocket error."), OutcomeUnknown, "it may have been posted"),
+    (ClientException("Unable to determine the MIME type of 'img1'."), Rejected,
+     "praw refused the post before sending it: Unable to determine the MIME type of 'img1'."),
+])
+def test_praws_media_errors_are_translated_at_the_one_boundary(raised, expected, reason):
+    adapter = replay_with()
+
+    with pytest.raises(expected) as info, adapter._mapped("submit"):
+        raise raised
+
+    assert type(info.value) is expected and reason in info.value.reason

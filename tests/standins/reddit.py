@@ -812,7 +812,7 @@ class RedditStandin:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="reddit-standin", daemon=True)
         self._thread.start()
-        host, port = server.server_address[:2]
+        host, port = str(server.server_address[0]), int(server.server_address[1])
         self.s3_action = f"//{host}:{port}/s3"
         return f"{'https' if tls else 'http'}://{host}:{port}"
 
