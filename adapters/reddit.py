@@ -69,7 +69,8 @@ _REDDIT_MEDIA_LINE = re.compile(
     r"[ \t]*$", re.MULTILINE)
 """A line Reddit made of an inline picture in the self text it gives back: ``[caption](https://preview.redd.it/...)``
 (``i.redd.it`` for a GIF, ``reddit.com/link/<id>/video/`` for a video, as recorded)."""
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W_]+")
+"""Letters and digits: ``foo\\_bar`` (escaped) and ``foo_bar`` have the same words."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +169,8 @@ def inline_caption(alt: str) -> str:
 
 def inline_selftext(body: str, count: int) -> str:
     """The self text praw is given for an inline post of ``count`` pictures: ``body`` with the placeholders
-    ``{img1}`` ... ``{imgN}`` after its first paragraph block (at the end when it has only one).
+    ``{img1}`` ... ``{imgN}`` after its first paragraph block (with the built-in template: the date line),
+    or at the end when it has only one block or the first one opens a code fence.
 
     praw fills the placeholders with ``str.format``, so braces in ``body`` are doubled here: what Reddit
     receives is ``body`` unchanged, with each picture (and its caption) between the first block and the rest.
@@ -179,7 +181,7 @@ def inline_selftext(body: str, count: int) -> str:
     escaped = body.replace("{", "{{").replace("}", "}}")
     marks = "".join(f"{{img{i}}}" for i in range(1, count + 1))
     parts = _BLOCK_BREAK.split(escaped, maxsplit=1)
-    if len(parts) == 1:
+    if len(parts) == 1 or parts[0].count("```") % 2 or parts[0].count("~~~") % 2:
         return f"{escaped}\n\n{marks}"
     return f"{parts[0]}\n\n{marks}\n\n{parts[1]}"
 
@@ -592,8 +594,10 @@ class RedditAdapter:
         if isinstance(exc, MediaPostFailed):
             return self._error(Rejected, "Reddit could not process a picture of the post (corrupt image?)")
         if isinstance(exc, WebSocketException):
-            return self._error(OutcomeUnknown if write else Transient, f"the media post's outcome is unknown "
-                                                                       f"({exc}): it may have been posted")
+            if write:
+                return self._error(OutcomeUnknown, f"the media post's outcome is unknown ({exc}): it may have "
+                                                   "been posted")
+            return self._error(Transient, f"Reddit's WebSocket failed ({exc})")
         if isinstance(exc, ClientException) and context in ("submit", "reply"):
             return self._error(Rejected, f"praw refused the post before sending it: {exc}")
         if isinstance(exc, prawcore.Forbidden):

@@ -276,12 +276,14 @@ def test_what_survives_of_the_recorded_inline_post_is_its_text():
 
     assert surviving_words(selftext) == surviving_words("Text with a gif\n\nan image\n\nand a video\n\ninline")
     assert surviving_words(selftext) != surviving_words("Text with a gif\n\nan image")
+    assert surviving_words("*March 1* · snake\\_case **bold**") == surviving_words("_March 1_ · snake_case bold")
 
 
 def test_inline_selftext_places_the_pictures_after_the_first_block_and_keeps_braces():
     assert inline_selftext("One.\n\nTwo {x}.", 2) == "One.\n\n{img1}{img2}\n\nTwo {{x}}."
     assert inline_selftext("Only {one} block.", 1) == "Only {{one}} block.\n\n{img1}"
     assert inline_selftext("A {b}", 0) == "A {b}"
+    assert inline_selftext("```\ncode\n\nmore\n```\n\nText.", 1) == "```\ncode\n\nmore\n```\n\nText.\n\n{img1}"
     assert inline_selftext("One.\n\nTwo {x}.", 2).format(img1="<1>", img2="<2>") == "One.\n\n<1><2>\n\nTwo {x}."
 
 
