@@ -8,18 +8,29 @@ import datetime as dt
 import email.utils
 import logging
 import math
+import mimetypes
 import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import praw
 import prawcore
 import requests
 import urllib3
-from praw.exceptions import PRAWException, ReadOnlyException, RedditAPIException
+from praw.exceptions import (
+    ClientException,
+    MediaPostFailed,
+    PRAWException,
+    ReadOnlyException,
+    RedditAPIException,
+    TooLargeMediaException,
+    WebSocketException,
+)
+from praw.models import InlineImage, PostMedia
 from prawcore.sessions import FiniteRetryStrategy, RetryStrategy
 
 from adapters.base import Outgoing, PostRef, ThreadState
@@ -34,6 +45,7 @@ from posts.errors import (
     Transient,
 )
 from posts.masking import Masker
+from posts.media import REDDIT_CAPTION, Picture
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +61,16 @@ LISTING_LIMIT = 100
 _UNIT_SECONDS = {"millisecond": 0.001, "second": 1.0, "minute": 60.0, "hour": 3600.0}
 _AMOUNT = re.compile(r"(\d+)\s*(millisecond|second|minute|hour)s?\b", re.IGNORECASE)
 _GONE_TEXT = ("[removed]", "[deleted]")
+IMAGE_MODES = ("inline", "gallery")
+"""How a root's pictures go into its post (``ONEYEARAGO_REDDIT_IMAGES``)."""
+_BLOCK_BREAK = re.compile(r"\n[ \t]*\n")
+_REDDIT_MEDIA_LINE = re.compile(
+    r"^[ \t]*(?:\[[^\n]*\]\()?<?https?://(?:(?:preview|i)\.redd\.it/|(?:www\.)?reddit\.com/link/)[^\s)]*>?\)?"
+    r"[ \t]*$", re.MULTILINE)
+"""A line Reddit made of an inline picture in the self text it gives back: ``[caption](https://preview.redd.it/...)``
+(``i.redd.it`` for a GIF, ``reddit.com/link/<id>/video/`` for a video, as recorded)."""
+_WORD = re.compile(r"[^\W_]+")
+"""Letters and digits: ``foo\\_bar`` (escaped) and ``foo_bar`` have the same words."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +89,8 @@ class RedditConfig:
     user_agent: str = ""
     """Empty builds Reddit's required form from the version and the username (see :func:`user_agent`)."""
     flair_id: str = ""
+    images: str = "inline"
+    """How a root's pictures are posted: ``inline`` (in the self text, captioned) or ``gallery``."""
     url: str = "https://www.reddit.com"
     oauth_url: str = "https://oauth.reddit.com"
     timeout: dt.timedelta = dt.timedelta(seconds=30)
@@ -114,6 +138,62 @@ def retry_after(response: requests.Response, now: dt.datetime) -> dt.timedelta:
     if match:
         return dt.timedelta(seconds=max(1, int(match.group(1))))
     return TOO_MANY_REQUESTS_FALLBACK
+
+
+# ---------------------------------------------------------------------------- pictures
+
+
+def media_name(index: int, mime: str) -> str:
+    """The file name praw is given for a picture's bytes (praw infers the MIME type from it): ``img1.png``.
+
+    A MIME type with no known image extension gives a name without one, which praw refuses
+    (``ClientException``: it cannot tell the type) before anything is uploaded.
+    """
+    extension = mimetypes.guess_extension(mime) if mime.startswith("image/") else None
+    if mime == "image/jpeg":
+        extension = ".jpg"
+    return f"img{index}{extension or ''}"
+
+
+def caption(alt: str) -> str:
+    """A picture's alt text as its Reddit caption: on one line (a gallery caption is checked against
+    :data:`posts.media.REDDIT_CAPTION` as this)."""
+    return " ".join(alt.split())
+
+
+def inline_caption(alt: str) -> str:
+    """The caption of an inline picture: :func:`caption` with ``\\`` and ``"`` escaped, because praw writes
+    it as the title of a Markdown image, ``![img](<media id> "caption")``."""
+    return caption(alt).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def inline_selftext(body: str, count: int) -> str:
+    """The self text praw is given for an inline post of ``count`` pictures: ``body`` with the placeholders
+    ``{img1}`` ... ``{imgN}`` after its first paragraph block (with the built-in template: the date line),
+    or at the end when it has only one block or the first one opens a code fence.
+
+    praw fills the placeholders with ``str.format``, so braces in ``body`` are doubled here: what Reddit
+    receives is ``body`` unchanged, with each picture (and its caption) between the first block and the rest.
+    The payload rendering produced is left as it is; this is applied at send time.
+    """
+    if not count:
+        return body
+    escaped = body.replace("{", "{{").replace("}", "}}")
+    marks = "".join(f"{{img{i}}}" for i in range(1, count + 1))
+    parts = _BLOCK_BREAK.split(escaped, maxsplit=1)
+    if len(parts) == 1 or parts[0].count("```") % 2 or parts[0].count("~~~") % 2:
+        return f"{escaped}\n\n{marks}"
+    return f"{parts[0]}\n\n{marks}\n\n{parts[1]}"
+
+
+def surviving_words(selftext: str) -> list[str]:
+    """The words of a self text that survive Reddit's rich-text round trip of an inline-picture post.
+
+    Reddit gives back the self text of a post made with ``richtext_json`` as Markdown it wrote itself:
+    each picture becomes a line ``[caption](https://preview.redd.it/...)`` and the Markdown around it may be
+    re-spelled (escapes, emphasis marks, spacing). The picture lines are dropped and the words compared.
+    """
+    return _WORD.findall(_REDDIT_MEDIA_LINE.sub("", selftext).casefold())
 
 
 # ---------------------------------------------------------------------------- sending once
@@ -178,6 +258,29 @@ def _is_token_request(exc: BaseException) -> bool:
     return "/api/v1/access_token" in url
 
 
+_THE_POST = ("/api/submit", "/api/comment")
+"""The paths of the writes themselves (``/api/submit/``, ``/api/submit_gallery_post.json``, ``/api/comment/``):
+every other request of a submit or reply (the token, a picture's lease and its upload, the conversion of an
+inline post's text) comes before the post, so its failure leaves nothing posted."""
+
+
+def _request_url(exc: BaseException) -> str:
+    if isinstance(exc, prawcore.ResponseException):
+        return getattr(exc.response.request, "url", "") or ""
+    if isinstance(exc, prawcore.RequestException):
+        return next((str(a) for a in exc.request_args if isinstance(a, str) and "://" in a), "")
+    return ""
+
+
+def _before_the_post(exc: BaseException) -> bool:
+    """The failed request is known and is not the write itself (:data:`_THE_POST`): nothing was posted."""
+    url = _request_url(exc)
+    if not url:
+        return False
+    path = urlsplit(url).path
+    return not any(write in path for write in _THE_POST)
+
+
 def _normal(text: str) -> str:
     return text.replace("\r\n", "\n").strip()
 
@@ -201,6 +304,17 @@ class RedditAdapter:
     Flair: praw 8 sends ``flair_text`` as given, but Reddit needs a flair template id with it.
     The story's ``flair_text`` is therefore sent only when the configuration's ``flair_id`` is set;
     the template id alone is sent when there is no text.
+
+    Pictures (``post.pictures``): Reddit has no alt text, so each picture's alt text is its caption.
+    This adapter has no ``upload``: praw uploads the pictures inside ``submit`` (a lease from
+    ``/api/media/asset.json``, then a multipart POST to the S3 URL the lease names), all before the
+    post itself is sent, so a failed upload posts nothing. With ``images="inline"`` (the default) the root
+    is a self post with the pictures in its text, after the first paragraph block (:func:`inline_selftext`);
+    praw converts the Markdown to rich text (``/api/convert_rte_body_format``) and submits ``richtext_json``.
+    With ``images="gallery"`` it is a gallery post (``/api/submit_gallery_post.json``) with the self text
+    under it; a gallery caption holds at most 180 characters, and a longer alt text is refused
+    (``Rejected``), never cut. Comments cannot carry uploaded pictures through praw: a follow-up's
+    pictures are left out (logged at info level) and the comment is posted with its text alone.
     """
 
     platform: str = "reddit"
@@ -217,6 +331,9 @@ class RedditAdapter:
         self.username = config.username
         self.site = config.url.rstrip("/")
         self.flair_id = config.flair_id.strip() or None
+        if config.images not in IMAGE_MODES:
+            raise ConfigError(f"reddit: images must be one of {', '.join(IMAGE_MODES)}, not {config.images!r}")
+        self.images = config.images
         timeout = config.timeout.total_seconds()
         self.reddit = praw.Reddit(
             client_id=config.client_id,
@@ -253,9 +370,11 @@ class RedditAdapter:
         if flair_text and self.flair_id is None:
             logger.debug("reddit: flair text %r not sent: ONEYEARAGO_REDDIT_FLAIR_ID is not set", flair_text)
             flair_text = None
+        media = self._media(post.pictures)
         with self._mapped("submit"):
             submission = self._write(lambda: self.subreddit.submit(
-                title, selftext=selftext, flair_id=self.flair_id, flair_text=flair_text, send_replies=True))
+                title, flair_id=self.flair_id, flair_text=flair_text, send_replies=True,
+                **self._content(selftext, post.pictures, media)))
         if submission is None:
             raise self._error(OutcomeUnknown, "Reddit accepted the submission but did not say its id")
         ref = PostRef(self.platform, submission.id, self._url(submission, f"/comments/{submission.id}/"),
@@ -267,6 +386,9 @@ class RedditAdapter:
         parent, root = post.thread()
         text = self._field(post, "text")
         parent_name = _fullname(parent)
+        if post.pictures:
+            logger.info("reddit: %d picture(s) of %s %d of %s left out: a Reddit comment cannot carry an "
+                        "uploaded picture", len(post.pictures), post.kind, post.part, post.story_id)
         thing = (self.reddit.submission(parent.id) if parent_name.startswith("t3_")
                  else self.reddit.comment(parent.id))
         with self._mapped("reply"):
@@ -310,6 +432,7 @@ class RedditAdapter:
         is_root = "title" in post.payload
         if is_root:
             title, selftext = self._field(post, "title"), _normal(self._field(post, "selftext"))
+            words = surviving_words(selftext) if post.pictures else None
         else:
             text = _normal(self._field(post, "text"))
         with self._mapped("read"):
@@ -319,7 +442,9 @@ class RedditAdapter:
                 for submission in me.submissions.new(limit=LISTING_LIMIT):  # type: ignore[union-attr]
                     if submission.created_utc < cutoff:
                         break
-                    if (submission.title == title and _normal(submission.selftext) == selftext
+                    same_text = (_normal(submission.selftext) == selftext if words is None
+                                 else surviving_words(submission.selftext) == words)
+                    if (submission.title == title and same_text
                             and str(submission.subreddit).lower() == self.subreddit_name.lower()):
                         match = submission  # keep going: the oldest one is the one to keep
                 if match is None:
@@ -348,6 +473,30 @@ class RedditAdapter:
         if data.get("user_is_banned"):
             raise self._error(Rejected, f"u/{name} is banned from r/{self.subreddit_name}")
         return f"u/{name} posting to {display or 'r/' + self.subreddit_name}"
+
+    # ------------------------------------------------------------------ pictures
+
+    def _media(self, pictures: tuple[Picture, ...]) -> list[PostMedia]:
+        """praw's media for ``pictures``; a gallery caption too long for Reddit is refused before any upload."""
+        if self.images == "gallery":
+            for number, picture in enumerate(pictures, start=1):
+                if len(caption(picture.alt)) > REDDIT_CAPTION:
+                    raise self._error(Rejected, f"the alt text of picture {number} has {len(caption(picture.alt))} "
+                                                f"characters: a Reddit gallery caption holds at most "
+                                                f"{REDDIT_CAPTION} (shorten it, or set ONEYEARAGO_REDDIT_IMAGES="
+                                                "inline)")
+        return [PostMedia(p.image.data, name=media_name(i, p.image.mime)) for i, p in enumerate(pictures, start=1)]
+
+    def _content(self, selftext: str, pictures: tuple[Picture, ...], media: list[PostMedia]) -> dict[str, Any]:
+        """The keywords of ``submit`` that carry the text and the pictures."""
+        if not pictures:
+            return {"selftext": selftext}
+        if self.images == "gallery":
+            return {"selftext": selftext, "gallery": [{"media": m, "caption": caption(p.alt)}
+                                                      for p, m in zip(pictures, media, strict=True)]}
+        return {"selftext": inline_selftext(selftext, len(pictures)),
+                "inline_media": {f"img{i}": InlineImage(caption=inline_caption(p.alt), media=m)
+                                 for i, (p, m) in enumerate(zip(pictures, media, strict=True), start=1)}}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -415,7 +564,7 @@ class RedditAdapter:
             raise error from exc
 
     def _translate(self, exc: Exception, context: str) -> AdapterError:
-        write = context in ("submit", "reply") and not _is_token_request(exc)
+        write = context in ("submit", "reply") and not _before_the_post(exc)
         sub = f"r/{self.subreddit_name}"
         status = exc.response.status_code if isinstance(exc, prawcore.ResponseException) else None
         if isinstance(exc, RedditAPIException):
@@ -439,6 +588,18 @@ class RedditAdapter:
             return self._error(AuthFailed, f"Reddit refused the app's {what} (HTTP {status})")
         if isinstance(exc, ReadOnlyException):
             return self._error(AuthFailed, "praw is in read-only mode: the username and password are needed")
+        if isinstance(exc, TooLargeMediaException):
+            return self._error(Rejected, f"a picture is too large for Reddit ({exc.actual:,} bytes; at most "
+                                         f"{exc.maximum_size:,}): nothing was posted")
+        if isinstance(exc, MediaPostFailed):
+            return self._error(Rejected, "Reddit could not process a picture of the post (corrupt image?)")
+        if isinstance(exc, WebSocketException):
+            if write:
+                return self._error(OutcomeUnknown, f"the media post's outcome is unknown ({exc}): it may have "
+                                                   "been posted")
+            return self._error(Transient, f"Reddit's WebSocket failed ({exc})")
+        if isinstance(exc, ClientException) and context in ("submit", "reply"):
+            return self._error(Rejected, f"praw refused the post before sending it: {exc}")
         if isinstance(exc, prawcore.Forbidden):
             return self._error(Rejected, {
                 "submit": f"not allowed to post in {sub} (HTTP 403: private or restricted, or the account is "

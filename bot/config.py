@@ -464,6 +464,13 @@ class Settings:
         "Reddit: flair template id to use with the flair text (some subreddits require one)",
         group="Reddit"
     )
+    reddit_images: str = setting(
+        "inline",
+        "Reddit: how a story's pictures go into its post: inline (in the self text, each with its alt text as "
+        "the caption) or gallery (an image gallery with the text below; captions of at most 180 characters)",
+        _choice(("inline", "gallery")),
+        group="Reddit"
+    )
     reddit_url: str = setting(
         "https://www.reddit.com",
         "Reddit: site URL for logins (change only for a test server)",

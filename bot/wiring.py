@@ -73,6 +73,7 @@ def reddit_config(settings: Settings) -> RedditConfig:
                         username=settings.reddit_username, password=settings.reddit_password,
                         subreddit=settings.reddit_subreddit, version=__version__,
                         user_agent=settings.reddit_user_agent, flair_id=settings.reddit_flair_id,
+                        images=settings.reddit_images,
                         url=settings.reddit_url, oauth_url=settings.reddit_oauth_url,
                         timeout=settings.http_timeout, secrets=tuple(settings.secrets()))
 

@@ -14,13 +14,24 @@ Two front ends: :meth:`RedditStandin.install` (the ``responses`` library) and
 - ``drop_next``: accept then drop: the write is applied and the connection closed without answer.
 
 Routes: ``access_token``, ``submit``, ``comment``, ``submission``, ``info``, ``me``,
-``submitted``, ``user_comments``, ``about``.
+``submitted``, ``user_comments``, ``about``, and for pictures ``media_asset`` (the upload lease),
+``s3_upload`` (the multipart upload to the URL the lease names: the stand-in itself on 127.0.0.1,
+under ``/s3/``), ``convert_rte`` (Markdown to rich text) and ``submit_gallery``, in the shapes of the
+recorded ``TestSubreddit.test_submit__selftext_inline_media`` and ``test_submit_gallery*`` cassettes.
+
+Simplifications: ``convert_rte`` turns each paragraph block into one plain text run (Reddit parses
+the Markdown inside it) and each ``![img](<id> "caption")`` block into an image; the self text of an
+inline post reads back as Reddit's does, a ``[caption](https://preview.redd.it/<id>.<ext>?...)`` line
+per picture (a picture without a caption: the bare link, not recorded).
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import email
+import email.policy
+import hashlib
 import html
 import http.client
 import http.server
@@ -29,14 +40,21 @@ import math
 import re
 import secrets
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-WRITES = ("submit", "comment")
+WRITES = ("submit", "comment", "submit_gallery")
+S3_MAX_BYTES = 20 * 1024 * 1024
+"""What S3 takes per upload (``MaxSizeAllowed`` in praw's ``test_submit_image__large``)."""
+_S3_BUCKET = "reddit-uploaded-media"
+_INLINE = re.compile(r'^!\[(img|gif|video)\]\((\S+) "((?:[^"\\]|\\.)*)"\)$')
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _JSON = "application/json; charset=UTF-8"
 _INVALID_TOKEN = {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'}
@@ -82,6 +100,10 @@ class Recorded:
     at: float
     timeout: float | None = None
     """The client's read timeout (known with the ``responses`` front end only)."""
+    json: Any = None
+    """A JSON body (``submit_gallery``)."""
+    files: dict[str, tuple[str, bytes]] = dataclasses.field(default_factory=dict)
+    """The files of a multipart body, by field name: ``(filename, bytes)`` (``s3_upload``)."""
 
 
 @dataclasses.dataclass
@@ -125,6 +147,12 @@ class RedditStandin:
         self.comments: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, tuple[str, float]] = {}
         self.requests: list[Recorded] = []
+        self.assets: dict[str, dict[str, Any]] = {}
+        """Leased uploads by asset id: ``filepath``, ``mimetype``, ``user`` and, once uploaded, ``data``."""
+        self.s3_max_bytes = S3_MAX_BYTES
+        self.s3_action = "//127.0.0.1/s3"
+        """Where the leases send the uploads (``https:`` + this, as praw does): the stand-in itself."""
+        self._next_asset = 36**8
         self.early_writes: list[Recorded] = []
         """Writes that arrived while the stand-in had told the client to wait (must stay empty)."""
         self.wait_until = 0.0
@@ -140,6 +168,9 @@ class RedditStandin:
         self._lock = threading.RLock()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.ca_file = ""
+        """With ``serve(tls=True)``: the PEM certificate a client must trust (``requests``' ``verify``)."""
 
     # ------------------------------------------------------------------ test hooks
 
@@ -240,11 +271,11 @@ class RedditStandin:
         path = parts.path.rstrip("/").removesuffix(".json") or "/"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         raw = body.encode() if isinstance(body, str) else (body or b"")
-        form = dict(parse_qsl(raw.decode(), keep_blank_values=True)) if raw else {}
         lowered = {k.lower(): v for k, v in headers.items()}
+        form, data, files = _parse_body(raw, lowered.get("content-type", ""))
         route, args = _route(method.upper(), path)
         with self._lock:
-            record = Recorded(method.upper(), route, path, query, form, lowered, self.clock(), timeout)
+            record = Recorded(method.upper(), route, path, query, form, lowered, self.clock(), timeout, data, files)
             self.requests.append(record)
             if route in WRITES and record.at < self.wait_until:
                 self.early_writes.append(record)
@@ -276,6 +307,8 @@ class RedditStandin:
                 return self._token(record.form, headers)
             if route == "unknown":
                 return self._encode(404, {"message": "Not Found", "error": 404}, self._rate_headers(count=True))
+            if route == "s3_upload":
+                return self._s3_upload(record, args)
             user = self._user_of(headers)
             if user is None:
                 return self._encode(401, {"message": "Unauthorized", "error": 401}, dict(_INVALID_TOKEN))
@@ -342,17 +375,33 @@ class RedditStandin:
         if throttled:
             return 200, throttled
         title, text, kind = form.get("title", ""), form.get("text", ""), form.get("kind", "")
+        media: dict[str, Any] = {}
+        if "richtext_json" in form:
+            text, media = self._from_richtext(json.loads(form["richtext_json"]))
         if kind == "self" and not sub.allow_self:
             return 200, _errors(["NO_SELFS", "This community doesn't allow text posts.", "sr"])
+        refused = self._check_post(sub, title, text, form.get("flair_id"))
+        if refused:
+            return refused
+        link = self._new_link(user, sub, title, text, form, media=media)
+        return 200, {"json": {"errors": [], "data": {"url": f"https://www.reddit.com{link['permalink']}",
+                                                      "id": link["id"], "name": link["name"]}}}
+
+    def _check_post(self, sub: Subreddit, title: str, text: str, flair_id: Any) -> tuple[int, Any] | None:
         if not title.strip():
             return 200, _errors(["NO_TEXT", "we need something here", "title"])
         if len(title) > 300:
             return 200, _errors(["TOO_LONG", "this is too long (max: 300)", "title"])
         if len(text) > 40_000:
             return 200, _errors(["TOO_LONG", "this is too long (max: 40000)", "text"])
-        if sub.flair_required and not form.get("flair_id"):
+        if sub.flair_required and not flair_id:
             return 400, {"fields": ["flair"], "explanation": "Your post must contain post flair.",
                          "message": "Bad Request", "reason": "SUBMIT_VALIDATION_FLAIR_REQUIRED"}
+        return None
+
+    def _new_link(self, user: str, sub: Subreddit, title: str, text: str, form: Mapping[str, Any], *,
+                  media: Mapping[str, Any] | None = None, gallery: list[dict[str, Any]] | None = None
+                  ) -> dict[str, Any]:
         link_id = base36(self._next_link)
         self._next_link += 1
         now = self.clock()
@@ -363,12 +412,124 @@ class RedditStandin:
             "author": user, "subreddit": sub.name, "subreddit_id": f"t5_{sub.id}", "created_utc": now,
             "permalink": permalink, "locked": False, "archived": False, "removed_by_category": None,
             "link_flair_template_id": form.get("flair_id"), "link_flair_text": form.get("flair_text"),
-            "send_replies": form.get("sendreplies") == "True", "over_18": form.get("nsfw") == "True",
-            "spoiler": form.get("spoiler") == "True", "quarantine": sub.quarantined,
+            "send_replies": str(form.get("sendreplies")) == "True", "over_18": str(form.get("nsfw")) == "True",
+            "spoiler": str(form.get("spoiler")) == "True", "quarantine": sub.quarantined,
+            "media_metadata": dict(media or {}) or None, "gallery": gallery,
         }
         self._last_write[user] = now
-        return 200, {"json": {"errors": [], "data": {"url": f"https://www.reddit.com{permalink}", "id": link_id,
-                                                      "name": f"t3_{link_id}"}}}
+        return self.submissions[link_id]
+
+    # -- pictures
+
+    def _api_media_asset(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        """The upload lease, shaped as the 2025 recording (``test_submit_gallery__selftext``)."""
+        filepath, mimetype = record.form.get("filepath", ""), record.form.get("mimetype", "")
+        if not filepath or not mimetype:
+            return 200, _errors(["BAD_REQUEST", "filepath and mimetype are required", "filepath"])
+        asset_id = base36(self._next_asset)
+        self._next_asset += 1
+        self.assets[asset_id] = {"filepath": filepath, "mimetype": mimetype, "user": user, "data": None}
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
+        fields = {"x-amz-algorithm": "AWS4-HMAC-SHA256", "x-amz-date": stamp, "x-amz-storage-class": "STANDARD",
+                  "success_action_status": "201", "bucket": _S3_BUCKET, "acl": "private",
+                  "x-amz-signature": hashlib.sha256(asset_id.encode()).hexdigest(),
+                  "x-amz-security-token": "standin", "key": asset_id,
+                  "x-amz-meta-ext": filepath.rpartition(".")[2], "policy": "c3RhbmRpbg==",
+                  "x-amz-credential": f"STANDIN/{stamp[:8]}/us-east-1/s3/aws4_request", "Content-Type": mimetype}
+        return 200, {"args": {"action": f"{self.s3_action}/{_S3_BUCKET}",
+                              "fields": [{"name": k, "value": v} for k, v in fields.items()]},
+                     "asset": {"asset_id": asset_id, "processing_state": "incomplete",
+                               "payload": {"filepath": filepath},
+                               "websocket_url": f"wss://127.0.0.1/{asset_id}?m=standin"}}
+
+    def _s3_upload(self, record: Recorded, args: list[str]) -> tuple[int, dict[str, str], bytes]:
+        """S3's answer to the multipart upload: 201 and the XML ``PostResponse`` (as recorded)."""
+        key = record.form.get("key", "")
+        asset = self.assets.get(key)
+        _, data = record.files.get("file", ("", b""))
+        xml = {"content-type": "application/xml"}
+        if asset is None or record.form.get("Content-Type") != asset["mimetype"]:
+            return 403, xml, (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                              b"<Message>Invalid according to Policy</Message></Error>")
+        if len(data) > self.s3_max_bytes:  # the shape praw's test_submit_image__large feeds
+            return 400, xml, (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>EntityTooLarge</Code>'
+                              f"<Message>Your proposed upload exceeds the maximum allowed size</Message>"
+                              f"<ProposedSize>{len(data)}</ProposedSize><MaxSizeAllowed>{self.s3_max_bytes}"
+                              f"</MaxSizeAllowed><RequestId>STANDIN</RequestId><HostId>standin</HostId>"
+                              f"</Error>").encode()
+        asset["data"] = data
+        location = f"https:{self.s3_action}/{_S3_BUCKET}/{key}"
+        etag = f'"{hashlib.md5(data).hexdigest()}"'
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<PostResponse><Location>{location}</Location>'
+                f"<Bucket>{_S3_BUCKET}</Bucket><Key>{key}</Key><ETag>{html.escape(etag, quote=False)}</ETag>"
+                f"</PostResponse>").encode()
+        return 201, {**xml, "location": location, "etag": etag}, body
+
+    def _api_convert_rte(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        """Markdown to rich text: a text run per paragraph block, an image per ``![img](id "caption")``."""
+        document: list[dict[str, Any]] = []
+        assets: list[dict[str, Any]] = []
+        for block in re.split(r"\n[ \t]*\n", record.form.get("markdown_text", "")):
+            block = block.strip()
+            match = _INLINE.match(block)
+            if match:
+                kind, asset_id, caption = match.groups()
+                caption = re.sub(r"\\(.)", r"\1", caption)
+                document.append({"c": caption, "e": kind, "id": asset_id})
+                assets.append({"obfuscation_descriptor": [], "obfuscation_reason": None, "id": asset_id,
+                               "caption": caption})
+            elif block:
+                document.append({"c": [{"e": "text", "t": block}], "e": "par"})
+        return 200, {"output": {"document": document}, "output_mode": "rtjson", "assets": assets}
+
+    def _from_richtext(self, richtext: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The self text Reddit gives back for a rich-text post, and its ``media_metadata``."""
+        blocks: list[str] = []
+        media: dict[str, Any] = {}
+        for item in richtext.get("document", []):
+            if item.get("e") == "par":
+                blocks.append("".join(run.get("t", "") for run in item.get("c", [])))
+                continue
+            asset = self.assets.get(item.get("id", ""), {})
+            ext = str(asset.get("filepath", "x.png")).rpartition(".")[2]
+            url = (f"https://preview.redd.it/{item.get('id')}.{ext}?width=128&format=png&auto=webp"
+                   f"&s={hashlib.sha1(str(item.get('id')).encode()).hexdigest()}")
+            caption = item.get("c") or ""
+            blocks.append(f"[{caption}]({url})" if caption else url)
+            media[str(item.get("id"))] = {"status": "valid", "e": "Image", "m": asset.get("mimetype"),
+                                          "id": item.get("id")}
+        return "\n\n".join(blocks), media
+
+    def _api_submit_gallery(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
+        """A gallery post (JSON body); the answer has ``url`` and ``id`` (a fullname), as recorded."""
+        data = record.json if isinstance(record.json, dict) else {}
+        sub = self.subreddits.get(str(data.get("sr", "")).lower())
+        if sub is None:
+            return 200, _errors(["SUBREDDIT_NOEXIST", "that subreddit doesn't exist", "sr"])
+        if sub.private or user in sub.banned:
+            return 403, {"message": "Forbidden", "error": 403}
+        throttled = self._throttled(user)
+        if throttled:
+            return 200, throttled
+        items = data.get("items") or []
+        if not items:
+            return 200, _errors(["NO_MEDIA", "a gallery needs at least one image", "items"])
+        for item in items:
+            asset = self.assets.get(item.get("media_id", ""))
+            if asset is None or asset["data"] is None or asset["user"] != user:
+                return 200, _errors(["MEDIA_UNAVAILABLE", f"media {item.get('media_id')} was not uploaded",
+                                     "items"])
+        title, text = str(data.get("title", "")), str(data.get("text") or "")
+        refused = self._check_post(sub, title, text, data.get("flair_id"))
+        if refused:
+            return refused
+        gallery = [{"media_id": i["media_id"], "caption": i.get("caption", ""),
+                    "outbound_url": i.get("outbound_url", "")} for i in items]
+        media = {i["media_id"]: {"status": "valid", "e": "Image", "m": self.assets[i["media_id"]]["mimetype"],
+                                 "id": i["media_id"]} for i in items}
+        link = self._new_link(user, sub, title, text, data, media=media, gallery=gallery)
+        return 200, {"json": {"errors": [], "data": {"url": f"https://www.reddit.com{link['permalink']}",
+                                                      "id": link["name"]}}}
 
     def _api_comment(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
         form = record.form
@@ -496,7 +657,11 @@ class RedditStandin:
             "ups": 1, "upvote_ratio": 1.0, "num_comments": sum(1 for c in self.comments.values()
                                                               if c["link_id"] == link["name"]),
             "visited": False, "num_reports": 0, "distinguished": None, "send_replies": link["send_replies"],
-            "subreddit_name_prefixed": f"r/{sub}"}}
+            "subreddit_name_prefixed": f"r/{sub}", "is_gallery": link["gallery"] is not None,
+            "media_metadata": link["media_metadata"],
+            "gallery_data": None if link["gallery"] is None else {"items": [
+                {"media_id": g["media_id"], "id": n, "caption": g["caption"]}
+                for n, g in enumerate(link["gallery"], start=1)]}}}
 
     def _comment_thing(self, comment: dict[str, Any], own: bool = False, nested: bool = False) -> dict[str, Any]:
         removed = comment["removed_by_category"]
@@ -587,9 +752,18 @@ class RedditStandin:
             pattern = re.compile(re.escape(base) + r"(/.*)?$")
             for method in ("GET", "POST"):
                 mock.add_callback(method, pattern, callback=callback)
+        # the uploads the leases send to https:<s3_action>: the stand-in itself on 127.0.0.1
+        self.s3_action = "//127.0.0.1/s3"
+        mock.add_callback("POST", re.compile(r"https://127\.0\.0\.1/s3/.*$"), callback=callback,
+                          content_type=None)  # S3 answers XML
 
-    def serve(self) -> str:
-        """Serve on 127.0.0.1 on a free port in a background thread; returns the base URL."""
+    def serve(self, *, tls: bool = False) -> str:
+        """Serve on 127.0.0.1 on a free port in a background thread; returns the base URL.
+
+        The upload leases point at this server (``//127.0.0.1:<port>/s3``); praw always uploads over
+        ``https:``, so the uploads reach it only with ``tls``: the server then speaks TLS with a
+        certificate made for 127.0.0.1 on the spot, which a client trusts through :attr:`ca_file`.
+        """
         standin = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -628,12 +802,19 @@ class RedditStandin:
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
+        if tls:
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="reddit-standin-")
+            self.ca_file, key_file = _self_signed(Path(self._tls_dir.name))
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.ca_file, key_file)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="reddit-standin", daemon=True)
         self._thread.start()
-        host, port = server.server_address[:2]
-        return f"http://{host}:{port}"
+        host, port = str(server.server_address[0]), int(server.server_address[1])
+        self.s3_action = f"//{host}:{port}/s3"
+        return f"{'https' if tls else 'http'}://{host}:{port}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -643,12 +824,19 @@ class RedditStandin:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
 
 
 # ---------------------------------------------------------------------------- helpers
 
 _ROUTES = (
     ("POST", re.compile(r"^/api/v1/access_token$"), "access_token"),
+    ("POST", re.compile(r"^/api/media/asset$"), "media_asset"),
+    ("POST", re.compile(r"^/s3/([^/]+)$"), "s3_upload"),
+    ("POST", re.compile(r"^/api/convert_rte_body_format$"), "convert_rte"),
+    ("POST", re.compile(r"^/api/submit_gallery_post$"), "submit_gallery"),
     ("POST", re.compile(r"^/api/submit$"), "submit"),
     ("POST", re.compile(r"^/api/comment$"), "comment"),
     ("GET", re.compile(r"^/comments/([a-z0-9]+)(?:/[^/]*)?$"), "submission"),
@@ -666,6 +854,60 @@ def _route(method: str, path: str) -> tuple[str, list[str]]:
         if verb == method and match:
             return name, list(match.groups())
     return "unknown", []
+
+
+def _self_signed(folder: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 valid for a day and its key, written to ``folder``: ``(cert, key)`` paths."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    public = key.public_key()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def _parse_body(raw: bytes, content_type: str) -> tuple[dict[str, str], Any, dict[str, tuple[str, bytes]]]:
+    """``(form, json, files)`` of a request body, by its content type."""
+    if not raw:
+        return {}, None, {}
+    if content_type.startswith("application/json"):
+        return {}, json.loads(raw), {}
+    if content_type.startswith("multipart/form-data"):
+        message = email.message_from_bytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw,
+                                           policy=email.policy.HTTP)
+        form: dict[str, str] = {}
+        files: dict[str, tuple[str, bytes]] = {}
+        for part in message.iter_parts():  # type: ignore[attr-defined]
+            name = str(part.get_param("name", header="content-disposition"))
+            payload = part.get_payload(decode=True)
+            payload = payload if isinstance(payload, bytes) else b""
+            filename = part.get_filename()
+            if filename is not None:
+                files[name] = (filename, payload)
+            else:
+                form[name] = payload.decode()
+        return form, None, files
+    return dict(parse_qsl(raw.decode(), keep_blank_values=True)), None, {}
 
 
 def _errors(*items: list[str]) -> dict[str, Any]:
