@@ -33,6 +33,7 @@ def media_policy(settings: Settings, *, uploaded_to: Path | None = None) -> Medi
         uploaded=uploaded_to is not None,
         platforms=tuple(settings.platforms),
         story_card=settings.story_card,
+        reddit_gallery=settings.reddit_images == "gallery",
     )
 
 

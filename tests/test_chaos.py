@@ -22,6 +22,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -179,7 +180,7 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
     x = XStandin(credentials=CREDENTIALS)
     x_url = x.serve()
     reddit = RedditStandin()
-    reddit_url = reddit.serve()
+    reddit_url = reddit.serve(tls=True)  # praw uploads pictures over https: to the lease's address
     account = pds.create_account("chaos")
     proxy = FaultProxy(pds.url).serve()
     mastodon = MastodonMock(tmp_path / "mastodon").start() if MASTODON else None
@@ -193,7 +194,7 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
         "ONEYEARAGO_REDDIT_CLIENT_ID": reddit.client_id, "ONEYEARAGO_REDDIT_CLIENT_SECRET": reddit.client_secret,
         "ONEYEARAGO_REDDIT_USERNAME": reddit.username, "ONEYEARAGO_REDDIT_PASSWORD": reddit.users[reddit.username],
         "ONEYEARAGO_REDDIT_SUBREDDIT": next(iter(reddit.subreddits)), "ONEYEARAGO_REDDIT_URL": reddit_url,
-        "ONEYEARAGO_REDDIT_OAUTH_URL": reddit_url,
+        "ONEYEARAGO_REDDIT_OAUTH_URL": reddit_url, "REQUESTS_CA_BUNDLE": str(reddit.ca_file),
         "ONEYEARAGO_BLUESKY_HANDLE": account.handle, "ONEYEARAGO_BLUESKY_APP_PASSWORD": account.password,
         "ONEYEARAGO_BLUESKY_PDS_URL": proxy.url, "ONEYEARAGO_BLUESKY_SESSION_FILE": str(tmp_path / "session.json"),
         "ONEYEARAGO_HTTP_TIMEOUT": "2s", "ONEYEARAGO_BACKOFF": "1s", "ONEYEARAGO_MAX_ATTEMPTS": "30",
@@ -334,6 +335,12 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
             expected = f"t3_{parent.remote_id}" if parent.kind == "root" else f"t1_{parent.remote_id}"
             if reddit.comments[row.remote_id]["parent_id"] != expected:
                 problems.append(f"reddit {row.label}: under {reddit.comments[row.remote_id]['parent_id']}")
+
+    for row in (r for r in pictured if r.platform == "reddit" and r.kind == "root"):
+        submission = reddit.submissions[row.remote_id]
+        shown = re.findall(r"\[([^\]]*)\]\(https://preview\.redd\.it/", submission["selftext"])
+        if shown != alts(row) or len(submission["media_metadata"] or {}) != len(alts(row)):
+            problems.append(f"reddit {row.label}: captions {shown}, not {alts(row)}")
 
     # Bluesky: the real server's records, one per record key; replies point at the right posts.
     import httpx
