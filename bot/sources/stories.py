@@ -32,7 +32,16 @@ from posts.durations import parse_duration
 from posts.errors import Problem, StoryError
 from posts.gcpause import gc_paused
 from posts.limits import CONTROL_RE, MAX_FIELD_CHARS, describe_char, has_control
-from posts.media import MAX_PICTURES, PROFILES, REDDIT_CAPTION, Image, ImageError, alt_length, prepare_versions, shown
+from posts.media import (
+    MAX_PICTURES,
+    PROFILES,
+    REDDIT_CAPTION,
+    Image,
+    ImageError,
+    alt_length,
+    prepare_versions,
+    shown,
+)
 from posts.story import FIELDS, PLATFORM_NAMES, PLATFORMS, Story, StoryImage, derive_id
 from posts.twitter_text import is_known_tld, url_spans
 
