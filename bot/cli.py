@@ -283,7 +283,7 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | No
         def tick(n: int) -> None:
             if progress is not None and task is not None:
                 progress.update(task, completed=n)
-        stories = load_stories(paths, progress=tick, media=media_policy(settings))
+        stories = load_stories(paths, progress=tick, media=media_policy(settings, store=state.store))
         if progress is not None and task is not None:
             progress.update(task, description="queueing", total=len(stories), completed=0)
         report = Planner(state.store, settings, templates=operator_templates(settings)).load(

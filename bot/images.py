@@ -19,8 +19,11 @@ from posts.media import Image, Picture
 log = logging.getLogger(__name__)
 
 
-def media_policy(settings: Settings, *, uploaded_to: Path | None = None) -> MediaPolicy:
-    """Where ``load`` may read images from, as the settings say.
+def media_policy(settings: Settings, *, uploaded_to: Path | None = None, store: Store | None = None) -> MediaPolicy:
+    """Where ``load`` may read images from, and what their pictures must respect, as the settings say.
+
+    With ``store``, the alt-text limit a Mastodon instance announced (remembered with its account by
+    ``run`` and ``doctor``) replaces the stock one.
 
     ``uploaded_to`` is the folder of a dashboard upload: its story files may name only the images
     uploaded with them (in that folder) or URLs, never a path on the server.
@@ -34,7 +37,16 @@ def media_policy(settings: Settings, *, uploaded_to: Path | None = None) -> Medi
         platforms=tuple(settings.platforms),
         story_card=settings.story_card,
         reddit_gallery=settings.reddit_images == "gallery",
+        alt_limits=_announced_alt_limits(store) if store is not None else (),
     )
+
+
+def _announced_alt_limits(store: Store) -> tuple[tuple[str, int], ...]:
+    from bot.accounts import remembered_limits
+
+    limits = remembered_limits(store, "mastodon") or {}
+    limit = limits.get("description_limit")
+    return (("mastodon", int(limit)),) if isinstance(limit, int) and limit > 0 else ()
 
 
 def store_images(session: Session, images: Iterable[Image], now: dt.datetime) -> int:

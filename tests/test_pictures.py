@@ -287,3 +287,26 @@ def test_a_story_with_pictures_keeps_them_and_a_long_headline_is_cut_to_fit_the_
     long = story_file(tmp_path, headline="Bridge " * 40)
     (card,) = load_stories([long], media=MediaPolicy(story_card=True, reddit_gallery=True))[0].images
     assert len(card.alt) == 180 and card.alt.endswith("…")
+
+
+def test_the_alt_text_limit_a_mastodon_instance_announced_replaces_the_stock_one(tmp_path, store, settings):
+    from bot.accounts import remember_account
+    from bot.images import media_policy
+    from posts.mastodon_text import MastodonLimits
+
+    picture(tmp_path / "then.jpg")
+    path = story_file(tmp_path, [{"path": "then.jpg", "alt": "a" * 1200}], platforms=["mastodon"])
+    assert load_stories([path], media=media_policy(settings, store=store))[0].images  # 1,200 <= stock 1,500
+    long = story_file(tmp_path, [{"path": "then.jpg", "alt": "a" * 2000}], platforms=["mastodon"])
+    with pytest.raises(StoryError) as caught:
+        load_stories([long], media=media_policy(settings, store=store))
+    assert "Mastodon's alt text holds at most 1,500" in str(caught.value.problems[0])
+    remember_account(store, "mastodon", account="@bot@example",
+                     limits=MastodonLimits(description_limit=10_000).to_dict(), at=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    assert load_stories([long], media=media_policy(settings, store=store))[0].images[0].alt == "a" * 2000
+    path = story_file(tmp_path, [{"path": "then.jpg", "alt": "a" * 1200}], platforms=["mastodon"])
+    remember_account(store, "mastodon", account="@bot@example",
+                     limits=MastodonLimits(description_limit=500).to_dict(), at=dt.datetime(2026, 1, 2, tzinfo=UTC))
+    with pytest.raises(StoryError) as caught:
+        load_stories([path], media=media_policy(settings, store=store))
+    assert "Mastodon's alt text holds at most 500" in str(caught.value.problems[0])

@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 from posts.media import (
     PROFILES,
+    REDDIT_CAPTION,
     Image,
     ImageError,
     is_animated,
@@ -63,6 +64,15 @@ class MediaPolicy:
     """Reddit posts pictures as a gallery, whose captions (the alt text) hold at most 180 characters."""
     story_card: bool = False
     """A story without pictures gets its story card as its picture (``ONEYEARAGO_STORY_CARD``)."""
+    alt_limits: tuple[tuple[str, int], ...] = ()
+    """Alt-text limits announced by a platform, in place of :data:`posts.media.PROFILES`' (a Mastodon
+    instance's ``description_limit``, as remembered with its account)."""
+
+    def alt_limit(self, platform: str) -> int | None:
+        """The most characters of alt text ``platform`` takes (Reddit: a gallery caption's, in gallery mode)."""
+        if platform == "reddit" and self.reddit_gallery:
+            return REDDIT_CAPTION
+        return dict(self.alt_limits).get(platform, PROFILES[platform].alt_limit)
 
 
 def is_url(ref: str) -> bool:

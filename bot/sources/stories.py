@@ -34,8 +34,6 @@ from posts.gcpause import gc_paused
 from posts.limits import CONTROL_RE, MAX_FIELD_CHARS, describe_char, has_control
 from posts.media import (
     MAX_PICTURES,
-    PROFILES,
-    REDDIT_CAPTION,
     Image,
     ImageError,
     alt_length,
@@ -924,7 +922,7 @@ def _with_card(story: Story, targets: tuple[str, ...], policy: MediaPolicy) -> S
     if lacking:
         log.warning("story %s gets no story card: the bundled font has no letters for %r", story.id, lacking[:10])
         return story
-    limits = [REDDIT_CAPTION if p == "reddit" and policy.reddit_gallery else PROFILES[p].alt_limit for p in targets]
+    limits = [policy.alt_limit(p) for p in targets]
     room = min((limit for limit in limits if limit is not None), default=None)
     alt = " ".join(story.headline.split())
     if room is not None and alt_length(alt) > room:
@@ -997,9 +995,7 @@ def _pictures(value: Any, field: str, targets: tuple[str, ...], policy: MediaPol
             continue
         too_long = False
         for platform in targets:
-            limit = PROFILES[platform].alt_limit
-            if platform == "reddit" and policy.reddit_gallery:
-                limit = REDDIT_CAPTION
+            limit = policy.alt_limit(platform)
             if limit is not None and alt_length(alt) > limit:
                 where = ("a Reddit gallery caption" if platform == "reddit"
                          else f"{PLATFORM_NAMES[platform]}'s alt text")

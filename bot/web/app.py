@@ -482,6 +482,6 @@ def _load(web: Web, paths: list[Path], names: dict[str, str], dry_run: bool, ima
 
     Local image paths name only the images uploaded with the files (in ``images``), never a server path.
     """
-    stories = load_stories(paths, media=media_policy(web.settings, uploaded_to=images))
+    stories = load_stories(paths, media=media_policy(web.settings, uploaded_to=images, store=web.store))
     stories = [dataclasses.replace(s, origin=_shown(s.origin, names)) for s in stories]
     return web.planner().load(stories, now=_now(web), dry_run=dry_run)
