@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.base import AnnouncesLimits
@@ -105,6 +106,16 @@ class State:
         if self._store is None:
             self._store = open_store(self.settings)
         return self._store
+
+
+def _existing_store(state: State) -> Store | None:
+    """The queue's database when it exists already, else ``None``: a load that fails creates nothing."""
+    url = make_url(state.settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        path = url.database or ""
+        if not path or path == ":memory:" or not Path(path).exists():
+            return None
+    return state.store
 
 
 pass_state = click.make_pass_decorator(State)
@@ -283,7 +294,7 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | No
         def tick(n: int) -> None:
             if progress is not None and task is not None:
                 progress.update(task, completed=n)
-        stories = load_stories(paths, progress=tick, media=media_policy(settings, store=state.store))
+        stories = load_stories(paths, progress=tick, media=media_policy(settings, store=_existing_store(state)))
         if progress is not None and task is not None:
             progress.update(task, description="queueing", total=len(stories), completed=0)
         report = Planner(state.store, settings, templates=operator_templates(settings)).load(

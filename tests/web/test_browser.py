@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import re
 import socket
@@ -99,8 +100,15 @@ OFFSETS = (0, 1, 2, 2, 2, 3, 5)
 
 
 def sample_file(folder: Path, today: dt.date) -> tuple[Path, list[dict[str, Any]]]:
-    """The bundled sample stories, re-dated so their anniversaries fall in the coming days."""
+    """The bundled sample stories, re-dated so their anniversaries fall in the coming days; the pictures
+    they name are copied beside the file and named by their file names (as an upload names them)."""
     stories = yaml.safe_load(SAMPLES.read_text(encoding="utf-8"))[: len(OFFSETS)]
+    for item in stories:
+        for field in ("images", "followup_images"):
+            for picture in item.get(field) or []:
+                name = Path(picture["path"]).name
+                (folder / name).write_bytes((SAMPLES.parent / picture["path"]).read_bytes())
+                picture["path"] = name
     for item, offset in zip(stories, OFFSETS, strict=True):
         day = today + dt.timedelta(days=offset)
         story_day = day.replace(year=day.year - 1) if not (day.month == 2 and day.day == 29) else \
@@ -134,7 +142,7 @@ def test_upload_calendar_story_spoiler_status_and_retry(browser: Browser, tmp_pa
 
         # upload the story file
         page.goto(url + "/upload")
-        page.set_input_files("input[type=file]", str(path))
+        page.set_input_files("input[type=file]", [str(path), *(str(p) for p in sorted(tmp_path.glob("*.png")))])
         page.get_by_role("button", name="Check and load").click()
         expect(page.locator(".notice.ok")).to_contain_text(f"Loaded {len(stories)} stories")
         expect(page.locator(".notice.ok")).to_contain_text("coming-week.yaml")
@@ -236,6 +244,13 @@ def test_pages_read_and_spoilers_reveal_without_javascript(browser: Browser, tmp
         page.locator(".weeknav a[rel=next]").click()
         expect(page.locator(".day").first).to_have_attribute(
             "id", re.compile(r"d\d{4}-\d\d-\d\d"))
+        pictured = next(item for item in stories if item.get("images"))
+        page.goto(url + f"/story/{pictured['id']}")
+        alt = pictured["images"][0]["alt"]
+        shown = page.locator(f".bskypost img[alt={json.dumps(alt)}]").first
+        expect(shown).to_be_visible()
+        assert shown.evaluate("img => img.complete && img.naturalWidth > 0")  # the stored bytes, served
+        expect(page.locator(".bskypost .picture figcaption").first).to_contain_text(alt)
         page.goto(url + f"/story/{stories[1]['id']}")
         hidden = page.locator(".comment details.spoiler .spoiler-text").first
         expect(hidden).to_be_hidden()
