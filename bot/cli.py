@@ -113,7 +113,7 @@ def _existing_store(state: State) -> Store | None:
     url = make_url(state.settings.database_url)
     if url.get_backend_name() == "sqlite":
         path = url.database or ""
-        if not path or path == ":memory:" or not Path(path).exists():
+        if not path or path == ":memory:" or not Path(path).exists() or Path(path).stat().st_size == 0:
             return None
     return state.store
 

@@ -173,11 +173,18 @@ def test_upload_calendar_story_spoiler_status_and_retry(browser: Browser, tmp_pa
         expect(page.locator(".day.overbooked").first).to_contain_text("overbooked")
         shot(page, "calendar.png")
 
-        # the story page: X card, Bluesky link card, Reddit post and the spoiler comment
+        # the story page: X card, Bluesky pictures (no link card: a post holds one embed), Reddit post and
+        # the spoiler comment
         page.locator("a.story", has_text=first["headline"][:30]).first.click()
         expect(page.locator("h1")).to_have_text(first["headline"])
         expect(page.locator(".xpost").first).to_contain_text("replayed one year on")
-        expect(page.locator(".linkcard .lc-domain")).to_have_text(re.sub(r"^www\.", "", first["url"].split("/")[2]))
+        assert first.get("images"), "the first sample story shows pictures"
+        expect(page.locator(".linkcard")).to_have_count(0)
+        picture = page.locator(f".bskypost img[alt={json.dumps(first['images'][0]['alt'])}]").first
+        expect(picture).to_be_visible()
+        assert picture.evaluate("img => img.complete && img.naturalWidth > 0")
+        expect(page.locator(".bskypost .text").first).to_contain_text(
+            re.sub(r"^www\.", "", first["url"].split("/")[2]))
         expect(page.locator("a.real", has_text="View on X")).to_have_attribute(
             "href", "https://x.com/oneyearago/status/1862000000000000001")
         hidden = page.locator(".comment details.spoiler .spoiler-text").first
