@@ -98,6 +98,16 @@ def _validate(record: Mapping[str, Any], rkey: str) -> None:
         raise Rejected(PLATFORM, f"the record does not match the {POST} lexicon: {exc}") from exc
 
 
+def _checked(image: Image, what: str, limit: int, takes: str) -> str:
+    """The MIME type of ``image``'s bytes, checked to be a picture Bluesky takes within ``limit`` bytes."""
+    mime = sniff_image(image.data)
+    if mime is None:
+        raise Rejected(PLATFORM, f"{what} {image.sha256[:12]} is not a PNG, JPEG, GIF or WebP image")
+    if image.size > limit:
+        raise Rejected(PLATFORM, f"{what} {image.sha256[:12]} is {image.size:,} bytes; {takes} {limit:,}")
+    return mime
+
+
 def _images_embed(post: Outgoing) -> dict[str, Any]:
     """The ``app.bsky.embed.images`` of a post's pictures: each uploaded blob with its alt text and size.
 
@@ -194,12 +204,7 @@ class BlueskyAdapter:
         here, before any request.
         """
         image = picture.image
-        mime = sniff_image(image.data)
-        if mime is None:
-            raise Rejected(PLATFORM, f"picture {image.sha256[:12]} is not a PNG, JPEG, GIF or WebP image")
-        if image.size > MAX_PICTURE_BYTES:
-            raise Rejected(PLATFORM, f"picture {image.sha256[:12]} is {image.size:,} bytes; Bluesky takes "
-                                     f"{MAX_PICTURE_BYTES:,}")
+        mime = _checked(image, "picture", MAX_PICTURE_BYTES, "Bluesky takes")
         at = self.clock()
         with self._operation():
             blob = self._procedure("com.atproto.repo.uploadBlob", image.data, mime, write=False).get("blob")
@@ -287,13 +292,7 @@ class BlueskyAdapter:
         if not isinstance(external, dict):
             logger.warning("Bluesky: the post has no link card, so its image is not sent")
             return None
-        mime = sniff_image(image.data)
-        if mime is None:
-            raise Rejected(PLATFORM, f"thumbnail {image.sha256[:12]} is not a PNG, JPEG, GIF or WebP image")
-        if image.size > MAX_THUMB_BYTES:
-            raise Rejected(PLATFORM, f"thumbnail {image.sha256[:12]} is {image.size:,} bytes; a link card allows "
-                                     f"{MAX_THUMB_BYTES:,}")
-        return image.data, mime
+        return image.data, _checked(image, "thumbnail", MAX_THUMB_BYTES, "a link card allows")
 
     # -- XRPC calls ---------------------------------------------------------------------
 

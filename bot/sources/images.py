@@ -17,7 +17,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urljoin, urlsplit
 
 from posts.media import (
@@ -37,6 +37,7 @@ MAX_SOURCE_BYTES = 20_000_000
 FETCH_TIMEOUT = 20.0
 """Default deadline in seconds for fetching an image URL, redirects included (``ONEYEARAGO_MEDIA_TIMEOUT``)."""
 MAX_REDIRECTS = 5
+T = TypeVar("T")
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -75,6 +76,20 @@ class MediaPolicy:
         return dict(self.alt_limits).get(platform, PROFILES[platform].alt_limit)
 
 
+def _remembered(cache: dict[Any, Any], key: Any, make: Callable[[], T]) -> T:
+    """``make()``, made once per ``key`` (its ImageError too: a bad file is read and reported once)."""
+    cached = cache.get(key)
+    if cached is None:
+        try:
+            cached = make()
+        except ImageError as exc:
+            cached = exc
+        cache[key] = cached
+    if isinstance(cached, ImageError):
+        raise cached
+    return cast(T, cached)
+
+
 def is_url(ref: str) -> bool:
     return ref.lower().startswith(("http://", "https://"))
 
@@ -96,30 +111,16 @@ class MediaLoader:
         Raises:
             ImageError: when it cannot be read, is not an image, or cannot be made to fit.
         """
-        if is_url(ref):
-            key: Any = ("url", ref)
-            read: Callable[[], bytes] = lambda: self._fetch(ref)  # noqa: E731
-        else:
-            path = self._local(ref, base)
-            try:
-                info = path.stat()
-            except OSError:
-                raise self._missing(ref) from None
-            key = ("file", str(path), info.st_size, info.st_mtime_ns)
-            read = lambda: self._read(ref, path)  # noqa: E731
-        cached = self._by_source.get(key)
-        if cached is None:
-            try:
-                data = read()
-                digest = hashlib.sha256(data).hexdigest()
-                cached = self._by_digest.get(digest) or prepare(data, ref)
-                self._by_digest[digest] = cached
-            except ImageError as exc:
-                cached = exc
-            self._by_source[key] = cached
-        if isinstance(cached, ImageError):
-            raise cached
-        return cached
+        key, read = self._source(ref, base)
+
+        def make() -> Image:
+            data = read()
+            digest = hashlib.sha256(data).hexdigest()
+            image = self._by_digest.get(digest) or prepare(data, ref)
+            self._by_digest[digest] = image
+            return image
+
+        return _remembered(self._by_source, key, make)
 
     def load_versions(self, ref: str, base: Path | None, platforms: tuple[str, ...], *,
                       alone: bool = True) -> dict[str, Image]:
@@ -134,25 +135,17 @@ class MediaLoader:
             ImageError: when it cannot be read, is not a still image, or cannot be made to fit.
         """
         key, read = self._source(ref, base)
-        versions_key = (key, platforms, alone)
-        cached = self._versions.get(versions_key)
-        if cached is None:
-            try:
-                data = read()
-                if is_animated(data) and not alone:
-                    raise ImageError(f"image {shown(ref)} is animated and not the post's only picture; X takes an "
-                                     "animated GIF only alone", "give still pictures, or the animation alone")
-                if is_animated(data):
-                    animation = prepare_animation(data, ref, platforms)
-                    cached = dict.fromkeys(platforms, animation)
-                else:
-                    cached = prepare_versions(data, ref, platforms)
-            except ImageError as exc:
-                cached = exc
-            self._versions[versions_key] = cached
-        if isinstance(cached, ImageError):
-            raise cached
-        return cached
+
+        def make() -> dict[str, Image]:
+            data = read()
+            if not is_animated(data):
+                return prepare_versions(data, ref, platforms)
+            if not alone:
+                raise ImageError(f"image {shown(ref)} is animated and not the post's only picture; X takes an "
+                                 "animated GIF only alone", "give still pictures, or the animation alone")
+            return dict.fromkeys(platforms, prepare_animation(data, ref, platforms))
+
+        return _remembered(self._versions, (key, platforms, alone), make)
 
     def _source(self, ref: str, base: Path | None) -> tuple[Any, Callable[[], bytes]]:
         """A key that names the bytes ``ref`` stands for (changing with the file), and how to read them."""
