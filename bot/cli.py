@@ -34,6 +34,7 @@ from bot.images import describe_picture, image_info, media_policy, pictures_info
 from bot.models import DeliveryStatus as S
 from bot.planner import Planner, operator_templates
 from bot.runner import RunLock, run_forever
+from bot.sdnotify import Notifier
 from bot.sources.stories import load_stories
 from bot.store import Store, explain_db_error
 from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
@@ -499,7 +500,8 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         err.print(f"oneyearago {__version__}: {settings.mode} mode, {', '.join(settings.platforms)}; "
                   f"database {mask_url(settings.database_url)}. Ctrl-C stops after the post in flight.")
 
-    run_forever(engine, recheck=settings.recheck, on_report=lambda r: _print_events(r, settings), on_start=banner)
+    run_forever(engine, recheck=settings.recheck, on_report=lambda r: _print_events(r, settings), on_start=banner,
+                notifier=Notifier())
     err.print("Stopped.")
 
 
