@@ -103,10 +103,10 @@ def test_run_says_ready_feeds_the_watchdog_while_it_sweeps_and_says_stopping(eng
         return real_run_once(*args, **kwargs)
 
     engine.run_once = counting
-    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"})
+    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"})
     stop = threading.Event()
     thread = _start(engine, notifier, stop)
-    time.sleep(1.5)
+    time.sleep(2.7)
     stop.set()
     thread.join(10)
     assert not thread.is_alive()
@@ -114,9 +114,9 @@ def test_run_says_ready_feeds_the_watchdog_while_it_sweeps_and_says_stopping(eng
     assert states[0] == "READY=1", states
     assert states[-1] == "STOPPING=1", states
     feeds = [at for at, message in listener.messages if message == "WATCHDOG=1"]
-    assert len(feeds) >= 5, states  # every 0.2 s for 1.5 s
+    assert len(feeds) >= 4, states  # every 0.5 s for 2.7 s
     gaps = [b - a for a, b in zip(feeds, feeds[1:], strict=False)]
-    assert max(gaps) < 0.4  # never as long as WATCHDOG_USEC
+    assert max(gaps) < 1.0  # never as long as WATCHDOG_USEC
     assert len(sweeps) >= 2  # it swept (more than the sweep at start) while it fed
 
 
@@ -130,18 +130,17 @@ def test_a_run_loop_that_stops_sweeping_stops_feeding(engine, listener, tmp_path
         return dt.datetime.now(UTC)
 
     engine.clock = clock
-    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"})
+    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"})
     stop = threading.Event()
     thread = _start(engine, notifier, stop)
     try:
-        time.sleep(0.6)
-        fed_before = listener.states().count("WATCHDOG=1")
-        assert fed_before >= 3
-        hang.set()
-        time.sleep(0.4)  # the loop is stuck by now (it asks the clock every 0.2 s)
-        stuck_at = listener.states().count("WATCHDOG=1")
         time.sleep(1.0)
-        assert listener.states().count("WATCHDOG=1") == stuck_at  # ten intervals without a feed
+        assert listener.states().count("WATCHDOG=1") >= 2
+        hang.set()
+        time.sleep(0.6)  # the loop is stuck by now (it asks the clock every 0.2 s)
+        stuck_at = listener.states().count("WATCHDOG=1")
+        time.sleep(1.6)
+        assert listener.states().count("WATCHDOG=1") == stuck_at  # eight intervals without a feed
     finally:
         stop.set()
         release.set()
