@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.base import AnnouncesLimits
-from bot import __version__, ops
+from bot import __version__, logs, ops
 from bot.accounts import refresh_accounts
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
@@ -68,6 +68,8 @@ class EscapeControls(RenderHook):
         return [_Escaped(r) for r in renderables]
 
 
+log = logging.getLogger("oneyearago")
+
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)
 out.push_render_hook(EscapeControls())
@@ -95,11 +97,7 @@ class State:
         if self._settings is None:
             self._settings = load_settings(self.options, env_file=self.env_file)
             MASKER[0] = self._settings.masker()
-            handler = logging.StreamHandler()
-            handler.addFilter(MaskSecrets())
-            handler.addFilter(EscapeLogControls())
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            logging.basicConfig(level=self._settings.log_level, handlers=[handler])
+            logging.basicConfig(level=self._settings.log_level, handlers=[log_handler(self._settings)])
         return self._settings
 
     @property
@@ -152,6 +150,16 @@ class EscapeLogControls(logging.Filter):
         record.msg = limits.escape_controls(record.getMessage())
         record.args = ()
         return True
+
+
+def log_handler(settings: Settings, stream: IO[str] | None = None) -> logging.Handler:
+    """Where log records go (standard error): masked, control characters written out, in the
+    ``ONEYEARAGO_LOG_FORMAT`` of ``settings`` (human lines or one JSON object per line)."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(MaskSecrets())
+    handler.addFilter(EscapeLogControls())
+    handler.setFormatter(logs.formatter(settings.log_format, mask))
+    return handler
 
 
 def _parse_set(values: tuple[str, ...]) -> dict[str, str]:
@@ -496,13 +504,22 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         else:
             out.print(f"Posted {report.count('posted')} at {settings.local_time(start)}.")
         return
-    def banner() -> None:
-        err.print(f"oneyearago {__version__}: {settings.mode} mode, {', '.join(settings.platforms)}; "
-                  f"database {mask_url(settings.database_url)}. Ctrl-C stops after the post in flight.")
+    quiet = settings.log_format == "json"  # only log lines: each event is logged (at INFO) by the engine
 
-    run_forever(engine, recheck=settings.recheck, on_report=lambda r: _print_events(r, settings), on_start=banner,
-                notifier=Notifier())
-    err.print("Stopped.")
+    def banner() -> None:
+        text = (f"oneyearago {__version__}: {settings.mode} mode, {', '.join(settings.platforms)}; "
+                f"database {mask_url(settings.database_url)}. Ctrl-C stops after the post in flight.")
+        if quiet:
+            log.info("%s", text)
+        else:
+            err.print(text, markup=False)
+
+    run_forever(engine, recheck=settings.recheck, on_start=banner, notifier=Notifier(),
+                on_report=None if quiet else lambda r: _print_events(r, settings))
+    if quiet:
+        log.info("Stopped.")
+    else:
+        err.print("Stopped.")
 
 
 # ---------------------------------------------------------------------------- status / skip / retry

@@ -265,6 +265,12 @@ class Settings:
         "Logging level: DEBUG, INFO, WARNING or ERROR",
         _log_level
     )
+    log_format: str = setting(
+        "human",
+        "Log lines: human, or json for one JSON object per line (time, level, logger, message, and the "
+        "event, delivery, platform and story of an engine event)",
+        _choice(("human", "json"))
+    )
     # Quotas: posts per rolling window, shared by every worker (0 means no limit)
     quota_x_24h: int = setting(
         "100",

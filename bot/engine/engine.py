@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import logging
 import random
 import threading
 import time
@@ -39,6 +40,8 @@ from bot.models import DeliveryRow, PlatformRow
 from bot.planner import RENDER_AHEAD, Planner
 from bot.store import Store
 from posts.clock import utcnow
+
+log = logging.getLogger(__name__)
 
 HOUSEKEEPING = dt.timedelta(seconds=30)
 """In the run loop, how often a sweep also reconciles lapsed claims, marks missed roots and renders ahead."""
@@ -187,6 +190,10 @@ class Engine:
     def emit(self, report: RunReport, event: Event) -> None:
         with self._lock:
             report.events.append(event)
+        log.info("%s: %s %s %d/%d of story %s (delivery %d)%s", event.action, event.platform, event.kind, event.part,
+                 event.parts, event.story_id, event.delivery_id, f": {event.detail}" if event.detail else "",
+                 extra={"event": event.action, "delivery": event.delivery_id, "platform": event.platform,
+                        "story": event.story_id})
         if self.on_event is not None:
             self.on_event(event)
 
