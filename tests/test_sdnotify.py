@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -146,3 +149,25 @@ def test_a_run_loop_that_stops_sweeping_stops_feeding(engine, listener, tmp_path
         release.set()
         thread.join(10)
     assert listener.states()[-1] == "STOPPING=1"
+
+
+def test_the_run_command_notifies_systemd(listener, tmp_path):
+    """`oneyearago run` as systemd starts it: NOTIFY_SOCKET and WATCHDOG_USEC in its environment."""
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEYEARAGO_")}
+    env.update({"ONEYEARAGO_DATABASE_URL": f"sqlite:///{tmp_path / 'q.db'}", "ONEYEARAGO_TRANSCRIPT":
+                str(tmp_path / "t.jsonl"), "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+                "WATCHDOG_USEC": "1000000",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))})
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and listener.states().count("WATCHDOG=1") < 2:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, errors = proc.communicate(timeout=30)
+    assert proc.returncode == 0, errors
+    states = listener.states()
+    assert states[0] == "READY=1" and states.count("WATCHDOG=1") >= 2 and states[-1] == "STOPPING=1", states
