@@ -34,7 +34,7 @@ from bot.images import describe_picture, image_info, media_policy, pictures_info
 from bot.models import DeliveryStatus as S
 from bot.planner import Planner, operator_templates
 from bot.runner import RunLock, run_forever
-from bot.sdnotify import Notifier
+from bot.sdnotify import SystemdNotifier
 from bot.sources.stories import load_stories
 from bot.store import Store, explain_db_error
 from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
@@ -514,7 +514,7 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         else:
             err.print(text, markup=False)
 
-    run_forever(engine, recheck=settings.recheck, on_start=banner, notifier=Notifier(),
+    run_forever(engine, recheck=settings.recheck, on_start=banner, systemd=SystemdNotifier(),
                 on_report=None if quiet else lambda r: _print_events(r, settings))
     if quiet:
         log.info("Stopped.")

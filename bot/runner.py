@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.engine import HOUSEKEEPING, Engine, RunReport
-from bot.sdnotify import Notifier
+from bot.sdnotify import SystemdNotifier
 from posts.clock import utcnow
 from posts.errors import StoreError
 
@@ -210,15 +210,15 @@ def build_scheduler(engine: Engine, *, recheck: dt.timedelta, on_report: Callabl
 
 def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event | None = None,
                 on_report: Callable[[RunReport], None] | None = None, install_signals: bool = True,
-                on_start: Callable[[], None] | None = None, notifier: Notifier | None = None) -> None:
+                on_start: Callable[[], None] | None = None, systemd: SystemdNotifier | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set); the posts in flight always finish.
 
-    Under systemd (``Type=notify``) ``notifier`` says ``READY=1`` once the loop has started, feeds the
+    Under systemd (``Type=notify``) ``systemd`` says ``READY=1`` once the loop has started, feeds the
     watchdog from the loop itself (so a loop that stops sweeping stops feeding, and systemd restarts
     it) and says ``STOPPING=1`` on the way out.
     """
     stop = stop or threading.Event()
-    notifier = notifier or Notifier({})
+    systemd = systemd or SystemdNotifier({})
     kick = threading.Event()
 
     def handle(signum: int, _frame: FrameType | None) -> None:
@@ -250,10 +250,10 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
             on_start()
         engine.reconcile(engine.clock(), all_sending=engine.store.is_sqlite)
         scheduler, jobs, workers = build_scheduler(engine, recheck=recheck, on_report=on_report, kick=kick)
-        notifier.ready(f"running: {', '.join(engine.adapters)}")
+        systemd.ready(f"running: {', '.join(engine.adapters)}")
         scheduler.run_all()  # sweep once at start: housekeeping, then catch up on anything already due
         while not stop.is_set():
-            notifier.feed()
+            systemd.feed()
             scheduler.run_pending()
             if kick.is_set():
                 kick.clear()
@@ -261,11 +261,11 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
                     if not workers[platform].busy.is_set():
                         job.reschedule()
                 continue
-            idle = notifier.wait_limit(scheduler.idle_seconds)
+            idle = systemd.wait_limit(scheduler.idle_seconds)
             if idle is None or idle > 0:
                 kick.wait(idle)
     finally:
-        notifier.stopping()
+        systemd.stopping()
         for worker in workers.values():
             worker.join(timeout=60)
         beat.set()

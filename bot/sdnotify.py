@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 log = logging.getLogger(__name__)
 
 
-class Notifier:
+class SystemdNotifier:
     """Sends state lines to systemd; a no-op when the process was not started with a notify socket."""
 
     def __init__(self, environ: Mapping[str, str] | None = None, monotonic: Callable[[], float] = time.monotonic):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.runner import run_forever
-from bot.sdnotify import Notifier
+from bot.sdnotify import SystemdNotifier
 
 UTC = dt.UTC
 
@@ -59,7 +59,7 @@ def listener(tmp_path: Path) -> Iterator[Listener]:
 
 
 def test_without_notify_socket_nothing_is_sent():
-    notifier = Notifier({"WATCHDOG_USEC": "1000000"})
+    notifier = SystemdNotifier({"WATCHDOG_USEC": "1000000"})
     assert not notifier.enabled
     assert notifier.notify("READY=1") is False
     notifier.feed()  # no error, no socket
@@ -70,7 +70,7 @@ def test_an_abstract_socket_is_reached(listener):
     name = f"oneyearago-test-{os.getpid()}-{time.monotonic_ns()}"
     abstract = Listener("\0" + name)
     try:
-        assert Notifier({"NOTIFY_SOCKET": "@" + name}).notify("READY=1")
+        assert SystemdNotifier({"NOTIFY_SOCKET": "@" + name}).notify("READY=1")
         deadline = time.monotonic() + 5
         while not abstract.messages and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -80,17 +80,17 @@ def test_an_abstract_socket_is_reached(listener):
 
 
 def test_watchdog_of_another_process_is_not_fed(listener, tmp_path):
-    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000",
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000",
                          "WATCHDOG_PID": str(os.getpid() + 1)})
     assert notifier.watchdog is None
-    mine = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000",
+    mine = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000",
                      "WATCHDOG_PID": str(os.getpid())})
     assert mine.watchdog == pytest.approx(0.1)
 
 
 def _start(engine, notifier, stop):
     thread = threading.Thread(target=run_forever, args=(engine,), kwargs={
-        "recheck": dt.timedelta(seconds=0.2), "stop": stop, "install_signals": False, "notifier": notifier},
+        "recheck": dt.timedelta(seconds=0.2), "stop": stop, "install_signals": False, "systemd": notifier},
         name="run-loop")
     thread.start()
     return thread
@@ -106,7 +106,7 @@ def test_run_says_ready_feeds_the_watchdog_while_it_sweeps_and_says_stopping(eng
         return real_run_once(*args, **kwargs)
 
     engine.run_once = counting
-    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"})
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"})
     stop = threading.Event()
     thread = _start(engine, notifier, stop)
     time.sleep(2.7)
@@ -133,7 +133,7 @@ def test_a_run_loop_that_stops_sweeping_stops_feeding(engine, listener, tmp_path
         return dt.datetime.now(UTC)
 
     engine.clock = clock
-    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"})
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"})
     stop = threading.Event()
     thread = _start(engine, notifier, stop)
     try:
