@@ -40,7 +40,7 @@ class Receiver:
         received = self.got
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 received.append((self.path, self.headers.get("Content-Type", ""), self.rfile.read(length)))
                 self.send_response(200)
@@ -76,7 +76,7 @@ class Mailbox:
         mails = self.mails
 
         class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 mails.append(email.message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
                 return "250 OK"
 
