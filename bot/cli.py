@@ -32,6 +32,7 @@ from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.images import describe_picture, image_info, media_policy, pictures_info
 from bot.models import DeliveryStatus as S
+from bot.notify import Notifier
 from bot.planner import Planner, operator_templates
 from bot.runner import RunLock, run_forever
 from bot.sdnotify import SystemdNotifier
@@ -40,7 +41,7 @@ from bot.store import Store, explain_db_error
 from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
 from posts import limits
 from posts.clock import utcnow
-from posts.errors import BotError, StoreError, StoryError
+from posts.errors import BotError, ConfigError, StoreError, StoryError
 from posts.masking import Masker
 from posts.story import PLATFORM_NAMES, PLATFORMS
 
@@ -468,6 +469,9 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
     offset = start - utcnow()
     clock = (lambda: utcnow() + offset) if now_text else utcnow
     show = None if as_json else show_post(settings)
+    notifier = Notifier(settings, state.store, clock=clock) if settings.notify and not dry_run else None
+    if notifier is not None:
+        notifier.starting(start)  # before this run registers: did the last one stop cleanly?
     engine = build_engine(settings, state.store, clock=clock, show=show)
     # On SQLite one process sends at a time (an OS lock beside the database file); a dry run sends nothing.
     lock = None if dry_run else RunLock.for_database(settings.database_url, "run --once" if once else "run")
@@ -493,6 +497,8 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
             err.print(line, markup=False)
     if once or dry_run:
         report = engine.run_once(start, dry_run=dry_run)
+        if notifier is not None:
+            notifier.tick(start)
         if as_json:
             _print_json(report.to_dict())
             return
@@ -514,12 +520,35 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         else:
             err.print(text, markup=False)
 
+    if notifier is not None:
+        notifier.start(threading.Event())  # a daemon thread: it ends with the process
     run_forever(engine, recheck=settings.recheck, on_start=banner, systemd=SystemdNotifier(),
                 on_report=None if quiet else lambda r: _print_events(r, settings))
     if quiet:
         log.info("Stopped.")
     else:
         err.print("Stopped.")
+
+
+@cli.command()
+@click.option("--test", "send_test", is_flag=True, help="Send one test message to every configured URL.")
+@pass_state
+def notify(state: State, send_test: bool) -> None:
+    """Tell the operator now what needs them (ONEYEARAGO_NOTIFY), or check the URLs with --test."""
+    settings = state.settings
+    if not settings.notify:
+        raise ConfigError("ONEYEARAGO_NOTIFY is empty: set it to one or more Apprise URLs (json://, mailto://, "
+                          "ntfy://, ...) to be told of failures")
+    notifier = Notifier(settings, state.store)
+    if send_test:
+        results = notifier.test()
+        for i, (service, ok) in enumerate(results, start=1):
+            out.print(Text.assemble(f"{i}. {service} ", ("worked", "green") if ok else ("failed", "red")))
+        if not all(ok for _, ok in results):
+            raise SystemExit(1)
+        return
+    told = notifier.check()
+    out.print(f"Told {len(told)} new thing{'s' if len(told) != 1 else ''}." if told else "Nothing new to tell.")
 
 
 # ---------------------------------------------------------------------------- status / skip / retry

@@ -11,6 +11,7 @@ import datetime as dt
 import difflib
 import math
 import os
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -51,6 +52,28 @@ def setting(default: str, doc: str, parse: Callable[[str], Any] = str, *, secret
     the line that documents it, its parser, whether it is a secret and its ``.env.example`` group.
     :data:`SPECS` is made from these declarations, so each setting is declared once."""
     return dataclasses.field(metadata={"setting": (default, doc, parse, secret, group)})
+
+
+def _apprise_urls(text: str) -> Secret:
+    """One or more Apprise URLs (``scheme://...``), separated by spaces or commas."""
+    urls = [u for u in re.split(r"[\s,]+", text.strip()) if u]
+    for url in urls:
+        if not re.match(r"^[a-z][a-z0-9+.-]*://", url, re.I):
+            scheme = url.split(":", 1)[0][:20] if ":" in url else "no scheme"
+            raise ValueError(f"a notification URL must start with its service, like json:// or mailto:// "
+                             f"(one starts with {scheme!r})")
+    return Secret(" ".join(urls))
+
+
+def _clock_time(text: str) -> dt.time | None:
+    """``HH:MM`` (24-hour), or empty for none."""
+    value = text.strip()
+    if not value:
+        return None
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a time of day; write it as HH:MM, like 08:30")
+    return dt.time(int(match.group(1)), int(match.group(2)))
 
 
 def _bool(text: str) -> bool:
@@ -408,6 +431,28 @@ class Settings:
         _span(dt.timedelta(minutes=10)),
         group="live platforms"
     )
+    # Notifications (Apprise)
+    notify: Secret = setting(
+        "",
+        "Apprise URLs to tell the operator of failures, separated by spaces (mailto://, json://, ntfy://, "
+        "matrix://, discord://, tgram://, ...; see https://github.com/caronc/apprise/wiki); empty: tell no one",
+        _apprise_urls,
+        secret=True,
+        group="notifications"
+    )
+    notify_rate_limit: dt.timedelta = setting(
+        "1h",
+        "Tell the operator when a platform makes the bot wait longer than this (a rate limit)",
+        _span(dt.timedelta(days=7)),
+        group="notifications"
+    )
+    digest_at: dt.time | None = setting(
+        "",
+        "Send a daily digest at this local time (HH:MM, bot time zone): yesterday's posts, today's, what needs "
+        "attention; empty: no digest",
+        _clock_time,
+        group="notifications"
+    )
     # X (tweepy, API v2, OAuth 1.0a user context)
     x_consumer_key: Secret = setting(
         "",
@@ -552,6 +597,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret value that is set (for masking in logs and errors), the database password too."""
         values = [str(getattr(self, spec.name)) for spec in SPECS if spec.secret and getattr(self, spec.name)]
+        values += str(self.notify).split()  # each notification URL on its own, as a message may quote one
         return values + url_secrets(self.database_url)
 
     def masker(self) -> Masker:

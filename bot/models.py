@@ -265,3 +265,13 @@ class PlatformRow(Base):
     """The limits the platform last announced for the account (Mastodon: the instance's), as rendering
     uses them; ``None``: never read, rendering uses the platform's defaults."""
     limits_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class NoticeRow(Base):
+    """Something the operator was told (``bot.notify``), so that it is told once, not once per sweep."""
+
+    __tablename__ = "notices"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """What was told, e.g. ``delivery:42:failed``, ``paused:x:<since>``, ``digest:2026-12-04``."""
+    told_at: Mapped[dt.datetime]

@@ -1,0 +1,261 @@
+"""Tell the operator, through Apprise, what needs them: failures, pauses, missing reveals, crashes, a digest.
+
+The notifier reads the queue, never the engine's memory, so what it tells is what the database says,
+whichever process (or worker) caused it. Each notice has a key (``delivery:42:failed``,
+``paused:x:<since>``, ``reveal:<story>``, ``digest:<day>``); the keys told are kept in the
+``notices`` table, so a notice is told once, not once per sweep, and not again after a restart. The
+notices found in one check go out as one message. A message is masked with the settings' secrets
+before it leaves, and never names a notification URL.
+
+``ONEYEARAGO_NOTIFY`` holds the Apprise URLs (email, Matrix, Slack, Discord, ntfy, Telegram, JSON
+and form webhooks, ...). Nothing is sent when it is empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.engine import workers
+from bot.models import NEEDS_ATTENTION, DeliveryRow, NoticeRow, PlatformRow, StoryRow, WorkerRow
+from bot.models import DeliveryStatus as S
+from bot.store import Store
+from posts.clock import utcnow
+from posts.durations import human_duration
+from posts.story import PLATFORM_NAMES
+
+log = logging.getLogger(__name__)
+
+TOLD = (S.FAILED, S.UNCONFIRMED, S.MISSED)
+"""The delivery states the operator is told of."""
+RECENT = dt.timedelta(days=7)
+"""Deliveries that came to a told state longer ago than this are not told (when notifications are
+first turned on, last year's failures are not news)."""
+REVEAL_WARNING = dt.timedelta(days=7)
+"""A story due within this time whose reveal (``one_year_later``) is still empty is told."""
+CHECK_EVERY = dt.timedelta(seconds=60)
+"""How often ``run`` checks; notices arising within one interval come as one message."""
+MAX_LINES = 40
+"""At most this many notices are listed in one message (the rest are counted)."""
+
+Sender = Callable[[list[str], str, str], list[bool]]
+"""Sends ``(urls, title, body)``; says for each URL whether it took the message."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Notice:
+    """One thing to tell: its key (told once) and its line in the message."""
+
+    key: str
+    line: str
+
+
+def apprise_send(urls: list[str], title: str, body: str) -> list[bool]:
+    """Send ``title`` and ``body`` to each Apprise URL on its own; whether each took it.
+
+    Apprise's own log lines can quote a URL (and so its token): they are kept out of the bot's log.
+    """
+    import apprise
+
+    logging.getLogger("apprise").setLevel(logging.CRITICAL)
+    results = []
+    for url in urls:
+        sender = apprise.Apprise()
+        results.append(bool(sender.add(url)) and bool(sender.notify(title=title, body=body)))
+    return results
+
+
+class Notifier:
+    """Finds what the operator must be told, tells it once, and sends the daily digest."""
+
+    def __init__(self, settings: Settings, store: Store, *, send: Sender = apprise_send,
+                 clock: Callable[[], dt.datetime] = utcnow):
+        self.settings = settings
+        self.store = store
+        self.send = send
+        self.clock = clock
+        self.urls = str(settings.notify).split()
+        self.mask = settings.masker()
+        self._crash: list[Notice] = []
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls)
+
+    # ------------------------------------------------------------------ what to tell
+
+    def starting(self, now: dt.datetime) -> None:
+        """Note, before ``run`` registers itself, whether an earlier run of this host ended without
+        stopping (killed, crashed, the machine lost power): its worker row is still there, its process gone
+        or its heartbeat lapsed. Told with the next check."""
+        lease = self.settings.lease
+        with self.store.session() as session:
+            rows = list(session.scalars(select(WorkerRow)))
+        for row in rows:
+            if workers._dead_here(row) or row.heartbeat_at < now - lease:
+                self._crash.append(Notice(
+                    f"crash:{row.id}:{row.heartbeat_at.isoformat()}",
+                    f"The bot started again after a run that did not stop cleanly ({row.id}, last heard from "
+                    f"{self.settings.local_time(row.heartbeat_at)}): posts in flight were checked on the platforms."))
+
+    def notices(self, now: dt.datetime) -> list[Notice]:
+        """Everything that needs telling now and was not told yet, oldest first."""
+        found = list(self._crash)
+        with self.store.session() as session:
+            for row in session.scalars(select(DeliveryRow).where(DeliveryRow.status.in_(TOLD),
+                                                                 DeliveryRow.updated_at >= now - RECENT)
+                                       .order_by(DeliveryRow.updated_at)):
+                found.append(Notice(f"delivery:{row.id}:{row.status}", self._delivery_line(row)))
+            for platform in session.scalars(select(PlatformRow).order_by(PlatformRow.name)):
+                name = PLATFORM_NAMES.get(platform.name, platform.name)
+                if platform.paused_reason:
+                    found.append(Notice(f"paused:{platform.name}:{platform.updated_at.isoformat()}",
+                                        f"{name} is paused: {platform.paused_reason}. Fix it, then `oneyearago "
+                                        "retry` a delivery to resume."))
+                elif platform.retry_at is not None and platform.retry_at - now > self.settings.notify_rate_limit:
+                    found.append(Notice(f"ratelimit:{platform.name}:{platform.retry_at.isoformat()}",
+                                        f"{name} is rate limited for {human_duration(platform.retry_at - now)}, "
+                                        f"until {self.settings.local_time(platform.retry_at)}: its posts wait."))
+            for story_id, content, due in session.execute(
+                    select(StoryRow.id, StoryRow.content, StoryRow.root_due)
+                    .where(StoryRow.root_due >= now, StoryRow.root_due <= now + REVEAL_WARNING)
+                    .order_by(StoryRow.root_due)):
+                if not str((content or {}).get("one_year_later") or "").strip():
+                    found.append(Notice(f"reveal:{story_id}",
+                                        f"{story_id} goes out {self.settings.local_time(due)} and has no reveal "
+                                        "yet (one_year_later): without one it gets no follow-up."))
+            told = set(session.scalars(select(NoticeRow.key).where(NoticeRow.key.in_([n.key for n in found]))))
+        return [n for n in found if n.key not in told]
+
+    def _delivery_line(self, row: DeliveryRow) -> str:
+        where = f"{PLATFORM_NAMES.get(row.platform, row.platform)} {row.kind}"
+        if row.parts > 1:
+            where += f" {row.part}/{row.parts}"
+        what = {S.FAILED: "failed", S.UNCONFIRMED: "is unconfirmed (it may or may not be on the platform)",
+                S.MISSED: "was missed"}[S(row.status)]
+        reason = f": {row.last_error}" if row.last_error else ""
+        return f"{row.story_id} · {where} {what}{reason}"
+
+    # ------------------------------------------------------------------ telling
+
+    def check(self, now: dt.datetime | None = None) -> list[Notice]:
+        """Tell what is new, as one message; the notices told (none when nothing took the message)."""
+        if not self.enabled:
+            return []
+        now = now or self.clock()
+        new = self.notices(now)
+        if not new:
+            return []
+        title = f"oneyearago: {len(new)} thing{'s' if len(new) != 1 else ''} to look at"
+        lines = [f"- {n.line}" for n in new[:MAX_LINES]]
+        if len(new) > MAX_LINES:
+            lines.append(f"- and {len(new) - MAX_LINES} more: `oneyearago status` lists them")
+        if not self._deliver(title, "\n".join(lines)):
+            return []  # told nobody: tried again at the next check
+        self._remember([n.key for n in new], now)
+        self._crash = [n for n in self._crash if n not in new]
+        return new
+
+    def digest(self, now: dt.datetime | None = None) -> bool:
+        """Send the day's digest once it is time (``ONEYEARAGO_DIGEST_AT``, local); whether it was sent now."""
+        if not self.enabled or self.settings.digest_at is None:
+            return False
+        now = now or self.clock()
+        zone = ZoneInfo(self.settings.timezone)
+        local = now.astimezone(zone)
+        if local.time() < self.settings.digest_at:
+            return False
+        key = f"digest:{local.date().isoformat()}"
+        with self.store.session() as session:
+            if session.get(NoticeRow, key) is not None:
+                return False
+        title, body = self.digest_text(now)
+        if not self._deliver(title, body):
+            return False
+        self._remember([key], now)
+        return True
+
+    def digest_text(self, now: dt.datetime) -> tuple[str, str]:
+        """The digest: what went out yesterday (with links), what goes out today, what needs attention."""
+        zone = ZoneInfo(self.settings.timezone)
+        today = dt.datetime.combine(now.astimezone(zone).date(), dt.time(0), zone)
+        yesterday, tomorrow = today - dt.timedelta(days=1), today + dt.timedelta(days=1)
+        with self.store.session() as session:
+            posted = list(session.scalars(select(DeliveryRow).where(
+                DeliveryRow.status == S.POSTED, DeliveryRow.posted_at >= yesterday.astimezone(dt.UTC),
+                DeliveryRow.posted_at < today.astimezone(dt.UTC)).order_by(DeliveryRow.posted_at)))
+            coming = list(session.scalars(select(DeliveryRow).where(
+                DeliveryRow.status.in_([S.PENDING, S.SENDING]), DeliveryRow.due_at >= today.astimezone(dt.UTC),
+                DeliveryRow.due_at < tomorrow.astimezone(dt.UTC)).order_by(DeliveryRow.due_at)))
+            attention = list(session.scalars(select(DeliveryRow).where(DeliveryRow.status.in_(NEEDS_ATTENTION))))
+            paused = [p.name for p in session.scalars(select(PlatformRow).where(PlatformRow.paused_reason.isnot(None)))]
+        day = yesterday.date().isoformat()
+        lines = [f"Went out on {day}: {len(posted)}"]
+        lines += [f"- {r.story_id} · {PLATFORM_NAMES.get(r.platform, r.platform)} {r.kind}"
+                  + (f": {r.remote_url}" if r.remote_url else "") for r in posted[:MAX_LINES]]
+        lines += ["", f"Goes out today: {len(coming)}"]
+        lines += [f"- {self.settings.local_time(r.due_at, '%H:%M')} {r.story_id} · "
+                  f"{PLATFORM_NAMES.get(r.platform, r.platform)} {r.kind}" for r in coming[:MAX_LINES]]
+        lines += ["", f"Needs attention: {len(attention)}"
+                  + (f"; paused: {', '.join(PLATFORM_NAMES.get(p, p) for p in paused)}" if paused else "")]
+        lines += [f"- {self._delivery_line(r)}" for r in attention[:MAX_LINES]]
+        return f"oneyearago digest for {today.date().isoformat()}", "\n".join(lines)
+
+    def test(self) -> list[tuple[str, bool]]:
+        """Send one test message to every URL; each URL's service (never the URL) and whether it worked."""
+        results = []
+        for url in self.urls:
+            ok = self.send([url], "oneyearago: test", "This is a test message from oneyearago: notifications "
+                                                      "reach you here.")
+            results.append((url.split("://", 1)[0] + "://", bool(ok and ok[0])))
+        return results
+
+    def _deliver(self, title: str, body: str) -> bool:
+        try:
+            results = self.send(self.urls, self.mask(title), self.mask(body))
+        except Exception as exc:
+            log.error("could not send a notification: %s", self.mask(type(exc).__name__))
+            return False
+        if not any(results):
+            log.error("no notification service took the message (%d configured)", len(self.urls))
+            return False
+        if not all(results):
+            log.warning("%d of %d notification services did not take the message", results.count(False),
+                        len(results))
+        return True
+
+    def _remember(self, keys: Iterable[str], now: dt.datetime) -> None:
+        with self.store.session() as session:
+            known = set(session.scalars(select(NoticeRow.key).where(NoticeRow.key.in_(list(keys)))))
+            for key in dict.fromkeys(keys):
+                if key not in known:
+                    session.add(NoticeRow(key=key, told_at=now))
+
+    # ------------------------------------------------------------------ in the run loop
+
+    def tick(self, now: dt.datetime | None = None) -> None:
+        """One check and, when it is time, the digest (what ``run`` does every :data:`CHECK_EVERY`)."""
+        try:
+            self.check(now)
+            self.digest(now)
+        except Exception:
+            log.exception("the notification check failed")
+
+    def start(self, stop: threading.Event) -> threading.Thread:
+        """Check every :data:`CHECK_EVERY` in a thread of its own until ``stop`` is set."""
+
+        def loop() -> None:
+            while not stop.is_set():
+                self.tick()
+                stop.wait(CHECK_EVERY.total_seconds())
+
+        thread = threading.Thread(target=loop, name="notify", daemon=True)
+        thread.start()
+        return thread
