@@ -45,6 +45,8 @@ def test_the_dashboard_and_the_timer_share_the_state_directory():
         assert unit["StateDirectory"] == ["oneyearago"], name
         assert "ONEYEARAGO_DATABASE_URL=sqlite:////var/lib/oneyearago/queue.db" in unit["Environment"], name
         assert unit["ProtectSystem"] == ["strict"], name
+    users = {tuple(_directives(name)["User"]) for name in UNITS if name.endswith(".service")}
+    assert users == {("oneyearago",)}  # one dynamic user for the three: they share the queue file
     assert _directives("oneyearago-once.service")["ExecStart"] == [f"{INSTALLED} run --once"]
     assert _directives("oneyearago-once.timer")["Unit"] == ["oneyearago-once.service"]
 
