@@ -468,7 +468,8 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
     start = _now(now_text)
     offset = start - utcnow()
     clock = (lambda: utcnow() + offset) if now_text else utcnow
-    show = None if as_json else show_post(settings)
+    quiet = settings.log_format == "json" and not once  # the run loop writes only log lines (each event logged)
+    show = None if as_json or quiet else show_post(settings)
     notifier = Notifier(settings, state.store, clock=clock) if settings.notify and not dry_run else None
     if notifier is not None:
         notifier.starting(start)  # before this run registers: did the last one stop cleanly?
@@ -494,7 +495,10 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         click.get_current_context().call_on_close(lock.release)
     if settings.mode == "live" and not dry_run:  # the accounts' limits, before anything is rendered
         for line in refresh_accounts(state.store, engine.adapters, at=start):
-            err.print(line, markup=False)
+            if quiet:
+                log.info("%s", line)
+            else:
+                err.print(line, markup=False)
     if once or dry_run:
         report = engine.run_once(start, dry_run=dry_run)
         if notifier is not None:
@@ -510,7 +514,6 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         else:
             out.print(f"Posted {report.count('posted')} at {settings.local_time(start)}.")
         return
-    quiet = settings.log_format == "json"  # only log lines: each event is logged (at INFO) by the engine
 
     def banner() -> None:
         text = (f"oneyearago {__version__}: {settings.mode} mode, {', '.join(settings.platforms)}; "
