@@ -127,11 +127,15 @@ def test_run_once_logs_one_json_object_per_line(tmp_path):
 
 
 def test_the_run_loop_in_json_writes_only_json_lines(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=_environ(tmp_path), cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
+    (tmp_path / "stories.yaml").write_text(STORIES)
+    env = _environ(tmp_path)
+    subprocess.run([sys.executable, "-m", "bot", "load", "stories.yaml"], env=env, cwd=tmp_path, check=True,
+                   capture_output=True, timeout=120)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--now", "2026-03-01T12:00:00Z"], env=env,
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
     seen = ""
-    while time.monotonic() < deadline and "Ctrl-C" not in seen:
+    while time.monotonic() < deadline and seen.count('"event": "posted"') < 4:
         seen += proc.stderr.readline()
     proc.send_signal(signal.SIGTERM)
     out, errors = proc.communicate(timeout=30)
@@ -139,4 +143,7 @@ def test_the_run_loop_in_json_writes_only_json_lines(tmp_path):
     lines = [json.loads(line) for line in (seen + errors).splitlines()]
     messages = [line["message"] for line in lines]
     assert any("Ctrl-C stops" in m for m in messages) and messages[-1] == "Stopped."
-    assert out == ""
+    posted = [line for line in lines if line.get("event") == "posted"]
+    assert {line["platform"] for line in posted} == {"x", "reddit", "bluesky", "mastodon"}
+    assert out == ""  # no post panels, no event lines: the posts are in the log
+    assert SECRET not in seen + errors
