@@ -163,6 +163,7 @@ class Engine:
                                                        thread_name_prefix="platform") as pool:
                 for future in [pool.submit(self.sweep.run, p, now, report) for p in platforms]:
                     future.result()
+        workers.record_sweep(self, platforms, self.clock())
         return report
 
     def claim(self, platform: str, now: dt.datetime) -> Claim:

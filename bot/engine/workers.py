@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,14 @@ def heartbeat(engine: Engine) -> None:
     with engine.store.session() as session:
         session.execute(update(WorkerRow).where(WorkerRow.id == engine.worker).values(heartbeat_at=at))
     engine.transitions.renew(at)
+
+
+def record_sweep(engine: Engine, platforms: list[str], at: dt.datetime) -> None:
+    """Remember that a sweep of ``platforms`` finished at ``at`` (``platforms.swept_at``, for monitoring)."""
+    if not platforms:
+        return
+    with engine.store.session() as session:
+        session.execute(update(PlatformRow).where(PlatformRow.name.in_(platforms)).values(swept_at=at))
 
 
 def deregister(engine: Engine) -> None:
