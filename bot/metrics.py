@@ -19,7 +19,6 @@ import dataclasses
 import datetime as dt
 import hmac
 import http.server
-import ipaddress
 import json
 import logging
 import threading
@@ -40,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import Settings, split_host_port
 from bot.models import AttemptRow, DeliveryRow, DeliveryStatus, PlatformRow, WorkerRow
 from bot.store import Store, explain_db_error
+from bot.web.security import is_loopback
 from posts.clock import utcnow
 from posts.errors import BotError
 from posts.masking import mask_url
@@ -287,16 +287,6 @@ def check(store: Store, mask: Callable[[str], str] = str, *, ready: bool = True)
 
 
 # ---------------------------------------------------------------------------- the metrics port of ``run``
-
-
-def is_loopback(host: str) -> bool:
-    name = host.strip("[]")
-    if name.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
 
 
 def bearer_ok(header: str, token: str) -> bool:
