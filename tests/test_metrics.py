@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -342,3 +348,44 @@ def test_sweeps_are_recorded_per_platform(env, capsys):
     assert {name for name, at in swept.items() if at is not None} == {"x", "bluesky"}
     assert swept["x"] == dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC) or \
         abs((swept["x"] - dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)).total_seconds()) < 60
+
+
+def test_health_says_an_unreachable_server_is_unreachable_without_its_password(env, capsys):
+    with socket.socket() as probe:  # a port of this machine nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, out, err = run_cli(capsys, "health", db=f"postgresql+psycopg://bot:{SECRET}@127.0.0.1:{port}/queue")
+    assert code == 2 and "unreachable" in out
+    assert SECRET not in out + err
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_run_command_serves_metrics_where_the_setting_says(env, capsys):
+    run_cli(capsys, "load", "stories.yaml")
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ONEYEARAGO_")}
+    environ.update({"ONEYEARAGO_DATABASE_URL": "sqlite:///queue.db", "ONEYEARAGO_METRICS_ADDR": f"127.0.0.1:{port}",
+                    "PYTHONPATH": str(Path(__file__).parents[1])})
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=env, env=environ,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        status, body = 0, ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                status, body = get(f"http://127.0.0.1:{port}/readyz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert status == 200 and json.loads(body)["status"] == "ready"
+        assert "oneyearago_deliveries" in get(f"http://127.0.0.1:{port}/metrics")[1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert f"Serving metrics on http://127.0.0.1:{port}/metrics" in err.decode()
