@@ -389,3 +389,30 @@ def test_the_run_command_serves_metrics_where_the_setting_says(env, capsys):
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     assert f"Serving metrics on http://127.0.0.1:{port}/metrics" in err.decode()
+
+
+def test_metrics_and_readiness_on_each_backend(db_url, tmp_path):
+    """The same scrape on SQLite and PostgreSQL: the collector's queries and the health checks."""
+    from bot.metrics import check, exposition, registry
+    from bot.planner import Planner
+    from bot.sources.stories import load_stories
+
+    (tmp_path / "stories.yaml").write_text(STORIES)
+    settings = load_settings({"database_url": db_url, "transcript": str(tmp_path / "transcript.jsonl")},
+                             environ={}, env_file=None)
+    store = Store(settings.database_url)
+    at = dt.datetime(2026, 3, 1, 12, 0, 1, tzinfo=UTC)
+    try:
+        Planner(store, settings).load(load_stories([tmp_path / "stories.yaml"]), now=at - dt.timedelta(days=1))
+        report = build_engine(settings, store, clock=lambda: at).run_once(at)
+        got = families(exposition(registry(store, settings, lambda: at))[0].decode())
+        posted = {s.labels["platform"]: s.value for s in got["oneyearago_posts"] if s.labels["outcome"] == "posted"}
+        assert posted == {e.platform: 1.0 for e in report.events if e.action == "posted"} and len(posted) == 4
+        assert {s.labels["platform"]: s.value for s in got["oneyearago_next_due_seconds"]} == dict.fromkeys(
+            settings.platforms, 3599.0)  # beta's roots, at 13:00
+        assert check(store).ready
+        pause(store, "x", "refused")
+        health = check(store)
+        assert health.healthy and not health.ready and health.paused == {"x": "refused"}
+    finally:
+        store.dispose()
