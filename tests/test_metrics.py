@@ -238,7 +238,7 @@ def get(url: str, token: str | None = None) -> tuple[int, str]:
 
 def test_run_serves_metrics_on_its_own_port(env, capsys):
     run_cli(capsys, "load", "stories.yaml")
-    settings = settings_for(env)
+    settings = settings_for(env, lease="3s")  # the heartbeat, which writes the sweep times, every second
     store = Store(settings.database_url)
     engine: Engine = build_engine(settings, store)
     stop, started, seen = threading.Event(), threading.Event(), []
