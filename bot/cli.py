@@ -31,13 +31,15 @@ from bot.accounts import refresh_accounts
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.images import describe_picture, image_info, media_policy, pictures_info
+from bot.metrics import Health, describe_address
+from bot.metrics import check as check_health
 from bot.models import DeliveryStatus as S
 from bot.notify import Notifier
 from bot.planner import Planner, operator_templates
 from bot.runner import RunLock, run_forever
 from bot.sdnotify import SystemdNotifier
 from bot.sources.stories import load_stories
-from bot.store import Store, explain_db_error
+from bot.store import Store, explain_db_error, sqlite_path
 from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
 from posts import limits
 from posts.clock import utcnow
@@ -523,10 +525,18 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         else:
             err.print(text, markup=False)
 
+    def serving(server: Any) -> None:
+        text = f"Serving {describe_address(server)}."
+        if quiet:
+            log.info("%s", text)
+        else:
+            err.print(text, markup=False)
+
     if notifier is not None:
         notifier.start(threading.Event())  # a daemon thread: it ends with the process
     run_forever(engine, recheck=settings.recheck, on_start=banner, systemd=SystemdNotifier(),
-                on_report=None if quiet else lambda r: _print_events(r, settings))
+                on_report=None if quiet else lambda r: _print_events(r, settings),
+                metrics_addr=settings.metrics_addr, on_metrics=serving)
     if quiet:
         log.info("Stopped.")
     else:
@@ -692,6 +702,44 @@ def doctor(state: State) -> None:
     if problems:
         raise BotError(f"doctor found {problems} problem{'s' if problems != 1 else ''}")
     out.print("All good.")
+
+
+# ---------------------------------------------------------------------------- health
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def health(state: State, as_json: bool) -> None:
+    """Whether the bot can run: exit 0 healthy and ready, 1 not ready (a platform paused, the schema
+    behind), 2 the database unreachable. Changes nothing (for cron and monitoring)."""
+    settings = state.settings
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.is_file():
+        result = Health(False, error=f"database {path} does not exist (ONEYEARAGO_DATABASE_URL)")
+    else:
+        try:
+            store = Store(settings.database_url, migrate=False)
+        except BotError as exc:
+            result = Health(False, error=mask(str(exc)))
+        else:
+            try:
+                result = check_health(store, mask)
+            finally:
+                store.dispose()
+    code = 0 if result.ready else 1 if result.healthy else 2
+    if as_json:
+        _print_json({"healthy": result.healthy, "ready": result.ready, "database": result.database,
+                     "revision": result.revision, "head": result.head, "paused": sorted(result.paused),
+                     "reasons": result.reasons, "exit_code": code})
+    elif code == 0:
+        out.print(f"healthy and ready: database {mask_url(settings.database_url)} at revision {result.revision}, "
+                  "no platform paused", markup=False, soft_wrap=True)
+    else:
+        out.print("healthy, not ready:" if code == 1 else "unhealthy:", markup=False)
+        for reason in result.reasons:
+            out.print(f"  {mask(reason)}", markup=False, soft_wrap=True)
+    sys.exit(code)
 
 
 # ---------------------------------------------------------------------------- demo

@@ -141,6 +141,24 @@ def _number(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def _host_port(text: str) -> str:
+    """``host:port`` (``[::1]:9100`` for IPv6), or empty for off."""
+    value = text.strip()
+    if not value:
+        return ""
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:9464, or [::1]:9464), or empty for off")
+    return value
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """The host and port of a :func:`_host_port` value (brackets of an IPv6 address removed)."""
+    host, _, port = value.rpartition(":")
+    return (host[1:-1] if host.startswith("[") else host), int(port)
+
+
 def _span(high: dt.timedelta, *, zero: bool = False) -> Callable[[str], dt.timedelta]:
     """A duration longer than zero (or zero too, with ``zero``) and at most ``high``."""
 
@@ -424,6 +442,13 @@ class Settings:
         "over https (requests that reach it as https get Secure cookies anyway)",
         _bool,
         group="dashboard"
+    )
+    metrics_addr: str = setting(
+        "",
+        "Monitoring: host:port on which `oneyearago run` serves /metrics (Prometheus), /healthz and "
+        "/readyz (empty: off); any but a loopback address needs ONEYEARAGO_WEB_TOKEN, sent as a Bearer header",
+        _host_port,
+        group="monitoring"
     )
     http_timeout: dt.timedelta = setting(
         "30s",

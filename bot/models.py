@@ -265,6 +265,9 @@ class PlatformRow(Base):
     """The limits the platform last announced for the account (Mastodon: the instance's), as rendering
     uses them; ``None``: never read, rendering uses the platform's defaults."""
     limits_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    swept_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    """When a sweep of the platform last finished (migration 0010): monitoring's sign that the run loop
+    is alive even when nothing is due."""
 
 
 class NoticeRow(Base):

@@ -210,15 +210,25 @@ def build_scheduler(engine: Engine, *, recheck: dt.timedelta, on_report: Callabl
 
 def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event | None = None,
                 on_report: Callable[[RunReport], None] | None = None, install_signals: bool = True,
-                on_start: Callable[[], None] | None = None, systemd: SystemdNotifier | None = None) -> None:
+                on_start: Callable[[], None] | None = None, systemd: SystemdNotifier | None = None,
+                metrics_addr: str = "", on_metrics: Callable[[Any], None] | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set); the posts in flight always finish.
 
     Under systemd (``Type=notify``) ``systemd`` says ``READY=1`` once the loop has started, feeds the
     watchdog from the loop itself (so a loop that stops sweeping stops feeding, and systemd restarts
     it) and says ``STOPPING=1`` on the way out.
+
+    With ``metrics_addr`` (``host:port``, ``ONEYEARAGO_METRICS_ADDR``), serve ``/metrics``, ``/healthz`` and
+    ``/readyz`` there for as long as the loop runs (:class:`bot.metrics.MetricsServer`; ``on_metrics`` is
+    handed the started server).
     """
     stop = stop or threading.Event()
     systemd = systemd or SystemdNotifier({})
+    server = None
+    if metrics_addr:
+        from bot.metrics import MetricsServer
+
+        server = MetricsServer(engine.store, engine.settings, metrics_addr, clock=engine.clock)
     kick = threading.Event()
 
     def handle(signum: int, _frame: FrameType | None) -> None:
@@ -246,6 +256,10 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
     beater = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
     beater.start()
     try:
+        if server is not None:
+            server.start()
+            if on_metrics is not None:
+                on_metrics(server)
         if on_start is not None:
             on_start()
         engine.reconcile(engine.clock(), all_sending=engine.store.is_sqlite)
@@ -269,6 +283,8 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
         for worker in workers.values():
             worker.join(timeout=60)
         beat.set()
+        if server is not None:
+            server.stop()
         engine.deregister()
         for signum, handler in previous.items():  # type: ignore[assignment]
             signal.signal(signum, handler)

@@ -123,3 +123,28 @@ tests:
     done = subprocess.run([tool, "test", "rules", "wrong_test.yml"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode != 0, done.stdout + done.stderr
+
+
+def test_the_alert_rules_use_only_metrics_that_metrics_exposes(tmp_path):
+    """The rules and /metrics agree on names: a rule over a metric nobody exposes never fires."""
+    import re
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from bot.config import load_settings
+    from bot.metrics import exposition, registry
+    from bot.store import Store
+
+    settings = load_settings({"database_url": f"sqlite:///{tmp_path / 'queue.db'}"}, environ={}, env_file=None)
+    store = Store(settings.database_url)
+    try:
+        body, _ = exposition(registry(store, settings))
+    finally:
+        store.dispose()
+    exposed = set()
+    for family in text_string_to_metric_families(body.decode()):
+        exposed.add(family.name)
+        exposed.update(sample.name for sample in family.samples)
+    rules = (ROOT / "deploy" / "prometheus" / "alerts.yml").read_text()
+    used = set(re.findall(r"\boneyearago_[a-z_]+", rules))
+    assert used and used <= exposed, f"alert rules use metrics /metrics does not expose: {sorted(used - exposed)}"

@@ -80,6 +80,10 @@ class Engine:
         """Masks every secret out of the errors the engine records and reports."""
         self.transitions = Transitions(store, settings, worker=self.worker, clock=lambda: self.clock(),
                                        mask=self.mask)
+        self.swept: dict[str, dt.datetime] = {}
+        """When a sweep of each platform last finished, written to ``platforms.swept_at`` by the heartbeat
+        (:func:`bot.engine.workers.record_sweeps`), for monitoring."""
+        self._swept_written: dict[str, dt.datetime] = {}
         self.sweep = Sweep(self)
         self.settlement = Settlement(self)
 
@@ -166,6 +170,10 @@ class Engine:
                                                        thread_name_prefix="platform") as pool:
                 for future in [pool.submit(self.sweep.run, p, now, report) for p in platforms]:
                     future.result()
+        with self._lock:  # in memory only: the heartbeat writes it (a write here would delay the next send)
+            self.swept.update(dict.fromkeys(platforms, self.clock()))
+        if housekeeping:  # a whole sweep on its own (``run --once``): no heartbeat will write it
+            workers.record_sweeps(self)
         return report
 
     def claim(self, platform: str, now: dt.datetime) -> Claim:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,12 +38,9 @@ def hold_for(session: Session, row: DeliveryRow, now: dt.datetime, settings: Set
     flight included.
     """
     holds: list[Hold] = []
-    in_flight = session.scalar(select(func.count()).where(DeliveryRow.platform == row.platform,
-                                                          DeliveryRow.status == S.SENDING)) or 0
+    in_flight = sending(session, row.platform)
     for window, limit in settings.quotas(row.platform):
-        recent = (select(DeliveryRow.posted_at)
-                  .where(DeliveryRow.platform == row.platform, DeliveryRow.posted_at > now - window)
-                  .order_by(DeliveryRow.posted_at.desc()))
+        recent = _recent(row.platform, now, window)
         count = (session.scalar(select(func.count()).select_from(recent.subquery())) or 0) + in_flight
         if count >= limit:
             oldest_counted = session.scalar(recent.offset(max(0, limit - 1 - in_flight)).limit(1))
@@ -55,3 +52,22 @@ def hold_for(session: Session, row: DeliveryRow, now: dt.datetime, settings: Set
         if last is not None and last + pace > now:
             holds.append(Hold(last + pace, f"draining a backlog: one post every {human(pace)}", False))
     return max(holds) if holds else None
+
+
+def _recent(platform: str, now: dt.datetime, window: dt.timedelta) -> Any:
+    """The posts of ``platform`` in the rolling window of ``window`` ending at ``now``, newest first."""
+    return (select(DeliveryRow.posted_at)
+            .where(DeliveryRow.platform == platform, DeliveryRow.posted_at > now - window)
+            .order_by(DeliveryRow.posted_at.desc()))
+
+
+def sending(session: Session, platform: str) -> int:
+    """Posts of ``platform`` in flight: they count against its quotas as if posted."""
+    return session.scalar(select(func.count()).where(DeliveryRow.platform == platform,
+                                                     DeliveryRow.status == S.SENDING)) or 0
+
+
+def window_count(session: Session, platform: str, now: dt.datetime, window: dt.timedelta) -> int:
+    """What a quota of ``window`` counts at ``now``, as :func:`hold_for` does: the window's posts and those in flight."""
+    recent = _recent(platform, now, window)
+    return (session.scalar(select(func.count()).select_from(recent.subquery())) or 0) + sending(session, platform)

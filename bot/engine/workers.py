@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from typing import TYPE_CHECKING, Any
@@ -51,14 +52,40 @@ def register(engine: Engine) -> None:
 
 
 def heartbeat(engine: Engine) -> None:
-    """Renew this worker's row and the leases of the posts it is sending."""
+    """Renew this worker's row and the leases of the posts it is sending; write the sweep times."""
     at = engine.clock()
     with engine.store.session() as session:
         session.execute(update(WorkerRow).where(WorkerRow.id == engine.worker).values(heartbeat_at=at))
+        record_sweeps(engine, session)
     engine.transitions.renew(at)
 
 
+def record_sweeps(engine: Engine, session: Any = None) -> None:
+    """Write when each platform's sweep last finished (``platforms.swept_at``, for monitoring), if it changed.
+
+    Sweeps only note the time in memory (:attr:`Engine.swept`); the heartbeat writes it, so the time
+    monitoring reads is at most a third of the lease old and no sweep waits for this write.
+    """
+    with engine._lock:
+        changed = {p: at for p, at in engine.swept.items() if engine._swept_written.get(p) != at}
+    if not changed:
+        return
+    if session is None:
+        with engine.store.session() as own:
+            _write_sweeps(own, changed)
+    else:
+        _write_sweeps(session, changed)
+    with engine._lock:
+        engine._swept_written.update(changed)
+
+
+def _write_sweeps(session: Any, changed: dict[str, dt.datetime]) -> None:
+    for platform, at in changed.items():
+        session.execute(update(PlatformRow).where(PlatformRow.name == platform).values(swept_at=at))
+
+
 def deregister(engine: Engine) -> None:
+    record_sweeps(engine)
     with engine.store.session() as session:
         session.execute(delete(WorkerRow).where(WorkerRow.id == engine.worker))
 

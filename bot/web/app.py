@@ -1,7 +1,7 @@
 """The operator dashboard: a Starlette app over the same store, operations and rendering as the CLI.
 
 Pages: the calendar (``/``), a story (``/story/ID``), the status (``/status``) and the upload
-(``/upload``). Retry and skip ask for confirmation on a page of their own (GET), then act on a
+(``/upload``); for monitoring ``/metrics``, ``/healthz`` and ``/readyz`` (:mod:`bot.metrics`). Retry and skip ask for confirmation on a page of their own (GET), then act on a
 POST that carries the CSRF token. Every page is plain server-rendered HTML.
 """
 
@@ -24,12 +24,12 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from bot import ops
+from bot import metrics, ops
 from bot.config import Settings
 from bot.images import describe_picture, media_policy, stored_image
 from bot.models import RETRYABLE, SKIPPABLE, DeliveryRow, DeliveryStatus
@@ -131,13 +131,16 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
         Route("/retry/{target:str}", _action(web, retry), methods=["POST"]),
         Route("/skip/{story_id:str}", _page(web, skip_confirm)),
         Route("/skip/{story_id:str}", _action(web, skip), methods=["POST"]),
+        Route("/metrics", _monitor(web, "/metrics")),
+        Route("/healthz", _monitor(web, "/healthz")),
+        Route("/readyz", _monitor(web, "/readyz")),
         Route("/login", _page(web, login_form)),
         Route("/login", _action(web, login), methods=["POST"]),
         Route("/logout", _action(web, logout), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     guard = Middleware(security.Guard, token=token, allowed_hosts=hosts, sessions=web.sessions,
-                       secure_cookies=secure_cookies)
+                       secure_cookies=secure_cookies, loopback_paths=metrics.HEALTH_PATHS)
     app = Starlette(routes=routes, middleware=[guard],
                     exception_handlers={HTTPException: _error_handler(web), BotError: _error_handler(web)})
     app.state.web = web
@@ -172,6 +175,25 @@ def _page(web: Web, handler: Callable[[Web, Request], Response]) -> Callable[[Re
 
     async def endpoint(request: Request) -> Response:
         return await run_in_threadpool(handler, web, request)
+
+    return endpoint
+
+
+def _monitor(web: Web, path: str) -> Callable[[Request], Any]:
+    """``/metrics`` (Prometheus text), ``/healthz`` and ``/readyz`` (JSON, 200 or 503), read in a worker thread."""
+    registry = metrics.registry(web.store, web.settings, web.clock)
+    mask = web.settings.masker()
+
+    def answer() -> Response:
+        if path == "/metrics":
+            body, kind = metrics.exposition(registry)
+            return Response(body, media_type=kind, headers={"cache-control": "no-store"})
+        health = metrics.check(web.store, mask, ready=path == "/readyz")
+        status, data = health.readyz() if path == "/readyz" else health.healthz()
+        return JSONResponse(data, status_code=status, headers={"cache-control": "no-store"})
+
+    async def endpoint(request: Request) -> Response:
+        return await run_in_threadpool(answer)
 
     return endpoint
 

@@ -8,6 +8,9 @@
   token as password), ``Authorization: Bearer TOKEN``, or the ``session`` cookie the login form
   sets: a random session id, kept in memory, that expires after an idle time and ends on logout
   or restart (:class:`Sessions`). Failed logins are limited per client address (:class:`LoginLimiter`).
+* **Monitoring**: ``/metrics``, ``/healthz`` and ``/readyz`` are read without the token by a loopback
+  client (a scraper on the same machine cannot log in); any other client sends ``Authorization: Bearer
+  TOKEN``.
 * **Host**: without a token the dashboard answers only to loopback host names, so a web page
   that rebinds its own DNS name to 127.0.0.1 cannot read it or use its forms.
 * **CSRF**: every POST carries ``csrf_token``, an HMAC of the browser's random ``csrf`` cookie
@@ -323,13 +326,16 @@ class Guard:
 
     def __init__(self, app: ASGIApp, *, token: str, allowed_hosts: Iterable[str] | None,
                  sessions: Sessions | None = None, secure_cookies: bool = False,
-                 open_paths: tuple[str, ...] = ("/static/", "/login")):
+                 open_paths: tuple[str, ...] = ("/static/", "/login"), loopback_paths: tuple[str, ...] = ()):
         self.app = app
         self.token = token
         self.allowed_hosts = None if allowed_hosts is None else frozenset(h.lower() for h in allowed_hosts)
         self.sessions = sessions
         self.secure_cookies = secure_cookies
         self.open_paths = open_paths
+        self.loopback_paths = frozenset(loopback_paths)
+        """Paths a loopback client reads without the token (monitoring: ``/metrics``, ``/healthz``, ``/readyz``);
+        any other client sends the token, and is answered 401 (never the login form) without it."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -366,6 +372,11 @@ class Guard:
         path = request.url.path
         if not self.token or path.startswith(self.open_paths) or authorized(request, self.token, self.sessions):
             return None
+        if path in self.loopback_paths:
+            if is_loopback(client_address(request.scope)):
+                return None
+            return PlainTextResponse("The operator token is required (Authorization: Bearer TOKEN).\n",
+                                     status_code=401, headers={"www-authenticate": 'Bearer realm="oneyearago"'})
         if "text/html" in request.headers.get("accept", ""):  # a browser: the login form, no Basic dialog
             if request.method in ("GET", "HEAD"):
                 target = path + (f"?{request.url.query}" if request.url.query else "")
