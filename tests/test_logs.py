@@ -33,7 +33,19 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[logging.Logger, 
     logger = logging.getLogger("bot")
     handlers: list[logging.Handler] = []
     monkeypatch.setattr(logger, "level", logging.INFO)
+    monkeypatch.setattr(logger, "disabled", False)
+    # Earlier tests (the CLI's own logging set-up) may have left levels or a disabled flag on the loggers
+    # below ``bot``, or a global ``logging.disable``: here every record of ``bot`` must reach the handler.
+    monkeypatch.setattr(logging.root.manager, "disable", logging.NOTSET)
+    for name, child in list(logging.root.manager.loggerDict.items()):
+        if name.startswith("bot.") and isinstance(child, logging.Logger):
+            monkeypatch.setattr(child, "level", logging.NOTSET)
+            monkeypatch.setattr(child, "disabled", False)
+    # Setting ``level`` directly (not through setLevel) leaves each logger's cached isEnabledFor answers:
+    # one cached while the level was WARNING would drop the INFO records of the engine's events.
+    logging.Logger.manager._clear_cache()
     yield logger, stream, handlers
+    logging.Logger.manager._clear_cache()
     for handler in handlers:
         logger.removeHandler(handler)
 
