@@ -134,12 +134,8 @@ def image_info(store: Store, story_id: str) -> dict[str, object] | None:
     """What is stored of a story's image (hash, size, type, dimensions), without its bytes."""
     with store.session() as session:
         content = session.scalar(select(StoryRow.content).where(StoryRow.id == story_id)) or {}
-        sha256 = content.get("image_sha256")
-        if not sha256:
-            return None
-        row = session.execute(select(ImageRow.size, ImageRow.mime, ImageRow.width, ImageRow.height)
-                              .where(ImageRow.sha256 == sha256)).first()
-    if row is None:
-        return {"sha256": sha256, "stored": False}
-    return {"sha256": sha256, "bytes": row.size, "mime": row.mime, "width": row.width, "height": row.height,
-            "stored": True}
+    sha256 = content.get("image_sha256")
+    if not sha256:
+        return None
+    info = pictures_info(store, [sha256]).get(sha256)
+    return {"sha256": sha256, **info, "stored": True} if info else {"sha256": sha256, "stored": False}

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.engine import workers
@@ -194,7 +194,10 @@ class Notifier:
             coming = list(session.scalars(select(DeliveryRow).where(
                 DeliveryRow.status.in_([S.PENDING, S.SENDING]), DeliveryRow.due_at >= today.astimezone(dt.UTC),
                 DeliveryRow.due_at < tomorrow.astimezone(dt.UTC)).order_by(DeliveryRow.due_at)))
-            attention = list(session.scalars(select(DeliveryRow).where(DeliveryRow.status.in_(NEEDS_ATTENTION))))
+            needing = DeliveryRow.status.in_(NEEDS_ATTENTION)  # these stay for good: count them, list a few
+            attention_count = session.scalar(select(func.count()).select_from(DeliveryRow).where(needing)) or 0
+            attention = list(session.scalars(select(DeliveryRow).where(needing)
+                                             .order_by(DeliveryRow.updated_at.desc()).limit(MAX_LINES)))
             paused = [p.name for p in session.scalars(select(PlatformRow).where(PlatformRow.paused_reason.isnot(None)))]
         day = yesterday.date().isoformat()
         lines = [f"Went out on {day}: {len(posted)}"]
@@ -203,9 +206,9 @@ class Notifier:
         lines += ["", f"Goes out today: {len(coming)}"]
         lines += [f"- {self.settings.local_time(r.due_at, '%H:%M')} {r.story_id} · "
                   f"{PLATFORM_NAMES.get(r.platform, r.platform)} {r.kind}" for r in coming[:MAX_LINES]]
-        lines += ["", f"Needs attention: {len(attention)}"
+        lines += ["", f"Needs attention: {attention_count}"
                   + (f"; paused: {', '.join(PLATFORM_NAMES.get(p, p) for p in paused)}" if paused else "")]
-        lines += [f"- {self._delivery_line(r)}" for r in attention[:MAX_LINES]]
+        lines += [f"- {self._delivery_line(r)}" for r in attention]
         return f"oneyearago digest for {today.date().isoformat()}", "\n".join(lines)
 
     def test(self) -> list[tuple[str, bool]]:
