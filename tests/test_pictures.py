@@ -108,7 +108,7 @@ def test_a_bad_picture_is_a_load_error_naming_the_file_and_line(tmp_path, images
     problems = [str(p) for p in caught.value.problems]
     assert len(problems) == 1 and problems[0].startswith(f"{path}:1: pics: ")
     assert message in problems[0], problems[0]
-    assert "(" in problems[0].split(message)[-1] or "hint" not in problems[0]  # a hint follows
+    assert problems[0].endswith(")") and " (" in problems[0].split(message, 1)[1]  # a hint follows
 
 
 def test_a_reddit_gallery_holds_captions_of_180_characters_and_inline_posts_longer(tmp_path):
