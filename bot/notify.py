@@ -99,7 +99,7 @@ class Notifier:
         with self.store.session() as session:
             rows = list(session.scalars(select(WorkerRow)))
         for row in rows:
-            if workers._dead_here(row) or row.heartbeat_at < now - lease:
+            if workers.dead_here(row) or row.heartbeat_at < now - lease:
                 self._crash.append(Notice(
                     f"crash:{row.id}:{row.heartbeat_at.isoformat()}",
                     f"The bot started again after a run that did not stop cleanly ({row.id}, last heard from "

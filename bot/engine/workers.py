@@ -36,7 +36,7 @@ def register(engine: Engine) -> None:
     at, lease = engine.clock(), engine.settings.lease
     with engine.store.session() as session:
         live = [w for w in session.scalars(select(WorkerRow)) if w.id != engine.worker
-                and w.heartbeat_at > at - lease and not _dead_here(w)]
+                and w.heartbeat_at > at - lease and not dead_here(w)]
         if live and engine.store.is_sqlite:
             other = live[0]
             raise StoreError(f"another worker ({other.id}, last seen {other.heartbeat_at:%H:%M:%S} UTC) "
@@ -90,7 +90,7 @@ def deregister(engine: Engine) -> None:
         session.execute(delete(WorkerRow).where(WorkerRow.id == engine.worker))
 
 
-def _dead_here(worker: WorkerRow) -> bool:
+def dead_here(worker: WorkerRow) -> bool:
     """Whether a worker row belongs to a process of this host that no longer exists (killed, crashed)."""
     if worker.host != socket.gethostname():
         return False
