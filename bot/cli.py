@@ -295,9 +295,11 @@ def _print_events(report: RunReport, settings: Settings, *, show_posted: bool = 
 @click.option("--render/--defer", default=None,
               help="Render every post now (and report cuts), or leave it until shortly before it is due. "
                    "Default: render loads of up to 2,000 new stories now.")
+@click.option("--force", is_flag=True, help="Overwrite stories edited in the dashboard since they were last loaded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
-def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | None, as_json: bool) -> None:
+def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | None, force: bool,
+         as_json: bool) -> None:
     """Load story files (YAML, JSON, JSON Lines, CSV, Markdown) or folders of them into the queue."""
     settings = state.settings
     now = utcnow()
@@ -310,7 +312,7 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | No
         if progress is not None and task is not None:
             progress.update(task, description="queueing", total=len(stories), completed=0)
         report = Planner(state.store, settings, templates=operator_templates(settings)).load(
-            stories, now=now, dry_run=dry_run, render=render, progress=tick)
+            stories, now=now, dry_run=dry_run, render=render, progress=tick, force=force)
     if as_json:
         _print_json(report.to_dict())
         return
@@ -319,6 +321,8 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | No
               f"{report.unchanged} unchanged; deliveries: +{report.deliveries_added} "
               f"~{report.deliveries_updated} -{report.deliveries_removed}.")
     for title, items, style in (("updated (not yet posted parts follow the edit)", report.updated, "cyan"),
+                                ("new drafts, posted only once approved (`oneyearago approve ID`)",
+                                 report.drafts, "cyan"),
                                 ("moved to make room on a busy day", report.moved, "cyan"),
                                 ("too late to change", report.too_late, "yellow"),
                                 ("will be cut to fit", report.cuts, "yellow"),
@@ -614,6 +618,28 @@ def status(state: State, as_json: bool) -> None:
                       f"· {row.story_id}")
     elif not view.counts:
         out.print("The queue is empty: `oneyearago load FILE` adds stories.")
+
+
+@cli.command()
+@click.argument("story_ids", metavar="STORY_ID...", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@pass_state
+def approve(state: State, story_ids: tuple[str, ...], as_json: bool) -> None:
+    """Make draft stories part of the queue: they are posted on their anniversary."""
+    report = Planner(state.store, state.settings, templates=operator_templates(state.settings)).approve(
+        story_ids, now=utcnow(), origin="cli")
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        if report.approved:
+            out.print(Text(f"Approved {len(report.approved)}: {', '.join(report.approved)}."))
+        if report.not_drafts:
+            out.print(Text(f"Already in the queue (not drafts): {', '.join(report.not_drafts)}."))
+        if report.unknown:
+            out.print(Text(f"No such story: {', '.join(report.unknown)} (`oneyearago status` lists drafts)."),
+                      style="red")
+    if report.unknown:
+        raise SystemExit(1)
 
 
 @cli.command()

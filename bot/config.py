@@ -478,6 +478,46 @@ class Settings:
         _clock_time,
         group="notifications"
     )
+    # The editorial loop: drafts, reveals, link checks
+    require_approval: bool = setting(
+        "false",
+        "Every story loaded or captured starts as a draft, posted only once `oneyearago approve` (or the "
+        "dashboard) approves it; captured stories are always drafts",
+        _bool,
+        group="editorial"
+    )
+    reveal_lead: dt.timedelta = setting(
+        "14d",
+        "A story due within this time whose reveal (one_year_later) is empty is listed as needing one "
+        "(status, agenda, the dashboard, notifications)",
+        _span(dt.timedelta(days=365)),
+        group="editorial"
+    )
+    link_check: str = setting(
+        "auto",
+        "Check each story's link a few days before its anniversary: on, off, or auto (on in live mode)",
+        _choice(("auto", "on", "off")),
+        group="editorial"
+    )
+    link_check_ahead: dt.timedelta = setting(
+        "3d",
+        "How long before a story's anniversary its link is checked",
+        _span(dt.timedelta(days=60)),
+        group="editorial"
+    )
+    link_check_timeout: dt.timedelta = setting(
+        "10s",
+        "How long a link check waits for the story's site to answer (redirects are followed)",
+        _span(dt.timedelta(minutes=2)),
+        group="editorial"
+    )
+    archive_lookup_url: str = setting(
+        "",
+        "The archive lookup service offering a copy of a dead link (e.g. https://archive.org/wayback/available); "
+        "empty: off",
+        _http_url,
+        group="editorial"
+    )
     # X (tweepy, API v2, OAuth 1.0a user context)
     x_consumer_key: Secret = setting(
         "",

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -141,8 +142,44 @@ class StoryRow(Base):
     root_due: Mapped[dt.datetime]
     rendered: Mapped[bool] = mapped_column(default=True)
     """Whether the story's deliveries exist yet: big loads render each story a day before it is due."""
+    draft: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """A draft (captured, or loaded with ``ONEYEARAGO_REQUIRE_APPROVAL``) has no deliveries and is never
+    posted until ``approve`` (migration 0011)."""
+    edited_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    """When the story was last changed in the dashboard since it was last loaded from a file: a load of a
+    different version refuses to overwrite that edit without ``--force``."""
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+
+
+class StoryChangeRow(Base):
+    """One change of a story: when, where it came from, and what changed (migration 0011)."""
+
+    __tablename__ = "story_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    story_id: Mapped[str] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime]
+    source: Mapped[str] = mapped_column(String(16))
+    """Where the change came from: ``file``, ``capture``, ``dashboard`` or ``approve``."""
+    origin: Mapped[str] = mapped_column(Text)
+    """``FILE:LINE``, the feed and entry, or the dashboard."""
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Field -> ``[old, new]``; ``None`` when the story was created."""
+
+
+class LinkCheckRow(Base):
+    """Whether a story's link still answered when last checked, and the archived copy offered instead."""
+
+    __tablename__ = "link_checks"
+
+    story_id: Mapped[str] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    checked_at: Mapped[dt.datetime]
+    ok: Mapped[bool]
+    detail: Mapped[str] = mapped_column(Text)
+    """What the link answered (``HTTP 404``, ``timed out after 10 s``, ``HTTP 200``)."""
+    archive_url: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class DeliveryRow(Base):

@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from bot.accounts import remembered_limits
 from bot.config import Settings
 from bot.images import store_images
-from bot.models import SENT, DeliveryRow, StoryRow
+from bot.models import SENT, DeliveryRow, StoryChangeRow, StoryRow
 from bot.models import DeliveryStatus as S
 from bot.quotas import DAY, day_counts
 from bot.store import EncodedJSON, Store
@@ -62,11 +62,16 @@ class LoadReport:
     """Days on which a platform would post more than its quota allows."""
     links: list[str] = dataclasses.field(default_factory=list)
     """Story URLs a platform would link only in part (X ends a link before some trailing characters)."""
+    drafts: list[str] = dataclasses.field(default_factory=list)
+    """New stories queued as drafts: never posted until approved."""
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+
+SOURCES = ("file", "capture", "dashboard", "approve")
+"""Where a change of a story comes from (``story_changes.source``)."""
 
 BULK_ROWS = 200
 """Loads and renderings of at least this many stories refresh the database's planner statistics."""
@@ -176,17 +181,29 @@ class Planner:
         self.options = render_options(self.settings, self.templates, self.store)
 
     def load(self, stories: Sequence[Story], *, now: dt.datetime, dry_run: bool = False,
-             render: bool | None = None, progress: Callable[[int], None] | None = None) -> LoadReport:
+             render: bool | None = None, progress: Callable[[int], None] | None = None,
+             source: str = "file", force: bool = False, draft: bool | None = None) -> LoadReport:
         """Queue ``stories``; with ``dry_run`` compute the report and roll everything back.
 
         ``render`` forces (True) or defers (False) rendering of new stories; by default loads of up
         to :data:`EAGER_RENDER_LIMIT` new stories are rendered at once.
+
+        ``source`` says where the stories come from (:data:`SOURCES`), as each change's history records.
+        New stories start as drafts when ``draft`` is true, or (``draft`` unset) when the settings require
+        approval. A load from a file refuses to overwrite a story changed in the dashboard since it was
+        last loaded (a :class:`StoryError` naming the file and line), unless ``force``; a dashboard save
+        marks the story as edited there.
         """
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r}")
         report = LoadReport(stories=len(stories), dry_run=dry_run)
         self.refresh_options()
+        if draft is None:
+            draft = self.settings.require_approval or source == "capture"
         with gc_paused(), self.store.sessions() as session:
             try:
-                self._load(session, stories, now, report, render, progress)
+                self._load(session, stories, now, report, render, progress, source=source, force=force,
+                           draft=draft)
             except BaseException:
                 session.rollback()
                 raise
@@ -212,8 +229,8 @@ class Planner:
         self.refresh_options()
         count = 0
         for chunk in _chunks(list(dict.fromkeys(story_ids)), 200):
-            for row in session.scalars(select(StoryRow).where(StoryRow.id.in_(chunk),
-                                                              StoryRow.rendered.is_(False))):
+            for row in session.scalars(select(StoryRow).where(StoryRow.id.in_(chunk), StoryRow.rendered.is_(False),
+                                                              StoryRow.draft.is_(False))):
                 item = Story.from_content(row.content)
                 try:
                     wanted = desired_deliveries(item, row.root_due, self.settings, self.options)
@@ -231,7 +248,8 @@ class Planner:
 
         With ``session``, in that session's transaction, which the caller commits or rolls back (a dry run).
         """
-        due = (select(StoryRow.id).where(StoryRow.rendered.is_(False), StoryRow.root_due <= until)
+        due = (select(StoryRow.id).where(StoryRow.rendered.is_(False), StoryRow.draft.is_(False),
+                                         StoryRow.root_due <= until)
                .order_by(StoryRow.root_due).limit(limit))
         if session is not None:
             return self._render(session, list(session.scalars(due)), now, None)
@@ -250,7 +268,7 @@ class Planner:
         self.refresh_options()
         with self.store.session() as session:
             stories = list(session.execute(select(StoryRow.content, StoryRow.root_due).where(
-                StoryRow.rendered.is_(False), StoryRow.root_due >= start - dt.timedelta(days=7),
+                StoryRow.rendered.is_(False), StoryRow.draft.is_(False), StoryRow.root_due >= start - dt.timedelta(days=7),
                 StoryRow.root_due < end)))
         shown: list[DeliveryRow] = []
         for content, root_due in stories:
@@ -267,7 +285,8 @@ class Planner:
     def next_render(self) -> dt.datetime | None:
         """When the next unrendered story has to be rendered."""
         with self.store.session() as session:
-            due = session.scalar(select(func.min(StoryRow.root_due)).where(StoryRow.rendered.is_(False)))
+            due = session.scalar(select(func.min(StoryRow.root_due)).where(StoryRow.rendered.is_(False),
+                                                                           StoryRow.draft.is_(False)))
         if due is None:
             return None
         due = due if due.tzinfo else due.replace(tzinfo=dt.UTC)
@@ -276,17 +295,26 @@ class Planner:
     # ------------------------------------------------------------------ internals
 
     def _load(self, session: Session, stories: Sequence[Story], now: dt.datetime, report: LoadReport,
-              render: bool | None, progress: Callable[[int], None] | None) -> None:
+              render: bool | None, progress: Callable[[int], None] | None, *, source: str = "file",
+              force: bool = False, draft: bool = False) -> None:
         existing: dict[str, tuple[str, int, dt.datetime, str | None]] = {}
+        drafts: set[str] = set()
+        edited: dict[str, dt.datetime] = {}
         ids = [s.id for s in stories]
         for chunk in _chunks(ids, 500):
-            for sid, chash, seq, due, day in session.execute(
-                select(StoryRow.id, StoryRow.content_hash, StoryRow.seq, StoryRow.root_due, StoryRow.window_day)
+            for sid, chash, seq, due, day, is_draft, edited_at in session.execute(
+                select(StoryRow.id, StoryRow.content_hash, StoryRow.seq, StoryRow.root_due, StoryRow.window_day,
+                       StoryRow.draft, StoryRow.edited_at)
                 .where(StoryRow.id.in_(chunk))
             ):
                 existing[sid] = (chash, seq, due, day)
+                if is_draft:
+                    drafts.add(sid)
+                if edited_at is not None:
+                    edited[sid] = edited_at
         next_seq = (session.scalar(select(func.max(StoryRow.seq))) or 0) + 1
         changed: list[tuple[Story, str, bool]] = []  # (story, hash, is_new)
+        conflicts: list[Problem] = []
         contents: dict[str, dict[str, Any]] = {}
         touched_days: set[str] = set()
         days: dict[str, dt.date | None] = {}
@@ -299,6 +327,12 @@ class Planner:
             if old is not None and old[0] == chash:
                 report.unchanged += 1
                 continue
+            if old is not None and source != "dashboard" and story.id in edited and not force:
+                conflicts.append(_problem(story, f"was edited in the dashboard on {edited[story.id]:%Y-%m-%d %H:%M} "
+                                                 "UTC since it was last loaded; this file's version differs",
+                                          "keep the edit with `oneyearago export` into this file, or load "
+                                          "with --force to overwrite it"))
+                continue
             changed.append((story, chash, old is None))
             if story.url and "x" in story_platforms(story, self.settings) \
                     and (note := x_link_note(story.url)) is not None:
@@ -308,6 +342,8 @@ class Planner:
                 touched_days.add(day.isoformat())  # type: ignore[attr-defined]
             if old is not None and old[3]:
                 touched_days.add(old[3])
+        if conflicts:
+            raise StoryError(conflicts)
         new_count = sum(1 for _, _, is_new in changed if is_new)
         eager = render if render is not None else new_count <= EAGER_RENDER_LIMIT
         report.deferred = 0 if eager else new_count
@@ -323,20 +359,34 @@ class Planner:
             sid: (day.isoformat(), seqs[sid] if sid in seqs else existing[sid][1])
             for sid, day in days.items() if day is not None})
         changed_ids = {s.id for s, _, _ in changed}
+        old_contents = self._old_contents(session, [s.id for s, _, is_new in changed if not is_new])
         new_rows = []
+        history: list[dict[str, Any]] = []
+        edited_at = now if source == "dashboard" else None
         for story, chash, is_new in changed:
             day = days[story.id]  # type: ignore[assignment]
             due = root_due[story.id] if day is None else slot_due[story.id]
             root_due[story.id] = due
             values = {"content": contents[story.id], "content_hash": chash, "origin": story.origin,
-                      "window_day": day.isoformat() if day else None, "root_due": due, "updated_at": now}  # type: ignore[attr-defined]
+                      "window_day": day.isoformat() if day else None,  # type: ignore[attr-defined]
+                      "root_due": due, "updated_at": now, "edited_at": edited_at}
             if is_new:
                 new_rows.append({"id": story.id, "seq": seqs[story.id], "created_at": now,
-                                 "rendered": eager, **values})
+                                 "rendered": eager and not draft, "draft": draft, **values})
+                if draft:
+                    report.drafts.append(story.id)
+                history.append({"story_id": story.id, "at": now, "source": source, "origin": story.origin,
+                                "changes": None})
             else:
-                session.execute(update(StoryRow).where(StoryRow.id == story.id).values(rendered=True, **values))
+                is_draft = story.id in drafts
+                session.execute(update(StoryRow).where(StoryRow.id == story.id)
+                                .values(rendered=not is_draft, **values))
+                history.append({"story_id": story.id, "at": now, "source": source, "origin": story.origin,
+                                "changes": content_changes(old_contents.get(story.id) or {}, contents[story.id])})
         for chunk in _chunks(new_rows, 2000):
             session.execute(StoryRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
+        for chunk in _chunks(history, 2000):
+            session.execute(StoryChangeRow.__table__.insert(), chunk)  # type: ignore[attr-defined]
         # the images of the stories written, by hash, in the same transaction as the stories
         store_images(session, [image for s, _, _ in changed
                                for image in (s.prepared_image, *s.prepared_pictures) if image is not None], now)
@@ -346,8 +396,9 @@ class Planner:
             due = root_due[story.id]
             if due < now - self.settings.grace:
                 report.past_due.append(f"{story.id}: anniversary was {due:%Y-%m-%d %H:%M} UTC")
-            if is_new and not eager:
-                report.added.append(story.id)
+            is_draft = (is_new and draft) or story.id in drafts
+            if not eager and (is_new or is_draft):
+                (report.added if is_new else report.updated).append(story.id)
             else:
                 try:
                     wanted = desired_deliveries(story, due, self.settings, self.options)
@@ -357,7 +408,9 @@ class Planner:
                     continue
                 report.cuts += [f"{story.id}: cut to fit {part.platform} ({part.kind})" for part, _ in wanted
                                 if part.cut]
-                if is_new:
+                if is_draft:  # checked as any story is; its posts are made when it is approved
+                    (report.added if is_new else report.updated).append(story.id)
+                elif is_new:
                     report.added.append(story.id)
                     inserts += [self._row(story.id, part, when, now) for part, when in wanted]
                     report.deliveries_added += len(wanted)
@@ -378,6 +431,37 @@ class Planner:
             if sid not in changed_ids and self._move_unsent(session, sid, due, now):
                 report.moved.append(f"{sid}: now due {due:%Y-%m-%d %H:%M} UTC")
         report.over_quota = self._over_quota(session, sorted(root_due.values()))
+
+    @staticmethod
+    def _old_contents(session: Session, ids: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(ids, 500):
+            found.update((sid, content) for sid, content in
+                         session.execute(select(StoryRow.id, StoryRow.content).where(StoryRow.id.in_(chunk))))
+        return found
+
+    def approve(self, story_ids: Sequence[str], *, now: dt.datetime, origin: str = "cli") -> ApproveReport:
+        """Make drafts part of the queue: rendered now (their posts checked as a load checks them)."""
+        report = ApproveReport()
+        with self.store.session() as session:
+            rows = {row.id: row for chunk in _chunks(list(dict.fromkeys(story_ids)), 500)
+                    for row in session.scalars(select(StoryRow).where(StoryRow.id.in_(chunk)))}
+            for sid in dict.fromkeys(story_ids):
+                row = rows.get(sid)
+                if row is None:
+                    report.unknown.append(sid)
+                elif not row.draft:
+                    report.not_drafts.append(sid)
+                else:
+                    row.draft = False
+                    row.rendered = False
+                    row.updated_at = now
+                    session.add(StoryChangeRow(story_id=sid, at=now, source="approve", origin=origin,
+                                               changes={"draft": [True, False]}))
+                    report.approved.append(sid)
+        if report.approved:
+            self.render_stories(report.approved, now=now)
+        return report
 
     def _over_quota(self, session: Session, dues: list[dt.datetime]) -> list[str]:
         """Days touched by this load on which a platform would go over a quota (as the engine counts:
@@ -506,6 +590,26 @@ class Planner:
                 continue
             report.too_late.append(f"{story.id}: {row.platform} {row.kind} part {row.part} is already "
                                    f"{row.status} and stays, though the edited story no longer has it")
+
+
+@dataclasses.dataclass
+class ApproveReport:
+    """What ``approve`` did."""
+
+    approved: list[str] = dataclasses.field(default_factory=list)
+    not_drafts: list[str] = dataclasses.field(default_factory=list)
+    """Stories already part of the queue (left as they were)."""
+    unknown: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def content_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """What changed between two story contents: field -> ``[old, new]`` (the prepared images' hashes
+    are part of the ``images`` fields)."""
+    return {key: [old.get(key), new.get(key)] for key in dict.fromkeys([*old, *new])
+            if old.get(key) != new.get(key)}
 
 
 def _update_unsent(session: Session, row: DeliveryRow, **values: Any) -> bool:

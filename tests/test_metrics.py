@@ -327,7 +327,7 @@ def test_health_exit_codes(env, capsys):
         with store.engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = '0008'"))
         code, out, _ = run_cli(capsys, "health")
-        assert code == 1 and "revision 0008" in out and "0010" in out
+        assert code == 1 and "revision 0008" in out and f"needs {Store.head_revision()}" in out
     finally:
         store.dispose()
     (env / "other.db").write_text("not a database at all, just text" * 100)

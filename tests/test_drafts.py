@@ -1,0 +1,95 @@
+"""Drafts, approval, the history of each story, and loads that would overwrite a dashboard edit."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from bot.models import StoryChangeRow, StoryRow
+from bot.planner import Planner
+from bot.sources.templates import load_templates
+from posts.errors import StoryError
+from tests.conftest import story
+from tests.test_engine import rows
+
+UTC = dt.UTC
+NOW = dt.datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def changes(store, story_id):
+    with store.session() as session:
+        return [(c.source, c.origin, c.changes) for c in session.scalars(
+            select(StoryChangeRow).where(StoryChangeRow.story_id == story_id).order_by(StoryChangeRow.id))]
+
+
+def test_a_draft_has_no_deliveries_until_approved(planner, store):
+    report = planner.load([story("a")], now=NOW, draft=True)
+    assert report.drafts == ["a"] and report.added == ["a"] and report.deliveries_added == 0
+    assert rows(store) == []
+    assert planner.render_due(NOW + dt.timedelta(days=3650), now=NOW) == 0  # the engine's render skips it
+    assert planner.next_render() is None
+    approved = planner.approve(["a", "a", "nope"], now=NOW, origin="cli")
+    assert approved.approved == ["a"] and approved.unknown == ["nope"]
+    assert {r.kind for r in rows(store)} == {"root", "followup"}
+    assert planner.approve(["a"], now=NOW).not_drafts == ["a"]
+    assert [c[0] for c in changes(store, "a")] == ["file", "approve"]
+
+
+def test_a_draft_is_never_posted_by_the_engine(planner, store, engine, fakes, clock):
+    planner.load([story("a", dt.datetime(2025, 1, 2, 12, tzinfo=UTC))], now=NOW, draft=True)
+    clock["t"] = NOW + dt.timedelta(days=2)
+    engine.run_once()
+    assert rows(store) == [] and all(not fake.posts for fake in fakes.values())
+
+
+def test_require_approval_makes_new_stories_drafts_but_leaves_queued_ones(make_settings, store):
+    Planner(store, make_settings()).load([story("old")], now=NOW)
+    planner = Planner(store, make_settings(require_approval="true"))
+    report = planner.load([story("old", headline="Edited"), story("new")], now=NOW)
+    assert report.drafts == ["new"]
+    with store.session() as session:
+        assert dict(session.execute(select(StoryRow.id, StoryRow.draft)).tuples().all()) == {"old": False, "new": True}
+    assert {r.story_id for r in rows(store)} == {"old"}
+
+
+def test_a_draft_is_checked_as_a_load_checks_any_story(tmp_path, store, settings):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "x_root.j2").write_text("{{ url }} " + "padding " * 60)
+    planner = Planner(store, settings, templates=load_templates(tmp_path / "t"))
+    with pytest.raises(StoryError) as caught:
+        planner.load([story("a", dt.datetime(2025, 3, 1, 12, tzinfo=UTC))], now=NOW, draft=True)
+    assert "cannot be rendered" in str(caught.value.problems[0])
+
+
+def test_history_records_each_change_with_its_source(planner, store):
+    planner.load([story("a")], now=NOW)
+    planner.load([dataclasses.replace(story("a"), headline="Changed", origin="f.yaml:3")], now=NOW)
+    planner.load([dataclasses.replace(story("a"), headline="Changed", origin="f.yaml:3")], now=NOW)  # unchanged
+    history = changes(store, "a")
+    assert len(history) == 2 and history[0][2] is None
+    assert history[1][0] == "file" and history[1][1] == "f.yaml:3"
+    assert history[1][2]["headline"][1] == "Changed" and "summary" not in history[1][2]
+
+
+def test_a_load_does_not_overwrite_a_dashboard_edit_without_force(planner, store):
+    planner.load([story("a")], now=NOW)
+    planner.load([dataclasses.replace(story("a"), one_year_later="Written in the browser")], now=NOW,
+                 source="dashboard")
+    with pytest.raises(StoryError) as caught:
+        planner.load([dataclasses.replace(story("a"), origin="stories.yaml:7")], now=NOW)
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.line) == ("stories.yaml", 7) and "edited in the dashboard" in problem.message
+    assert "--force" in problem.hint
+    with store.session() as session:
+        assert session.get(StoryRow, "a").content["one_year_later"] == "Written in the browser"
+    # the same content as the edit (an export of it) loads as unchanged; --force overwrites
+    same = planner.load([dataclasses.replace(story("a"), one_year_later="Written in the browser")], now=NOW)
+    assert same.unchanged == 1
+    planner.load([story("a")], now=NOW, force=True)
+    with store.session() as session:
+        row = session.get(StoryRow, "a")
+        assert row.content["one_year_later"] == story("a").one_year_later and row.edited_at is None
+    assert [c[0] for c in changes(store, "a")] == ["file", "dashboard", "file"]
