@@ -43,6 +43,7 @@ from bot.store import Store, explain_db_error, sqlite_path
 from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
 from posts import limits
 from posts.clock import utcnow
+from posts.durations import human_duration
 from posts.errors import BotError, ConfigError, StoreError, StoryError
 from posts.masking import Masker
 from posts.story import PLATFORM_NAMES, PLATFORMS
@@ -349,6 +350,59 @@ def load(state: State, paths: tuple[Path, ...], dry_run: bool, render: bool | No
         out.print("[dim]Dry run: nothing was written.[/]")
 
 
+@cli.command()
+@click.argument("feeds", metavar="FEED...", nargs=-1, required=True)
+@click.option("--since", metavar="DATE", help="Leave out entries dated before this (date or date-time, bot time zone).")
+@click.option("--dry-run", is_flag=True, help="Check and report; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_state
+def capture(state: State, feeds: tuple[str, ...], since: str | None, dry_run: bool, as_json: bool) -> None:
+    """Add each new entry of RSS or Atom feeds (files or http(s) URLs) as a draft story.
+
+    Entries captured before (same link or same id) are skipped, so it suits a daily cron line. Broken
+    entries are skipped with a warning on standard error; the exit status is 1 only when a feed cannot
+    be read at all. Drafts are posted once approved: `oneyearago approve STORY_ID`.
+    """
+    from bot.sources.feeds import capture as capture_feeds
+
+    settings = state.settings
+    begin = _parse_time(since, "--since", settings.timezone) if since else None
+    report = capture_feeds(feeds, Planner(state.store, settings, templates=operator_templates(settings)),
+                           now=utcnow(), since=begin, dry_run=dry_run,
+                           media=media_policy(settings, store=_existing_store(state)))
+    for problem in report.problems:
+        err.print(Text.assemble(("warning: ", "yellow"), f"{problem} — skipped"))
+    for warning in report.warnings:
+        err.print(Text.assemble(("note: ", "cyan"), warning))
+    for failure in report.unreadable:
+        err.print(Text.assemble(("error: ", "red"), mask(str(failure))))
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        verb = "Would capture" if dry_run else "Captured"
+        older = f", {report.older} older than --since" if report.older else ""
+        out.print(Text(f"{verb} {len(report.captured)} new drafts from {len(report.feeds)} feed"
+                       f"{'s' if len(report.feeds) != 1 else ''} ({report.entries} entries): "
+                       f"{len(report.skipped)} already captured{older}, {len(report.problems)} broken (skipped)."))
+        for sid in report.captured[:50]:
+            out.print(Text(f"  {sid}"))
+        if len(report.captured) > 50:
+            out.print(f"  … and {len(report.captured) - 50} more")
+        load = report.load
+        if load is not None and load.past_due:
+            out.print(f"[yellow]{len(load.past_due)} already past their anniversary (approving them would only "
+                      "mark them missed):[/]")
+            for item in load.past_due[:20]:
+                out.print(f"  {escape(item)}")
+        if report.captured and not dry_run:
+            out.print("[dim]Drafts are never posted: review them (`oneyearago status`, `oneyearago preview ID`), "
+                      "then `oneyearago approve ID...`.[/]")
+        if dry_run:
+            out.print("[dim]Dry run: nothing was written.[/]")
+    if report.unreadable:
+        raise SystemExit(1)
+
+
 class _NoProgress:
     def __enter__(self) -> None:
         return None
@@ -372,15 +426,32 @@ def _progress(enabled: bool) -> Any:
 @click.option("--to", "end", metavar="DATE", help="End (date or date-time; default 7 days after the start).")
 @click.option("--platform", type=click.Choice(PLATFORMS), help="Only this platform.")
 @click.option("--days", is_flag=True, help="Posts per platform per day against the quotas, with X's estimated cost.")
+@click.option("--drafts", "only_drafts", is_flag=True,
+              help="Only the drafts due in the period (stories not posted until approved).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
 def agenda(state: State, start: str | None, end: str | None, platform: str | None, days: bool,
-           as_json: bool) -> None:
-    """The deliveries due in a period, past or future, by due time; --days counts them per day."""
+           only_drafts: bool, as_json: bool) -> None:
+    """The deliveries due in a period, past or future, by due time; --days counts them per day.
+
+    Drafts have no deliveries: they are listed apart, below the table (--drafts lists only them).
+    Stories due within ONEYEARAGO_REVEAL_LEAD whose reveal is empty are marked "needs a reveal".
+    """
     settings = state.settings
     now = utcnow()
     begin = _parse_time(start, "--from", settings.timezone) if start else now
     finish = _parse_time(end, "--to", settings.timezone, end_of_day=True) if end else begin + dt.timedelta(days=7)
+    draft_count, draft_list = ops.drafts(state.store, start=begin, end=finish, limit=None if as_json else 50,
+                                         now=now, lead=settings.reveal_lead)
+    if only_drafts:
+        if as_json:
+            _print_json([d.to_dict() for d in draft_list])
+            return
+        _print_drafts(settings, draft_count, draft_list)
+        if not draft_count:
+            out.print("No drafts are due in that period.")
+        return
+    missing = {d.id for d in ops.needs_reveal(state.store, now, settings.reveal_lead)}
     planner = Planner(state.store, settings, templates=operator_templates(settings))
     rows = ops.agenda(state.store, start=begin, end=finish, now=now, platform=platform, planner=planner)
     counts = ops.agenda_days(state.store, rows, settings, start=begin, now=now, platform=platform,
@@ -401,7 +472,7 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
         return
     over_days = {(c.day, c.platform) for c in counts if c.over}
     if as_json:
-        _print_json([ops.delivery_dict(r) for r in rows])
+        _print_json([{**ops.delivery_dict(r), "needs_reveal": r.story_id in missing} for r in rows])
         return
     table = Table(title=f"Agenda {settings.local_time(begin)} → {settings.local_time(finish)}", title_justify="left")
     for col in ("due", "platform", "story", "post", "status", "text"):
@@ -411,12 +482,39 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
         post = row.kind + (f" {row.part}/{row.parts}" if row.parts > 1 else "")
         day = row.due_at.astimezone(ZoneInfo(settings.timezone)).date().isoformat()
         when = settings.local_time(row.due_at) + (" ⚠ over quota" if (day, row.platform) in over_days else "")
-        table.add_row(when, PLATFORM_NAMES[row.platform], row.story_id, post,
+        story_cell = Text(row.story_id)
+        if row.story_id in missing:
+            story_cell.append(" ⚠ needs a reveal", style="yellow")
+        table.add_row(when, PLATFORM_NAMES[row.platform], story_cell, post,
                       _status_text(row.status), _snippet(row.text, 48))
-    out.print(table if rows else "Nothing is due in that period.")
+    out.print(table if rows else "Nothing is due in that period." if not draft_count
+              else "No posts are due in that period.")
     if over_days:
         out.print(f"[yellow]{len(over_days)} platform-days exceed a quota: the engine will spread their posts "
                   "later; see `agenda --days`.[/]")
+    shown_missing = sorted({r.story_id for r in rows if r.story_id in missing})
+    if shown_missing:
+        out.print(Text(f"{len(shown_missing)} of these stories need a reveal (one_year_later is empty; without "
+                       f"one no follow-up goes out): {', '.join(shown_missing)}", style="yellow"))
+    _print_drafts(settings, draft_count, draft_list)
+
+
+def _print_drafts(settings: Settings, count: int, items: list[ops.StoryDue]) -> None:
+    """The drafts of an agenda's period, apart from its deliveries (they have none)."""
+    if not count:
+        return
+    table = Table(title=f"{count} draft{'s' if count != 1 else ''}, not posted until approved "
+                        "(`oneyearago approve ID...`)", title_justify="left")
+    for col in ("due", "story", "headline"):
+        table.add_column(col, overflow="fold" if col == "story" else "ellipsis", no_wrap=col != "story")
+    for item in items:
+        story_cell = Text(item.id)
+        if item.needs_reveal:
+            story_cell.append(" ⚠ needs a reveal", style="yellow")
+        table.add_row(settings.local_time(item.due), story_cell, _snippet(item.headline, 48))
+    out.print(table)
+    if count > len(items):
+        out.print(f"  … and {count - len(items)} more (`agenda --drafts --json` lists them all)")
 
 
 TONE_STYLE = {"ok": "green", "pending": "cyan", "sending": "magenta", "bad": "red", "warn": "yellow", "muted": "dim"}
@@ -577,12 +675,14 @@ def notify(state: State, send_test: bool) -> None:
 def status(state: State, as_json: bool) -> None:
     """Counts by status, recent problems, paused platforms and what posts next."""
     settings = state.settings
-    view = ops.status(state.store, utcnow())
+    view = ops.status(state.store, utcnow(), reveal_lead=settings.reveal_lead)
     if as_json:
         _print_json(view.to_dict())
         return
     waiting = f" ({view.unrendered} rendered a day before they are due)" if view.unrendered else ""
-    table = Table(title=f"{view.stories} stories{waiting}", title_justify="left")
+    drafted = f", {view.drafts} draft{'s' if view.drafts != 1 else ''} (not posted until approved)" \
+        if view.drafts else ""
+    table = Table(title=f"{view.stories} stories{drafted}{waiting}", title_justify="left")
     table.add_column("platform")
     order = [s.value for s in S]
     for name in order:
@@ -611,12 +711,24 @@ def status(state: State, as_json: bool) -> None:
         for row in view.problems:
             out.print(Text.assemble(f"  #{row.id} {row.story_id} {PLATFORM_NAMES[row.platform]} {row.kind} ",
                                     _status_text(row.status), f": {mask(row.last_error or '')}"))
+    if view.draft_stories:
+        out.print(f"[b]Drafts[/] ({view.drafts}; posted only once approved: `oneyearago approve ID...`)")
+        for item in view.draft_stories:
+            out.print(Text(f"  {settings.local_time(item.due)}  {item.id}"
+                           + (" · needs a reveal" if item.needs_reveal else "")))
+        if view.drafts > len(view.draft_stories):
+            out.print(f"  … and {view.drafts - len(view.draft_stories)} more (`oneyearago agenda --drafts` by period)")
+    if view.needs_reveal:
+        out.print(f"[b]Needs a reveal[/] (due within {human_duration(settings.reveal_lead)}, one_year_later empty: "
+                  "without one no follow-up goes out)")
+        for item in view.needs_reveal:
+            out.print(Text(f"  {settings.local_time(item.due)}  {item.id}" + (" (draft)" if item.draft else "")))
     if view.upcoming:
         out.print("[b]Next[/]")
         for row in view.upcoming:
             out.print(f"  {settings.local_time(row.due_at)}  {PLATFORM_NAMES[row.platform]} {row.kind} "
                       f"· {row.story_id}")
-    elif not view.counts:
+    elif not view.counts and not view.drafts:
         out.print("The queue is empty: `oneyearago load FILE` adds stories.")
 
 

@@ -2,7 +2,8 @@
 
 The notifier reads the queue, never the engine's memory, so what it tells is what the database says,
 whichever process (or worker) caused it. Each notice has a key (``delivery:42:failed``,
-``paused:x:<since>``, ``reveal:<story>``, ``digest:<day>``); the keys told are kept in the
+``paused:x:<since>``, ``reveal:<story>`` (a story due within ``ONEYEARAGO_REVEAL_LEAD`` whose
+``one_year_later`` is empty, drafts included), ``digest:<day>``); the keys told are kept in the
 ``notices`` table, so a notice is told once, not once per sweep, and not again after a restart. The
 notices found in one check go out as one message. A message is masked with the settings' secrets
 before it leaves, and never names a notification URL.
@@ -24,8 +25,9 @@ from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.engine import workers
-from bot.models import NEEDS_ATTENTION, DeliveryRow, NoticeRow, PlatformRow, StoryRow, WorkerRow
+from bot.models import NEEDS_ATTENTION, DeliveryRow, NoticeRow, PlatformRow, WorkerRow
 from bot.models import DeliveryStatus as S
+from bot.ops import needs_reveal
 from bot.store import Store
 from posts.clock import utcnow
 from posts.durations import human_duration
@@ -38,8 +40,6 @@ TOLD = (S.FAILED, S.UNCONFIRMED, S.MISSED)
 RECENT = dt.timedelta(days=7)
 """Deliveries that came to a told state longer ago than this are not told (when notifications are
 first turned on, last year's failures are not news)."""
-REVEAL_WARNING = dt.timedelta(days=7)
-"""A story due within this time whose reveal (``one_year_later``) is still empty is told."""
 CHECK_EVERY = dt.timedelta(seconds=60)
 """How often ``run`` checks; notices arising within one interval come as one message."""
 MAX_LINES = 40
@@ -108,6 +108,11 @@ class Notifier:
     def notices(self, now: dt.datetime) -> list[Notice]:
         """Everything that needs telling now and was not told yet, oldest first."""
         found = list(self._crash)
+        # A story due within ONEYEARAGO_REVEAL_LEAD whose reveal is empty, a draft too (it may be approved).
+        reveals = [Notice(f"reveal:{item.id}",
+                          f"{item.id}{' (a draft)' if item.draft else ''} goes out {self.settings.local_time(item.due)} "
+                          "and has no reveal yet (one_year_later): without one it gets no follow-up.")
+                   for item in needs_reveal(self.store, now, self.settings.reveal_lead)]
         with self.store.session() as session:
             for row in session.scalars(select(DeliveryRow).where(DeliveryRow.status.in_(TOLD),
                                                                  DeliveryRow.updated_at >= now - RECENT)
@@ -123,14 +128,7 @@ class Notifier:
                     found.append(Notice(f"ratelimit:{platform.name}:{platform.retry_at.isoformat()}",
                                         f"{name} is rate limited for {human_duration(platform.retry_at - now)}, "
                                         f"until {self.settings.local_time(platform.retry_at)}: its posts wait."))
-            for story_id, content, due in session.execute(
-                    select(StoryRow.id, StoryRow.content, StoryRow.root_due)
-                    .where(StoryRow.root_due >= now, StoryRow.root_due <= now + REVEAL_WARNING)
-                    .order_by(StoryRow.root_due)):
-                if not str((content or {}).get("one_year_later") or "").strip():
-                    found.append(Notice(f"reveal:{story_id}",
-                                        f"{story_id} goes out {self.settings.local_time(due)} and has no reveal "
-                                        "yet (one_year_later): without one it gets no follow-up."))
+            found += reveals
             told = set(session.scalars(select(NoticeRow.key).where(NoticeRow.key.in_([n.key for n in found]))))
         return [n for n in found if n.key not in told]
 

@@ -68,6 +68,64 @@ def agenda_days(store: Store, rows: list[DeliveryRow], settings: Settings, *, st
     return day_counts(earlier + rows, settings, days=days)
 
 
+@dataclasses.dataclass(frozen=True)
+class StoryDue:
+    """A story by its id, when its anniversary post is due, and what the operator must still do."""
+
+    id: str
+    due: dt.datetime
+    headline: str
+    draft: bool
+    """Not posted until approved."""
+    needs_reveal: bool = False
+    """Due within ``ONEYEARAGO_REVEAL_LEAD`` with an empty ``one_year_later``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "due": self.due.isoformat(), "headline": self.headline, "draft": self.draft,
+                "needs_reveal": self.needs_reveal}
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def needs_reveal(store: Store, now: dt.datetime, lead: dt.timedelta) -> list[StoryDue]:
+    """The stories (drafts too) due from ``now`` to ``now + lead`` whose reveal (``one_year_later``) is
+    still empty, soonest first: without one a story gets no follow-up."""
+    with store.session() as session:
+        rows = session.execute(select(StoryRow.id, StoryRow.content, StoryRow.root_due, StoryRow.draft)
+                               .where(StoryRow.root_due >= now, StoryRow.root_due <= now + lead)
+                               .order_by(StoryRow.root_due, StoryRow.id))
+        return [StoryDue(sid, _aware(due), str((content or {}).get("headline") or ""), bool(draft), True)
+                for sid, content, due, draft in rows
+                if not str((content or {}).get("one_year_later") or "").strip()]
+
+
+def drafts(store: Store, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
+           limit: int | None = None, now: dt.datetime | None = None,
+           lead: dt.timedelta | None = None) -> tuple[int, list[StoryDue]]:
+    """How many drafts are due in ``[start, end)`` (unbounded where not given), and the first ``limit`` of
+    them by due time; with ``now`` and ``lead``, each says whether it needs a reveal."""
+    where: list[Any] = [StoryRow.draft.is_(True)]
+    if start is not None:
+        where.append(StoryRow.root_due >= start)
+    if end is not None:
+        where.append(StoryRow.root_due < end)
+    with store.session() as session:
+        count = session.scalar(select(func.count()).select_from(StoryRow).where(*where)) or 0
+        stmt = select(StoryRow.id, StoryRow.content, StoryRow.root_due).where(*where).order_by(StoryRow.root_due,
+                                                                                               StoryRow.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        found = []
+        for sid, content, due in session.execute(stmt):
+            due = _aware(due)
+            missing = not str((content or {}).get("one_year_later") or "").strip()
+            soon = now is not None and lead is not None and now <= due <= now + lead
+            found.append(StoryDue(sid, due, str((content or {}).get("headline") or ""), True, missing and soon))
+    return count, found
+
+
 @dataclasses.dataclass
 class StatusView:
     counts: dict[str, int]
@@ -80,11 +138,20 @@ class StatusView:
     """Stories whose posts are made a day before they are due."""
     workers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     """Live workers and the deliveries each holds."""
+    drafts: int = 0
+    """Stories not posted until approved (they have no deliveries)."""
+    draft_stories: list[StoryDue] = dataclasses.field(default_factory=list)
+    """The first drafts by due time."""
+    needs_reveal: list[StoryDue] = dataclasses.field(default_factory=list)
+    """Stories due within the reveal lead whose ``one_year_later`` is empty."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "stories": self.stories,
             "unrendered_stories": self.unrendered,
+            "drafts": self.drafts,
+            "draft_stories": [d.to_dict() for d in self.draft_stories],
+            "needs_reveal": [d.to_dict() for d in self.needs_reveal],
             "workers": self.workers,
             "counts": self.counts,
             "by_platform": self.by_platform,
@@ -95,7 +162,12 @@ class StatusView:
         }
 
 
-def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int = 5) -> StatusView:
+def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int = 5,
+           reveal_lead: dt.timedelta | None = None, drafts_listed: int = 50) -> StatusView:
+    """The queue at a glance. With ``reveal_lead`` (``settings.reveal_lead``), the stories due within it
+    that still need a reveal are listed; the first ``drafts_listed`` drafts are always listed."""
+    draft_count, draft_list = drafts(store, limit=drafts_listed, now=now, lead=reveal_lead)
+    missing = needs_reveal(store, now, reveal_lead) if reveal_lead is not None else []
     with store.session() as session:
         counts: Counter[str] = Counter()
         by_platform: dict[str, dict[str, int]] = defaultdict(dict)
@@ -116,7 +188,7 @@ def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int 
             or_(PlatformRow.paused_reason.is_not(None), PlatformRow.retry_at > now))))
         stories = session.scalar(select(func.count()).select_from(StoryRow)) or 0
         unrendered = session.scalar(select(func.count()).select_from(StoryRow)
-                                    .where(StoryRow.rendered.is_(False))) or 0
+                                    .where(StoryRow.rendered.is_(False), StoryRow.draft.is_(False))) or 0
         workers = []
         for worker in session.scalars(select(WorkerRow).order_by(WorkerRow.started_at)):
             holds = [f"#{d.id} {d.story_id} {d.platform} {d.kind}" for d in session.scalars(
@@ -124,7 +196,8 @@ def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int 
             workers.append({"id": worker.id, "platforms": worker.platforms, "started_at": worker.started_at.isoformat(),
                             "heartbeat_at": worker.heartbeat_at.isoformat(),
                             "alive": worker.heartbeat_at > now - dt.timedelta(minutes=10), "holds": holds})
-    return StatusView(dict(counts), dict(by_platform), trouble, nxt, platforms, stories, unrendered, workers)
+    return StatusView(dict(counts), dict(by_platform), trouble, nxt, platforms, stories, unrendered, workers,
+                      draft_count, draft_list, missing)
 
 
 def delivery_target(target: str) -> int | None:
