@@ -18,9 +18,10 @@ error: the exit status is then 1, while the other feeds are still captured.
 **Already captured entries are skipped**: an entry whose link is the url of a story in the queue (from
 any source), or whose id (the entry's ``id``/``guid``, else its link) was captured before, or which
 appears twice in one run. The story id is derived from the entry's day, title and id
-(``2025-01-12-council-votes-budget-3f2a9c1d``), so the entry id is looked up as the story's primary key
-and the link as the stories' url, in two indexed or single-pass queries per run, whatever the size of
-the queue.
+(``2025-01-12-council-votes-budget-3f2a9c1d``, the last 8 characters standing for the entry id), so the
+entry id is looked up as the end of the story ids and the link as the stories' url: two queries per
+run, each one pass over the stories in the database (nothing is read into Python but the matches).
+A headline edited by the publisher (a new slug) or a changed link is still found by the other.
 
 A URL is fetched here, never by feedparser: with a deadline and a size cap, redirects followed a few
 times. The feed is the operator's own choice on the command line, so any address is fetched (an
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.models import StoryRow
 from bot.planner import LoadReport, Planner
@@ -371,7 +372,7 @@ def story_id(when: dt.date | dt.datetime, headline: str, key: str) -> str:
     """A stable id for a captured entry: its day, a slug of its title, and a hash of its feed id."""
     day = when.date() if isinstance(when, dt.datetime) else when
     slug = _SLUG_RE.sub("-", headline.lower()).strip("-")[:40].rstrip("-")
-    digest = hashlib.sha1(f"capture|{key}".encode()).hexdigest()[:8]
+    digest = entry_digest(key)
     return f"{day.isoformat()}-{slug}-{digest}" if slug else f"{day.isoformat()}-{digest}"
 
 
@@ -424,7 +425,7 @@ def read_entries(data: bytes, feed: str, problems: list[Problem], warnings: list
         entry_id = " ".join(str(item.get("id") or "").split())
         link = str(item.get("link") or "").strip()
         label = _label(number, headline, entry_id)
-        key = entry_id or link
+        key = entry_id or link or headline
         date_text = str(item.get("published") or item.get("updated") or "")
         date_parsed = item.get("published_parsed") if item.get("published") else item.get("updated_parsed")
         when, warning = entry_date(date_text, date_parsed)
@@ -452,7 +453,7 @@ def read_entries(data: bytes, feed: str, problems: list[Problem], warnings: list
             continue
         raw["date"] = when.isoformat()
         if headline:
-            raw["id"] = story_id(when, headline, key or headline)
+            raw["id"] = story_id(when, headline, key)
         entries.append(_Entry(feed, number, line, label, key, link, raw, when))
     return title, len(parsed.entries), entries
 
@@ -460,18 +461,27 @@ def read_entries(data: bytes, feed: str, problems: list[Problem], warnings: list
 # ---------------------------------------------------------------------------- capture
 
 
-def _already(store: Store, ids: Sequence[str], links: Sequence[str]) -> tuple[set[str], dict[str, str]]:
-    """Which of ``ids`` are stories already, and the story holding each of ``links`` as its url."""
-    found_ids: set[str] = set()
+def entry_digest(key: str) -> str:
+    """The part of a captured story's id that stands for its entry's id (the last 8 characters)."""
+    return hashlib.sha1(f"capture|{key}".encode()).hexdigest()[:8]
+
+
+def _already(store: Store, digests: Sequence[str], links: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The story captured from each entry id (by the :func:`entry_digest` its id ends in), and the story
+    holding each of ``links`` as its url: one pass over the stories each, in the database."""
+    found_digests: dict[str, str] = {}
     found_links: dict[str, str] = {}
+    tail = func.substr(StoryRow.id, func.length(StoryRow.id) - 8)
     url = StoryRow.content["url"].as_string()
     with store.session() as session:
-        for start in range(0, len(ids), 500):
-            found_ids.update(session.scalars(select(StoryRow.id).where(StoryRow.id.in_(ids[start:start + 500]))))
+        for start in range(0, len(digests), 500):
+            wanted = [f"-{d}" for d in digests[start:start + 500]]
+            for sid, end in session.execute(select(StoryRow.id, tail).where(tail.in_(wanted))):
+                found_digests.setdefault(end[1:], sid)
         for start in range(0, len(links), 500):
             for sid, link in session.execute(select(StoryRow.id, url).where(url.in_(links[start:start + 500]))):
                 found_links.setdefault(link, sid)
-    return found_ids, found_links
+    return found_digests, found_links
 
 
 def capture(sources: Iterable[str], planner: Planner, *, now: dt.datetime, since: dt.datetime | None = None,
@@ -517,32 +527,28 @@ def _before(when: dt.date | dt.datetime, since: dt.datetime) -> bool:
 
 def _new_only(store: Store, candidates: list[tuple[_Entry, Story]], report: CaptureReport) -> list[tuple[_Entry, Story]]:
     """The candidates not in the queue yet, nor twice in this run (the first of them is kept)."""
-    ids = [story.id for _, story in candidates]
+    digests = [entry_digest(entry.key) for entry, _ in candidates]
     links = [entry.link for entry, _ in candidates if entry.link]
-    found_ids, found_links = _already(store, list(dict.fromkeys(ids)), list(dict.fromkeys(links)))
+    found_ids, found_links = _already(store, list(dict.fromkeys(digests)), list(dict.fromkeys(links)))
     first_by_key: dict[str, _Entry] = {}
     first_by_link: dict[str, _Entry] = {}
-    first_by_id: dict[str, _Entry] = {}
     fresh = []
-    for entry, story in candidates:
+    for (entry, story), digest in zip(candidates, digests, strict=True):
         reason = ""
-        if story.id in found_ids:
-            reason = f"same id as story {story.id}"
+        if digest in found_ids:
+            reason = f"same id as story {found_ids[digest]}"
         elif entry.link in found_links:
             reason = f"same link as story {found_links[entry.link]}"
         else:
-            earlier = (first_by_key.get(entry.key) if entry.key else None) \
-                or (first_by_link.get(entry.link) if entry.link else None) or first_by_id.get(story.id)
+            earlier = first_by_key.get(entry.key) or (first_by_link.get(entry.link) if entry.link else None)
             if earlier is not None:
                 reason = f"twice in this run (as {earlier.label} of {earlier.feed})"
         if reason:
             report.skipped.append(Skipped(entry.feed, entry.label, reason))
             continue
-        if entry.key:
-            first_by_key[entry.key] = entry
+        first_by_key[entry.key] = entry
         if entry.link:
             first_by_link[entry.link] = entry
-        first_by_id[story.id] = entry
         fresh.append((entry, story))
     return fresh
 
@@ -570,5 +576,5 @@ def _load(planner: Planner, fresh: list[tuple[_Entry, Story]], *, now: dt.dateti
         return load
 
 
-__all__ = ["CaptureReport", "FeedError", "Skipped", "capture", "entry_date", "fetch", "html_to_text",
+__all__ = ["CaptureReport", "FeedError", "Skipped", "capture", "entry_date", "entry_digest", "fetch", "html_to_text",
            "read_entries", "story_id", "tag_word"]
