@@ -490,3 +490,26 @@ def test_notifications_tell_missing_reveals_within_the_reveal_lead_drafts_too(ma
             ["reveal:soon"]
     finally:
         store.dispose()
+
+
+def test_the_loop_capture_approve_write_a_reveal_and_watch_it_go_out(tmp_path, planner, store, engine, fakes, clock):
+    from bot.sources.stories import load_stories
+
+    feed = write(tmp_path, "feed.xml", rss(item(title="Council votes", link="https://news.example.com/vote",
+                                                guid="v1", date="Fri, 02 Jan 2025 12:00:00 +0000")))
+    (sid,) = capture([feed], planner, now=clock["t"]).captured
+    clock["t"] = dt.datetime(2026, 1, 2, 12, 1, tzinfo=UTC)
+    engine.run_once()
+    assert all(not fake.posts for fake in fakes.values())  # a draft: nothing goes out on its anniversary
+    clock["t"] = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    reveal_file = tmp_path / "reveal.yaml"
+    reveal_file.write_text(f"id: {sid}\ndate: 2025-01-02T12:00:00+00:00\nheadline: Council votes\n"
+                          "url: https://news.example.com/vote\none_year_later: The budget held all year.\n")
+    assert planner.approve([sid], now=clock["t"]).approved == [sid]
+    assert planner.load(load_stories([reveal_file]), now=clock["t"]).updated == [sid]
+    for hours in (12, 48):
+        clock["t"] = dt.datetime(2026, 1, 2, tzinfo=UTC) + dt.timedelta(hours=hours, minutes=1)
+        engine.run_once()
+    posted = [post for fake in fakes.values() for post in fake.posts]
+    assert any("Council votes" in str(post) for post in posted)
+    assert any("The budget held all year." in str(post) for post in posted)
