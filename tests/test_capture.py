@@ -271,6 +271,13 @@ def test_a_file_that_is_not_a_feed_or_is_missing_cannot_be_read(tmp_path, planne
     assert "is not an RSS or Atom feed" in str(report.unreadable[0]) and "no such file" in str(report.unreadable[1])
 
 
+def test_a_feed_whose_bytes_name_a_file_is_not_read_as_that_file(tmp_path, planner):
+    real = write(tmp_path, "real.xml", rss(item()))
+    trick = write(tmp_path, "trick.xml", real)  # its whole text is the path of a real feed
+    report = capture([trick], planner, now=NOW)
+    assert report.captured == [] and "is not an RSS or Atom feed" in str(report.unreadable[0])
+
+
 def test_since_leaves_out_older_entries(tmp_path, planner, store):
     feed = write(tmp_path, "feed.xml", rss(
         item(title="Old", link="https://news.example.com/old", date="Wed, 31 Dec 2025 23:00:00 -0500"),

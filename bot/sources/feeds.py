@@ -35,6 +35,7 @@ import datetime as dt
 import email.utils
 import hashlib
 import html
+import io
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -411,7 +412,8 @@ def read_entries(data: bytes, feed: str, problems: list[Problem], warnings: list
     """
     import feedparser
 
-    parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=True,
+    # A stream, never bytes: feedparser would try bytes as a file name first (and a str as a URL to fetch).
+    parsed = feedparser.parse(io.BytesIO(data), sanitize_html=True, resolve_relative_uris=True,
                               response_headers={"content-location": feed} if is_url(feed) else {})
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
