@@ -149,6 +149,16 @@ def test_html_is_reduced_to_the_text_a_reader_sees():
     assert html_to_text("AT&T") == "AT&T" and html_to_text("  plain   text ") == "plain text"
 
 
+def test_a_title_or_summary_too_long_for_a_story_is_cut_with_a_note():
+    text = rss(item(title="word " * 300, description="text " * 5000))
+    warnings: list[str] = []
+    _title, _count, (entry,) = read_entries(text.encode(), "feed.xml", [], warnings)
+    assert len(entry.raw["headline"]) <= 1000 and entry.raw["headline"].endswith("word…")
+    assert len(entry.raw["summary"]) <= 20_000 and entry.raw["summary"].endswith("…")
+    assert sorted(w.split(": ", 2)[2] for w in warnings) == ["the summary was cut to 20,000 characters",
+                                                             "the title was cut to 1,000 characters"]
+
+
 def test_a_category_becomes_one_tag_word():
     assert [tag_word(c) for c in ("World News", "ai", "#climate", "Tech/Science", "  ", "New-York")] == \
         ["WorldNews", "ai", "climate", "TechScience", "", "New-York"]

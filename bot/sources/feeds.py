@@ -446,7 +446,11 @@ def read_entries(data: bytes, feed: str, problems: list[Problem], warnings: list
             if tag and len(tag) + 1 <= room:
                 tags.append(tag)
                 room -= len(tag) + 1
-        raw: dict[str, Any] = {"headline": _cut(headline, MAX_FIELD_CHARS["headline"]), "summary": summary,
+        if len(headline) > MAX_FIELD_CHARS["headline"]:
+            headline = _cut(headline, MAX_FIELD_CHARS["headline"])
+            warnings.append(f"{feed}:{line}: {label}: the title was cut to {MAX_FIELD_CHARS['headline']:,} "
+                            "characters")
+        raw: dict[str, Any] = {"headline": headline, "summary": summary,
                                "url": link, "source": title, "tags": tags}
         if when is None:
             problems.append(Problem(feed, line, "", f"{label}: has no date (published or updated)"
