@@ -209,21 +209,45 @@ def _represent_text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
 
 
+class _Flow(list):  # type: ignore[type-arg]
+    """A list written on one line: ``[x, bluesky]``."""
+
+
+class _FlowMap(dict):  # type: ignore[type-arg]
+    """A mapping written on one line: ``{path: map.png, alt: A map}``."""
+
+
 _Dumper.add_representer(str, _represent_text)
+_Dumper.add_representer(_Flow, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=True))
+_Dumper.add_representer(_FlowMap, lambda dumper, data: dumper.represent_mapping(
+    "tag:yaml.org,2002:map", data.items(), flow_style=True))
+
+
+def _yaml_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` as YAML writes them: the story a block mapping, its lists and pictures on one line each."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in ("platforms", "tags"):
+            value = _Flow(value)
+        elif name in ("images", "followup_images"):
+            value = [_FlowMap(picture) for picture in value]
+        out[name] = value
+    return out
 
 _WIDE = 1 << 30
 """Lines are never folded: one field, one line (small diffs)."""
 
 
 def _yaml(data: Any) -> str:
-    text: str = yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, default_flow_style=None,
+    text: str = yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, default_flow_style=False,
                           width=_WIDE)
     return text
 
 
 def yaml_story(fields: dict[str, Any]) -> str:
     """One story as an item of a YAML list (``- id: …``)."""
-    return _yaml([fields])
+    return _yaml([_yaml_fields(fields)])
 
 
 def json_story(fields: dict[str, Any], *, indent: int | None = None) -> str:
@@ -260,7 +284,7 @@ def markdown_story(fields: dict[str, Any]) -> str:
     """One story as a Markdown story file: YAML front matter between ``---`` lines, then the body."""
     front = dict(fields)
     body = front.pop("body", "")
-    return "---\n" + _yaml(front) + "---\n" + ("\n" + body + "\n" if body else "")
+    return "---\n" + _yaml(_yaml_fields(front)) + "---\n" + ("\n" + body + "\n" if body else "")
 
 
 # ---------------------------------------------------------------------------- reading the queue
@@ -303,6 +327,8 @@ def stored_stories(store: Store, ids: Sequence[str] | None = None, *,
         if not rows:
             return
         yield from ((Story.from_content(row.content), origins[row.id]) for row in rows)
+        if len(rows) < chunk:
+            return
         last = (rows[-1].seq, rows[-1].id)
 
 
