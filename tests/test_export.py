@@ -466,3 +466,10 @@ def test_cli_export_of_a_queue_that_does_not_exist_writes_an_empty_file(cli_env,
     code, output, _ = run_cli(capsys, "export", "--format", "json")
     assert code == 0 and json.loads(output) == []
     assert not (cli_env / "queue.db").exists()  # nothing created
+
+
+def test_cli_a_file_that_cannot_be_written_is_one_clear_error(cli_env, capsys):
+    run_cli(capsys, "load", "stories.yaml")
+    code, output, error = run_cli(capsys, "export", "--out", "no-such-folder/out.yaml")
+    assert code == 1 and "cannot write no-such-folder" in error and "folder exists" in error
+    assert "internal error" not in error

@@ -476,16 +476,25 @@ def export(store: Store | None, ids: Sequence[str] | None, *, fmt: str | None = 
     def stories() -> Iterator[tuple[Story, str]]:
         return stored_stories(store, ids, chunk=chunk) if store is not None else iter(())
 
-    if to_folder:
-        assert out is not None
-        _export_folder(stories, out, paths, report)
-    elif out is None:
-        assert stdout is not None
-        report.stories = write_stories(stories(), fmt, stdout, paths)
-    else:
-        with atomic_write(out) as stream:
-            report.stories = write_stories(stories(), fmt, stream, paths)
-        report.files, report.file_count = [str(out)], 1
+    try:
+        if to_folder:
+            assert out is not None
+            _export_folder(stories, out, paths, report)
+        elif out is None:
+            assert stdout is not None
+            report.stories = write_stories(stories(), fmt, stdout, paths)
+        else:
+            with atomic_write(out) as stream:
+                report.stories = write_stories(stories(), fmt, stream, paths)
+            report.files, report.file_count = [str(out)], 1
+    except BrokenPipeError:
+        raise  # standard output closed early (``export | head``): not an error of the export
+    except OSError as exc:
+        where = "standard output" if out is None else str(out)
+        hint = ("check where standard output goes, and that its disk has room" if out is None else
+                "check that the folder exists and can be written, and that the disk has room; "
+                f"{out} was left as it was")
+        raise ExportError(f"cannot write {where}: {exc.strerror or exc}", hint) from exc
     report.warnings, report.warned = paths.warnings, paths.warned
     return report
 
