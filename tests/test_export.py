@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 import os
 import tempfile
@@ -473,3 +474,16 @@ def test_cli_a_file_that_cannot_be_written_is_one_clear_error(cli_env, capsys):
     code, output, error = run_cli(capsys, "export", "--out", "no-such-folder/out.yaml")
     assert code == 1 and "cannot write no-such-folder" in error and "folder exists" in error
     assert "internal error" not in error
+
+
+def test_a_file_too_large_for_load_is_warned_about(tmp_path, planner, store, monkeypatch):
+    from posts import limits
+
+    path = tmp_path / "s.yaml"
+    path.write_text(STORIES_YAML)
+    planner.load(load_stories([path]), now=NOW)
+    assert export(store, None, out=tmp_path / "a.yaml").warned == 0
+    monkeypatch.setitem(limits.MAX_FILE_BYTES, "yaml", 100)
+    report = export(store, None, out=tmp_path / "b.yaml")
+    assert report.warned == 1 and "at most 100 bytes" in report.warnings[0] and "jsonl" in report.warnings[0]
+    assert export(store, None, fmt="yaml", stdout=io.StringIO()).warned == 1

@@ -43,7 +43,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import yaml
 from sqlalchemy import and_, func, or_, select
@@ -52,6 +52,7 @@ from bot.models import StoryChangeRow, StoryRow
 from bot.sources.images import is_url
 from bot.sources.stories import CARD_REF, EXTENSIONS
 from bot.store import Store
+from posts import limits
 from posts.durations import format_duration
 from posts.errors import BotError
 from posts.story import FIELDS, Story, StoryImage
@@ -364,7 +365,13 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 # ---------------------------------------------------------------------------- writing
 
 
-def write_stories(stories: Iterable[tuple[Story, str]], fmt: str, stream: IO[str],
+class TextSink(Protocol):
+    """Where story text is written: a text file, standard output, a buffer."""
+
+    def write(self, text: str, /) -> int: ...
+
+
+def write_stories(stories: Iterable[tuple[Story, str]], fmt: str, stream: TextSink,
                   rebase: Rebase = _keep) -> int:
     """Write ``stories`` (with their origins) to ``stream`` as one story file in ``fmt``; returns how many.
 
@@ -482,11 +489,15 @@ def export(store: Store | None, ids: Sequence[str] | None, *, fmt: str | None = 
             _export_folder(stories, out, paths, report)
         elif out is None:
             assert stdout is not None
-            report.stories = write_stories(stories(), fmt, stdout, paths)
+            counted = _Counted(stdout)
+            report.stories = write_stories(stories(), fmt, counted, paths)
         else:
             with atomic_write(out) as stream:
-                report.stories = write_stories(stories(), fmt, stream, paths)
+                counted = _Counted(stream)
+                report.stories = write_stories(stories(), fmt, counted, paths)
             report.files, report.file_count = [str(out)], 1
+        if not to_folder:
+            _check_size(counted.bytes, fmt, "standard output" if out is None else str(out), paths)
     except BrokenPipeError:
         raise  # standard output closed early (``export | head``): not an error of the export
     except OSError as exc:
@@ -497,6 +508,26 @@ def export(store: Store | None, ids: Sequence[str] | None, *, fmt: str | None = 
         raise ExportError(f"cannot write {where}: {exc.strerror or exc}", hint) from exc
     report.warnings, report.warned = paths.warnings, paths.warned
     return report
+
+
+class _Counted:
+    """A text stream that counts the UTF-8 bytes written through it."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+        self.bytes = 0
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode("utf-8", "surrogatepass"))
+        return self.stream.write(text)
+
+
+def _check_size(size: int, fmt: str, where: str, paths: PicturePaths) -> None:
+    """A warning when ``load`` would refuse a file of ``size`` bytes in ``fmt`` as too large."""
+    limit = limits.MAX_FILE_BYTES["markdown" if fmt == "md" else fmt]
+    if size > limit:
+        paths.warn(f"{where} is {size:,} bytes; `load` reads a {fmt} story file of at most {limit:,} bytes "
+                   "(export as jsonl, or fewer stories to each file)")
 
 
 def _export_folder(stories: Callable[[], Iterator[tuple[Story, str]]], folder: Path, paths: PicturePaths,
