@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -38,7 +40,7 @@ from bot.notify import Notifier
 from bot.planner import Planner, operator_templates
 from bot.runner import RunLock, run_forever
 from bot.sdnotify import SystemdNotifier
-from bot.sources.export import FORMATS
+from bot.sources.export import FORMATS, ExportError
 from bot.sources.export import export as export_stories
 from bot.sources.stories import load_stories
 from bot.store import Store, explain_db_error, sqlite_path
@@ -668,9 +670,18 @@ def export_command(state: State, story_ids: tuple[str, ...], fmt: str | None, ou
     try:
         report = export_stories(_existing_store(state), list(story_ids) or None, fmt=fmt, out=out_path, stdout=stream,
                                 media_dir=state.settings.media_dir)
+        stream.flush()
+    except BrokenPipeError:  # the reader stopped early (`export | head`): stop quietly, as other tools do
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        raise SystemExit(1) from None
+    except OSError as exc:
+        raise ExportError(f"cannot write standard output: {exc.strerror or exc}",
+                          "check where standard output goes, and that its disk has room") from exc
     finally:
-        if stream is not stdout:
-            stream.flush()
+        if stream is not stdout:  # leave sys.stdout open and usable
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
             stream.detach()
     for warning in report.warnings:
         err.print(Text(f"warning: {warning}", style="yellow"))

@@ -487,3 +487,25 @@ def test_a_file_too_large_for_load_is_warned_about(tmp_path, planner, store, mon
     report = export(store, None, out=tmp_path / "b.yaml")
     assert report.warned == 1 and "at most 100 bytes" in report.warnings[0] and "jsonl" in report.warnings[0]
     assert export(store, None, fmt="yaml", stdout=io.StringIO()).warned == 1
+
+
+def test_cli_a_reader_that_stops_early_ends_the_export_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    settings = load_settings({"database_url": url}, environ={}, env_file=None)
+    store = Store(url)
+    try:
+        Planner(store, settings).load([Story(id=f"s{i}", date=dt.date(2025, 3, 1), headline=f"Story {i} " + "x" * 80)
+                                       for i in range(2000)], now=NOW, render=False)
+    finally:
+        store.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEYEARAGO_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--db", url, "export"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=tmp_path, env=env)
+    assert proc.stdout is not None and proc.stdout.readline() == b"- id: s0\n"
+    proc.stdout.close()  # as `head -1` does: the rest (well over a pipe's buffer) has nowhere to go
+    _, error = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and error == b""

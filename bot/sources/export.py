@@ -108,7 +108,8 @@ class PicturePaths:
 
     def __post_init__(self) -> None:
         self.folder = Path(os.path.abspath(self.folder))
-        self._target = _resolved(self.folder)
+        self.resolved = _resolved(self.folder)
+        """``folder`` with its symbolic links resolved, as picture paths are compared with it."""
 
     def warn(self, text: str) -> None:
         self.warned += 1
@@ -123,14 +124,14 @@ class PicturePaths:
         if file is None:
             return ref
         source = _resolved(Path(os.path.abspath(file)).parent)
-        if source == self._target:
+        if source == self.resolved:
             return ref
         picture = source / ref
         if not picture.exists():
             return ref  # the story file is not where it was loaded from (uploaded, or moved): as given
         picture = _resolved(picture)
         try:
-            return picture.relative_to(self._target).as_posix()
+            return picture.relative_to(self.resolved).as_posix()
         except ValueError:
             self.warn(f"{story_id}: {field} {ref!r} lies outside {self.folder}: written as {str(picture)!r}, "
                       "which `load` refuses (copy the picture into that folder and give its path there, or set "
@@ -535,7 +536,7 @@ def _export_folder(stories: Callable[[], Iterator[tuple[Story, str]]], folder: P
     """One Markdown file per story in ``folder``; every name is checked before anything is written."""
     def target(story: Story, origin: str) -> Path:
         file = origin_file(origin)
-        if file is not None and format_of(Path(file)) == "md" and _resolved(Path(file).parent) == paths._target:
+        if file is not None and format_of(Path(file)) == "md" and _resolved(Path(file).parent) == paths.resolved:
             return folder / Path(file).name
         return folder / f"{story.id}.md"
 
