@@ -476,9 +476,8 @@ def export(store: Store | None, ids: Sequence[str] | None, *, fmt: str | None = 
     if fmt == "md" and not to_folder and _count(store, ids) > 1:
         raise ExportError("a Markdown story file holds one story", "give --out FOLDER to write one .md file per "
                           "story, or export as yaml, json, jsonl or csv; nothing was written")
-    folder = out if to_folder else (out.parent if out is not None else Path.cwd())
-    assert folder is not None
-    paths = PicturePaths(Path(folder) if str(folder) else Path.cwd(), media_dir)
+    folder = out if to_folder and out is not None else (out.parent if out is not None else Path.cwd())
+    paths = PicturePaths(folder, media_dir)
     report = ExportReport()
 
     def stories() -> Iterator[tuple[Story, str]]:
