@@ -509,3 +509,35 @@ def test_cli_a_reader_that_stops_early_ends_the_export_quietly(tmp_path):
     proc.stdout.close()  # as `head -1` does: the rest (well over a pipe's buffer) has nowhere to go
     _, error = proc.communicate(timeout=60)
     assert proc.returncode == 1 and error == b""
+
+
+def test_cli_warns_about_each_picture_load_would_refuse(source, tmp_path, monkeypatch, capsys):
+    (tmp_path / "elsewhere").mkdir()
+    folder = isolate(tmp_path / "elsewhere", monkeypatch)  # the pictures are in the source's folder, not here
+    assert run_cli(capsys, "load", str(source))[0] == 0
+    monkeypatch.setattr("bot.sources.export.MAX_WARNINGS", 1)
+    code, _, error = run_cli(capsys, "export", "pics", "--out", "pics.yaml")
+    assert code == 0 and error.count("warning:") == 2
+    assert "pics: image 'pics/card.png' lies outside" in error and "… and 3 more" in error
+    assert str(source.parent / "pics" / "then.jpg") in (folder / "pics.yaml").read_text()
+
+
+def test_stories_that_differ_only_in_case_never_share_a_markdown_file(tmp_path, planner, store):
+    path = tmp_path / "s.yaml"
+    path.write_text("- {id: Story, date: 2025-03-01, headline: One}\n- {id: story, date: 2025-03-01, headline: Two}\n")
+    planner.load(load_stories([path]), now=NOW)
+    with pytest.raises(ExportError, match="Story and story would both be written"):
+        export(store, None, fmt="md", out=tmp_path / "md")
+    assert not (tmp_path / "md").exists()
+
+
+def test_cli_a_new_out_file_gets_the_usual_permissions_and_json_needs_out(cli_env, capsys):
+    run_cli(capsys, "load", "stories.yaml")
+    umask = os.umask(0o027)
+    try:
+        assert run_cli(capsys, "export", "--out", "new.csv")[0] == 0
+    finally:
+        os.umask(umask)
+    assert (cli_env / "new.csv").stat().st_mode & 0o777 == 0o640
+    code, output, error = run_cli(capsys, "export", "--json")
+    assert code == 2 and output == "" and "--json needs --out" in error
