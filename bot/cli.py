@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -38,6 +40,8 @@ from bot.notify import Notifier
 from bot.planner import Planner, operator_templates
 from bot.runner import RunLock, run_forever
 from bot.sdnotify import SystemdNotifier
+from bot.sources.export import FORMATS, ExportError
+from bot.sources.export import export as export_stories
 from bot.sources.stories import load_stories
 from bot.store import Store, explain_db_error, sqlite_path
 from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
@@ -752,6 +756,54 @@ def approve(state: State, story_ids: tuple[str, ...], as_json: bool) -> None:
                       style="red")
     if report.unknown:
         raise SystemExit(1)
+
+
+@cli.command("export")
+@click.argument("story_ids", metavar="[STORY_ID]...", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
+              help="yaml, json, jsonl, csv or md (Markdown, one story a file). Default: from --out's ending, else yaml.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), metavar="PATH",
+              help="Write this file (replaced atomically) instead of standard output; with --format md, a "
+                   "folder to write one file per story into.")
+@click.option("--json", "as_json", is_flag=True, help="With --out: print what was written as JSON.")
+@pass_state
+def export_command(state: State, story_ids: tuple[str, ...], fmt: str | None, out_path: Path | None,
+                   as_json: bool) -> None:
+    """Write stories back as a story file that `load` reads to the same queue (a round trip changes
+    nothing), so that edits made in the dashboard can be kept in version control. No STORY_ID: every
+    story, in load order. Drafts are exported too: approval is not part of a story file."""
+    if as_json and out_path is None:
+        raise click.UsageError("--json needs --out (without it the stories themselves go to standard output)")
+    stdout = sys.stdout
+    stream: Any = stdout
+    if out_path is None and hasattr(stdout, "buffer"):  # UTF-8 and \n line ends whatever the terminal's settings
+        stdout.flush()
+        stream = io.TextIOWrapper(stdout.buffer, encoding="utf-8", newline="\n", write_through=True)
+    try:
+        report = export_stories(_existing_store(state), list(story_ids) or None, fmt=fmt, out=out_path, stdout=stream,
+                                media_dir=state.settings.media_dir)
+        stream.flush()
+    except BrokenPipeError:  # the reader stopped early (`export | head`): stop quietly, as other tools do
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        raise SystemExit(1) from None
+    except OSError as exc:
+        raise ExportError(f"cannot write standard output: {exc.strerror or exc}",
+                          "check where standard output goes, and that its disk has room") from exc
+    finally:
+        if stream is not stdout:  # leave sys.stdout open and usable
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+            stream.detach()
+    for warning in report.warnings:
+        err.print(Text(f"warning: {warning}", style="yellow"))
+    if report.warned > len(report.warnings):
+        err.print(Text(f"warning: … and {report.warned - len(report.warnings)} more", style="yellow"))
+    if as_json:
+        _print_json(report.to_dict())
+    elif out_path is not None:
+        where = str(out_path) if report.file_count <= 1 else f"{report.file_count} files in {out_path}"
+        out.print(Text(f"Exported {report.stories} stor{'y' if report.stories == 1 else 'ies'} to {where}."))
 
 
 @cli.command()
