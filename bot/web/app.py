@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 import secrets
 import tempfile
@@ -36,8 +37,8 @@ from bot.models import RETRYABLE, SKIPPABLE, DeliveryRow, DeliveryStatus
 from bot.planner import Planner, operator_templates
 from bot.sources.stories import load_stories
 from bot.store import Store
-from bot.web import post_html as show
 from bot.web import editor, security
+from bot.web import post_html as show
 from bot.web.pages import MAX_WEEKS, calendar, headlines, status_view, story_view
 from posts import limits
 from posts.clock import utcnow
@@ -412,12 +413,14 @@ async def preview_story(web: Web, request: Request, form: FormData) -> Response:
     """The edited story's parts on every platform as JSON (and as the story page's preview HTML), or the
     problems that would refuse it: what the editor's script shows as the operator types."""
     story_id = request.path_params["story_id"]
+    mask = web.settings.masker()  # the JSON carries what was typed: secrets never leave, as on every page
 
     def work() -> Response:
         checked = editor.check(web.store, web.settings, story_id, form, templates=web.story_templates)
         html = web.templates.get_template("_preview.html").render(
             {"checked": checked, "platform_names": PLATFORM_NAMES, "settings": web.settings})
-        return JSONResponse({**checked.to_dict(), "html": html}, headers={"cache-control": "no-store"})
+        body = json.dumps({**checked.to_dict(), "html": html}, ensure_ascii=False)
+        return Response(mask(body), media_type="application/json", headers={"cache-control": "no-store"})
 
     return await run_in_threadpool(work)
 

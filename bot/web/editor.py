@@ -304,15 +304,18 @@ class RevealView:
     draft: bool
 
 
-def needing_reveal(store: Store, settings: Settings, *, now: dt.datetime) -> list[RevealView]:
-    """The stories due within ``settings.reveal_lead`` from ``now`` whose ``one_year_later`` is empty,
-    soonest first (drafts too)."""
+def needing_reveal(store: Store, settings: Settings, *, now: dt.datetime, start: dt.datetime | None = None,
+                   end: dt.datetime | None = None) -> list[RevealView]:
+    """The stories due within ``settings.reveal_lead`` from ``now`` (and within ``[start, end)`` when
+    given) whose ``one_year_later`` is empty, soonest first (drafts too)."""
     content = StoryRow.content
     reveal = content["one_year_later"].as_string()
+    low = max(now, start) if start is not None else now
+    high = min(now + settings.reveal_lead, end) if end is not None else now + settings.reveal_lead
     with store.session() as session:
         found = session.execute(
             select(StoryRow.id, content["headline"].as_string(), StoryRow.root_due, StoryRow.draft)
-            .where(StoryRow.root_due >= now, StoryRow.root_due < now + settings.reveal_lead,
+            .where(StoryRow.root_due >= low, StoryRow.root_due < high,
                    or_(reveal.is_(None), reveal == ""))
             .order_by(StoryRow.root_due, StoryRow.id)).all()
     return [RevealView(sid, headline or "", due if due.tzinfo else due.replace(tzinfo=dt.UTC), bool(draft))
