@@ -24,9 +24,9 @@ from bot.sources.stories import load_stories
 from bot.store import Store
 from bot.web import create_app
 from tests.web.test_browser import CHROMIUM, SCREENSHOTS, ZONE, sample_file, serve
-from tests.web.test_browser import browser as browser  # noqa: F401 - the module's Chromium, shared
-from tests.web.test_browser import bstore as bstore  # noqa: F401
-from tests.web.test_browser import web_settings_ as web_settings_  # noqa: F401
+from tests.web.test_browser import browser as browser
+from tests.web.test_browser import bstore as bstore
+from tests.web.test_browser import web_settings_ as web_settings_
 
 pytestmark = [
     pytest.mark.browser,
@@ -53,9 +53,9 @@ def stories_without_a_reveal(folder: Path, today: dt.date, settings: Settings, s
     return {"id": stories[1]["id"], "reveal": stories[1]["headline"], "draft": "A captured story waiting for approval"}
 
 
-def test_type_a_reveal_watch_the_x_count_save_and_see_the_history(browser: Browser, tmp_path: Path,  # noqa: F811
-                                                                  web_settings_: Settings,  # noqa: F811
-                                                                  bstore: Store):  # noqa: F811
+def test_type_a_reveal_watch_the_x_count_save_and_see_the_history(browser: Browser, tmp_path: Path,
+                                                                  web_settings_: Settings,
+                                                                  bstore: Store):
     today = dt.datetime.now(ZoneInfo(ZONE)).date()
     names = stories_without_a_reveal(tmp_path, today, web_settings_, bstore)
     with serve(create_app(web_settings_, bstore)) as url:
@@ -126,8 +126,8 @@ def test_type_a_reveal_watch_the_x_count_save_and_see_the_history(browser: Brows
         context.close()
 
 
-def test_without_javascript_the_editor_previews_on_submit(browser: Browser, tmp_path: Path,  # noqa: F811
-                                                          web_settings_: Settings, bstore: Store):  # noqa: F811
+def test_without_javascript_the_editor_previews_on_submit(browser: Browser, tmp_path: Path,
+                                                          web_settings_: Settings, bstore: Store):
     today = dt.datetime.now(ZoneInfo(ZONE)).date()
     names = stories_without_a_reveal(tmp_path, today, web_settings_, bstore)
     with serve(create_app(web_settings_, bstore)) as url:
