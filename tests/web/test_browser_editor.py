@@ -24,7 +24,7 @@ from bot.sources.stories import load_stories
 from bot.store import Store
 from bot.web import create_app
 from tests.web.test_browser import CHROMIUM, SCREENSHOTS, ZONE, sample_file, serve
-from tests.web.test_browser import browser as browser
+from tests.web.test_browser import browser as browser  # the fixtures of the dashboard's browser tests, shared
 from tests.web.test_browser import bstore as bstore
 from tests.web.test_browser import web_settings_ as web_settings_
 
