@@ -59,7 +59,8 @@ def form_values(story: Story) -> dict[str, str]:
     """The editable fields of ``story`` written as in a story file."""
     date = story.date
     if isinstance(date, dt.datetime):
-        written = date.isoformat(timespec="minutes" if not date.second and not date.microsecond else "seconds")
+        written = date.isoformat() if date.microsecond else date.isoformat(timespec="minutes" if not date.second
+                                                                           else "seconds")
     else:
         written = date.isoformat()
     return {
