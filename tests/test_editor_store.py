@@ -40,8 +40,10 @@ def test_every_sample_story_saved_as_the_editor_shows_it_is_unchanged(store, mak
     cards, times, lists)."""
     settings = make_settings(story_card=card)
     stories = load_stories([SAMPLES], media=media_policy(settings))
+    if card == "true":
+        stories = stories[:6]  # drawing the cards takes a while
     Planner(store, settings).load(stories, now=NOW)
-    for item in stories if card == "false" else stories[:6]:  # drawing a card takes a while
+    for item in stories:
         shown = ops.story(store, item.id)
         form = {**form_values(shown), **{p.name: p.alt for p in pictures_of(shown)}}
         saved = save(store, settings, item.id, form, now=NOW)
