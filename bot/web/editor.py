@@ -118,6 +118,8 @@ class Checked:
                 "platforms": [{"platform": p.platform, "name": p.name, "parts": [
                     {"kind": part.kind, "part": part.part, "parts": part.parts, "text": part.text,
                      "length": part.length, "limit": part.limit, "unit": part.unit, "cut": part.cut,
+                     "warning": f"cut to fit {p.name}: the end of the story is left out of this post" if part.cut
+                     else "",
                      "checks": [{**dataclasses.asdict(c), "ok": c.ok} for c in part.checks]}
                     for part in p.parts]} for p in self.platforms]}
 

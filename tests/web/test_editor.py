@@ -137,6 +137,8 @@ def test_preview_shows_the_cut_to_fit_warning(client: TestClient):
     answer = preview(client, "first-story", headline="A very long headline " * 20)
     root = part(answer, "x", "root")
     assert root["cut"] and root["length"] <= root["limit"]
+    assert root["warning"] == "cut to fit X: the end of the story is left out of this post"
+    assert part(answer, "x", "followup")["warning"] == ""
     assert "Cut to fit X" in answer["html"]
 
 
