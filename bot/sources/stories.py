@@ -1009,4 +1009,18 @@ def _pictures(value: Any, field: str, targets: tuple[str, ...], policy: MediaPol
     return found
 
 
-__all__ = ["EXTENSIONS", "PLATFORMS", "load_stories", "read_records", "story_files", "validate_record"]
+def check_pictures(value: Any, field: str, targets: tuple[str, ...], policy: MediaPolicy, problems: list[Problem],
+                   file: str, line: int, story_id: str) -> list[tuple[str, str]]:
+    """The ``(path or url, alt)`` of each picture ``value`` lists, checked as a load checks them (alt text
+    present and within each of ``targets``' limits, addresses well formed) without reading any picture;
+    every problem goes to ``problems``, located at ``file``:``line`` (the dashboard's editor uses this
+    for alt-text edits of pictures already stored)."""
+
+    def bad(message: str, hint: str = "", at: int | None = None) -> None:
+        problems.append(Problem(file, line if at is None else at, story_id, message, hint))
+
+    return _pictures(value, field, targets, policy, bad)
+
+
+__all__ = ["EXTENSIONS", "PLATFORMS", "check_pictures", "load_stories", "read_records", "story_files",
+           "validate_record"]

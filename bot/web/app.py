@@ -1,7 +1,7 @@
 """The operator dashboard: a Starlette app over the same store, operations and rendering as the CLI.
 
-Pages: the calendar (``/``), a story (``/story/ID``), the status (``/status``) and the upload
-(``/upload``); for monitoring ``/metrics``, ``/healthz`` and ``/readyz`` (:mod:`bot.metrics`). Retry and skip ask for confirmation on a page of their own (GET), then act on a
+Pages: the calendar (``/``), a story with its editor and history (``/story/ID``), the stories that
+need a reveal (``/reveals``), the status (``/status``) and the upload (``/upload``); for monitoring ``/metrics``, ``/healthz`` and ``/readyz`` (:mod:`bot.metrics`). Retry and skip ask for confirmation on a page of their own (GET), then act on a
 POST that carries the CSRF token. Every page is plain server-rendered HTML.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 import secrets
 import tempfile
@@ -36,8 +37,8 @@ from bot.models import RETRYABLE, SKIPPABLE, DeliveryRow, DeliveryStatus
 from bot.planner import Planner, operator_templates
 from bot.sources.stories import load_stories
 from bot.store import Store
+from bot.web import editor, security
 from bot.web import post_html as show
-from bot.web import security
 from bot.web.pages import MAX_WEEKS, calendar, headlines, status_view, story_view
 from posts import limits
 from posts.clock import utcnow
@@ -56,6 +57,8 @@ MAX_LOGIN_BYTES = 4 * 1024
 """Largest body of a login (a token and two hidden fields)."""
 MAX_FORM_BYTES = 16 * 1024
 """Largest body of any other form (retry, skip, logout)."""
+MAX_EDIT_BYTES = 1024 * 1024
+"""Largest body of a story edit or its preview (every field of a story at its longest, encoded)."""
 MAX_NAME_BYTES = 255
 """Longest file name accepted in an upload (in UTF-8 bytes, as most file systems count)."""
 STATUS_CLASS = {**{status.value: status.tone for status in DeliveryStatus}, "late": "warn"}
@@ -123,6 +126,10 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
     routes = [
         Route("/", _page(web, calendar_page)),
         Route("/story/{story_id:str}", _page(web, story_page)),
+        Route("/story/{story_id:str}/edit", _action(web, edit_story), methods=["POST"]),
+        Route("/story/{story_id:str}/preview", _action(web, preview_story), methods=["POST"]),
+        Route("/story/{story_id:str}/approve", _action(web, approve_story), methods=["POST"]),
+        Route("/reveals", _page(web, reveals_page)),
         Route("/media/{sha256:str}", _page(web, media_file)),
         Route("/status", _page(web, status_page)),
         Route("/upload", _page(web, upload_form)),
@@ -217,6 +224,8 @@ def _action(web: Web, handler: Callable[[Web, Request, FormData], Any]) -> Calla
                                       "max_files": MAX_UPLOAD_FILES, "max_file_size": MAX_UPLOAD_FILE_BYTES}
         elif request.url.path == "/login":
             limits = {"limit": MAX_LOGIN_BYTES, "what": "The login form"}
+        elif request.url.path.startswith("/story/"):
+            limits = {"limit": MAX_EDIT_BYTES, "what": "The story"}
         else:
             limits = {"limit": MAX_FORM_BYTES, "what": "The form"}
         security.before_body(request, limits["limit"], limits["what"])
@@ -290,8 +299,25 @@ def _day_page(request: Request) -> tuple[dt.date | None, int]:
 
 
 def story_page(web: Web, request: Request) -> Response:
-    view = story_view(web.store, web.settings, request.path_params["story_id"], templates=web.story_templates)
-    return page(web, request, "story.html", {"v": view, "title": view.story.headline})
+    return _story(web, request)
+
+
+def _story(web: Web, request: Request, status_code: int = 200, **context: Any) -> Response:
+    """The story page: its posts as they go out, its editor (filled from ``context["ed"]`` when given),
+    its history; ``context`` adds a notice (``saved``, ``approved``) or a load report."""
+    story_id = request.path_params["story_id"]
+    view = story_view(web.store, web.settings, story_id, templates=web.story_templates)
+    if "ed" not in context:
+        context["ed"] = editor.editor_view(web.store, web.settings, story_id, now=_now(web),
+                                           templates=web.story_templates)
+    return page(web, request, "story.html", {"v": view, "title": view.story.headline, **context},
+                status_code=status_code)
+
+
+def reveals_page(web: Web, request: Request) -> Response:
+    stories = editor.needing_reveal(web.store, web.settings, now=_now(web))
+    return page(web, request, "reveals.html", {"title": "Needs a reveal", "stories": stories,
+                                               "lead": web.settings.reveal_lead})
 
 
 def media_file(web: Web, request: Request) -> Response:
@@ -381,6 +407,55 @@ async def skip(web: Web, request: Request, form: FormData) -> Response:
         "title": "Skipped", "action": "skip", "target": story_id, "rows": rows,
         "titles": headlines(web.store, [story_id]),
         "back": security.safe_next(str(form.get("next") or ""), "/status")})
+
+
+async def preview_story(web: Web, request: Request, form: FormData) -> Response:
+    """The edited story's parts on every platform as JSON (and as the story page's preview HTML), or the
+    problems that would refuse it: what the editor's script shows as the operator types."""
+    story_id = request.path_params["story_id"]
+    mask = web.settings.masker()  # the JSON carries what was typed: secrets never leave, as on every page
+
+    def work() -> Response:
+        checked = editor.check(web.store, web.settings, story_id, form, templates=web.story_templates)
+        html = web.templates.get_template("_preview.html").render(
+            {"checked": checked, "platform_names": PLATFORM_NAMES, "settings": web.settings})
+        body = json.dumps({**checked.to_dict(), "html": html}, ensure_ascii=False)
+        return Response(mask(body), media_type="application/json", headers={"cache-control": "no-store"})
+
+    return await run_in_threadpool(work)
+
+
+async def edit_story(web: Web, request: Request, form: FormData) -> Response:
+    """The editor's form: ``do=save`` saves (or is refused with the problems, the form still filled);
+    anything else previews (the page without JavaScript)."""
+    story_id = request.path_params["story_id"]
+
+    def work() -> Response:
+        if form.get("do") != "save":
+            ed = editor.editor_view(web.store, web.settings, story_id, now=_now(web),
+                                    templates=web.story_templates, form=form)
+            return _story(web, request, ed=ed, previewed=True)
+        saved = editor.save(web.store, web.settings, story_id, form, now=_now(web), templates=web.story_templates)
+        if saved.problems:
+            ed = editor.editor_view(web.store, web.settings, story_id, now=_now(web), templates=web.story_templates,
+                                    checked=dataclasses.replace(saved.checked, problems=saved.problems),
+                                    version=str(form.get("version") or ""))
+            return _story(web, request, 422, ed=ed, refused=True)
+        return _story(web, request, report=saved.report, saved=True)
+
+    return await run_in_threadpool(work)
+
+
+async def approve_story(web: Web, request: Request, form: FormData) -> Response:
+    """Approve a draft: its posts join the queue (as ``oneyearago approve`` does)."""
+    story_id = request.path_params["story_id"]
+
+    def work() -> Response:
+        ops.story(web.store, story_id)  # 404 page for an unknown story
+        approved = web.planner().approve([story_id], now=_now(web), origin=editor.ORIGIN)
+        return _story(web, request, approved=approved)
+
+    return await run_in_threadpool(work)
 
 
 async def login(web: Web, request: Request, form: FormData) -> Response:

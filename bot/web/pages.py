@@ -23,6 +23,7 @@ from bot.models import NEEDS_ATTENTION, POSTING, RETRYABLE, SKIPPABLE, DeliveryR
 from bot.models import DeliveryStatus as S
 from bot.quotas import DAY, DayCount, day_count, local_midnight
 from bot.store import Store
+from bot.web.editor import needing_reveal
 from posts.gcpause import gc_paused
 from posts.render import Part
 from posts.story import PLATFORM_NAMES, PLATFORMS, Story
@@ -74,6 +75,8 @@ class Entry:
     head_id: int
     """The delivery whose status the entry shows (the one that most needs attention)."""
     sort_key: tuple[Any, ...] = ()
+    needs_reveal: bool = False
+    """A post of a story due within the reveal lead whose ``one_year_later`` is empty."""
 
     @property
     def problem(self) -> bool:
@@ -99,6 +102,16 @@ class PlatformDay:
 
 
 @dataclasses.dataclass
+class DraftEntry:
+    """A draft due on a day: shown apart, never counted as a post (it has none until approved)."""
+
+    time: str
+    story_id: str
+    headline: str
+    needs_reveal: bool = False
+
+
+@dataclasses.dataclass
 class Day:
     date: dt.date
     today: bool
@@ -107,6 +120,15 @@ class Day:
     page: int = 0
     """Which page of the day is shown (0: the calendar's first :data:`DAY_LIMIT` per platform)."""
     pages: int = 1
+    drafts: list[DraftEntry] = dataclasses.field(default_factory=list)
+    more_drafts: int = 0
+    """Drafts of the day not shown (over :data:`DAY_LIMIT`)."""
+
+    @property
+    def reveals(self) -> int:
+        """Stories of the day shown as needing a reveal (drafts included)."""
+        ids = {e.story_id for p in self.platforms for e in p.entries if e.needs_reveal}
+        return len(ids | {d.story_id for d in self.drafts if d.needs_reveal})
 
     @property
     def posts(self) -> int:
@@ -142,6 +164,8 @@ class Calendar:
     this_week: dt.date
     unrendered: int = 0
     """Stories in the range whose deliveries are not made yet (shown from their story rows)."""
+    drafts: int = 0
+    """Drafts due in the range (shown apart: they are not posted until approved)."""
 
     @property
     def end(self) -> dt.date:
@@ -252,11 +276,32 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
             p.entries = _threads([e if isinstance(e, _Item) else details[e[3]] for e in p.entries if  # type: ignore[assignment,index]
                                   isinstance(e, _Item) or e[3] in details])  # type: ignore[index]
     titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})  # type: ignore[index]
+    reveal = {r.story_id for r in needing_reveal(store, settings, now=now, start=begin, end=end)}
     for d in days:
         for p in d.platforms:
             p.entries = [_entry(items, titles, zone, now, settings) for items in p.entries]  # type: ignore[arg-type]
+            for e in p.entries:
+                e.needs_reveal = e.kind == "root" and e.story_id in reveal  # type: ignore[union-attr]
+    drafts = _drafts(store, begin, end)
+    for story_id, due, headline in drafts:
+        d = days[index(due)]
+        if len(d.drafts) < DAY_LIMIT:
+            d.drafts.append(DraftEntry(dt.datetime.fromtimestamp(due, zone).strftime("%H:%M"), story_id, headline,
+                                       story_id in reveal))
+        else:
+            d.more_drafts += 1
     return Calendar(first, days, weeks, settings.timezone, first - dt.timedelta(days=7),
-                    first + dt.timedelta(days=7), monday(today), unrendered)
+                    first + dt.timedelta(days=7), monday(today), unrendered, len(drafts))
+
+
+def _drafts(store: Store, begin: dt.datetime, end: dt.datetime) -> list[tuple[str, float, str]]:
+    """The drafts due in ``[begin, end)``: (id, due time in POSIX seconds, headline), in due order."""
+    with store.session() as session:
+        found = session.execute(
+            select(StoryRow.id, _epoch(store, StoryRow.root_due), StoryRow.content["headline"].as_string())
+            .where(StoryRow.draft.is_(True), StoryRow.root_due >= begin, StoryRow.root_due < end)
+            .order_by(StoryRow.root_due, StoryRow.id)).all()
+    return [(sid, float(due), headline or "") for sid, due, headline in found]
 
 
 def day_limit(days: int, platforms: int) -> int:
@@ -373,7 +418,8 @@ def _unrendered(store: Store, settings: Settings, begin: dt.datetime, end: dt.da
         found = session.execute(
             select(StoryRow.id, _epoch(store, StoryRow.root_due), content["url"].as_string(),
                    content["platforms"].as_string(), content["followup_after"].as_integer())
-            .where(StoryRow.rendered.is_(False), StoryRow.root_due >= begin - earlier - dt.timedelta(days=7),
+            .where(StoryRow.rendered.is_(False), StoryRow.draft.is_(False),
+                   StoryRow.root_due >= begin - earlier - dt.timedelta(days=7),
                    StoryRow.root_due < end)).all()
     plans: list[_Item] = []
     stories = 0

@@ -6,3 +6,37 @@ document.addEventListener("keydown", function (event) {
   var link = rel && document.querySelector('.weeknav a[rel="' + rel + '"]');
   if (link) window.location.href = link.href;
 });
+
+// The story editor: as the operator types, the server validates and renders the edit (the same code
+// as `load` and `preview`) and sends back the preview's HTML, which replaces the one shown. Nothing is
+// rendered or counted here; without JavaScript the Preview button does the same on submit.
+(function () {
+  var form = document.querySelector("form.editform[data-preview]");
+  if (!form || !window.fetch) return;
+  var target = document.querySelector("#preview .pvbody");
+  var state = form.querySelector(".pvstate");
+  var timer = null, sent = 0;
+  function refresh() {
+    var number = ++sent;
+    var body = new URLSearchParams(new FormData(form));
+    body.delete("do");
+    if (state) state.textContent = "checking…";
+    fetch(form.getAttribute("data-preview"), {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "Accept": "application/json" }
+    }).then(function (response) {
+      if (!response.ok) throw new Error("the preview answered " + response.status);
+      return response.json();
+    }).then(function (data) {
+      if (number !== sent) return; // a later edit's answer is on its way
+      target.innerHTML = data.html;
+      if (state) state.textContent = data.ok ? "preview up to date" : "this edit would be refused";
+    }).catch(function (error) {
+      if (number === sent && state) state.textContent = "no live preview (" + error.message + "): use Preview";
+    });
+  }
+  form.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, 300);
+  });
+})();

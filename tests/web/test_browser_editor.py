@@ -1,0 +1,151 @@
+"""The story editor in a real browser (Debian's Chromium, headless, driven by Playwright).
+
+Find a story on the Needs a reveal page, type its reveal and watch X's count change as the server
+renders each edit, save, see the history entry; approve a draft with its button; and, without
+JavaScript, preview on submit. The editor's picture is saved beside the others (``make screenshots``
+renews docs/screenshots/editor.png for the README).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from playwright.sync_api import Browser, expect
+
+from bot.config import Settings
+from bot.models import StoryRow
+from bot.planner import Planner
+from bot.sources.stories import load_stories
+from bot.store import Store
+from bot.web import create_app
+from tests.web.test_browser import CHROMIUM, SCREENSHOTS, ZONE, sample_file, serve
+from tests.web.test_browser import browser as browser  # the fixtures of the dashboard's browser tests, shared
+from tests.web.test_browser import bstore as bstore
+from tests.web.test_browser import web_settings_ as web_settings_
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium "
+                       "(apt-get install -y chromium chromium-driver)"),
+    pytest.mark.timeout(240),
+]
+
+
+def stories_without_a_reveal(folder: Path, today: dt.date, settings: Settings, store: Store) -> dict[str, str]:
+    """The sample stories of the coming days loaded, the second one without its reveal; and a draft.
+    Returns the headlines of the one that needs a reveal and of the draft, by role."""
+    path, stories = sample_file(folder, today)
+    stories[1].pop("one_year_later")
+    path.write_text(yaml.safe_dump(stories, allow_unicode=True, sort_keys=False, width=100), encoding="utf-8")
+    now = dt.datetime.now(dt.UTC)
+    Planner(store, settings).load(load_stories([path]), now=now)
+    draft = folder / "draft.yaml"
+    day = today + dt.timedelta(days=4)
+    draft.write_text(yaml.safe_dump([{"id": "browser-draft", "date": day.replace(year=day.year - 1).isoformat(),
+                                      "headline": "A captured story waiting for approval",
+                                      "url": "https://example.com/draft"}]), encoding="utf-8")
+    Planner(store, settings).load(load_stories([draft]), now=now, draft=True)
+    return {"id": stories[1]["id"], "reveal": stories[1]["headline"], "draft": "A captured story waiting for approval"}
+
+
+def test_type_a_reveal_watch_the_x_count_save_and_see_the_history(browser: Browser, tmp_path: Path,
+                                                                  web_settings_: Settings,
+                                                                  bstore: Store):
+    today = dt.datetime.now(ZoneInfo(ZONE)).date()
+    names = stories_without_a_reveal(tmp_path, today, web_settings_, bstore)
+    with serve(create_app(web_settings_, bstore)) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        console_errors: list[str] = []  # a Content-Security-Policy violation would show here
+        page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+
+        # the story shows on the Needs a reveal page; its link opens the editor
+        page.goto(url + "/")
+        page.get_by_role("link", name="Needs a reveal", exact=True).click()
+        row = page.locator(".reveal", has_text=names["reveal"][:30])
+        expect(row).to_be_visible()
+        expect(page.locator(".reveal.draft")).to_contain_text(names["draft"])
+        row.get_by_role("link", name="write the reveal…").click()
+        expect(page.locator("h1")).to_contain_text(names["reveal"][:30])
+        expect(page.locator(".revealnote")).to_be_visible()
+
+        # no reveal, no X reply; typing one makes it, and the count follows each keystroke's edit
+        x_reply = page.locator("#preview .pv.pf-x .pvpart[data-kind=followup]")
+        expect(x_reply).to_have_count(0)
+        reveal = page.locator("#f-one_year_later")
+        reveal.press_sequentially("It was built.")
+        expect(x_reply).to_have_count(1)
+        expect(x_reply.locator(".pvtext")).to_contain_text("It was built.")
+        count = x_reply.locator(".num").first
+        expect(count).to_have_text(re.compile(r"^\d+/280 weighted characters$"))
+        first = int(count.inner_text().split("/")[0])
+        reveal.press_sequentially(" Slowly.")
+        expect(count).to_have_text(f"{first + 8}/280 weighted characters")
+        expect(page.locator(".pvstate")).to_have_text("preview up to date")
+        page.set_viewport_size({"width": 1280, "height": 1500})  # the whole editor at once: the preview at its top
+        page.evaluate("document.querySelector('header.top').style.position = 'static'")  # not over the picture
+        page.locator("#edit").screenshot(path=str(_shot_path("editor.png")))
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+        # an invalid date is refused live with the loader's message, and nothing is saved
+        date = page.locator("#f-date")
+        good = date.input_value()
+        date.fill("2025-02-30")
+        expect(page.locator("#preview .notice.bad")).to_contain_text("date '2025-02-30' is not a valid date")
+        expect(page.locator(".pvstate")).to_have_text("this edit would be refused")
+        date.fill(good)
+        expect(page.locator("#preview .notice.bad")).to_have_count(0)
+
+        # save: the page says so, the history shows the change from the dashboard
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".notice.ok")).to_contain_text("Saved.")
+        latest = page.locator(".history .change").first
+        expect(latest).to_contain_text("dashboard")
+        expect(latest).to_contain_text("one_year_later: (empty) → It was built. Slowly.")
+        expect(page.locator(".thread.pf-x .xpost.reply")).to_contain_text("It was built. Slowly.")
+        with bstore.session() as session:
+            saved = session.get(StoryRow, names["id"])
+            assert saved is not None and saved.content["one_year_later"] == "It was built. Slowly."
+        page.get_by_role("link", name="Needs a reveal", exact=True).click()
+        expect(page.locator(".reveal", has_text=names["reveal"][:30])).to_have_count(0)
+
+        # the draft: labelled, approved with its button
+        page.locator(".reveal.draft a", has_text=names["draft"]).click()
+        expect(page.locator(".draftbadge")).to_have_text("draft")
+        page.get_by_role("button", name="Approve").click()
+        expect(page.locator(".notice.ok")).to_contain_text("Approved.")
+        expect(page.locator(".draftbadge")).to_have_count(0)
+        with bstore.session() as session:
+            assert session.get(StoryRow, "browser-draft").draft is False  # type: ignore[union-attr]
+        assert console_errors == []
+        context.close()
+
+
+def test_without_javascript_the_editor_previews_on_submit(browser: Browser, tmp_path: Path,
+                                                          web_settings_: Settings, bstore: Store):
+    today = dt.datetime.now(ZoneInfo(ZONE)).date()
+    names = stories_without_a_reveal(tmp_path, today, web_settings_, bstore)
+    with serve(create_app(web_settings_, bstore)) as url:
+        context = browser.new_context(java_script_enabled=False)
+        page = context.new_page()
+        page.goto(url + f"/story/{names['id']}")
+        page.locator("#f-one_year_later").fill("Typed without JavaScript.")
+        expect(page.locator("#preview .pv.pf-x .pvpart[data-kind=followup]")).to_have_count(0)  # nothing live
+        page.get_by_role("button", name="Preview").click()
+        expect(page.locator("#preview .pv.pf-x .pvpart[data-kind=followup] .pvtext")).to_contain_text(
+            "Typed without JavaScript.")
+        expect(page.locator("#f-one_year_later")).to_have_value("Typed without JavaScript.")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".notice.ok")).to_contain_text("Saved.")
+        expect(page.locator(".history .change").first).to_contain_text("Typed without JavaScript.")
+        context.close()
+
+
+def _shot_path(name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / name
