@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import secrets
 import tempfile
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from bot import metrics, ops
+from bot import links, metrics, ops
 from bot.config import Settings
 from bot.images import describe_picture, media_policy, stored_image
 from bot.models import RETRYABLE, SKIPPABLE, DeliveryRow, DeliveryStatus
@@ -38,7 +39,7 @@ from bot.sources.stories import load_stories
 from bot.store import Store
 from bot.web import post_html as show
 from bot.web import security
-from bot.web.pages import MAX_WEEKS, calendar, headlines, status_view, story_view
+from bot.web.pages import MAX_WEEKS, calendar, headlines, link_check_view, status_view, story_view
 from posts import limits
 from posts.clock import utcnow
 from posts.errors import BotError, NotFound, StoryError
@@ -131,6 +132,7 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
         Route("/retry/{target:str}", _action(web, retry), methods=["POST"]),
         Route("/skip/{story_id:str}", _page(web, skip_confirm)),
         Route("/skip/{story_id:str}", _action(web, skip), methods=["POST"]),
+        Route("/use-archive/{story_id:str}", _action(web, use_archive_link), methods=["POST"]),
         Route("/metrics", _monitor(web, "/metrics")),
         Route("/healthz", _monitor(web, "/healthz")),
         Route("/readyz", _monitor(web, "/readyz")),
@@ -291,7 +293,8 @@ def _day_page(request: Request) -> tuple[dt.date | None, int]:
 
 def story_page(web: Web, request: Request) -> Response:
     view = story_view(web.store, web.settings, request.path_params["story_id"], templates=web.story_templates)
-    return page(web, request, "story.html", {"v": view, "title": view.story.headline})
+    return page(web, request, "story.html", {"v": view, "title": view.story.headline,
+                                             "link": link_check_view(web.store, view.story.id)})
 
 
 def media_file(web: Web, request: Request) -> Response:
@@ -381,6 +384,14 @@ async def skip(web: Web, request: Request, form: FormData) -> Response:
         "title": "Skipped", "action": "skip", "target": story_id, "rows": rows,
         "titles": headlines(web.store, [story_id]),
         "back": security.safe_next(str(form.get("next") or ""), "/status")})
+
+
+async def use_archive_link(web: Web, request: Request, form: FormData) -> Response:
+    """Make the archived copy offered for the story's broken link its url (a dashboard edit), then show the story."""
+    story_id = request.path_params["story_id"]
+    await run_in_threadpool(links.use_archive, web.store, web.settings, story_id, now=_now(web), origin="dashboard",
+                            templates=web.story_templates)
+    return RedirectResponse(f"/story/{urllib.parse.quote(story_id, safe='')}", status_code=303)
 
 
 async def login(web: Web, request: Request, form: FormData) -> Response:
