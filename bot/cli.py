@@ -620,6 +620,8 @@ def links(state: State, story_ids: tuple[str, ...], check_now: bool, archive: bo
             if not as_json:
                 late = " (too late for the posts already sent)" if report.too_late else ""
                 out.print(Text(f"{story_id}: its link is now the archived copy{late}."))
+                for note in report.links:  # X may link such an address only in part
+                    out.print(Text(f"  {note}", style="yellow"), soft_wrap=True)
         if as_json:
             _print_json({sid: r.to_dict() for sid, r in done.items()})
         return

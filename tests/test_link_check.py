@@ -438,6 +438,8 @@ def test_the_story_page_flags_a_broken_link_and_replaces_it_with_the_archived_co
     assert refused.status_code == 403  # nothing changed without the page's token
     assert result_for(store, "a").url == site.url("/gone")
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    nothing = client.post("/use-archive/b", data={"csrf_token": token})  # its link works: nothing offered
+    assert nothing.status_code == 400 and "no archived copy is offered" in nothing.text
     done = client.post("/use-archive/a", data={"csrf_token": token})
     assert done.status_code == 303 and done.headers["location"] == "/story/a"
     with store.session() as session:
