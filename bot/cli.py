@@ -644,7 +644,7 @@ def links(state: State, story_ids: tuple[str, ...], check_now: bool, archive: bo
     for r in found:
         tone = "yellow" if r.rate_limited else "green" if r.ok else "red"
         line = Text.assemble((f"{'ok' if r.ok and not r.rate_limited else 'later' if r.ok else 'BROKEN':>6} ", tone),
-                             f"{r.story_id} · {r.detail} · {r.url} · checked {settings.local_time(r.checked_at)}")
+                             f"{r.story_id} · {r.url} · {r.detail} · checked {settings.local_time(r.checked_at)}")
         out.print(line, soft_wrap=True)
         if r.archive_url:
             out.print(Text(f"       archived copy: {r.archive_url}"), soft_wrap=True)

@@ -388,7 +388,7 @@ def test_links_status_and_use_archive_on_the_command_line(cli_env, capsys, site)
     assert code == 0 and "No link checked yet" in out
     code, out, err = run_cli(capsys, *lookup, "links", "--check")
     assert code == 0, err
-    assert "Checked 1 link: 1 broken." in out and "BROKEN dead · HTTP 404" in out
+    assert "Checked 1 link: 1 broken." in out and f"BROKEN dead · {site.url('/gone/page')} · HTTP 404" in out
     copy = json.loads(run_cli(capsys, "links", "--json")[1])[0]["archive_url"]
     assert copy.startswith("https://web.archive.org/web/") and copy.endswith(site.url("/gone/page"))
 
