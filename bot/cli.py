@@ -33,6 +33,7 @@ from bot.accounts import refresh_accounts
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.images import describe_picture, image_info, media_policy, pictures_info
+from bot.links import LinkChecker, LinkResult, broken_links, results, use_archive
 from bot.metrics import Health, describe_address
 from bot.metrics import check as check_health
 from bot.models import DeliveryStatus as S
@@ -607,8 +608,11 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
                 log.info("%s", line)
             else:
                 err.print(line, markup=False)
+    checker = LinkChecker(state.store, settings, clock=clock) if not dry_run else None
     if once or dry_run:
         report = engine.run_once(start, dry_run=dry_run)
+        if checker is not None:
+            checker.tick(start)  # when ONEYEARAGO_LINK_CHECK is on; never raises
         if notifier is not None:
             notifier.tick(start)
         if as_json:
@@ -642,7 +646,7 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         notifier.start(threading.Event())  # a daemon thread: it ends with the process
     run_forever(engine, recheck=settings.recheck, on_start=banner, systemd=SystemdNotifier(),
                 on_report=None if quiet else lambda r: _print_events(r, settings),
-                metrics_addr=settings.metrics_addr, on_metrics=serving)
+                metrics_addr=settings.metrics_addr, on_metrics=serving, link_checker=checker)
     if quiet:
         log.info("Stopped.")
     else:
@@ -670,6 +674,84 @@ def notify(state: State, send_test: bool) -> None:
     out.print(f"Told {len(told)} new thing{'s' if len(told) != 1 else ''}." if told else "Nothing new to tell.")
 
 
+# ---------------------------------------------------------------------------- links
+
+
+def _print_broken_links(broken: list[LinkResult], settings: Settings) -> None:
+    """The ``status`` block of broken links: story, link, what it answered, when, the archived copy."""
+    if not broken:
+        return
+    out.print("[b]Broken links[/] (checked before the anniversary; `oneyearago links` lists every check)")
+    for r in broken:
+        line = Text.assemble(f"  {r.story_id} ", (r.detail, "red"), f" · {r.url} · checked "
+                             f"{settings.local_time(r.checked_at)}")
+        if r.root_due:
+            line.append(f" · goes out {settings.local_time(r.root_due)}")
+        out.print(line, soft_wrap=True)
+        if r.archive_url:
+            out.print(Text(f"    archived copy: {r.archive_url} (`oneyearago links --use-archive {r.story_id}` "
+                           "makes it the story's link)"), soft_wrap=True)
+
+
+@cli.command()
+@click.argument("story_ids", metavar="[STORY_ID]...", nargs=-1)
+@click.option("--check", "check_now", is_flag=True,
+              help="Check now: the stories given, else those due within ONEYEARAGO_LINK_CHECK_AHEAD.")
+@click.option("--use-archive", "archive", is_flag=True,
+              help="Make the archived copy offered for each given story's broken link its url.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def links(state: State, story_ids: tuple[str, ...], check_now: bool, archive: bool, as_json: bool) -> None:
+    """The latest link checks, broken first (the stories given, else those not posted yet).
+
+    Each story's link is checked a few days before its anniversary (ONEYEARAGO_LINK_CHECK); --check
+    checks now, whatever that setting says. A broken link's archived copy (ONEYEARAGO_ARCHIVE_LOOKUP_URL)
+    replaces it with --use-archive, as a dashboard edit would.
+    """
+    settings = state.settings
+    now = utcnow()
+    if archive:
+        if not story_ids or check_now:
+            raise click.UsageError("--use-archive takes the story ids whose link to replace (and no --check)")
+        templates = operator_templates(settings)
+        done = {}
+        for story_id in story_ids:
+            report = use_archive(state.store, settings, story_id, now=now, origin="cli: links --use-archive",
+                                 templates=templates)
+            done[story_id] = report
+            if not as_json:
+                late = " (too late for the posts already sent)" if report.too_late else ""
+                out.print(Text(f"{story_id}: its link is now the archived copy{late}."))
+                for note in report.links:  # X may link such an address only in part
+                    out.print(Text(f"  {note}", style="yellow"), soft_wrap=True)
+        if as_json:
+            _print_json({sid: r.to_dict() for sid, r in done.items()})
+        return
+    if check_now:
+        checker = LinkChecker(state.store, settings)
+        found = ([checker.check(sid, now) for sid in story_ids] if story_ids else checker.check_due(now))
+        found.sort(key=lambda r: (r.ok, r.story_id))
+    else:
+        found = results(state.store, story_ids or None, due_after=None if story_ids else now)
+    if as_json:
+        _print_json([r.to_dict() for r in found])
+        return
+    if check_now:
+        broken = sum(r.broken for r in found)
+        out.print(f"Checked {len(found)} link{'s' if len(found) != 1 else ''}: {broken} broken."
+                  if found else "No link is due to be checked (--check ID checks any story's link).")
+    elif not found:
+        out.print("No link checked yet: `oneyearago links --check` checks the links due within "
+                  f"{settings.link_check_ahead} now.")
+    for r in found:
+        tone = "yellow" if r.rate_limited else "green" if r.ok else "red"
+        line = Text.assemble((f"{'ok' if r.ok and not r.rate_limited else 'later' if r.ok else 'BROKEN':>6} ", tone),
+                             f"{r.story_id} · {r.url} · {r.detail} · checked {settings.local_time(r.checked_at)}")
+        out.print(line, soft_wrap=True)
+        if r.archive_url:
+            out.print(Text(f"       archived copy: {r.archive_url}"), soft_wrap=True)
+
+
 # ---------------------------------------------------------------------------- status / skip / retry
 
 
@@ -679,9 +761,10 @@ def notify(state: State, send_test: bool) -> None:
 def status(state: State, as_json: bool) -> None:
     """Counts by status, recent problems, paused platforms and what posts next."""
     settings = state.settings
-    view = ops.status(state.store, utcnow(), reveal_lead=settings.reveal_lead)
+    now = utcnow()
+    view = ops.status(state.store, now, reveal_lead=settings.reveal_lead)
     if as_json:
-        _print_json(view.to_dict())
+        _print_json({**view.to_dict(), "broken_links": [r.to_dict() for r in broken_links(state.store, now)]})
         return
     waiting = f" ({view.unrendered} rendered a day before they are due)" if view.unrendered else ""
     drafted = f", {view.drafts} draft{'s' if view.drafts != 1 else ''} (not posted until approved)" \
@@ -734,6 +817,7 @@ def status(state: State, as_json: bool) -> None:
                       f"· {row.story_id}")
     elif not view.counts and not view.drafts:
         out.print("The queue is empty: `oneyearago load FILE` adds stories.")
+    _print_broken_links(broken_links(state.store, now), settings)
 
 
 @cli.command()

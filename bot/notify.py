@@ -3,7 +3,7 @@
 The notifier reads the queue, never the engine's memory, so what it tells is what the database says,
 whichever process (or worker) caused it. Each notice has a key (``delivery:42:failed``,
 ``paused:x:<since>``, ``reveal:<story>`` (a story due within ``ONEYEARAGO_REVEAL_LEAD`` whose
-``one_year_later`` is empty, drafts included), ``digest:<day>``); the keys told are kept in the
+``one_year_later`` is empty, drafts included), ``link:<story>:<url>``, ``digest:<day>``); the keys told are kept in the
 ``notices`` table, so a notice is told once, not once per sweep, and not again after a restart. The
 notices found in one check go out as one message. A message is masked with the settings' secrets
 before it leaves, and never names a notification URL.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.engine import workers
+from bot.links import broken_links
 from bot.models import NEEDS_ATTENTION, DeliveryRow, NoticeRow, PlatformRow, WorkerRow
 from bot.models import DeliveryStatus as S
 from bot.ops import needs_reveal
@@ -72,6 +74,12 @@ def apprise_send(urls: list[str], title: str, body: str) -> list[bool]:
     return results
 
 
+def _link_key(story_id: str, url: str) -> str:
+    """``link:<story>:<url>``; a URL too long for the key's 200 characters is named by its sha256."""
+    key = f"link:{story_id}:{url}"
+    return key if len(key) <= 200 else f"link:{story_id}:sha256:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
+
+
 class Notifier:
     """Finds what the operator must be told, tells it once, and sends the daily digest."""
 
@@ -113,6 +121,7 @@ class Notifier:
                           f"{item.id}{' (a draft)' if item.draft else ''} goes out {self.settings.local_time(item.due)} "
                           "and has no reveal yet (one_year_later): without one it gets no follow-up.")
                    for item in needs_reveal(self.store, now, self.settings.reveal_lead)]
+        found += self._link_notices(now)
         with self.store.session() as session:
             for row in session.scalars(select(DeliveryRow).where(DeliveryRow.status.in_(TOLD),
                                                                  DeliveryRow.updated_at >= now - RECENT)
@@ -131,6 +140,15 @@ class Notifier:
             found += reveals
             told = set(session.scalars(select(NoticeRow.key).where(NoticeRow.key.in_([n.key for n in found]))))
         return [n for n in found if n.key not in told]
+
+    def _link_notices(self, now: dt.datetime) -> list[Notice]:
+        """A broken link of a story due within ``link_check_ahead`` (key ``link:<story>:<url>``)."""
+        soon = now + self.settings.link_check_ahead
+        return [Notice(_link_key(r.story_id, r.url),
+                       f"{r.story_id} goes out {self.settings.local_time(r.root_due)} and its link is broken "
+                       f"({r.detail}): {r.url}" + (f"; archived copy: {r.archive_url} (`oneyearago links "
+                                                   f"--use-archive {r.story_id}`)" if r.archive_url else ""))
+                for r in broken_links(self.store, now) if r.root_due is not None and r.root_due <= soon]
 
     def _delivery_line(self, row: DeliveryRow) -> str:
         where = f"{PLATFORM_NAMES.get(row.platform, row.platform)} {row.kind}"

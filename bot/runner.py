@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.engine import HOUSEKEEPING, Engine, RunReport
+from bot.links import LinkChecker
 from bot.sdnotify import SystemdNotifier
 from posts.clock import utcnow
 from posts.errors import StoreError
@@ -211,7 +212,8 @@ def build_scheduler(engine: Engine, *, recheck: dt.timedelta, on_report: Callabl
 def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event | None = None,
                 on_report: Callable[[RunReport], None] | None = None, install_signals: bool = True,
                 on_start: Callable[[], None] | None = None, systemd: SystemdNotifier | None = None,
-                metrics_addr: str = "", on_metrics: Callable[[Any], None] | None = None) -> None:
+                metrics_addr: str = "", on_metrics: Callable[[Any], None] | None = None,
+                link_checker: LinkChecker | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set); the posts in flight always finish.
 
     Under systemd (``Type=notify``) ``systemd`` says ``READY=1`` once the loop has started, feeds the
@@ -221,6 +223,10 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
     With ``metrics_addr`` (``host:port``, ``ONEYEARAGO_METRICS_ADDR``), serve ``/metrics``, ``/healthz`` and
     ``/readyz`` there for as long as the loop runs (:class:`bot.metrics.MetricsServer`; ``on_metrics`` is
     handed the started server).
+
+    With ``link_checker`` (and link checking on: ``ONEYEARAGO_LINK_CHECK``), the links of the stories due
+    soon are checked every :data:`bot.links.CHECK_EVERY` in a thread of its own: a slow site or a failing
+    check never delays or stops a post.
     """
     stop = stop or threading.Event()
     systemd = systemd or SystemdNotifier({})
@@ -255,6 +261,7 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
 
     beater = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
     beater.start()
+    links_stop = threading.Event()
     try:
         if server is not None:
             server.start()
@@ -263,6 +270,8 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
         if on_start is not None:
             on_start()
         engine.reconcile(engine.clock(), all_sending=engine.store.is_sqlite)
+        if link_checker is not None and link_checker.enabled:
+            link_checker.start(links_stop)
         scheduler, jobs, workers = build_scheduler(engine, recheck=recheck, on_report=on_report, kick=kick)
         systemd.ready(f"running: {', '.join(engine.adapters)}")
         scheduler.run_all()  # sweep once at start: housekeeping, then catch up on anything already due
@@ -280,6 +289,7 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
                 kick.wait(idle)
     finally:
         systemd.stopping()
+        links_stop.set()
         for worker in workers.values():
             worker.join(timeout=60)
         beat.set()

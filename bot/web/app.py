@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import tempfile
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from bot import metrics, ops
+from bot import links, metrics, ops
 from bot.config import Settings
 from bot.images import describe_picture, media_policy, stored_image
 from bot.models import RETRYABLE, SKIPPABLE, DeliveryRow, DeliveryStatus
@@ -39,7 +40,7 @@ from bot.sources.stories import load_stories
 from bot.store import Store
 from bot.web import editor, security
 from bot.web import post_html as show
-from bot.web.pages import MAX_WEEKS, calendar, headlines, status_view, story_view
+from bot.web.pages import MAX_WEEKS, calendar, headlines, link_check_view, status_view, story_view
 from posts import limits
 from posts.clock import utcnow
 from posts.errors import BotError, NotFound, StoryError
@@ -138,6 +139,7 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
         Route("/retry/{target:str}", _action(web, retry), methods=["POST"]),
         Route("/skip/{story_id:str}", _page(web, skip_confirm)),
         Route("/skip/{story_id:str}", _action(web, skip), methods=["POST"]),
+        Route("/use-archive/{story_id:str}", _action(web, use_archive_link), methods=["POST"]),
         Route("/metrics", _monitor(web, "/metrics")),
         Route("/healthz", _monitor(web, "/healthz")),
         Route("/readyz", _monitor(web, "/readyz")),
@@ -310,6 +312,7 @@ def _story(web: Web, request: Request, status_code: int = 200, **context: Any) -
     if "ed" not in context:
         context["ed"] = editor.editor_view(web.store, web.settings, story_id, now=_now(web),
                                            templates=web.story_templates)
+    context.setdefault("link", link_check_view(web.store, view.story.id))
     return page(web, request, "story.html", {"v": view, "title": view.story.headline, **context},
                 status_code=status_code)
 
@@ -456,6 +459,14 @@ async def approve_story(web: Web, request: Request, form: FormData) -> Response:
         return _story(web, request, approved=approved)
 
     return await run_in_threadpool(work)
+
+
+async def use_archive_link(web: Web, request: Request, form: FormData) -> Response:
+    """Make the archived copy offered for the story's broken link its url (a dashboard edit), then show the story."""
+    story_id = request.path_params["story_id"]
+    await run_in_threadpool(links.use_archive, web.store, web.settings, story_id, now=_now(web), origin="dashboard",
+                            templates=web.story_templates)
+    return RedirectResponse(f"/story/{urllib.parse.quote(story_id, safe='')}", status_code=303)
 
 
 async def login(web: Web, request: Request, form: FormData) -> Response:

@@ -19,6 +19,7 @@ from sqlalchemy import Float, case, cast, func, select
 from bot import ops
 from bot.config import Settings
 from bot.images import pictures_info
+from bot.links import LinkResult, result_for
 from bot.models import NEEDS_ATTENTION, POSTING, RETRYABLE, SKIPPABLE, DeliveryRow, StoryRow
 from bot.models import DeliveryStatus as S
 from bot.quotas import DAY, DayCount, day_count, local_midnight
@@ -542,6 +543,11 @@ def story_view(store: Store, settings: Settings, story_id: str, *, templates: An
                                   [v for v in mine if v.part.kind != "root"]))
     pictures = pictures_info(store, [p.sha256 for part in parts for p in part.pictures])
     return StoryView(item, origin, root_due, threads, deliveries, error, pictures)
+
+
+def link_check_view(store: Store, story_id: str) -> LinkResult | None:
+    """The story's latest link check (``_link_check.html``): ``None`` when its current link was never checked."""
+    return result_for(store, story_id)
 
 
 # ---------------------------------------------------------------------------- status page
