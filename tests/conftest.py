@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -75,6 +76,13 @@ def postgres_url(postgres_available: str | None) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(postgres_available)
         pytest.skip(postgres_available)
+    with postgres_schema() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A PostgreSQL URL whose search path is a new schema, dropped when the block ends."""
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:16]}"

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from bot.store import Store
 from posts.limits import CONTROL_RE
 from posts.story import FIELDS, PLATFORMS, Story
 from tests.cli_support import isolate, run_cli
-from tests.conftest import POSTGRES_URL
+from tests.conftest import postgres_schema
 from tests.test_pictures import picture
 
 UTC = dt.UTC
@@ -108,18 +107,8 @@ def fresh_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     if db_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema() as url:
+        yield url
 
 
 def contents(store: Store) -> dict[str, dict]:
