@@ -197,6 +197,7 @@ def test_killed_again_and_again_under_faults_nothing_is_doubled_or_lost(pds: Loc
         "ONEYEARAGO_REDDIT_OAUTH_URL": reddit_url, "REQUESTS_CA_BUNDLE": str(reddit.ca_file),
         "ONEYEARAGO_BLUESKY_HANDLE": account.handle, "ONEYEARAGO_BLUESKY_APP_PASSWORD": account.password,
         "ONEYEARAGO_BLUESKY_PDS_URL": proxy.url, "ONEYEARAGO_BLUESKY_SESSION_FILE": str(tmp_path / "session.json"),
+        "ONEYEARAGO_LINK_CHECK": "off",  # the stories' links are not on 127.0.0.1: never reach out to them
         "ONEYEARAGO_HTTP_TIMEOUT": "2s", "ONEYEARAGO_BACKOFF": "1s", "ONEYEARAGO_MAX_ATTEMPTS": "30",
         "ONEYEARAGO_LEASE": "10s", "ONEYEARAGO_SETTLE": "6s", "ONEYEARAGO_RECHECK": "1s", "ONEYEARAGO_BACKLOG_PACE": "0s",
         "ONEYEARAGO_QUOTA_X_24H": "0", "ONEYEARAGO_QUOTA_X_15M": "0", "ONEYEARAGO_QUOTA_REDDIT_24H": "0",
