@@ -141,7 +141,9 @@ def test_a_run_loop_that_stops_sweeping_stops_feeding(engine, listener, tmp_path
     stop = threading.Event()
     thread = _start(engine, notifier, stop)
     try:
-        time.sleep(1.0)
+        deadline = time.monotonic() + 30  # start-up under load may take a while: wait for the feeds themselves
+        while time.monotonic() < deadline and listener.states().count("WATCHDOG=1") < 2:
+            time.sleep(0.05)
         assert listener.states().count("WATCHDOG=1") >= 2
         hang.set()
         time.sleep(0.6)  # the loop is stuck by now (it asks the clock every 0.2 s)
