@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import and_, case, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from adapters.base import PostRef
+from adapters.base import Outgoing, PostRef
+from bot.images import attachments_of, pictures_of
 from bot.models import DeliveryRow, PlatformRow
 from bot.models import DeliveryStatus as S
 
@@ -103,3 +104,14 @@ def thread_refs(session: Session, row: DeliveryRow) -> tuple[PostRef, PostRef] |
     if parent is None or root is None:
         return None
     return parent, root
+
+
+def outgoing(session: Session, row: DeliveryRow, parent: PostRef | None = None,
+             root: PostRef | None = None) -> Outgoing:
+    """The post a delivery sends, as every path builds it: payload, key, thread, attachments and pictures.
+
+    A send and a lookup of a post of unknown outcome must see the same post: a lookup that lacked the
+    pictures would compare a picture post's text without them and miss it (then send it again).
+    """
+    return Outgoing(row.platform, row.story_id, row.kind, row.part, dict(row.payload), row.key, parent, root,
+                    attachments_of(session, row), pictures_of(session, row))

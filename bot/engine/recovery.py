@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from adapters.base import Outgoing
 from bot.engine import queries
 from bot.engine.events import RunReport
 from bot.engine.settle import Absent, Unknown
@@ -45,8 +44,8 @@ def reconcile(engine: Engine, now: dt.datetime, report: RunReport, *, all_sendin
             continue  # another worker renewed or took it meanwhile
         with engine.store.session() as session:
             refs = queries.thread_refs(session, row) if row.kind != "root" else None
-        parent, root = refs if refs is not None else (None, None)
-        post = Outgoing(row.platform, row.story_id, row.kind, row.part, dict(row.payload), row.key, parent, root)
+            parent, root = refs if refs is not None else (None, None)
+            post = queries.outgoing(session, row, parent, root)
         # A row waiting to be looked up again was left so by an attempt of unknown outcome, not by a crash.
         unknown = LOOKED_AGAIN if row.look_again_at is not None else INTERRUPTED
         engine.settlement.settle(adapter, row, post, unknown, report)

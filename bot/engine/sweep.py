@@ -15,7 +15,6 @@ from bot.engine import queries
 from bot.engine.events import RunReport
 from bot.engine.holds import Hold, hold_for
 from bot.engine.settle import Absent, Unknown
-from bot.images import attachments_of, pictures_of
 from bot.models import DeliveryRow, PlatformRow
 from bot.models import DeliveryStatus as S
 from posts.durations import human_duration as human
@@ -138,8 +137,7 @@ class Sweep:
             taken = engine.take(session, row.id, now, started, key=key)
             if taken is None:
                 return NoClaim.LOST
-            post = Outgoing(taken.platform, taken.story_id, taken.kind, taken.part, dict(taken.payload), taken.key,
-                            parent, root, attachments_of(session, taken), pictures_of(session, taken))
+            post = queries.outgoing(session, taken, parent, root)
         return Claimed(taken, post)
 
     def defer(self, rows: list[DeliveryRow], hold: Hold, report: RunReport) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -529,3 +530,35 @@ def test_praws_media_errors_are_translated_at_the_one_boundary(raised, expected,
         raise raised
 
     assert type(info.value) is expected and reason in info.value.reason
+
+
+# ---------------------------------------------------------------------------- a crash in the middle of a send
+
+
+def test_a_picture_post_the_platform_took_before_a_crash_is_found_on_restart_not_posted_again(
+        standin, mock, tmp_path, store, settings, clock):
+    """The chaos run's double post: recovery looked the post up without its pictures, so the text it
+    compared lacked the picture lines Reddit writes into an inline post, missed it, and sent it again."""
+    from bot.engine import Engine
+    from bot.planner import Planner
+    from bot.sources.stories import load_stories
+    from tests.test_pictures import picture, story_file
+
+    picture(tmp_path / "then.jpg")
+    picture(tmp_path / "map.png", (300, 200), (20, 90, 200))
+    path = story_file(tmp_path, [{"path": "then.jpg", "alt": "The bridge in scaffolding"},
+                                 {"path": "map.png", "alt": "A map of the river crossing"}], platforms=["reddit"])
+    Planner(store, settings).load(load_stories([path]), now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    adapter = on_standin(standin, mock)
+    due = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    clock["t"] = due
+    crashed = Engine(store, {"reddit": adapter}, settings, clock=lambda: clock["t"], worker="w1")
+    claim = crashed.claim("reddit", due)  # the intent is committed...
+    assert claim is not None and len(claim.post.pictures) == 2
+    adapter.publish(claim.post)  # ...Reddit took the post, and the process died before it heard back
+    restarted = Engine(store, {"reddit": on_standin(standin, mock)}, settings, clock=lambda: clock["t"],
+                       worker="w2")
+    report = restarted.reconcile(due, all_sending=True)
+    assert report.count("posted") == 1, report.events
+    restarted.run_once(due + dt.timedelta(minutes=5))
+    assert len(standin.posts_by()) == 1
