@@ -183,3 +183,83 @@ class AnnouncesLimits(Protocol):
     def limits(self) -> Any:
         """The limits, as an object with ``to_dict()`` (what :mod:`bot.accounts` remembers)."""
         ...
+
+
+# ---------------------------------------------------------------------------- the conversation under a thread
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    """A reply someone else made somewhere under one of the bot's threads, as the platform showed it."""
+
+    id: str
+    """The platform's id of the reply (Bluesky: its ``at://`` URI; Reddit: ``t1_…``; X, Mastodon: the id)."""
+    author: str
+    """The author's handle as the platform shows it (``@name.bsky.social``, ``u/name``, ``@name``, ``@a@host``)."""
+    text: str
+    """The reply's text, as plain text (Mastodon's HTML reduced to text), never cut by us beyond 2,000 chars."""
+    at: dt.datetime
+    """When it was posted (aware UTC)."""
+    url: str
+    """Where a person reads it on the platform."""
+    parent_id: str = ""
+    """The id of the post it answers (one of the bot's posts, or another reply)."""
+    hidden: bool = False
+    """Hidden by the bot's account (X hidden replies, Bluesky threadgate ``hiddenReplies``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "author": self.author, "text": self.text, "at": self.at.isoformat(),
+                "url": self.url, "parent_id": self.parent_id, "hidden": self.hidden}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reply:
+        return cls(str(data["id"]), str(data.get("author") or ""), str(data.get("text") or ""),
+                   dt.datetime.fromisoformat(str(data["at"])), str(data.get("url") or ""),
+                   str(data.get("parent_id") or ""), bool(data.get("hidden")))
+
+
+@dataclasses.dataclass(frozen=True)
+class Conversation:
+    """What followers said under one thread: how many replies there are, and the latest of them."""
+
+    total: int
+    """Replies by others under the thread, at any depth, as far as the platform told (the bot's own
+    follow-up parts are never counted)."""
+    replies: tuple[Reply, ...]
+    """The latest replies by others, newest first, at most the ``limit`` asked for."""
+    requests: int = 1
+    """How many HTTP requests reading it took (what the sweep counts against the platform's limits)."""
+
+
+@runtime_checkable
+class ReadsReplies(Protocol):
+    """An adapter that can read the replies under a thread it posted."""
+
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+        """The replies by others under the thread that starts at ``root``; ``own`` are the bot's own posts
+        in it (the follow-up parts), left out of the count and the list. Raises the usual
+        :class:`posts.errors.AdapterError` subclasses (``RateLimited`` with when to try again)."""
+        ...
+
+
+@runtime_checkable
+class HidesReplies(Protocol):
+    """An adapter whose platform lets the thread's author hide a reply (X hidden replies, Bluesky threadgate)."""
+
+    def hide_reply(self, root: PostRef, reply_id: str, *, hidden: bool = True) -> None:
+        """Hide (or, with ``hidden=False``, show again) the reply ``reply_id`` under the thread at ``root``."""
+        ...
+
+
+@runtime_checkable
+class MarksAutomation(Protocol):
+    """An adapter whose platform has a mark for automated accounts (Mastodon's ``bot`` flag, a Bluesky
+    self-label where the lexicon defines one)."""
+
+    def automation_mark(self) -> bool | None:
+        """Whether the account is marked as automated now; ``None`` when the platform cannot tell."""
+        ...
+
+    def mark_automated(self) -> None:
+        """Set the mark (idempotent: nothing changes when it is already set)."""
+        ...
