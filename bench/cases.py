@@ -195,6 +195,10 @@ def rendering(quick: bool = False) -> list[dict[str, Any]]:
             _row("rendering", f"{count:,} stories, Mastodon alone", statistics.median(mastodon), "stories/s")]
 
 
+_STORY_COLUMNS = "id, seq, content, content_hash, origin, window_day, root_due, rendered, created_at, updated_at"
+"""The columns the benchmarks fill themselves (the others take their defaults)."""
+
+
 def loading(quick: bool = False) -> list[dict[str, Any]]:
     """Load stories from JSON Lines into SQLite, against the floor of plain sqlite3.executemany."""
     count = 10_000 if quick else 100_000
@@ -306,10 +310,6 @@ def backlog(quick: bool = False) -> list[dict[str, Any]]:
         _row("backlog", "speed-up", ratio, "x", ">= 2.5", ratio >= 2.5),
         _row("backlog", "bound: latency alone, one after another / ours", sent * latency / wall, "x"),
     ]
-
-
-_STORY_COLUMNS = "id, seq, content, content_hash, origin, window_day, root_due, rendered, created_at, updated_at"
-"""The columns the benchmarks fill themselves (the others take their defaults)."""
 
 
 def _queue_of(folder: Path, size: int) -> tuple[Any, Store]:

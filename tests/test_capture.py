@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from bot.store import Store
 from posts.errors import Problem
 from tests.cli_support import isolate, run_cli
 from tests.conftest import story
+from tests.local_site import LocalSite
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -300,38 +300,27 @@ def test_since_leaves_out_older_entries(tmp_path, planner, store):
 # ---------------------------------------------------------------------------- a feed served on 127.0.0.1
 
 
-class FeedServer:
+class FeedServer(LocalSite):
     """An HTTP server on 127.0.0.1 serving feeds by path (a redirect, an error and a large body too)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.pages: dict[str, tuple[int, dict[str, str], bytes]] = {}
-        self.requests: list[str] = []
-        pages, requests = self.pages, self.requests
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                requests.append(self.path)
-                status, headers, body = pages.get(self.path, (404, {}, b"not here"))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def route(self, h: http.server.BaseHTTPRequestHandler, *, head: bool) -> None:
+        status, headers, body = self.pages.get(h.path, (404, {}, b"not here"))
+        self.send(h, status, body, headers, head=head)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    @property
+    def base(self) -> str:
+        return self.url("")
 
 
 @pytest.fixture
 def feeds() -> Iterator[FeedServer]:
-    server = FeedServer()
+    server = FeedServer().start()
     yield server
-    server.server.shutdown()
+    server.close()
 
 
 def test_a_feed_served_over_http_is_captured(feeds, planner, store):
@@ -339,32 +328,32 @@ def test_a_feed_served_over_http_is_captured(feeds, planner, store):
         item(title="From the web", link="https://news.example.com/web", guid="w1"),
         item(title="Relative", link="/stories/2", guid="w2")).encode())
     feeds.pages["/old"] = (301, {"Location": "/feed.xml"}, b"")
-    report = capture([f"{feeds.url}/old"], planner, now=NOW)
+    report = capture([f"{feeds.base}/old"], planner, now=NOW)
     (sid,) = report.captured
-    assert feeds.requests == ["/old", "/feed.xml"]
+    assert feeds.paths == ["/old", "/feed.xml"]
     assert drafts_in(store)[sid]["headline"] == "From the web"
     # a relative link is resolved against the feed's address; X would not link an IP address, so the
     # entry is refused (a real site's feed resolves to its domain)
     (problem,) = report.problems
-    assert f"entry 2 ('Relative'): url '{feeds.url}/stories/2' has an IP address as its host" in str(problem)
-    assert capture([f"{feeds.url}/feed.xml"], planner, now=NOW).skipped[0].reason == f"same id as story {sid}"
+    assert f"entry 2 ('Relative'): url '{feeds.base}/stories/2' has an IP address as its host" in str(problem)
+    assert capture([f"{feeds.base}/feed.xml"], planner, now=NOW).skipped[0].reason == f"same id as story {sid}"
 
 
 def test_a_feed_url_that_fails_is_unreadable_and_others_are_still_captured(feeds, planner):
     feeds.pages["/feed.xml"] = (200, {}, rss(item()).encode())
-    report = capture([f"{feeds.url}/gone.xml", f"{feeds.url}/feed.xml"], planner, now=NOW)
+    report = capture([f"{feeds.base}/gone.xml", f"{feeds.base}/feed.xml"], planner, now=NOW)
     assert len(report.captured) == 1
     (failure,) = report.unreadable
-    assert failure.feed == f"{feeds.url}/gone.xml" and "answered HTTP 404" in str(failure)
+    assert failure.feed == f"{feeds.base}/gone.xml" and "answered HTTP 404" in str(failure)
 
 
 def test_a_feed_fetch_is_capped_in_size_and_time(feeds):
     feeds.pages["/big.xml"] = (200, {}, b"x" * 5000)
     with pytest.raises(FeedError, match="sends more than 1,000 bytes"):
-        fetch(f"{feeds.url}/big.xml", max_bytes=1000)
+        fetch(f"{feeds.base}/big.xml", max_bytes=1000)
     feeds.pages["/loop"] = (302, {"Location": "/loop"}, b"")
     with pytest.raises(FeedError, match="redirects more than"):
-        fetch(f"{feeds.url}/loop")
+        fetch(f"{feeds.base}/loop")
     with pytest.raises(FeedError, match="no such file"):
         fetch("/nonexistent/feed.xml")
 
@@ -377,7 +366,7 @@ def test_capture_on_the_command_line_then_approve(tmp_path, monkeypatch, capsys,
     feeds.pages["/feed.xml"] = (200, {}, rss(
         item(title="Good", link="https://news.example.com/good", guid="g1"),
         item(title=None, link="https://news.example.com/untitled")).encode())
-    feed_url = f"{feeds.url}/feed.xml"
+    feed_url = f"{feeds.base}/feed.xml"
     code, out, err = run_cli(capsys, "capture", feed_url)
     assert code == 0, err
     assert "Captured 1 new drafts from 1 feed (2 entries): 0 already captured, 1 broken (skipped)." in " ".join(

@@ -14,8 +14,6 @@ import json
 import os
 import sqlite3
 import struct
-import sys
-import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ from PIL import Image as PILImage
 from adapters.sandbox import read_transcript
 from posts.media import MAX_IMAGE_BYTES, prepare
 from tests.cli_support import isolate, run_cli
+from tests.local_site import LocalSite
 
 WHEN = "2025-03-01T12:00:00Z"
 DUE = "2026-03-01T12:00:30+00:00"
@@ -278,101 +277,56 @@ def test_a_missing_file_at_posting_time_changes_nothing_and_a_reload_takes_the_n
 # ---------------------------------------------------------------- URLs
 
 
-class Server:
+class Server(LocalSite):
     """A loopback HTTP server with a few routes; it records every request it gets."""
 
     def __init__(self) -> None:
-        self.requests: list[str] = []
-        self.hosts: list[str] = []
-        self.stop = threading.Event()
+        super().__init__()
         self.image = png(32, 32, "maroon")
-        owner = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                owner.requests.append(self.path)
-                owner.hosts.append(self.headers.get("Host", ""))
-                owner.route(self)
-
-        class Quiet(http.server.ThreadingHTTPServer):
-            # The client under test hangs up on purpose (too big, too slow); a reset seen while the
-            # handler waits for a next request on the kept-alive connection is not an error.
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-                    super().handle_error(request, client_address)
-
-        self.httpd = Quiet(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    def route(self, h: http.server.BaseHTTPRequestHandler) -> None:
+    def route(self, h: http.server.BaseHTTPRequestHandler, *, head: bool) -> None:
         path = h.path
-        try:
-            if path == "/image.png":
-                self.send(h, 200, self.image, {"Content-Type": "image/png"})
-            elif path == "/big":
-                self.send(h, 200, png(400, 400, noise=True))
-            elif path == "/big-unannounced":  # no Content-Length: the body ends when the connection closes
-                h.send_response(200)
-                h.send_header("Connection", "close")
-                h.end_headers()
-                for _ in range(100):
-                    h.wfile.write(b"\0" * 10_000)
-            elif path == "/stall":
-                h.send_response(200)
-                h.send_header("Content-Length", "100")
-                h.end_headers()
+        if path == "/image.png":
+            self.send(h, 200, self.image, {"Content-Type": "image/png"})
+        elif path == "/big":
+            self.send(h, 200, png(400, 400, noise=True))
+        elif path == "/big-unannounced":  # no Content-Length: the body ends when the connection closes
+            h.send_response(200)
+            h.send_header("Connection", "close")
+            h.end_headers()
+            for _ in range(100):
+                h.wfile.write(b"\0" * 10_000)
+        elif path == "/stall":
+            h.send_response(200)
+            h.send_header("Content-Length", "100")
+            h.end_headers()
+            h.wfile.flush()
+            self.stop.wait(10)
+        elif path == "/drip":  # each byte in time, the whole far too late
+            h.send_response(200)
+            h.send_header("Content-Length", "1000")
+            h.end_headers()
+            for _ in range(1000):
+                if self.stop.wait(0.2):
+                    return
+                h.wfile.write(b"\0")
                 h.wfile.flush()
-                self.stop.wait(10)
-            elif path == "/drip":  # each byte in time, the whole far too late
-                h.send_response(200)
-                h.send_header("Content-Length", "1000")
-                h.end_headers()
-                for _ in range(1000):
-                    if self.stop.wait(0.2):
-                        return
-                    h.wfile.write(b"\0")
-                    h.wfile.flush()
-            elif path == "/missing":
-                self.send(h, 404, b"not here")
-            elif path.startswith("/to/"):
-                location = path[len("/to/"):].replace("PORT", str(self.port))
-                self.send(h, 302, b"", {"Location": location})
-            else:
-                self.send(h, 500, b"?")
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    @staticmethod
-    def send(h: http.server.BaseHTTPRequestHandler, status: int, body: bytes,
-             headers: dict[str, str] | None = None) -> None:
-        h.send_response(status)
-        for name, value in (headers or {}).items():
-            h.send_header(name, value)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        elif path == "/missing":
+            self.send(h, 404, b"not here")
+        elif path.startswith("/to/"):
+            location = path[len("/to/"):].replace("PORT", str(self.port))
+            self.send(h, 302, b"", {"Location": location})
+        else:
+            self.send(h, 500, b"?")
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    running = Server()
-    running.thread.start()
+    running = Server().start()
     try:
         yield running
     finally:
-        running.stop.set()
-        running.httpd.shutdown()
-        running.httpd.server_close()
+        running.close()
 
 
 def test_a_url_on_a_loopback_address_is_refused_by_default_and_never_requested(env, capsys, loaded, server):
@@ -380,14 +334,14 @@ def test_a_url_on_a_loopback_address_is_refused_by_default_and_never_requested(e
     refused(capsys, env, loaded, story_file(env / "s", url),
             f"image URL {url!r} points to 127.0.0.1, a loopback, private or link-local address; such URLs are "
             "not fetched", "give a public address, or allow that network with ONEYEARAGO_MEDIA_ALLOW_PRIVATE")
-    assert server.requests == []
+    assert server.paths == []
 
 
 def test_an_image_url_is_fetched_at_load_time_and_stored(env, capsys, server, monkeypatch):
     monkeypatch.setenv("ONEYEARAGO_MEDIA_ALLOW_PRIVATE", "127.0.0.1")
     code, _, err = run(capsys, "load", str(story_file(env / "s", server.url("/image.png")).relative_to(env)))
     assert code == 0, err
-    assert server.requests == ["/image.png"]
+    assert server.paths == ["/image.png"]
     (sha, _, mime), = queue(env / "queue.db")[1]
     assert sha == prepare(server.image).sha256 and mime == "image/png"
     server.stop.set()  # the anniversary needs the server no more
@@ -395,7 +349,7 @@ def test_an_image_url_is_fetched_at_load_time_and_stored(env, capsys, server, mo
     assert code == 0, err
     roots = [r for r in read_transcript(env / "transcript.jsonl") if r["story_id"] == "pic" and r["kind"] == "root"]
     assert len(roots) == 4 and {r["image"]["sha256"] for r in roots} == {sha}
-    assert server.requests == ["/image.png"]
+    assert server.paths == ["/image.png"]
 
 
 def test_a_redirect_is_followed_and_checked_at_every_hop(env, capsys, loaded, server, monkeypatch):
@@ -407,10 +361,10 @@ def test_a_redirect_is_followed_and_checked_at_every_hop(env, capsys, loaded, se
     url = server.url("/to/file:///etc/passwd")
     refused(capsys, env, loaded, story_file(env / "s", url),
             f"image URL {url!r} redirects to a file: address; only http and https are fetched")
-    assert server.requests == ["/to/http://127.0.0.2:PORT/image.png", "/to/file:///etc/passwd"]
+    assert server.paths == ["/to/http://127.0.0.2:PORT/image.png", "/to/file:///etc/passwd"]
     code, _, err = run(capsys, "load", str(story_file(env / "s", server.url("/to//image.png")).relative_to(env)))
     assert code == 0, err
-    assert server.requests[-1] == "/image.png"
+    assert server.paths[-1] == "/image.png"
 
 
 @pytest.mark.parametrize(("path", "message"), [
@@ -526,7 +480,7 @@ def test_every_address_of_a_host_is_checked_and_the_request_goes_to_the_checked_
 
     image = MediaLoader(policy, resolve=resolve).load(f"http://img.test:{server.port}/image.png", None)
     assert image == prepare(server.image)
-    assert server.requests == ["/image.png"] and server.hosts == [f"img.test:{server.port}"]  # name kept, address pinned
+    assert server.paths == ["/image.png"] and server.hosts == [f"img.test:{server.port}"]  # name kept, address pinned
     with pytest.raises(ImageError, match=r"points to 10\.1\.2\.3, a loopback, private or link-local address"):
         MediaLoader(policy, resolve=resolve).load(f"http://mixed.test:{server.port}/image.png", None)
-    assert server.requests == ["/image.png"]
+    assert server.paths == ["/image.png"]

@@ -10,12 +10,10 @@ import http.server
 import json
 import re
 import socket
-import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -33,6 +31,7 @@ from bot.web import create_app
 from posts.errors import BotError
 from tests.cli_support import isolate, run_cli
 from tests.conftest import story
+from tests.local_site import LocalSite
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -40,101 +39,56 @@ DAY = dt.date(2025, 3, 3)
 """The stories' date: their anniversary is two days after :data:`NOW`, within the 3 days checked ahead."""
 
 
-class Site:
+class Site(LocalSite):
     """A loopback web site whose paths answer as dead and living links do; it records each request as
     ``(method, path)``. ``/wayback/available`` is the archive's lookup: a snapshot for any URL with
     ``gone`` in it, none for the others."""
 
     def __init__(self) -> None:
-        self.requests: list[tuple[str, str]] = []
+        super().__init__()
         self.flaky = 404
         """What ``/flaky`` answers."""
-        self.stop = threading.Event()
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_HEAD(self) -> None:
-                owner.requests.append(("HEAD", self.path))
-                owner.route(self, head=True)
-
-            def do_GET(self) -> None:
-                owner.requests.append(("GET", self.path))
-                owner.route(self, head=False)
-
-        class Quiet(http.server.ThreadingHTTPServer):
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-                    super().handle_error(request, client_address)
-
-        self.httpd = Quiet(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
 
     def route(self, h: http.server.BaseHTTPRequestHandler, *, head: bool) -> None:
         path, _, query = h.path.partition("?")
-        try:
-            if path == "/ok":
-                self.send(h, 200, b"<html>fine</html>" * 1000, head=head)
-            elif path.startswith("/gone"):
-                self.send(h, 404, b"not here", head=head)
-            elif path == "/flaky":
-                self.send(h, self.flaky, b"?", head=head)
-            elif path == "/busy":
-                self.send(h, 429, b"slow down", head=head)
-            elif path == "/error":
-                self.send(h, 503, b"down", head=head)
-            elif path.startswith("/hop/"):  # /hop/3 -> /hop/2 -> /hop/1 -> /hop/0 -> /ok
-                left = int(path.rsplit("/", 1)[1])
-                self.send(h, 302, b"", {"Location": f"/hop/{left - 1}" if left else "/ok"}, head=head)
-            elif path == "/loop":
-                self.send(h, 302, b"", {"Location": "/loop"}, head=head)
-            elif path == "/slow":
-                self.stop.wait(5)
-                self.send(h, 200, b"late", head=head)
-            elif path == "/get-only":
-                self.send(h, 405 if head else 200, b"" if head else b"hello", head=head)
-            elif path == "/wayback/available":
-                asked = urllib.parse.parse_qs(query)
-                url, stamp = asked["url"][0], asked["timestamp"][0]
-                closest = {"available": True, "status": "200", "timestamp": stamp + "120000",
-                           "url": f"http://web.archive.org/web/{stamp}120000/{url}"}
-                body = {"url": url, "archived_snapshots": {"closest": closest} if "gone" in url else {}}
-                self.send(h, 200, json.dumps(body).encode(), {"Content-Type": "application/json"}, head=head)
-            else:
-                self.send(h, 500, b"?", head=head)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    @staticmethod
-    def send(h: http.server.BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None,
-             *, head: bool) -> None:
-        h.send_response(status)
-        for name, value in (headers or {}).items():
-            h.send_header(name, value)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        if not head:
-            h.wfile.write(body)
+        if path == "/ok":
+            self.send(h, 200, b"<html>fine</html>" * 1000, head=head)
+        elif path.startswith("/gone"):
+            self.send(h, 404, b"not here", head=head)
+        elif path == "/flaky":
+            self.send(h, self.flaky, b"?", head=head)
+        elif path == "/busy":
+            self.send(h, 429, b"slow down", head=head)
+        elif path == "/error":
+            self.send(h, 503, b"down", head=head)
+        elif path.startswith("/hop/"):  # /hop/3 -> /hop/2 -> /hop/1 -> /hop/0 -> /ok
+            left = int(path.rsplit("/", 1)[1])
+            self.send(h, 302, b"", {"Location": f"/hop/{left - 1}" if left else "/ok"}, head=head)
+        elif path == "/loop":
+            self.send(h, 302, b"", {"Location": "/loop"}, head=head)
+        elif path == "/slow":
+            self.stop.wait(5)
+            self.send(h, 200, b"late", head=head)
+        elif path == "/get-only":
+            self.send(h, 405 if head else 200, b"" if head else b"hello", head=head)
+        elif path == "/wayback/available":
+            asked = urllib.parse.parse_qs(query)
+            url, stamp = asked["url"][0], asked["timestamp"][0]
+            closest = {"available": True, "status": "200", "timestamp": stamp + "120000",
+                       "url": f"http://web.archive.org/web/{stamp}120000/{url}"}
+            body = {"url": url, "archived_snapshots": {"closest": closest} if "gone" in url else {}}
+            self.send(h, 200, json.dumps(body).encode(), {"Content-Type": "application/json"}, head=head)
+        else:
+            self.send(h, 500, b"?", head=head)
 
 
 @pytest.fixture
 def site() -> Iterator[Site]:
-    running = Site()
+    running = Site().start()
     try:
         yield running
     finally:
-        running.stop.set()
-        running.httpd.shutdown()
-        running.httpd.server_close()
+        running.close()
 
 
 @pytest.fixture
