@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import datetime as dt
 import difflib
+import functools
 import io
 import ipaddress
 import json
@@ -656,6 +657,12 @@ def _credentials_problem(value: str) -> str | None:
     return f"{_q(redacted)} has a user name or password in it (shown here as ***)"
 
 
+@functools.lru_cache(maxsize=4096)
+def _links_whole(origin: str) -> bool:
+    """Whether twitter-text links all of ``origin`` (a site's root: a queue's stories share a few sites)."""
+    return url_spans(origin) == [(0, len(origin))]
+
+
 def _x_link_problem(value: str) -> tuple[str, str] | None:
     """Why X would not link this URL's host (as twitter-text decides), with a hint; None if it would."""
     parts = urlsplit(value)
@@ -668,7 +675,7 @@ def _x_link_problem(value: str) -> tuple[str, str] | None:
         return "has an IP address as its host, which X shows as plain text, not a link", \
             "use the site's domain name, e.g. https://example.com/story"
     origin = f"{parts.scheme}://{parts.netloc}/"
-    if url_spans(origin) != [(0, len(origin))]:
+    if not _links_whole(origin):
         tld = host.rpartition(".")[2]
         if not is_known_tld(tld):
             return f"ends in the top-level domain {_q('.' + tld)}, which X does not know, so the post would " \
