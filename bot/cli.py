@@ -46,7 +46,7 @@ from bot.sources.export import export as export_stories
 from bot.sources.stories import load_stories
 from bot.store import Store, explain_db_error, sqlite_path
 from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
-from posts import limits
+from posts import limits, replies
 from posts.clock import utcnow
 from posts.durations import human_duration
 from posts.errors import BotError, ConfigError, StoreError, StoryError
@@ -553,6 +553,8 @@ def preview(state: State, story_id: str, platform: str | None, as_json: bool) ->
             body.append(f"\n\n[picture {i}/{len(part.pictures)}: {describe_picture(sizes.get(picture.sha256))}]",
                         style="bold blue")
             body.append(f"\nalt: {picture.alt}", style="blue")
+        if part.replies:
+            body.append(f"\n\n[who may reply: {replies.applied(part.platform, part.replies)}]", style="dim")
         out.print(Panel(body, title=label, subtitle=checks + (" · cut to fit" if part.cut else ""),
                         title_align="left", subtitle_align="right", width=min(90, out.width)))
     if image and image.get("stored"):
