@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 PLATFORM = "bluesky"
 POST = "app.bsky.feed.post"
 THREADGATE = "app.bsky.feed.threadgate"
+PROFILE = "app.bsky.actor.profile"
+SELF_LABELS = "com.atproto.label.defs#selfLabels"
+BOT_LABEL = "bot"
+"""The self-label that marks an automated account: a known value of ``com.atproto.label.defs#labelValue``."""
 MAX_THUMB_BYTES = 1_000_000
 """``app.bsky.embed.external#external.thumb`` maxSize."""
 MAX_PICTURE_BYTES = PROFILES["bluesky"].max_bytes
@@ -243,6 +247,38 @@ class BlueskyAdapter:
         with self._operation(), self._errors("com.atproto.server.getSession", write=False):
             info = self._authed(lambda: self.client.com.atproto.server.get_session())
         return f"@{info.handle} ({info.did}) on {self._pds()}"
+
+    def automation_mark(self) -> bool:
+        """Whether the account's profile record carries the ``bot`` self-label (a ``knownValue`` of
+        ``com.atproto.label.defs#labelValue``; ``app.bsky.actor.profile`` takes self-labels)."""
+        with self._operation():
+            found = self._get_record(self._did(), PROFILE, "self")
+        return found is not None and BOT_LABEL in _self_labels(found.get("value"))
+
+    def mark_automated(self) -> None:
+        """Add the ``bot`` self-label to the profile record, keeping every other field and label as it is.
+
+        The write names the record it replaces (``swapRecord``), so a profile edited meanwhile is never
+        overwritten: the server refuses it and nothing changes. Nothing is sent when the label is there.
+        """
+        with self._operation():
+            did = self._did()
+            found = self._get_record(did, PROFILE, "self")
+            value = dict(found.get("value") or {}) if found is not None else {"$type": PROFILE}
+            labels = _self_labels(value)
+            if BOT_LABEL in labels:
+                return
+            kept = value.get("labels")
+            if kept is not None and not (isinstance(kept, Mapping) and kept.get("$type") == SELF_LABELS):
+                raise Rejected(PLATFORM, f"the profile's labels are not {SELF_LABELS}; left unchanged")
+            value["labels"] = {**(kept or {}), "$type": SELF_LABELS,
+                               "values": [*(kept or {}).get("values", []), {"val": BOT_LABEL}]}
+            body: dict[str, Any] = {"repo": did, "collection": PROFILE, "rkey": "self", "record": value}
+            if found is not None:
+                body["swapRecord"] = found.get("cid")
+            self._procedure("com.atproto.repo.putRecord", json.dumps(body, ensure_ascii=False).encode(),
+                            "application/json", write=True)
+        logger.info("Bluesky: the profile now carries the %r self-label", BOT_LABEL)
 
     # -- posting ------------------------------------------------------------------------
 
@@ -548,6 +584,14 @@ def _threadgate(gate: Any, post: Outgoing) -> dict[str, Any] | None:
                        for rule in allow) or not isinstance(gate.get("createdAt"), str):
         raise Rejected(PLATFORM, f"the threadgate of {post.story_id} is not an {THREADGATE} record: {gate!r}")
     return {key: value for key, value in gate.items() if key != "post"}
+
+
+def _self_labels(record: Any) -> list[str]:
+    """The self-label values of a record (``labels`` of type ``selfLabels``); empty when it has none."""
+    labels = record.get("labels") if isinstance(record, Mapping) else None
+    if not isinstance(labels, Mapping) or labels.get("$type") != SELF_LABELS:
+        return []
+    return [str(v.get("val")) for v in labels.get("values") or [] if isinstance(v, Mapping) and v.get("val")]
 
 
 def _is_absent(exc: BadRequestError) -> bool:

@@ -73,9 +73,11 @@ def applied(platform: str, replies: str) -> str:
     if replies == "everyone":
         return "everyone: nothing to apply (the platform's default)"
     if platform == "x":
-        return f"{replies}: reply_settings {X_REPLY_SETTINGS[replies]!r} on the root"
+        return f"{replies}: reply_settings {X_REPLY_SETTINGS[replies]!r} on the root" + (
+            " (anyone the root @mentions may still reply)" if replies == "nobody" else "")
     if platform == "bluesky":
         rules = _RULES[replies] or []
         allow = ", ".join(r["$type"].rsplit("#", 1)[1] for r in rules) or "no one"
-        return f"{replies}: a threadgate created with the root (allow: {allow}); the bot's own follow-up is allowed"
+        return (f"{replies}: a threadgate created with the root under its record key (allow: {allow}; its post: the "
+                "root's at:// URI, set as it is sent); the bot's own follow-up is allowed")
     return f"{replies}: not applied"
