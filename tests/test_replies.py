@@ -194,3 +194,23 @@ def test_the_sandbox_records_the_gate_each_root_told_its_platform(env: Path, cap
     gate = records["bluesky"]["gate"]["threadgate"]
     assert gate["post"] == records["bluesky"]["remote_id"] and gate["allow"] == [FOLLOWER]
     assert "gate" not in records["mastodon"]
+
+
+def test_the_bluesky_adapter_refuses_a_threadgate_on_a_reply_or_a_malformed_one_before_any_request(
+        tmp_path: Path) -> None:
+    from adapters.base import Outgoing, PostRef
+    from adapters.bluesky import BlueskyAdapter, BlueskyConfig
+    from adapters.tid import next_tid
+    from posts.errors import Rejected
+
+    adapter = BlueskyAdapter(BlueskyConfig("bot.test", "app-pass", tmp_path / "session", "http://127.0.0.1:9"))
+    root = gated("nobody", "bluesky")[0]
+    ref = PostRef("bluesky", "at://did:plc:x/app.bsky.feed.post/3l25zusnsfck2", "",
+                  {"uri": "at://did:plc:x/app.bsky.feed.post/3l25zusnsfck2", "cid": "bafyreib"})
+    reply = Outgoing("bluesky", "s1", "followup", 1, root.payload, next_tid(), ref, ref)
+    with pytest.raises(Rejected, match="only a root has one"):
+        adapter.reply(reply)
+    broken = {**root.payload, "threadgate": {"$type": "app.bsky.feed.threadgate", "allow": [{"$type": "x#y"}],
+                                             "createdAt": "2026-03-01T12:00:00.000Z"}}
+    with pytest.raises(Rejected, match="is not an app.bsky.feed.threadgate record"):
+        adapter.publish(Outgoing("bluesky", "s1", "root", 1, broken, next_tid()))
