@@ -37,7 +37,8 @@ class Outgoing:
     """One post the engine asks an adapter to send.
 
     ``payload`` is exactly what rendering produced for the platform (the X create-tweet body,
-    the Bluesky post record, the Reddit submit or comment fields). ``key`` is the delivery's
+    the Bluesky post record, the Reddit submit or comment fields); a gated Bluesky root also carries its
+    ``app.bsky.feed.threadgate`` record under ``threadgate``, which the adapter takes out and creates with it. ``key`` is the delivery's
     stable idempotency key, as the adapter chose it (:meth:`Adapter.new_key`) and the engine
     committed it before the first attempt: the Bluesky record key, the name under which the
     sandbox records the post; ``None`` for platforms that have none (X, Reddit). ``parent`` and

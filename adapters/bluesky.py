@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 PLATFORM = "bluesky"
 POST = "app.bsky.feed.post"
 THREADGATE = "app.bsky.feed.threadgate"
+PROFILE = "app.bsky.actor.profile"
+SELF_LABELS = "com.atproto.label.defs#selfLabels"
+BOT_LABEL = "bot"
+"""The self-label that marks an automated account: a known value of ``com.atproto.label.defs#labelValue``."""
 MAX_THUMB_BYTES = 1_000_000
 """``app.bsky.embed.external#external.thumb`` maxSize."""
 MAX_PICTURE_BYTES = PROFILES["bluesky"].max_bytes
@@ -244,6 +248,38 @@ class BlueskyAdapter:
             info = self._authed(lambda: self.client.com.atproto.server.get_session())
         return f"@{info.handle} ({info.did}) on {self._pds()}"
 
+    def automation_mark(self) -> bool:
+        """Whether the account's profile record carries the ``bot`` self-label (a ``knownValue`` of
+        ``com.atproto.label.defs#labelValue``; ``app.bsky.actor.profile`` takes self-labels)."""
+        with self._operation():
+            found = self._get_record(self._did(), PROFILE, "self")
+        return found is not None and BOT_LABEL in _self_labels(found.get("value"))
+
+    def mark_automated(self) -> None:
+        """Add the ``bot`` self-label to the profile record, keeping every other field and label as it is.
+
+        The write names the record it replaces (``swapRecord``), so a profile edited meanwhile is never
+        overwritten: the server refuses it and nothing changes. Nothing is sent when the label is there.
+        """
+        with self._operation():
+            did = self._did()
+            found = self._get_record(did, PROFILE, "self")
+            value = dict(found.get("value") or {}) if found is not None else {"$type": PROFILE}
+            labels = _self_labels(value)
+            if BOT_LABEL in labels:
+                return
+            kept = value.get("labels")
+            if kept is not None and not (isinstance(kept, Mapping) and kept.get("$type") == SELF_LABELS):
+                raise Rejected(PLATFORM, f"the profile's labels are not {SELF_LABELS}; left unchanged")
+            value["labels"] = {**(kept or {}), "$type": SELF_LABELS,
+                               "values": [*(kept or {}).get("values", []), {"val": BOT_LABEL}]}
+            body: dict[str, Any] = {"repo": did, "collection": PROFILE, "rkey": "self", "record": value}
+            if found is not None:
+                body["swapRecord"] = found.get("cid")
+            self._procedure("com.atproto.repo.putRecord", json.dumps(body, ensure_ascii=False).encode(),
+                            "application/json", write=True)
+        logger.info("Bluesky: the profile now carries the %r self-label", BOT_LABEL)
+
     # -- posting ------------------------------------------------------------------------
 
     def _create(self, post: Outgoing) -> PostRef:
@@ -255,6 +291,7 @@ class BlueskyAdapter:
         """
         rkey = self._check_key(post)
         record = copy.deepcopy(dict(post.payload))
+        gate = _threadgate(record.pop("threadgate", None), post)
         if post.parent is not None and post.root is not None:
             record["reply"] = {"root": self._strong_ref(post.root), "parent": self._strong_ref(post.parent)}
         if post.pictures:
@@ -267,19 +304,37 @@ class BlueskyAdapter:
                 if not isinstance(blob, dict):
                     raise Transient(PLATFORM, "com.atproto.repo.uploadBlob: the answer holds no blob")
                 record["embed"]["external"]["thumb"] = blob
-            body = {"repo": self._did(), "collection": POST, "rkey": rkey, "record": record}
+            nsid, body = self._create_body(record, rkey, gate)
             try:
-                out = self._procedure("com.atproto.repo.createRecord",
-                                      json.dumps(body, ensure_ascii=False).encode(), "application/json", write=True)
+                out = self._procedure(nsid, json.dumps(body, ensure_ascii=False).encode(), "application/json",
+                                      write=True)
             except Rejected as exc:
                 if post.pictures and "blob" in exc.reason.lower():  # an upload the server no longer keeps
                     raise MediaGone(PLATFORM, exc.reason) from exc
                 raise
+            if gate is not None:  # applyWrites answers with one result per write, the post's first
+                results = out.get("results")
+                out = results[0] if isinstance(results, list) and results and isinstance(results[0], dict) else {}
             if not isinstance(out.get("uri"), str) or not isinstance(out.get("cid"), str):
-                raise OutcomeUnknown(PLATFORM, "com.atproto.repo.createRecord: the answer names no uri and cid")
+                raise OutcomeUnknown(PLATFORM, f"{nsid}: the answer names no uri and cid")
         ref = self._ref(out["uri"], out["cid"])
         logger.info("Bluesky: posted %s (%s)", ref.id, post.kind)
         return ref
+
+    def _create_body(self, record: dict[str, Any], rkey: str,
+                     gate: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        """The call that creates the post: ``createRecord``, or with a threadgate ``applyWrites``, which
+        creates the post and its gate (same record key, ``post`` = the root's URI) in one commit, so that
+        neither can exist without the other. Either way the record key makes a second create fail, and an
+        unclear one is settled by :meth:`find` as before."""
+        did = self._did()
+        if gate is None:
+            return "com.atproto.repo.createRecord", {"repo": did, "collection": POST, "rkey": rkey, "record": record}
+        gate = {**gate, "post": f"at://{did}/{POST}/{rkey}"}
+        create = "com.atproto.repo.applyWrites#create"
+        return "com.atproto.repo.applyWrites", {"repo": did, "validate": True, "writes": [
+            {"$type": create, "collection": POST, "rkey": rkey, "value": record},
+            {"$type": create, "collection": THREADGATE, "rkey": rkey, "value": gate}]}
 
     def _thumb(self, record: dict[str, Any], image: Image | None) -> tuple[bytes, str] | None:
         """The link card's image and its MIME type, checked; ``None`` when there is none to send.
@@ -514,6 +569,29 @@ class BlueskyAdapter:
         if self._session is not None:
             mask.add(self._session.access_jwt, self._session.refresh_jwt)
         return mask(text)
+
+
+def _threadgate(gate: Any, post: Outgoing) -> dict[str, Any] | None:
+    """The rendered threadgate of a root (``None``: no gate), checked before any request: only a root has
+    one (the bot's follow-up replies under its own gate, which never limits the thread's author)."""
+    if gate is None:
+        return None
+    if post.parent is not None or post.kind != "root":
+        raise Rejected(PLATFORM, f"{post.kind} {post.part} of {post.story_id} carries a threadgate; only a root has one")
+    allow = gate.get("allow") if isinstance(gate, Mapping) else None
+    if not isinstance(gate, Mapping) or gate.get("$type") != THREADGATE or not isinstance(allow, list) \
+            or not all(isinstance(rule, Mapping) and str(rule.get("$type", "")).startswith(THREADGATE + "#")
+                       for rule in allow) or not isinstance(gate.get("createdAt"), str):
+        raise Rejected(PLATFORM, f"the threadgate of {post.story_id} is not an {THREADGATE} record: {gate!r}")
+    return {key: value for key, value in gate.items() if key != "post"}
+
+
+def _self_labels(record: Any) -> list[str]:
+    """The self-label values of a record (``labels`` of type ``selfLabels``); empty when it has none."""
+    labels = record.get("labels") if isinstance(record, Mapping) else None
+    if not isinstance(labels, Mapping) or labels.get("$type") != SELF_LABELS:
+        return []
+    return [str(v.get("val")) for v in labels.get("values") or [] if isinstance(v, Mapping) and v.get("val")]
 
 
 def _is_absent(exc: BadRequestError) -> bool:

@@ -279,6 +279,24 @@ class MastodonAdapter:
             self._limits = MastodonLimits.from_instance(instance if isinstance(instance, Mapping) else None)
         return self._limits
 
+    def automation_mark(self) -> bool:
+        """Whether the account carries Mastodon's ``bot`` flag (shown as "Automated" on its profile)."""
+        with self._errors("read the account", write=False):
+            account = self.api.account_verify_credentials()
+        if not isinstance(account, Mapping) or "bot" not in account:
+            raise Transient(self.platform, "the instance did not say whether the account is a bot")
+        return bool(account["bot"])
+
+    def mark_automated(self) -> None:
+        """Set the account's ``bot`` flag (``update_credentials``); nothing is sent when it is set already."""
+        if self.automation_mark():
+            return
+        with self._errors("mark the account as a bot", write=True, made="the change"):
+            account = self.api.account_update_credentials(bot=True)
+        if not isinstance(account, Mapping) or not account.get("bot"):
+            raise Rejected(self.platform, "the instance did not set the account's bot flag")
+        logger.info("mastodon: the account is now marked as a bot")
+
     # -- helpers ----------------------------------------------------------------------
 
     def _create(self, post: Outgoing, in_reply_to_id: str | None) -> PostRef:

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,9 @@ class SandboxAdapter:
             "key": post.key,
             "payload": dict(post.payload),
         }
+        gate = sent_gate(self.platform, post.payload, ref)
+        if gate:  # who may reply, as the platform is told: X's reply_settings, Bluesky's threadgate record
+            record["gate"] = gate
         thumb = post.attachments.get("thumb")
         if thumb is not None:  # what the platform would receive: the hash is taken of the bytes handed over
             record["image"] = {"sha256": hashlib.sha256(thumb.data).hexdigest(), "bytes": len(thumb.data),
@@ -188,6 +191,17 @@ def recorded_text(platform: str, kind: str, payload: dict[str, Any] | Any) -> st
     if platform == "mastodon":
         return payload.get("status")
     return payload.get("text")
+
+
+def sent_gate(platform: str, payload: Mapping[str, Any], ref: PostRef) -> dict[str, Any]:
+    """The reply gate a root tells its platform: ``{"reply_settings": ...}`` on X, ``{"threadgate": record}`` on
+    Bluesky (its ``post`` set to the root's URI, as the adapter sends it); empty when there is none."""
+    if platform == "x" and payload.get("reply_settings"):
+        return {"reply_settings": payload["reply_settings"]}
+    gate = payload.get("threadgate")
+    if platform == "bluesky" and isinstance(gate, Mapping):
+        return {"threadgate": {**gate, "post": ref.id}}
+    return {}
 
 
 def _key_of(post: Outgoing) -> str:

@@ -38,6 +38,9 @@ from posts.twitter_text import url_spans
 
 logger = logging.getLogger(__name__)
 
+X_REPLY_SETTINGS = ("following", "mentionedUsers", "subscribers", "verified")
+"""The ``reply_settings`` values create-tweet takes (left out: everyone may reply)."""
+
 TWEEPY_HOST = "https://api.twitter.com"
 """Where tweepy.Client always sends its requests (hard-coded in tweepy)."""
 TWEEPY_UPLOAD_HOST = "https://upload.twitter.com"
@@ -176,7 +179,8 @@ class XAdapter:
         text = self._text(post)
         media_ids = self._media_ids(post)
         with self._errors("post", write=True):
-            response = self.client.create_tweet(text=text, media_ids=media_ids, user_auth=True)
+            response = self.client.create_tweet(text=text, media_ids=media_ids, user_auth=True,
+                                                reply_settings=self._reply_settings(post))
         return self._created(response)
 
     def reply(self, post: Outgoing) -> PostRef:
@@ -279,6 +283,16 @@ class XAdapter:
         if not isinstance(text, str) or not text.strip():
             raise Rejected(self.platform, "the payload has no text to post")
         return text
+
+    def _reply_settings(self, post: Outgoing) -> str | None:
+        """Who may reply to a root, as rendered (``reply_settings``; ``None``: left out, everyone)."""
+        value = post.payload.get("reply_settings")
+        if value is None:
+            return None
+        if value not in X_REPLY_SETTINGS:
+            raise Rejected(self.platform, f"reply_settings {value!r} is not one X takes "
+                                          f"({', '.join(X_REPLY_SETTINGS)})")
+        return str(value)
 
     def _media_ids(self, post: Outgoing) -> list[str] | None:
         """The media ids to attach, in the pictures' order; ``None`` for a post without pictures."""

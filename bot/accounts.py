@@ -8,6 +8,7 @@ platform are still to be sent are rendered again before they go out.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
 
-from adapters.base import AnnouncesLimits
+from adapters.base import AnnouncesLimits, MarksAutomation
 from bot.models import SENT, DeliveryRow, DeliveryStatus, PlatformRow, StoryRow
 from bot.store import Store
 from posts.errors import AdapterError
@@ -105,3 +106,67 @@ def refresh_accounts(store: Store, adapters: Mapping[str, Any], *, at: dt.dateti
         shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in limits.items() if v is not None)
         lines.append(f"{name}: {account}; {shown}{' (new: queued posts are rendered again)' if changed else ''}")
     return lines
+
+
+# ---------------------------------------------------------------------------- the automation mark
+
+MARK_NAMES: dict[str, str] = {"mastodon": "the bot flag (shown as Automated)", "bluesky": "the 'bot' self-label"}
+"""What the mark is called on each platform that has one the API can read and set."""
+NO_MARK: dict[str, str] = {
+    "x": "cannot tell by API: X's 'Automated' label is set in the X settings (Account information > "
+         "Automation, naming the managing account), not through the API",
+    "reddit": "Reddit has no mark for automated accounts",
+}
+"""Why a platform's mark cannot be read or set here."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Mark:
+    """Whether one platform's account is marked as automated, as far as the platform tells."""
+
+    platform: str
+    marked: bool | None
+    """``None``: the platform cannot tell (no such mark, or none the API reaches)."""
+    note: str
+    changed: bool = False
+    """Set just now (``--mark-bot``)."""
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def line(self) -> str:
+        if self.error:
+            return f"{self.platform}: {self.error}"
+        if self.marked is None:
+            return f"{self.platform}: {self.note}"
+        state = "now marked" if self.changed else "marked" if self.marked else "NOT marked"
+        return f"{self.platform}: {state} as automated ({self.note})" + (
+            "" if self.marked else "; `oneyearago accounts --mark-bot` sets it")
+
+
+def automation_marks(adapters: Mapping[str, Any], *, mark: bool = False) -> list[Mark]:
+    """Whether each platform's account is marked as automated; with ``mark``, set the mark where the API can.
+
+    A platform whose API cannot say gets a line that says so (:data:`NO_MARK`); a failure is reported for
+    its platform alone.
+    """
+    marks = []
+    for name, adapter in adapters.items():
+        if not isinstance(adapter, MarksAutomation):
+            marks.append(Mark(name, None, NO_MARK.get(name, "this platform has no mark for automated accounts")))
+            continue
+        note = MARK_NAMES.get(name, "its automated-account mark")
+        try:
+            marked = adapter.automation_mark()
+            changed = False
+            if mark and marked is False:
+                adapter.mark_automated()
+                marked = adapter.automation_mark()
+                changed = bool(marked)
+        except AdapterError as exc:
+            marks.append(Mark(name, None, note, error=f"could not {'set' if mark else 'read'} {note}: {exc}"))
+            continue
+        marks.append(Mark(name, marked, note, changed))
+    return marks

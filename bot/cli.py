@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.base import AnnouncesLimits
 from bot import __version__, logs, ops
-from bot.accounts import refresh_accounts
+from bot.accounts import Mark, automation_marks, refresh_accounts
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
 from bot.images import describe_picture, image_info, media_policy, pictures_info
@@ -46,7 +46,7 @@ from bot.sources.export import export as export_stories
 from bot.sources.stories import load_stories
 from bot.store import Store, explain_db_error, sqlite_path
 from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
-from posts import limits
+from posts import limits, replies
 from posts.clock import utcnow
 from posts.durations import human_duration
 from posts.errors import BotError, ConfigError, StoreError, StoryError
@@ -553,6 +553,8 @@ def preview(state: State, story_id: str, platform: str | None, as_json: bool) ->
             body.append(f"\n\n[picture {i}/{len(part.pictures)}: {describe_picture(sizes.get(picture.sha256))}]",
                         style="bold blue")
             body.append(f"\nalt: {picture.alt}", style="blue")
+        if part.replies:
+            body.append(f"\n\n[who may reply: {replies.applied(part.platform, part.replies)}]", style="dim")
         out.print(Panel(body, title=label, subtitle=checks + (" · cut to fit" if part.cut else ""),
                         title_align="left", subtitle_align="right", width=min(90, out.width)))
     if image and image.get("stored"):
@@ -970,12 +972,51 @@ def doctor(state: State) -> None:
                 if isinstance(adapter, AnnouncesLimits):
                     for line in refresh_accounts(state.store, {name: adapter}, at=utcnow()):
                         check(True, f"{PLATFORM_NAMES[name]} limits: {line.split('; ', 1)[-1]}")
+                for mark in automation_marks({name: adapter}):
+                    _mark_line(mark)
             except BotError as exc:
                 problems += 1
                 check(False, f"{PLATFORM_NAMES[name]} (live): {exc}")
     if problems:
         raise BotError(f"doctor found {problems} problem{'s' if problems != 1 else ''}")
     out.print("All good.")
+
+
+def _mark_line(mark: Mark) -> None:
+    """One platform's automated-account mark: ✓ marked, ! not marked (or cannot tell), ✗ could not read."""
+    sign = ("✗", "red") if mark.error else ("✓", "green") if mark.marked else ("!", "yellow")
+    name = PLATFORM_NAMES.get(mark.platform, mark.platform)
+    out.print(Text.assemble(sign, " ", mask(f"{name} automated-account mark: {mark.line.split(': ', 1)[1]}")),
+              soft_wrap=True)
+
+
+@cli.command()
+@click.option("--mark-bot", is_flag=True, help="Mark each account as automated where the platform's API allows.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def accounts(state: State, mark_bot: bool, as_json: bool) -> None:
+    """Whether each live account is marked as automated (Mastodon's bot flag, Bluesky's 'bot' self-label;
+    X's label is set in the X settings, Reddit has none); --mark-bot sets it where the API allows."""
+    settings = state.settings
+    if settings.mode != "live":
+        raise BotError("accounts works on the live accounts: run it with ONEYEARAGO_MODE=live (or --mode live)")
+    adapters: dict[str, Any] = {}
+    marks: list[Mark] = []
+    for name in settings.platforms:
+        try:
+            adapters[name] = live_adapter(settings, name)
+        except BotError as exc:
+            marks.append(Mark(name, None, "", error=str(exc)))
+    marks += automation_marks(adapters, mark=mark_bot)
+    marks.sort(key=lambda m: settings.platforms.index(m.platform))
+    if as_json:
+        _print_json([{**m.to_dict(), "error": mask(m.error)} for m in marks])
+    else:
+        for mark in marks:
+            _mark_line(mark)
+    failed = [m.platform for m in marks if m.error or (mark_bot and m.marked is False)]
+    if failed:
+        raise BotError(f"accounts: {', '.join(failed)} could not be {'marked' if mark_bot else 'read'}")
 
 
 # ---------------------------------------------------------------------------- health

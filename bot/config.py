@@ -24,6 +24,7 @@ from posts.anniversary import LEAP_DAY_RULES, parse_window
 from posts.durations import format_duration, parse_duration
 from posts.errors import ConfigError
 from posts.masking import MASK, Masker, Secret, mask_url
+from posts.replies import REPLIES
 from posts.story import PLATFORMS
 
 ENV_PREFIX = "ONEYEARAGO_"
@@ -90,6 +91,20 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
         value = text.strip().lower()
         if value not in options:
             raise ValueError(f"{text!r} is not one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _replies(variable: str, *, empty: bool = False) -> Callable[[str], str]:
+    """Who may reply (:data:`posts.replies.REPLIES`); with ``empty``, an empty value too (inherit)."""
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if empty and not value:
+            return ""
+        if value not in REPLIES:
+            raise ValueError(f"{variable} must be one of {', '.join(REPLIES)}"
+                             + (" (or empty for ONEYEARAGO_REPLIES)" if empty else "") + f", not {text!r}")
         return value
 
     return parse
@@ -301,6 +316,33 @@ class Settings:
         _number(0, 60)
     )
     lang: str = setting("en", "Default language of posts (Bluesky langs) when a story does not say")
+    replies: str = setting(
+        "everyone",
+        "Who may reply to a story's thread: everyone, followers, mentioned or nobody (the bot's own follow-up "
+        "is always allowed); a story's replies field wins, then the per-platform setting, then this one",
+        _replies("ONEYEARAGO_REPLIES")
+    )
+    replies_x: str = setting(
+        "",
+        "Who may reply on X (reply_settings on the root; followers becomes X's 'following'); empty: "
+        "ONEYEARAGO_REPLIES",
+        _replies("ONEYEARAGO_REPLIES_X", empty=True)
+    )
+    replies_bluesky: str = setting(
+        "",
+        "Who may reply on Bluesky (a threadgate created with the root); empty: ONEYEARAGO_REPLIES",
+        _replies("ONEYEARAGO_REPLIES_BLUESKY", empty=True)
+    )
+    replies_mastodon: str = setting(
+        "",
+        "Who may reply on Mastodon: accepted, but Mastodon has no per-post reply control, so nothing is applied",
+        _replies("ONEYEARAGO_REPLIES_MASTODON", empty=True)
+    )
+    replies_reddit: str = setting(
+        "",
+        "Who may reply on Reddit: accepted, but Reddit has no per-post reply control, so nothing is applied",
+        _replies("ONEYEARAGO_REPLIES_REDDIT", empty=True)
+    )
     log_level: str = setting(
         "WARNING",
         "Logging level: DEBUG, INFO, WARNING or ERROR",
@@ -652,6 +694,10 @@ class Settings:
         if self.bluesky_session_file is not None:
             return self.bluesky_session_file
         return sqlite_directory(self.database_url) / "bluesky-session.json"
+
+    def replies_for(self, platform: str) -> str:
+        """Who may reply on ``platform`` by the settings: its own setting, else ``ONEYEARAGO_REPLIES``."""
+        return str(getattr(self, f"replies_{platform}", "") or self.replies)
 
     def quotas(self, platform: str) -> list[tuple[dt.timedelta, int]]:
         """(window, posts allowed) for each quota set for ``platform``."""

@@ -80,7 +80,8 @@ BULK_ROWS = 200
 def render_options(settings: Settings, templates: Any = None, store: Store | None = None) -> RenderOptions:
     """How stories are rendered; with ``store``, against the limits each platform last announced
     (Mastodon: the instance's, remembered by :mod:`bot.accounts`), else the platforms' defaults."""
-    options = RenderOptions(reddit_flair=settings.reddit_flair, templates=templates, lang=settings.lang)
+    options = RenderOptions(reddit_flair=settings.reddit_flair, templates=templates, lang=settings.lang,
+                            replies={platform: settings.replies_for(platform) for platform in settings.platforms})
     if store is not None and "mastodon" in settings.platforms:
         limits = remembered_limits(store, "mastodon")
         if limits is not None:
@@ -105,6 +106,9 @@ def plan_fingerprint(settings: Settings, templates: Any = None) -> str:
              str(settings.followup_delay.total_seconds()), ",".join(settings.platforms),
              str(settings.reddit_flair), settings.lang,
              templates.fingerprint() if templates is not None else "builtin"]
+    gates = {platform: settings.replies_for(platform) for platform in settings.platforms}
+    if any(choice != "everyone" for choice in gates.values()):  # unset, the fingerprint stays as it was
+        parts.append("replies=" + ",".join(f"{p}:{c}" for p, c in gates.items()))
     return "|".join(parts)
 
 

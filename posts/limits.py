@@ -38,6 +38,7 @@ MAX_FIELD_CHARS: dict[str, int] = {
     "platforms": 200,
     "tags": 2_000,
     "lang": 64,
+    "replies": 64,
 }
 """The longest value of each field, in characters (a list field counts all its items together)."""
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import idna
 
-from posts import bluesky_text, mastodon_text, twitter_text
+from posts import bluesky_text, mastodon_text, replies, twitter_text
 from posts.fit import balanced_spans, shorten, split_thread, url_spans
 from posts.mastodon_text import MastodonLimits
 from posts.story import Story, StoryImage
@@ -90,6 +90,9 @@ class Part:
     pictures: tuple[Shown, ...] = ()
     """The pictures the post shows, in order, with their alt text (the root: the story's ``images``; the
     reveal's first part: its ``followup_images``)."""
+    replies: str = ""
+    """On a root: who may reply to its thread (:data:`posts.replies.REPLIES`), as the story and settings chose;
+    what the platform is told of it is in the payload (X ``reply_settings``, Bluesky ``threadgate``)."""
 
     @property
     def length(self) -> int:
@@ -109,6 +112,8 @@ class Part:
             "text": self.text, "length": self.length, "limit": self.limit, "unit": self.unit,
             "checks": [dataclasses.asdict(c) for c in self.checks], "cut": self.cut,
             "payload": dict(self.payload), "pictures": [p.to_dict() for p in self.pictures],
+            **({"replies": {"choice": self.replies, "applied": replies.applied(self.platform, self.replies)}}
+               if self.replies else {}),
         }
 
 
@@ -126,6 +131,8 @@ class RenderOptions:
     """Language of stories that do not name theirs."""
     mastodon_limits: MastodonLimits = STOCK_MASTODON
     """The Mastodon instance's status limits (its ``/api/v2/instance``); a stock server's by default."""
+    replies: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Who may reply, per platform, by the settings (a story's own ``replies`` wins); missing: everyone."""
 
 
 # ---------------------------------------------------------------------------- the story card
@@ -602,6 +609,9 @@ def stamp_bluesky(payload: Mapping[str, Any], at: dt.datetime) -> dict[str, Any]
     record = dict(payload)
     if str(record.get("createdAt", UNSTAMPED)).startswith("1970-"):
         record["createdAt"] = iso_utc(at)
+    gate = record.get("threadgate")
+    if isinstance(gate, Mapping) and str(gate.get("createdAt", UNSTAMPED)).startswith("1970-"):
+        record["threadgate"] = {**gate, "createdAt": record["createdAt"]}
     return record
 
 
@@ -741,7 +751,27 @@ RENDERERS: dict[str, Callable[[Story, RenderOptions], list[Part]]] = {
 def render(story: Story, platform: str, options: RenderOptions = RenderOptions()) -> list[Part]:
     """Every part of ``story`` on ``platform``: the root first, then the follow-up parts."""
     parts = RENDERERS[platform](story, options)
-    return with_pictures(parts, story) if story.images or story.followup_images else parts
+    parts = with_pictures(parts, story) if story.images or story.followup_images else parts
+    return with_gate(parts, story.replies or options.replies.get(platform) or replies.DEFAULT)
+
+
+def with_gate(parts: list[Part], choice: str) -> list[Part]:
+    """``parts`` with who may reply set on the root, and told to the platform where it can be: X's
+    ``reply_settings`` in the create-tweet body; on Bluesky the threadgate record under ``threadgate`` (the
+    adapter creates it with the post, under the same record key). Follow-up parts never carry a gate."""
+    out = []
+    for part in parts:
+        if part.kind != "root":
+            out.append(part)
+            continue
+        payload = dict(part.payload)
+        if part.platform == "x" and (setting := replies.x_reply_settings(choice)) is not None:
+            payload["reply_settings"] = setting
+        elif part.platform == "bluesky" and (gate := replies.bluesky_threadgate(
+                choice, str(payload.get("createdAt") or UNSTAMPED))) is not None:
+            payload["threadgate"] = gate
+        out.append(dataclasses.replace(part, payload=payload, replies=choice))
+    return out
 
 
 STAMPS: dict[str, Callable[[Mapping[str, Any], dt.datetime], dict[str, Any]]] = {"bluesky": stamp_bluesky}

@@ -36,6 +36,7 @@ FIELDS: tuple[str, ...] = (
     "platforms",
     "tags",
     "lang",
+    "replies",
 )
 """Every field a story file may use."""
 
@@ -84,6 +85,8 @@ class Story:
     tags: tuple[str, ...] = ()
     lang: str = ""
     """BCP 47 language of the story; empty means the bot's default (ONEYEARAGO_LANG)."""
+    replies: str = ""
+    """Who may reply to the story's threads (:data:`posts.replies.REPLIES`); empty: the settings decide."""
     origin: str = ""
     """Where the story was read from, as ``FILE:LINE`` (not part of its content)."""
     image_sha256: str = ""
@@ -114,6 +117,8 @@ class Story:
             "followup_after": None if self.followup_after is None else int(self.followup_after.total_seconds()),
             "platforms": list(self.platforms), "tags": list(self.tags), "lang": self.lang,
         }
+        if self.replies:  # only when set: the content (and hash) of every other story stays as it was
+            content["replies"] = self.replies
         if self.image_sha256:
             content["image_sha256"] = self.image_sha256
         if self.images:

@@ -72,7 +72,7 @@ RECORDS: list[dict[str, object]] = [
     {"id": "naive", "date": "2025-07-02T09:15", "headline": "Naive time, the bot's zone"},
     {"id": "lists", "date": "2025-04-04", "headline": "Platforms, tags and a language",
      "platforms": ["Bluesky", "mastodon"], "tags": ["ai", "#research", "élan"], "lang": "pt-BR",
-     "category": "yes", "source": "123"},
+     "category": "yes", "source": "123", "replies": "followers"},
     {"id": "tricky", "date": "2025-05-05T12:00:00+00:00",
      "headline": "Breaking: \"AI\" wins — 'again', #1 & more: - ? * | > % @",
      "summary": "null", "body": TRICKY_BODY, "category": "true", "source": "Reuters, AP; others",
@@ -317,6 +317,7 @@ _STORIES = st.builds(
     platforms=st.lists(st.sampled_from(PLATFORMS), unique=True).map(tuple),
     tags=st.lists(st.text("abcxyz019_-éß漢", min_size=1, max_size=8), unique=True, max_size=4).map(tuple),
     lang=st.sampled_from(["", "en", "de", "pt-BR", "zh-Hant"]),
+    replies=st.sampled_from(["", "everyone", "followers", "mentioned", "nobody"]),
 )
 
 

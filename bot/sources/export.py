@@ -178,6 +178,7 @@ def story_fields(story: Story, origin: str = "", rebase: Rebase = _keep) -> dict
         "platforms": list(story.platforms),
         "tags": list(story.tags),
         "lang": story.lang,
+        "replies": story.replies,
     }
     return {name: values[name] for name in FIELDS if values[name] not in ("", [], None)}
 

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import yaml
 
 from bot.sources.images import MediaLoader, MediaPolicy, is_url
-from posts import limits
+from posts import limits, replies
 from posts.bluesky_text import LINK_TYPE, MAX_URI_CHARS, detect_facets
 from posts.durations import parse_duration
 from posts.errors import Problem, StoryError
@@ -782,7 +782,7 @@ def validate_record(
     values: dict[str, Any] = {}
     not_text: set[str] = set()
     for name in ("headline", "summary", "body", "category", "source", "url", "image", "one_year_later",
-                 "timezone", "lang"):
+                 "timezone", "lang", "replies"):
         text = _text(raw.get(name))
         if text is None:
             bad(f"{name} must be text, not {type(raw.get(name)).__name__}", f"write {name} as a plain string")
@@ -829,6 +829,12 @@ def validate_record(
                 "post would be refused", "shorten that link (the page's short address, or leave it out)")
     if values["lang"] and not _LANG_RE.fullmatch(values["lang"]):
         bad(f"lang {_q(values['lang'])} is not a language tag", "use a BCP 47 tag such as en, de or pt-BR")
+    if values["replies"]:
+        try:
+            values["replies"] = replies.parse(values["replies"], "replies")
+        except ValueError:
+            bad(f"replies {_q(values['replies'])} is not a choice",
+                f"write one of {', '.join(replies.REPLIES)}, or leave it out for the setting (ONEYEARAGO_REPLIES)")
     delay = None
     if raw.get("followup_after") not in (None, ""):
         try:
@@ -902,6 +908,7 @@ def validate_record(
         platforms=tuple(dict.fromkeys(platforms)),
         tags=tuple(dict.fromkeys(tags)),
         lang=values["lang"],
+        replies=values["replies"],
         origin=f"{file}:{line}",
         image_sha256=image.sha256 if image is not None else "",
         prepared_image=image,

@@ -28,6 +28,7 @@ from posts import anniversary
 from posts.durations import format_duration
 from posts.errors import NotFound, Problem, StoryError, TemplateError
 from posts.render import Part, iso_utc, render
+from posts.replies import REPLIES
 from posts.story import FIELDS, PLATFORM_NAMES, Story, StoryImage
 
 ORIGIN = "dashboard"
@@ -38,6 +39,8 @@ EDITABLE: tuple[str, ...] = tuple(f for f in FIELDS if f not in ("id", "image", 
 """The fields the editor has an input for; the id is fixed, pictures are stored (only their alt text is edited)."""
 LONG_FIELDS = frozenset({"summary", "body", "one_year_later"})
 """Fields edited in a text area."""
+CHOICES: dict[str, tuple[str, ...]] = {"replies": ("", *REPLIES)}
+"""Fields edited with a select: their choices (the empty one: the setting decides)."""
 PICTURE_FIELDS = ("images", "followup_images")
 HELP: dict[str, str] = {
     "date": "2025-03-01, or 2025-03-01T09:30 for a time",
@@ -46,6 +49,7 @@ HELP: dict[str, str] = {
     "platforms": "comma separated, e.g. x, bluesky (empty: every enabled platform)",
     "tags": "comma separated words",
     "lang": "BCP 47, e.g. en or pt-BR (empty: the bot's default)",
+    "replies": "who may reply to its threads (empty: the setting, ONEYEARAGO_REPLIES)",
     "one_year_later": "the reveal, posted as the reply",
 }
 SHORT = 120
@@ -69,6 +73,7 @@ def form_values(story: Story) -> dict[str, str]:
         "one_year_later": story.one_year_later,
         "followup_after": format_duration(story.followup_after) if story.followup_after is not None else "",
         "platforms": ", ".join(story.platforms), "tags": ", ".join(story.tags), "lang": story.lang,
+        "replies": story.replies,
     }
 
 
@@ -334,6 +339,8 @@ class FieldView:
     value: str
     long: bool
     help: str
+    choices: tuple[str, ...] = ()
+    """The options of a select (``""``: the setting decides); empty for a text input."""
 
 
 @dataclasses.dataclass
@@ -375,7 +382,8 @@ def editor_view(store: Store, settings: Settings, story_id: str, *, now: dt.date
     pictures = [dataclasses.replace(p, alt=checked.alts.get(p.name, p.alt)) for p in pictures_of(stored)]
     due = row.root_due if row.root_due.tzinfo else row.root_due.replace(tzinfo=dt.UTC)
     edited = row.edited_at.replace(tzinfo=dt.UTC) if row.edited_at and not row.edited_at.tzinfo else row.edited_at
-    return EditorView(story_id, [FieldView(name, values.get(name, ""), name in LONG_FIELDS, HELP.get(name, ""))
+    return EditorView(story_id, [FieldView(name, values.get(name, ""), name in LONG_FIELDS, HELP.get(name, ""),
+                                           CHOICES.get(name, ()))
                                  for name in EDITABLE],
                       pictures, stored.image, version or row.content_hash, bool(row.draft), edited, checked,
                       history(store, settings, story_id),

@@ -88,6 +88,10 @@ def _v1_error(code: int, message: str) -> dict[str, Any]:
     return {"errors": [{"code": code, "message": message}]}
 
 
+REPLY_SETTINGS = ("following", "mentionedUsers", "subscribers", "verified")
+"""What create-tweet takes as ``reply_settings`` (X API v2 reference, POST /2/tweets); left out: everyone."""
+
+
 def _invalid(message: str, **parameters: Any) -> dict[str, Any]:
     return {"errors": [{"parameters": parameters, "message": message}], "title": "Invalid Request",
             "detail": "One or more parameters to your request was invalid.",
@@ -151,6 +155,8 @@ class Tweet:
     hashtags: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     media_ids: list[str] = dataclasses.field(default_factory=list)
     """The media ids attached, in the order they were given."""
+    reply_settings: str = "everyone"
+    """Who may reply, as create-tweet set it (``everyone`` when the request left it out)."""
 
     def render(self, fields: set[str], *, created: bool = False) -> dict[str, Any]:
         """The tweet object X returns with the requested ``tweet.fields``."""
@@ -166,7 +172,7 @@ class Tweet:
         if "conversation_id" in fields:
             data["conversation_id"] = self.conversation_id
         if "reply_settings" in fields:
-            data["reply_settings"] = "everyone"
+            data["reply_settings"] = self.reply_settings
         if "in_reply_to_user_id" in fields and self.reply_to:
             data["in_reply_to_user_id"] = self.author_id
         if "referenced_tweets" in fields and self.reply_to:
@@ -632,9 +638,15 @@ class XStandin:
         media_ids = [str(m) for m in (payload.get("media") or {}).get("media_ids") or []]
         if media_ids and (len(media_ids) > 4 or not all(self.usable(m, self.clock()) for m in media_ids)):
             return 400, _invalid(MEDIA_INVALID, **{"media.media_ids": media_ids}), {}
+        reply_settings = payload.get("reply_settings")
+        if reply_settings is not None and reply_settings not in REPLY_SETTINGS:
+            return 400, _invalid(f"$.reply_settings: does not have a value in the enumeration "
+                                 f"[{', '.join(REPLY_SETTINGS)}]", reply_settings=[reply_settings]), {}
         if any(t.text == text and not t.deleted for t in self.tweets.values()):
             return 403, observed_body(403), {}
         tweet = self.add_tweet(text, reply_to=reply_to, media_ids=media_ids)
+        if reply_settings is not None:
+            tweet.reply_settings = reply_settings
         return 201, {"data": tweet.render(set(), created=True)}, {"location": f"{PUBLIC_BASE}/2/tweets/{tweet.id}"}
 
     def _timeline(self, user_id: str, query: dict[str, str], fields: set[str]) -> tuple[int, Any, dict[str, str]]:

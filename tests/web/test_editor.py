@@ -39,6 +39,9 @@ def fields(client: TestClient, story_id: str) -> dict[str, str]:
         found[attributes["name"]] = html.unescape(attributes.get("value", ""))
     found.update({m.group(1): html.unescape(m.group(2)) for m in re.finditer(
         r'<textarea id="[^"]*" name="([^"]+)" rows="\d+">(.*?)</textarea>', form, re.S)})
+    for name, options in re.findall(r'<select id="[^"]*" name="([^"]+)">(.*?)</select>', form, re.S):
+        chosen = re.findall(r'<option value="([^"]*)" selected>', options)
+        found[name] = html.unescape(chosen[0]) if chosen else ""
     return found
 
 
@@ -94,6 +97,20 @@ def test_the_story_page_has_an_input_for_every_field_written_as_in_a_story_file(
     assert first["headline"] == "Example Lab shows a <b>model</b> that plans & reasons"
     assert 'value="Example Lab shows a &lt;b&gt;model&lt;/b&gt; that plans &amp; reasons"' in \
         client.get("/story/first-story").text  # escaped in the page
+
+
+def test_who_may_reply_is_a_select_of_the_choices_and_a_save_stores_the_one_chosen(client: TestClient,
+                                                                                      loaded: Store):
+    page = client.get("/story/first-story").text
+    select = page[page.index('<select id="f-replies" name="replies">'):]
+    select = select[:select.index("</select>")]
+    assert re.findall(r'<option value="([^"]*)"', select) == ["", "everyone", "followers", "mentioned", "nobody"]
+    assert fields(client, "first-story")["replies"] == ""  # unset: the setting decides
+    assert "Saved." in edit(client, "first-story", replies="nobody").text
+    assert content(loaded, "first-story")["replies"] == "nobody"
+    assert fields(client, "first-story")["replies"] == "nobody"
+    assert delivery(loaded, "first-story", "bluesky", "root").payload["threadgate"]["allow"] == []
+    assert "is not a choice" in edit(client, "first-story", replies="friends").text
 
 
 def test_form_values_write_durations_lists_and_times_as_a_file_does():
