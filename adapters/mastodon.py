@@ -300,7 +300,9 @@ class MastodonAdapter:
         for status in descendants or []:
             if not isinstance(status, Mapping) or str(status.get("id") or "") in skip:
                 continue
-            account = status.get("account") if isinstance(status.get("account"), Mapping) else {}
+            account = status.get("account")
+            if not isinstance(account, Mapping):
+                account = {}
             if str(account.get("id") or "") == account_id:
                 continue
             reply = self._reply(status, account)

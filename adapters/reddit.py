@@ -506,6 +506,8 @@ class RedditAdapter:
             num_comments = int(vars(submission).get("num_comments") or 0)
         replies: list[Reply] = []
         for comment in found:
+            if not isinstance(comment, praw.models.Comment):  # a "load more" stub left by replace_more
+                continue
             name = f"t1_{comment.id}"
             author = str(comment.author) if comment.author is not None else ""
             if name in own_names or author.lower() == me:
