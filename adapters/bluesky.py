@@ -256,7 +256,8 @@ class BlueskyAdapter:
     # -- the conversation under a thread ---------------------------------------------------
 
     def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
-        """The replies by others under ``root``, from ``app.bsky.feed.getPostThread`` (one request).
+        """The replies by others under ``root``, from ``app.bsky.feed.getPostThread`` (one request; two when
+        the saved session is refused and the query is sent again after a login).
 
         The thread view is asked for :data:`THREAD_DEPTH` levels of replies; ``total`` counts the replies
         by others it holds at every depth (the bot's own posts, ``own`` or not, left out). The root's
@@ -268,8 +269,14 @@ class BlueskyAdapter:
         author, _, _ = rkey_of(uri)
         skip = {uri, *(ref.extra.get("uri") or ref.id for ref in own)}
         params = models.AppBskyFeedGetPostThread.Params(uri=uri, depth=THREAD_DEPTH, parent_height=0)
+        sent: list[int] = []
+
+        def read() -> Any:
+            sent.append(1)  # sent again after a refused session and a new login
+            return self.client.invoke_query("app.bsky.feed.getPostThread", params=params)
+
         with self._operation(), self._errors("app.bsky.feed.getPostThread", write=False):
-            response = self._authed(lambda: self.client.invoke_query("app.bsky.feed.getPostThread", params=params))
+            response = self._authed(read)
         thread = _json(response.content, "app.bsky.feed.getPostThread", write=False).get("thread")
         if not isinstance(thread, dict) or thread.get("$type", THREAD_VIEW) != THREAD_VIEW:
             kind = thread.get("$type") if isinstance(thread, dict) else None
@@ -290,7 +297,7 @@ class BlueskyAdapter:
             if reply is not None:
                 found.append(reply)
         found.sort(key=lambda r: (r.at, r.id), reverse=True)
-        return Conversation(len(found), tuple(found[:max(0, limit)]), 1)
+        return Conversation(len(found), tuple(found[:max(0, limit)]), len(sent))
 
     def hide_reply(self, root: PostRef, reply_id: str, *, hidden: bool = True) -> None:
         """Hide (or show again) a reply through the root's threadgate: its ``hiddenReplies`` list.

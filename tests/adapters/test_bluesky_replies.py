@@ -258,3 +258,16 @@ def test_conversation_errors_are_translated(world: World):
     gone = PostRef("bluesky", f"at://{world.bot.did}/{POST}/{next_tid()}", "")
     with pytest.raises(Rejected, match="NotFound"):
         world.adapter.conversation(gone, (), limit=5)
+
+
+def test_a_refused_session_is_replaced_and_both_reads_are_counted(world: World):
+    top, reveal, _ = thread(world)
+    world.adapter.whoami()
+    world.appview.respond_next("app.bsky.feed.getPostThread", 400,
+                               {"error": "ExpiredToken", "message": "Token has been revoked"})
+    logins = world.appview.counts["com.atproto.server.createSession"]
+
+    talk = world.adapter.conversation(top, (reveal,), limit=5)
+
+    assert talk.total == 3 and talk.requests == 2
+    assert world.appview.counts["com.atproto.server.createSession"] == logins + 1
