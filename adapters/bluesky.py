@@ -30,7 +30,7 @@ from atproto_client.models.common import XrpcError
 from atproto_client.request import Request
 from atproto_core.exceptions import AtProtocolError
 
-from adapters.base import Outgoing, PostRef, ThreadState, Uploaded
+from adapters.base import Conversation, Outgoing, PostRef, Reply, ThreadState, Uploaded
 from adapters.tid import next_tid
 from posts.clock import utcnow
 from posts.errors import AdapterError, AuthFailed, MediaGone, OutcomeUnknown, RateLimited, Rejected, Transient
@@ -58,6 +58,15 @@ time window (eg, minutes)", uploadBlob's lexicon): a resend later than that uplo
 which gives the same blob (its CID is the hash of the bytes)."""
 RATE_LIMIT_FALLBACK = dt.timedelta(minutes=5)
 """How long to wait after a 429 that names no reset time."""
+THREAD_DEPTH = 100
+"""How many levels of replies ``getPostThread`` is asked for (the lexicon allows 1000; the AppView's default is 6)."""
+MAX_HIDDEN = 300
+"""``app.bsky.feed.threadgate#hiddenReplies`` maxLength: the most replies one thread can hide."""
+HIDE_ATTEMPTS = 3
+"""How often a hide is tried again when the threadgate changed between reading and writing it."""
+REPLY_TEXT_LIMIT = 2000
+"""The most characters of a reply's text kept (``Reply.text``)."""
+THREAD_VIEW = "app.bsky.feed.defs#threadViewPost"
 
 TID_RE = re.compile(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}")
 AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AuthMissing",
@@ -279,6 +288,95 @@ class BlueskyAdapter:
             self._procedure("com.atproto.repo.putRecord", json.dumps(body, ensure_ascii=False).encode(),
                             "application/json", write=True)
         logger.info("Bluesky: the profile now carries the %r self-label", BOT_LABEL)
+
+    # -- the conversation under a thread ---------------------------------------------------
+
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+        """The replies by others under ``root``, from ``app.bsky.feed.getPostThread`` (one request; two when
+        the saved session is refused and the query is sent again after a login).
+
+        The thread view is asked for :data:`THREAD_DEPTH` levels of replies; ``total`` counts the replies
+        by others it holds at every depth (the bot's own posts, ``own`` or not, left out). The root's
+        ``replyCount`` is not used: it counts direct replies only, the bot's own follow-up among them.
+        ``Reply.hidden`` is whether the root's threadgate (in the view) lists the reply in ``hiddenReplies``;
+        the AppView still shows a hidden reply in this view. Quotes are not replies and are not counted.
+        """
+        uri = root.extra.get("uri") or root.id
+        author, _, _ = rkey_of(uri)
+        skip = {uri, *(ref.extra.get("uri") or ref.id for ref in own)}
+        params = models.AppBskyFeedGetPostThread.Params(uri=uri, depth=THREAD_DEPTH, parent_height=0)
+        sent: list[int] = []
+
+        def read() -> Any:
+            sent.append(1)  # sent again after a refused session and a new login
+            return self.client.invoke_query("app.bsky.feed.getPostThread", params=params)
+
+        with self._operation(), self._errors("app.bsky.feed.getPostThread", write=False):
+            response = self._authed(read)
+        thread = _json(response.content, "app.bsky.feed.getPostThread", write=False).get("thread")
+        if not isinstance(thread, dict) or thread.get("$type", THREAD_VIEW) != THREAD_VIEW:
+            kind = thread.get("$type") if isinstance(thread, dict) else None
+            raise Rejected(PLATFORM, f"app.bsky.feed.getPostThread: {uri} cannot be read ({kind or 'no thread'})")
+        gate = ((thread.get("post") or {}).get("threadgate") or {}).get("record") or {}
+        hidden = {str(u) for u in gate.get("hiddenReplies") or []}
+        found: list[Reply] = []
+        pending = list(thread.get("replies") or [])
+        while pending:
+            node = pending.pop()
+            if not isinstance(node, dict) or node.get("$type", THREAD_VIEW) != THREAD_VIEW:
+                continue  # a blocked or missing post
+            pending += node.get("replies") or []
+            post = node.get("post") or {}
+            if post.get("uri") in skip or (post.get("author") or {}).get("did") == author:
+                continue
+            reply = _reply(post, hidden)
+            if reply is not None:
+                found.append(reply)
+        found.sort(key=lambda r: (r.at, r.id), reverse=True)
+        return Conversation(len(found), tuple(found[:max(0, limit)]), len(sent))
+
+    def hide_reply(self, root: PostRef, reply_id: str, *, hidden: bool = True) -> None:
+        """Hide (or show again) a reply through the root's threadgate: its ``hiddenReplies`` list.
+
+        The threadgate (same record key as the root) is created when there is none, with no ``allow``
+        rules (everyone may still reply); an existing one keeps its rules and gets only its list changed.
+        Every write names the record version it changes (``swapRecord``; none: it must not exist yet), so a
+        change made meanwhile (a reply gate) is never lost: the gate is read again and the change made on it.
+        """
+        uri = root.extra.get("uri") or root.id
+        repo, _, rkey = rkey_of(uri)
+        _, collection, _ = rkey_of(reply_id)
+        action = "hide the reply" if hidden else "show the reply again"
+        if collection != POST:
+            raise Rejected(PLATFORM, f"{action}: {reply_id} is not a post")
+        with self._operation():
+            if repo != self._did():
+                raise Rejected(PLATFORM, f"{action}: {uri} is not a post of this account")
+            for attempt in range(1, HIDE_ATTEMPTS + 1):
+                gate = self._get_record(repo, THREADGATE, rkey)
+                value = dict(gate.get("value") or {}) if gate else {}
+                listed = [str(u) for u in value.get("hiddenReplies") or []]
+                if (reply_id in listed) == hidden:
+                    return
+                listed = [u for u in listed if u != reply_id] + ([reply_id] if hidden else [])
+                if len(listed) > MAX_HIDDEN:
+                    raise Rejected(PLATFORM, f"{action}: the thread already hides {MAX_HIDDEN} replies, the most a "
+                                             "threadgate holds; show one again first")
+                if not value:
+                    value = {"$type": THREADGATE, "post": uri, "createdAt": _iso(self.clock())}
+                value["hiddenReplies"] = listed
+                body = {"repo": repo, "collection": THREADGATE, "rkey": rkey, "record": value,
+                        "swapRecord": gate.get("cid") if gate else None}
+                try:
+                    self._procedure("com.atproto.repo.putRecord", json.dumps(body, ensure_ascii=False).encode(),
+                                    "application/json", write=False)
+                except Rejected as exc:
+                    if "InvalidSwap" not in exc.reason or attempt == HIDE_ATTEMPTS:
+                        raise
+                    logger.info("Bluesky: the threadgate of %s changed meanwhile; reading it again", rkey)
+                    continue
+                logger.info("Bluesky: %s %s under %s", "hid" if hidden else "showed again", reply_id, uri)
+                return
 
     # -- posting ------------------------------------------------------------------------
 
@@ -592,6 +690,28 @@ def _self_labels(record: Any) -> list[str]:
     if not isinstance(labels, Mapping) or labels.get("$type") != SELF_LABELS:
         return []
     return [str(v.get("val")) for v in labels.get("values") or [] if isinstance(v, Mapping) and v.get("val")]
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _reply(post: Mapping[str, Any], hidden: set[str]) -> Reply | None:
+    """A ``postView`` as a :class:`Reply`; ``None`` when it lacks what one needs."""
+    uri, record = post.get("uri"), post.get("record") or {}
+    author = post.get("author") or {}
+    created = record.get("createdAt") or post.get("indexedAt")
+    try:
+        at = dt.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except ValueError:
+        at = None
+    if not isinstance(uri, str) or at is None:
+        logger.warning("Bluesky: a reply without a URI or time in the thread view (%r); left out", uri)
+        return None
+    at = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    handle = str(author.get("handle") or author.get("did") or "")
+    return Reply(uri, f"@{handle}", str(record.get("text") or "")[:REPLY_TEXT_LIMIT], at,
+                 f"https://bsky.app/profile/{handle}/post/{uri.rsplit('/', 1)[-1]}",
+                 str(((record.get("reply") or {}).get("parent") or {}).get("uri") or ""), uri in hidden)
 
 
 def _is_absent(exc: BadRequestError) -> bool:

@@ -43,7 +43,7 @@ from mastodon.errors import (
     MastodonVersionError,
 )
 
-from adapters.base import Outgoing, PostRef, ThreadState, Uploaded
+from adapters.base import Conversation, Outgoing, PostRef, Reply, ThreadState, Uploaded
 from posts.clock import utcnow
 from posts.errors import (
     AdapterError,
@@ -83,6 +83,8 @@ MEDIA_CHECKS = 5
 before :meth:`MastodonAdapter.upload` gives up with ``Transient``."""
 MEDIA_CHECK_WAIT = dt.timedelta(seconds=2)
 """The wait before each of those looks (images are normally processed at once: 200 with ``url``)."""
+REPLY_TEXT_LIMIT = 2000
+"""The most characters of a reply's text kept (``Reply.text``)."""
 UPLOAD_KEPT = dt.timedelta(hours=12)
 """How long an unattached upload is counted on. Mastodon's ``Vacuum::MediaAttachmentsVacuum`` deletes
 unattached media created more than a day before (``TTL = 1.day``, run by the scheduler): half that
@@ -296,6 +298,48 @@ class MastodonAdapter:
         if not isinstance(account, Mapping) or not account.get("bot"):
             raise Rejected(self.platform, "the instance did not set the account's bot flag")
         logger.info("mastodon: the account is now marked as a bot")
+
+    # -- the conversation under a thread ---------------------------------------------------
+
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+        """The replies by others under ``root``: the ``descendants`` of ``GET /api/v1/statuses/:id/context``.
+
+        Mastodon returns every descendant at any depth to an authenticated client (up to 4,096), so
+        ``total`` counts them all, less the bot's own statuses (``own``, and any other status by the
+        account). Mastodon lets no author hide a reply: this adapter has no ``hide_reply``.
+        """
+        skip = {root.id, *(ref.id for ref in own)}
+        requests_made = 1 if self._account is not None else 2
+        with self._errors("read the replies", write=False):
+            account_id, _ = self._me()
+            context = self.api.status_context(root.id)
+        descendants = context.get("descendants") if isinstance(context, Mapping) else None
+        replies: list[Reply] = []
+        for status in descendants or []:
+            if not isinstance(status, Mapping) or str(status.get("id") or "") in skip:
+                continue
+            account = status.get("account")
+            if not isinstance(account, Mapping):
+                account = {}
+            if str(account.get("id") or "") == account_id:
+                continue
+            reply = self._reply(status, account)
+            if reply is not None:
+                replies.append(reply)
+        replies.sort(key=lambda r: (r.at, _numeric(r.id)), reverse=True)
+        return Conversation(len(replies), tuple(replies[:max(0, limit)]), requests_made)
+
+    def _reply(self, status: Mapping[str, Any], account: Mapping[str, Any]) -> Reply | None:
+        at = _aware(status.get("created_at"))
+        if at is None:
+            logger.warning("mastodon: reply %s has no creation time; left out", status.get("id"))
+            return None
+        acct = str(account.get("acct") or account.get("username") or "")
+        author = f"@{acct}" if "@" in acct else f"@{acct}@{self.host}"
+        status_id = str(status["id"])
+        url = str(status.get("url") or status.get("uri") or f"{self.base_url}/statuses/{status_id}")
+        return Reply(status_id, author, html_text(str(status.get("content") or ""))[:REPLY_TEXT_LIMIT],
+                     at.astimezone(dt.UTC), url, str(status.get("in_reply_to_id") or ""))
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -559,6 +603,11 @@ def _never_sent(exc: BaseException | None) -> bool:
         # NewConnectionError (refused, no route) and NameResolutionError are ConnectTimeoutErrors.
         return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
     return False
+
+
+def _numeric(status_id: str) -> int:
+    """A status id as a number, for ordering statuses of the same second (Mastodon's ids grow with time)."""
+    return int(status_id) if status_id.isdigit() else 0
 
 
 def _aware(value: Any) -> dt.datetime | None:

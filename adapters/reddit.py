@@ -33,7 +33,7 @@ from praw.exceptions import (
 from praw.models import InlineImage, PostMedia
 from prawcore.sessions import FiniteRetryStrategy, RetryStrategy
 
-from adapters.base import Outgoing, PostRef, ThreadState
+from adapters.base import Conversation, Outgoing, PostRef, Reply, ThreadState
 from posts.clock import utcnow
 from posts.errors import (
     AdapterError,
@@ -56,6 +56,10 @@ TOO_MANY_REQUESTS_FALLBACK = dt.timedelta(seconds=60)
 PACING_LIMIT = 15.0
 """prawcore sleeps before a request to spread the quota (at most 10 s); longer means the quota is spent."""
 LISTING_LIMIT = 100
+COMMENTS_READ = 500
+"""The most comments one read of a thread asks for (``limit`` of ``GET /comments/<id>``; Reddit's own cap)."""
+REPLY_TEXT_LIMIT = 2000
+"""The most characters of a reply's text kept (``Reply.text``)."""
 """How many of the account's newest submissions or comments ``find`` looks through."""
 
 _UNIT_SECONDS = {"millisecond": 0.001, "second": 1.0, "minute": 60.0, "hour": 3600.0}
@@ -473,6 +477,52 @@ class RedditAdapter:
         if data.get("user_is_banned"):
             raise self._error(Rejected, f"u/{name} is banned from r/{self.subreddit_name}")
         return f"u/{name} posting to {display or 'r/' + self.subreddit_name}"
+
+    # ------------------------------------------------------------------ the conversation under a thread
+
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+        """The comments by others under the submission ``root``: one ``GET /comments/<id>?sort=new``.
+
+        ``total`` is the submission's ``num_comments`` less the bot's own comments (``own``, and any
+        other comment by the account that the read showed), and never less than the replies seen:
+        Reddit counts comments at every depth, the removed and deleted ones included. The replies are
+        the newest of the comments the read returned (at most :data:`COMMENTS_READ`; the rest are
+        "load more" stubs, dropped). Removed and deleted comments are left out of the list.
+        Reddit lets a post's author hide no comment (only moderators remove): no ``hide_reply``.
+        """
+        submission_id = root.extra.get("submission") or root.id
+        own_names = {_fullname(ref) for ref in own}
+        me = self.username.lower()
+        with self._mapped("read"):
+            submission = self.reddit.submission(submission_id)
+            submission.comment_sort = "new"
+            submission.comment_limit = min(COMMENTS_READ, max(1, limit) + len(own) + 50)
+            try:
+                comments = submission.comments
+            except prawcore.NotFound:
+                raise self._error(Rejected, f"the submission {submission_id} is gone (HTTP 404)") from None
+            comments.replace_more(limit=0)
+            found = comments.list()
+            num_comments = int(vars(submission).get("num_comments") or 0)
+        replies: list[Reply] = []
+        for comment in found:
+            if not isinstance(comment, praw.models.Comment):  # a "load more" stub left by replace_more
+                continue
+            name = f"t1_{comment.id}"
+            author = str(comment.author) if comment.author is not None else ""
+            if name in own_names or author.lower() == me:
+                own_names.add(name)
+                continue
+            if not author or comment.body in _GONE_TEXT:
+                continue
+            replies.append(Reply(name, f"u/{author}", str(comment.body)[:REPLY_TEXT_LIMIT],
+                                 dt.datetime.fromtimestamp(float(comment.created_utc), dt.UTC),
+                                 self._url(comment, f"/comments/{submission_id}/_/{comment.id}/"),
+                                 str(comment.parent_id or "")))
+        replies.sort(key=lambda r: (r.at, r.id), reverse=True)
+        own_count = sum(1 for name in own_names if name.startswith("t1_"))
+        total = max(len(replies), num_comments - own_count)
+        return Conversation(total, tuple(replies[:max(0, limit)]), 1)
 
     # ------------------------------------------------------------------ pictures
 

@@ -20,7 +20,7 @@ import tweepy
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
-from adapters.base import Outgoing, PostRef, ThreadState, Uploaded
+from adapters.base import Conversation, Outgoing, PostRef, Reply, ThreadState, Uploaded
 from posts.clock import utcnow
 from posts.errors import (
     AdapterError,
@@ -62,6 +62,12 @@ FIND_PAGES = 5
 """At most this many pages of 100 of the account's own posts are read when looking for a post."""
 TWEET_FIELDS_FIND = ["created_at", "entities", "referenced_tweets", "conversation_id"]
 TWEET_FIELDS_STATE = ["reply_settings", "author_id"]
+TWEET_FIELDS_REPLIES = ["author_id", "created_at", "conversation_id", "in_reply_to_user_id", "referenced_tweets"]
+SEARCH_PAGES = 5
+"""At most this many pages of 100 of a conversation are read (recent search: 450 requests per 15 minutes per
+app, 300 per user)."""
+REPLY_TEXT_LIMIT = 2000
+"""The most characters of a reply's text kept (``Reply.text``)."""
 
 _DUPLICATE = ("duplicate",)
 _MEDIA_GONE = (
@@ -275,6 +281,88 @@ class XAdapter:
             raise AuthFailed(self.platform, f"@{username} can only read (x-access-level: {level}); give the app "
                              "Read and Write permission, then regenerate the access token and secret")
         return f"@{username} (id {user_id})"
+
+    # -- the conversation under a thread ---------------------------------------------------
+
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+        """The replies by others in the conversation ``root`` started: recent search ``conversation_id:<id>``.
+
+        Recent search covers the last 7 days only: an older reply is neither listed nor counted, so a
+        thread's ``total`` stops growing a week after the replies stop. ``total`` counts the posts by
+        others that the search returned (at most :data:`SEARCH_PAGES` pages of 100), the bot's own (``own``
+        and anything else by the account) left out. The search does not say which replies are hidden:
+        ``Reply.hidden`` is always ``False`` here.
+        """
+        skip = {root.id, *(ref.id for ref in own)}
+        requests_made = 0 if self._user is not None else 1
+        found: list[Reply] = []
+        with self._errors("read the replies", write=False):
+            user_id, _ = self._me()
+            token: str | None = None
+            for _ in range(SEARCH_PAGES):
+                params: dict[str, Any] = {"max_results": 100, "tweet_fields": TWEET_FIELDS_REPLIES,
+                                          "expansions": ["author_id"]}
+                if token:
+                    params["next_token"] = token
+                response = self.client.search_recent_tweets(f"conversation_id:{root.id}", user_auth=True, **params)
+                requests_made += 1
+                users = {str(u.id): str(u.username) for u in (response.includes or {}).get("users", [])}
+                for tweet in response.data or []:
+                    raw = tweet.data if isinstance(tweet, tweepy.Tweet) else dict(tweet)
+                    if str(raw.get("id")) in skip or str(raw.get("author_id")) == user_id:
+                        continue
+                    reply = self._reply(raw, users)
+                    if reply is not None:
+                        found.append(reply)
+                token = (response.meta or {}).get("next_token")
+                if not token:
+                    break
+        if token:
+            logger.info("X: conversation %s has more than %d posts; the rest are not counted", root.id,
+                        SEARCH_PAGES * 100)
+        found.sort(key=lambda r: (r.at, int(r.id) if r.id.isdigit() else 0), reverse=True)
+        return Conversation(len(found), tuple(found[:max(0, limit)]), requests_made)
+
+    def hide_reply(self, root: PostRef, reply_id: str, *, hidden: bool = True) -> None:
+        """Hide (``PUT /2/tweets/:id/hidden``) or show again a reply in a conversation the account started.
+
+        Idempotent on X's side, so an unclear answer is ``Transient`` (doing it again is harmless).
+        """
+        action = "hide the reply" if hidden else "show the reply again"
+        if not reply_id.isdigit():
+            raise Rejected(self.platform, f"{action}: {reply_id!r} is not an X post id")
+        call = self.client.hide_reply if hidden else self.client.unhide_reply
+        with self._errors(action, write=False):
+            try:
+                response = call(reply_id, user_auth=True)
+            except (tweepy.BadRequest, tweepy.NotFound) as exc:
+                raise Rejected(self.platform, self._scrub(f"{action} {reply_id}: {_describe(exc)}")) from exc
+            except tweepy.Forbidden as exc:
+                if any(word in _problem(exc) for word in _NO_PERMISSION):
+                    raise  # the app's access: AuthFailed, below
+                raise Rejected(self.platform, self._scrub(f"{action} {reply_id}: {_describe(exc)} (only replies "
+                                                          "in the account's own conversations can be hidden)")) \
+                    from exc
+        data = getattr(response, "data", None)
+        if not isinstance(data, Mapping) or data.get("hidden") is not hidden:
+            raise Transient(self.platform, f"{action} {reply_id}: X did not confirm it (answered {data!r})")
+        logger.info("X: %s reply %s under %s", "hid" if hidden else "showed again", reply_id, root.id)
+
+    def _reply(self, tweet: Mapping[str, Any], users: Mapping[str, str]) -> Reply | None:
+        created = tweet.get("created_at")
+        if isinstance(created, str):
+            with contextlib.suppress(ValueError):
+                created = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+        if not isinstance(created, dt.datetime):
+            logger.warning("X: reply %s has no creation time; left out", tweet.get("id"))
+            return None
+        tweet_id = str(tweet["id"])
+        username = users.get(str(tweet.get("author_id")))
+        url = f"https://x.com/{username}/status/{tweet_id}" if username else f"https://x.com/i/web/status/{tweet_id}"
+        return Reply(tweet_id, f"@{username}" if username else f"id {tweet.get('author_id')}",
+                     html.unescape(str(tweet.get("text") or ""))[:REPLY_TEXT_LIMIT],
+                     (created if created.tzinfo else created.replace(tzinfo=dt.UTC)).astimezone(dt.UTC), url,
+                     _replied_to(tweet) or "")
 
     # -- helpers ----------------------------------------------------------------------
 

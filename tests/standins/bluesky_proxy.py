@@ -90,6 +90,11 @@ class FaultProxy:
         """Hold the next request to ``nsid`` for ``seconds``, then forward it."""
         self._add(nsid, Fault("delay", seconds=seconds), times)
 
+    def answer_here(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes] | None:
+        """An answer made here instead of forwarding the request (``None``: forward it); for subclasses that
+        serve methods the PDS does not (:class:`tests.standins.bluesky_appview.AppViewStandin`)."""
+        return None
+
     def pending(self) -> int:
         """How many injected faults have not fired yet."""
         with self._lock:
@@ -175,6 +180,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self._answer(status, headers, payload)
 
     def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        here = self.owner.answer_here(self.command, self.path, dict(self.headers.items()))
+        if here is not None:
+            return here
         conn = http.client.HTTPConnection(self.owner.upstream_host, self.owner.upstream_port, timeout=60)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}

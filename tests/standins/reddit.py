@@ -192,6 +192,24 @@ class RedditStandin:
             thing["removed_by_category"] = "deleted"
             thing["author"] = "[deleted]"
 
+    def add_comment(self, parent: str, body: str, *, author: str = "someone_else",
+                    created: float | None = None) -> dict[str, Any]:
+        """Someone comments under ``parent`` (a ``t3_``/``t1_`` fullname), as Reddit's site would let them."""
+        with self._lock:
+            kind, _, parent_id = parent.partition("_")
+            target = (self.submissions if kind == "t3" else self.comments)[parent_id]
+            link = target if kind == "t3" else self.submissions[target["link_id"][3:]]
+            comment_id = base36(self._next_comment)
+            self._next_comment += 1
+            self.comments[comment_id] = {
+                "id": comment_id, "name": f"t1_{comment_id}", "body": body, "_author": author, "author": author,
+                "parent_id": parent, "link_id": link["name"], "subreddit": link["subreddit"],
+                "subreddit_id": link["subreddit_id"], "created_utc": self.clock() if created is None else created,
+                "locked": False, "archived": False, "removed_by_category": None,
+                "permalink": f"{link['permalink']}{comment_id}/",
+            }
+            return self.comments[comment_id]
+
     def lock(self, thing_id: str) -> None:
         with self._lock:
             self._thing(thing_id)["locked"] = True
@@ -578,9 +596,39 @@ class RedditStandin:
         link = self.submissions.get(args[0])
         if link is None:
             return 404, {"message": "Not Found", "error": 404}
-        children = [self._comment_thing(c, nested=True) for c in self.comments.values()
-                    if c["parent_id"] == link["name"]]
-        return 200, [_listing([self._link_thing(link)]), _listing(children)]
+        sort = record.query.get("sort", "")
+        try:
+            budget = [max(0, min(int(record.query.get("limit") or 200), 500))]
+        except ValueError:
+            return 400, {"message": "Bad Request", "error": 400}
+        return 200, [_listing([self._link_thing(link)]), _listing(self._tree(link["name"], sort, budget, 0))]
+
+    def _tree(self, parent: str, sort: str, budget: list[int], depth: int) -> list[dict[str, Any]]:
+        """The comments under ``parent`` as ``GET /comments/<id>`` shows them: ``sort=new`` puts the newest
+        first at every level; ``limit`` (``budget``) bounds how many comments come back in all, and what
+        does not fit is one ``more`` stub per level (which praw's ``replace_more(limit=0)`` drops).
+
+        Simplification: the comments are taken depth first in sort order; Reddit's own choice of which
+        comments fill the limit is not documented."""
+        kids = [c for c in self.comments.values() if c["parent_id"] == parent]
+        if sort == "new":
+            kids.sort(key=lambda c: (c["created_utc"], c["id"]), reverse=True)
+        shown: list[dict[str, Any]] = []
+        rest: list[str] = []
+        for comment in kids:
+            if budget[0] <= 0:
+                rest.append(comment["id"])
+                continue
+            budget[0] -= 1
+            thing = self._comment_thing(comment)
+            below = self._tree(comment["name"], sort, budget, depth + 1)
+            thing["data"]["replies"] = _listing(below) if below else ""
+            thing["data"]["depth"] = depth
+            shown.append(thing)
+        if rest:
+            shown.append({"kind": "more", "data": {"count": len(rest), "name": "t1__", "id": "_",
+                                                   "parent_id": parent, "depth": depth, "children": rest}})
+        return shown
 
     def _api_info(self, user: str, record: Recorded, args: list[str]) -> tuple[int, Any]:
         things = []

@@ -50,6 +50,8 @@ LIMITS = {
     "GET /2/users/me": 75,          # ... in the get_me cassette
     "GET /2/tweets/:id": 900,
     "GET /2/users/:id/tweets": 900,
+    "GET /2/tweets/search/recent": 300,  # per user (OAuth 1.0a); 450 per app with a bearer token (docs.x.com)
+    "PUT /2/tweets/:id/hidden": 50,      # x-rate-limit-limit in test_client_hide_and_unhide_reply.yaml
     "POST /1.1/media/upload.json": 415,           # x-rate-limit-limit in testmediauploadpng.yaml
     "POST /1.1/media/metadata/create.json": 415,  # NOT recorded: assumed the same as the upload
 }
@@ -58,6 +60,8 @@ ROUTES = (
     ("DELETE", re.compile(r"/2/tweets/(?P<id>[^/]+)"), "DELETE /2/tweets/:id"),
     ("GET", re.compile(r"/2/users/me"), "GET /2/users/me"),
     ("GET", re.compile(r"/2/users/(?P<id>[^/]+)/tweets"), "GET /2/users/:id/tweets"),
+    ("GET", re.compile(r"/2/tweets/search/recent"), "GET /2/tweets/search/recent"),
+    ("PUT", re.compile(r"/2/tweets/(?P<id>[^/]+)/hidden"), "PUT /2/tweets/:id/hidden"),
     ("GET", re.compile(r"/2/tweets/(?P<id>[^/]+)"), "GET /2/tweets/:id"),
     ("POST", re.compile(r"/1\.1/media/upload\.json"), "POST /1.1/media/upload.json"),
     ("POST", re.compile(r"/1\.1/media/metadata/create\.json"), "POST /1.1/media/metadata/create.json"),
@@ -70,6 +74,10 @@ JSON_TYPE = "application/json; charset=utf-8"
 TOO_LONG = ("Your Tweet text is too long. For more information on how Twitter determines text length see "
             "https://github.com/twitter/twitter-text.")
 REPLY_GONE = "You attempted to reply to a Tweet that is deleted or not visible to you."
+SEARCH_WINDOW = 7 * DAY
+"""How far back recent search looks (X: "the last 7 days")."""
+NOT_YOUR_CONVERSATION = "You are not allowed to hide replies to this Tweet."
+"""NOT recorded: the 403 detail assumed for hiding a reply in someone else's conversation."""
 UNAUTHORIZED = {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
 
 
@@ -157,6 +165,10 @@ class Tweet:
     """The media ids attached, in the order they were given."""
     reply_settings: str = "everyone"
     """Who may reply, as create-tweet set it (``everyone`` when the request left it out)."""
+    reply_to_user: str = ""
+    """The author of the post it answers (``in_reply_to_user_id``)."""
+    hidden: bool = False
+    """Hidden by the conversation's author (``PUT /2/tweets/:id/hidden``)."""
 
     def render(self, fields: set[str], *, created: bool = False) -> dict[str, Any]:
         """The tweet object X returns with the requested ``tweet.fields``."""
@@ -174,7 +186,7 @@ class Tweet:
         if "reply_settings" in fields:
             data["reply_settings"] = self.reply_settings
         if "in_reply_to_user_id" in fields and self.reply_to:
-            data["in_reply_to_user_id"] = self.author_id
+            data["in_reply_to_user_id"] = self.reply_to_user or self.author_id
         if "referenced_tweets" in fields and self.reply_to:
             data["referenced_tweets"] = [{"type": "replied_to", "id": self.reply_to}]
         if "attachments" in fields and self.media_ids:
@@ -320,6 +332,8 @@ class XStandin:
         self.daily = {"user": daily_user_limit, "app": daily_app_limit}
         self.access_level = access_level
         self.tweets: dict[str, Tweet] = {}
+        self.users: dict[str, dict[str, str]] = {ME["id"]: dict(ME)}
+        """Every account known by id (``ME`` and those that replied): what ``expansions=author_id`` shows."""
         self.media: dict[str, Media] = {}
         self._next_media = FIRST_MEDIA_ID
         self.requests: list[Seen] = []
@@ -383,9 +397,12 @@ class XStandin:
     # -- state --------------------------------------------------------------------------
 
     def add_tweet(self, text: str, *, reply_to: str | None = None, at: float | None = None,
-                  media_ids: list[str] | None = None) -> Tweet:
-        """Create a post directly (no request), as if the account had posted it."""
+                  media_ids: list[str] | None = None, author: Mapping[str, str] | None = None) -> Tweet:
+        """Create a post directly (no request), as if the account (or ``author``: ``{"id", "username",
+        "name"}``, someone else) had posted it."""
         with self._lock:
+            user = dict(author or ME)
+            self.users[user["id"]] = user
             tweet_id = str(self._next)
             self._next += 4096
             conversation = self.tweets[reply_to].conversation_id if reply_to in self.tweets else tweet_id
@@ -396,8 +413,9 @@ class XStandin:
                              "expanded_url": f"https://x.com/{ME['username']}/status/{tweet_id}/photo/1",
                              "display_url": f"pic.x.com/{link.rsplit('/', 1)[1]}", "media_key": f"3_{media_ids[0]}"})
                 shown += " " + link
-            tweet = Tweet(tweet_id, text, self.clock() if at is None else at, ME["id"], reply_to,
-                          conversation, shown=shown, urls=urls, hashtags=hashtags, media_ids=list(media_ids or []))
+            tweet = Tweet(tweet_id, text, self.clock() if at is None else at, user["id"], reply_to,
+                          conversation, shown=shown, urls=urls, hashtags=hashtags, media_ids=list(media_ids or []),
+                          reply_to_user=self.tweets[reply_to].author_id if reply_to in self.tweets else "")
             self.tweets[tweet_id] = tweet
             return tweet
 
@@ -574,7 +592,11 @@ class XStandin:
             return 200, {"data": dict(ME)}, {}
         if route == "POST /1.1/media/metadata/create.json":
             return self._alt(payload)
+        if route == "PUT /2/tweets/:id/hidden":
+            return self._hide(params["id"], payload)
         fields = set(filter(None, query.get("tweet.fields", "").split(",")))
+        if route == "GET /2/tweets/search/recent":
+            return self._search(query, fields, now)
         if route == "GET /2/tweets/:id":
             tweet_id = params["id"]
             if not tweet_id.isdigit():
@@ -648,6 +670,54 @@ class XStandin:
         if reply_settings is not None:
             tweet.reply_settings = reply_settings
         return 201, {"data": tweet.render(set(), created=True)}, {"location": f"{PUBLIC_BASE}/2/tweets/{tweet.id}"}
+
+    def _hide(self, tweet_id: str, payload: Any) -> tuple[int, Any, dict[str, str]]:
+        """``PUT /2/tweets/:id/hidden`` ``{"hidden": bool}`` -> ``{"data": {"hidden": bool}}`` (as recorded).
+
+        NOT recorded: the answers to a post that is no reply in one of the account's conversations (403,
+        :data:`NOT_YOUR_CONVERSATION`), to an unknown post (404) and to a body without a boolean (400)."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("hidden"), bool):
+            return 400, _invalid("$.hidden: is missing but it is required"), {}
+        tweet = self.tweets.get(tweet_id)
+        if tweet is None or tweet.deleted:
+            return 404, _problem(404, "Not Found Error", f"Could not find tweet with id: [{tweet_id}]."), {}
+        root = self.tweets.get(tweet.conversation_id)
+        if tweet.reply_to is None or root is None or root.author_id != ME["id"] or tweet.author_id == ME["id"]:
+            return 403, _problem(403, "Forbidden", NOT_YOUR_CONVERSATION), {}
+        tweet.hidden = payload["hidden"]
+        return 200, {"data": {"hidden": tweet.hidden}}, {}
+
+    def _search(self, query: dict[str, str], fields: set[str], now: float) -> tuple[int, Any, dict[str, str]]:
+        """``GET /2/tweets/search/recent``: only the ``conversation_id:<id>`` query is understood (a 400 for any
+        other); the posts of that conversation (its first post included) of the last 7 days, newest first,
+        ``max_results`` 10..100 a page, ``next_token`` for the next page, and ``includes.users`` with
+        ``expansions=author_id``. Hidden replies are found like the others (X documents no filter for them)."""
+        match = re.fullmatch(r"\s*conversation_id:(\d+)\s*", query.get("query", ""))
+        if match is None:
+            return 400, _invalid(f"The stand-in understands only conversation_id:<id>, not {query.get('query')!r}",
+                                 query=[query.get("query")]), {}
+        try:
+            size = int(query.get("max_results", "10"))
+        except ValueError:
+            size = 0
+        if not 10 <= size <= 100:
+            return 400, _invalid(f"The `max_results` query parameter value [{query.get('max_results')}] is not "
+                                 "between 10 and 100", max_results=[query.get("max_results")]), {}
+        found = [t for t in self.tweets.values() if not t.deleted and t.conversation_id == match.group(1)
+                 and t.created_at >= now - SEARCH_WINDOW]
+        found.sort(key=lambda t: int(t.id), reverse=True)
+        offset = int(query.get("next_token", "n0")[1:] or 0)
+        page = found[offset:offset + size]
+        if not page:
+            return 200, {"meta": {"result_count": 0}}, {}
+        meta: dict[str, Any] = {"newest_id": page[0].id, "oldest_id": page[-1].id, "result_count": len(page)}
+        if offset + size < len(found):
+            meta["next_token"] = f"n{offset + size}"
+        body: dict[str, Any] = {"data": [t.render(fields) for t in page], "meta": meta}
+        if "author_id" in query.get("expansions", "").split(","):
+            authors = dict.fromkeys(t.author_id for t in page)
+            body["includes"] = {"users": [dict(self.users[a]) for a in authors if a in self.users]}
+        return 200, body, {}
 
     def _timeline(self, user_id: str, query: dict[str, str], fields: set[str]) -> tuple[int, Any, dict[str, str]]:
         try:

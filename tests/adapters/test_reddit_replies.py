@@ -1,0 +1,118 @@
+"""RedditAdapter.conversation: the comments under a submission, read by the real praw from the stand-in.
+
+Reddit lets a post's author hide no comment (only a subreddit's moderators remove them), so the adapter
+reads replies and hides none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.base import HidesReplies, Outgoing, PostRef, ReadsReplies
+from adapters.reddit import RedditAdapter
+from bot.wiring import reddit_config
+from posts.errors import RateLimited, Rejected
+from tests.adapters.reddit_fixtures import RedditTarget, reddit_settings
+from tests.standins.reddit import RedditStandin
+
+UTC = dt.UTC
+
+
+@pytest.fixture
+def target() -> Iterator[RedditTarget]:
+    standin = RedditStandin()
+    base_url = standin.serve()
+    try:
+        yield RedditTarget(RedditAdapter(reddit_config(reddit_settings(standin, base_url))), standin)
+    finally:
+        standin.stop()
+
+
+def root() -> Outgoing:
+    return Outgoing("reddit", "s1", "root", 1, {"title": "A year ago today", "selftext": "The story"}, None)
+
+
+def followup(parent: PostRef, text: str = "One year later") -> Outgoing:
+    return Outgoing("reddit", "s1", "followup", 1, {"text": text}, None, parent, parent)
+
+
+def thread(target: RedditTarget) -> tuple[PostRef, PostRef, list[str]]:
+    """A submission, the bot's follow-up and four comments by others (one nested two deep)."""
+    adapter, standin = target.adapter, target.standin
+    top = adapter.publish(root())
+    reveal = adapter.reply(followup(top))
+    base = standin.clock()
+    first = standin.add_comment(f"t3_{top.id}", "First!", author="alice", created=base + 1)
+    second = standin.add_comment(reveal.extra["name"], "Wow, a year", author="bob", created=base + 2)
+    third = standin.add_comment(first["name"], "Replying to alice", author="carol", created=base + 3)
+    standin.add_comment(first["name"], "Thanks, alice", author=standin.username, created=base + 4)  # the bot
+    fourth = standin.add_comment(third["name"], "Deep down", author="alice", created=base + 5)
+    return top, reveal, [first["name"], second["name"], third["name"], fourth["name"]]
+
+
+def test_reddit_reads_replies_and_cannot_hide_them(target: RedditTarget):
+    assert isinstance(target.adapter, ReadsReplies)
+    assert not isinstance(target.adapter, HidesReplies)
+
+
+def test_conversation_lists_comments_by_others_at_any_depth_newest_first(target: RedditTarget):
+    top, reveal, names = thread(target)
+
+    talk = target.adapter.conversation(top, (reveal,), limit=10)
+
+    assert talk.total == 4  # num_comments 6, less the follow-up and the bot's own comment
+    assert [r.id for r in talk.replies] == list(reversed(names))
+    deep = talk.replies[0]
+    assert (deep.author, deep.text, deep.parent_id) == ("u/alice", "Deep down", names[2])
+    assert talk.replies[2].parent_id == reveal.extra["name"]
+    assert deep.url.startswith("http://127.0.0.1:") and f"/comments/{top.id}/" in deep.url and deep.url.endswith(f"/{names[3][3:]}/")
+    assert deep.at.tzinfo is not None and abs(deep.at - dt.datetime.now(UTC)) < dt.timedelta(minutes=5)
+    assert talk.requests == 1
+    read = target.standin.requests_to("submission")[-1]
+    assert read.query["sort"] == "new" and int(read.query["limit"]) <= 500
+
+
+def test_conversation_returns_at_most_limit_replies_and_counts_from_num_comments(target: RedditTarget):
+    top, reveal, names = thread(target)
+    talk = target.adapter.conversation(top, (reveal,), limit=2)
+    assert talk.total == 4
+    assert [r.id for r in talk.replies] == [names[3], names[2]]
+    assert target.adapter.conversation(top, (reveal,), limit=0).replies == ()
+
+
+def test_comments_beyond_one_read_still_count(target: RedditTarget, monkeypatch: pytest.MonkeyPatch):
+    top, reveal, _ = thread(target)
+    monkeypatch.setattr("adapters.reddit.COMMENTS_READ", 2)  # the rest come back as "load more" stubs
+    talk = target.adapter.conversation(top, (reveal,), limit=10)
+    assert len(talk.replies) < 4
+    assert talk.total == 4
+
+
+def test_removed_comments_are_counted_but_not_listed(target: RedditTarget):
+    top, reveal, names = thread(target)
+    target.standin.remove(names[1])
+    target.standin.delete(names[3])
+    talk = target.adapter.conversation(top, (reveal,), limit=10)
+    assert [r.id for r in talk.replies] == [names[2], names[0]]
+    assert talk.total == 4
+
+
+def test_long_comments_are_capped(target: RedditTarget):
+    top = target.adapter.publish(root())
+    target.standin.add_comment(f"t3_{top.id}", "y" * 2500)
+    assert target.adapter.conversation(top, (), limit=5).replies[0].text == "y" * 2000
+
+
+def test_conversation_errors_are_translated(target: RedditTarget):
+    top = target.adapter.publish(root())
+    target.standin.too_many_requests_next("submission", retry_after=30)
+    before = dt.datetime.now(UTC)
+    with pytest.raises(RateLimited) as caught:
+        target.adapter.conversation(top, (), limit=5)
+    assert caught.value.retry_at is not None and caught.value.retry_at >= before + dt.timedelta(seconds=25)
+    gone = PostRef("reddit", "zzzzzz", "", {"name": "t3_zzzzzz", "submission": "zzzzzz"})
+    with pytest.raises(Rejected, match="gone"):
+        target.adapter.conversation(gone, (), limit=5)
