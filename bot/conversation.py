@@ -265,7 +265,7 @@ class ConversationSweep:
                  .outerjoin(conv, (conv.story_id == DeliveryRow.story_id) & (conv.platform == DeliveryRow.platform))
                  .where(DeliveryRow.platform == platform, DeliveryRow.kind == "root", DeliveryRow.part == 1,
                         DeliveryRow.status == S.POSTED, DeliveryRow.remote_id.is_not(None),
-                        DeliveryRow.posted_at >= since, DeliveryRow.posted_at <= now)
+                        DeliveryRow.posted_at >= since)
                  .where((conv.next_sweep_at.is_(None)) | (conv.next_sweep_at <= now)
                         | (conv.root_id != DeliveryRow.remote_id))
                  .order_by(case((conv.swept_at.is_(None), 0), else_=1), conv.swept_at, DeliveryRow.posted_at,
