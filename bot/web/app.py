@@ -128,7 +128,7 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
     secure_cookies = bool(getattr(settings, "web_secure_cookies", False))
     web = Web(settings, store, token, secret or secrets.token_bytes(32), clock, templates,
               operator_templates(settings), security.Sessions(idle.total_seconds()), security.LoginLimiter(),
-              secure_cookies, adapter or (lambda platform: wiring.adapter_for(settings, platform, clock=clock)))
+              secure_cookies, adapter or _adapters(settings, clock))
     env.globals["local"] = web.local
     env.globals["describe_picture"] = describe_picture
     env.globals["hide_url"] = _hide_url
@@ -171,6 +171,19 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
 
 
 # ---------------------------------------------------------------------------- plumbing
+
+
+def _adapters(settings: Settings, clock: Callable[[], dt.datetime]) -> Callable[[str], Any]:
+    """Each platform's adapter as ``run`` builds it (the sandbox in sandbox mode), made the first time an
+    action needs it and kept (a live adapter keeps its login)."""
+    made: dict[str, Any] = {}
+
+    def adapter(platform: str) -> Any:
+        if platform not in made:
+            made[platform] = wiring.adapter_for(settings, platform, clock=clock)
+        return made[platform]
+
+    return adapter
 
 
 def _masking(mask: Callable[[str], str]) -> Callable[[Any], Any]:

@@ -162,3 +162,13 @@ def test_in_sandbox_mode_the_dashboard_hides_through_the_sandbox(make_client, lo
     assert client.post("/hide", data={k: html.unescape(v) for k, v in form.items()}).status_code == 303
     assert [r["kind"] for r in read_transcript(settings.transcript_path)][-1] == HIDE_REPLY
     assert sandbox.conversation(root, (), limit=5).replies[0].hidden
+
+
+def test_in_live_mode_a_hide_without_the_platforms_credentials_says_which_are_missing(
+        make_client, web_settings, swept, loaded):
+    client = make_client(settings_=web_settings(mode="live"))  # no adapter given: built from the settings
+    link = hide_link(client.get("/story/first-story").text, "@troll.bsky.social")
+    form = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', client.get(link).text))
+    refused = client.post("/hide", data={k: html.unescape(v) for k, v in form.items()})
+    assert refused.status_code == 400 and "ONEYEARAGO_BLUESKY_HANDLE" in refused.text
+    assert not any(r.hidden for t in threads(loaded, "first-story") for r in t.replies)
