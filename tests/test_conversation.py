@@ -316,3 +316,19 @@ def test_the_run_loop_sweeps_the_conversations(store, settings, many, fakes, clo
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert [t.story_id for t in threads(store) if t.total] == ["s04"]
+
+
+def test_metrics_count_the_new_replies_per_platform(store, settings, many):
+    from bot.metrics import exposition, registry
+
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    for sid in ("s01", "s02"):
+        bsky.add_reply(ref("bluesky", sid), "@a", "hi", POSTED)
+    sweeper(store, settings, {"bluesky": bsky}, budget={"bluesky": 50}).sweep(NOW)
+    body = exposition(registry(store, settings, lambda: NOW))[0].decode()
+    assert 'oneyearago_conversation_new_replies{platform="bluesky"} 2.0' in body
+    read = body.split('oneyearago_conversation_read_timestamp_seconds{platform="bluesky"} ', 1)[1].split()[0]
+    assert float(read) == NOW.timestamp()
+    mark_seen(store, [("s01", "bluesky", 1)], NOW)
+    body = exposition(registry(store, settings, lambda: NOW))[0].decode()
+    assert 'oneyearago_conversation_new_replies{platform="bluesky"} 1.0' in body
