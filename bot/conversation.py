@@ -387,8 +387,10 @@ def hide(store: Store, adapter: Any, story_id: str, platform: str, reply_id: str
     if reply is None:
         raise NotFound(f"no reply {reply_id[:200]!r} is kept under {story_id!r} on {platform}")
     name = PLATFORM_NAMES.get(platform, platform)
-    if platform not in HIDES or not isinstance(adapter, HidesReplies):
+    if platform not in HIDES:
         raise BotError(f"{name} does not let the author of a thread hide a reply: open it there ({reply.url})")
+    if not isinstance(adapter, HidesReplies):
+        raise BotError(f"this version's {name} adapter cannot hide a reply yet: hide it on {name} ({reply.url})")
     if root_row is None or root_row.remote_id is None:
         raise NotFound(f"the root of {story_id!r} on {name} is not posted")
     adapter.hide_reply(_ref(root_row), reply_id, hidden=hidden)

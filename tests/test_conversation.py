@@ -243,6 +243,8 @@ def test_hiding_a_reply_hides_it_on_the_platform_and_in_what_is_kept(store, sett
     assert not [t for t in threads(store, "s02") if t.platform == "bluesky"][0].replies[0].hidden
     with pytest.raises(BotError, match="does not let the author"):
         hide(store, reddit, "s02", "reddit", other.id)
+    with pytest.raises(BotError, match="adapter cannot hide a reply yet"):
+        hide(store, object(), "s02", "bluesky", reply.id)
     with pytest.raises(NotFound):
         hide(store, bsky, "s02", "bluesky", "not-a-kept-reply")
     with pytest.raises(NotFound, match="no story"):
