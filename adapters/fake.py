@@ -8,9 +8,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from adapters.base import Outgoing, PostRef, ThreadState, Uploaded
+from adapters.base import Conversation, Outgoing, PostRef, Reply, ThreadState, Uploaded
 from adapters.tid import next_tid
-from posts.errors import AdapterError, MediaGone
+from posts.errors import AdapterError, MediaGone, Rejected
 from posts.media import Picture
 
 CONTENT_FIELDS = ("text", "title", "selftext", "status", "spoiler_text")
@@ -49,6 +49,10 @@ class FakeAdapter:
     the earliest match first; two posts that say the same thing in the same place are one to it.
     Give it the clock the engine runs on (``clock=``) for posts to be dated and ``since`` to count;
     without one, every post is taken to be recent enough.
+
+    Replies by others come from :meth:`add_reply`; :meth:`conversation` reads them (counting each read in
+    :attr:`reads`, ``fail_next_read(exc)`` making the next one fail) and :meth:`hide_reply` hides one
+    where the platform it plays lets a thread's author do so (X, Bluesky).
     """
 
     platform: str
@@ -66,6 +70,14 @@ class FakeAdapter:
         """The uploads the platform still keeps, by media id (:meth:`drop_media` forgets them)."""
         self.uploads = 0
         self._upload_failures: deque[AdapterError] = deque()
+        self.replies: dict[str, list[Reply]] = {}
+        """Replies by others, by the id of the root of the thread they are in (:meth:`add_reply`)."""
+        self.reads = 0
+        """Read requests made (:meth:`conversation`), each read costing :attr:`requests_per_read`."""
+        self.requests_per_read = 1
+        self._read_failures: deque[AdapterError] = deque()
+        self.hides: list[tuple[str, str, bool]] = []
+        """Every hide asked for, as (root id, reply id, hidden)."""
 
     MEDIA_LIFETIME = dt.timedelta(hours=24)
     """How long the fake keeps an upload no post uses (X's ``expires_after_secs``)."""
@@ -153,3 +165,49 @@ class FakeAdapter:
 
     def whoami(self) -> str:
         return f"fake {self.platform} account"
+
+    # -- the conversation under a thread ----------------------------------------------
+
+    HIDES = ("x", "bluesky")
+    """The platforms that let a thread's author hide a reply (X hidden replies, Bluesky threadgate)."""
+
+    def add_reply(self, root: PostRef | str, author: str, text: str, at: dt.datetime, *, reply_id: str = "",
+                  parent_id: str = "", hidden: bool = False) -> Reply:
+        """Someone else replies under the thread at ``root`` (an id or a reference), as a follower would."""
+        root_id = root if isinstance(root, str) else root.id
+        thread = self.replies.setdefault(root_id, [])
+        reply_id = reply_id or f"{self.platform}-reply-{root_id}-{len(thread) + 1}"
+        reply = Reply(reply_id, author, text, at, f"fake://{self.platform}/reply/{reply_id}", parent_id or root_id,
+                      hidden)
+        thread.append(reply)
+        return reply
+
+    def fail_next_read(self, error: AdapterError) -> None:
+        """Make the next :meth:`conversation` or :meth:`hide_reply` raise ``error`` (it still counts a request)."""
+        self._read_failures.append(error)
+
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+        self.calls.append("conversation")
+        self.reads += self.requests_per_read
+        if self._read_failures:
+            raise self._read_failures.popleft()
+        if self.states.get(root.id) is ThreadState.GONE:
+            raise Rejected(self.platform, f"no post {root.id} (deleted)")
+        mine = {ref.id for ref in own} | {root.id}
+        theirs = sorted((r for r in self.replies.get(root.id, []) if r.id not in mine), key=lambda r: r.at,
+                        reverse=True)
+        return Conversation(len(theirs), tuple(theirs[:limit]), self.requests_per_read)
+
+    def hide_reply(self, root: PostRef, reply_id: str, *, hidden: bool = True) -> None:
+        self.calls.append("hide_reply")
+        if self.platform not in self.HIDES:
+            raise Rejected(self.platform, "the platform does not let the author of a thread hide replies")
+        if self._read_failures:
+            raise self._read_failures.popleft()
+        thread = self.replies.get(root.id, [])
+        for i, reply in enumerate(thread):
+            if reply.id == reply_id:
+                thread[i] = dataclasses.replace(reply, hidden=hidden)
+                self.hides.append((root.id, reply_id, hidden))
+                return
+        raise Rejected(self.platform, f"no reply {reply_id} under {root.id}")

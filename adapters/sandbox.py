@@ -20,12 +20,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Outgoing, PostRef, ThreadState, Uploaded
+from adapters.base import Conversation, Outgoing, PostRef, Reply, ThreadState, Uploaded
 from adapters.tid import next_tid
 from posts.clock import utcnow
+from posts.errors import Rejected
 from posts.media import Picture
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+FOLLOWER_REPLY = "follower-reply"
+"""The ``kind`` of a transcript record that stands for a reply someone else made (:meth:`SandboxAdapter.add_reply`)."""
+HIDE_REPLY = "hide-reply"
+"""The ``kind`` of a transcript record of the bot hiding (or showing again) such a reply."""
+HIDES = ("x", "bluesky")
+"""The platforms that let a thread's author hide a reply (X hidden replies, Bluesky threadgate)."""
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -166,6 +173,12 @@ class SandboxAdapter:
                  "width": p.image.width, "height": p.image.height, "alt": p.alt,
                  "media": dict(post.media[i].ref) if post.media else None}
                 for i, p in enumerate(post.pictures)]
+        self._append(record)
+        if self.show is not None:
+            self.show(record)
+        return ref
+
+    def _append(self, record: dict[str, Any]) -> None:
         # U+2028/U+2029 are escaped too: a reader splitting "lines" at them must not tear a record
         text_line = json.dumps(record, ensure_ascii=False).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
         line = (text_line + "\n").encode("utf-8")
@@ -178,9 +191,47 @@ class SandboxAdapter:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        if self.show is not None:
-            self.show(record)
-        return ref
+
+    # -- the conversation under a thread (rehearsed: replies by others are recorded too) --
+
+    def add_reply(self, root: PostRef, author: str, text: str, at: dt.datetime | None = None, *,
+                  parent_id: str = "") -> Reply:
+        """Record a reply someone else made under the thread at ``root``, for a rehearsal of the conversation
+        sweep and the dashboard (nobody can reply to a post the sandbox only recorded)."""
+        when = (at or self.clock()).astimezone(dt.UTC)
+        key = next_tid()
+        reply_id = sandbox_ref(self.platform, key).id
+        reply = Reply(reply_id, author, text, when, f"sandbox://{self.platform}/reply/{key}", parent_id or root.id)
+        self._append({"platform": self.platform, "kind": FOLLOWER_REPLY, "story_id": None, "remote_id": reply_id,
+                      "url": reply.url, "reply_to": reply.parent_id, "thread_root": root.id, "author": author,
+                      "text": text, "posted_at": when.isoformat(), "key": None})
+        return reply
+
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+        """The replies recorded under ``root`` (:meth:`add_reply`), newest first, as the hides left them."""
+        mine = {ref.id for ref in own} | {root.id}
+        replies: dict[str, Reply] = {}
+        for record in read_transcript(self.transcript):
+            if record.get("platform") != self.platform or record.get("thread_root") != root.id:
+                continue
+            if record.get("kind") == FOLLOWER_REPLY and record.get("remote_id") not in mine:
+                reply_id = str(record["remote_id"])
+                replies[reply_id] = Reply(reply_id, str(record.get("author") or ""), str(record.get("text") or ""),
+                                          dt.datetime.fromisoformat(str(record["posted_at"])),
+                                          str(record.get("url") or ""), str(record.get("reply_to") or ""))
+            elif record.get("kind") == HIDE_REPLY and str(record.get("reply_id")) in replies:
+                reply_id = str(record["reply_id"])
+                replies[reply_id] = dataclasses.replace(replies[reply_id], hidden=bool(record.get("hidden")))
+        ordered = sorted(replies.values(), key=lambda r: r.at, reverse=True)
+        return Conversation(len(ordered), tuple(ordered[:limit]), 1)
+
+    def hide_reply(self, root: PostRef, reply_id: str, *, hidden: bool = True) -> None:
+        """Record that the bot hid (or showed again) a reply, where the platform would let it."""
+        if self.platform not in HIDES:
+            raise Rejected(self.platform, "the platform does not let the author of a thread hide replies")
+        self._append({"platform": self.platform, "kind": HIDE_REPLY, "story_id": None, "thread_root": root.id,
+                      "reply_id": reply_id, "hidden": hidden, "posted_at": self.clock().astimezone(dt.UTC).isoformat(),
+                      "key": None})
 
 
 def recorded_text(platform: str, kind: str, payload: dict[str, Any] | Any) -> str | None:

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.base import AnnouncesLimits
-from bot import __version__, logs, ops
+from bot import __version__, conversation, logs, ops
 from bot.accounts import Mark, automation_marks, refresh_accounts
 from bot.config import SPEC_BY_NAME, Settings, load_settings, mask_url
 from bot.engine import Engine, RunReport
@@ -46,7 +46,8 @@ from bot.sources.export import export as export_stories
 from bot.sources.stories import load_stories
 from bot.store import Store, explain_db_error, sqlite_path
 from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
-from posts import limits, replies
+from posts import limits
+from posts import replies as reply_gates
 from posts.clock import utcnow
 from posts.durations import human_duration
 from posts.errors import BotError, ConfigError, StoreError, StoryError
@@ -554,7 +555,7 @@ def preview(state: State, story_id: str, platform: str | None, as_json: bool) ->
                         style="bold blue")
             body.append(f"\nalt: {picture.alt}", style="blue")
         if part.replies:
-            body.append(f"\n\n[who may reply: {replies.applied(part.platform, part.replies)}]", style="dim")
+            body.append(f"\n\n[who may reply: {reply_gates.applied(part.platform, part.replies)}]", style="dim")
         out.print(Panel(body, title=label, subtitle=checks + (" · cut to fit" if part.cut else ""),
                         title_align="left", subtitle_align="right", width=min(90, out.width)))
     if image and image.get("stored"):
@@ -611,10 +612,14 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
             else:
                 err.print(line, markup=False)
     checker = LinkChecker(state.store, settings, clock=clock) if not dry_run else None
+    sweep = conversation.ConversationSweep(state.store, settings, engine.adapters, clock=clock) \
+        if not dry_run else None
     if once or dry_run:
         report = engine.run_once(start, dry_run=dry_run)
         if checker is not None:
             checker.tick(start)  # when ONEYEARAGO_LINK_CHECK is on; never raises
+        if sweep is not None:
+            sweep.tick(start)  # unless ONEYEARAGO_CONVERSATION_EVERY is off; never raises
         if notifier is not None:
             notifier.tick(start)
         if as_json:
@@ -644,11 +649,10 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
         else:
             err.print(text, markup=False)
 
-    if notifier is not None:
-        notifier.start(threading.Event())  # a daemon thread: it ends with the process
     run_forever(engine, recheck=settings.recheck, on_start=banner, systemd=SystemdNotifier(),
                 on_report=None if quiet else lambda r: _print_events(r, settings),
-                metrics_addr=settings.metrics_addr, on_metrics=serving, link_checker=checker)
+                metrics_addr=settings.metrics_addr, on_metrics=serving, link_checker=checker, notifier=notifier,
+                conversations=sweep)
     if quiet:
         log.info("Stopped.")
     else:
@@ -752,6 +756,56 @@ def links(state: State, story_ids: tuple[str, ...], check_now: bool, archive: bo
         out.print(line, soft_wrap=True)
         if r.archive_url:
             out.print(Text(f"       archived copy: {r.archive_url}"), soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- replies
+
+
+@cli.command()
+@click.argument("story_id", required=False)
+@click.option("--new", "only_new", is_flag=True, help="Only the threads with replies not marked seen yet.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def replies(state: State, story_id: str | None, only_new: bool, as_json: bool) -> None:
+    """What followers said under each thread: the count and the latest replies (author, time, text, link,
+    hidden), per story and platform, as the conversation sweep last read them (ONEYEARAGO_CONVERSATION_*).
+    No STORY_ID: every thread read, the most recently answered first."""
+    settings = state.settings
+    found = conversation.threads(state.store, story_id, only_new=only_new)
+    if as_json:
+        _print_json([t.to_dict() for t in found])
+        return
+    if not found:
+        where = f" under {story_id}" if story_id else ""
+        out.print(Text(f"No replies read{where} yet: `run` reads the threads posted in the last "
+                       f"{settings.conversation_days} days every "
+                       f"{human_duration(settings.conversation_every) if settings.conversation_every else '(off)'}"
+                       + ("" if settings.conversation_x else "; X only with ONEYEARAGO_CONVERSATION_X=true") + "."),
+                  soft_wrap=True)
+        return
+    for t in found:
+        head = Text.assemble((f"{t.story_id} · {t.name}", "bold"),
+                             f" · {t.total} repl{'y' if t.total == 1 else 'ies'}")
+        if t.new:
+            head.append(f" ({t.new} new)", style="cyan")
+        head.append(f" · read {settings.local_time(t.swept_at)}" if t.swept_at else " · not read yet")
+        out.print(head, soft_wrap=True)
+        if t.headline:
+            out.print(Text(f"  {t.headline}", style="dim"), soft_wrap=True)
+        if t.last_error:
+            out.print(Text(f"  last read failed: {mask(t.last_error)}", style="yellow"), soft_wrap=True)
+        if t.retry_at and t.retry_at > utcnow():
+            out.print(Text(f"  rate limited: read again after {settings.local_time(t.retry_at)}", style="yellow"))
+        for reply in t.replies:
+            line = Text.assemble("  ", (f"{settings.local_time(reply.at)} ", "dim"), (reply.author, "bold"))
+            if reply.hidden:
+                line.append(" [hidden]", style="yellow")
+            line.append(f": {_snippet(reply.text, 200)}")
+            out.print(line, soft_wrap=True)
+            if reply.url:
+                out.print(Text(f"    {reply.url}", style="dim"), soft_wrap=True)
+        if t.total > len(t.replies):
+            out.print(Text(f"  … {t.total - len(t.replies)} more on the platform", style="dim"))
 
 
 # ---------------------------------------------------------------------------- status / skip / retry

@@ -196,6 +196,18 @@ _duration = _span(dt.timedelta(days=365))
 _non_negative_duration = _span(dt.timedelta(days=365), zero=True)
 
 
+def _every(text: str) -> dt.timedelta | None:
+    """How often a periodic job runs: ``off`` (or ``0``) for never, else from 5 minutes to 7 days."""
+    value = text.strip().lower()
+    if value in {"off", "0", "false", "no", "never"}:
+        return None
+    span = parse_duration(value)
+    if not dt.timedelta(minutes=5) <= span <= dt.timedelta(days=7):
+        raise ValueError(f"{text!r} must be from 5m to 7d (a shorter interval would spend the platforms' "
+                         "request budgets on reads), or off")
+    return span
+
+
 def _log_level(text: str) -> str:
     return _choice(("debug", "info", "warning", "error"))(text).upper()
 
@@ -560,6 +572,32 @@ class Settings:
         _http_url,
         group="editorial"
     )
+    # What followers said: the conversation sweep (bot.conversation)
+    conversation_every: dt.timedelta | None = setting(
+        "30m",
+        "How often `run` reads the replies under the threads posted recently, within each platform's "
+        "request budget per pass (5m to 7d; off: never)",
+        _every,
+        group="conversation"
+    )
+    conversation_days: int = setting(
+        "7",
+        "Read the replies under the threads whose root was posted within this many days",
+        _whole(1, 90),
+        group="conversation"
+    )
+    conversation_keep: int = setting(
+        "20",
+        "Keep at most this many of the latest replies per thread (the count is kept whatever it is)",
+        _whole(1, 100),
+        group="conversation"
+    )
+    conversation_x: bool = setting(
+        "false",
+        "Read the replies on X too: X bills every read (pay-per-use), so it is off unless set true",
+        _bool,
+        group="conversation"
+    )
     # X (tweepy, API v2, OAuth 1.0a user context)
     x_consumer_key: Secret = setting(
         "",
@@ -742,7 +780,7 @@ class Settings:
             elif isinstance(value, dt.timedelta):
                 shown = format_duration(value)
             elif value is None:
-                shown = "(default)"
+                shown = "off" if spec.default else "(default)"  # a setting whose default is on, turned off
             else:
                 shown = mask_url(str(value))
             rows.append((spec.env, shown, self.sources.get(spec.name, "default")))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -361,18 +360,6 @@ class LinkChecker:
         except Exception:
             log.exception("the link check failed; trying again at the next one")
             return []
-
-    def start(self, stop: threading.Event, every: dt.timedelta = CHECK_EVERY) -> threading.Thread:
-        """Sweep every ``every`` in a thread of its own until ``stop`` is set."""
-
-        def loop() -> None:
-            while not stop.is_set():
-                self.tick()
-                stop.wait(every.total_seconds())
-
-        thread = threading.Thread(target=loop, name="link-check", daemon=True)
-        thread.start()
-        return thread
 
 
 # ---------------------------------------------------------------------------- the archived copy

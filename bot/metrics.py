@@ -37,7 +37,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings, split_host_port
-from bot.models import AttemptRow, DeliveryRow, DeliveryStatus, PlatformRow, WorkerRow
+from bot.models import AttemptRow, ConversationRow, DeliveryRow, DeliveryStatus, PlatformRow, WorkerRow
 from bot.store import Store, explain_db_error
 from bot.web.security import is_loopback
 from posts.clock import utcnow
@@ -104,6 +104,9 @@ class StoreCollector(Collector):
                                     .where(DeliveryRow.status == S.POSTED, DeliveryRow.posted_at >= since)).all()
             states = list(session.scalars(select(PlatformRow)))
             heartbeat = session.scalar(select(func.max(WorkerRow.heartbeat_at)))
+            conversations = session.execute(
+                select(ConversationRow.platform, ConversationRow.total, ConversationRow.seen_total,
+                       ConversationRow.swept_at)).all()
             quota = {p: quota_left(session, p, now, self.settings) for p in platforms}
         platforms += sorted({p for p, *_ in by_status} - set(platforms))
         families: list[Metric] = []
@@ -192,6 +195,22 @@ class StoreCollector(Collector):
             if state.swept_at is not None:
                 swept.add_metric([state.name], state.swept_at.timestamp())
         families += [paused, waiting, swept]
+
+        new = GaugeMetricFamily("oneyearago_conversation_new_replies", "Replies under the bot's threads that the "
+                                "operator has not marked seen (the Conversation page)", labels=["platform"])
+        read = GaugeMetricFamily("oneyearago_conversation_read_timestamp_seconds", "When the conversation sweep "
+                                 "last read a thread of the platform (Unix time)", labels=["platform"])
+        unseen: dict[str, int] = {}
+        latest: dict[str, dt.datetime] = {}
+        for platform, total, seen_total, swept_at in conversations:
+            unseen[platform] = unseen.get(platform, 0) + max(0, total - seen_total)
+            if swept_at is not None and (platform not in latest or swept_at > latest[platform]):
+                latest[platform] = swept_at
+        for platform in sorted(unseen):
+            new.add_metric([platform], unseen[platform])
+        for platform in sorted(latest):
+            read.add_metric([platform], latest[platform].timestamp())
+        families += [new, read]
 
         beat = GaugeMetricFamily("oneyearago_worker_heartbeat_timestamp_seconds",
                                  "The latest heartbeat of a running `oneyearago run` (Unix time); absent when none runs")

@@ -315,3 +315,31 @@ class NoticeRow(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     """What was told, e.g. ``delivery:42:failed``, ``paused:x:<since>``, ``digest:2026-12-04``."""
     told_at: Mapped[dt.datetime]
+
+
+class ConversationRow(Base):
+    """What followers said under one of the bot's threads: the thread a story's root started on one
+    platform (migration 0012), as the conversation sweep (:mod:`bot.conversation`) last read it."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_platform_swept", "platform", "swept_at"),)
+
+    story_id: Mapped[str] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    root_id: Mapped[str] = mapped_column(String(200))
+    """The remote id of the root the thread starts at (a re-posted root starts a new conversation)."""
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    """Replies by others under the thread, as the platform last told."""
+    replies: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """The latest replies, newest first (``adapters.base.Reply.to_dict`` each), at most
+    ``ONEYEARAGO_CONVERSATION_KEEP``."""
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    """How many requests the last read took: what the next one is expected to cost against the budget."""
+    swept_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    next_sweep_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    retry_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    """Set when reading it was rate limited: no read of the platform's threads before then."""
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    seen_total: Mapped[int] = mapped_column(Integer, default=0)
+    """The ``total`` the operator last saw: more than this are new replies."""
+    seen_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

@@ -18,7 +18,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
@@ -266,15 +265,3 @@ class Notifier:
             self.digest(now)
         except Exception:
             log.exception("the notification check failed")
-
-    def start(self, stop: threading.Event) -> threading.Thread:
-        """Check every :data:`CHECK_EVERY` in a thread of its own until ``stop`` is set."""
-
-        def loop() -> None:
-            while not stop.is_set():
-                self.tick()
-                stop.wait(CHECK_EVERY.total_seconds())
-
-        thread = threading.Thread(target=loop, name="notify", daemon=True)
-        thread.start()
-        return thread

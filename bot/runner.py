@@ -17,23 +17,47 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import schedule
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.engine import HOUSEKEEPING, Engine, RunReport
-from bot.links import LinkChecker
 from bot.sdnotify import SystemdNotifier
 from posts.clock import utcnow
 from posts.errors import StoreError
+
+if TYPE_CHECKING:
+    from bot.conversation import ConversationSweep
+    from bot.links import LinkChecker
+    from bot.notify import Notifier
 
 log = logging.getLogger(__name__)
 
 LEAD = dt.timedelta(milliseconds=40)
 """The loop wakes this much before a due time, claims the delivery and commits its intent, then sends
 exactly at the due time."""
+
+
+def every(stop: threading.Event, interval: dt.timedelta, job: Callable[[], object], name: str) -> threading.Thread:
+    """Run ``job`` now, then every ``interval``, on a daemon thread of its own until ``stop`` is set.
+
+    The side jobs of ``run`` (link checks, notifications, the conversation sweep) each run here, so that a
+    slow or failing one never delays a post: an exception is logged and the job runs again at its next time.
+    """
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                job()
+            except Exception:
+                log.exception("%s failed; trying again in %s", name, interval)
+            stop.wait(interval.total_seconds())
+
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 class RunLock:
@@ -213,7 +237,8 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
                 on_report: Callable[[RunReport], None] | None = None, install_signals: bool = True,
                 on_start: Callable[[], None] | None = None, systemd: SystemdNotifier | None = None,
                 metrics_addr: str = "", on_metrics: Callable[[Any], None] | None = None,
-                link_checker: LinkChecker | None = None) -> None:
+                link_checker: LinkChecker | None = None, notifier: Notifier | None = None,
+                conversations: ConversationSweep | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop`` is set); the posts in flight always finish.
 
     Under systemd (``Type=notify``) ``systemd`` says ``READY=1`` once the loop has started, feeds the
@@ -226,7 +251,10 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
 
     With ``link_checker`` (and link checking on: ``ONEYEARAGO_LINK_CHECK``), the links of the stories due
     soon are checked every :data:`bot.links.CHECK_EVERY` in a thread of its own: a slow site or a failing
-    check never delays or stops a post.
+    check never delays or stops a post. With ``notifier``, the operator is told what needs them every
+    :data:`bot.notify.CHECK_EVERY`; with ``conversations`` (and ``ONEYEARAGO_CONVERSATION_EVERY`` not off), the
+    replies under recent threads are read every ``ONEYEARAGO_CONVERSATION_EVERY``: each in a thread of its own
+    (:func:`every`).
     """
     stop = stop or threading.Event()
     systemd = systemd or SystemdNotifier({})
@@ -261,7 +289,7 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
 
     beater = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
     beater.start()
-    links_stop = threading.Event()
+    side_stop = threading.Event()
     try:
         if server is not None:
             server.start()
@@ -271,7 +299,15 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
             on_start()
         engine.reconcile(engine.clock(), all_sending=engine.store.is_sqlite)
         if link_checker is not None and link_checker.enabled:
-            link_checker.start(links_stop)
+            from bot.links import CHECK_EVERY as LINKS_EVERY
+
+            every(side_stop, LINKS_EVERY, link_checker.tick, "link-check")
+        if notifier is not None:
+            from bot.notify import CHECK_EVERY as NOTIFY_EVERY
+
+            every(side_stop, NOTIFY_EVERY, notifier.tick, "notify")
+        if conversations is not None and conversations.enabled:
+            every(side_stop, conversations.every, conversations.tick, "conversation")
         scheduler, jobs, workers = build_scheduler(engine, recheck=recheck, on_report=on_report, kick=kick)
         systemd.ready(f"running: {', '.join(engine.adapters)}")
         scheduler.run_all()  # sweep once at start: housekeeping, then catch up on anything already due
@@ -289,7 +325,7 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
                 kick.wait(idle)
     finally:
         systemd.stopping()
-        links_stop.set()
+        side_stop.set()
         for worker in workers.values():
             worker.join(timeout=60)
         beat.set()

@@ -114,6 +114,14 @@ def live_adapter(settings: Settings, platform: str, **kwargs: Any) -> Any:
     return live_adapter_class(platform)(LIVE_CONFIGS[platform](settings), **kwargs)
 
 
+def adapter_for(settings: Settings, platform: str, *, clock: Callable[[], dt.datetime] = utcnow) -> Any:
+    """The adapter of one platform, as :func:`build_adapters` makes it (the dashboard's actions on a platform:
+    hiding a reply). Raises :class:`ConfigError` when a live platform's credentials are not set."""
+    if settings.mode == "sandbox":
+        return SandboxAdapter(sandbox_config(settings, platform), clock=clock)
+    return live_adapter(settings, platform, clock=clock)
+
+
 def build_adapters(settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow,
                    show: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Adapter]:
     """One adapter per enabled platform: the sandbox in sandbox mode, the real one when live.

@@ -146,3 +146,20 @@ def test_live_mastodon_with_its_settings_builds_the_real_adapter(tmp_path: Path)
     assert (adapter.config.visibility, adapter.api.request_timeout, adapter.base_url) == \
         ("private", 7.0, "https://mastodon.example")
     assert adapter.api.ratelimit_method == "throw"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("30m", dt.timedelta(minutes=30)), ("off", None), ("0", None),
+                                                 ("7d", dt.timedelta(days=7))])
+def test_the_conversation_interval_is_a_duration_or_off(value, expected):
+    settings = load_settings({"conversation_every": value}, environ={}, env_file=None)
+    assert settings.conversation_every == expected
+    shown = {env: text for env, text, _ in settings.describe()}["ONEYEARAGO_CONVERSATION_EVERY"]
+    assert shown == ("off" if expected is None else shown)
+
+
+@pytest.mark.parametrize(("name", "value"), [("conversation_every", "1m"), ("conversation_every", "8d"),
+                                             ("conversation_days", "0"), ("conversation_keep", "101"),
+                                             ("conversation_x", "maybe")])
+def test_conversation_settings_out_of_range_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=f"ONEYEARAGO_{name.upper()}={value}"):
+        load_settings({name: value}, environ={}, env_file=None)

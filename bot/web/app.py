@@ -1,8 +1,11 @@
 """The operator dashboard: a Starlette app over the same store, operations and rendering as the CLI.
 
-Pages: the calendar (``/``), a story with its editor and history (``/story/ID``), the stories that
-need a reveal (``/reveals``), the status (``/status``) and the upload (``/upload``); for monitoring ``/metrics``, ``/healthz`` and ``/readyz`` (:mod:`bot.metrics`). Retry and skip ask for confirmation on a page of their own (GET), then act on a
-POST that carries the CSRF token. Every page is plain server-rendered HTML.
+Pages: the calendar (``/``), a story with its editor, history and what followers said under its threads
+(``/story/ID``), the threads with new replies (``/conversation``), the stories that need a reveal
+(``/reveals``), the status (``/status``) and the upload (``/upload``); for monitoring ``/metrics``,
+``/healthz`` and ``/readyz`` (:mod:`bot.metrics`). Retry, skip and hiding a reply ask for confirmation on a
+page of their own (GET), then act on a POST that carries the CSRF token. Every page is plain server-rendered
+HTML.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from bot import links, metrics, ops
+from bot import conversation, links, metrics, ops, wiring
 from bot.config import Settings
 from bot.images import describe_picture, media_policy, stored_image
 from bot.models import RETRYABLE, SKIPPABLE, DeliveryRow, DeliveryStatus
@@ -43,6 +46,7 @@ from bot.web import post_html as show
 from bot.web.pages import MAX_WEEKS, calendar, headlines, link_check_view, status_view, story_view
 from posts import limits
 from posts.clock import utcnow
+from posts.durations import human_duration
 from posts.errors import BotError, NotFound, StoryError
 from posts.story import PLATFORM_NAMES
 
@@ -80,6 +84,8 @@ class Web:
     sessions: security.Sessions
     logins: security.LoginLimiter
     secure_cookies: bool = False
+    adapter: Callable[[str], Any] | None = None
+    """The adapter of a platform, for the actions that reach one (hiding a reply)."""
 
     def planner(self) -> Planner:
         return Planner(self.store, self.settings, templates=self.story_templates)
@@ -90,7 +96,7 @@ class Web:
 
 def create_app(settings: Settings, store: Store, *, token: str | None = None, public: bool = False,
                clock: Callable[[], dt.datetime] = utcnow, secret: bytes | None = None,
-               allowed_hosts: list[str] | None = None) -> Starlette:
+               allowed_hosts: list[str] | None = None, adapter: Callable[[str], Any] | None = None) -> Starlette:
     """The dashboard app.
 
     Args:
@@ -101,6 +107,8 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
         clock: the current time (tests pass a fixed one).
         secret: the key that signs CSRF tokens (default: random for this process).
         allowed_hosts: host names accepted without a token (default: loopback names only).
+        adapter: the adapter of a platform by its name, for hiding a reply (default: as ``run`` builds it,
+            the sandbox in sandbox mode: :func:`bot.wiring.adapter_for`).
 
     Raises:
         BotError: ``public`` without a token.
@@ -120,9 +128,11 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
     secure_cookies = bool(getattr(settings, "web_secure_cookies", False))
     web = Web(settings, store, token, secret or secrets.token_bytes(32), clock, templates,
               operator_templates(settings), security.Sessions(idle.total_seconds()), security.LoginLimiter(),
-              secure_cookies)
+              secure_cookies, adapter or _adapters(settings, clock))
     env.globals["local"] = web.local
     env.globals["describe_picture"] = describe_picture
+    env.globals["hide_url"] = _hide_url
+    env.globals["duration"] = human_duration
     hosts = None if token else (allowed_hosts if allowed_hosts is not None else sorted(security.LOOPBACK_NAMES))
     routes = [
         Route("/", _page(web, calendar_page)),
@@ -131,6 +141,10 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
         Route("/story/{story_id:str}/preview", _action(web, preview_story), methods=["POST"]),
         Route("/story/{story_id:str}/approve", _action(web, approve_story), methods=["POST"]),
         Route("/reveals", _page(web, reveals_page)),
+        Route("/conversation", _page(web, conversation_page)),
+        Route("/conversation/seen", _action(web, conversation_seen), methods=["POST"]),
+        Route("/hide", _page(web, hide_confirm)),
+        Route("/hide", _action(web, hide_reply), methods=["POST"]),
         Route("/media/{sha256:str}", _page(web, media_file)),
         Route("/status", _page(web, status_page)),
         Route("/upload", _page(web, upload_form)),
@@ -157,6 +171,19 @@ def create_app(settings: Settings, store: Store, *, token: str | None = None, pu
 
 
 # ---------------------------------------------------------------------------- plumbing
+
+
+def _adapters(settings: Settings, clock: Callable[[], dt.datetime]) -> Callable[[str], Any]:
+    """Each platform's adapter as ``run`` builds it (the sandbox in sandbox mode), made the first time an
+    action needs it and kept (a live adapter keeps its login)."""
+    made: dict[str, Any] = {}
+
+    def adapter(platform: str) -> Any:
+        if platform not in made:
+            made[platform] = wiring.adapter_for(settings, platform, clock=clock)
+        return made[platform]
+
+    return adapter
 
 
 def _masking(mask: Callable[[str], str]) -> Callable[[Any], Any]:
@@ -313,6 +340,7 @@ def _story(web: Web, request: Request, status_code: int = 200, **context: Any) -
         context["ed"] = editor.editor_view(web.store, web.settings, story_id, now=_now(web),
                                            templates=web.story_templates)
     context.setdefault("link", link_check_view(web.store, view.story.id))
+    context.setdefault("convos", {c.platform: c for c in conversation.threads(web.store, view.story.id)})
     return page(web, request, "story.html", {"v": view, "title": view.story.headline, **context},
                 status_code=status_code)
 
@@ -321,6 +349,75 @@ def reveals_page(web: Web, request: Request) -> Response:
     stories = editor.needing_reveal(web.store, web.settings, now=_now(web))
     return page(web, request, "reveals.html", {"title": "Needs a reveal", "stories": stories,
                                                "lead": web.settings.reveal_lead})
+
+
+def conversation_page(web: Web, request: Request) -> Response:
+    """The threads with replies the operator has not seen (``?all=1``: every thread read), newest first."""
+    show_all = request.query_params.get("all") == "1"
+    found = conversation.threads(web.store, only_new=not show_all)
+    return page(web, request, "conversation.html", {"title": "Conversation", "threads": found, "show_all": show_all,
+                                                    "settings": web.settings})
+
+
+async def conversation_seen(web: Web, request: Request, form: FormData) -> Response:
+    """Mark threads seen up to the counts the page showed (``seen`` fields: ``PLATFORM:TOTAL:STORY_ID``)."""
+    seen = []
+    for value in form.getlist("seen"):
+        platform, _, rest = str(value).partition(":")
+        total, _, story_id = rest.partition(":")
+        if platform and story_id and total.isdigit():
+            seen.append((story_id, platform, int(total)))
+    await run_in_threadpool(conversation.mark_seen, web.store, seen, _now(web))
+    return RedirectResponse(security.safe_next(str(form.get("next") or ""), "/conversation"), status_code=303)
+
+
+def _hide_url(thread: conversation.ThreadConversation, reply: Any, back: str = "") -> str:
+    """The confirmation page of hiding ``reply`` (or showing it again, when hidden)."""
+    query = {"story": thread.story_id, "platform": thread.platform, "reply": reply.id,
+             "hidden": "0" if reply.hidden else "1", "next": back or f"/story/{urllib.parse.quote(thread.story_id, safe='')}"}
+    return "/hide?" + urllib.parse.urlencode(query)
+
+
+def _kept_reply(web: Web, story_id: str, platform: str, reply_id: str) -> tuple[Any, Any]:
+    """The thread and the reply a hide names, as kept (404 when either is not)."""
+    thread = next((t for t in conversation.threads(web.store, story_id) if t.platform == platform), None)
+    reply = next((r for r in thread.replies if r.id == reply_id), None) if thread is not None else None
+    if thread is None or reply is None:
+        raise HTTPException(404, "There is no such reply kept under that story's thread (the sweep may have "
+                                 "read the thread again since: reload the story page).")
+    return thread, reply
+
+
+def hide_confirm(web: Web, request: Request) -> Response:
+    params = request.query_params
+    story_id, platform, reply_id = params.get("story", ""), params.get("platform", ""), params.get("reply", "")
+    thread, reply = _kept_reply(web, story_id, platform, reply_id)
+    if not thread.can_hide:
+        raise HTTPException(400, f"{thread.name} does not let the author of a thread hide a reply: open it there "
+                                 "instead.")
+    hidden = params.get("hidden", "1") != "0"
+    return page(web, request, "confirm.html", {
+        "title": "Hide the reply?" if hidden else "Show the reply again?", "action": "hide", "thread": thread,
+        "reply": reply, "hidden": hidden, "target": story_id, "titles": headlines(web.store, [story_id]),
+        "back": security.safe_next(params.get("next"), f"/story/{urllib.parse.quote(story_id, safe='')}")})
+
+
+async def hide_reply(web: Web, request: Request, form: FormData) -> Response:
+    """Hide a reply on the platform (X hidden replies, Bluesky threadgate), then show the story."""
+    story_id, platform = str(form.get("story") or ""), str(form.get("platform") or "")
+    reply_id, hidden = str(form.get("reply") or ""), str(form.get("hidden") or "1") != "0"
+    back = security.safe_next(str(form.get("next") or ""), f"/story/{urllib.parse.quote(story_id, safe='')}")
+
+    def work() -> Response:
+        thread, _ = _kept_reply(web, story_id, platform, reply_id)
+        if not thread.can_hide:
+            raise HTTPException(400, f"{thread.name} does not let the author of a thread hide a reply: open it "
+                                     "there instead.")
+        adapter = web.adapter(platform) if web.adapter is not None else None
+        conversation.hide(web.store, adapter, story_id, platform, reply_id, hidden=hidden)
+        return RedirectResponse(back, status_code=303)
+
+    return await run_in_threadpool(work)
 
 
 def media_file(web: Web, request: Request) -> Response:

@@ -147,7 +147,7 @@ def test_every_post_route_requires_the_csrf_token(client: TestClient, loaded: St
     assert {r.path for r in posts} == {"/upload", "/retry/{target:str}", "/skip/{story_id:str}", "/login",
                                        "/logout", "/story/{story_id:str}/edit", "/story/{story_id:str}/preview",
                                        "/story/{story_id:str}/approve",
-                                       "/use-archive/{story_id:str}"}
+                                       "/use-archive/{story_id:str}", "/conversation/seen", "/hide"}
     for route in posts:
         path = route.path.replace("{target:str}", "first-story").replace("{story_id:str}", "first-story")
         assert client.post(path, data={"token": "x"}).status_code == 403, path

@@ -1,0 +1,336 @@
+"""The conversation sweep on a simulated clock: what it keeps, the budget it keeps to, rate limits, hiding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from adapters.base import PostRef
+from adapters.fake import FakeAdapter, FakeConfig
+from adapters.sandbox import SandboxAdapter, SandboxConfig
+from bot.conversation import ConversationSweep, hide, mark_seen, threads
+from bot.engine import Engine
+from bot.models import ConversationRow, DeliveryRow, PlatformRow, StoryRow
+from bot.runner import every, run_forever
+from posts.errors import AuthFailed, BotError, NotFound, RateLimited, Transient
+from tests.conftest import story
+
+UTC = dt.UTC
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+POSTED = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def timed(sid: str, minute: int = 0) -> object:
+    return story(sid, dt.datetime(2025, 3, 1, 12, minute, tzinfo=UTC))
+
+
+def post_roots(store, platform: str, story_ids, at: dt.datetime = POSTED) -> None:
+    """Mark the stories' roots on ``platform`` posted, as the engine leaves them."""
+    with store.session() as session:
+        for row in session.scalars(select(DeliveryRow).where(
+                DeliveryRow.platform == platform, DeliveryRow.kind == "root", DeliveryRow.story_id.in_(story_ids))):
+            row.status, row.remote_id, row.posted_at = "posted", f"{platform}-{row.story_id}", at
+            row.remote_url = f"https://{platform}.example/{row.story_id}"
+            row.remote_extra = {"uri": f"at://did:plc:bot/app.bsky.feed.post/{row.story_id}", "cid": "bafy"}
+
+
+def ref(platform: str, sid: str) -> PostRef:
+    return PostRef(platform, f"{platform}-{sid}", "")
+
+
+@pytest.fixture
+def many(make_settings, store, planner):
+    """25 stories whose Bluesky and Reddit roots went out yesterday."""
+    ids = [f"s{i:02d}" for i in range(25)]
+    planner.load([timed(sid, i) for i, sid in enumerate(ids)], now=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    for platform in ("bluesky", "reddit"):
+        post_roots(store, platform, ids)
+    return ids
+
+
+def sweeper(store, settings, adapters, budget=None):
+    return ConversationSweep(store, settings, adapters, clock=lambda: NOW, budget=budget)
+
+
+# ---------------------------------------------------------------------------- what is kept
+
+
+def test_the_engine_posts_and_the_sweep_keeps_the_count_and_latest_replies_without_the_bots_own(
+        planner, engine, fakes, clock, store, make_settings):
+    settings = make_settings(conversation_keep=3)
+    planner.load([timed("s1")], now=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    for when in (POSTED, POSTED + dt.timedelta(hours=6)):
+        clock["t"] = when
+        engine.run_once(when)
+    bsky = fakes["bluesky"]
+    root, followup = bsky.posts
+    assert followup.post.kind == "followup"
+    for i in range(5):
+        bsky.add_reply(root.ref, f"@fan{i}.bsky.social", f"reply {i}", POSTED + dt.timedelta(minutes=10 * i))
+    bsky.add_reply(root.ref, "@oneyearago", "our own part", POSTED, reply_id=followup.ref.id)
+    passes = sweeper(store, settings, fakes).sweep(NOW)
+    assert {p.platform for p in passes} == {"reddit", "bluesky", "mastodon"}  # X is off unless enabled
+    (kept,) = threads(store, "s1", only_new=True)
+    assert kept.platform == "bluesky" and kept.total == 5 and kept.new == 5
+    assert [r.text for r in kept.replies] == ["reply 4", "reply 3", "reply 2"]  # newest first, at most keep
+    assert kept.root_url == root.ref.url and kept.headline == "Headline of s1"
+    assert {t.platform for t in threads(store, "s1")} == {"reddit", "bluesky", "mastodon"}
+    assert fakes["x"].reads == 0
+
+
+def test_x_is_read_only_when_enabled(store, make_settings, planner):
+    planner.load([timed("s1")], now=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    post_roots(store, "x", ["s1"])
+    x = FakeAdapter(FakeConfig("x"))
+    x.add_reply(ref("x", "s1"), "@someone", "hello", POSTED)
+    assert sweeper(store, make_settings(), {"x": x}).sweep(NOW) == [] and x.reads == 0
+    sweeper(store, make_settings(conversation_x="true"), {"x": x}).sweep(NOW)
+    assert x.reads == 1 and threads(store, "s1")[0].total == 1
+
+
+def test_only_posted_roots_within_the_days_are_read(store, make_settings, planner):
+    planner.load([timed("old"), timed("new", 1), timed("unposted", 2)], now=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    post_roots(store, "bluesky", ["old"], at=NOW - dt.timedelta(days=8))
+    post_roots(store, "bluesky", ["new"], at=NOW - dt.timedelta(days=6))
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    sweeper(store, make_settings(conversation_days=7), {"bluesky": bsky}).sweep(NOW)
+    assert bsky.reads == 1 and [t.story_id for t in threads(store)] == ["new"]
+
+
+def test_a_thread_is_read_once_per_interval_and_the_stories_deletion_takes_its_conversation(
+        store, settings, many):
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    sweep = sweeper(store, settings, {"bluesky": bsky}, budget={"bluesky": 100})
+    assert sweep.sweep(NOW)[0].threads == 25
+    assert sweep.sweep(NOW + dt.timedelta(minutes=29))[0].threads == 0
+    assert sweep.sweep(NOW + settings.conversation_every)[0].threads == 25
+    with store.session() as session:
+        session.delete(session.get(StoryRow, "s00"))
+    with store.session() as session:
+        assert session.scalar(select(ConversationRow).where(ConversationRow.story_id == "s00")) is None
+
+
+# ---------------------------------------------------------------------------- the budget, counted
+
+
+def test_each_pass_stays_within_the_platforms_request_budget_oldest_read_first(store, settings, many):
+    bsky, reddit = FakeAdapter(FakeConfig("bluesky")), FakeAdapter(FakeConfig("reddit"))
+    sweep = sweeper(store, settings, {"bluesky": bsky, "reddit": reddit}, budget={"bluesky": 10, "reddit": 4})
+    read_by_pass = []
+    for n in range(3):
+        before = (bsky.reads, reddit.reads)
+        passes = {p.platform: p for p in sweep.sweep(NOW + n * settings.conversation_every)}
+        assert bsky.reads - before[0] == passes["bluesky"].requests == 10
+        assert reddit.reads - before[1] == passes["reddit"].requests == 4
+        assert "budget" in passes["bluesky"].stopped
+        with store.session() as session:
+            read_by_pass.append(set(session.scalars(select(ConversationRow.story_id).where(
+                ConversationRow.platform == "bluesky", ConversationRow.swept_at == NOW + n * settings.conversation_every))))
+    # never-read threads first, then those read longest ago
+    first, second, third = read_by_pass
+    assert first.isdisjoint(second) and len(first | second) == 20
+    never = set(many) - first - second
+    assert len(never) == 5 and never <= third and len(third - never) == 5 and third - never <= first
+
+
+def test_reads_that_cost_several_requests_never_overrun_the_budget(store, settings, many):
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    bsky.requests_per_read = 3
+    sweep = sweeper(store, settings, {"bluesky": bsky}, budget={"bluesky": 10})
+    for n in range(4):
+        before = bsky.reads
+        (done,) = sweep.sweep(NOW + n * settings.conversation_every)
+        assert bsky.reads - before == done.requests == 9  # a fourth read (12) would overrun 10
+        assert done.threads == 3
+
+
+def test_a_rate_limit_stops_the_platforms_reads_until_its_time_even_after_a_restart(store, settings, many):
+    bsky, reddit = FakeAdapter(FakeConfig("bluesky")), FakeAdapter(FakeConfig("reddit"))
+    adapters = {"bluesky": bsky, "reddit": reddit}
+    until = NOW + dt.timedelta(hours=2)
+    bsky.add_reply(ref("bluesky", "s00"), "@a", "first", POSTED)
+    sweeper(store, settings, adapters, budget={"bluesky": 1, "reddit": 1}).sweep(NOW)  # s00 kept with a reply
+    assert bsky.reads == 1
+    bsky.fail_next_read(RateLimited("bluesky", "429 RateLimitExceeded", until))
+    passes = {p.platform: p for p in sweeper(store, settings, adapters).sweep(NOW + dt.timedelta(minutes=30))}
+    assert bsky.reads == 2 and passes["bluesky"].requests == 1 and "rate limited" in passes["bluesky"].stopped
+    assert passes["reddit"].requests > 1  # another platform reads on
+    # later passes, by a new sweep object as after a restart: not one request before the time given
+    for minutes in (60, 90, 119):
+        restarted = sweeper(store, settings, adapters)
+        (bsky_pass,) = [p for p in restarted.sweep(NOW + dt.timedelta(minutes=minutes)) if p.platform == "bluesky"]
+        assert bsky.reads == 2 and bsky_pass.requests == 0 and "rate limited" in bsky_pass.stopped
+    (bsky_pass,) = [p for p in sweeper(store, settings, adapters).sweep(until) if p.platform == "bluesky"]
+    assert bsky.reads > 2 and bsky_pass.requests == bsky_pass.threads > 0 and "rate" not in bsky_pass.stopped
+    kept = {(t.story_id, t.platform): t for t in threads(store)}
+    assert kept["s00", "bluesky"].total == 1  # what was kept before the rate limit stays
+
+
+def test_a_paused_or_rate_limited_platform_is_not_read(store, settings, many):
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    with store.session() as session:
+        session.add(PlatformRow(name="bluesky", paused_reason="credentials refused", updated_at=NOW))
+    (done,) = sweeper(store, settings, {"bluesky": bsky}).sweep(NOW)
+    assert bsky.reads == 0 and "paused" in done.stopped
+    with store.session() as session:
+        row = session.get(PlatformRow, "bluesky")
+        row.paused_reason, row.retry_at = None, NOW + dt.timedelta(minutes=5)
+    sweeper(store, settings, {"bluesky": bsky}).sweep(NOW)
+    assert bsky.reads == 0
+    sweeper(store, settings, {"bluesky": bsky}).sweep(NOW + dt.timedelta(minutes=5))
+    assert bsky.reads > 0
+
+
+def test_refused_credentials_stop_the_pass_and_other_errors_only_their_thread(store, settings, many):
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    bsky.fail_next_read(AuthFailed("bluesky", "token expired"))
+    (done,) = sweeper(store, settings, {"bluesky": bsky}).sweep(NOW)
+    assert bsky.reads == 1 and "credentials" in done.stopped
+    bsky.fail_next_read(Transient("bluesky", "502 bad gateway"))
+    (done,) = sweeper(store, settings, {"bluesky": bsky}, budget={"bluesky": 5}).sweep(NOW)
+    assert done.requests == 5 and done.errors == 1 and done.threads == 4
+    errors = [t for t in threads(store) if t.last_error]
+    assert len(errors) == 2 and any("502" in (t.last_error or "") for t in errors)
+
+
+def test_a_failing_sweep_is_logged_never_raised(store, settings, many, caplog):
+    class Broken(FakeAdapter):
+        def conversation(self, root, own, *, limit):
+            raise RuntimeError("a bug")
+
+    assert sweeper(store, settings, {"bluesky": Broken(FakeConfig("bluesky"))}).tick(NOW) == []
+    assert "conversation sweep failed" in caplog.text
+
+
+def test_the_sweep_is_off_when_its_interval_is(store, make_settings, many):
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    assert sweeper(store, make_settings(conversation_every="off"), {"bluesky": bsky}).tick(NOW) == []
+    assert bsky.reads == 0
+
+
+# ---------------------------------------------------------------------------- seen, hidden
+
+
+def test_marking_seen_keeps_replies_read_after_the_page_was_drawn_new(store, settings, many):
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    for i in range(3):
+        bsky.add_reply(ref("bluesky", "s01"), "@a", f"r{i}", POSTED + dt.timedelta(minutes=i))
+    sweep = sweeper(store, settings, {"bluesky": bsky}, budget={"bluesky": 100})
+    sweep.sweep(NOW)
+    (shown,) = threads(store, only_new=True)
+    assert shown.new == 3 and all(shown.is_new(r) for r in shown.replies)
+    bsky.add_reply(ref("bluesky", "s01"), "@b", "later", NOW + dt.timedelta(minutes=1))
+    sweep.sweep(NOW + settings.conversation_every)
+    assert mark_seen(store, [("s01", "bluesky", shown.total)], NOW + dt.timedelta(hours=1)) == 1
+    (left,) = threads(store, only_new=True)
+    assert left.new == 1 and left.total == 4
+    mark_seen(store, [("s01", "bluesky", 4)], NOW + dt.timedelta(hours=2))
+    assert threads(store, only_new=True) == []
+
+
+def test_hiding_a_reply_hides_it_on_the_platform_and_in_what_is_kept(store, settings, many):
+    bsky, reddit = FakeAdapter(FakeConfig("bluesky")), FakeAdapter(FakeConfig("reddit"))
+    reply = bsky.add_reply(ref("bluesky", "s02"), "@troll", "spam", POSTED)
+    other = reddit.add_reply(ref("reddit", "s02"), "u/troll", "spam", POSTED)
+    sweeper(store, settings, {"bluesky": bsky, "reddit": reddit}, budget={"bluesky": 50, "reddit": 50}).sweep(NOW)
+    changed = hide(store, bsky, "s02", "bluesky", reply.id)
+    assert changed.hidden and bsky.hides == [("bluesky-s02", reply.id, True)]
+    assert [t for t in threads(store, "s02") if t.platform == "bluesky"][0].replies[0].hidden
+    hide(store, bsky, "s02", "bluesky", reply.id, hidden=False)
+    assert not [t for t in threads(store, "s02") if t.platform == "bluesky"][0].replies[0].hidden
+    with pytest.raises(BotError, match="does not let the author"):
+        hide(store, reddit, "s02", "reddit", other.id)
+    with pytest.raises(BotError, match="adapter cannot hide a reply yet"):
+        hide(store, object(), "s02", "bluesky", reply.id)
+    with pytest.raises(NotFound):
+        hide(store, bsky, "s02", "bluesky", "not-a-kept-reply")
+    with pytest.raises(NotFound, match="no story"):
+        hide(store, bsky, "nope", "bluesky", reply.id)
+    with pytest.raises(NotFound, match="no story"):
+        threads(store, "nope")
+
+
+def test_a_refused_hide_changes_nothing_kept(store, settings, many):
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    reply = bsky.add_reply(ref("bluesky", "s03"), "@troll", "spam", POSTED)
+    sweeper(store, settings, {"bluesky": bsky}, budget={"bluesky": 50}).sweep(NOW)
+    bsky.fail_next_read(Transient("bluesky", "503"))
+    with pytest.raises(Transient):
+        hide(store, bsky, "s03", "bluesky", reply.id)
+    assert not threads(store, "s03")[0].replies[0].hidden
+
+
+def test_the_sandbox_rehearses_replies_and_hides_them_on_x_and_bluesky_only(tmp_path):
+    clock = lambda: NOW  # noqa: E731
+    bsky = SandboxAdapter(SandboxConfig("bluesky", tmp_path / "t.jsonl"), clock=clock)
+    mastodon = SandboxAdapter(SandboxConfig("mastodon", tmp_path / "t.jsonl"), clock=clock)
+    root = PostRef("bluesky", "at://did:plc:sandbox/app.bsky.feed.post/abc", "")
+    first = bsky.add_reply(root, "@a.bsky.social", "first", POSTED)
+    second = bsky.add_reply(root, "@b.bsky.social", "second", POSTED + dt.timedelta(minutes=1))
+    mastodon.add_reply(PostRef("mastodon", "1", ""), "@c@host", "elsewhere", POSTED)
+    read = bsky.conversation(root, (), limit=1)
+    assert read.total == 2 and [r.id for r in read.replies] == [second.id]
+    bsky.hide_reply(root, first.id)
+    assert [r.hidden for r in bsky.conversation(root, (), limit=5).replies] == [False, True]
+    assert bsky.conversation(root, (PostRef("bluesky", second.id, ""),), limit=5).total == 1
+    with pytest.raises(BotError, match="does not let"):
+        mastodon.hide_reply(PostRef("mastodon", "1", ""), "x")
+
+
+# ---------------------------------------------------------------------------- in the run loop
+
+
+def test_every_runs_a_job_again_after_it_failed(store):
+    calls = []
+    stop = threading.Event()
+
+    def job():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("first run fails")
+        if len(calls) >= 3:
+            stop.set()
+
+    thread = every(stop, dt.timedelta(milliseconds=10), job, "test-job")
+    thread.join(timeout=10)
+    assert not thread.is_alive() and len(calls) == 3 and thread.name == "test-job"
+
+
+def test_the_run_loop_sweeps_the_conversations(store, settings, many, fakes, clock):
+    clock["t"] = NOW
+    engine = Engine(store, fakes, settings, clock=lambda: clock["t"], worker="test-worker")
+    fakes["bluesky"].add_reply(ref("bluesky", "s04"), "@a", "hi", POSTED)
+    stop = threading.Event()
+    sweep = ConversationSweep(store, settings, fakes, clock=lambda: clock["t"])
+    thread = threading.Thread(target=run_forever, args=(engine,), kwargs={
+        "recheck": dt.timedelta(seconds=1), "stop": stop, "install_signals": False, "conversations": sweep})
+    thread.start()
+    try:
+        for _ in range(200):
+            if any(t.total for t in threads(store)):
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert [t.story_id for t in threads(store) if t.total] == ["s04"]
+
+
+def test_metrics_count_the_new_replies_per_platform(store, settings, many):
+    from bot.metrics import exposition, registry
+
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    for sid in ("s01", "s02"):
+        bsky.add_reply(ref("bluesky", sid), "@a", "hi", POSTED)
+    sweeper(store, settings, {"bluesky": bsky}, budget={"bluesky": 50}).sweep(NOW)
+    body = exposition(registry(store, settings, lambda: NOW))[0].decode()
+    assert 'oneyearago_conversation_new_replies{platform="bluesky"} 2.0' in body
+    read = body.split('oneyearago_conversation_read_timestamp_seconds{platform="bluesky"} ', 1)[1].split()[0]
+    assert float(read) == NOW.timestamp()
+    mark_seen(store, [("s01", "bluesky", 1)], NOW)
+    body = exposition(registry(store, settings, lambda: NOW))[0].decode()
+    assert 'oneyearago_conversation_new_replies{platform="bluesky"} 1.0' in body
