@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from bot import ops
-from bot.images import media_policy
+from bot.images import media_policy, stored_image
 from bot.models import DeliveryRow, ImageRow
 from bot.planner import Planner
 from bot.sources.export import export
@@ -147,6 +147,13 @@ def test_an_export_of_a_story_pictured_in_the_editor_loads_back_unchanged(store,
     report = export(store, ["a"], out=out)
     assert report.warnings == []
     assert (out.parent / "chart.png").is_file() and (out.parent / "card.png").is_file()  # beside the output
+    assert "path: chart.png" in out.read_text(encoding="utf-8")
+    with store.session() as session:  # the bytes stored for X (the largest version)
+        fullest = stored_image(session, ops.story(store, "a").images[0].versions["x"])
+    assert fullest is not None and (out.parent / "chart.png").read_bytes() == fullest.data
+    shown = io.StringIO()  # to standard output nothing is written beside it: a warning says so
+    assert any("images[1] 'chart.png' is stored only with the queue" in w
+               for w in export(store, ["a"], stdout=shown).warnings)
     again = load_stories([out], media=media_policy(settings))
     reload = Planner(store, settings).load(again, now=NOW + dt.timedelta(hours=1), force=True)
     assert reload.unchanged == 1 and reload.updated == []
