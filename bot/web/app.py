@@ -60,8 +60,9 @@ MAX_FORM_BYTES = 16 * 1024
 """Largest body of any other form (retry, skip, logout)."""
 MAX_EDIT_BYTES = 1024 * 1024
 """Largest body of a story edit or its preview (every field of a story at its longest, encoded)."""
-MAX_EDIT_FILES = 4
-"""Most files one story edit sends (pictures added or replaced, and the link card picture)."""
+MAX_EDIT_FILES = 12
+"""Most file parts one story edit sends: a browser sends every file input, chosen or not (the link card
+picture's, and each picture's Replace and the Add of both picture fields: 11 at most)."""
 MAX_EDIT_FIELDS = 80
 """Most fields one story edit sends (every text field, and each picture's token and alt text)."""
 MAX_NAME_BYTES = 255

@@ -579,6 +579,26 @@ def test_an_upload_past_the_file_limit_is_refused_as_it_streams_in(make_client, 
     assert refs(store) == [("c1.png", "Picture 1")]
 
 
+def test_every_file_input_of_a_full_form_may_be_sent_empty(make_client, store: Store, settings, tmp_path: Path):
+    """A browser sends each file input, chosen or not: with 4 pictures in both fields that is 9 of them."""
+    pictured(store, settings, tmp_path, "red", "green", "blue", "white")
+    client = make_client()
+    page = client.get("/story/pictured").text
+    form = form_of(page, "pictured")
+    inputs = re.findall(r'type="file" name="([^"]+)"', page[page.index('id="edit"'):])
+    assert len(inputs) == 1 + 4 + 1  # the link card picture, each picture's Replace, the reveal's Add
+    empty = [*inputs, *(f"followup_images.{i}.file" for i in range(1, 5)), "images.new.file"]
+    boundary = "----formboundary7MA4YWxk"
+    parts = [f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}'
+             for name, value in {**form, "do": "save"}.items()]
+    parts += [f'Content-Disposition: form-data; name="{name}"; filename=""\r\n'  # as a browser sends it
+              "Content-Type: application/octet-stream\r\n\r\n" for name in empty]
+    body = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts) + f"--{boundary}--\r\n"
+    response = client.post("/story/pictured/edit", content=body.encode(),
+                           headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 200 and "Nothing changed" in response.text, text_of(response.text)[:500]
+
+
 def test_a_picture_the_dashboard_did_not_prepare_is_refused(make_client, store: Store, settings, tmp_path: Path):
     from bot.web.editor import picture_token
 
