@@ -5,6 +5,12 @@ Nothing here renders HTML or posts: an edit is validated by :func:`bot.sources.s
 (the loader's own checks and messages), rendered by :func:`posts.render.render` with the options
 ``preview`` uses, and saved by :meth:`bot.planner.Planner.load` with ``source="dashboard"``, which keeps
 the history, marks the story as edited, and re-renders the posts not sent yet.
+
+Pictures: the form lists those it keeps by signed tokens (:func:`picture_token`), so that it can name
+only pictures this dashboard prepared; a file chosen for one is read and prepared by the loader's
+:class:`~bot.sources.images.MediaLoader` and stored with the queue's images at once, so that a preview
+without JavaScript keeps it until the story is saved (a picture previewed but never saved stays stored,
+unused).
 """
 
 from __future__ import annotations
@@ -378,8 +384,11 @@ def _link_picture(form: Mapping[str, Any], stored: Story, listed: bool, secret: 
     current = StoryImage(stored.image, "", {"image": stored.image_sha256}) if stored.image else None
     if listed:
         token = form.get(IMAGE_PIC)
-        current = read_token(secret, token, [current] if current else []) if isinstance(token, str) and token \
-            else None
+        kept = read_token(secret, token, [current] if current else []) if isinstance(token, str) and token else None
+        if kept is None and isinstance(token, str) and token:
+            bad("image is not a picture this dashboard prepared (it restarted since the page was opened)",
+                "open the story again, and choose the image's file again")
+        current = kept
     if action == "remove" and target == "image":
         current = None
     upload = uploads.get(IMAGE_FILE)

@@ -609,6 +609,8 @@ def test_a_picture_the_dashboard_did_not_prepare_is_refused(make_client, store: 
     refused = send(client, "pictured", "save", form, **{"images.1.pic": forged})
     assert refused.status_code == 422
     assert "images[1] is not a picture this dashboard prepared" in text_of(refused.text)
+    refused = send(client, "pictured", "save", form, **{"image.pic": forged})
+    assert refused.status_code == 422 and "image is not a picture this dashboard prepared" in text_of(refused.text)
     # a page opened before the dashboard restarted (another key) still names the story's own pictures
     restarted = make_client()
     form["csrf_token"] = csrf_of(restarted, "/story/pictured")
