@@ -421,7 +421,7 @@ def send(client: TestClient, story_id: str, do: str, form: dict[str, str] | None
                               for name, (filename, body) in (files or {}).items()] or None)
 
 
-def pictured(store: Store, settings, tmp_path: Path, *colors: str, image: str = "") -> None:
+def pictured(store: Store, settings, tmp_path: Path, *colors: str, image: str = "", extra: str = "") -> None:
     """Queue the story ``pictured`` with a picture of each of ``colors`` (``c1.png`` …), as a file loads it."""
     items = ", ".join(f"{{path: c{i}.png, alt: Picture {i}}}" for i in range(1, len(colors) + 1))
     for i, color in enumerate(colors, start=1):
@@ -431,7 +431,7 @@ def pictured(store: Store, settings, tmp_path: Path, *colors: str, image: str = 
     path = tmp_path / "pictured.yaml"
     path.write_text("- id: pictured\n  date: 2025-03-05\n  headline: A story with pictures\n"
                     "  url: https://example.com/pictured\n  one_year_later: The coast moved.\n"
-                    + (f"  images: [{items}]\n" if colors else "") + (f"  image: {image}\n" if image else ""),
+                    + (f"  images: [{items}]\n" if colors else "") + (f"  image: {image}\n" if image else "") + extra,
                     encoding="utf-8")
     Planner(store, settings).load(load_stories([path]), now=NOW)
 
@@ -616,6 +616,22 @@ def test_a_picture_the_dashboard_did_not_prepare_is_refused(make_client, store: 
     form["csrf_token"] = csrf_of(restarted, "/story/pictured")
     assert "Saved." in send(restarted, "pictured", "save", form, **{"images.1.alt": "Red"}).text
     assert refs(store) == [("c1.png", "Red")]
+
+
+def test_a_kept_picture_must_have_a_version_for_every_platform_of_the_story(make_client, store: Store, settings,
+                                                                            tmp_path: Path):
+    pictured(store, settings, tmp_path, "red", extra="  platforms: [x]\n")
+    client = make_client()
+    refs_before = content(store, "pictured")["images"]
+    form = form_of(client.get("/story/pictured").text, "pictured")
+    refused = send(client, "pictured", "save", form, platforms="x, bluesky")  # the picture was kept for X only
+    assert refused.status_code == 422
+    assert "images[1] ('c1.png') was prepared without Bluesky" in text_of(refused.text)
+    replaced = send(client, "pictured", "save", form_of(refused.text, "pictured"),
+                    files={"images.1.file": ("c1.png", png("red"))})
+    assert "Saved." in replaced.text  # chosen again: prepared for both
+    assert set(content(store, "pictured")["images"][0]["versions"]) == {"x", "bluesky"} != \
+        set(refs_before[0]["versions"])
 
 
 def test_a_picture_upload_needs_the_csrf_token(make_client, store: Store, settings, tmp_path: Path):
