@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from bot.images import media_policy
 from bot.models import DeliveryRow, StoryChangeRow, StoryRow
 from bot.models import DeliveryStatus as S
 from bot.planner import Planner
@@ -433,7 +434,7 @@ def pictured(store: Store, settings, tmp_path: Path, *colors: str, image: str = 
                     "  url: https://example.com/pictured\n  one_year_later: The coast moved.\n"
                     + (f"  images: [{items}]\n" if colors else "") + (f"  image: {image}\n" if image else "") + extra,
                     encoding="utf-8")
-    Planner(store, settings).load(load_stories([path]), now=NOW)
+    Planner(store, settings).load(load_stories([path], media=media_policy(settings)), now=NOW)
 
 
 def refs(store: Store, field: str = "images") -> list[tuple[str, str]]:
@@ -662,3 +663,10 @@ def test_the_preview_draws_the_story_card_once_per_headline(make_client, store: 
     assert part(first, "x", "root")["pictures"][0]["alt"] == "A card drawn once"
     preview(client, "pictured", headline="Another headline")
     assert drawn[2:] == ["Another headline"]  # what the card shows changed: drawn again
+    same = send(client, "pictured", "save")
+    assert "Nothing changed" in same.text, changes(store, "pictured")[-1]  # the card the preview drew is load's
+    added = send(client, "pictured", "save", files={"images.new.file": ("own.png", png("teal"))},
+                 **{"images.new.alt": "A picture of its own"})
+    assert "Saved." in added.text and refs(store) == [("own.png", "A picture of its own")]  # in the card's place
+    removed = send(client, "pictured", "save", form_of(send(client, "pictured", "remove:images.1").text, "pictured"))
+    assert "Saved." in removed.text and refs(store) == [("(story card)", "A story with pictures")]  # the card again
