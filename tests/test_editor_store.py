@@ -4,21 +4,37 @@ stories that need a reveal, and drafts on the calendar (kept apart from the post
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image as PILImage
+from sqlalchemy import select
 
 from bot import ops
-from bot.images import media_policy
+from bot.images import media_policy, stored_image
+from bot.models import DeliveryRow, ImageRow
 from bot.planner import Planner
+from bot.sources.export import export
 from bot.sources.stories import load_stories
-from bot.web.editor import form_values, history, needing_reveal, pictures_of, save
+from bot.web.editor import (
+    IMAGE_FILE,
+    LISTED,
+    form_values,
+    history,
+    needing_reveal,
+    picture_token,
+    pictures_of,
+    save,
+)
 from bot.web.pages import calendar
+from posts.media import prepare_versions
 from tests.conftest import story
 
 UTC = dt.UTC
 SAMPLES = Path(__file__).resolve().parents[1] / "bot" / "sources" / "samples" / "2025.yaml"
 NOW = dt.datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+SECRET = b"the dashboard's signing key in these tests"
 
 
 def test_a_save_is_recorded_and_a_refused_one_is_not(store, settings):
@@ -66,3 +82,78 @@ def test_needing_reveal_and_drafts_on_the_calendar(store, settings):
     wednesday = next(d for d in cal.days if d.date == dt.date(2026, 3, 4))
     marked = {e.story_id for p in wednesday.platforms for e in p.entries if e.needs_reveal}
     assert marked == {"soon"} and wednesday.reveals == 1
+
+
+def _png(color: str) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (40, 30), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def _upload(folder: Path, name: str, data: bytes) -> Path:
+    """A file as the dashboard keeps an upload for the editor: in a folder of its own, under its name."""
+    path = folder / name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_pictures_saved_in_the_editor_are_stored_and_go_with_the_posts(store, settings, tmp_path):
+    Planner(store, settings).load([story("a", dt.date(2025, 3, 5), one_year_later="Reveal")], now=NOW)
+    form = {**form_values(ops.story(store, "a")), LISTED: "listed", "images.new.alt": "Then",
+            "followup_images.new.alt": "Now"}
+    uploads = {"images.new.file": _upload(tmp_path / "1", "then.png", _png("red")),
+               "followup_images.new.file": _upload(tmp_path / "2", "now.png", _png("blue"))}
+    saved = save(store, settings, "a", form, now=NOW, uploads=uploads, secret=SECRET)
+    assert saved.problems == [] and saved.report is not None and saved.report.updated == ["a"]
+    shown = ops.story(store, "a")
+    expected = prepare_versions(_png("red"), "then.png", tuple(settings.platforms))
+    assert [(i.ref, i.alt) for i in shown.images] == [("then.png", "Then")]
+    assert dict(shown.images[0].versions) == {p: image.sha256 for p, image in expected.items()}
+    with store.session() as session:
+        for image in expected.values():
+            row = session.get(ImageRow, image.sha256)
+            assert row is not None and bytes(row.data) == image.data and row.mime == "image/png"
+        rows = {(r.platform, r.kind): r for r in session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == "a"))}
+    for platform in settings.platforms:
+        assert rows[(platform, "root")].pictures == [{"sha256": expected[platform].sha256, "alt": "Then"}]
+        assert rows[(platform, "followup")].pictures == [{"sha256": shown.followup_images[0].versions[platform],
+                                                          "alt": "Now"}]
+    [change] = [c for c in history(store, settings, "a") if c.source == "dashboard"]
+    assert {f.field for f in change.fields} == {"images", "followup_images"}
+    # the form the page shows names the pictures it keeps: removing the reveal's keeps the post's
+    kept = {LISTED: "listed", **form_values(shown), "images.1.pic": picture_token(SECRET, "then.png",
+                                                                                  shown.images[0].versions),
+            "images.1.alt": "Then, again"}
+    saved = save(store, settings, "a", kept, now=NOW + dt.timedelta(minutes=5), secret=SECRET)
+    assert saved.problems == []
+    after = ops.story(store, "a")
+    assert [(i.ref, i.alt) for i in after.images] == [("then.png", "Then, again")] and after.followup_images == ()
+    with store.session() as session:
+        reply = session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == "a", DeliveryRow.kind == "followup",
+                                                          DeliveryRow.platform == "x")).one()
+    assert reply.pictures is None
+
+
+def test_an_export_of_a_story_pictured_in_the_editor_loads_back_unchanged(store, settings, tmp_path):
+    Planner(store, settings).load([story("a", dt.date(2025, 3, 5))], now=NOW)
+    form = {**form_values(ops.story(store, "a")), LISTED: "listed", "images.new.alt": "A chart"}
+    saved = save(store, settings, "a", form, now=NOW, secret=SECRET,
+                 uploads={"images.new.file": _upload(tmp_path / "up", "chart.png", _png("green")),
+                          IMAGE_FILE: _upload(tmp_path / "up2", "card.png", _png("yellow"))})
+    assert saved.problems == []
+    out = tmp_path / "kept" / "stories.yaml"
+    out.parent.mkdir()
+    report = export(store, ["a"], out=out)
+    assert report.warnings == []
+    assert (out.parent / "chart.png").is_file() and (out.parent / "card.png").is_file()  # beside the output
+    assert "path: chart.png" in out.read_text(encoding="utf-8")
+    with store.session() as session:  # the bytes stored for X (the largest version)
+        fullest = stored_image(session, ops.story(store, "a").images[0].versions["x"])
+    assert fullest is not None and (out.parent / "chart.png").read_bytes() == fullest.data
+    shown = io.StringIO()  # to standard output nothing is written beside it: a warning says so
+    assert any("images[1] 'chart.png' is stored only with the queue" in w
+               for w in export(store, ["a"], stdout=shown).warnings)
+    again = load_stories([out], media=media_policy(settings))
+    reload = Planner(store, settings).load(again, now=NOW + dt.timedelta(hours=1), force=True)
+    assert reload.unchanged == 1 and reload.updated == []

@@ -24,8 +24,14 @@ output (the ``--out`` file's folder; the current folder for standard output):
 - a picture inside the output's folder: the path relative to it;
 - a picture outside it: its **absolute** path, with a warning, because ``load`` refuses it there
   (copy the picture beside the output, or set ``ONEYEARAGO_MEDIA_DIR``);
-- with ``ONEYEARAGO_MEDIA_DIR`` set (paths are relative to that folder whatever the story file), a
-  story whose file cannot be found (uploaded through the dashboard), or a URL: as given.
+- a picture found nowhere on disk (uploaded in the dashboard's editor, or with a story file on its upload
+  page): the bytes stored with the queue are written beside the output, under the picture's name (another
+  name when a different file already has it), and that path is given; to standard output, as given, with
+  a warning. The bytes written are the largest version prepared (X's): loading the export prepares them
+  again to the same pictures for a PNG or GIF, while a JPEG is encoded again (its posts not sent yet are
+  rendered again with the new bytes);
+- with ``ONEYEARAGO_MEDIA_DIR`` set (paths are relative to that folder whatever the story file), or a
+  URL: as given.
 
 Stories are read from the queue in chunks (:func:`stored_stories`) and written as they come, so an
 export of a million stories never holds them all in memory. Approval state is not part of a story
@@ -42,7 +48,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
 import yaml
@@ -105,6 +111,12 @@ class PicturePaths:
     media_dir: Path | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     warned: int = 0
+    store: Store | None = None
+    """Where the bytes of a picture found nowhere on disk are read from, to be written into ``folder``."""
+    write: bool = True
+    """Whether such bytes are written (not for an export to standard output: only a warning then)."""
+    written: dict[str, str] = dataclasses.field(default_factory=dict)
+    """sha256 -> the path (in ``folder``) its bytes were written to by this export."""
 
     def __post_init__(self) -> None:
         self.folder = Path(os.path.abspath(self.folder))
@@ -116,19 +128,20 @@ class PicturePaths:
         if len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(text)
 
-    def __call__(self, ref: str, origin: str, story_id: str, field: str) -> str:
-        """``ref`` as the output file must give it."""
+    def __call__(self, ref: str, origin: str, story_id: str, field: str, sha256: str = "") -> str:
+        """``ref`` as the output file must give it (``sha256``: the picture's stored bytes, for one found
+        nowhere on disk)."""
         if not ref or is_url(ref) or ref == CARD_REF or self.media_dir is not None:
             return ref
         file = origin_file(origin)
         if file is None:
-            return ref
+            return self._stored(ref, story_id, field, sha256)
         source = _resolved(Path(os.path.abspath(file)).parent)
+        picture = source / ref
+        if not picture.exists():  # the story file is not where it was loaded from (uploaded, or moved)
+            return self._stored(ref, story_id, field, sha256)
         if source == self.resolved:
             return ref
-        picture = source / ref
-        if not picture.exists():
-            return ref  # the story file is not where it was loaded from (uploaded, or moved): as given
         picture = _resolved(picture)
         try:
             return picture.relative_to(self.resolved).as_posix()
@@ -139,6 +152,35 @@ class PicturePaths:
             return str(picture)
 
 
+    def _stored(self, ref: str, story_id: str, field: str, sha256: str) -> str:
+        """The path, in the output's folder, of a picture found nowhere on disk: its stored bytes written
+        there under its own name (or, when a different file has that name, the name with its hash)."""
+        from bot.images import stored_image
+
+        if sha256 in self.written:
+            return self.written[sha256]
+        if self.store is None or not sha256:
+            return ref
+        if not self.write:
+            self.warn(f"{story_id}: {field} {ref!r} is stored only with the queue: export with --out to have it "
+                      "written beside the story file (`load` reads it there)")
+            return ref
+        with self.store.session() as session:
+            image = stored_image(session, sha256)
+        if image is None:
+            self.warn(f"{story_id}: {field} {ref!r} is neither on disk nor stored with the queue: written as given")
+            return ref
+        name = PurePosixPath(ref.replace("\\", "/")).name or "picture"
+        target = self.folder / name
+        if target.exists() and target.read_bytes() != image.data:
+            target = self.folder / f"{target.stem}-{sha256[:12]}{target.suffix}"
+        if not target.exists() or target.read_bytes() != image.data:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(image.data)
+        self.written[sha256] = target.name
+        return target.name
+
+
 def _resolved(path: Path) -> Path:
     try:
         return path.resolve()
@@ -146,11 +188,11 @@ def _resolved(path: Path) -> Path:
         return path
 
 
-Rebase = Callable[[str, str, str, str], str]
-"""(ref, origin, story id, field) -> the ref to write."""
+Rebase = Callable[[str, str, str, str, str], str]
+"""(ref, origin, story id, field, sha256 of its stored bytes) -> the ref to write."""
 
 
-def _keep(ref: str, origin: str, story_id: str, field: str) -> str:
+def _keep(ref: str, origin: str, story_id: str, field: str, sha256: str = "") -> str:
     return ref
 
 
@@ -170,7 +212,7 @@ def story_fields(story: Story, origin: str = "", rebase: Rebase = _keep) -> dict
         "category": story.category,
         "source": story.source,
         "url": story.url,
-        "image": rebase(story.image, origin, story.id, "image") if story.image else "",
+        "image": rebase(story.image, origin, story.id, "image", story.image_sha256) if story.image else "",
         "images": _pictures(story.images, origin, story.id, "images", rebase),
         "followup_images": _pictures(story.followup_images, origin, story.id, "followup_images", rebase),
         "one_year_later": story.one_year_later,
@@ -189,9 +231,16 @@ def _pictures(pictures: Sequence[StoryImage], origin: str, story_id: str, field:
     for i, picture in enumerate(pictures, start=1):
         if picture.ref == CARD_REF:
             continue  # the story card is drawn at load time, never read from a file
-        ref = rebase(picture.ref, origin, story_id, f"{field}[{i}]")
+        ref = rebase(picture.ref, origin, story_id, f"{field}[{i}]", _fullest(picture))
         out.append({"url" if is_url(ref) else "path": ref, "alt": picture.alt})
     return out
+
+
+def _fullest(picture: StoryImage) -> str:
+    """The sha256 of a picture's version prepared within the widest limits (X's, else another)."""
+    versions = dict(picture.versions)
+    return next((versions[p] for p in ("x", "mastodon", "reddit", "bluesky") if versions.get(p)),
+                next(iter(versions.values()), ""))
 
 
 # ---------------------------------------------------------------------------- formats
@@ -478,7 +527,7 @@ def export(store: Store | None, ids: Sequence[str] | None, *, fmt: str | None = 
         raise ExportError("a Markdown story file holds one story", "give --out FOLDER to write one .md file per "
                           "story, or export as yaml, json, jsonl or csv; nothing was written")
     folder = out if to_folder and out is not None else (out.parent if out is not None else Path.cwd())
-    paths = PicturePaths(folder, media_dir)
+    paths = PicturePaths(folder, media_dir, store=store, write=out is not None)
     report = ExportReport()
 
     def stories() -> Iterator[tuple[Story, str]]:

@@ -917,7 +917,7 @@ def validate_record(
         prepared_pictures=tuple({i.sha256: i for i in prepared}.values()),
     )
     if loader.policy.story_card and not story.images:
-        story = _with_card(story, targets, loader.policy)
+        story = with_card(story, targets, loader.policy)
     return story
 
 
@@ -925,7 +925,7 @@ CARD_REF = "(story card)"
 """The ``ref`` of a story card: it is drawn, not read from a file."""
 
 
-def _with_card(story: Story, targets: tuple[str, ...], policy: MediaPolicy) -> Story:
+def with_card(story: Story, targets: tuple[str, ...], policy: MediaPolicy) -> Story:
     """``story`` with its story card as its one picture, the headline its alt text (cut to the strictest
     alt-text limit of ``targets``). A headline the bundled font cannot draw gets no card (it would show
     empty boxes where its letters should be)."""
@@ -1037,4 +1037,4 @@ def check_pictures(value: Any, field: str, targets: tuple[str, ...], policy: Med
 
 
 __all__ = ["EXTENSIONS", "PLATFORMS", "check_pictures", "load_stories", "read_records", "story_files",
-           "validate_record"]
+           "validate_record", "with_card"]

@@ -64,6 +64,11 @@ MAX_FORM_BYTES = 16 * 1024
 """Largest body of any other form (retry, skip, logout)."""
 MAX_EDIT_BYTES = 1024 * 1024
 """Largest body of a story edit or its preview (every field of a story at its longest, encoded)."""
+MAX_EDIT_FILES = 12
+"""Most file parts one story edit sends: a browser sends every file input, chosen or not (the link card
+picture's, and each picture's Replace and the Add of both picture fields: 11 at most)."""
+MAX_EDIT_FIELDS = 80
+"""Most fields one story edit sends (every text field, and each picture's token and alt text)."""
 MAX_NAME_BYTES = 255
 """Longest file name accepted in an upload (in UTF-8 bytes, as most file systems count)."""
 STATUS_CLASS = {**{status.value: status.tone for status in DeliveryStatus}, "late": "warn"}
@@ -253,8 +258,12 @@ def _action(web: Web, handler: Callable[[Web, Request, FormData], Any]) -> Calla
                                       "max_files": MAX_UPLOAD_FILES, "max_file_size": MAX_UPLOAD_FILE_BYTES}
         elif request.url.path == "/login":
             limits = {"limit": MAX_LOGIN_BYTES, "what": "The login form"}
+        elif request.url.path.startswith("/story/") and request.url.path.endswith("/edit"):
+            limits = {"limit": MAX_EDIT_BYTES + MAX_UPLOAD_BYTES, "what": "The story and its pictures",
+                      "max_files": MAX_EDIT_FILES, "max_file_size": MAX_UPLOAD_FILE_BYTES,
+                      "max_fields": MAX_EDIT_FIELDS, "max_field_size": MAX_EDIT_BYTES}
         elif request.url.path.startswith("/story/"):
-            limits = {"limit": MAX_EDIT_BYTES, "what": "The story"}
+            limits = {"limit": MAX_EDIT_BYTES, "what": "The story", "max_fields": MAX_EDIT_FIELDS}
         else:
             limits = {"limit": MAX_FORM_BYTES, "what": "The form"}
         security.before_body(request, limits["limit"], limits["what"])
@@ -338,7 +347,7 @@ def _story(web: Web, request: Request, status_code: int = 200, **context: Any) -
     view = story_view(web.store, web.settings, story_id, templates=web.story_templates)
     if "ed" not in context:
         context["ed"] = editor.editor_view(web.store, web.settings, story_id, now=_now(web),
-                                           templates=web.story_templates)
+                                           templates=web.story_templates, secret=web.secret)
     context.setdefault("link", link_check_view(web.store, view.story.id))
     context.setdefault("convos", {c.platform: c for c in conversation.threads(web.store, view.story.id)})
     return page(web, request, "story.html", {"v": view, "title": view.story.headline, **context},
@@ -516,7 +525,8 @@ async def preview_story(web: Web, request: Request, form: FormData) -> Response:
     mask = web.settings.masker()  # the JSON carries what was typed: secrets never leave, as on every page
 
     def work() -> Response:
-        checked = editor.check(web.store, web.settings, story_id, form, templates=web.story_templates)
+        checked = editor.check(web.store, web.settings, story_id, form, templates=web.story_templates,
+                               secret=web.secret)
         html = web.templates.get_template("_preview.html").render(
             {"checked": checked, "platform_names": PLATFORM_NAMES, "settings": web.settings})
         body = json.dumps({**checked.to_dict(), "html": html}, ensure_ascii=False)
@@ -527,23 +537,39 @@ async def preview_story(web: Web, request: Request, form: FormData) -> Response:
 
 async def edit_story(web: Web, request: Request, form: FormData) -> Response:
     """The editor's form: ``do=save`` saves (or is refused with the problems, the form still filled);
-    anything else previews (the page without JavaScript)."""
+    anything else previews (the page without JavaScript), after a picture's button (``remove:images.2``,
+    ``up:…``, ``down:…``) did its work. Files chosen for pictures are read (each within
+    :data:`MAX_UPLOAD_FILE_BYTES`, as the form streams in) into a temporary folder under their own names,
+    never as a path, and prepared by the editor as ``load`` prepares pictures."""
     story_id = request.path_params["story_id"]
+    with tempfile.TemporaryDirectory(prefix="oneyearago-edit-") as folder:
+        uploads: dict[str, Path] = {}
+        for index, (key, value) in enumerate(form.multi_items()):
+            if isinstance(value, UploadFile) and value.filename:
+                target = Path(folder) / str(index) / _upload_name(value.filename)
+                target.parent.mkdir()
+                with target.open("wb") as out:
+                    while chunk := await value.read(1024 * 1024):
+                        out.write(chunk)
+                uploads[key] = target
 
-    def work() -> Response:
-        if form.get("do") != "save":
-            ed = editor.editor_view(web.store, web.settings, story_id, now=_now(web),
-                                    templates=web.story_templates, form=form)
-            return _story(web, request, ed=ed, previewed=True)
-        saved = editor.save(web.store, web.settings, story_id, form, now=_now(web), templates=web.story_templates)
-        if saved.problems:
-            ed = editor.editor_view(web.store, web.settings, story_id, now=_now(web), templates=web.story_templates,
-                                    checked=dataclasses.replace(saved.checked, problems=saved.problems),
-                                    version=str(form.get("version") or ""))
-            return _story(web, request, 422, ed=ed, refused=True)
-        return _story(web, request, report=saved.report, saved=True)
+        def work() -> Response:
+            if form.get("do") != "save":
+                ed = editor.editor_view(web.store, web.settings, story_id, now=_now(web),
+                                        templates=web.story_templates, form=form, uploads=uploads,
+                                        secret=web.secret)
+                return _story(web, request, ed=ed, previewed=True)
+            saved = editor.save(web.store, web.settings, story_id, form, now=_now(web),
+                                templates=web.story_templates, uploads=uploads, secret=web.secret)
+            if saved.problems:
+                ed = editor.editor_view(web.store, web.settings, story_id, now=_now(web),
+                                        templates=web.story_templates,
+                                        checked=dataclasses.replace(saved.checked, problems=saved.problems),
+                                        version=str(form.get("version") or ""), secret=web.secret)
+                return _story(web, request, 422, ed=ed, refused=True)
+            return _story(web, request, report=saved.report, saved=True)
 
-    return await run_in_threadpool(work)
+        return await run_in_threadpool(work)
 
 
 async def approve_story(web: Web, request: Request, form: FormData) -> Response:

@@ -1,8 +1,8 @@
 """The story editor in a real browser (Debian's Chromium, headless, driven by Playwright).
 
 Find a story on the Needs a reveal page, type its reveal and watch X's count change as the server
-renders each edit, save, see the history entry; approve a draft with its button; and, without
-JavaScript, preview on submit. The editor's picture is saved beside the others (``make screenshots``
+renders each edit, save, see the history entry; approve a draft with its button; add a picture to the
+reveal and remove it again; and, without JavaScript, preview on submit (a picture chosen too). The editor's picture is saved beside the others (``make screenshots``
 renews docs/screenshots/editor.png for the README).
 """
 
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from PIL import Image as PILImage
 from playwright.sync_api import Browser, expect
 
 from bot.config import Settings
@@ -136,14 +137,77 @@ def test_without_javascript_the_editor_previews_on_submit(browser: Browser, tmp_
         page.goto(url + f"/story/{names['id']}")
         page.locator("#f-one_year_later").fill("Typed without JavaScript.")
         expect(page.locator("#preview .pv.pf-x .pvpart[data-kind=followup]")).to_have_count(0)  # nothing live
+        picture = tmp_path / "plain.png"
+        PILImage.new("RGB", (60, 40), (200, 60, 60)).save(picture)
+        page.locator("#f-followup_images-new-file").set_input_files(str(picture))
+        page.locator("#f-followup_images-new-alt").fill("A plain red picture")
         page.get_by_role("button", name="Preview").click()
+        expect(page.locator("#preview .pv.pf-x .pvpart[data-kind=followup] .pvpic")).to_contain_text(
+            "alt text 19/1000 characters")
         expect(page.locator("#preview .pv.pf-x .pvpart[data-kind=followup] .pvtext")).to_contain_text(
             "Typed without JavaScript.")
         expect(page.locator("#f-one_year_later")).to_have_value("Typed without JavaScript.")
         page.get_by_role("button", name="Save").click()
         expect(page.locator(".notice.ok")).to_contain_text("Saved.")
         expect(page.locator(".history .change").first).to_contain_text("Typed without JavaScript.")
+        assert _pictures(bstore, names["id"], "followup_images") == [("plain.png", "A plain red picture")]
         context.close()
+
+
+def test_add_a_picture_with_its_alt_text_then_remove_it(browser: Browser, tmp_path: Path, web_settings_: Settings,
+                                                       bstore: Store):
+    """Choosing a file sends it at once (the server prepares it as `load` does): the page comes back with
+    the picture in the form and in every platform's preview; saved, it goes with the posts; its Remove
+    button takes it out again."""
+    today = dt.datetime.now(ZoneInfo(ZONE)).date()
+    names = stories_without_a_reveal(tmp_path, today, web_settings_, bstore)
+    picture = tmp_path / "harbour.png"
+    PILImage.new("RGB", (120, 80), (30, 120, 160)).save(picture)
+    with serve(create_app(web_settings_, bstore)) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        console_errors: list[str] = []
+        page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+        page.goto(url + f"/story/{names['id']}")
+        before = len(_pictures(bstore, names["id"]))
+        page.locator("#f-one_year_later").fill("The harbour was rebuilt.")  # a reveal, which the picture goes with
+        page.locator("#f-followup_images-new-alt").fill("The harbour a year later")
+        page.locator("#f-followup_images-new-file").set_input_files(str(picture))  # sent as it is chosen
+        kept = page.locator("#pictures-followup_images .picture[data-slot='followup_images.1']")
+        expect(kept).to_contain_text("harbour.png")
+        expect(kept.locator("textarea")).to_have_value("The harbour a year later")
+        reply = page.locator("#preview .pv.pf-bluesky .pvpart[data-kind=followup][data-part='1'] .pvpic")
+        expect(reply).to_have_count(1)
+        expect(reply).to_contain_text("alt text 24/2000 characters")
+        expect(reply.locator("img")).to_have_attribute("alt", "The harbour a year later")
+        shown = reply.locator("img")
+        shown.scroll_into_view_if_needed()  # loaded lazily
+        page.wait_for_function("img => img.complete && img.naturalWidth === 120", arg=shown.element_handle())
+        page.evaluate("document.querySelector('header.top').style.position = 'static'")  # not over the picture
+        page.locator("#edit").screenshot(path=str(_shot_path("editor-pictures.png")))
+        kept.locator("textarea").fill("The harbour, rebuilt")
+        expect(reply).to_contain_text("alt text 20/2000 characters")  # the live preview counts the edit
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".notice.ok")).to_contain_text("Saved.")
+        assert _pictures(bstore, names["id"], "followup_images") == [("harbour.png", "The harbour, rebuilt")]
+        expect(page.locator(".history .change").first).to_contain_text("followup_images: (empty) → harbour.png")
+
+        page.get_by_role("button", name="Remove followup_images 1").click()
+        expect(page.locator("#pictures-followup_images .picture[data-slot]")).to_have_count(0)
+        assert _pictures(bstore, names["id"], "followup_images") == [("harbour.png", "The harbour, rebuilt")]
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".notice.ok")).to_contain_text("Saved.")
+        assert _pictures(bstore, names["id"], "followup_images") == []
+        assert len(_pictures(bstore, names["id"])) == before  # the post's own pictures were left alone
+        assert console_errors == []
+        context.close()
+
+
+def _pictures(store: Store, story_id: str, field: str = "images") -> list[tuple[str, str]]:
+    with store.session() as session:
+        row = session.get(StoryRow, story_id)
+        assert row is not None
+        return [(p["ref"], p["alt"]) for p in row.content.get(field) or []]
 
 
 def _shot_path(name: str) -> Path:

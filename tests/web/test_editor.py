@@ -6,14 +6,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import html
+import io
+import random
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image as PILImage
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from bot.images import media_policy
 from bot.models import DeliveryRow, StoryChangeRow, StoryRow
 from bot.models import DeliveryStatus as S
 from bot.planner import Planner
@@ -126,8 +130,8 @@ def test_the_history_shows_values_as_a_file_writes_them_and_shortens_long_ones()
     assert shown_value("followup_after", 21600) == "6h"
     assert shown_value("tags", ["ai", "research"]) == "ai, research"
     assert shown_value("one_year_later", "") == "(empty)" and shown_value("timezone", None) == "(empty)"
-    assert shown_value("images", [{"ref": "map.png", "alt": "A map", "versions": {"x": "ab"}}]) == \
-        "map.png (alt: A map)"
+    assert shown_value("images", [{"ref": "map.png", "alt": "A map", "versions": {"x": "ab12cd34ef"}}]) == \
+        "map.png #ab12cd34 (alt: A map)"  # the picture by the start of its sha256
     long = shown_value("body", "word " * 100)
     assert len(long) == SHORT and long.endswith("…") and long.startswith("word word")
 
@@ -406,3 +410,280 @@ def test_every_new_route_needs_the_token(guarded: TestClient, loaded: Store):
     ok = guarded.post("/story/first-story/preview", headers=auth, data={"csrf_token": csrf, "date": "2025-03-02",
                                                                         "headline": "H"})
     assert ok.status_code == 200 and ok.json()["ok"]
+
+
+# ---------------------------------------------------------------------------- pictures
+
+
+def form_of(page: str, story_id: str) -> dict[str, str]:
+    """The editor's form in ``page`` (a story page, or the page a preview or a picture's button answers)."""
+    form = page[page.index(f'<form method="post" action="/story/{story_id}/edit"'):]
+    form = form[:form.index("</form>")]
+    found = {}
+    for tag in re.findall(r"<input [^>]*>", form):
+        attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', tag))
+        if attributes.get("type") != "file":
+            found[attributes["name"]] = html.unescape(attributes.get("value", ""))
+    found.update({m.group(1): html.unescape(m.group(2)) for m in re.finditer(
+        r'<textarea id="[^"]*" name="([^"]+)" rows="\d+">(.*?)</textarea>', form, re.S)})
+    return found
+
+
+def send(client: TestClient, story_id: str, do: str, form: dict[str, str] | None = None,
+         files: dict[str, tuple[str, bytes]] | None = None, **changes: str) -> Any:
+    """The editor's form sent as the browser sends it (multipart), with ``files`` chosen in its file inputs."""
+    data = {**(form if form is not None else form_of(client.get(f"/story/{story_id}").text, story_id)), **changes,
+            "do": do}
+    return client.post(f"/story/{story_id}/edit", data=data,
+                       files=[(name, (filename, body, "application/octet-stream"))
+                              for name, (filename, body) in (files or {}).items()] or None)
+
+
+def pictured(store: Store, settings, tmp_path: Path, *colors: str, image: str = "", extra: str = "") -> None:
+    """Queue the story ``pictured`` with a picture of each of ``colors`` (``c1.png`` …), as a file loads it."""
+    items = ", ".join(f"{{path: c{i}.png, alt: Picture {i}}}" for i in range(1, len(colors) + 1))
+    for i, color in enumerate(colors, start=1):
+        (tmp_path / f"c{i}.png").write_bytes(png(color))
+    if image:
+        (tmp_path / image).write_bytes(png("olive"))
+    path = tmp_path / "pictured.yaml"
+    path.write_text("- id: pictured\n  date: 2025-03-05\n  headline: A story with pictures\n"
+                    "  url: https://example.com/pictured\n  one_year_later: The coast moved.\n"
+                    + (f"  images: [{items}]\n" if colors else "") + (f"  image: {image}\n" if image else "") + extra,
+                    encoding="utf-8")
+    Planner(store, settings).load(load_stories([path], media=media_policy(settings)), now=NOW)
+
+
+def refs(store: Store, field: str = "images") -> list[tuple[str, str]]:
+    return [(p["ref"], p["alt"]) for p in content(store, "pictured")[field]]
+
+
+def test_a_picture_uploaded_in_the_editor_is_prepared_stored_and_posted(make_client, store: Store, settings,
+                                                                       tmp_path: Path):
+    from bot.images import stored_image
+    from posts.media import prepare_versions
+
+    pictured(store, settings, tmp_path)
+    client = make_client()
+    response = send(client, "pictured", "save", files={"images.new.file": ("../../etc/Harbour map.png", png("teal"))},
+                    **{"images.new.alt": "The harbour in 2025"})
+    assert response.status_code == 200 and "Saved." in response.text, text_of(response.text)[:2000]
+    [picture] = content(store, "pictured")["images"]
+    assert (picture["ref"], picture["alt"]) == ("Harbour map.png", "The harbour in 2025")  # no folder of the name
+    expected = prepare_versions(png("teal"), "Harbour map.png", tuple(settings.platforms))
+    assert picture["versions"] == {p: image.sha256 for p, image in expected.items()}  # as `load` prepares it
+    with store.session() as session:
+        assert stored_image(session, picture["versions"]["bluesky"]) == expected["bluesky"]  # the bytes, stored
+    for platform in settings.platforms:
+        assert delivery(store, "pictured", platform).pictures == [
+            {"sha256": picture["versions"][platform], "alt": "The harbour in 2025"}]
+    source, origin, changed = changes(store, "pictured")[-1]
+    assert (source, origin) == ("dashboard", "dashboard") and not changed["images"][0]
+    shown = re.sub(r"\s+", " ", text_of(response.text))
+    assert f"images: (empty) → Harbour map.png #{picture['versions']['x'][:8]} (alt: The harbour in 2025)" in shown
+
+
+def test_a_picture_chosen_at_a_preview_is_kept_by_the_form_until_saved(make_client, store: Store, settings,
+                                                                       tmp_path: Path):
+    """Without JavaScript: Preview sends the file; the page comes back with it in the form and the preview."""
+    pictured(store, settings, tmp_path)
+    client = make_client()
+    page = send(client, "pictured", "preview", files={"followup_images.new.file": ("now.png", png("maroon"))},
+                **{"followup_images.new.alt": "The coast now"})
+    assert page.status_code == 200
+    form = form_of(page.text, "pictured")
+    assert form["followup_images.1.alt"] == "The coast now" and form["followup_images.1.pic"]
+    assert not content(store, "pictured").get("followup_images")  # not saved yet
+    shown = re.sub(r"\s+", " ", text_of(page.text[page.text.index('id="preview"'):]))
+    assert "alt text 13/1000 characters · 24×16 PNG" in shown  # X's limit, the length counted, the version
+    assert "alt text 13/2000 characters" in shown  # Bluesky's
+    saved = send(client, "pictured", "save", form)
+    assert "Saved." in saved.text
+    assert refs(store, "followup_images") == [("now.png", "The coast now")]
+    reply = delivery(store, "pictured", "mastodon", "followup")
+    assert reply.pictures and reply.pictures[0]["alt"] == "The coast now"
+
+
+def test_pictures_are_removed_and_moved_with_their_buttons(make_client, store: Store, settings, tmp_path: Path):
+    pictured(store, settings, tmp_path, "red", "green", "blue")
+    client = make_client()
+    versions = [p["versions"] for p in content(store, "pictured")["images"]]
+    moved = send(client, "pictured", "down:images.1")
+    form = form_of(moved.text, "pictured")
+    assert [form[f"images.{i}.alt"] for i in (1, 2, 3)] == ["Picture 2", "Picture 1", "Picture 3"]
+    moved = send(client, "pictured", "up:images.3", form)
+    form = form_of(moved.text, "pictured")
+    assert [form[f"images.{i}.alt"] for i in (1, 2, 3)] == ["Picture 2", "Picture 3", "Picture 1"]
+    removed = send(client, "pictured", "remove:images.2", form)
+    form = form_of(removed.text, "pictured")
+    assert "images.3.pic" not in form and [form["images.1.alt"], form["images.2.alt"]] == ["Picture 2", "Picture 1"]
+    assert refs(store) == [("c1.png", "Picture 1"), ("c2.png", "Picture 2"), ("c3.png", "Picture 3")]  # not saved
+    assert "Saved." in send(client, "pictured", "save", form).text
+    assert refs(store) == [("c2.png", "Picture 2"), ("c1.png", "Picture 1")]
+    assert [p["versions"] for p in content(store, "pictured")["images"]] == [versions[1], versions[0]]
+    assert [p["sha256"] for p in delivery(store, "pictured", "x").pictures or []] == \
+        [versions[1]["x"], versions[0]["x"]]
+    _, _, changed = changes(store, "pictured")[-1]
+    assert [p["ref"] for p in changed["images"][0]] == ["c1.png", "c2.png", "c3.png"]
+    assert [p["ref"] for p in changed["images"][1]] == ["c2.png", "c1.png"]
+
+
+def test_a_picture_is_replaced_and_its_alt_text_kept_as_edited(make_client, store: Store, settings,
+                                                               tmp_path: Path):
+    pictured(store, settings, tmp_path, "red", "green")
+    client = make_client()
+    old = content(store, "pictured")["images"][1]["versions"]
+    response = send(client, "pictured", "save", files={"images.2.file": ("yellow.png", png("yellow"))},
+                    **{"images.2.alt": "A yellow field"})
+    assert "Saved." in response.text
+    assert refs(store) == [("c1.png", "Picture 1"), ("yellow.png", "A yellow field")]
+    assert content(store, "pictured")["images"][1]["versions"] != old
+
+
+def test_the_link_card_picture_is_set_replaced_and_removed(make_client, store: Store, settings, tmp_path: Path):
+    pictured(store, settings, tmp_path, image="card.png")
+    client = make_client()
+    assert content(store, "pictured")["image"] == "card.png"
+    assert "Saved." in send(client, "pictured", "save", files={"image.file": ("new card.png", png("purple"))}).text
+    stored = content(store, "pictured")
+    assert stored["image"] == "new card.png" and stored["image_sha256"]
+    assert delivery(store, "pictured", "bluesky").attachments == {"thumb": stored["image_sha256"]}
+    removed = send(client, "pictured", "remove:image")
+    form = form_of(removed.text, "pictured")
+    assert "image.pic" not in form
+    assert "Saved." in send(client, "pictured", "save", form).text
+    stored = content(store, "pictured")
+    assert not stored.get("image") and not stored.get("image_sha256")
+    assert not delivery(store, "pictured", "bluesky").attachments
+
+
+def test_bad_pictures_are_refused_with_the_loaders_messages_and_the_form_kept(make_client, store: Store,
+                                                                              web_settings, tmp_path: Path):
+    settings = web_settings(media_max_bytes=2000)
+    pictured(store, settings, tmp_path, "red", "green", "blue", "white")
+    client = make_client(settings_=settings)
+    before = content(store, "pictured")
+    bad = send(client, "pictured", "save", files={"images.2.file": ("notes.png", b"just some text")},
+               headline="A new headline")
+    assert bad.status_code == 422, re.sub(r"\s+", " ", text_of(bad.text))[:3000]
+    assert "images[2]: image 'notes.png' is not a PNG, JPEG, GIF or WebP image" in text_of(bad.text)
+    form = form_of(bad.text, "pictured")
+    assert form["headline"] == "A new headline" and form["images.2.alt"] == "Picture 2"  # the form as it was
+    noise = io.BytesIO()
+    PILImage.frombytes("RGB", (64, 64), random.Random(7).randbytes(64 * 64 * 3)).save(noise, "PNG")
+    big = send(client, "pictured", "save", files={"images.1.file": ("noise.png", noise.getvalue())})
+    assert big.status_code == 422 and "images[1]: image 'noise.png' is larger than 2,000 bytes" in text_of(big.text)
+    fifth = send(client, "pictured", "save", files={"images.new.file": ("fifth.png", png("black"))},
+                 **{"images.new.alt": "One too many"})
+    assert fifth.status_code == 422 and "images has 5 pictures; a post shows at most 4" in text_of(fifth.text)
+    assert [k for k in form_of(fifth.text, "pictured") if k.endswith(".pic")] == [f"images.{i}.pic" for i in range(1, 5)]
+    frames = [PILImage.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    moving = io.BytesIO()
+    frames[0].save(moving, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    animated = send(client, "pictured", "save", files={"images.1.file": ("moving.gif", moving.getvalue())})
+    assert "images[1]: image 'moving.gif' is animated and not the post's only picture" in text_of(animated.text)
+    assert content(store, "pictured") == before  # nothing saved
+
+
+def test_an_upload_past_the_file_limit_is_refused_as_it_streams_in(make_client, store: Store, settings,
+                                                                   tmp_path: Path, monkeypatch):
+    from bot.web import app as web_app
+
+    pictured(store, settings, tmp_path, "red")
+    monkeypatch.setattr(web_app, "MAX_UPLOAD_FILE_BYTES", 50_000)
+    client = make_client()
+    response = send(client, "pictured", "save", files={"images.new.file": ("huge.png", b"\0" * 60_000)})
+    assert response.status_code == 413 and "'huge.png' is larger than" in text_of(response.text)
+    assert refs(store) == [("c1.png", "Picture 1")]
+
+
+def test_every_file_input_of_a_full_form_may_be_sent_empty(make_client, store: Store, settings, tmp_path: Path):
+    """A browser sends each file input, chosen or not: with 4 pictures in both fields that is 9 of them."""
+    pictured(store, settings, tmp_path, "red", "green", "blue", "white")
+    client = make_client()
+    page = client.get("/story/pictured").text
+    form = form_of(page, "pictured")
+    inputs = re.findall(r'type="file" name="([^"]+)"', page[page.index('id="edit"'):])
+    assert len(inputs) == 1 + 4 + 1  # the link card picture, each picture's Replace, the reveal's Add
+    empty = [*inputs, *(f"followup_images.{i}.file" for i in range(1, 5)), "images.new.file"]
+    boundary = "----formboundary7MA4YWxk"
+    parts = [f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}'
+             for name, value in {**form, "do": "save"}.items()]
+    parts += [f'Content-Disposition: form-data; name="{name}"; filename=""\r\n'  # as a browser sends it
+              "Content-Type: application/octet-stream\r\n\r\n" for name in empty]
+    body = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts) + f"--{boundary}--\r\n"
+    response = client.post("/story/pictured/edit", content=body.encode(),
+                           headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 200 and "Nothing changed" in response.text, text_of(response.text)[:500]
+
+
+def test_a_picture_the_dashboard_did_not_prepare_is_refused(make_client, store: Store, settings, tmp_path: Path):
+    from bot.web.editor import picture_token
+
+    pictured(store, settings, tmp_path, "red")
+    client = make_client()
+    form = form_of(client.get("/story/pictured").text, "pictured")
+    forged = picture_token(b"another key", "other.png", {"x": "0" * 64})
+    refused = send(client, "pictured", "save", form, **{"images.1.pic": forged})
+    assert refused.status_code == 422
+    assert "images[1] is not a picture this dashboard prepared" in text_of(refused.text)
+    refused = send(client, "pictured", "save", form, **{"image.pic": forged})
+    assert refused.status_code == 422 and "image is not a picture this dashboard prepared" in text_of(refused.text)
+    # a page opened before the dashboard restarted (another key) still names the story's own pictures
+    restarted = make_client()
+    form["csrf_token"] = csrf_of(restarted, "/story/pictured")
+    assert "Saved." in send(restarted, "pictured", "save", form, **{"images.1.alt": "Red"}).text
+    assert refs(store) == [("c1.png", "Red")]
+
+
+def test_a_kept_picture_must_have_a_version_for_every_platform_of_the_story(make_client, store: Store, settings,
+                                                                            tmp_path: Path):
+    pictured(store, settings, tmp_path, "red", extra="  platforms: [x]\n")
+    client = make_client()
+    refs_before = content(store, "pictured")["images"]
+    form = form_of(client.get("/story/pictured").text, "pictured")
+    refused = send(client, "pictured", "save", form, platforms="x, bluesky")  # the picture was kept for X only
+    assert refused.status_code == 422
+    assert "images[1] ('c1.png') was prepared without Bluesky" in text_of(refused.text)
+    replaced = send(client, "pictured", "save", form_of(refused.text, "pictured"),
+                    files={"images.1.file": ("c1.png", png("red"))})
+    assert "Saved." in replaced.text  # chosen again: prepared for both
+    assert set(content(store, "pictured")["images"][0]["versions"]) == {"x", "bluesky"} != \
+        set(refs_before[0]["versions"])
+
+
+def test_a_picture_upload_needs_the_csrf_token(make_client, store: Store, settings, tmp_path: Path):
+    pictured(store, settings, tmp_path)
+    client = make_client()
+    form = {k: v for k, v in form_of(client.get("/story/pictured").text, "pictured").items() if k != "csrf_token"}
+    response = send(client, "pictured", "save", form, files={"images.new.file": ("a.png", png())},
+                    **{"images.new.alt": "A"})
+    assert response.status_code == 403 and not content(store, "pictured").get("images")
+
+
+def test_the_preview_draws_the_story_card_once_per_headline(make_client, store: Store, web_settings,
+                                                            tmp_path: Path, monkeypatch):
+    from bot.sources import card
+    from bot.web import editor
+
+    settings = web_settings(story_card="true")
+    pictured(store, settings, tmp_path)
+    editor._card.cache_clear()
+    drawn = []
+    real = card.story_card
+    monkeypatch.setattr(card, "story_card", lambda story: drawn.append(story.headline) or real(story))
+    client = make_client(settings_=settings)
+    first = preview(client, "pictured", headline="A card drawn once")
+    again = preview(client, "pictured", headline="A card drawn once", summary="Only the summary changed")
+    assert drawn == ["A story with pictures", "A card drawn once"]  # the page's form, then the edit: once each
+    assert part(first, "x", "root")["pictures"] == part(again, "x", "root")["pictures"]
+    assert part(first, "x", "root")["pictures"][0]["alt"] == "A card drawn once"
+    preview(client, "pictured", headline="Another headline")
+    assert drawn[2:] == ["Another headline"]  # what the card shows changed: drawn again
+    same = send(client, "pictured", "save")
+    assert "Nothing changed" in same.text, changes(store, "pictured")[-1]  # the card the preview drew is load's
+    added = send(client, "pictured", "save", files={"images.new.file": ("own.png", png("teal"))},
+                 **{"images.new.alt": "A picture of its own"})
+    assert "Saved." in added.text and refs(store) == [("own.png", "A picture of its own")]  # in the card's place
+    removed = send(client, "pictured", "save", form_of(send(client, "pictured", "remove:images.1").text, "pictured"))
+    assert "Saved." in removed.text and refs(store) == [("(story card)", "A story with pictures")]  # the card again

@@ -38,7 +38,9 @@ def test_the_story_page_shows_every_picture_with_its_alt_text_and_size_per_platf
     assert page.status_code == 200
     text = page.text
     alt = html.escape("The bridge <in> scaffolding & cranes")
-    assert text.count(f'alt="{alt}"') == 4  # the root of each of the four platforms
+    posts, editor = text[:text.index('id="edit"')], text[text.index('id="edit"'):]
+    assert posts.count(f'alt="{alt}"') == 4  # the root of each of the four platforms
+    assert editor.count(f'alt="{alt}"') == 4  # and again in the editor's preview of them
     for platform in ("x", "bluesky"):
         sha = story.images[0].versions[platform]
         assert f'src="/media/{sha}"' in text

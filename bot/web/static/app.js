@@ -18,8 +18,10 @@ document.addEventListener("keydown", function (event) {
   var timer = null, sent = 0;
   function refresh() {
     var number = ++sent;
-    var body = new URLSearchParams(new FormData(form));
-    body.delete("do");
+    var body = new URLSearchParams();
+    new FormData(form).forEach(function (value, name) {
+      if (typeof value === "string" && name !== "do") body.append(name, value); // files go with Preview or Save
+    });
     if (state) state.textContent = "checking…";
     fetch(form.getAttribute("data-preview"), {
       method: "POST", body: body, credentials: "same-origin",
@@ -35,8 +37,17 @@ document.addEventListener("keydown", function (event) {
       if (number === sent && state) state.textContent = "no live preview (" + error.message + "): use Preview";
     });
   }
-  form.addEventListener("input", function () {
+  form.addEventListener("input", function (event) {
+    if (event.target.type === "file") return;
     clearTimeout(timer);
     timer = setTimeout(refresh, 300);
+  });
+  // A picture chosen is sent at once (as the Preview button sends it): the server checks and prepares it
+  // as `load` does, and the page comes back with the picture in the form and in the preview.
+  form.addEventListener("change", function (event) {
+    if (event.target.type !== "file" || !event.target.files.length) return;
+    var button = form.querySelector('button[name="do"][value="preview"]');
+    if (state) state.textContent = "sending the picture…";
+    if (form.requestSubmit) form.requestSubmit(button); else button.click();
   });
 })();
