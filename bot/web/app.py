@@ -48,6 +48,7 @@ from posts import limits
 from posts.clock import utcnow
 from posts.durations import human_duration
 from posts.errors import BotError, NotFound, StoryError
+from posts.limits import MAX_FIELD_CHARS
 from posts.story import PLATFORM_NAMES
 
 HERE = Path(__file__).parent
@@ -62,8 +63,13 @@ MAX_LOGIN_BYTES = 4 * 1024
 """Largest body of a login (a token and two hidden fields)."""
 MAX_FORM_BYTES = 16 * 1024
 """Largest body of any other form (retry, skip, logout)."""
-MAX_EDIT_BYTES = 1024 * 1024
-"""Largest body of a story edit or its preview (every field of a story at its longest, encoded)."""
+_WORST_ENCODING = 12
+"""Bytes one character may take in a form: four in UTF-8, each written ``%XX`` in a URL-encoded body."""
+MAX_EDIT_FIELD_BYTES = max(MAX_FIELD_CHARS.values()) * _WORST_ENCODING
+"""Largest single field of a story edit: the longest a story field may be (the body), at its worst encoding."""
+MAX_EDIT_BYTES = sum(MAX_FIELD_CHARS.values()) * _WORST_ENCODING + 64 * 1024
+"""Largest body of a story edit or its preview: every field of a story at its longest, at its worst
+encoding, and the form's own fields (security token, version, picture tokens)."""
 MAX_EDIT_FILES = 12
 """Most file parts one story edit sends: a browser sends every file input, chosen or not (the link card
 picture's, and each picture's Replace and the Add of both picture fields: 11 at most)."""
@@ -261,9 +267,10 @@ def _action(web: Web, handler: Callable[[Web, Request, FormData], Any]) -> Calla
         elif request.url.path.startswith("/story/") and request.url.path.endswith("/edit"):
             limits = {"limit": MAX_EDIT_BYTES + MAX_UPLOAD_BYTES, "what": "The story and its pictures",
                       "max_files": MAX_EDIT_FILES, "max_file_size": MAX_UPLOAD_FILE_BYTES,
-                      "max_fields": MAX_EDIT_FIELDS, "max_field_size": MAX_EDIT_BYTES}
+                      "max_fields": MAX_EDIT_FIELDS, "max_field_size": MAX_EDIT_FIELD_BYTES}
         elif request.url.path.startswith("/story/"):
-            limits = {"limit": MAX_EDIT_BYTES, "what": "The story", "max_fields": MAX_EDIT_FIELDS}
+            limits = {"limit": MAX_EDIT_BYTES, "what": "The story", "max_fields": MAX_EDIT_FIELDS,
+                      "max_field_size": MAX_EDIT_FIELD_BYTES}
         else:
             limits = {"limit": MAX_FORM_BYTES, "what": "The form"}
         security.before_body(request, limits["limit"], limits["what"])

@@ -687,3 +687,20 @@ def test_the_preview_draws_the_story_card_once_per_headline(make_client, store: 
     assert "Saved." in added.text and refs(store) == [("own.png", "A picture of its own")]  # in the card's place
     removed = send(client, "pictured", "save", form_of(send(client, "pictured", "remove:images.1").text, "pictured"))
     assert "Saved." in removed.text and refs(store) == [("(story card)", "A story with pictures")]  # the card again
+
+
+def test_a_story_at_its_longest_in_any_script_is_previewed_and_saved(client: TestClient, loaded: Store):
+    """Every field the loader takes at its longest must fit the form the editor posts, however it is encoded:
+    a body of 100,000 Cyrillic characters is 1.2 MB URL-encoded (each UTF-8 byte written %XX)."""
+    from posts.limits import MAX_FIELD_CHARS
+
+    body = ("Ж" * 99 + "\n") * (MAX_FIELD_CHARS["body"] // 100)
+    summary = "Щ" * MAX_FIELD_CHARS["summary"]
+    answer = preview(client, "first-story", body=body, summary=summary)
+    assert not answer.get("problems"), answer.get("problems")
+    response = edit(client, "first-story", body=body, summary=summary)
+    assert response.status_code == 200, response.text[:300]
+    assert "Saved." in response.text
+    assert content(loaded, "first-story")["summary"] == summary
+    too_long = edit(client, "first-story", summary=summary + "Щ")
+    assert too_long.status_code == 422 and "summary" in too_long.text  # the loader's limit, not the form's
