@@ -89,16 +89,26 @@ def _aware(when: dt.datetime) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def needs_reveal(store: Store, now: dt.datetime, lead: dt.timedelta) -> list[StoryDue]:
-    """The stories (drafts too) due from ``now`` to ``now + lead`` whose reveal (``one_year_later``) is
-    still empty, soonest first: without one a story gets no follow-up."""
+def in_reveal_lead(due: dt.datetime, now: dt.datetime, lead: dt.timedelta) -> bool:
+    """Whether a story due at ``due`` is within ``ONEYEARAGO_REVEAL_LEAD`` of ``now``: ``[now, now + lead)``,
+    the one window every list, mark and notice of a missing reveal uses."""
+    return now <= due < now + lead
+
+
+def needs_reveal(store: Store, now: dt.datetime, lead: dt.timedelta, *, start: dt.datetime | None = None,
+                 end: dt.datetime | None = None) -> list[StoryDue]:
+    """The stories (drafts too) due within ``lead`` of ``now`` (:func:`in_reveal_lead`; and within
+    ``[start, end)`` when given) whose reveal (``one_year_later``) is still empty, soonest first: without
+    one a story gets no follow-up. Chosen by the database: only those stories are read."""
+    content = StoryRow.content
+    reveal = func.trim(func.coalesce(content["one_year_later"].as_string(), ""))
+    low = max(now, start) if start is not None else now
+    high = min(now + lead, end) if end is not None else now + lead
     with store.session() as session:
-        rows = session.execute(select(StoryRow.id, StoryRow.content, StoryRow.root_due, StoryRow.draft)
-                               .where(StoryRow.root_due >= now, StoryRow.root_due <= now + lead)
+        rows = session.execute(select(StoryRow.id, content["headline"].as_string(), StoryRow.root_due, StoryRow.draft)
+                               .where(StoryRow.root_due >= low, StoryRow.root_due < high, reveal == "")
                                .order_by(StoryRow.root_due, StoryRow.id))
-        return [StoryDue(sid, _aware(due), str((content or {}).get("headline") or ""), bool(draft), True)
-                for sid, content, due, draft in rows
-                if not str((content or {}).get("one_year_later") or "").strip()]
+        return [StoryDue(sid, _aware(due), headline or "", bool(draft), True) for sid, headline, due, draft in rows]
 
 
 def drafts(store: Store, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
@@ -121,7 +131,7 @@ def drafts(store: Store, *, start: dt.datetime | None = None, end: dt.datetime |
         for sid, content, due in session.execute(stmt):
             due = _aware(due)
             missing = not str((content or {}).get("one_year_later") or "").strip()
-            soon = now is not None and lead is not None and now <= due <= now + lead
+            soon = now is not None and lead is not None and in_reveal_lead(due, now, lead)
             found.append(StoryDue(sid, due, str((content or {}).get("headline") or ""), True, missing and soon))
     return count, found
 

@@ -22,7 +22,6 @@ from bot.web.editor import (
     LISTED,
     form_values,
     history,
-    needing_reveal,
     picture_token,
     pictures_of,
     save,
@@ -73,8 +72,8 @@ def test_needing_reveal_and_drafts_on_the_calendar(store, settings):
     planner.load([story("soon", dt.date(2025, 3, 4), **untold), story("later", dt.date(2025, 4, 30), **untold),
                   story("told", dt.date(2025, 3, 4), one_year_later="Told")], now=NOW)
     planner.load([story("drafted", dt.date(2025, 3, 3), **untold)], now=NOW, draft=True)
-    assert [r.story_id for r in needing_reveal(store, settings, now=NOW)] == ["drafted", "soon"]
-    assert [r.draft for r in needing_reveal(store, settings, now=NOW)] == [True, False]
+    assert [r.id for r in ops.needs_reveal(store, NOW, settings.reveal_lead)] == ["drafted", "soon"]
+    assert [r.draft for r in ops.needs_reveal(store, NOW, settings.reveal_lead)] == [True, False]
     cal = calendar(store, settings, now=NOW, weeks=1)
     tuesday = next(d for d in cal.days if d.date == dt.date(2026, 3, 3))
     assert [d.story_id for d in tuesday.drafts] == ["drafted"] and tuesday.drafts[0].needs_reveal
@@ -157,3 +156,24 @@ def test_an_export_of_a_story_pictured_in_the_editor_loads_back_unchanged(store,
     again = load_stories([out], media=media_policy(settings))
     reload = Planner(store, settings).load(again, now=NOW + dt.timedelta(hours=1), force=True)
     assert reload.unchanged == 1 and reload.updated == []
+
+
+def test_every_view_of_a_missing_reveal_uses_one_window_from_now_up_to_the_lead(store, settings):
+    """status, notifications, the reveals page, the calendar, the story page and the drafts list all ask
+    :func:`ops.in_reveal_lead`: a story due at ``now`` is in it, one due exactly ``lead`` later is not."""
+    from bot.web.editor import editor_view
+
+    lead = settings.reveal_lead
+    at_lead = NOW + lead
+    untold = {"one_year_later": ""}
+    Planner(store, settings).load([
+        story("now", NOW.replace(year=NOW.year - 1), **untold),
+        story("edge", at_lead.replace(year=at_lead.year - 1), **untold)], now=NOW)
+    Planner(store, settings).load([story("draft-edge", at_lead.replace(year=at_lead.year - 1), **untold)], now=NOW,
+                                  draft=True)
+    assert [r.id for r in ops.needs_reveal(store, NOW, lead)] == ["now"]
+    assert [r.id for r in ops.status(store, NOW, reveal_lead=lead).needs_reveal] == ["now"]
+    assert editor_view(store, settings, "now", now=NOW).needs_reveal
+    assert not editor_view(store, settings, "edge", now=NOW).needs_reveal
+    assert [d.needs_reveal for d in ops.drafts(store, now=NOW, lead=lead)[1]] == [False]
+    assert ops.in_reveal_lead(NOW, NOW, lead) and not ops.in_reveal_lead(at_lead, NOW, lead)

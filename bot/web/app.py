@@ -362,7 +362,7 @@ def _story(web: Web, request: Request, status_code: int = 200, **context: Any) -
 
 
 def reveals_page(web: Web, request: Request) -> Response:
-    stories = editor.needing_reveal(web.store, web.settings, now=_now(web))
+    stories = ops.needs_reveal(web.store, _now(web), web.settings.reveal_lead)
     return page(web, request, "reveals.html", {"title": "Needs a reveal", "stories": stories,
                                                "lead": web.settings.reveal_lead})
 

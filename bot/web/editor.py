@@ -26,11 +26,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from bot.config import Settings
 from bot.images import media_policy, pictures_info, store_images
 from bot.models import StoryChangeRow, StoryRow
+from bot.ops import in_reveal_lead
 from bot.planner import LoadReport, Planner, render_options, story_platforms, timed_due, window_day
 from bot.sources.images import MediaLoader, MediaPolicy
 from bot.sources.stories import CARD_REF, check_pictures, validate_record, with_card
@@ -537,35 +538,6 @@ def _shown_picture(item: dict[str, Any]) -> str:
     return f"{item.get('ref', '')}{f' #{sha[:8]}' if sha else ''} (alt: {item.get('alt', '')})"
 
 
-# ---------------------------------------------------------------------------- reveals
-
-
-@dataclasses.dataclass
-class RevealView:
-    story_id: str
-    headline: str
-    root_due: dt.datetime
-    draft: bool
-
-
-def needing_reveal(store: Store, settings: Settings, *, now: dt.datetime, start: dt.datetime | None = None,
-                   end: dt.datetime | None = None) -> list[RevealView]:
-    """The stories due within ``settings.reveal_lead`` from ``now`` (and within ``[start, end)`` when
-    given) whose ``one_year_later`` is empty, soonest first (drafts too)."""
-    content = StoryRow.content
-    reveal = content["one_year_later"].as_string()
-    low = max(now, start) if start is not None else now
-    high = min(now + settings.reveal_lead, end) if end is not None else now + settings.reveal_lead
-    with store.session() as session:
-        found = session.execute(
-            select(StoryRow.id, content["headline"].as_string(), StoryRow.root_due, StoryRow.draft)
-            .where(StoryRow.root_due >= low, StoryRow.root_due < high,
-                   or_(reveal.is_(None), reveal == ""))
-            .order_by(StoryRow.root_due, StoryRow.id)).all()
-    return [RevealView(sid, headline or "", due if due.tzinfo else due.replace(tzinfo=dt.UTC), bool(draft))
-            for sid, headline, due, draft in found]
-
-
 # ---------------------------------------------------------------------------- the page
 
 
@@ -636,7 +608,7 @@ def editor_view(store: Store, settings: Settings, story_id: str, *, now: dt.date
                                  for name in EDITABLE],
                       pictures, image.ref if image else "", version or row.content_hash, bool(row.draft), edited,
                       checked, history(store, settings, story_id),
-                      not stored.one_year_later and now <= due < now + settings.reveal_lead,
+                      not stored.one_year_later and in_reveal_lead(due, now, settings.reveal_lead),
                       image.versions.get("image", "") if image else "",
                       picture_token(secret, image.ref, image.versions) if image else "",
                       PictureView("images", 1, CARD_REF, card.alt, _shown_version(card), True)

@@ -24,7 +24,6 @@ from bot.models import NEEDS_ATTENTION, POSTING, RETRYABLE, SKIPPABLE, DeliveryR
 from bot.models import DeliveryStatus as S
 from bot.quotas import DAY, DayCount, day_count, local_midnight
 from bot.store import Store
-from bot.web.editor import needing_reveal
 from posts.gcpause import gc_paused
 from posts.render import Part
 from posts.story import PLATFORM_NAMES, PLATFORMS, Story
@@ -277,7 +276,7 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
             p.entries = _threads([e if isinstance(e, _Item) else details[e[3]] for e in p.entries if  # type: ignore[assignment,index]
                                   isinstance(e, _Item) or e[3] in details])  # type: ignore[index]
     titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})  # type: ignore[index]
-    reveal = {r.story_id for r in needing_reveal(store, settings, now=now, start=begin, end=end)}
+    reveal = {r.id for r in ops.needs_reveal(store, now, settings.reveal_lead, start=begin, end=end)}
     for d in days:
         for p in d.platforms:
             p.entries = [_entry(items, titles, zone, now, settings) for items in p.entries]  # type: ignore[arg-type]
