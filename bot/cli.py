@@ -45,7 +45,14 @@ from bot.sources.export import FORMATS, ExportError
 from bot.sources.export import export as export_stories
 from bot.sources.stories import load_stories
 from bot.store import Store, explain_db_error, sqlite_path
-from bot.wiring import build_adapters, build_engine, live_adapter, missing_settings, open_store
+from bot.wiring import (
+    build_adapters,
+    build_engine,
+    live_adapter,
+    missing_settings,
+    open_store,
+    reading_adapters,
+)
 from posts import limits
 from posts import replies as reply_gates
 from posts.clock import utcnow
@@ -612,8 +619,9 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
             else:
                 err.print(line, markup=False)
     checker = LinkChecker(state.store, settings, clock=clock) if not dry_run else None
-    sweep = conversation.ConversationSweep(state.store, settings, engine.adapters, clock=clock) \
-        if not dry_run else None
+    sweep = conversation.ConversationSweep(state.store, settings,
+                                           reading_adapters(settings, engine.adapters, clock=clock),
+                                           clock=clock) if not dry_run else None
     if once or dry_run:
         report = engine.run_once(start, dry_run=dry_run)
         if checker is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from adapters.base import Adapter
@@ -137,6 +137,26 @@ def build_adapters(settings: Settings, *, clock: Callable[[], dt.datetime] = utc
         raise ConfigError("live mode needs credentials that are not set (" + "; ".join(problems) + "); see "
                           ".env.example for where to get each, or leave the platform out of ONEYEARAGO_PLATFORMS")
     return {p: live_adapter(settings, p, clock=clock) for p in settings.platforms}
+
+
+SHARED_BETWEEN_THREADS = frozenset({"bluesky"})
+"""Live platforms whose one adapter serves the posting and the reading threads alike: Bluesky's guards its
+session with a lock, and a second adapter would refresh the same session, whose refresh token is good once."""
+
+
+def reading_adapters(settings: Settings, posting: Mapping[str, Adapter], *,
+                     clock: Callable[[], dt.datetime] = utcnow) -> dict[str, Adapter]:
+    """The adapters the conversation sweep reads with, from a thread of its own while the engine posts.
+
+    praw says it is not thread-safe, and tweepy's and Mastodon.py's clients keep per-client state (a
+    session, the rate-limit figures last seen): live X, Reddit and Mastodon get an adapter of their own for
+    reading. Bluesky's is shared (:data:`SHARED_BETWEEN_THREADS`); the sandbox's are shared (they only
+    append to the transcript, under its lock).
+    """
+    if settings.mode != "live":
+        return dict(posting)
+    return {p: a if p in SHARED_BETWEEN_THREADS else live_adapter(settings, p, clock=clock)
+            for p, a in posting.items()}
 
 
 def build_engine(settings: Settings, store: Store, *, clock: Callable[[], dt.datetime] = utcnow,

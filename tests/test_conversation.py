@@ -334,3 +334,29 @@ def test_metrics_count_the_new_replies_per_platform(store, settings, many):
     mark_seen(store, [("s01", "bluesky", 1)], NOW)
     body = exposition(registry(store, settings, lambda: NOW))[0].decode()
     assert 'oneyearago_conversation_new_replies{platform="bluesky"} 1.0' in body
+
+
+def test_the_sweep_reads_with_adapters_of_its_own_where_a_client_must_not_serve_two_threads(tmp_path):
+    """The sweep runs in its own thread beside the posting one: praw is not thread-safe and the X and Mastodon
+    clients keep per-client state, so live X, Reddit and Mastodon get a reading adapter of their own;
+    Bluesky's adapter (its session under a lock, its refresh token good once) is shared, as the sandbox's are."""
+    from bot.config import load_settings
+    from bot.wiring import SHARED_BETWEEN_THREADS, build_adapters, reading_adapters
+    from posts.story import PLATFORMS
+
+    values = {"mode": "live", "database_url": f"sqlite:///{tmp_path / 'q.db'}",
+              "x_consumer_key": "k", "x_consumer_secret": "s", "x_access_token": "t", "x_access_token_secret": "u",
+              "reddit_client_id": "i", "reddit_client_secret": "s", "reddit_username": "u", "reddit_password": "p",
+              "reddit_subreddit": "test", "bluesky_handle": "bot.test", "bluesky_app_password": "a-b-c-d",
+              "bluesky_session_file": str(tmp_path / "session.json"),
+              "mastodon_api_base_url": "http://127.0.0.1:9", "mastodon_access_token": "t"}
+    live = load_settings(values, environ={}, env_file=None)
+    posting = build_adapters(live)
+    reading = reading_adapters(live, posting)
+    assert set(reading) == set(posting) == set(PLATFORMS)
+    for platform, adapter in reading.items():
+        assert (adapter is posting[platform]) == (platform in SHARED_BETWEEN_THREADS), platform
+        assert type(adapter) is type(posting[platform])
+    sandbox = load_settings({"database_url": values["database_url"]}, environ={}, env_file=None)
+    posting = build_adapters(sandbox)
+    assert all(a is posting[p] for p, a in reading_adapters(sandbox, posting).items())
