@@ -56,7 +56,7 @@ types: install-test
 # The README's screenshots of the dashboard (docs/screenshots/), taken by the browser tests; a plain
 # test run leaves them alone and saves its pictures in .cache/artifacts/screenshots/.
 screenshots: install-test
-	ONEYEARAGO_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider -m browser tests/web/test_browser.py
+	ONEYEARAGO_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider -m browser tests/web/test_browser.py tests/web/test_browser_editor.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache oneyearago-demo
