@@ -137,6 +137,13 @@ def test_an_unknown_zone_name_is_read_as_utc_with_a_note():
     when, warning = entry_date("Sun, 12 Jan 2025 14:30:00 XYZT", None)
     assert when == dt.datetime(2025, 1, 12, 14, 30, tzinfo=UTC)
     assert "'XYZT'" in warning and "UTC" in warning
+    # feedparser drops a PM (reading it as the zone): its reading gives no offset here
+    import feedparser
+
+    parsed = feedparser.parse(rss(item(date="Sun, 12 Jan 2025 2:30 PM XYZT"))).entries[0]
+    when, warning = entry_date(parsed.published, parsed.published_parsed)
+    assert when == dt.datetime(2025, 1, 12, 14, 30, tzinfo=UTC) and when.utcoffset() == dt.timedelta(0)
+    assert "'XYZT'" in warning
 
 
 def test_an_entry_without_any_date_is_a_problem_naming_feed_and_entry(tmp_path):

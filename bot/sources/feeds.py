@@ -466,7 +466,7 @@ def entry_date(raw_text: str, parsed: Any) -> tuple[dt.date | dt.datetime | None
     if text and not day_only:
         when, known, warning = _rfc822(text)
         if when is not None:
-            if not known:
+            if not known and not _MERIDIEM_RE.search(text):  # feedparser drops a PM (and reads it as the zone)
                 when, warning = _zone_from_feedparser(when, parsed, warning)
             return when, warning
     if parsed is not None:
