@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from bot.sources.feeds import (
     capture,
     entry_date,
     entry_digest,
+    entry_key,
     fetch,
     html_to_text,
     read_entries,
@@ -93,6 +95,26 @@ def drafts_in(store: Store) -> dict[str, dict[str, Any]]:
                                                     tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))),
     ("2025-01-12T14:30:00+01:00", dt.datetime(2025, 1, 12, 14, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))),
     ("2025-01-12T14:30:00Z", dt.datetime(2025, 1, 12, 14, 30, tzinfo=UTC)),
+    # a colon in an RFC 822 offset (feeds write it; email.utils does not read it)
+    ("Sun, 12 Jan 2025 14:30:00 +05:30", dt.datetime(2025, 1, 12, 14, 30,
+                                                     tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))),
+    ("Sun, 12 Jan 2025 14:30:00 -03:30 (NST)",
+     dt.datetime(2025, 1, 12, 14, 30, tzinfo=dt.timezone(-dt.timedelta(hours=3, minutes=30)))),
+    # a 12-hour clock (neither email.utils nor feedparser reads PM)
+    ("Sunday, January 12, 2025 2:30 PM EST", dt.datetime(2025, 1, 12, 14, 30,
+                                                         tzinfo=dt.timezone(dt.timedelta(hours=-5)))),
+    ("Sun, 12 Jan 2025 12:05 a.m. GMT", dt.datetime(2025, 1, 12, 0, 5, tzinfo=UTC)),
+    ("Sun, 12 Jan 2025 12:05 PM GMT", dt.datetime(2025, 1, 12, 12, 5, tzinfo=UTC)),
+    # a zone name only feedparser knows: its UTC reading gives the offset
+    ("Sun, 12 Jan 2025 14:30:00 ET",
+     dt.datetime(2025, 1, 12, 14, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))),
+    # a four-digit year is that year, not a two-digit one (0001 is not 2001; validation refuses it later)
+    ("Fri, 12 Jan 0001 00:30:00 +0100",
+     dt.datetime(1, 1, 12, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))),
+    # compact ISO 8601 keeps its time
+    ("20250112T143000Z", dt.datetime(2025, 1, 12, 14, 30, tzinfo=UTC)),
+    ("20250112T143000+0530",
+     dt.datetime(2025, 1, 12, 14, 30, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))),
     # no zone: read as UTC, as feedparser does (RFC 822 and RFC 3339 both require one)
     ("2025-01-12T14:30:00", dt.datetime(2025, 1, 12, 14, 30, tzinfo=UTC)),
     # a date alone is a date-only story (spread over the posting window of its anniversary)
@@ -115,6 +137,13 @@ def test_an_unknown_zone_name_is_read_as_utc_with_a_note():
     when, warning = entry_date("Sun, 12 Jan 2025 14:30:00 XYZT", None)
     assert when == dt.datetime(2025, 1, 12, 14, 30, tzinfo=UTC)
     assert "'XYZT'" in warning and "UTC" in warning
+    # feedparser drops a PM (reading it as the zone): its reading gives no offset here
+    import feedparser
+
+    parsed = feedparser.parse(rss(item(date="Sun, 12 Jan 2025 2:30 PM XYZT"))).entries[0]
+    when, warning = entry_date(parsed.published, parsed.published_parsed)
+    assert when == dt.datetime(2025, 1, 12, 14, 30, tzinfo=UTC) and when.utcoffset() == dt.timedelta(0)
+    assert "'XYZT'" in warning
 
 
 def test_an_entry_without_any_date_is_a_problem_naming_feed_and_entry(tmp_path):
@@ -127,6 +156,19 @@ def test_an_entry_without_any_date_is_a_problem_naming_feed_and_entry(tmp_path):
     assert [(p.file, p.line) for p in problems] == [("feed.xml", 5), ("feed.xml", 6)]
     assert "entry 2 ('Undated'): has no date" in str(problems[0])
     assert "entry 3 ('Garbled'): has no date" in str(problems[1]) and "'yesterday-ish' cannot be read" in str(problems[1])
+
+
+def test_an_unreadable_published_falls_back_to_updated():
+    text = atom("<entry><id>urn:x:1</id><title>T</title><link href='https://e.example.com/1'/>"
+                "<published>sometime last week</published><updated>2025-01-12T10:00:00Z</updated></entry>",
+                "<entry><id>urn:x:2</id><title>U</title><link href='https://e.example.com/2'/>"
+                "<published>sometime last week</published><updated>whenever</updated></entry>")
+    problems: list[Problem] = []
+    _title, _count, entries = read_entries(text.encode(), "atom.xml", problems, [])
+    assert [e.raw["date"] for e in entries] == ["2025-01-12T10:00:00+00:00"]
+    (problem,) = problems
+    assert "entry 2 ('U'): has no date" in str(problem)
+    assert "'sometime last week' cannot be read" in str(problem)
 
 
 def test_an_atom_entry_falls_back_to_updated():
@@ -218,8 +260,9 @@ def test_a_second_run_skips_what_was_captured_even_when_the_publisher_edited_it(
     assert len(capture([first], planner, now=NOW).captured) == 2
     again = capture([first], planner, now=NOW)
     assert again.captured == [] and len(again.skipped) == 2 and again.skipped[0].reason.startswith("same id as story")
-    # the headline edited (a new slug in the id) and the link moved: the entry id still finds it
-    edited = write(tmp_path, "edited.xml", rss(
+    # the same feed later: the headline edited (a new slug in the id) and the link moved: the entry id
+    # (a guid that is not a URI, so namespaced by this feed) still finds it
+    edited = write(tmp_path, "feed.xml", rss(
         item(title="Edited headline", link="https://news.example.com/moved", guid="g1"),
         item(title="Two, and a new guid", link="https://news.example.com/2", guid="g2-new")))
     report = capture([edited], planner, now=NOW)
@@ -240,6 +283,80 @@ def test_the_same_entry_in_two_feeds_is_captured_once(tmp_path, planner, store):
     two = write(tmp_path, "two.xml", rss(item(guid="shared")))
     report = capture([one, two], planner, now=NOW)
     assert len(report.captured) == 1 and report.skipped[0].feed == two
+
+
+def test_the_same_plain_guid_in_two_feeds_is_two_entries(tmp_path, planner, store):
+    # RSS guids that are not permalinks are often "1", "2": unique in their feed only
+    one = write(tmp_path, "one.xml", rss(item(title="Town hall", link="https://a.example.com/1", guid="1")))
+    two = write(tmp_path, "two.xml", rss(item(title="Floods", link="https://b.example.org/1", guid="1")))
+    report = capture([one, two], planner, now=NOW)
+    assert report.skipped == [] and len(report.captured) == 2
+    again = capture([one, two], planner, now=NOW)
+    assert again.captured == [] and [s.reason[:12] for s in again.skipped] == ["same id as s"] * 2
+    # a guid that is a URI names one entry wherever it appears
+    three = write(tmp_path, "3.xml", rss(item(title="Same", link="https://a.example.com/3", guid="tag:a,1:3")))
+    four = write(tmp_path, "4.xml", rss(item(title="Same", link="https://b.example.org/3", guid="tag:a,1:3")))
+    report = capture([three, four], planner, now=NOW)
+    assert len(report.captured) == 1 and report.skipped[0].reason.startswith("twice in this run")
+
+
+def test_a_plain_guid_is_namespaced_by_the_feed_without_its_credentials():
+    plain = {entry_key("1", "", "", f"https://{who}a.example.com/feed?token={token}")
+             for who in ("", "user:pw@") for token in ("abc", "rotated")}
+    assert plain == {"https://a.example.com/feed 1"}
+    assert entry_key("1", "", "", "https://b.example.org/feed") == "https://b.example.org/feed 1"
+    assert entry_key("urn:uuid:1", "", "", "https://a.example.com/feed") == "urn:uuid:1"
+    assert entry_key("", "https://a.example.com/1", "", "feed.xml") == "https://a.example.com/1"
+    assert entry_key("", "", "Title", "feed.xml") == f"{Path('feed.xml').absolute()} Title"
+
+
+def test_a_story_captured_before_guids_were_namespaced_is_still_found_by_its_link(tmp_path, planner, store):
+    old_id = f"2026-01-12-a-story-{entry_digest('1')}"  # the id the bare guid '1' was given
+    planner.load([story(old_id, url="https://news.example.com/a")], now=NOW, draft=True)
+    feed = write(tmp_path, "feed.xml", rss(item(guid="1")))
+    report = capture([feed], planner, now=NOW)
+    assert report.captured == [] and report.skipped[0].reason == f"same link as story {old_id}"
+
+
+def test_a_feed_url_with_credentials_is_never_stored_or_shown_with_them(planner, store):
+    secret_url = "https://reader:s3cret@a.example.com/feed.xml?token=abc123"
+    feeds_by_url = {secret_url: rss(item(title="Good", link="https://a.example.com/1", guid="1"),
+                                    item(title=None, link="https://a.example.com/2"),
+                                    item(title="Zone", link="https://a.example.com/3",
+                                         date="Mon, 12 Jan 2026 14:30:00 XYZT")).encode(),
+                    "https://u:pw2@b.example.org/feed?key=zzz999":
+                        rss(item(link="https://a.example.com/1")).encode()}
+
+    def fetch_known(url: str) -> bytes:
+        if url not in feeds_by_url:
+            raise FeedError(url, "answered HTTP 404")
+        return feeds_by_url[url]
+
+    gone = "https://u:pw3@c.example.net/gone?token=qqq777"
+    report = capture([secret_url, "https://u:pw2@b.example.org/feed?key=zzz999", gone], planner, now=NOW,
+                     fetch=fetch_known)
+    assert len(report.captured) == 2 and len(report.skipped) == 1 and len(report.problems) == 1
+    assert report.feeds[0] == "https://a.example.com/feed.xml?********"
+    with store.session() as session:
+        origins = [row.origin for row in session.scalars(select(StoryRow))]
+        origins += [row.origin for row in session.scalars(select(StoryChangeRow))]
+    assert origins and all(o.startswith("https://a.example.com/feed.xml?********:") for o in origins)
+    shown = json.dumps(report.to_dict()) + " ".join(origins)
+    assert "a.example.com/feed.xml" in shown and "c.example.net/gone" in shown
+    for secret in ("reader", "s3cret", "abc123", "pw2", "zzz999", "pw3", "qqq777"):
+        assert secret not in shown
+
+
+def test_a_feed_url_with_credentials_is_fetched_with_them_and_named_without(feeds, planner):
+    feeds.pages["/feed.xml?token=abc123"] = (200, {}, rss(item()).encode())
+    report = capture([f"http://reader:s3cret@127.0.0.1:{feeds.port}/feed.xml?token=abc123",
+                      f"http://reader:s3cret@127.0.0.1:{feeds.port}/gone.xml?token=abc123"], planner, now=NOW)
+    assert len(report.captured) == 1 and feeds.paths == ["/feed.xml?token=abc123", "/gone.xml?token=abc123"]
+    (failure,) = report.unreadable
+    assert str(failure) == f"{feeds.base}/gone.xml?********: answered HTTP 404 (check the address)"
+    with pytest.raises(FeedError) as raised:
+        fetch(f"http://reader:s3cret@127.0.0.1:{feeds.port}/gone.xml?token=abc123")
+    assert "s3cret" not in str(raised.value) and "abc123" not in str(raised.value)
 
 
 # ---------------------------------------------------------------------------- broken entries
@@ -286,6 +403,21 @@ def test_a_feed_whose_bytes_name_a_file_is_not_read_as_that_file(tmp_path, plann
     trick = write(tmp_path, "trick.xml", real)  # its whole text is the path of a real feed
     report = capture([trick], planner, now=NOW)
     assert report.captured == [] and "is not an RSS or Atom feed" in str(report.unreadable[0])
+
+
+def test_since_reads_a_date_only_entry_in_the_bot_time_zone(tmp_path, make_settings):
+    settings = make_settings(timezone="Pacific/Auckland")
+    store = Store(settings.database_url)
+    try:
+        feed = write(tmp_path, "feed.xml", rss(
+            item(title="Day before", link="https://news.example.com/11", date="11 Jan 2025"),
+            item(title="That day", link="https://news.example.com/12", date="12 Jan 2025")))
+        # midnight of 12 January in Auckland is 11:00 UTC on the 11th: the 11th is older in the bot's zone
+        since = dt.datetime(2025, 1, 12, tzinfo=ZoneInfo("Pacific/Auckland")).astimezone(UTC)
+        report = capture([feed], Planner(store, settings), now=NOW, since=since, dry_run=True)
+        assert report.older == 1 and [c.split("-", 3)[3][:8] for c in report.captured] == ["that-day"]
+    finally:
+        store.dispose()
 
 
 def test_since_leaves_out_older_entries(tmp_path, planner, store):
@@ -336,7 +468,10 @@ def test_a_feed_served_over_http_is_captured(feeds, planner, store):
     # entry is refused (a real site's feed resolves to its domain)
     (problem,) = report.problems
     assert f"entry 2 ('Relative'): url '{feeds.base}/stories/2' has an IP address as its host" in str(problem)
-    assert capture([f"{feeds.base}/feed.xml"], planner, now=NOW).skipped[0].reason == f"same id as story {sid}"
+    assert capture([f"{feeds.base}/old"], planner, now=NOW).skipped[0].reason == f"same id as story {sid}"
+    # named by another address, the feed's guids ('w1' is not a URI) are another feed's: its link finds it
+    again = capture([f"{feeds.base}/feed.xml"], planner, now=NOW)
+    assert again.skipped[0].reason == f"same link as story {sid}"
 
 
 def test_a_feed_url_that_fails_is_unreadable_and_others_are_still_captured(feeds, planner):
@@ -356,6 +491,49 @@ def test_a_feed_fetch_is_capped_in_size_and_time(feeds):
         fetch(f"{feeds.base}/loop")
     with pytest.raises(FeedError, match="no such file"):
         fetch("/nonexistent/feed.xml")
+
+
+def test_an_invalid_feed_url_is_unreadable_and_the_other_feeds_are_captured(tmp_path, feeds, planner):
+    for bad in ("http://[::1", "http://\x00x/"):
+        with pytest.raises(FeedError, match="the feed's address is not a valid URL"):
+            fetch(bad)
+    feeds.pages["/moved"] = (301, {"Location": "http://[::1"}, b"")
+    good = write(tmp_path, "feed.xml", rss(item()))
+    report = capture(["http://[::1", f"{feeds.base}/moved", good], planner, now=NOW)
+    assert len(report.captured) == 1
+    assert [e.feed for e in report.unreadable] == ["http://[::1", f"{feeds.base}/moved"]
+    assert "cannot be fetched: RemoteProtocolError" in str(report.unreadable[1])  # httpx checks a Location
+
+
+class DripServer(LocalSite):
+    """Answers a byte of its headers at a time (``/drip``), after a slow redirect (``/slow``)."""
+
+    def route(self, h: http.server.BaseHTTPRequestHandler, *, head: bool) -> None:
+        if h.path == "/slow":
+            self.stop.wait(0.6)
+            self.send(h, 302, b"", {"Location": "/drip"})
+            return
+        h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for byte in b"X-Pad: " + b"a" * 80 + b"\r\nContent-Length: 2\r\n\r\nok":  # 8 s in all
+            if self.stop.wait(0.1):
+                return
+            h.wfile.write(bytes([byte]))
+            h.wfile.flush()
+
+
+def test_a_feed_that_drips_its_headers_is_cut_off_at_the_deadline_redirects_included():
+    import time
+
+    server = DripServer().start()
+    try:
+        for path in ("/drip", "/slow"):
+            began = time.monotonic()
+            with pytest.raises(FeedError, match="took longer than 1.5 s to fetch"):
+                fetch(server.url(path), timeout=1.5)
+            assert time.monotonic() - began < 3.0, path
+        assert server.paths == ["/drip", "/slow", "/drip"]
+    finally:
+        server.close()
 
 
 # ---------------------------------------------------------------------------- the command line

@@ -17,15 +17,20 @@ error: the exit status is then 1, while the other feeds are still captured.
 
 **Already captured entries are skipped**: an entry whose link is the url of a story in the queue (from
 any source), or whose id (the entry's ``id``/``guid``, else its link) was captured before, or which
-appears twice in one run. The story id is derived from the entry's day, title and id
+appears twice in one run. An id that is not an absolute URI or URN (RSS guids are often ``1``, ``2``)
+is unique only within its feed, so it is namespaced by the feed's address (without credentials or
+query) or absolute path: :func:`entry_key`. The story id is derived from the entry's day, title and id
 (``2025-01-12-council-votes-budget-3f2a9c1d``, the last 8 characters standing for the entry id), so the
 entry id is looked up as the end of the story ids and the link as the stories' url: two queries per
 run, each one pass over the stories in the database (nothing is read into Python but the matches).
 A headline edited by the publisher (a new slug) or a changed link is still found by the other.
 
-A URL is fetched here, never by feedparser: with a deadline and a size cap, redirects followed a few
-times. The feed is the operator's own choice on the command line, so any address is fetched (an
-intranet feed, or 127.0.0.1 in the tests), unlike the image URLs that story files name.
+A URL is fetched here, never by feedparser: with one deadline for the whole fetch (every connect, read
+and write waits at most until it, redirects included, so a server dripping bytes cannot hold ``capture``)
+and a size cap, redirects followed a few times. A feed URL's user, password and query (often a token)
+are used to fetch it and nowhere else: the feed is named by :func:`feed_name` in stories' origin,
+reports and messages. The feed is the operator's own choice on the command line, so any address is
+fetched (an intranet feed, or 127.0.0.1 in the tests), unlike the image URLs that story files name.
 """
 
 from __future__ import annotations
@@ -37,13 +42,17 @@ import hashlib
 import html
 import io
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
 
+import httpcore
+import httpx
 from sqlalchemy import func, select
 
 from bot.models import StoryRow
@@ -53,6 +62,7 @@ from bot.sources.stories import validate_record
 from bot.store import Store
 from posts.errors import BotError, Problem, StoryError
 from posts.limits import CONTROL_RE, MAX_FIELD_CHARS
+from posts.masking import MASK, mask_url
 from posts.story import Story
 
 MAX_FEED_BYTES = 20_000_000
@@ -65,6 +75,12 @@ _SLUG_RE = re.compile(r"[^a-z0-9]+")
 _ENTRY_TAG_RE = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?=[\s/>])", re.IGNORECASE)
 _ISO_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CLOCK_RE = re.compile(r"\d{1,2}:\d{2}")
+_COMPACT_DAY_RE = re.compile(r"\d{8}")
+_ISO_TIME_RE = re.compile(r"\d{4}-?\d{2}-?\d{2}[T ]\d{2}")
+_MERIDIEM_RE = re.compile(r"\b(?P<hour>\d{1,2}):\d{2}(?::\d{2})?\s*(?P<ampm>[AaPp]\.?[Mm]\.?)(?![\w.])")
+_COLON_OFFSET_RE = re.compile(r"(?<=\s)([+-]\d{2}):(\d{2})(?=\s*(?:\(.*\))?$)")
+_YEAR_RE = re.compile(r"(?<![\d:+-])\d{4}(?![\d:])")
+_GLOBAL_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+\Z")
 _WORD_RE = re.compile(r"[^\W_]+(?:[_'’-][^\W_]+)*")
 
 ZONE_NAMES: dict[str, int] = {
@@ -152,6 +168,38 @@ class _Entry:
     when: dt.date | dt.datetime | None
 
 
+# ---------------------------------------------------------------------------- naming
+
+
+def feed_name(source: str) -> str:
+    """How a feed is named wherever it is shown or stored (stories' origin, reports, messages): a URL
+    without its user and password, its query (often a token) masked and its fragment dropped. A path
+    is itself."""
+    if not is_url(source):
+        return source
+    scheme, _, rest = source.partition("://")
+    end = min([i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0] or [len(rest)])
+    host, tail = rest[:end].rpartition("@")[2], rest[end:]
+    path, _, query = tail.partition("#")[0].partition("?")
+    return f"{scheme.lower()}://{host.lower()}{path}" + (f"?{MASK}" if query else "")
+
+
+def _namespace(source: str) -> str:
+    """What an entry id that is not a URI is unique within: the feed, by its address without
+    credentials or query (a rotated token is the same feed), or its absolute path."""
+    if is_url(source):
+        return feed_name(source).partition("?")[0]
+    return str(Path(source).absolute())
+
+
+def entry_key(entry_id: str, link: str, headline: str, source: str) -> str:
+    """What says an entry was captured before: its id, else its link, else its title. An id that is an
+    absolute URI or URN (``tag:``, ``urn:``, ``https://``) is unique across feeds; any other (RSS guids
+    such as ``1``, ``2``) only within its feed, so it is prefixed with the feed's :func:`_namespace`."""
+    key = entry_id or link or headline
+    return key if _GLOBAL_ID_RE.match(key) else f"{_namespace(source)} {key}"
+
+
 # ---------------------------------------------------------------------------- reading
 
 
@@ -179,27 +227,29 @@ def fetch(source: str, *, timeout: float = FEED_TIMEOUT, max_bytes: int = MAX_FE
 def _fetch_url(url: str, timeout: float, max_bytes: int) -> bytes:
     import httpx
 
+    name = feed_name(url)
     deadline = time.monotonic() + timeout
     current = url
-    late = FeedError(url, f"took longer than {timeout:g} s to fetch", "try again later, or check the address")
-    too_big = FeedError(url, f"sends more than {max_bytes:,} bytes", "is it really a feed?")
-    for _hop in range(MAX_REDIRECTS + 1):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise late
-        try:
-            with httpx.Client(trust_env=False, follow_redirects=False, timeout=httpx.Timeout(left)) as client:
-                headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
-                           "User-Agent": "oneyearago (feed capture)"}
+    late = FeedError(name, f"took longer than {timeout:g} s to fetch",
+                     "try again later, or check the address")
+    too_big = FeedError(name, f"sends more than {max_bytes:,} bytes", "is it really a feed?")
+    headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
+               "User-Agent": "oneyearago (feed capture)"}
+    try:
+        with httpx.Client(transport=_DeadlineTransport(deadline), trust_env=False, follow_redirects=False,
+                          timeout=httpx.Timeout(timeout)) as client:
+            for _hop in range(MAX_REDIRECTS + 1):
+                if time.monotonic() >= deadline:
+                    raise late
                 with client.stream("GET", current, headers=headers) as answer:
                     if answer.status_code in (301, 302, 303, 307, 308) and answer.headers.get("location"):
                         current = urljoin(current, answer.headers["location"])
                         if urlsplit(current).scheme not in ("http", "https"):
-                            raise FeedError(url, f"redirects to a {urlsplit(current).scheme or 'relative'}: "
+                            raise FeedError(name, f"redirects to a {urlsplit(current).scheme or 'relative'}: "
                                             "address; only http and https are fetched", "give the feed's final address")
                         continue
                     if answer.status_code != 200:
-                        raise FeedError(url, f"answered HTTP {answer.status_code}", "check the address")
+                        raise FeedError(name, f"answered HTTP {answer.status_code}", "check the address")
                     declared = answer.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > max_bytes:
                         raise too_big
@@ -208,15 +258,91 @@ def _fetch_url(url: str, timeout: float, max_bytes: int) -> bytes:
                         total += len(chunk)
                         if total > max_bytes:
                             raise too_big
-                        if time.monotonic() > deadline:
-                            raise late
                         chunks.append(chunk)
                     return b"".join(chunks)
-        except httpx.TimeoutException:
-            raise late from None
-        except httpx.HTTPError as exc:
-            raise FeedError(url, f"cannot be fetched: {type(exc).__name__}", "check the address") from None
-    raise FeedError(url, f"redirects more than {MAX_REDIRECTS} times", "give the feed's final address")
+    except (httpx.TimeoutException, _PastDeadline):
+        raise late from None
+    except httpx.HTTPError as exc:
+        raise FeedError(name, f"cannot be fetched: {type(exc).__name__}", "check the address") from None
+    except (httpx.InvalidURL, ValueError) as exc:  # "http://[::1", a control character, a bad port
+        raise FeedError(name, f"the feed's address is not a valid URL ({mask_url(str(exc))[:120]})",
+                        "check the address") from None
+    raise FeedError(name, f"redirects more than {MAX_REDIRECTS} times", "give the feed's final address")
+
+
+class _PastDeadline(Exception):
+    """A feed fetch ran out of its overall time (raised through httpx, which passes it on untouched)."""
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits at most until the fetch's deadline: httpx's own
+    timeouts are per operation, so a server dripping a byte at a time would otherwise never time out."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float):
+        self.inner = inner
+        self.deadline = deadline
+
+    def _left(self, timeout: float | None) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _PastDeadline
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, self._left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, self._left(timeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        inner = self.inner.start_tls(ssl_context, server_hostname, self._left(timeout))
+        return _DeadlineStream(inner, self.deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Opens :class:`_DeadlineStream` connections (connecting within the deadline too)."""
+
+    def __init__(self, deadline: float):
+        self.inner = httpcore.SyncBackend()
+        self.deadline = deadline
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _PastDeadline
+        stream = self.inner.connect_tcp(host, port, left if timeout is None else min(timeout, left),
+                                        local_address, socket_options)
+        return _DeadlineStream(stream, self.deadline)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _PastDeadline
+        stream = self.inner.connect_unix_socket(path, left if timeout is None else min(timeout, left),
+                                                socket_options)
+        return _DeadlineStream(stream, self.deadline)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(min(seconds, max(0.0, self.deadline - time.monotonic())))
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport over :class:`_DeadlineBackend` (httpx has no public way to pass a backend)."""
+
+    def __init__(self, deadline: float):
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
+                                             network_backend=_DeadlineBackend(deadline))
 
 
 # ---------------------------------------------------------------------------- text
@@ -318,26 +444,30 @@ def entry_date(raw_text: str, parsed: Any) -> tuple[dt.date | dt.datetime | None
     it (``parsed``, a ``time.struct_time``), with a warning ('' if none).
 
     The zone the publisher wrote is kept: ``Sun, 12 Jan 2025 14:30:00 EST`` is 14:30 at -05:00, not
-    19:30 UTC. A date without a time (``2025-01-12``, ``12 Jan 2025``) is a date-only story. A time
-    without a zone is read as UTC (as feedparser reads it: RFC 822 and RFC 3339 both require one).
+    19:30 UTC (``+05:30`` and ``+0530`` alike; ``2:30 PM`` is 14:30). A date without a time
+    (``2025-01-12``, ``12 Jan 2025``) is a date-only story. A time without a zone is read as UTC (as
+    feedparser reads it: RFC 822 and RFC 3339 both require one). A zone name the bot does not know is
+    taken from feedparser's reading when feedparser knew it, else read as UTC with a warning.
     """
     text = " ".join((raw_text or "").split())
-    day_only = bool(text) and not _CLOCK_RE.search(text)
-    if text and _ISO_DAY_RE.fullmatch(text):
+    if text and (_ISO_DAY_RE.fullmatch(text) or _COMPACT_DAY_RE.fullmatch(text)):
         try:
             return dt.date.fromisoformat(text), ""
         except ValueError:
             return None, ""
-    if text and text[:1].isdigit() and "-" in text[:8]:  # ISO 8601 / RFC 3339
+    if text and _ISO_TIME_RE.match(text):  # ISO 8601 / RFC 3339, extended or compact
         try:
             when = dt.datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
             when = None
         if when is not None:
             return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)), ""
+    day_only = bool(text) and not _CLOCK_RE.search(text) and not _ISO_TIME_RE.match(text)
     if text and not day_only:
-        when, warning = _rfc822(text)
+        when, known, warning = _rfc822(text)
         if when is not None:
+            if not known and not _MERIDIEM_RE.search(text):  # feedparser drops a PM (and reads it as the zone)
+                when, warning = _zone_from_feedparser(when, parsed, warning)
             return when, warning
     if parsed is not None:
         try:
@@ -350,20 +480,50 @@ def entry_date(raw_text: str, parsed: Any) -> tuple[dt.date | dt.datetime | None
     return None, ""
 
 
-def _rfc822(text: str) -> tuple[dt.datetime | None, str]:
-    """An RFC 822 date-time with the zone as written; a zone name outside :data:`ZONE_NAMES` is UTC."""
+def _zone_from_feedparser(when: dt.datetime, parsed: Any, warning: str) -> tuple[dt.datetime, str]:
+    """``when`` (the clock as written, its zone unknown and read as UTC) at the offset feedparser's UTC
+    reading implies, when feedparser knew the zone (it reads some names this module lacks)."""
+    try:
+        utc = dt.datetime(*tuple(parsed)[:6])
+    except (TypeError, ValueError):
+        return when, warning
+    offset = when.replace(tzinfo=None) - utc
+    if offset and abs(offset) < dt.timedelta(hours=24) and not offset % dt.timedelta(minutes=1):
+        return when.replace(tzinfo=dt.timezone(offset)), ""
+    return when, warning
+
+
+def _rfc822(text: str) -> tuple[dt.datetime | None, bool, str]:
+    """An RFC 822 date-time with the zone as written, whether that zone was known, and a warning; a zone
+    name outside :data:`ZONE_NAMES` is read as UTC. Also read: ``+05:30`` offsets, ``2:30 PM`` clocks
+    and years before 100 (which :mod:`email.utils` would take for two-digit years)."""
+    meridiem = _MERIDIEM_RE.search(text)
+    if meridiem:
+        text = (text[:meridiem.start("ampm")] + text[meridiem.end("ampm"):]).strip()
+    text = _COLON_OFFSET_RE.sub(r"\1\2", text)
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None, ""
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None, False, ""
+    year = _YEAR_RE.search(text)
+    try:
+        if year and int(year.group()) != when.year:
+            when = when.replace(year=int(year.group()))
+        if meridiem and 1 <= when.hour <= 12:  # "14:30 PM" is read as 14:30
+            pm = meridiem["ampm"][:1].upper() == "P"
+            when = when.replace(hour=when.hour % 12 + (12 if pm else 0))
+    except ValueError:
+        return None, False, ""
     if when.tzinfo is not None and not text.rstrip().endswith("-0000"):
-        return when, ""
+        return when, True, ""
     name = text.rsplit(" ", 1)[-1].strip("()").upper()
     if name in ZONE_NAMES:
-        return when.replace(tzinfo=dt.timezone(dt.timedelta(hours=ZONE_NAMES[name]))), ""
-    warning = "" if name in ("-0000", "+0000") or name[:1].isdigit() else \
+        return when.replace(tzinfo=dt.timezone(dt.timedelta(hours=ZONE_NAMES[name]))), True, ""
+    if name in ("-0000", "+0000"):
+        return when.replace(tzinfo=dt.UTC), True, ""
+    warning = "" if name[:1].isdigit() else \
         f"the time zone {name[:10]!r} is not one the bot knows; read as UTC"
-    return when.replace(tzinfo=dt.UTC), warning
+    return when.replace(tzinfo=dt.UTC), False, warning
 
 
 # ---------------------------------------------------------------------------- entries
@@ -402,19 +562,22 @@ def _entry_lines(data: bytes, count: int) -> list[int]:
     return lines
 
 
-def read_entries(data: bytes, feed: str, problems: list[Problem], warnings: list[str]
+def read_entries(data: bytes, source: str, problems: list[Problem], warnings: list[str]
                  ) -> tuple[str, int, list[_Entry]]:
     """The feed's title, how many entries it holds, and those with a date as raw story records (problems
-    of single entries go to ``problems``, caveats to ``warnings``).
+    of single entries go to ``problems``, caveats to ``warnings``). ``source`` is the feed as given;
+    everything here names it by :func:`feed_name`.
 
     Raises:
         FeedError: when ``data`` is not an RSS or Atom feed.
     """
     import feedparser
 
+    feed = feed_name(source)
     # A stream, never bytes: feedparser would try bytes as a file name first (and a str as a URL to fetch).
     parsed = feedparser.parse(io.BytesIO(data), sanitize_html=True, resolve_relative_uris=True,
-                              response_headers={"content-location": feed} if is_url(feed) else {})
+                              response_headers={"content-location": feed.partition("?")[0]}
+                              if is_url(feed) else {})
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
         raise FeedError(feed, "is not an RSS or Atom feed" + (f" ({str(reason)[:120]})" if reason else ""),
@@ -427,10 +590,14 @@ def read_entries(data: bytes, feed: str, problems: list[Problem], warnings: list
         entry_id = " ".join(str(item.get("id") or "").split())
         link = str(item.get("link") or "").strip()
         label = _label(number, headline, entry_id)
-        key = entry_id or link or headline
-        date_text = str(item.get("published") or item.get("updated") or "")
-        date_parsed = item.get("published_parsed") if item.get("published") else item.get("updated_parsed")
-        when, warning = entry_date(date_text, date_parsed)
+        key = entry_key(entry_id, link, headline, source)
+        when, warning, date_text = None, "", ""
+        for field in ("published", "updated"):  # an unreadable published falls back to updated
+            if item.get(field):
+                when, warning = entry_date(str(item[field]), item.get(f"{field}_parsed"))
+                date_text = date_text or str(item[field])
+                if when is not None:
+                    break
         if warning:
             warnings.append(f"{feed}:{line}: {label}: {warning}")
         summary = _detail_text(item, "summary")
@@ -494,23 +661,25 @@ def capture(sources: Iterable[str], planner: Planner, *, now: dt.datetime, since
             dry_run: bool = False, fetch: Fetch = fetch, media: MediaPolicy | None = None) -> CaptureReport:
     """Add each new entry of the feeds ``sources`` (paths or http(s) URLs) to the queue as a draft.
 
-    ``since`` leaves out entries dated before it (a date-only entry counts from the start of its day,
-    in UTC). Broken entries are reported in the report's ``problems`` and skipped; feeds that cannot
-    be read at all are in its ``unreadable``. Nothing is written with ``dry_run``.
+    ``since`` leaves out entries dated before it (a date-only entry when its day, in the bot's time zone,
+    is before ``since``'s day there). Feeds are named without credentials (:func:`feed_name`). Broken
+    entries are reported in the report's ``problems`` and skipped; feeds that cannot be read at all are
+    in its ``unreadable``. Nothing is written with ``dry_run``.
     """
     report = CaptureReport(dry_run=dry_run)
     loader = MediaLoader(media)
     candidates: list[tuple[_Entry, Story]] = []
+    zone = ZoneInfo(planner.settings.timezone)
     for source in dict.fromkeys(sources):
-        report.feeds.append(source)
+        report.feeds.append(feed_name(source))
         try:
             _title, count, entries = read_entries(fetch(source), source, report.problems, report.warnings)
         except FeedError as exc:
-            report.unreadable.append(exc)
+            report.unreadable.append(FeedError(feed_name(source), exc.message, exc.hint))
             continue
         report.entries += count
         for entry in entries:
-            if since is not None and entry.when is not None and _before(entry.when, since):
+            if since is not None and entry.when is not None and _before(entry.when, since, zone):
                 report.older += 1
                 continue
             before = len(report.problems)
@@ -525,10 +694,15 @@ def capture(sources: Iterable[str], planner: Planner, *, now: dt.datetime, since
     return report
 
 
-def _before(when: dt.date | dt.datetime, since: dt.datetime) -> bool:
-    if isinstance(when, dt.datetime):
-        return when < since
-    return when < since.astimezone(dt.UTC).date()
+def _before(when: dt.date | dt.datetime, since: dt.datetime, zone: dt.tzinfo) -> bool:
+    """Whether an entry is older than ``since``; a date-only entry only when its whole day, in the bot's
+    time zone (the zone ``--since`` is read in), is."""
+    try:
+        if isinstance(when, dt.datetime):
+            return when < since
+        return when < since.astimezone(zone).date()
+    except OverflowError:  # a year-1 entry at a zone east of UTC: far older than any --since
+        return True
 
 
 def _new_only(store: Store, candidates: list[tuple[_Entry, Story]], report: CaptureReport) -> list[tuple[_Entry, Story]]:
@@ -582,5 +756,5 @@ def _load(planner: Planner, fresh: list[tuple[_Entry, Story]], *, now: dt.dateti
         return load
 
 
-__all__ = ["CaptureReport", "FeedError", "Skipped", "capture", "entry_date", "entry_digest", "fetch", "html_to_text",
-           "read_entries", "story_id", "tag_word"]
+__all__ = ["CaptureReport", "FeedError", "Skipped", "capture", "entry_date", "entry_digest", "entry_key",
+           "feed_name", "fetch", "html_to_text", "read_entries", "story_id", "tag_word"]
