@@ -88,7 +88,7 @@ def pin(url: str, resolve: Resolver = resolve, allow_private: tuple[Network, ...
         raise Unfit(NO_HOST)
     try:
         addresses = resolve(host, port)
-    except OSError:
+    except (OSError, UnicodeError):  # UnicodeError: a label the IDNA codec refuses (over 63 characters, say)
         raise Unfit(UNRESOLVED, host=host) from None
     if not addresses:
         raise Unfit(NO_ADDRESS, host=host)
