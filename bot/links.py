@@ -64,6 +64,8 @@ RECHECK_RATE_LIMITED = dt.timedelta(hours=1)
 """A site that answered 429 (too many requests) is asked again after this long."""
 MAX_REDIRECTS = 10
 """More redirects than this is a broken link (a redirect loop, say)."""
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+"""The answers whose ``Location`` is followed (the method kept: ``HEAD`` stays ``HEAD``, ``GET`` ``GET``)."""
 READ_BYTES = 4096
 """At most this much of a body is read (only a ``GET`` has one)."""
 USER_AGENT = f"oneyearago/{__version__} (checks a story's link before posting it)"
@@ -194,9 +196,6 @@ class _Client:
                     continue
                 return _Answer(response.status, current, hops, _read_some(response, read) if read else b"")
         raise _TooManyRedirects
-
-
-REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
 def _prepared(url: str) -> str:
