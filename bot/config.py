@@ -561,8 +561,15 @@ class Settings:
     )
     link_check_timeout: dt.timedelta = setting(
         "10s",
-        "How long a link check waits for the story's site to answer (redirects are followed)",
+        "How long a link check may take, redirects included (the archive lookup of a dead link gets as long again)",
         _span(dt.timedelta(minutes=2)),
+        group="editorial"
+    )
+    link_check_allow_private: tuple[Any, ...] = setting(
+        "false",
+        "Story links (and their redirects) to loopback, private or link-local addresses are not asked; "
+        "true allows them all, or list the allowed ones (127.0.0.1,192.168.1.0/24)",
+        _networks,
         group="editorial"
     )
     archive_lookup_url: str = setting(

@@ -2,15 +2,22 @@
 
 A story whose root is due within ``ONEYEARAGO_LINK_CHECK_AHEAD`` (3 days) has its ``url`` asked for once:
 a ``HEAD`` (a ``GET`` when the site refuses ``HEAD`` or answers it with an error), redirects followed
-(at most :data:`MAX_REDIRECTS`), each wait bounded by ``ONEYEARAGO_LINK_CHECK_TIMEOUT``, a few KB of a
-body read at most. The answer is kept in ``link_checks`` (one row a story, for the URL last checked).
+(at most :data:`MAX_REDIRECTS`), the whole check done within ``ONEYEARAGO_LINK_CHECK_TIMEOUT`` (however
+slowly a site drips its answer), a few KB of a body read at most. The answer is kept in ``link_checks``
+(one row a story, for the URL last checked).
+
+Story links come from third parties (feeds): a link, or a redirect, to a loopback, private or
+link-local address is never asked (:mod:`bot.netguard`; ``ONEYEARAGO_LINK_CHECK_ALLOW_PRIVATE`` allows
+networks), and what a check says (shown on the dashboard, in ``status`` and notifications) never names
+such an address. Nothing is taken from the environment (proxies, ``.netrc`` credentials).
 
 Broken means the site answered 4xx or 5xx (429 excepted: the site asks to come back later, which says
 nothing of the page, so the link is asked again after :data:`RECHECK_RATE_LIMITED`), or no answer at
-all (no such host, connection refused, timed out, too many redirects). A broken link is asked again
+all (no such host, connection refused, timed out, too many redirects), or a private address (not
+asked). A broken link is asked again
 after :data:`RECHECK_BROKEN`, so that a site that comes back is noticed. When it is broken and
 ``ONEYEARAGO_ARCHIVE_LOOKUP_URL`` is set (the Wayback Machine's ``https://archive.org/wayback/available``),
-the archive is asked for its copy closest to the story's date; the operator may make that copy the
+the archive is asked for its copy closest to the story's date (within the timeout again); the operator may make that copy the
 story's link (:func:`use_archive`: ``oneyearago links --use-archive ID`` or the story page's button).
 
 ``ONEYEARAGO_LINK_CHECK`` turns it on, off, or (``auto``) on in live mode only. ``run`` checks every
@@ -22,15 +29,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
+import json
 import logging
+import ssl
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlencode, urljoin
 
+import httpcore
 import requests
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import __version__
+from bot import __version__, netguard
 from bot.config import Settings
 from bot.models import LinkCheckRow, StoryRow
 from bot.planner import LoadReport, Planner
@@ -51,9 +64,11 @@ RECHECK_RATE_LIMITED = dt.timedelta(hours=1)
 """A site that answered 429 (too many requests) is asked again after this long."""
 MAX_REDIRECTS = 10
 """More redirects than this is a broken link (a redirect loop, say)."""
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+"""The answers whose ``Location`` is followed (the method kept: ``HEAD`` stays ``HEAD``, ``GET`` ``GET``)."""
 READ_BYTES = 4096
 """At most this much of a body is read (only a ``GET`` has one)."""
-USER_AGENT = f"oneyearago/{__version__} (checks a story's link before posting it; python-requests)"
+USER_AGENT = f"oneyearago/{__version__} (checks a story's link before posting it)"
 RATE_LIMITED = "rate limited"
 """How the detail of a check answered 429 starts: not broken, asked again later."""
 
@@ -74,77 +89,208 @@ class Probe:
     detail: str
 
 
-def http_session() -> requests.Session:
-    """A session as link checks use it: the bot's User-Agent, at most :data:`MAX_REDIRECTS` redirects."""
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    session.max_redirects = MAX_REDIRECTS
-    return session
+class _Deadline(httpcore.NetworkBackend):
+    """Connections whose every wait (connect, TLS, each read and write) ends by ``deadline``
+    (:func:`time.monotonic`): a site dripping its answer a byte at a time cannot hold a check past it,
+    as it could a timeout that starts again with each read."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.backend = httpcore.SyncBackend()
+
+    def left(self, timeout: float | None, late: type[Exception]) -> float:
+        """How long the next wait may last (``late`` raised once the deadline has passed)."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise late("the link check's deadline has passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        stream = self.backend.connect_tcp(host, port, self.left(timeout, httpcore.ConnectTimeout), local_address,
+                                          socket_options)
+        return _DeadlineStream(stream, self)
+
+    def sleep(self, seconds: float) -> None:
+        self.backend.sleep(min(seconds, max(0.0, self.deadline - time.monotonic())))
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream, owner: _Deadline) -> None:
+        self.stream = stream
+        self.owner = owner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, self.owner.left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, self.owner.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        stream = self.stream.start_tls(ssl_context, server_hostname, self.owner.left(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(stream, self.owner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
+class _TooManyRedirects(Exception):
+    pass
+
+
+class _Refused(Exception):
+    """A URL not asked for (:class:`bot.netguard.Unfit`), after ``hops`` redirects."""
+
+    def __init__(self, unfit: netguard.Unfit, hops: int) -> None:
+        super().__init__(unfit.reason)
+        self.unfit = unfit
+        self.hops = hops
+
+
+@dataclasses.dataclass(frozen=True)
+class _Answer:
+    status: int
+    url: str
+    """The URL that answered (the last redirect's)."""
+    hops: int
+    body: bytes
+
+
+class _Client:
+    """Asks URLs within one deadline, following redirects itself so that each one's host is checked
+    (:func:`bot.netguard.pin`) before anything is sent to it. Nothing comes from the environment (no
+    proxy, no ``.netrc`` credentials)."""
+
+    def __init__(self, timeout: dt.timedelta, *, resolve: netguard.Resolver = netguard.resolve,
+                 allow_private: tuple[netguard.Network, ...] = ()) -> None:
+        self.resolve = resolve
+        self.allow_private = allow_private
+        self.pool = httpcore.ConnectionPool(network_backend=_Deadline(time.monotonic() + timeout.total_seconds()))
+
+    def __enter__(self) -> _Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.close()
+
+    def ask(self, method: str, url: str, *, read: int = 0) -> _Answer:
+        """``method`` on ``url``, redirects followed (at most :data:`MAX_REDIRECTS`); at most ``read``
+        bytes of the final body read."""
+        current = url
+        for hops in range(MAX_REDIRECTS + 1):
+            try:
+                pinned = netguard.pin(_prepared(current), self.resolve, self.allow_private)
+            except netguard.Unfit as exc:
+                raise _Refused(exc, hops) from None
+            headers = [("Host", pinned.host_header), ("User-Agent", USER_AGENT), ("Accept", "*/*"),
+                       ("Accept-Encoding", "identity")]
+            with self.pool.stream(method, pinned.target, headers=headers,
+                                  extensions={"sni_hostname": pinned.sni} if pinned.sni else {}) as response:
+                location = next((value for name, value in response.headers if name.lower() == b"location"), b"")
+                if response.status in REDIRECT_STATUSES and location:
+                    current = urljoin(current, _text(location))
+                    continue
+                return _Answer(response.status, current, hops, _read_some(response, read) if read else b"")
+        raise _TooManyRedirects
+
+
+def _prepared(url: str) -> str:
+    """``url`` as it is sent: an international host in IDNA, characters a URL may not hold percent-encoded
+    (as browsers and ``requests`` do)."""
+    request = requests.PreparedRequest()
+    try:
+        request.prepare_url(url, None)
+    except (requests.RequestException, ValueError):
+        raise netguard.Unfit(netguard.UNPARSABLE) from None
+    return str(request.url)
+
+
+def _text(header: bytes) -> str:
+    """A header's value: UTF-8 as sites send non-ASCII redirects today, else Latin-1 as HTTP once said."""
+    try:
+        return header.decode()
+    except UnicodeDecodeError:
+        return header.decode("latin-1")
 
 
 def _seconds(timeout: dt.timedelta) -> str:
     return f"{timeout.total_seconds():g} s"
 
 
-def probe(http: requests.Session, url: str, timeout: dt.timedelta) -> Probe:
+def probe(url: str, timeout: dt.timedelta, *, resolve: netguard.Resolver = netguard.resolve,
+          allow_private: tuple[netguard.Network, ...] = ()) -> Probe:
     """Ask ``url`` whether it still answers: ``HEAD``, then ``GET`` when ``HEAD`` is refused or fails
-    with an error status (some sites answer only ``GET``), redirects followed. Never raises for what the
-    site does."""
-    seconds = timeout.total_seconds()
-    try:
-        with http.head(url, allow_redirects=True, timeout=seconds) as response:
-            status, final, hops = response.status_code, response.url, len(response.history)
-        if status >= 400 and status != 429:
-            with http.get(url, allow_redirects=True, timeout=seconds, stream=True) as response:
-                status, final, hops = response.status_code, response.url, len(response.history)
-                _read_some(response)
-    except requests.exceptions.TooManyRedirects:
-        return Probe(False, f"too many redirects (more than {MAX_REDIRECTS})")
-    except requests.exceptions.Timeout:
-        return Probe(False, f"timed out after {_seconds(timeout)}")
-    except requests.exceptions.SSLError:
-        return Probe(False, "TLS error (the site's certificate or protocol was refused)")
-    except requests.exceptions.ConnectionError as exc:
-        return Probe(False, _connection_detail(exc, timeout))
-    except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL):
-        return Probe(False, "not a web address (http:// or https://) that can be asked")
-    except requests.RequestException as exc:
-        return Probe(False, f"failed: {type(exc).__name__}")
-    where = f" after {hops} redirect{'s' if hops != 1 else ''}, at {final}" if hops else ""
-    if status == 429:
+    with an error status (some sites answer only ``GET``), redirects followed, all within ``timeout``.
+    A link or redirect to an address that is not public (unless in ``allow_private``) is not asked, and
+    the detail never names it (it is shown on the dashboard and sent in notifications). Never raises for
+    what the site does."""
+    with _Client(timeout, resolve=resolve, allow_private=allow_private) as client:
+        try:
+            answer = client.ask("HEAD", url)
+            if answer.status >= 400 and answer.status != 429:
+                answer = client.ask("GET", url, read=READ_BYTES)
+        except _Refused as exc:
+            return Probe(False, _refused_detail(exc))
+        except _TooManyRedirects:
+            return Probe(False, f"too many redirects (more than {MAX_REDIRECTS})")
+        except httpcore.TimeoutException:
+            return Probe(False, f"timed out after {_seconds(timeout)}")
+        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            return Probe(False, _connection_detail(exc, timeout))
+    hops = answer.hops
+    where = f" after {hops} redirect{'s' if hops != 1 else ''}, at {answer.url}" if hops else ""
+    if answer.status == 429:
         return Probe(None, f"{RATE_LIMITED} (HTTP 429){where}: asked again later")
-    return Probe(status < 400, f"HTTP {status}{where}")
+    return Probe(answer.status < 400, f"HTTP {answer.status}{where}")
 
 
-def _read_some(response: requests.Response) -> None:
-    """Read at most :data:`READ_BYTES` of the body (as a browser would start to), then hang up."""
-    read = 0
-    try:
-        for chunk in response.iter_content(1024):
-            read += len(chunk)
-            if read >= READ_BYTES:
-                break
-    except requests.RequestException:
-        pass  # the status line and headers came: what the body does after that says nothing more
-
-
-def _connection_detail(exc: requests.exceptions.ConnectionError, timeout: dt.timedelta) -> str:
-    """What a failed connection was, in a few words: no such host, refused, timed out."""
-    text = " ".join(str(part) for part in _chain(exc)).lower()
-    if any(words in text for words in ("name or service not known", "nodename nor servname", "getaddrinfo failed",
-                                       "no address associated", "failed to resolve", "name resolution")):
+def _refused_detail(exc: _Refused) -> str:
+    """Why a link or its redirect was not asked, naming no address or host that is not public."""
+    reason, hops = exc.unfit.reason, exc.hops
+    if reason in (netguard.UNRESOLVED, netguard.NO_ADDRESS):
         return "no such host"
+    after = f"redirected ({hops} redirect{'s' if hops != 1 else ''}) to " if hops else "it points to "
+    if reason == netguard.PRIVATE:
+        return f"{after}a loopback, private or link-local address: not asked"
+    if hops:
+        return f"{after}an address that is not http(s): not followed"
+    return "not a web address (http:// or https://) that can be asked"
+
+
+def _read_some(response: httpcore.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body (a link check reads as a browser would start to, then hangs up)."""
+    data = b""
+    try:
+        for chunk in response.iter_stream():
+            data += chunk
+            if len(data) >= limit:
+                break
+    except (httpcore.NetworkError, httpcore.ProtocolError):
+        pass  # the status line and headers came: what the body does after that says nothing more
+    return data[:limit]
+
+
+def _connection_detail(exc: Exception, timeout: dt.timedelta) -> str:
+    """What a failed connection was, in a few words: refused, TLS refused, closed, timed out."""
+    chain = list(_chain(exc))
+    if any(isinstance(part, ssl.SSLError | ssl.CertificateError) for part in chain):
+        return "TLS error (the site's certificate or protocol was refused)"
+    text = " ".join(str(part) for part in chain).lower()
     if "refused" in text:
         return "connection refused"
     if "timed out" in text or "timeout" in text:
         return f"timed out after {_seconds(timeout)}"
-    if "reset" in text or "aborted" in text or "remote end closed" in text:
+    if "reset" in text or "aborted" in text or "closed" in text or "disconnected" in text:
         return "the connection was closed without an answer"
     return "could not connect"
 
 
 def _chain(exc: BaseException) -> Iterable[Any]:
-    """The exception, what it wraps (urllib3 keeps the cause in ``args`` and ``reason``), and their causes."""
+    """The exception, what it wraps, and their causes."""
     seen: list[Any] = []
     todo: list[Any] = [exc]
     while todo and len(seen) < 12:
@@ -158,18 +304,26 @@ def _chain(exc: BaseException) -> Iterable[Any]:
     return seen
 
 
-def lookup_archive(http: requests.Session, service: str, url: str, day: dt.date, timeout: dt.timedelta) -> str | None:
+ANYWHERE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+"""The archive lookup is the operator's own setting: it may be anywhere."""
+ARCHIVE_BYTES = 65_536
+"""At most this much of the archive's answer is read (it is a few hundred bytes of JSON)."""
+
+
+def lookup_archive(service: str, url: str, day: dt.date, timeout: dt.timedelta) -> str | None:
     """The archive's copy of ``url`` closest to ``day`` (Wayback Machine availability API), or ``None``
-    when it has none or cannot be asked (logged)."""
+    when it has none or cannot be asked within ``timeout`` (logged)."""
+    query = urlencode({"url": url, "timestamp": day.strftime("%Y%m%d")})
     try:
-        with http.get(service, params={"url": url, "timestamp": day.strftime("%Y%m%d")},
-                      timeout=timeout.total_seconds()) as response:
-            if response.status_code != 200:
-                log.warning("the archive lookup answered HTTP %s for %s", response.status_code, url)
-                return None
-            data = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        log.warning("the archive lookup for %s failed: %s", url, type(exc).__name__)
+        with _Client(timeout, allow_private=ANYWHERE) as client:
+            answer = client.ask("GET", f"{service}{'&' if '?' in service else '?'}{query}", read=ARCHIVE_BYTES)
+        if answer.status != 200:
+            log.warning("the archive lookup answered HTTP %s for %s", answer.status, url)
+            return None
+        data = json.loads(answer.body)
+    except (_Refused, _TooManyRedirects, httpcore.TimeoutException, httpcore.NetworkError,
+            httpcore.ProtocolError, ValueError) as exc:
+        log.warning("the archive lookup for %s failed: %s", url, type(exc).__name__.lstrip("_"))
         return None
     snapshots = data.get("archived_snapshots") if isinstance(data, dict) else None
     closest = snapshots.get("closest") if isinstance(snapshots, dict) else None
@@ -254,15 +408,15 @@ def result_for(store: Store, story_id: str) -> LinkResult | None:
 class LinkChecker:
     """Checks the links of the stories due soon, and any story's link on demand.
 
-    ``http`` is the ``requests`` session used (tests pass one; by default :func:`http_session`); ``clock``
-    the time of a sweep that is not given one.
+    ``resolve`` finds a host's addresses (tests give one that names local test hosts); ``clock`` the
+    time of a sweep that is not given one.
     """
 
-    def __init__(self, store: Store, settings: Settings, *, http: requests.Session | None = None,
+    def __init__(self, store: Store, settings: Settings, *, resolve: netguard.Resolver = netguard.resolve,
                  clock: Callable[[], dt.datetime] = utcnow, limit: int = BATCH):
         self.store = store
         self.settings = settings
-        self.http = http or http_session()
+        self.resolve = resolve
         self.clock = clock
         self.limit = limit
 
@@ -317,12 +471,12 @@ class LinkChecker:
         url = str(content.get("url") or "")
         if not url:
             raise BotError(f"story {story_id!r} has no url to check")
-        found = probe(self.http, url, self.settings.link_check_timeout)
+        found = probe(url, self.settings.link_check_timeout, resolve=self.resolve,
+                      allow_private=self.settings.link_check_allow_private)
         archive = None
         if found.ok is False and self.settings.archive_lookup_url:
             day = Story.from_content(content).calendar_date
-            archive = lookup_archive(self.http, self.settings.archive_lookup_url, url, day,
-                                     self.settings.link_check_timeout)
+            archive = lookup_archive(self.settings.archive_lookup_url, url, day, self.settings.link_check_timeout)
         result = LinkResult(story_id, url, now, found.ok is not False, found.detail, archive,
                             str(content.get("headline") or ""), due)
         self._keep(result)

@@ -26,9 +26,12 @@ class LocalSite:
     """A loopback HTTP server: ``requests`` holds ``(method, path)`` of each request, ``hosts`` its Host header.
 
     ``stop`` is set on :meth:`close`: a slow route waits on it rather than sleeping, so closing never hangs.
+    ``address`` is the loopback address it listens on (another one than 127.0.0.1 stands for a host that
+    code under test must not reach).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
+        self.address = address
         self.requests: list[tuple[str, str]] = []
         self.hosts: list[str] = []
         self.stop = threading.Event()
@@ -46,7 +49,7 @@ class LocalSite:
             def do_GET(self) -> None:
                 owner._handle(self, "GET")
 
-        self.httpd = _Quiet(("127.0.0.1", 0), Handler)
+        self.httpd = _Quiet((address, 0), Handler)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -59,8 +62,8 @@ class LocalSite:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str, host: str = "") -> str:
+        return f"http://{host or self.address}:{self.port}{path}"
 
     @property
     def paths(self) -> list[str]:

@@ -1,18 +1,24 @@
 """Link checks before each anniversary, against real local servers on 127.0.0.1: a site answering 200,
-404, 429, redirect chains and loops, a slow answer, a HEAD refused; and a stand-in of the Wayback
-Machine's lookup (``/wayback/available``) offering a copy or none. The run loop checks a due story;
-``status``, ``links`` and the story page flag a broken link; the archived copy replaces it."""
+404, 429, redirect chains and loops, a slow answer, one dripping its headers, a HEAD refused; and a
+stand-in of the Wayback Machine's lookup (``/wayback/available``) offering a copy or none. A link or a
+redirect to an address that is not public is never asked (a server on 127.0.0.2 stands for one inside
+the bot's network; 127.0.0.1 is allowed, as ``ONEYEARAGO_LINK_CHECK_ALLOW_PRIVATE`` lets an operator).
+The run loop checks a due story; ``status``, ``links`` and the story page flag a broken link; the
+archived copy replaces it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import http.server
+import ipaddress
 import json
 import re
 import socket
+import ssl
 import threading
+import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,8 +38,11 @@ from posts.errors import BotError
 from tests.cli_support import isolate, run_cli
 from tests.conftest import story
 from tests.local_site import LocalSite
+from tests.standins.reddit import _self_signed
 
 UTC = dt.UTC
+ALLOW = "127.0.0.1"
+"""The test sites' address, allowed (``link_check_allow_private``) although it is a loopback address."""
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DAY = dt.date(2025, 3, 3)
 """The stories' date: their anniversary is two days after :data:`NOW`, within the 3 days checked ahead."""
@@ -44,12 +53,15 @@ class Site(LocalSite):
     ``(method, path)``. ``/wayback/available`` is the archive's lookup: a snapshot for any URL with
     ``gone`` in it, none for the others."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, address: str = "127.0.0.1") -> None:
+        super().__init__(address)
         self.flaky = 404
         """What ``/flaky`` answers."""
+        self.headers: list[dict[str, str]] = []
+        """The headers of each request."""
 
     def route(self, h: http.server.BaseHTTPRequestHandler, *, head: bool) -> None:
+        self.headers.append(dict(h.headers))
         path, _, query = h.path.partition("?")
         if path == "/ok":
             self.send(h, 200, b"<html>fine</html>" * 1000, head=head)
@@ -64,6 +76,18 @@ class Site(LocalSite):
         elif path.startswith("/hop/"):  # /hop/3 -> /hop/2 -> /hop/1 -> /hop/0 -> /ok
             left = int(path.rsplit("/", 1)[1])
             self.send(h, 302, b"", {"Location": f"/hop/{left - 1}" if left else "/ok"}, head=head)
+        elif path.startswith("/slowhop/"):  # like /hop/, each answer after 0.4 s
+            self.stop.wait(0.4)
+            left = int(path.rsplit("/", 1)[1])
+            self.send(h, 302, b"", {"Location": f"/slowhop/{left - 1}" if left else "/ok"}, head=head)
+        elif path == "/to":  # /to?URL redirects to URL
+            self.send(h, 302, b"", {"Location": urllib.parse.unquote(query)}, head=head)
+        elif path == "/drip":  # the status line at once, then a header a byte every 0.2 s, for ever
+            h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+            while not self.stop.wait(0.2):
+                h.wfile.write(b"a")
+        elif path.startswith("/admin/"):  # what an internal service would do when asked
+            self.send(h, 200, b"done", head=head)
         elif path == "/loop":
             self.send(h, 302, b"", {"Location": "/loop"}, head=head)
         elif path == "/slow":
@@ -92,9 +116,20 @@ def site() -> Iterator[Site]:
 
 
 @pytest.fixture
+def internal() -> Iterator[Site]:
+    """A site on 127.0.0.2: a service inside the bot's network that no link may reach."""
+    running = Site("127.0.0.2").start()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
 def on(make_settings, site):
-    """Settings with link checks on, a 1 s timeout and the archive lookup at the local stand-in."""
-    return make_settings(link_check="on", link_check_timeout="1s",
+    """Settings with link checks on, a 1 s timeout, the test sites allowed and the archive lookup at the
+    local stand-in."""
+    return make_settings(link_check="on", link_check_timeout="1s", link_check_allow_private=ALLOW,
                          archive_lookup_url=site.url("/wayback/available"))
 
 
@@ -138,7 +173,8 @@ def test_head_refused_is_asked_again_with_get_and_a_404_is_confirmed_by_get(stor
     checker.check("b", NOW)
     assert site.requests[:2] == [("HEAD", "/get-only"), ("GET", "/get-only")]
     assert [r for r in site.requests if r[1] == "/gone"] == [("HEAD", "/gone"), ("GET", "/gone")]
-    assert checker.http.headers["User-Agent"].startswith("oneyearago/")
+    assert {h["User-Agent"] for h in site.headers} == {links.USER_AGENT}
+    assert links.USER_AGENT.startswith("oneyearago/")
 
 
 def test_no_answer_at_all_is_a_broken_link(store, on):
@@ -150,6 +186,21 @@ def test_no_answer_at_all_is_a_broken_link(store, on):
     assert checker.check("nohost", NOW).detail == "no such host"
 
 
+def test_a_certificate_the_bot_does_not_trust_is_a_tls_error(store, on, tmp_path):
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    tls = Site()
+    tls.httpd.socket = context.wrap_socket(tls.httpd.socket, server_side=True)
+    tls.start()
+    try:
+        queue(store, on, story("a", DAY, url=f"https://127.0.0.1:{tls.port}/ok"))
+        result, _ = finished_within(10, lambda: LinkChecker(store, on).check("a", NOW))
+    finally:
+        tls.close()
+    assert (result.ok, result.detail) == (False, "TLS error (the site's certificate or protocol was refused)")
+
+
 def test_rate_limited_is_not_broken_and_is_asked_again_an_hour_later(store, on, site):
     queue(store, on, story("a", DAY, url=site.url("/busy")))
     checker = LinkChecker(store, on)
@@ -158,6 +209,107 @@ def test_rate_limited_is_not_broken_and_is_asked_again_an_hour_later(store, on, 
     assert broken_links(store, NOW) == [] and result.archive_url is None
     assert checker.due(NOW + dt.timedelta(minutes=59)) == []
     assert checker.due(NOW + dt.timedelta(hours=1)) == ["a"]
+
+
+# ---------------------------------------------------------------------------- what may be asked
+
+
+def to(site: Site, url: str, host: str = "") -> str:
+    """A link on ``site`` that redirects to ``url``."""
+    return site.url("/to?" + urllib.parse.quote(url, safe=""), host)
+
+
+def resolver(names: dict[str, str]) -> Callable[[str, int], list]:
+    """A resolver naming the test hosts (an address literal is itself)."""
+    return lambda host, port: [ipaddress.ip_address(names.get(host, host))]
+
+
+def test_a_redirect_to_a_private_address_is_refused_never_asked_and_never_named(store, make_settings, site,
+                                                                                internal):
+    settings = make_settings(link_check="on", link_check_timeout="1s", link_check_allow_private=ALLOW)
+    secret = internal.url("/admin/delete?all=1")
+    names = {"news.test": "127.0.0.1", "intranet.test": "127.0.0.2"}
+    queue(store, settings, story("a", DAY, url=to(site, secret)),
+          story("b", DAY, url=to(site, internal.url("/admin/delete?all=1", "intranet.test"), "news.test")),
+          story("c", DAY, url=site.url("/hop/1")))
+    checker = LinkChecker(store, settings, resolve=resolver(names))
+    refused = [checker.check("a", NOW), checker.check("b", NOW)]
+    assert [(r.ok, r.detail) for r in refused] == [
+        (False, "redirected (1 redirect) to a loopback, private or link-local address: not asked")] * 2
+    assert internal.requests == []  # never asked, HEAD or GET
+    assert site.hosts[-1] == f"news.test:{site.port}"  # the name checked is the one asked, at its address
+    told = " ".join(r.detail for r in refused) + " " + " ".join(r.to_dict()["detail"] for r in broken_links(store, NOW))
+    assert not any(word in told for word in ("127.0.0.2", "intranet", "admin", str(internal.port)))
+    assert checker.check("c", NOW).detail == f"HTTP 200 after 2 redirects, at {site.url('/ok')}"  # allowed
+
+    allowing = make_settings(link_check="on", link_check_timeout="1s", link_check_allow_private="127.0.0.0/8")
+    assert LinkChecker(store, allowing).check("a", NOW).detail == f"HTTP 200 after 1 redirect, at {secret}"
+    assert internal.requests == [("HEAD", "/admin/delete?all=1")]  # so the refusal above was the guard's
+
+
+def test_a_link_to_a_private_address_is_not_asked_unless_allowed(store, make_settings, site):
+    settings = make_settings(link_check="on", link_check_timeout="1s")  # nothing allowed: the default
+    queue(store, settings, story("a", DAY, url=site.url("/ok")), story("b", DAY, url=site.url("/ok", "localhost")))
+    checker = LinkChecker(store, settings)
+    for story_id in ("a", "b"):
+        result = checker.check(story_id, NOW)
+        assert (result.ok, result.detail) == (False, "it points to a loopback, private or link-local address: "
+                                                     "not asked")
+    assert site.requests == []
+
+
+def test_a_redirect_to_another_scheme_is_not_followed(store, on, site):
+    queue(store, on, story("a", DAY, url=to(site, "file:///etc/passwd")), story("b", DAY, url="ftp://example.com/x"))
+    checker = LinkChecker(store, on)
+    assert checker.check("a", NOW).detail == "redirected (1 redirect) to an address that is not http(s): not followed"
+    assert checker.check("b", NOW).detail == "not a web address (http:// or https://) that can be asked"
+
+
+def test_nothing_comes_from_the_environment(store, on, site, tmp_path, monkeypatch):
+    (tmp_path / "netrc").write_text("machine 127.0.0.1 login operator password hunter2\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{refused_port()}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    queue(store, on, story("a", DAY, url=site.url("/gone")))
+    result = LinkChecker(store, on).check("a", NOW)
+    assert result.detail == "HTTP 404" and result.archive_url  # the site and the archive asked directly
+    assert len(site.headers) == 3 and not any("Authorization" in h or "Proxy-Authorization" in h for h in site.headers)
+
+
+# ---------------------------------------------------------------------------- one deadline a check
+
+
+def finished_within(seconds: float, work: Callable[[], object]) -> tuple[object, float]:
+    """``work()``'s result and how long it took; fails if it runs for longer than ``seconds``."""
+    done: dict[str, object] = {}
+    start = time.monotonic()
+    thread = threading.Thread(target=lambda: done.setdefault("result", work()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    return done["result"], time.monotonic() - start
+
+
+def test_a_site_dripping_its_headers_cannot_hold_a_check_past_its_timeout(store, on, site):
+    queue(store, on, story("a", DAY, url=site.url("/drip")), story("b", DAY, url=to(site, site.url("/drip"))),
+          story("c", DAY, url=site.url("/slowhop/3")))
+    checker = LinkChecker(store, on)
+    for story_id in ("a", "b"):  # dripping at once, or after a redirect
+        result, took = finished_within(10, lambda story_id=story_id: checker.check(story_id, NOW))
+        assert (result.ok, result.detail) == (False, "timed out after 1 s") and took < 2.5, took
+    result, took = finished_within(10, lambda: checker.check("c", NOW))  # 4 answers of 0.4 s: 1.6 s in all
+    assert (result.ok, result.detail) == (False, "timed out after 1 s") and took < 2.5, took
+    assert site.paths.count("/slowhop/1") == 1 and "/ok" not in site.paths
+
+
+def test_a_dripping_archive_lookup_is_bounded_too(store, make_settings, site):
+    settings = make_settings(link_check="on", link_check_timeout="1s", link_check_allow_private=ALLOW,
+                             archive_lookup_url=site.url("/drip"))
+    queue(store, settings, story("a", DAY, url=site.url("/gone")))
+    result, took = finished_within(10, lambda: LinkChecker(store, settings).check("a", NOW))
+    assert (result.ok, result.detail, result.archive_url) == (False, "HTTP 404", None) and took < 3.5, took
 
 
 # ---------------------------------------------------------------------------- the archived copy
@@ -177,7 +329,7 @@ def test_no_archived_copy_when_the_archive_has_none_or_the_lookup_is_off(store, 
     assert LinkChecker(store, on).check("a", NOW).archive_url is None  # the archive has no snapshot
     assert any(path.startswith("/wayback/") for _, path in site.requests)
     site.requests.clear()
-    off = make_settings(link_check="on", link_check_timeout="1s")
+    off = make_settings(link_check="on", link_check_timeout="1s", link_check_allow_private=ALLOW)
     queue(store, off, story("b", DAY, url=site.url("/gone")))
     result = LinkChecker(store, off).check("b", NOW)
     assert result.broken and result.archive_url is None
@@ -209,7 +361,7 @@ def test_use_archive_makes_the_copy_the_link_and_records_the_change(store, on, s
 
 
 def test_due_links_are_those_of_stories_due_soon_drafts_too_bounded(store, make_settings, site):
-    settings = make_settings(link_check="on", link_check_timeout="1s")
+    settings = make_settings(link_check="on", link_check_timeout="1s", link_check_allow_private=ALLOW)
     queue(store, settings, story("soon", DAY, url=site.url("/ok")), story("later", dt.date(2025, 3, 20),
           url=site.url("/ok")), story("past", dt.date(2025, 2, 20), url=site.url("/ok")), story("nourl", DAY, url=""))
     queue(store, settings, story("draft", DAY, url=site.url("/gone")), draft=True)
@@ -241,7 +393,7 @@ def test_a_link_that_comes_back_is_no_longer_flagged(store, on, site):
     ({"link_check": "on"}, True),
 ])
 def test_nothing_is_checked_when_link_checks_are_off(store, make_settings, site, options, on_):
-    settings = make_settings(**options)
+    settings = make_settings(**options, link_check_allow_private=ALLOW)
     queue(store, settings, story("a", DAY, url=site.url("/gone")))
     checked = LinkChecker(store, settings).tick(NOW)
     assert links.enabled(settings) is on_ and bool(checked) is on_
@@ -300,7 +452,7 @@ def test_a_failing_link_check_never_stops_the_posts(store, on, engine, clock, fa
 
 def test_a_broken_link_of_a_story_due_soon_is_told_once(store, make_settings, site):
     settings = make_settings(link_check="on", link_check_timeout="1s", notify="json://127.0.0.1:9/hook",
-                             archive_lookup_url=site.url("/wayback/available"))
+                             link_check_allow_private=ALLOW, archive_lookup_url=site.url("/wayback/available"))
     queue(store, settings, story("a", DAY, url=site.url("/gone")), story("b", DAY, url=site.url("/ok")))
     LinkChecker(store, settings).check_due(NOW)
     sent: list[str] = []
@@ -337,7 +489,8 @@ def queue_for_cli(site: Site, path: str) -> None:
 
 def test_links_status_and_use_archive_on_the_command_line(cli_env, capsys, site):
     queue_for_cli(site, "/gone/page")
-    lookup = ("-s", f"archive_lookup_url={site.url('/wayback/available')}", "-s", "link_check_timeout=1s")
+    lookup = ("-s", f"archive_lookup_url={site.url('/wayback/available')}", "-s", "link_check_timeout=1s",
+              "-s", f"link_check_allow_private={ALLOW}")
     code, out, err = run_cli(capsys, *lookup, "links")
     assert code == 0 and "No link checked yet" in out
     code, out, err = run_cli(capsys, *lookup, "links", "--check")
@@ -365,7 +518,8 @@ def test_run_once_checks_the_links_when_on(cli_env, capsys, site):
     queue_for_cli(site, "/gone")
     assert run_cli(capsys, "run", "--once")[0] == 0  # sandbox: auto is off
     assert site.requests == []
-    code, _, err = run_cli(capsys, "-s", "link_check=on", "-s", "link_check_timeout=1s", "run", "--once")
+    code, _, err = run_cli(capsys, "-s", "link_check=on", "-s", "link_check_timeout=1s",
+                           "-s", f"link_check_allow_private={ALLOW}", "run", "--once")
     assert code == 0, err
     assert ("HEAD", "/gone") in site.requests
     assert json.loads(run_cli(capsys, "status", "--json")[1])["broken_links"][0]["detail"] == "HTTP 404"

@@ -12,14 +12,15 @@ import dataclasses
 import hashlib
 import ipaddress
 import os
-import socket
 import stat
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar, cast
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
+from bot import netguard
+from bot.netguard import Address, Network
 from posts.media import (
     PROFILES,
     REDDIT_CAPTION,
@@ -38,10 +39,6 @@ FETCH_TIMEOUT = 20.0
 """Default deadline in seconds for fetching an image URL, redirects included (``ONEYEARAGO_MEDIA_TIMEOUT``)."""
 MAX_REDIRECTS = 5
 T = TypeVar("T")
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +97,7 @@ class MediaLoader:
     def __init__(self, policy: MediaPolicy | None = None, *,
                  resolve: Callable[[str, int], list[Address]] | None = None):
         self.policy = policy or MediaPolicy()
-        self.resolve = resolve or _resolve
+        self.resolve = resolve or netguard.resolve
         self._by_source: dict[Any, Image | ImageError] = {}
         self._by_digest: dict[str, Image] = {}
         self._versions: dict[Any, dict[str, Image] | ImageError] = {}
@@ -265,46 +262,31 @@ class MediaLoader:
     def _pin(self, url: str, current: str) -> tuple[str, str, str]:
         """The URL to request (host replaced by a checked address), its Host header and TLS server name."""
         try:
-            parts = urlsplit(current)
-            host = parts.hostname or ""
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise ImageError(f"image URL {shown(url)} redirects to an address that cannot be parsed",
-                             "give the image's final address") from None
-        if parts.scheme not in ("http", "https"):
-            raise ImageError(f"image URL {shown(url)} redirects to a {parts.scheme or 'relative'}: address; "
-                             "only http and https are fetched", "give an http(s) address of the image")
-        if not host:
-            raise ImageError(f"image URL {shown(url)} has no host", "give the full address of the image")
-        try:
-            addresses = self.resolve(host, port)
-        except OSError:
-            raise ImageError(f"image URL {shown(url)}: the host {shown(host)} cannot be resolved",
-                             "check the address, or use a local copy of the image") from None
-        if not addresses:
-            raise ImageError(f"image URL {shown(url)}: the host {shown(host)} has no address",
-                             "check the address, or use a local copy of the image")
-        for address in addresses:
-            if not self._allowed(address):
-                via = "" if current == url else f" (through a redirect to {shown(current)})"
-                raise ImageError(f"image URL {shown(url)} points to {address}, a loopback, private or link-local "
-                                 f"address{via}; such URLs are not fetched",
-                                 "give a public address, or allow that network with ONEYEARAGO_MEDIA_ALLOW_PRIVATE")
-        address = addresses[0]
-        netloc = f"[{address}]" if address.version == 6 else str(address)
-        default = 443 if parts.scheme == "https" else 80
-        host_header = parts.netloc.rpartition("@")[2]
-        target = f"{parts.scheme}://{netloc}:{port}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
-        if port == default:
-            target = f"{parts.scheme}://{netloc}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
-        return target, host_header, host if parts.scheme == "https" else ""
+            pinned = netguard.pin(current, self.resolve, self.policy.allow_private)
+        except netguard.Unfit as exc:
+            raise self._unfit(url, current, exc) from None
+        return pinned.target, pinned.host_header, pinned.sni
 
-    def _allowed(self, address: Address) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if any(address in network for network in self.policy.allow_private):
-            return True
-        return address.is_global and not address.is_multicast
+    @staticmethod
+    def _unfit(url: str, current: str, exc: netguard.Unfit) -> ImageError:
+        """Why ``url`` (through a redirect to ``current``) is not fetched, and what to do."""
+        again = "check the address, or use a local copy of the image"
+        if exc.reason == netguard.UNPARSABLE:
+            return ImageError(f"image URL {shown(url)} redirects to an address that cannot be parsed",
+                              "give the image's final address")
+        if exc.reason == netguard.SCHEME:
+            return ImageError(f"image URL {shown(url)} redirects to a {exc.scheme or 'relative'}: address; "
+                              "only http and https are fetched", "give an http(s) address of the image")
+        if exc.reason == netguard.NO_HOST:
+            return ImageError(f"image URL {shown(url)} has no host", "give the full address of the image")
+        if exc.reason == netguard.UNRESOLVED:
+            return ImageError(f"image URL {shown(url)}: the host {shown(exc.host)} cannot be resolved", again)
+        if exc.reason == netguard.NO_ADDRESS:
+            return ImageError(f"image URL {shown(url)}: the host {shown(exc.host)} has no address", again)
+        via = "" if current == url else f" (through a redirect to {shown(current)})"
+        return ImageError(f"image URL {shown(url)} points to {exc.address}, a loopback, private or link-local "
+                          f"address{via}; such URLs are not fetched",
+                          "give a public address, or allow that network with ONEYEARAGO_MEDIA_ALLOW_PRIVATE")
 
     def _body(self, url: str, answer: Any, deadline: float) -> bytes:
         limit = self.policy.max_bytes
@@ -326,20 +308,6 @@ class MediaLoader:
     def _timed_out(self, url: str) -> ImageError:
         return ImageError(f"image URL {shown(url)} took longer than {self.policy.timeout:g} s to fetch",
                           "try again, use a local copy of the image, or raise ONEYEARAGO_MEDIA_TIMEOUT")
-
-
-def _resolve(host: str, port: int) -> list[Address]:
-    """Every address ``host`` resolves to (an address literal is itself)."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    found: list[Address] = []
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if address not in found:
-            found.append(address)
-    return found
 
 
 def parse_networks(items: Iterable[str]) -> tuple[Network, ...]:
