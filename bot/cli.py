@@ -911,7 +911,7 @@ def export_command(state: State, story_ids: tuple[str, ...], fmt: str | None, ou
                    as_json: bool) -> None:
     """Write stories back as a story file that `load` reads to the same queue (a round trip changes
     nothing), so that edits made in the dashboard can be kept in version control. No STORY_ID: every
-    story, in load order. Drafts are exported too: approval is not part of a story file."""
+    story, in load order. Drafts are written with `draft: true`, so they stay drafts in a new queue."""
     if as_json and out_path is None:
         raise click.UsageError("--json needs --out (without it the stories themselves go to standard output)")
     stdout = sys.stdout

@@ -194,7 +194,8 @@ class Planner:
 
         ``source`` says where the stories come from (:data:`SOURCES`), as each change's history records.
         New stories start as drafts when ``draft`` is true, or (``draft`` unset) when the settings require
-        approval. A load from a file refuses to overwrite a story changed in the dashboard since it was
+        approval, or when the story itself says so (``draft: true`` in its file, as an export writes a
+        draft). A draft stays one until approved; a load never withdraws an approval given in this queue. A load from a file refuses to overwrite a story changed in the dashboard since it was
         last loaded (a :class:`StoryError` naming the file and line), unless ``force``; a dashboard save
         marks the story as edited there.
         """
@@ -375,9 +376,10 @@ class Planner:
                       "window_day": day.isoformat() if day else None,  # type: ignore[attr-defined]
                       "root_due": due, "updated_at": now, "edited_at": edited_at}
             if is_new:
+                new_draft = draft or story.draft
                 new_rows.append({"id": story.id, "seq": seqs[story.id], "created_at": now,
-                                 "rendered": eager and not draft, "draft": draft, **values})
-                if draft:
+                                 "rendered": eager and not new_draft, "draft": new_draft, **values})
+                if new_draft:
                     report.drafts.append(story.id)
                 history.append({"story_id": story.id, "at": now, "source": source, "origin": story.origin,
                                 "changes": None})
@@ -400,7 +402,7 @@ class Planner:
             due = root_due[story.id]
             if due < now - self.settings.grace:
                 report.past_due.append(f"{story.id}: anniversary was {due:%Y-%m-%d %H:%M} UTC")
-            is_draft = (is_new and draft) or story.id in drafts
+            is_draft = (is_new and (draft or story.draft)) or story.id in drafts
             if not eager and (is_new or is_draft):
                 (report.added if is_new else report.updated).append(story.id)
             else:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.models import StoryChangeRow, StoryRow
 from bot.planner import Planner
+from bot.sources.stories import load_stories
 from bot.sources.templates import load_templates
 from posts.errors import StoryError
 from tests.conftest import story
@@ -93,3 +94,29 @@ def test_a_load_does_not_overwrite_a_dashboard_edit_without_force(planner, store
         row = session.get(StoryRow, "a")
         assert row.content["one_year_later"] == story("a").one_year_later and row.edited_at is None
     assert [c[0] for c in changes(store, "a")] == ["file", "dashboard", "file"]
+
+
+@pytest.mark.parametrize(("text", "drafted"), [
+    ("- {id: a, date: 2025-03-01, headline: H, draft: true}\n", True),
+    ("- {id: a, date: 2025-03-01, headline: H, draft: 'yes'}\n", True),
+    ("- {id: a, date: 2025-03-01, headline: H, draft: false}\n", False),
+    ("- {id: a, date: 2025-03-01, headline: H}\n", False),
+])
+def test_a_story_file_may_say_a_story_is_a_draft(tmp_path, planner, store, text, drafted):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    report = planner.load(load_stories([path]), now=NOW)
+    assert report.drafts == (["a"] if drafted else [])
+    assert (rows(store) == []) is drafted  # a draft has no posts until approved
+    with store.session() as session:
+        assert session.get(StoryRow, "a").draft is drafted
+
+
+def test_a_draft_flag_that_is_not_true_or_false_names_the_file_and_line(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("id,date,headline,draft\na,2025-03-01,H,maybe\n")
+    with pytest.raises(StoryError) as caught:
+        load_stories([path])
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.line, problem.story_id) == (str(path), 2, "a")
+    assert "draft 'maybe' is not true or false" in problem.message and "draft: true" in problem.hint

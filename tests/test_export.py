@@ -39,7 +39,7 @@ from bot.sources.images import MediaPolicy
 from bot.sources.stories import _ID_RE, load_stories
 from bot.store import Store
 from posts.limits import CONTROL_RE
-from posts.story import FIELDS, PLATFORMS, Story
+from posts.story import FILE_FIELDS, PLATFORMS, Story
 from tests.cli_support import isolate, run_cli
 from tests.conftest import postgres_schema
 from tests.test_pictures import picture
@@ -157,7 +157,7 @@ def test_an_export_writes_only_the_fields_set_in_field_order(source):
     plain = story_fields(stories["plain"])
     assert plain == {"id": "plain", "date": "2025-03-01", "headline": "A date-only story"}
     fields = story_fields(stories["pics"])
-    assert list(fields) == [f for f in FIELDS if f in fields]
+    assert list(fields) == [f for f in FILE_FIELDS if f in fields]
     assert fields["images"][0] == {"path": "pics/then.jpg", "alt": "The bridge in scaffolding, 1999: \"before\""}
     assert story_fields(stories["offset"])["followup_after"] == "1h30m"
     assert story_fields(stories["zoned"])["date"] == "2025-03-09T02:30:00"
@@ -188,13 +188,49 @@ def test_the_story_card_is_drawn_again_not_written(tmp_path, store, make_setting
     assert planner.load(load_stories([path], media=policy), now=NOW).unchanged == 1
 
 
-def test_drafts_are_exported_too(tmp_path, planner, store):
+def drafts(store: Store) -> dict[str, bool]:
+    with store.session() as session:
+        return dict(session.execute(select(StoryRow.id, StoryRow.draft)).all())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_draft_is_exported_as_one_and_stays_one_in_a_new_queue(fmt, tmp_path, store, settings, fresh_url):
+    """A captured entry exported and loaded into a fresh queue is still a draft there: never posted
+    until approved."""
     path = tmp_path / "s.yaml"
-    path.write_text("- {id: d, date: 2025-03-01, headline: A draft}\n")
-    planner.load(load_stories([path]), now=NOW, draft=True)
-    out = tmp_path / "out.jsonl"
-    assert export(store, None, out=out).stories == 1
-    assert json.loads(out.read_text())["id"] == "d"
+    path.write_text("- {id: d, date: 2025-03-01, headline: Rumour}\n- {id: q, date: 2025-03-02, headline: Queued}\n")
+    planner = Planner(store, settings)
+    planner.load(load_stories([path])[:1], now=NOW, draft=True)
+    planner.load(load_stories([path])[1:], now=NOW)
+    out = tmp_path / "out" if fmt == "md" else tmp_path / f"out.{fmt}"
+    report = export(store, None, fmt=fmt, out=out)
+    files = exported_files(report, out)
+    approved_only = io.StringIO()
+    export(store, ["q"], fmt=fmt, stdout=approved_only)
+    assert "true" not in approved_only.getvalue()  # an approved story is written without the flag
+    loaded = {s.id: s for s in load_stories(files)}
+    assert (loaded["d"].draft, loaded["q"].draft) == (True, False)
+    assert planner.load(list(loaded.values()), now=NOW).unchanged == 2  # the same queue: nothing changes
+    fresh = Store(fresh_url)
+    try:
+        fresh_planner = Planner(fresh, settings)
+        assert fresh_planner.load(list(loaded.values()), now=NOW).drafts == ["d"]
+        assert drafts(fresh) == {"d": True, "q": False}
+        assert {d[0] for d in deliveries(fresh)} == {"q"}  # the draft has no posts until approved
+        assert fresh_planner.approve(["d"], now=NOW).approved == ["d"]
+        assert {d[0] for d in deliveries(fresh)} == {"d", "q"}
+    finally:
+        fresh.dispose()
+
+
+def test_a_story_file_draft_flag_never_withdraws_an_approval(tmp_path, planner, store):
+    path = tmp_path / "s.yaml"
+    path.write_text("- {id: d, date: 2025-03-01, headline: A draft, draft: true}\n")
+    assert planner.load(load_stories([path]), now=NOW).drafts == ["d"]
+    planner.approve(["d"], now=NOW)
+    path.write_text("- {id: d, date: 2025-03-01, headline: Edited after approval, draft: true}\n")
+    assert planner.load(load_stories([path]), now=NOW).updated == ["d"]
+    assert drafts(store) == {"d": False} and {d[0] for d in deliveries(store)} == {"d"}
 
 
 # -- picture paths ---------------------------------------------------------------------------
@@ -395,7 +431,7 @@ def test_cli_export_writes_standard_output_in_the_format_asked(cli_env, capsys):
     code, output, _ = run_cli(capsys, "export", "second", "--format", "md")
     assert code == 0 and output.startswith("---\nid: second\n")
     code, output, _ = run_cli(capsys, "export", "--format", "csv")
-    assert output.splitlines()[0] == ",".join(FIELDS) and output.count("\n") == 3
+    assert output.splitlines()[0] == ",".join(FILE_FIELDS) and output.count("\n") == 3
 
 
 def test_cli_unknown_ids_are_listed_and_nothing_is_written(cli_env, capsys):
