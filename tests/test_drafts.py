@@ -120,3 +120,26 @@ def test_a_draft_flag_that_is_not_true_or_false_names_the_file_and_line(tmp_path
     problem = caught.value.problems[0]
     assert (problem.file, problem.line, problem.story_id) == (str(path), 2, "a")
     assert "draft 'maybe' is not true or false" in problem.message and "draft: true" in problem.hint
+
+
+def edited_at(store, story_id):
+    with store.session() as session:
+        return session.get(StoryRow, story_id).edited_at
+
+
+def test_a_file_that_caught_up_with_a_dashboard_edit_clears_the_mark(planner, store):
+    """After the documented fix (export into the file, then load), later changes of the file load
+    without --force."""
+    planner.load([story("a")], now=NOW)
+    edit = dataclasses.replace(story("a"), one_year_later="Written in the browser")
+    planner.load([edit], now=NOW, source="dashboard")
+    assert edited_at(store, "a") is not None
+    planner.load([dataclasses.replace(edit, origin="f.yaml:1")], now=NOW, dry_run=True)
+    assert edited_at(store, "a") is not None  # a dry run changes nothing
+    planner.load([edit], now=NOW, source="dashboard")  # the dashboard saving it unchanged keeps the mark
+    assert edited_at(store, "a") is not None
+    assert planner.load([dataclasses.replace(edit, origin="f.yaml:1")], now=NOW).unchanged == 1
+    assert edited_at(store, "a") is None
+    later = planner.load([dataclasses.replace(edit, headline="Changed in the file", origin="f.yaml:1")], now=NOW)
+    assert later.updated == ["a"]
+    assert [c[0] for c in changes(store, "a")] == ["file", "dashboard", "file"]  # clearing is not a change
