@@ -321,6 +321,19 @@ def test_a_tag_a_csv_cell_cannot_hold_is_an_error_and_leaves_the_file_alone(tmp_
     assert load_stories([tmp_path / "out.yaml"])[0].tags == ("a,b",)
 
 
+def test_a_csv_export_refused_for_a_later_story_writes_nothing_at_all(tmp_path, planner, store):
+    """The check comes before the first row: standard output (which cannot be taken back) gets nothing."""
+    path = tmp_path / "s.yaml"
+    path.write_text("- {id: a, date: 2025-06-01, headline: First}\n"
+                    "- {id: b, date: 2025-06-02, headline: Second, tags: ['R&D,AI']}\n")
+    planner.load(load_stories([path]), now=NOW)
+    shown = io.StringIO()
+    with pytest.raises(ExportError, match="story b: the tag 'R&D,AI'.*nothing was written"):
+        export(store, None, fmt="csv", stdout=shown)
+    assert shown.getvalue() == ""
+    assert export(store, ["a"], fmt="csv", stdout=shown).stories == 1  # the other story alone is fine
+
+
 # -- the property ----------------------------------------------------------------------------
 
 _EXTRA = st.sampled_from(["\n", "\t", " ", ":", "#", "-", "'", '"', "|", ">", ",", ";", "\u2028", "\n---\n",

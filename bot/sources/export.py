@@ -327,10 +327,7 @@ def csv_row(fields: dict[str, Any]) -> list[str]:
     for name in CSV_COLUMNS:
         value = fields.get(name, "")
         if name in ("platforms", "tags"):
-            bad = [item for item in value if "," in item or ";" in item]
-            if bad:
-                raise ExportError(f"story {fields['id']}: the tag {bad[0]!r} holds a comma or semicolon, which a CSV "
-                                  "cell of tags is split at", "export it as yaml, json, jsonl or md instead")
+            _check_cell(str(fields["id"]), value)
             value = ",".join(value)
         elif name in ("images", "followup_images"):
             value = json.dumps(value, ensure_ascii=False) if value else ""
@@ -338,6 +335,22 @@ def csv_row(fields: dict[str, Any]) -> list[str]:
             value = "true" if value else ""
         cells.append(value)
     return cells
+
+
+def _check_cell(story_id: str, items: Iterable[str]) -> None:
+    """Refuse a list a CSV cell cannot hold (an item with a comma or semicolon, which the cell is split at)."""
+    bad = [item for item in items if "," in item or ";" in item]
+    if bad:
+        raise ExportError(f"story {story_id}: the tag {bad[0]!r} holds a comma or semicolon, which a CSV "
+                          "cell of tags is split at", "export it as yaml, json, jsonl or md instead; nothing was "
+                          "written")
+
+
+def check_csv(stories: Iterable[tuple[Story, str]]) -> None:
+    """Refuse, before anything is written, stories that a CSV file cannot hold (see :func:`csv_row`)."""
+    for story, _origin in stories:
+        _check_cell(story.id, story.platforms)
+        _check_cell(story.id, story.tags)
 
 
 def markdown_story(fields: dict[str, Any]) -> str:
@@ -547,6 +560,9 @@ def export(store: Store | None, ids: Sequence[str] | None, *, fmt: str | None = 
     def stories() -> Iterator[tuple[Story, str]]:
         return stored_stories(store, ids, chunk=chunk) if store is not None else iter(())
 
+    if fmt == "csv":  # a pass of its own, so that a refusal comes before the first byte (or picture) is written
+        check_csv(stories())
+
     try:
         if to_folder:
             assert out is not None
@@ -663,6 +679,6 @@ def text_of(stories: Iterable[tuple[Story, str]], fmt: str, rebase: Rebase = _ke
     return buffer.getvalue()
 
 
-__all__ = ["CHUNK", "FORMATS", "ExportError", "ExportReport", "PicturePaths", "atomic_write", "csv_row", "export",
-           "format_of", "json_story", "markdown_story", "plan_format", "stored_stories", "story_fields", "text_of",
+__all__ = ["CHUNK", "FORMATS", "ExportError", "ExportReport", "PicturePaths", "atomic_write", "check_csv", "csv_row",
+           "export", "format_of", "json_story", "markdown_story", "plan_format", "stored_stories", "story_fields", "text_of",
            "unknown_ids", "write_stories", "yaml_story"]
