@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from bot.accounts import remembered_limits
 from bot.config import Settings
 from bot.images import store_images
-from bot.models import SENT, DeliveryRow, StoryChangeRow, StoryRow
+from bot.models import SENT, DeliveryRow, DiscardedStoryRow, StoryChangeRow, StoryRow
 from bot.models import DeliveryStatus as S
 from bot.quotas import DAY, day_counts
 from bot.store import EncodedJSON, Store
@@ -497,6 +497,35 @@ class Planner:
             self.render_stories(report.approved, now=now)
         return report
 
+    def discard(self, story_ids: Sequence[str], *, now: dt.datetime, origin: str = "cli") -> DiscardReport:
+        """Delete unwanted drafts, remembering each (its id and url, with its content) in
+        ``discarded_stories`` so that ``capture`` never captures its feed entry again.
+
+        Only drafts: a story in the queue is never deleted here (``skip`` stops its posts). The delete is
+        conditional on the story still being a draft, so an ``approve`` committed meanwhile wins.
+        """
+        report = DiscardReport()
+        wanted = list(dict.fromkeys(story_ids))
+        with self.store.session() as session:
+            found = {sid: (is_draft, content) for chunk in _chunks(wanted, 500)
+                     for sid, is_draft, content in session.execute(
+                         select(StoryRow.id, StoryRow.draft, StoryRow.content).where(StoryRow.id.in_(chunk)))}
+            for sid in wanted:
+                if sid not in found:
+                    report.unknown.append(sid)
+                    continue
+                is_draft, content = found[sid]
+                deleted = is_draft and session.execute(
+                    delete(StoryRow).where(StoryRow.id == sid, StoryRow.draft.is_(True))
+                    .execution_options(synchronize_session=False)).rowcount == 1  # type: ignore[attr-defined]
+                if not deleted:
+                    report.not_drafts.append(sid)
+                    continue
+                session.merge(DiscardedStoryRow(story_id=sid, url=str(content.get("url") or ""), discarded_at=now,
+                                                origin=origin, content=content))
+                report.discarded.append(sid)
+        return report
+
     def _over_quota(self, session: Session, dues: list[dt.datetime]) -> list[str]:
         """Days touched by this load on which a platform would go over a quota (as the engine counts:
         rolling windows, the day before each day included)."""
@@ -633,6 +662,19 @@ class ApproveReport:
     approved: list[str] = dataclasses.field(default_factory=list)
     not_drafts: list[str] = dataclasses.field(default_factory=list)
     """Stories already part of the queue (left as they were)."""
+    unknown: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class DiscardReport:
+    """What ``discard`` did."""
+
+    discarded: list[str] = dataclasses.field(default_factory=list)
+    not_drafts: list[str] = dataclasses.field(default_factory=list)
+    """Stories in the queue (approved): left as they were (``skip`` stops their posts)."""
     unknown: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
