@@ -906,6 +906,30 @@ def approve(state: State, story_ids: tuple[str, ...], as_json: bool) -> None:
         raise SystemExit(1)
 
 
+@cli.command()
+@click.argument("story_ids", metavar="STORY_ID...", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@pass_state
+def discard(state: State, story_ids: tuple[str, ...], as_json: bool) -> None:
+    """Delete unwanted drafts; `capture` never captures their feed entries again. Only drafts: a story
+    in the queue is stopped with `oneyearago skip STORY_ID` instead. Exit status 1 if any was refused."""
+    report = Planner(state.store, state.settings).discard(story_ids, now=utcnow(), origin="cli")
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        if report.discarded:
+            out.print(Text(f"Discarded {len(report.discarded)}: {', '.join(report.discarded)} (capture will not "
+                           "take their feed entries again)."))
+        if report.not_drafts:
+            out.print(Text(f"Not drafts, left in the queue: {', '.join(report.not_drafts)}. Only a draft is "
+                           "discarded; `oneyearago skip STORY_ID` stops a queued story's posts."), style="red")
+        if report.unknown:
+            out.print(Text(f"No such story: {', '.join(report.unknown)} (`oneyearago status` lists drafts)."),
+                      style="red")
+    if report.not_drafts or report.unknown:
+        raise SystemExit(1)
+
+
 @cli.command("export")
 @click.argument("story_ids", metavar="[STORY_ID]...", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(FORMATS),
@@ -919,7 +943,7 @@ def export_command(state: State, story_ids: tuple[str, ...], fmt: str | None, ou
                    as_json: bool) -> None:
     """Write stories back as a story file that `load` reads to the same queue (a round trip changes
     nothing), so that edits made in the dashboard can be kept in version control. No STORY_ID: every
-    story, in load order. Drafts are exported too: approval is not part of a story file."""
+    story, in load order. Drafts are written with `draft: true`, so they stay drafts in a new queue."""
     if as_json and out_path is None:
         raise click.UsageError("--json needs --out (without it the stories themselves go to standard output)")
     stdout = sys.stdout

@@ -168,6 +168,24 @@ class StoryChangeRow(Base):
     """Field -> ``[old, new]``; ``None`` when the story was created."""
 
 
+class DiscardedStoryRow(Base):
+    """A draft deleted with ``oneyearago discard`` (migration 0013): ``capture`` skips its feed entry (by
+    the entry id's digest that ends the story id, or by the url) so it is never captured again. The
+    story's history goes with the story; this row is the record of the discard."""
+
+    __tablename__ = "discarded_stories"
+    __table_args__ = (Index("ix_discarded_stories_url", "url"),)
+
+    story_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    """The story's url (a captured entry's link); empty when it had none."""
+    discarded_at: Mapped[dt.datetime]
+    origin: Mapped[str] = mapped_column(Text)
+    """Where it was discarded from: ``cli``."""
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The story as it was when discarded (:meth:`posts.story.Story.content`)."""
+
+
 class LinkCheckRow(Base):
     """Whether a story's link still answered when last checked, and the archived copy offered instead."""
 

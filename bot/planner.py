@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from bot.accounts import remembered_limits
 from bot.config import Settings
 from bot.images import store_images
-from bot.models import SENT, DeliveryRow, StoryChangeRow, StoryRow
+from bot.models import SENT, DeliveryRow, DiscardedStoryRow, StoryChangeRow, StoryRow
 from bot.models import DeliveryStatus as S
 from bot.quotas import DAY, day_counts
 from bot.store import EncodedJSON, Store
@@ -186,7 +186,8 @@ class Planner:
 
     def load(self, stories: Sequence[Story], *, now: dt.datetime, dry_run: bool = False,
              render: bool | None = None, progress: Callable[[int], None] | None = None,
-             source: str = "file", force: bool = False, draft: bool | None = None) -> LoadReport:
+             source: str = "file", force: bool = False, draft: bool | None = None,
+             expected: Mapping[str, str] | None = None) -> LoadReport:
         """Queue ``stories``; with ``dry_run`` compute the report and roll everything back.
 
         ``render`` forces (True) or defers (False) rendering of new stories; by default loads of up
@@ -194,9 +195,15 @@ class Planner:
 
         ``source`` says where the stories come from (:data:`SOURCES`), as each change's history records.
         New stories start as drafts when ``draft`` is true, or (``draft`` unset) when the settings require
-        approval. A load from a file refuses to overwrite a story changed in the dashboard since it was
+        approval, or when the story itself says so (``draft: true`` in its file, as an export writes a
+        draft). A draft stays one until approved; a load never withdraws an approval given in this queue. A load from a file refuses to overwrite a story changed in the dashboard since it was
         last loaded (a :class:`StoryError` naming the file and line), unless ``force``; a dashboard save
-        marks the story as edited there.
+        marks the story as edited there, and a file load that finds the story as the dashboard left it
+        (the file caught up, say by an export into it) clears that mark.
+
+        ``expected``: story id -> the content hash the change was made from (a dashboard form's version).
+        Each update is a compare-and-set on the hash read (or expected), so a change committed by
+        someone else meanwhile is never silently overwritten: a :class:`StoryError` says so instead.
         """
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}")
@@ -207,7 +214,7 @@ class Planner:
         with gc_paused(), self.store.sessions() as session:
             try:
                 self._load(session, stories, now, report, render, progress, source=source, force=force,
-                           draft=draft)
+                           draft=draft, expected=expected or {})
             except BaseException:
                 session.rollback()
                 raise
@@ -300,7 +307,8 @@ class Planner:
 
     def _load(self, session: Session, stories: Sequence[Story], now: dt.datetime, report: LoadReport,
               render: bool | None, progress: Callable[[int], None] | None, *, source: str = "file",
-              force: bool = False, draft: bool = False) -> None:
+              force: bool = False, draft: bool = False, expected: Mapping[str, str] | None = None) -> None:
+        expected = expected or {}
         existing: dict[str, tuple[str, int, dt.datetime, str | None]] = {}
         drafts: set[str] = set()
         edited: dict[str, dt.datetime] = {}
@@ -322,14 +330,21 @@ class Planner:
         contents: dict[str, dict[str, Any]] = {}
         touched_days: set[str] = set()
         days: dict[str, dt.date | None] = {}
+        caught_up: list[tuple[str, str]] = []  # (id, hash) of edited stories a file now holds as they are
         for story in stories:
             content = story.content()
             text = encode_content(content)
             contents[story.id] = EncodedJSON(content, text)  # serialised once: hashed, then stored as is
             chash = content_hash(text, self.fingerprint)
             old = existing.get(story.id)
+            if story.id in expected and (old is None or old[0] != expected[story.id]):
+                conflicts.append(_problem(story, "was changed meanwhile (by a load, a capture or another tab) "
+                                                 "since this edit began", _CHANGED_HINT))
+                continue
             if old is not None and old[0] == chash:
                 report.unchanged += 1
+                if source == "file" and story.id in edited:
+                    caught_up.append((story.id, chash))
                 continue
             if old is not None and source != "dashboard" and story.id in edited and not force:
                 conflicts.append(_problem(story, f"was edited in the dashboard on {edited[story.id]:%Y-%m-%d %H:%M} "
@@ -348,6 +363,9 @@ class Planner:
                 touched_days.add(old[3])
         if conflicts:
             raise StoryError(conflicts)
+        for sid, chash in caught_up:  # the file caught up with the dashboard: later file changes load again
+            session.execute(update(StoryRow).where(StoryRow.id == sid, StoryRow.content_hash == chash)
+                            .values(edited_at=None).execution_options(synchronize_session=False))
         new_count = sum(1 for _, _, is_new in changed if is_new)
         eager = render if render is not None else new_count <= EAGER_RENDER_LIMIT
         report.deferred = 0 if eager else new_count
@@ -375,16 +393,28 @@ class Planner:
                       "window_day": day.isoformat() if day else None,  # type: ignore[attr-defined]
                       "root_due": due, "updated_at": now, "edited_at": edited_at}
             if is_new:
+                new_draft = draft or story.draft
                 new_rows.append({"id": story.id, "seq": seqs[story.id], "created_at": now,
-                                 "rendered": eager and not draft, "draft": draft, **values})
-                if draft:
+                                 "rendered": eager and not new_draft, "draft": new_draft, **values})
+                if new_draft:
                     report.drafts.append(story.id)
                 history.append({"story_id": story.id, "at": now, "source": source, "origin": story.origin,
                                 "changes": None})
             else:
                 is_draft = story.id in drafts
-                session.execute(update(StoryRow).where(StoryRow.id == story.id)
-                                .values(rendered=not is_draft, **values))
+                # Compare-and-set on what was read: a change committed meanwhile (a dashboard save, another
+                # load) makes this update find no row instead of silently reverting that change.
+                was_edited = edited.get(story.id)
+                guard = [StoryRow.id == story.id, StoryRow.content_hash == existing[story.id][0],
+                         StoryRow.edited_at.is_(None) if was_edited is None else StoryRow.edited_at == was_edited]
+                written = session.execute(update(StoryRow).where(*guard).values(rendered=not is_draft, **values)
+                                          .execution_options(synchronize_session=False))
+                if written.rowcount != 1:  # type: ignore[attr-defined]
+                    raise StoryError([_problem(
+                        story, "was changed meanwhile (in the dashboard, or by another load) while this change "
+                               "was being made; nothing was written",
+                        _CHANGED_HINT if source == "dashboard" else
+                        "load again: the file is then compared with the story as it is now")])
                 history.append({"story_id": story.id, "at": now, "source": source, "origin": story.origin,
                                 "changes": content_changes(old_contents.get(story.id) or {}, contents[story.id])})
         for chunk in _chunks(new_rows, 2000):
@@ -400,7 +430,7 @@ class Planner:
             due = root_due[story.id]
             if due < now - self.settings.grace:
                 report.past_due.append(f"{story.id}: anniversary was {due:%Y-%m-%d %H:%M} UTC")
-            is_draft = (is_new and draft) or story.id in drafts
+            is_draft = (is_new and (draft or story.draft)) or story.id in drafts
             if not eager and (is_new or is_draft):
                 (report.added if is_new else report.updated).append(story.id)
             else:
@@ -465,6 +495,35 @@ class Planner:
                     report.approved.append(sid)
         if report.approved:
             self.render_stories(report.approved, now=now)
+        return report
+
+    def discard(self, story_ids: Sequence[str], *, now: dt.datetime, origin: str = "cli") -> DiscardReport:
+        """Delete unwanted drafts, remembering each (its id and url, with its content) in
+        ``discarded_stories`` so that ``capture`` never captures its feed entry again.
+
+        Only drafts: a story in the queue is never deleted here (``skip`` stops its posts). The delete is
+        conditional on the story still being a draft, so an ``approve`` committed meanwhile wins.
+        """
+        report = DiscardReport()
+        wanted = list(dict.fromkeys(story_ids))
+        with self.store.session() as session:
+            found = {sid: (is_draft, content) for chunk in _chunks(wanted, 500)
+                     for sid, is_draft, content in session.execute(
+                         select(StoryRow.id, StoryRow.draft, StoryRow.content).where(StoryRow.id.in_(chunk)))}
+            for sid in wanted:
+                if sid not in found:
+                    report.unknown.append(sid)
+                    continue
+                is_draft, content = found[sid]
+                deleted = is_draft and session.execute(
+                    delete(StoryRow).where(StoryRow.id == sid, StoryRow.draft.is_(True))
+                    .execution_options(synchronize_session=False)).rowcount == 1  # type: ignore[attr-defined]
+                if not deleted:
+                    report.not_drafts.append(sid)
+                    continue
+                session.merge(DiscardedStoryRow(story_id=sid, url=str(content.get("url") or ""), discarded_at=now,
+                                                origin=origin, content=content))
+                report.discarded.append(sid)
         return report
 
     def _over_quota(self, session: Session, dues: list[dt.datetime]) -> list[str]:
@@ -609,6 +668,19 @@ class ApproveReport:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass
+class DiscardReport:
+    """What ``discard`` did."""
+
+    discarded: list[str] = dataclasses.field(default_factory=list)
+    not_drafts: list[str] = dataclasses.field(default_factory=list)
+    """Stories in the queue (approved): left as they were (``skip`` stops their posts)."""
+    unknown: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 def content_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """What changed between two story contents: field -> ``[old, new]`` (the prepared images' hashes
     are part of the ``images`` fields)."""
@@ -643,6 +715,9 @@ def _delete_unsent(session: Session, row: DeliveryRow) -> bool:
     else:
         session.refresh(row)
     return deleted
+
+
+_CHANGED_HINT = "reload the page to see that change, then make your edit on it"
 
 
 def _problem(story: Story, message: str, hint: str) -> Problem:

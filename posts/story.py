@@ -38,7 +38,11 @@ FIELDS: tuple[str, ...] = (
     "lang",
     "replies",
 )
-"""Every field a story file may use."""
+"""Every field of a story's content."""
+
+FILE_FIELDS: tuple[str, ...] = (*FIELDS, "draft")
+"""Every field a story file may use: the content, and ``draft`` (the story waits for ``approve``), which is
+the queue's state rather than content, so it is kept out of the content and its hash."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +103,9 @@ class Story:
     """The pictures the reveal shows (on its first part): "then and now" side by side."""
     prepared_pictures: tuple[Image, ...] = dataclasses.field(default=(), compare=False, repr=False)
     """Every prepared version of ``images`` and ``followup_images``, from the load until stored."""
+    draft: bool = False
+    """The file said ``draft: true``: a new story is queued as a draft (not part of the content, like
+    ``origin``; the queue keeps the flag in ``stories.draft``)."""
 
     @property
     def has_time(self) -> bool:

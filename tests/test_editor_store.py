@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot import ops
 from bot.images import media_policy, stored_image
-from bot.models import DeliveryRow, ImageRow
+from bot.models import DeliveryRow, ImageRow, StoryRow
 from bot.planner import Planner
 from bot.sources.export import export
 from bot.sources.stories import load_stories
@@ -27,6 +27,7 @@ from bot.web.editor import (
     save,
 )
 from bot.web.pages import calendar
+from posts.errors import StoryError
 from posts.media import prepare_versions
 from tests.conftest import story
 
@@ -177,3 +178,64 @@ def test_every_view_of_a_missing_reveal_uses_one_window_from_now_up_to_the_lead(
     assert not editor_view(store, settings, "edge", now=NOW).needs_reveal
     assert [d.needs_reveal for d in ops.drafts(store, now=NOW, lead=lead)[1]] == [False]
     assert ops.in_reveal_lead(NOW, NOW, lead) and not ops.in_reveal_lead(at_lead, NOW, lead)
+
+
+# -- saves and loads that race ----------------------------------------------------------------
+
+
+def test_a_save_refuses_a_change_a_load_committed_after_the_form_check(store, settings, tmp_path, monkeypatch):
+    """The form's version is checked again, in the save's own transaction: a file load committed between
+    the editor's check and the write is never silently reverted."""
+    import bot.web.editor as editor
+
+    path = tmp_path / "s.yaml"
+    path.write_text("- {id: a, date: 2025-03-05, headline: Hello, summary: v1}\n")
+    Planner(store, settings).load(load_stories([path]), now=NOW)
+    form = {**form_values(ops.story(store, "a")), "version": _hash(store, "a"), "headline": "From the dashboard"}
+
+    class LoadCommittedMeanwhile(Planner):
+        def load(self, stories, **options):
+            if options.get("source") == "dashboard":
+                path.write_text(path.read_text().replace("v1", "v2 with a fact fixed"))
+                Planner(store, settings).load(load_stories([path]), now=NOW)
+            return super().load(stories, **options)
+
+    monkeypatch.setattr(editor, "Planner", LoadCommittedMeanwhile)
+    saved = save(store, settings, "a", form, now=NOW)
+    assert [p.message for p in saved.problems] == ["was changed meanwhile (by a load, a capture or another tab) "
+                                                   "since this edit began"]
+    assert "reload the page" in saved.problems[0].hint
+    shown = ops.story(store, "a")
+    assert (shown.headline, shown.summary) == ("Hello", "v2 with a fact fixed")
+
+
+def _hash(store, story_id):
+    with store.session() as session:
+        return session.get(StoryRow, story_id).content_hash
+
+
+@pytest.mark.parametrize("first", ["dashboard", "file"])
+def test_a_change_committed_between_a_load_reading_and_writing_is_kept(store, settings, monkeypatch, first):
+    """Each update is a compare-and-set on the hash it read: whichever of a dashboard save and a file load
+    commits second finds the story changed and writes nothing (on PostgreSQL the two really interleave)."""
+    Planner(store, settings).load([story("a", dt.date(2025, 3, 5), summary="v1")], now=NOW)
+    mine = story("a", dt.date(2025, 3, 5), summary="mine")
+    theirs = story("a", dt.date(2025, 3, 5), summary="theirs")
+    other = "file" if first == "dashboard" else "dashboard"
+    version = _hash(store, "a")
+    real = Planner._old_contents
+    done = []
+
+    def meanwhile(session, ids):  # called after the stories were read, before any is written
+        if not done:
+            done.append(first)  # before: the other load reads and writes through this same hook
+            Planner(store, settings).load([theirs], now=NOW, source=first)
+        return real(session, ids)
+
+    monkeypatch.setattr(Planner, "_old_contents", staticmethod(meanwhile))
+    with pytest.raises(StoryError) as caught:
+        Planner(store, settings).load([mine], now=NOW, source=other,
+                                      expected={"a": version} if other == "dashboard" else None)
+    assert "changed meanwhile" in caught.value.problems[0].message
+    assert ops.story(store, "a").summary == "theirs"
+    assert [c.source for c in history(store, settings, "a")] == [first, "file"]

@@ -39,7 +39,7 @@ from bot.sources.images import MediaPolicy
 from bot.sources.stories import _ID_RE, load_stories
 from bot.store import Store
 from posts.limits import CONTROL_RE
-from posts.story import FIELDS, PLATFORMS, Story
+from posts.story import FILE_FIELDS, PLATFORMS, Story
 from tests.cli_support import isolate, run_cli
 from tests.conftest import postgres_schema
 from tests.test_pictures import picture
@@ -157,7 +157,7 @@ def test_an_export_writes_only_the_fields_set_in_field_order(source):
     plain = story_fields(stories["plain"])
     assert plain == {"id": "plain", "date": "2025-03-01", "headline": "A date-only story"}
     fields = story_fields(stories["pics"])
-    assert list(fields) == [f for f in FIELDS if f in fields]
+    assert list(fields) == [f for f in FILE_FIELDS if f in fields]
     assert fields["images"][0] == {"path": "pics/then.jpg", "alt": "The bridge in scaffolding, 1999: \"before\""}
     assert story_fields(stories["offset"])["followup_after"] == "1h30m"
     assert story_fields(stories["zoned"])["date"] == "2025-03-09T02:30:00"
@@ -188,13 +188,49 @@ def test_the_story_card_is_drawn_again_not_written(tmp_path, store, make_setting
     assert planner.load(load_stories([path], media=policy), now=NOW).unchanged == 1
 
 
-def test_drafts_are_exported_too(tmp_path, planner, store):
+def drafts(store: Store) -> dict[str, bool]:
+    with store.session() as session:
+        return dict(session.execute(select(StoryRow.id, StoryRow.draft)).all())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_draft_is_exported_as_one_and_stays_one_in_a_new_queue(fmt, tmp_path, store, settings, fresh_url):
+    """A captured entry exported and loaded into a fresh queue is still a draft there: never posted
+    until approved."""
     path = tmp_path / "s.yaml"
-    path.write_text("- {id: d, date: 2025-03-01, headline: A draft}\n")
-    planner.load(load_stories([path]), now=NOW, draft=True)
-    out = tmp_path / "out.jsonl"
-    assert export(store, None, out=out).stories == 1
-    assert json.loads(out.read_text())["id"] == "d"
+    path.write_text("- {id: d, date: 2025-03-01, headline: Rumour}\n- {id: q, date: 2025-03-02, headline: Queued}\n")
+    planner = Planner(store, settings)
+    planner.load(load_stories([path])[:1], now=NOW, draft=True)
+    planner.load(load_stories([path])[1:], now=NOW)
+    out = tmp_path / "out" if fmt == "md" else tmp_path / f"out.{fmt}"
+    report = export(store, None, fmt=fmt, out=out)
+    files = exported_files(report, out)
+    approved_only = io.StringIO()
+    export(store, ["q"], fmt=fmt, stdout=approved_only)
+    assert "true" not in approved_only.getvalue()  # an approved story is written without the flag
+    loaded = {s.id: s for s in load_stories(files)}
+    assert (loaded["d"].draft, loaded["q"].draft) == (True, False)
+    assert planner.load(list(loaded.values()), now=NOW).unchanged == 2  # the same queue: nothing changes
+    fresh = Store(fresh_url)
+    try:
+        fresh_planner = Planner(fresh, settings)
+        assert fresh_planner.load(list(loaded.values()), now=NOW).drafts == ["d"]
+        assert drafts(fresh) == {"d": True, "q": False}
+        assert {d[0] for d in deliveries(fresh)} == {"q"}  # the draft has no posts until approved
+        assert fresh_planner.approve(["d"], now=NOW).approved == ["d"]
+        assert {d[0] for d in deliveries(fresh)} == {"d", "q"}
+    finally:
+        fresh.dispose()
+
+
+def test_a_story_file_draft_flag_never_withdraws_an_approval(tmp_path, planner, store):
+    path = tmp_path / "s.yaml"
+    path.write_text("- {id: d, date: 2025-03-01, headline: A draft, draft: true}\n")
+    assert planner.load(load_stories([path]), now=NOW).drafts == ["d"]
+    planner.approve(["d"], now=NOW)
+    path.write_text("- {id: d, date: 2025-03-01, headline: Edited after approval, draft: true}\n")
+    assert planner.load(load_stories([path]), now=NOW).updated == ["d"]
+    assert drafts(store) == {"d": False} and {d[0] for d in deliveries(store)} == {"d"}
 
 
 # -- picture paths ---------------------------------------------------------------------------
@@ -285,6 +321,19 @@ def test_a_tag_a_csv_cell_cannot_hold_is_an_error_and_leaves_the_file_alone(tmp_
     assert load_stories([tmp_path / "out.yaml"])[0].tags == ("a,b",)
 
 
+def test_a_csv_export_refused_for_a_later_story_writes_nothing_at_all(tmp_path, planner, store):
+    """The check comes before the first row: standard output (which cannot be taken back) gets nothing."""
+    path = tmp_path / "s.yaml"
+    path.write_text("- {id: a, date: 2025-06-01, headline: First}\n"
+                    "- {id: b, date: 2025-06-02, headline: Second, tags: ['R&D,AI']}\n")
+    planner.load(load_stories([path]), now=NOW)
+    shown = io.StringIO()
+    with pytest.raises(ExportError, match="story b: the tag 'R&D,AI'.*nothing was written"):
+        export(store, None, fmt="csv", stdout=shown)
+    assert shown.getvalue() == ""
+    assert export(store, ["a"], fmt="csv", stdout=shown).stories == 1  # the other story alone is fine
+
+
 # -- the property ----------------------------------------------------------------------------
 
 _EXTRA = st.sampled_from(["\n", "\t", " ", ":", "#", "-", "'", '"', "|", ">", ",", ";", "\u2028", "\n---\n",
@@ -359,7 +408,7 @@ def cli_planner() -> tuple[Store, Planner]:
     return store, Planner(store, settings)
 
 
-def test_cli_dashboard_edit_then_export_keeps_it_and_force_overwrites(cli_env, capsys):
+def test_cli_dashboard_edit_then_export_keeps_it_and_later_file_changes_load(cli_env, capsys):
     assert run_cli(capsys, "load", "stories.yaml")[0] == 0
     store, planner = cli_planner()
     try:
@@ -378,9 +427,9 @@ def test_cli_dashboard_edit_then_export_keeps_it_and_force_overwrites(cli_env, c
     code, output, _ = run_cli(capsys, "load", "stories.yaml")
     assert code == 0 and "0 new, 0 updated, 2 unchanged" in output
 
-    (cli_env / "stories.yaml").write_text(STORIES_YAML)  # the old version again: only --force takes it
-    assert run_cli(capsys, "load", "stories.yaml")[0] == 2
-    code, output, _ = run_cli(capsys, "load", "--force", "stories.yaml")
+    # the file caught up with the dashboard: a later change of the file loads without --force
+    (cli_env / "stories.yaml").write_text(STORIES_YAML)
+    code, output, _ = run_cli(capsys, "load", "stories.yaml")
     assert code == 0 and "1 updated" in output
     code, output, _ = run_cli(capsys, "export", "first", "--format", "json")
     assert json.loads(output)[0]["one_year_later"] == "As it turned out."
@@ -395,7 +444,7 @@ def test_cli_export_writes_standard_output_in_the_format_asked(cli_env, capsys):
     code, output, _ = run_cli(capsys, "export", "second", "--format", "md")
     assert code == 0 and output.startswith("---\nid: second\n")
     code, output, _ = run_cli(capsys, "export", "--format", "csv")
-    assert output.splitlines()[0] == ",".join(FIELDS) and output.count("\n") == 3
+    assert output.splitlines()[0] == ",".join(FILE_FIELDS) and output.count("\n") == 3
 
 
 def test_cli_unknown_ids_are_listed_and_nothing_is_written(cli_env, capsys):

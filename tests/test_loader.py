@@ -12,7 +12,7 @@ import pytest
 import bot.sources
 from bot.sources.stories import load_stories, story_files
 from posts.errors import Problem, StoryError
-from posts.story import FIELDS, Story, derive_id
+from posts.story import FILE_FIELDS, Story, derive_id
 
 UTC = dt.UTC
 DATE_HINT = ("write YYYY-MM-DD, or an ISO 8601 date-time such as 2025-01-12T14:30:00 or "
@@ -498,9 +498,9 @@ FIELD_ERRORS = [
     case("id: s\ndate: 2025-01-02\nheadline: H\nHeadline: again", "s", "unknown field 'Headline'",
          "did you mean 'headline'?", id="unknown-field-wrong-case"),
     case("id: s\ndate: 2025-01-02\nheadline: H\nwibble: 1", "s", "unknown field 'wibble'",
-         f"known fields: {', '.join(FIELDS)}", id="unknown-field-no-suggestion"),
+         f"known fields: {', '.join(FILE_FIELDS)}", id="unknown-field-no-suggestion"),
     case("id: s\ndate: 2025-01-02\nheadline: H\norigin: x.yaml:1", "s", "unknown field 'origin'",
-         f"known fields: {', '.join(FIELDS)}", id="origin-is-not-a-field"),
+         f"known fields: {', '.join(FILE_FIELDS)}", id="origin-is-not-a-field"),
     # required fields
     case("id: s\ndate: 2025-01-02", "s", "headline is required",
          "add a headline: the one-line title of the story", id="missing-headline"),
@@ -787,7 +787,7 @@ FILE_ERRORS = [
          "headline is required", "add a headline: the one-line title of the story",
          id="csv-row-line-after-multi-line-cell-and-blank-line"),
     case("stories.csv", "date,headline,colour\n2025-01-01,Fine,red\n", 2, "",
-         "unknown field 'colour'", f"known fields: {', '.join(FIELDS)}", id="csv-unknown-column"),
+         "unknown field 'colour'", f"known fields: {', '.join(FILE_FIELDS)}", id="csv-unknown-column"),
     case("story.md", "date: 2025-01-01\nheadline: No front matter\n", 1, "",
          "a Markdown story must start with YAML front matter between --- lines",
          "put ---, the fields (date, headline, ...), then --- before the body", id="markdown-without-front-matter"),

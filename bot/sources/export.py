@@ -5,7 +5,7 @@ unchanged, and loading it into a new queue gives the same stories and posts. Tha
 the dashboard be kept in the story files (and in version control).
 
 Each story is written with only the fields it sets (defaults left out), in the order of
-:data:`posts.story.FIELDS`:
+:data:`posts.story.FILE_FIELDS`:
 
 - ``date``: date-only stays ``YYYY-MM-DD``; a date-time keeps its offset, or stays naive with its
   ``timezone``, exactly as it was loaded;
@@ -33,9 +33,13 @@ output (the ``--out`` file's folder; the current folder for standard output):
 - with ``ONEYEARAGO_MEDIA_DIR`` set (paths are relative to that folder whatever the story file), or a
   URL: as given.
 
+A draft (a story waiting for ``approve``) is written with ``draft: true`` (in CSV a ``draft`` cell
+``true``), so that loading the export into a new queue keeps it a draft: a captured feed entry is never
+posted without being approved. An approved story is written without the field.
+
 Stories are read from the queue in chunks (:func:`stored_stories`) and written as they come, so an
-export of a million stories never holds them all in memory. Approval state is not part of a story
-file: drafts are exported like any other story.
+export of a million stories never holds them all in memory. The checks that could refuse an export
+(unknown ids, a tag a CSV cell cannot hold, names in a folder) are all made before anything is written.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ from bot.store import Store
 from posts import limits
 from posts.durations import format_duration
 from posts.errors import BotError
-from posts.story import FIELDS, Story, StoryImage
+from posts.story import FILE_FIELDS, Story, StoryImage
 
 FORMATS: tuple[str, ...] = ("yaml", "json", "jsonl", "csv", "md")
 """The formats ``export`` writes; each is one that ``load`` reads."""
@@ -197,7 +201,8 @@ def _keep(ref: str, origin: str, story_id: str, field: str, sha256: str = "") ->
 
 
 def story_fields(story: Story, origin: str = "", rebase: Rebase = _keep) -> dict[str, Any]:
-    """The fields a story file gives ``story`` with: only those set, in :data:`FIELDS` order.
+    """The fields a story file gives ``story`` with: only those set, in :data:`FILE_FIELDS` order
+    (``draft`` last, and only for a draft).
 
     Lists stay lists and pictures are ``{path|url: …, alt: …}`` mappings; each format writes them
     its own way. ``origin`` (``FILE:LINE``) and ``rebase`` place local picture paths.
@@ -221,8 +226,9 @@ def story_fields(story: Story, origin: str = "", rebase: Rebase = _keep) -> dict
         "tags": list(story.tags),
         "lang": story.lang,
         "replies": story.replies,
+        "draft": True if story.draft else None,
     }
-    return {name: values[name] for name in FIELDS if values[name] not in ("", [], None)}
+    return {name: values[name] for name in FILE_FIELDS if values[name] not in ("", [], None)}
 
 
 def _pictures(pictures: Sequence[StoryImage], origin: str, story_id: str, field: str,
@@ -307,7 +313,7 @@ def json_story(fields: dict[str, Any], *, indent: int | None = None) -> str:
     return json.dumps(fields, ensure_ascii=False, indent=indent)
 
 
-CSV_COLUMNS: tuple[str, ...] = FIELDS
+CSV_COLUMNS: tuple[str, ...] = FILE_FIELDS
 """The header of an exported CSV file: every field, so that any story fits (an empty cell is unset)."""
 
 
@@ -321,15 +327,30 @@ def csv_row(fields: dict[str, Any]) -> list[str]:
     for name in CSV_COLUMNS:
         value = fields.get(name, "")
         if name in ("platforms", "tags"):
-            bad = [item for item in value if "," in item or ";" in item]
-            if bad:
-                raise ExportError(f"story {fields['id']}: the tag {bad[0]!r} holds a comma or semicolon, which a CSV "
-                                  "cell of tags is split at", "export it as yaml, json, jsonl or md instead")
+            _check_cell(str(fields["id"]), value)
             value = ",".join(value)
         elif name in ("images", "followup_images"):
             value = json.dumps(value, ensure_ascii=False) if value else ""
+        elif name == "draft":
+            value = "true" if value else ""
         cells.append(value)
     return cells
+
+
+def _check_cell(story_id: str, items: Iterable[str]) -> None:
+    """Refuse a list a CSV cell cannot hold (an item with a comma or semicolon, which the cell is split at)."""
+    bad = [item for item in items if "," in item or ";" in item]
+    if bad:
+        raise ExportError(f"story {story_id}: the tag {bad[0]!r} holds a comma or semicolon, which a CSV "
+                          "cell of tags is split at", "export it as yaml, json, jsonl or md instead; nothing was "
+                          "written")
+
+
+def check_csv(stories: Iterable[tuple[Story, str]]) -> None:
+    """Refuse, before anything is written, stories that a CSV file cannot hold (see :func:`csv_row`)."""
+    for story, _origin in stories:
+        _check_cell(story.id, story.platforms)
+        _check_cell(story.id, story.tags)
 
 
 def markdown_story(fields: dict[str, Any]) -> str:
@@ -353,20 +374,20 @@ def unknown_ids(store: Store, ids: Sequence[str]) -> list[str]:
 
 def stored_stories(store: Store, ids: Sequence[str] | None = None, *,
                    chunk: int = CHUNK) -> Iterator[tuple[Story, str]]:
-    """Each stored story with the origin (``FILE:LINE``) its pictures are relative to, read ``chunk`` at
-    a time: every story in load order when ``ids`` is None, else those ``ids`` in the order given
-    (unknown ones are skipped: see :func:`unknown_ids`).
+    """Each stored story (with its draft flag) and the origin (``FILE:LINE``) its pictures are relative
+    to, read ``chunk`` at a time: every story in load order when ``ids`` is None, else those ``ids`` in
+    the order given (unknown ones are skipped: see :func:`unknown_ids`).
 
     A story changed in the dashboard since its last load keeps the file it was last loaded from as the
     origin of its pictures.
     """
-    columns = (StoryRow.id, StoryRow.seq, StoryRow.content, StoryRow.origin)
+    columns = (StoryRow.id, StoryRow.seq, StoryRow.content, StoryRow.origin, StoryRow.draft)
     if ids is not None:
         for part in _chunks(list(dict.fromkeys(ids)), chunk):
             with store.session() as session:
                 found = {row.id: row for row in session.execute(select(*columns).where(StoryRow.id.in_(part)))}
                 origins = _file_origins(session, list(found.values()))
-            yield from ((Story.from_content(found[sid].content), origins[sid]) for sid in part if sid in found)
+            yield from ((_story(found[sid]), origins[sid]) for sid in part if sid in found)
         return
     last: tuple[int, str] | None = None
     while True:
@@ -378,10 +399,16 @@ def stored_stories(store: Store, ids: Sequence[str] | None = None, *,
             origins = _file_origins(session, rows)
         if not rows:
             return
-        yield from ((Story.from_content(row.content), origins[row.id]) for row in rows)
+        yield from ((_story(row), origins[row.id]) for row in rows)
         if len(rows) < chunk:
             return
         last = (rows[-1].seq, rows[-1].id)
+
+
+def _story(row: Any) -> Story:
+    """A stored story, with its draft flag (kept beside its content, not in it)."""
+    story = Story.from_content(row.content)
+    return dataclasses.replace(story, draft=True) if row.draft else story
 
 
 def _count(store: Store | None, ids: Sequence[str] | None) -> int:
@@ -533,6 +560,9 @@ def export(store: Store | None, ids: Sequence[str] | None, *, fmt: str | None = 
     def stories() -> Iterator[tuple[Story, str]]:
         return stored_stories(store, ids, chunk=chunk) if store is not None else iter(())
 
+    if fmt == "csv":  # a pass of its own, so that a refusal comes before the first byte (or picture) is written
+        check_csv(stories())
+
     try:
         if to_folder:
             assert out is not None
@@ -649,6 +679,6 @@ def text_of(stories: Iterable[tuple[Story, str]], fmt: str, rebase: Rebase = _ke
     return buffer.getvalue()
 
 
-__all__ = ["CHUNK", "FORMATS", "ExportError", "ExportReport", "PicturePaths", "atomic_write", "csv_row", "export",
-           "format_of", "json_story", "markdown_story", "plan_format", "stored_stories", "story_fields", "text_of",
+__all__ = ["CHUNK", "FORMATS", "ExportError", "ExportReport", "PicturePaths", "atomic_write", "check_csv", "csv_row",
+           "export", "format_of", "json_story", "markdown_story", "plan_format", "stored_stories", "story_fields", "text_of",
            "unknown_ids", "write_stories", "yaml_story"]

@@ -17,7 +17,8 @@ error: the exit status is then 1, while the other feeds are still captured.
 
 **Already captured entries are skipped**: an entry whose link is the url of a story in the queue (from
 any source), or whose id (the entry's ``id``/``guid``, else its link) was captured before, or which
-appears twice in one run. An id that is not an absolute URI or URN (RSS guids are often ``1``, ``2``)
+appears twice in one run, or whose draft was deleted with ``oneyearago discard`` (by the same id and
+link, kept in ``discarded_stories``). An id that is not an absolute URI or URN (RSS guids are often ``1``, ``2``)
 is unique only within its feed, so it is namespaced by the feed's address (without credentials or
 query) or absolute path: :func:`entry_key`. The story id is derived from the entry's day, title and id
 (``2025-01-12-council-votes-budget-3f2a9c1d``, the last 8 characters standing for the entry id), so the
@@ -55,7 +56,7 @@ import httpcore
 import httpx
 from sqlalchemy import func, select
 
-from bot.models import StoryRow
+from bot.models import DiscardedStoryRow, StoryRow
 from bot.planner import LoadReport, Planner
 from bot.sources.images import MediaLoader, MediaPolicy, is_url
 from bot.sources.stories import validate_record
@@ -641,19 +642,22 @@ def entry_digest(key: str) -> str:
 
 def _already(store: Store, digests: Sequence[str], links: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
     """The story captured from each entry id (by the :func:`entry_digest` its id ends in), and the story
-    holding each of ``links`` as its url: one pass over the stories each, in the database."""
+    holding each of ``links`` as its url: one pass over the stories each, in the database; then the same
+    over the drafts deleted with ``discard`` (named ``ID (discarded)``)."""
     found_digests: dict[str, str] = {}
     found_links: dict[str, str] = {}
-    tail = func.substr(StoryRow.id, func.length(StoryRow.id) - 8)
-    url = StoryRow.content["url"].as_string()
     with store.session() as session:
-        for start in range(0, len(digests), 500):
-            wanted = [f"-{d}" for d in digests[start:start + 500]]
-            for sid, end in session.execute(select(StoryRow.id, tail).where(tail.in_(wanted))):
-                found_digests.setdefault(end[1:], sid)
-        for start in range(0, len(links), 500):
-            for sid, link in session.execute(select(StoryRow.id, url).where(url.in_(links[start:start + 500]))):
-                found_links.setdefault(link, sid)
+        for id_column, url, label in (
+                (StoryRow.id, StoryRow.content["url"].as_string(), "{}"),
+                (DiscardedStoryRow.story_id, DiscardedStoryRow.url, "{} (discarded)")):
+            tail = func.substr(id_column, func.length(id_column) - 8)
+            for start in range(0, len(digests), 500):
+                wanted = [f"-{d}" for d in digests[start:start + 500]]
+                for sid, end in session.execute(select(id_column, tail).where(tail.in_(wanted))):
+                    found_digests.setdefault(end[1:], label.format(sid))
+            for start in range(0, len(links), 500):
+                for sid, link in session.execute(select(id_column, url).where(url.in_(links[start:start + 500]))):
+                    found_links.setdefault(link, label.format(sid))
     return found_digests, found_links
 
 

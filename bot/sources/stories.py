@@ -41,7 +41,7 @@ from posts.media import (
     prepare_versions,
     shown,
 )
-from posts.story import FIELDS, PLATFORM_NAMES, PLATFORMS, Story, StoryImage, derive_id
+from posts.story import FILE_FIELDS, PLATFORM_NAMES, PLATFORMS, Story, StoryImage, derive_id
 from posts.twitter_text import is_known_tld, url_spans
 
 log = logging.getLogger(__name__)
@@ -611,6 +611,19 @@ def _list(value: Any) -> list[str] | None:
     return None
 
 
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0", ""})
+
+
+def _flag(value: Any) -> bool | None:
+    """A yes/no field: a YAML or JSON boolean, or its text (a CSV cell, quoted YAML); None when it is neither."""
+    if value is None or type(value) is bool:
+        return bool(value)
+    if type(value) is str and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    return None
+
+
 def _parse_date(value: Any) -> dt.date | dt.datetime | None:
     if isinstance(value, dt.datetime):
         return value
@@ -776,9 +789,9 @@ def validate_record(
     for key in raw:
         if key == "__extra_cells__" or key is DUPLICATES:
             continue
-        if key not in FIELDS:
-            suggestion = _suggest(str(key), FIELDS) if len(str(key)) <= 100 else ""
-            bad(f"unknown field {_q(key)}", suggestion or f"known fields: {', '.join(FIELDS)}")
+        if key not in FILE_FIELDS:
+            suggestion = _suggest(str(key), FILE_FIELDS) if len(str(key)) <= 100 else ""
+            bad(f"unknown field {_q(key)}", suggestion or f"known fields: {', '.join(FILE_FIELDS)}")
     values: dict[str, Any] = {}
     not_text: set[str] = set()
     for name in ("headline", "summary", "body", "category", "source", "url", "image", "one_year_later",
@@ -835,6 +848,11 @@ def validate_record(
         except ValueError:
             bad(f"replies {_q(values['replies'])} is not a choice",
                 f"write one of {', '.join(replies.REPLIES)}, or leave it out for the setting (ONEYEARAGO_REPLIES)")
+    draft = _flag(raw.get("draft"))
+    if draft is None:
+        bad(f"draft {_q(raw.get('draft'))} is not true or false",
+            "write draft: true for a story that waits for `oneyearago approve`, or leave it out")
+        draft = False
     delay = None
     if raw.get("followup_after") not in (None, ""):
         try:
@@ -915,6 +933,7 @@ def validate_record(
         images=pictures.get("images", ()),
         followup_images=pictures.get("followup_images", ()),
         prepared_pictures=tuple({i.sha256: i for i in prepared}.values()),
+        draft=draft,
     )
     if loader.policy.story_card and not story.images:
         story = with_card(story, targets, loader.policy)

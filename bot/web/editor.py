@@ -474,7 +474,9 @@ def save(store: Store, settings: Settings, story_id: str, form: Mapping[str, Any
                                                 f"form was opened{when}", "open the story again to see that change, "
                                                 "then make your edit on it")])
     try:
-        report = Planner(store, settings, templates=templates).load([checked.story], now=now, source=ORIGIN)
+        report = Planner(store, settings, templates=templates).load(
+            [checked.story], now=now, source=ORIGIN,
+            expected={story_id: version} if isinstance(version, str) and version else None)
     except StoryError as exc:
         return Saved(checked, problems=exc.problems)
     return Saved(checked, report)
