@@ -167,7 +167,7 @@ def test_a_discarded_entry_is_never_captured_again(tmp_path, planner, store):
                                                                      "Unreviewed rumour")
         assert session.scalars(select(StoryChangeRow).where(StoryChangeRow.story_id == rumour)).all() == []
     # the same entry again, and the same entry with an edited title, and another entry with its link
-    again = capture([write(tmp_path, "again.xml", rss(
+    again = capture([write(tmp_path, "feed.xml", rss(  # the same feed: a plain guid counts within its feed
         item("Unreviewed rumour", "https://news.example.com/rumour", guid="r-1"),
         item("Rumour, now with a new title", "https://news.example.com/rumour?v=2", guid="r-1"),
         item("Same link, other id", "https://news.example.com/rumour", guid="r-2")))], planner, now=NOW)
