@@ -78,8 +78,10 @@ def everything_due(at: Any, settings: Settings) -> None:
         at(moment)
 
 
-def session(pds: LocalPDS, account: Account) -> dict[str, str]:
-    answer = httpx.post(f"{pds.url}/xrpc/com.atproto.server.createSession",
+def session(pds: LocalPDS | AppViewStandin, account: Account) -> dict[str, str]:
+    """A signed-in account's headers (an access token from the PDS, which an AppView request carries too)."""
+    url = pds.pds if isinstance(pds, AppViewStandin) else pds.url
+    answer = httpx.post(f"{url}/xrpc/com.atproto.server.createSession",
                         json={"identifier": account.handle, "password": account.password}, timeout=30)
     answer.raise_for_status()
     return {"Authorization": f"Bearer {answer.json()['accessJwt']}"}
@@ -146,18 +148,11 @@ def appview(bluesky_pds: LocalPDS) -> Iterator[AppViewStandin]:  # noqa: F811
 
 def thread_view(appview: AppViewStandin, uri: str, viewer: Account | None = None) -> dict[str, Any]:
     """``getPostThread`` on ``uri``, 100 levels deep, as ``viewer`` (signed in) or signed out."""
-    headers = {} if viewer is None else {"Authorization": _bearer(appview, viewer)}
+    headers = {} if viewer is None else session(appview, viewer)
     answer = httpx.get(f"{appview.url}/xrpc/app.bsky.feed.getPostThread", params={"uri": uri, "depth": 100},
                        headers=headers, timeout=30)
     assert answer.status_code == 200, answer.text
     return dict(answer.json()["thread"])
-
-
-def _bearer(appview: AppViewStandin, account: Account) -> str:
-    answer = httpx.post(f"{appview.pds}/xrpc/com.atproto.server.createSession",
-                        json={"identifier": account.handle, "password": account.password}, timeout=30)
-    answer.raise_for_status()
-    return f"Bearer {answer.json()['accessJwt']}"
 
 
 def shown(thread: dict[str, Any]) -> set[str]:
