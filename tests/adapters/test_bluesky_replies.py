@@ -2,8 +2,10 @@
 
 The local PDS serves no ``app.bsky`` views (``400 InvalidRequest: No service configured for
 app.bsky.feed.getPostThread``), so the adapter reaches it through :class:`AppViewStandin`, which answers
-``getPostThread`` from the PDS's real records as the AppView builds it and forwards everything else. The
-threadgate the adapter writes is a real record on the real PDS (its lexicon checked by the PDS).
+``getPostThread`` from the PDS's real records as the AppView builds it (threadgate rules applied as the
+AppView applies them) and forwards everything else. The threadgate the adapter writes is a real record on the
+real PDS (its lexicon checked by the PDS). The bot's own gates (followers, mentioned, nobody) against a second
+account are in ``test_bluesky_gates.py``.
 """
 
 from __future__ import annotations
@@ -174,6 +176,44 @@ def test_hiding_creates_a_threadgate_that_lets_everyone_reply_and_the_view_marks
     world.adapter.hide_reply(top, second, hidden=False)
     assert world.gate(top)["hiddenReplies"] == []  # type: ignore[index]
     assert not any(r.hidden for r in world.adapter.conversation(top, (reveal,), limit=10).replies)
+
+
+def test_the_following_and_list_rules_admit_whom_the_bot_follows_and_whom_its_list_holds(world: World):
+    """The rules the bot does not write itself, as the AppView applies them to a threadgate set by another
+    client: ``followingRule`` (the root's author follows the replier) and ``listRule`` (a list item names
+    the replier); replying to a reply counts the same."""
+    followed, listed, other = (world.pds.create_account(name) for name in ("followed", "listed", "other"))
+    top = world.post("Gated by hand")
+    rkey = top.id.rsplit("/", 1)[1]
+    roster = world.own.call("com.atproto.repo.createRecord", {
+        "repo": world.bot.did, "collection": "app.bsky.graph.list",
+        "record": {"$type": "app.bsky.graph.list", "name": "Guests", "purpose": "app.bsky.graph.defs#curatelist",
+                   "createdAt": "2026-01-01T00:00:00.000Z"}})["uri"]
+    world.own.call("com.atproto.repo.createRecord", {
+        "repo": world.bot.did, "collection": "app.bsky.graph.listitem",
+        "record": {"$type": "app.bsky.graph.listitem", "list": roster, "subject": listed.did,
+                   "createdAt": "2026-01-01T00:00:00.000Z"}})
+    world.own.call("com.atproto.repo.createRecord", {
+        "repo": world.bot.did, "collection": "app.bsky.graph.follow",
+        "record": {"$type": "app.bsky.graph.follow", "subject": followed.did,
+                   "createdAt": "2026-01-01T00:00:00Z"}})
+    Fan(world.pds, other).call("com.atproto.repo.createRecord", {  # following the bot is not what counts here
+        "repo": other.did, "collection": "app.bsky.graph.follow",
+        "record": {"$type": "app.bsky.graph.follow", "subject": world.bot.did,
+                   "createdAt": "2026-01-01T00:00:00Z"}})
+    world.own.call("com.atproto.repo.createRecord", {
+        "repo": world.bot.did, "collection": THREADGATE, "rkey": rkey,
+        "record": {"$type": THREADGATE, "post": top.id, "createdAt": "2026-01-01T00:00:00.000Z",
+                   "allow": [{"$type": "app.bsky.feed.threadgate#followingRule"},
+                             {"$type": "app.bsky.feed.threadgate#listRule", "list": roster}]}})
+    first = Fan(world.pds, followed).post("Followed", reply_to=top, root=top)
+    second = Fan(world.pds, listed).post("Listed", reply_to=first, root=top)
+    Fan(world.pds, other).post("Neither", reply_to=top, root=top)
+    Fan(world.pds, other).post("Neither, deeper", reply_to=second, root=top)
+
+    talk = world.adapter.conversation(top, (), limit=10)
+
+    assert talk.total == 2 and {r.id for r in talk.replies} == {first["uri"], second["uri"]}
 
 
 def test_hiding_keeps_the_rules_of_an_existing_threadgate(world: World):
