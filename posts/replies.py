@@ -78,6 +78,9 @@ def applied(platform: str, replies: str) -> str:
     if platform == "bluesky":
         rules = _RULES[replies] or []
         allow = ", ".join(r["$type"].rsplit("#", 1)[1] for r in rules) or "no one"
+        note = (" Bluesky's mention rule admits the accounts the root mentions by a mention facet, and the bot writes "
+                "none (an @handle in the text stays text): no one else may reply, as with nobody."
+                if replies == "mentioned" else "")
         return (f"{replies}: a threadgate created with the root under its record key (allow: {allow}; its post: the "
-                "root's at:// URI, set as it is sent); the bot's own follow-up is allowed")
+                "root's at:// URI, set as it is sent); the bot's own follow-up is allowed." + note)
     return f"{replies}: not applied"

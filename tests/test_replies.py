@@ -214,3 +214,12 @@ def test_the_bluesky_adapter_refuses_a_threadgate_on_a_reply_or_a_malformed_one_
                                              "createdAt": "2026-03-01T12:00:00.000Z"}}
     with pytest.raises(Rejected, match="is not an app.bsky.feed.threadgate record"):
         adapter.publish(Outgoing("bluesky", "s1", "root", 1, broken, next_tid()))
+
+
+def test_preview_says_that_mentioned_admits_no_one_on_bluesky_since_the_bot_writes_no_mention_facets() -> None:
+    """Bluesky's mentionRule reads the root's mention facets (the AppView stand-in's tests prove it), and
+    rendering makes none: the preview must not let an operator believe @handles in the text open the thread."""
+    from posts.replies import applied
+
+    assert "no one else may reply" in applied("bluesky", "mentioned")
+    assert "no one else may reply" not in applied("bluesky", "followers")
