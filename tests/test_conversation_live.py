@@ -28,7 +28,7 @@ from adapters.base import Outgoing, PostRef
 from adapters.mastodon import MastodonAdapter
 from adapters.reddit import RedditAdapter
 from adapters.x import TWEEPY_HOST, XAdapter
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from bot.conversation import REQUEST_BUDGET, ConversationSweep, PlatformPass, threads
 from bot.models import ConversationRow, DeliveryRow
 from bot.planner import Planner
@@ -425,14 +425,15 @@ def test_x_is_not_read_at_all_unless_enabled(store: Store, make_settings: Callab
         top, _ = posted.posted["s00"]
         live.add_reply(top, top.id, "alice", "hello", sim["t"] - dt.timedelta(minutes=5))
         adapters = {"x": live.adapter()}
-        for value in ("", "false"):
-            settings = make_settings(conversation_x=value) if value else make_settings()
+        database = {"database_url": make_settings().database_url}
+        for environ in ({}, {"ONEYEARAGO_CONVERSATION_X": "false"}):
+            settings = load_settings(database, environ=environ, env_file=None)
             for _ in range(3):
                 assert ConversationSweep(store, settings, adapters, clock=live.clock).sweep(sim["t"]) == []
                 sim["t"] += settings.conversation_every
         assert live.received() == 0 and threads(store) == []
-        passes = ConversationSweep(store, make_settings(conversation_x="true"), adapters,
-                                   clock=live.clock).sweep(sim["t"])
+        enabled = load_settings(database, environ={"ONEYEARAGO_CONVERSATION_X": "true"}, env_file=None)
+        passes = ConversationSweep(store, enabled, adapters, clock=live.clock).sweep(sim["t"])
         assert [p.platform for p in passes] == ["x"] and live.received() == passes[0].requests > 0
         assert [t.total for t in threads(store, "s00")] == [1]
     finally:
