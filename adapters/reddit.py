@@ -234,9 +234,13 @@ def _send_once() -> Iterator[None]:
 
 
 class _Requestor(prawcore.Requestor):
-    """prawcore's requestor with our timeout on every request (praw 8 ignores its own ``timeout``)."""
+    """prawcore's requestor with our timeout on every request (praw 8 ignores its own ``timeout``), counting
+    what it sends: a read's cost includes the token fetches and prawcore's retries it caused."""
+
+    sent: int = 0
 
     def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> requests.Response:
+        self.sent += 1
         return super().request(*args, timeout=self.timeout, **kwargs)
 
 
@@ -481,7 +485,8 @@ class RedditAdapter:
     # ------------------------------------------------------------------ the conversation under a thread
 
     def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
-        """The comments by others under the submission ``root``: one ``GET /comments/<id>?sort=new``.
+        """The comments by others under the submission ``root``: one ``GET /comments/<id>?sort=new``
+        (``requests`` also counts the access token praw fetches first when it has none or it ran out).
 
         ``total`` is the submission's ``num_comments`` less the bot's own comments (``own``, and any
         other comment by the account that the read showed), and never less than the replies seen:
@@ -493,7 +498,12 @@ class RedditAdapter:
         submission_id = root.extra.get("submission") or root.id
         own_names = {_fullname(ref) for ref in own}
         me = self.username.lower()
-        with self._mapped("read"):
+        core = self.reddit._core
+        requestor: Any = core.requestor if core is not None else None
+        sent = getattr(requestor, "sent", 0)
+        # Sent once, without prawcore's retries (up to three sends of a GET on a 5xx or timeout): the sweep
+        # counts each read against its budget and reads the thread again at its next pass.
+        with self._mapped("read"), _send_once():
             submission = self.reddit.submission(submission_id)
             submission.comment_sort = "new"
             submission.comment_limit = min(COMMENTS_READ, max(1, limit) + len(own) + 50)
@@ -522,7 +532,8 @@ class RedditAdapter:
         replies.sort(key=lambda r: (r.at, r.id), reverse=True)
         own_count = sum(1 for name in own_names if name.startswith("t1_"))
         total = max(len(replies), num_comments - own_count)
-        return Conversation(total, tuple(replies[:max(0, limit)]), 1)
+        # Requests sent: the read, and the access token praw fetched first when it had none or it ran out.
+        return Conversation(total, tuple(replies[:max(0, limit)]), max(1, getattr(requestor, "sent", 0) - sent))
 
     # ------------------------------------------------------------------ pictures
 

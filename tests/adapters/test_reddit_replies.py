@@ -14,7 +14,7 @@ import pytest
 from adapters.base import HidesReplies, Outgoing, PostRef, ReadsReplies
 from adapters.reddit import RedditAdapter
 from bot.wiring import reddit_config
-from posts.errors import RateLimited, Rejected
+from posts.errors import RateLimited, Rejected, Transient
 from tests.adapters.reddit_fixtures import RedditTarget, reddit_settings
 from tests.standins.reddit import RedditStandin
 
@@ -116,3 +116,21 @@ def test_conversation_errors_are_translated(target: RedditTarget):
     gone = PostRef("reddit", "zzzzzz", "", {"name": "t3_zzzzzz", "submission": "zzzzzz"})
     with pytest.raises(Rejected, match="gone"):
         target.adapter.conversation(gone, (), limit=5)
+
+
+def test_a_fresh_adapter_counts_the_token_it_fetches(target: RedditTarget):
+    top, reveal, _ = thread(target)
+    fresh = RedditAdapter(target.adapter.config)
+    before = len(target.standin.requests)
+    assert fresh.conversation(top, (reveal,), limit=5).requests == 2 == len(target.standin.requests) - before
+    assert [r.route for r in target.standin.requests[before:]] == ["access_token", "submission"]
+    assert fresh.conversation(top, (reveal,), limit=5).requests == 1
+
+
+def test_a_failing_read_is_sent_once(target: RedditTarget):
+    """prawcore would send a GET up to three times on a 5xx; the sweep counts one request a read."""
+    top = target.adapter.publish(root())
+    target.standin.fail_next("submission", status=503, count=3)
+    with pytest.raises(Transient):
+        target.adapter.conversation(top, (), limit=5)
+    assert len(target.standin.requests_to("submission")) == 1

@@ -397,14 +397,18 @@ class XStandin:
     # -- state --------------------------------------------------------------------------
 
     def add_tweet(self, text: str, *, reply_to: str | None = None, at: float | None = None,
-                  media_ids: list[str] | None = None, author: Mapping[str, str] | None = None) -> Tweet:
+                  media_ids: list[str] | None = None, author: Mapping[str, str] | None = None,
+                  tweet_id: str | None = None) -> Tweet:
         """Create a post directly (no request), as if the account (or ``author``: ``{"id", "username",
-        "name"}``, someone else) had posted it."""
+        "name"}``, someone else) had posted it; ``tweet_id``: the id a recording gave it (else the next)."""
         with self._lock:
             user = dict(author or ME)
             self.users[user["id"]] = user
-            tweet_id = str(self._next)
-            self._next += 4096
+            if tweet_id is None:
+                tweet_id = str(self._next)
+                self._next += 4096
+            elif not tweet_id.isdigit() or tweet_id in self.tweets:
+                raise ValueError(f"{tweet_id!r} is no free post id")
             conversation = self.tweets[reply_to].conversation_id if reply_to in self.tweets else tweet_id
             shown, urls, hashtags = shorten(tweet_id, text)
             if media_ids:  # X appends one link to the post's pictures (as the v1.1 recording with media shows)
