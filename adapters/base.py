@@ -230,15 +230,21 @@ class Conversation:
     """The latest replies by others, newest first, at most the ``limit`` asked for."""
     requests: int = 1
     """How many HTTP requests reading it took (what the sweep counts against the platform's limits)."""
+    partial: bool = False
+    """The read stopped at ``max_requests`` before the platform's last page: ``total`` counts only what was read."""
 
 
 @runtime_checkable
 class ReadsReplies(Protocol):
     """An adapter that can read the replies under a thread it posted."""
 
-    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int,
+                     max_requests: int | None = None) -> Conversation:
         """The replies by others under the thread that starts at ``root``; ``own`` are the bot's own posts
-        in it (the follow-up parts), left out of the count and the list. Raises the usual
+        in it (the follow-up parts), left out of the count and the list. A platform that pages its answer
+        sends at most ``max_requests`` requests (at least one read) and says the read is ``partial`` when it
+        stopped early; one that answers in one read (with a first request to learn who the bot is) may
+        ignore it. Raises the usual
         :class:`posts.errors.AdapterError` subclasses (``RateLimited`` with when to try again)."""
         ...
 

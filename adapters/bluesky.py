@@ -291,7 +291,8 @@ class BlueskyAdapter:
 
     # -- the conversation under a thread ---------------------------------------------------
 
-    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int,
+                     max_requests: int | None = None) -> Conversation:
         """The replies by others under ``root``, from ``app.bsky.feed.getPostThread`` (one request; two when
         the saved session is refused and the query is sent again after a login).
 

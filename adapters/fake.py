@@ -186,7 +186,8 @@ class FakeAdapter:
         """Make the next :meth:`conversation` or :meth:`hide_reply` raise ``error`` (it still counts a request)."""
         self._read_failures.append(error)
 
-    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int,
+                     max_requests: int | None = None) -> Conversation:
         self.calls.append("conversation")
         self.reads += self.requests_per_read
         if self._read_failures:

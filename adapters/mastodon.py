@@ -301,7 +301,8 @@ class MastodonAdapter:
 
     # -- the conversation under a thread ---------------------------------------------------
 
-    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int,
+                     max_requests: int | None = None) -> Conversation:
         """The replies by others under ``root``: the ``descendants`` of ``GET /api/v1/statuses/:id/context``.
 
         Mastodon returns every descendant at any depth to an authenticated client (up to 4,096), so

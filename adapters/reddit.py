@@ -484,7 +484,8 @@ class RedditAdapter:
 
     # ------------------------------------------------------------------ the conversation under a thread
 
-    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int,
+                     max_requests: int | None = None) -> Conversation:
         """The comments by others under the submission ``root``: one ``GET /comments/<id>?sort=new``
         (``requests`` also counts the access token praw fetches first when it has none or it ran out).
 

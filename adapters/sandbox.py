@@ -207,7 +207,8 @@ class SandboxAdapter:
                       "text": text, "posted_at": when.isoformat(), "key": None})
         return reply
 
-    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int,
+                     max_requests: int | None = None) -> Conversation:
         """The replies recorded under ``root`` (:meth:`add_reply`), newest first, as the hides left them."""
         mine = {ref.id for ref in own} | {root.id}
         replies: dict[str, Reply] = {}

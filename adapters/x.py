@@ -284,22 +284,25 @@ class XAdapter:
 
     # -- the conversation under a thread ---------------------------------------------------
 
-    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int) -> Conversation:
+    def conversation(self, root: PostRef, own: tuple[PostRef, ...], *, limit: int,
+                     max_requests: int | None = None) -> Conversation:
         """The replies by others in the conversation ``root`` started: recent search ``conversation_id:<id>``.
 
         Recent search covers the last 7 days only: an older reply is neither listed nor counted, so a
         thread's ``total`` stops growing a week after the replies stop. ``total`` counts the posts by
         others that the search returned (at most :data:`SEARCH_PAGES` pages of 100), the bot's own (``own``
         and anything else by the account) left out. The search does not say which replies are hidden:
-        ``Reply.hidden`` is always ``False`` here.
+        ``Reply.hidden`` is always ``False`` here. With ``max_requests``, the pages stop there (one page at
+        least) and a read with pages left is ``partial``.
         """
         skip = {root.id, *(ref.id for ref in own)}
         requests_made = 0 if self._user is not None else 1
         found: list[Reply] = []
         with self._errors("read the replies", write=False):
             user_id, _ = self._me()
+            pages = SEARCH_PAGES if max_requests is None else max(1, min(SEARCH_PAGES, max_requests - requests_made))
             token: str | None = None
-            for _ in range(SEARCH_PAGES):
+            for _ in range(pages):
                 params: dict[str, Any] = {"max_results": 100, "tweet_fields": TWEET_FIELDS_REPLIES,
                                           "expansions": ["author_id"]}
                 if token:
@@ -317,11 +320,11 @@ class XAdapter:
                 token = (response.meta or {}).get("next_token")
                 if not token:
                     break
-        if token:
+        if token and pages == SEARCH_PAGES:
             logger.info("X: conversation %s has more than %d posts; the rest are not counted", root.id,
                         SEARCH_PAGES * 100)
         found.sort(key=lambda r: (r.at, int(r.id) if r.id.isdigit() else 0), reverse=True)
-        return Conversation(len(found), tuple(found[:max(0, limit)]), requests_made)
+        return Conversation(len(found), tuple(found[:max(0, limit)]), requests_made, partial=bool(token))
 
     def hide_reply(self, root: PostRef, reply_id: str, *, hidden: bool = True) -> None:
         """Hide (``PUT /2/tweets/:id/hidden``) or show again a reply in a conversation the account started.

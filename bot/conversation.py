@@ -291,7 +291,8 @@ class ConversationSweep:
                 done.stopped = f"request budget of {done.budget} spent"
                 break
             try:
-                read = adapter.conversation(root, own, limit=self.settings.conversation_keep)
+                read = adapter.conversation(root, own, limit=self.settings.conversation_keep,
+                                            max_requests=max(1, done.budget - done.requests))
             except RateLimited as exc:
                 done.requests += 1
                 done.errors += 1
@@ -317,7 +318,7 @@ class ConversationSweep:
             dearest = max(dearest, read.requests)
             done.threads += 1
             self._keep(story_id, root, now, read.total, read.replies[: self.settings.conversation_keep],
-                       max(1, read.requests))
+                       max(1, read.requests), partial=read.partial)
 
     def _row(self, session: Session, story_id: str, root: PostRef) -> ConversationRow:
         row = session.get(ConversationRow, (story_id, root.platform))
@@ -330,10 +331,11 @@ class ConversationSweep:
         return row
 
     def _keep(self, story_id: str, root: PostRef, now: dt.datetime, total: int, replies: Iterable[Reply],
-              requests: int) -> None:
+              requests: int, *, partial: bool = False) -> None:
+        """Store a read; a ``partial`` one (stopped at the pass's budget) never lowers the count read before."""
         with self.store.session() as session:
             row = self._row(session, story_id, root)
-            row.total = max(total, 0)
+            row.total = max(total, row.total or 0) if partial else max(total, 0)
             row.replies = [r.to_dict() for r in replies]
             row.requests = requests
             row.swept_at, row.next_sweep_at, row.retry_at, row.last_error = now, now + self.every, None, None

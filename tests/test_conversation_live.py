@@ -560,12 +560,9 @@ def test_a_failing_reddit_read_is_sent_once_so_the_pass_stays_within_its_budget(
         live.stop()
 
 
-# ---------------------------------------------------------------------------- known: X's paged search
+# ---------------------------------------------------------------------------- X's paged search
 
 
-@pytest.mark.xfail(strict=True, reason="known: the sweep cannot cap the pages of an X read (100 posts a page); a "
-                   "thread first read, or grown past 100 replies since, when the budget is nearly spent overruns it "
-                   "by its extra pages. Fix: a request cap passed to ReadsReplies.conversation (see the report)")
 def test_a_thread_of_more_than_a_hundred_x_replies_read_last_in_a_pass_stays_within_the_budget(
         store: Store, make_settings: Callable[..., Settings], sim: dict[str, dt.datetime], tmp_path: Path):
     settings = conversation_settings(make_settings)
@@ -579,7 +576,19 @@ def test_a_thread_of_more_than_a_hundred_x_replies_read_last_in_a_pass_stays_wit
         adapter.whoami()  # the account known, as after the first pass of `run`
         live.start_counting()
         done, received = sweep_counted(live, ConversationSweep(store, settings, {"x": adapter}, clock=live.clock))
-        assert received == done.requests  # counted right...
-        assert received <= REQUEST_BUDGET["x"], done  # ...but 11: the tenth read took two pages
+        assert received == done.requests
+        assert received <= REQUEST_BUDGET["x"], done  # the tenth read had one page left of the budget
+        with store.session() as session:
+            kept = session.scalar(select(ConversationRow.total).where(ConversationRow.story_id == "s09"))
+        assert kept == 100  # what that one page held: the rest waits for the thread's next read
+        for _ in range(3):  # the next passes read the others first, then this one again, in full
+            sim["t"] += settings.conversation_every
+            done, received = sweep_counted(live, ConversationSweep(store, settings, {"x": adapter}, clock=live.clock))
+            assert received == done.requests <= REQUEST_BUDGET["x"], done
+            with store.session() as session:
+                kept = session.scalar(select(ConversationRow.total).where(ConversationRow.story_id == "s09"))
+            if kept == 150:
+                break
+        assert kept == 150
     finally:
         live.stop()
