@@ -161,6 +161,7 @@ def planner(store: Store, settings: Settings) -> Planner:
     return Planner(store, settings)
 
 
+from tests.adapters.reddit_fixtures import reddit_target  # noqa: E402, F401 - real praw on the Reddit stand-in
 from tests.pds_fixtures import pds, pds_account  # noqa: E402, F401 - the local Bluesky server, for every test
 from tests.reference_fixtures import reference  # noqa: E402, F401 - twitter-text and friends, for every test
 

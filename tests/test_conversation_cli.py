@@ -11,19 +11,9 @@ import pytest
 from adapters.base import PostRef
 from adapters.sandbox import SandboxAdapter, SandboxConfig, read_transcript
 from tests.cli_support import isolate, run_cli
+from tests.test_metrics import STORIES
 
 UTC = dt.UTC
-STORIES = """\
-- id: alpha
-  date: 2025-03-01T12:00:00Z
-  headline: Alpha model released
-  url: https://example.com/alpha
-  one_year_later: It became the default choice.
-- id: beta
-  date: 2025-03-01T13:00:00Z
-  headline: Beta chip announced
-  url: https://example.com/beta
-"""
 
 
 @pytest.fixture
