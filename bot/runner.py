@@ -290,6 +290,7 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
     beater = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
     beater.start()
     side_stop = threading.Event()
+    side_jobs: list[threading.Thread] = []
     try:
         if server is not None:
             server.start()
@@ -301,13 +302,13 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
         if link_checker is not None and link_checker.enabled:
             from bot.links import CHECK_EVERY as LINKS_EVERY
 
-            every(side_stop, LINKS_EVERY, link_checker.tick, "link-check")
+            side_jobs.append(every(side_stop, LINKS_EVERY, link_checker.tick, "link-check"))
         if notifier is not None:
             from bot.notify import CHECK_EVERY as NOTIFY_EVERY
 
-            every(side_stop, NOTIFY_EVERY, notifier.tick, "notify")
+            side_jobs.append(every(side_stop, NOTIFY_EVERY, notifier.tick, "notify"))
         if conversations is not None and conversations.enabled:
-            every(side_stop, conversations.every, conversations.tick, "conversation")
+            side_jobs.append(every(side_stop, conversations.every, conversations.tick, "conversation"))
         scheduler, jobs, workers = build_scheduler(engine, recheck=recheck, on_report=on_report, kick=kick)
         systemd.ready(f"running: {', '.join(engine.adapters)}")
         scheduler.run_all()  # sweep once at start: housekeeping, then catch up on anything already due
@@ -328,6 +329,8 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
         side_stop.set()
         for worker in workers.values():
             worker.join(timeout=60)
+        for side_job in side_jobs:  # a side job cut off by the interpreter's exit could leave a write half done
+            side_job.join(timeout=30)
         beat.set()
         if server is not None:
             server.stop()

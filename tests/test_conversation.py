@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 from sqlalchemy import select
@@ -360,3 +361,30 @@ def test_the_sweep_reads_with_adapters_of_its_own_where_a_client_must_not_serve_
     sandbox = load_settings({"database_url": values["database_url"]}, environ={}, env_file=None)
     posting = build_adapters(sandbox)
     assert all(a is posting[p] for p, a in reading_adapters(sandbox, posting).items())
+
+
+def test_the_run_loop_waits_for_a_side_job_in_progress_before_it_returns(store, settings, fakes, clock):
+    """A side job cut off mid-pass by the interpreter's exit (its threads are daemons) could leave a write half
+    done or crash the process at shutdown: ``run_forever`` returns only once the pass under way has ended."""
+    clock["t"] = NOW
+    engine = Engine(store, fakes, settings, clock=lambda: clock["t"], worker="test-worker")
+    stop = threading.Event()
+    started, finished = threading.Event(), threading.Event()
+
+    class SlowSweep:
+        enabled = True
+        every = dt.timedelta(hours=1)
+
+        def tick(self) -> None:
+            started.set()
+            time.sleep(1.5)
+            finished.set()
+
+    thread = threading.Thread(target=run_forever, args=(engine,), kwargs={
+        "recheck": dt.timedelta(seconds=1), "stop": stop, "install_signals": False, "conversations": SlowSweep()})
+    thread.start()
+    assert started.wait(10)
+    stop.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert finished.is_set()

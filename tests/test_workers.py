@@ -96,7 +96,8 @@ def test_four_workers_send_each_delivery_exactly_once_and_survive_a_killed_one(p
             print(proc.stderr.read().decode()[-2000:])
     assert statuses == {"posted": total}
     assert set(keys) == db_keys and len(keys) == total
-    assert all(p.returncode == 0 for p in procs[1:])
+    failed = [(p.returncode, p.stderr.read().decode()[-3000:]) for p in procs[1:] if p.returncode != 0]
+    assert not failed, failed
     workers_that_sent = {r.get("worker") for r in records}
     assert workers_that_sent  # (the sandbox does not record workers; the DB attempt log does)
 
