@@ -146,3 +146,68 @@ def test_a_bulk_load_on_postgresql_refreshes_the_planner_statistics(postgres_url
         assert after.get("deliveries") is not None and after.get("stories") is not None
     finally:
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_two_workers_writing_their_sweep_times_at_once_lock_the_platforms_in_one_order(postgres_url):
+    """Two workers whose sweeps ended in opposite orders write their sweep times at the same moment.
+
+    Each pauses after its first row until the other has written its own first row (or two seconds
+    have passed). Written in the order the sweeps ended, each held one row and waited for the other's,
+    and PostgreSQL aborted one with "deadlock detected", which made a worker's exit after SIGTERM fail.
+    Written in one order, the second waits for the first, and both finish.
+    """
+    import threading
+
+    from sqlalchemy import event
+
+    from adapters.fake import FakeAdapter, FakeConfig
+    from bot.engine import workers
+
+    settings = load_settings({"database_url": postgres_url}, environ={}, env_file=None)
+    at = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    rendezvous = threading.Barrier(2, timeout=2)
+    stores: list[Store] = []
+    engines: list[Engine] = []
+    for name, order in (("a:1", ["x", "reddit"]), ("b:2", ["reddit", "x"])):
+        store = Store(settings.database_url)
+        stores.append(store)
+        adapters = {p: FakeAdapter(FakeConfig(p)) for p in ("x", "reddit")}
+        engine = Engine(store, adapters, settings, clock=lambda: at, worker=name)
+        engine.ensure_platform_rows()
+        engine.swept.update({p: at + dt.timedelta(seconds=i) for i, p in enumerate(order)})
+        first: list[bool] = []
+
+        @event.listens_for(store.engine, "after_cursor_execute")
+        def after(conn: Any, cursor: Any, statement: str, *args: Any, first: list[bool] = first) -> None:
+            if statement.startswith("UPDATE platforms") and not first:
+                first.append(True)
+                try:
+                    rendezvous.wait()
+                except threading.BrokenBarrierError:
+                    pass  # the other is waiting for this one's lock: go on
+
+        engines.append(engine)
+    errors: list[BaseException] = []
+
+    def write(engine: Engine) -> None:
+        try:
+            workers.record_sweeps(engine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(engine,)) for engine in engines]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert not errors, errors
+        from bot.models import PlatformRow
+
+        with stores[0].session() as session:
+            written = dict(session.execute(select(PlatformRow.name, PlatformRow.swept_at)).all())
+        assert set(written) == {"x", "reddit"} and all(written.values())
+    finally:
+        for store in stores:
+            store.dispose()

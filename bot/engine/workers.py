@@ -80,7 +80,13 @@ def record_sweeps(engine: Engine, session: Any = None) -> None:
 
 
 def _write_sweeps(session: Any, changed: dict[str, dt.datetime]) -> None:
-    for platform, at in changed.items():
+    """Update the platforms' rows in the order of their names, the one order every worker locks them in.
+
+    Workers learn their platforms' sweep times in whatever order their sweeps happen to end; updating
+    the rows in that order let two workers each lock one row and wait for the other's (PostgreSQL
+    then aborts one of them with "deadlock detected": a worker's heartbeat failed, or its exit did).
+    """
+    for platform, at in sorted(changed.items()):
         session.execute(update(PlatformRow).where(PlatformRow.name == platform).values(swept_at=at))
 
 
