@@ -89,55 +89,6 @@ class Probe:
     detail: str
 
 
-class _Deadline(httpcore.NetworkBackend):
-    """Connections whose every wait (connect, TLS, each read and write) ends by ``deadline``
-    (:func:`time.monotonic`): a site dripping its answer a byte at a time cannot hold a check past it,
-    as it could a timeout that starts again with each read."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.backend = httpcore.SyncBackend()
-
-    def left(self, timeout: float | None, late: type[Exception]) -> float:
-        """How long the next wait may last (``late`` raised once the deadline has passed)."""
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise late("the link check's deadline has passed")
-        return left if timeout is None else min(timeout, left)
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        stream = self.backend.connect_tcp(host, port, self.left(timeout, httpcore.ConnectTimeout), local_address,
-                                          socket_options)
-        return _DeadlineStream(stream, self)
-
-    def sleep(self, seconds: float) -> None:
-        self.backend.sleep(min(seconds, max(0.0, self.deadline - time.monotonic())))
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, stream: httpcore.NetworkStream, owner: _Deadline) -> None:
-        self.stream = stream
-        self.owner = owner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self.stream.read(max_bytes, self.owner.left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.stream.write(buffer, self.owner.left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self.stream.close()
-
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        stream = self.stream.start_tls(ssl_context, server_hostname, self.owner.left(timeout, httpcore.ConnectTimeout))
-        return _DeadlineStream(stream, self.owner)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self.stream.get_extra_info(info)
-
-
 class _TooManyRedirects(Exception):
     pass
 
@@ -169,7 +120,7 @@ class _Client:
                  allow_private: tuple[netguard.Network, ...] = ()) -> None:
         self.resolve = resolve
         self.allow_private = allow_private
-        self.pool = httpcore.ConnectionPool(network_backend=_Deadline(time.monotonic() + timeout.total_seconds()))
+        self.pool = httpcore.ConnectionPool(network_backend=netguard.DeadlineBackend(time.monotonic() + timeout.total_seconds()))
 
     def __enter__(self) -> _Client:
         return self

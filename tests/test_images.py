@@ -311,6 +311,14 @@ class Server(LocalSite):
                     return
                 h.wfile.write(b"\0")
                 h.wfile.flush()
+        elif path == "/drip-headers":  # the status line at once, then a header a byte every 0.2 s, 8 s in all
+            h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+            h.wfile.flush()
+            for byte in b"a" * 40 + b"\r\nContent-Length: 0\r\n\r\n":
+                if self.stop.wait(0.2):
+                    return
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
         elif path == "/missing":
             self.send(h, 404, b"not here")
         elif path.startswith("/to/"):
@@ -372,8 +380,11 @@ def test_a_redirect_is_followed_and_checked_at_every_hop(env, capsys, loaded, se
     ("/big-unannounced", "sends more than 20,000 bytes"),
     ("/stall", "took longer than 1 s to fetch"),
     ("/drip", "took longer than 1 s to fetch"),
+    ("/drip-headers", "took longer than 1 s to fetch"),
+    ("/to//drip-headers", "took longer than 1 s to fetch"),
     ("/missing", "answered HTTP 404"),
-], ids=["announced-too-big", "unannounced-too-big", "stalls", "drips", "not-found"])
+], ids=["announced-too-big", "unannounced-too-big", "stalls", "drips", "drips-headers", "drips-after-redirect",
+        "not-found"])
 def test_a_url_is_fetched_within_a_size_cap_and_a_deadline(env, capsys, loaded, server, monkeypatch, path, message):
     monkeypatch.setenv("ONEYEARAGO_MEDIA_ALLOW_PRIVATE", "true")
     monkeypatch.setenv("ONEYEARAGO_MEDIA_MAX_BYTES", "20000")

@@ -43,7 +43,6 @@ import hashlib
 import html
 import io
 import re
-import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 from html.parser import HTMLParser
@@ -52,10 +51,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
-import httpcore
-import httpx
 from sqlalchemy import func, select
 
+from bot import netguard
 from bot.models import DiscardedStoryRow, StoryRow
 from bot.planner import LoadReport, Planner
 from bot.sources.images import MediaLoader, MediaPolicy, is_url
@@ -237,7 +235,7 @@ def _fetch_url(url: str, timeout: float, max_bytes: int) -> bytes:
     headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
                "User-Agent": "oneyearago (feed capture)"}
     try:
-        with httpx.Client(transport=_DeadlineTransport(deadline), trust_env=False, follow_redirects=False,
+        with httpx.Client(transport=netguard.deadline_transport(deadline), trust_env=False, follow_redirects=False,
                           timeout=httpx.Timeout(timeout)) as client:
             for _hop in range(MAX_REDIRECTS + 1):
                 if time.monotonic() >= deadline:
@@ -261,7 +259,7 @@ def _fetch_url(url: str, timeout: float, max_bytes: int) -> bytes:
                             raise too_big
                         chunks.append(chunk)
                     return b"".join(chunks)
-    except (httpx.TimeoutException, _PastDeadline):
+    except httpx.TimeoutException:
         raise late from None
     except httpx.HTTPError as exc:
         raise FeedError(name, f"cannot be fetched: {type(exc).__name__}", "check the address") from None
@@ -269,81 +267,6 @@ def _fetch_url(url: str, timeout: float, max_bytes: int) -> bytes:
         raise FeedError(name, f"the feed's address is not a valid URL ({mask_url(str(exc))[:120]})",
                         "check the address") from None
     raise FeedError(name, f"redirects more than {MAX_REDIRECTS} times", "give the feed's final address")
-
-
-class _PastDeadline(Exception):
-    """A feed fetch ran out of its overall time (raised through httpx, which passes it on untouched)."""
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write waits at most until the fetch's deadline: httpx's own
-    timeouts are per operation, so a server dripping a byte at a time would otherwise never time out."""
-
-    def __init__(self, inner: httpcore.NetworkStream, deadline: float):
-        self.inner = inner
-        self.deadline = deadline
-
-    def _left(self, timeout: float | None) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise _PastDeadline
-        return left if timeout is None else min(timeout, left)
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self.inner.read(max_bytes, self._left(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.inner.write(buffer, self._left(timeout))
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        inner = self.inner.start_tls(ssl_context, server_hostname, self._left(timeout))
-        return _DeadlineStream(inner, self.deadline)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self.inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """Opens :class:`_DeadlineStream` connections (connecting within the deadline too)."""
-
-    def __init__(self, deadline: float):
-        self.inner = httpcore.SyncBackend()
-        self.deadline = deadline
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise _PastDeadline
-        stream = self.inner.connect_tcp(host, port, left if timeout is None else min(timeout, left),
-                                        local_address, socket_options)
-        return _DeadlineStream(stream, self.deadline)
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise _PastDeadline
-        stream = self.inner.connect_unix_socket(path, left if timeout is None else min(timeout, left),
-                                                socket_options)
-        return _DeadlineStream(stream, self.deadline)
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(min(seconds, max(0.0, self.deadline - time.monotonic())))
-
-
-class _DeadlineTransport(httpx.HTTPTransport):
-    """httpx's transport over :class:`_DeadlineBackend` (httpx has no public way to pass a backend)."""
-
-    def __init__(self, deadline: float):
-        super().__init__(trust_env=False)
-        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
-                                             network_backend=_DeadlineBackend(deadline))
 
 
 # ---------------------------------------------------------------------------- text

@@ -239,7 +239,8 @@ class MediaLoader:
             if left <= 0:
                 raise self._timed_out(url)
             try:
-                with httpx.Client(trust_env=False, follow_redirects=False, timeout=httpx.Timeout(left)) as client:
+                with httpx.Client(transport=netguard.deadline_transport(deadline), trust_env=False,
+                                  follow_redirects=False, timeout=httpx.Timeout(left)) as client:
                     extensions = {"sni_hostname": sni} if sni else {}
                     headers = {"Host": host_header, "Accept": "image/*", "Accept-Encoding": "identity",
                                "User-Agent": "oneyearago (image fetch)"}
@@ -250,7 +251,7 @@ class MediaLoader:
                         if answer.status_code != 200:
                             raise ImageError(f"image URL {shown(url)} answered HTTP {answer.status_code}",
                                              "check the address, or use a local copy of the image")
-                        return self._body(url, answer, deadline)
+                        return self._body(url, answer)
             except httpx.TimeoutException:
                 raise self._timed_out(url) from None
             except httpx.HTTPError as exc:
@@ -288,7 +289,8 @@ class MediaLoader:
                           f"address{via}; such URLs are not fetched",
                           "give a public address, or allow that network with ONEYEARAGO_MEDIA_ALLOW_PRIVATE")
 
-    def _body(self, url: str, answer: Any, deadline: float) -> bytes:
+    def _body(self, url: str, answer: Any) -> bytes:
+        """The body, within the size cap (every read of it ends by the fetch's deadline)."""
         limit = self.policy.max_bytes
         too_big = ImageError(f"image URL {shown(url)} sends more than {limit:,} bytes",
                              "use a smaller image (or raise ONEYEARAGO_MEDIA_MAX_BYTES)")
@@ -300,8 +302,6 @@ class MediaLoader:
             total += len(chunk)
             if total > limit:
                 raise too_big
-            if time.monotonic() > deadline:
-                raise self._timed_out(url)
             chunks.append(chunk)
         return b"".join(chunks)
 
