@@ -39,7 +39,7 @@ from bot.metrics import check as check_health
 from bot.models import DeliveryStatus as S
 from bot.notify import Notifier
 from bot.planner import Planner, operator_templates
-from bot.runner import RunLock, run_forever
+from bot.runner import RunLock, run_forever, side_job
 from bot.sdnotify import SystemdNotifier
 from bot.sources.export import FORMATS, ExportError
 from bot.sources.export import export as export_stories
@@ -624,12 +624,13 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
                                            clock=clock) if not dry_run else None
     if once or dry_run:
         report = engine.run_once(start, dry_run=dry_run)
+        # The side jobs, each when it is on; a failing one is logged and never fails the posts' run.
         if checker is not None:
-            checker.tick(start)  # when ONEYEARAGO_LINK_CHECK is on; never raises
+            side_job("the link check", lambda: checker.tick(start))
         if sweep is not None:
-            sweep.tick(start)  # unless ONEYEARAGO_CONVERSATION_EVERY is off; never raises
+            side_job("the conversation sweep", lambda: sweep.tick(start))
         if notifier is not None:
-            notifier.tick(start)
+            side_job("the notification check", lambda: notifier.tick(start))
         if as_json:
             _print_json(report.to_dict())
             return

@@ -224,15 +224,9 @@ class ConversationSweep:
         return self.settings.conversation_every or dt.timedelta(minutes=30)
 
     def tick(self, now: dt.datetime | None = None) -> list[PlatformPass]:
-        """One pass when the sweep is on (what ``run`` does every ``ONEYEARAGO_CONVERSATION_EVERY``); an error
-        is logged, never raised (it must not stop the posts)."""
-        if not self.enabled:
-            return []
-        try:
-            return self.sweep(now)
-        except Exception:
-            log.exception("the conversation sweep failed; trying again at the next one")
-            return []
+        """One pass when the sweep is on (what ``run`` does every ``ONEYEARAGO_CONVERSATION_EVERY``, through
+        :func:`bot.runner.side_job`, which logs an error and never raises it)."""
+        return self.sweep(now) if self.enabled else []
 
     def sweep(self, now: dt.datetime | None = None) -> list[PlatformPass]:
         """One pass over every platform read (:func:`platforms_read`), one after the other."""

@@ -40,19 +40,29 @@ LEAD = dt.timedelta(milliseconds=40)
 exactly at the due time."""
 
 
-def every(stop: threading.Event, interval: dt.timedelta, job: Callable[[], object], name: str) -> threading.Thread:
-    """Run ``job`` now, then every ``interval``, on a daemon thread of its own until ``stop`` is set.
+def side_job(what: str, job: Callable[[], object]) -> None:
+    """Run one of ``run``'s side jobs (link checks, notifications, the conversation sweep) once.
 
-    The side jobs of ``run`` (link checks, notifications, the conversation sweep) each run here, so that a
-    slow or failing one never delays a post: an exception is logged and the job runs again at its next time.
+    An exception is logged, never raised: a failing side job never stops or delays a post, in
+    ``run`` (:func:`every`) as in ``run --once``. ``what`` names the job in the log.
+    """
+    try:
+        job()
+    except Exception:
+        log.exception("%s failed; trying again at its next time", what)
+
+
+def every(stop: threading.Event, interval: dt.timedelta, job: Callable[[], object], name: str,
+          what: str = "") -> threading.Thread:
+    """Run ``job`` now, then every ``interval``, on a daemon thread of its own (``name``) until ``stop`` is set.
+
+    Each run goes through :func:`side_job`, so a slow or failing one never delays a post: an exception
+    is logged (as ``what``, by default the thread's name) and the job runs again at its next time.
     """
 
     def loop() -> None:
         while not stop.is_set():
-            try:
-                job()
-            except Exception:
-                log.exception("%s failed; trying again in %s", name, interval)
+            side_job(what or name, job)
             stop.wait(interval.total_seconds())
 
     thread = threading.Thread(target=loop, name=name, daemon=True)
@@ -302,13 +312,14 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
         if link_checker is not None and link_checker.enabled:
             from bot.links import CHECK_EVERY as LINKS_EVERY
 
-            side_jobs.append(every(side_stop, LINKS_EVERY, link_checker.tick, "link-check"))
+            side_jobs.append(every(side_stop, LINKS_EVERY, link_checker.tick, "link-check", "the link check"))
         if notifier is not None:
             from bot.notify import CHECK_EVERY as NOTIFY_EVERY
 
-            side_jobs.append(every(side_stop, NOTIFY_EVERY, notifier.tick, "notify"))
+            side_jobs.append(every(side_stop, NOTIFY_EVERY, notifier.tick, "notify", "the notification check"))
         if conversations is not None and conversations.enabled:
-            side_jobs.append(every(side_stop, conversations.every, conversations.tick, "conversation"))
+            side_jobs.append(every(side_stop, conversations.every, conversations.tick, "conversation",
+                                       "the conversation sweep"))
         scheduler, jobs, workers = build_scheduler(engine, recheck=recheck, on_report=on_report, kick=kick)
         systemd.ready(f"running: {', '.join(engine.adapters)}")
         scheduler.run_all()  # sweep once at start: housekeeping, then catch up on anything already due

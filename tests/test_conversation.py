@@ -15,7 +15,7 @@ from adapters.sandbox import SandboxAdapter, SandboxConfig
 from bot.conversation import ConversationSweep, hide, mark_seen, threads
 from bot.engine import Engine
 from bot.models import ConversationRow, DeliveryRow, PlatformRow, StoryRow
-from bot.runner import every, run_forever
+from bot.runner import every, run_forever, side_job
 from posts.errors import AuthFailed, BotError, NotFound, RateLimited, Transient
 from tests.conftest import story
 
@@ -199,11 +199,15 @@ def test_refused_credentials_stop_the_pass_and_other_errors_only_their_thread(st
 
 def test_a_failing_sweep_is_logged_never_raised(store, settings, many, caplog):
     class Broken(FakeAdapter):
-        def conversation(self, root, own, *, limit):
+        def conversation(self, root, own, *, limit, max_requests=None):
             raise RuntimeError("a bug")
 
-    assert sweeper(store, settings, {"bluesky": Broken(FakeConfig("bluesky"))}).tick(NOW) == []
-    assert "conversation sweep failed" in caplog.text
+    sweep = sweeper(store, settings, {"bluesky": Broken(FakeConfig("bluesky"))})
+    with pytest.raises(RuntimeError):
+        sweep.tick(NOW)
+    side_job("the conversation sweep", lambda: sweep.tick(NOW))  # as run and run --once call it
+    assert "the conversation sweep failed; trying again at its next time" in caplog.text
+    assert "RuntimeError: a bug" in caplog.text
 
 
 def test_the_sweep_is_off_when_its_interval_is(store, make_settings, many):
