@@ -15,9 +15,10 @@ from adapters.sandbox import SandboxAdapter, SandboxConfig
 from bot.conversation import ConversationSweep, hide, mark_seen, threads
 from bot.engine import Engine
 from bot.models import ConversationRow, DeliveryRow, PlatformRow, StoryRow
-from bot.runner import every, run_forever, side_job
+from bot.runner import every, side_job
 from posts.errors import AuthFailed, BotError, NotFound, RateLimited, Transient
 from tests.conftest import story
+from tests.run_loop import looping, wait_for
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -308,20 +309,9 @@ def test_the_run_loop_sweeps_the_conversations(store, settings, many, fakes, clo
     clock["t"] = NOW
     engine = Engine(store, fakes, settings, clock=lambda: clock["t"], worker="test-worker")
     fakes["bluesky"].add_reply(ref("bluesky", "s04"), "@a", "hi", POSTED)
-    stop = threading.Event()
     sweep = ConversationSweep(store, settings, fakes, clock=lambda: clock["t"])
-    thread = threading.Thread(target=run_forever, args=(engine,), kwargs={
-        "recheck": dt.timedelta(seconds=1), "stop": stop, "install_signals": False, "conversations": sweep})
-    thread.start()
-    try:
-        for _ in range(200):
-            if any(t.total for t in threads(store)):
-                break
-            stop.wait(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-    assert not thread.is_alive()
+    with looping(engine, conversations=sweep):
+        wait_for(lambda: any(t.total for t in threads(store)), 10)
     assert [t.story_id for t in threads(store) if t.total] == ["s04"]
 
 
@@ -372,7 +362,6 @@ def test_the_run_loop_waits_for_a_side_job_in_progress_before_it_returns(store, 
     done or crash the process at shutdown: ``run_forever`` returns only once the pass under way has ended."""
     clock["t"] = NOW
     engine = Engine(store, fakes, settings, clock=lambda: clock["t"], worker="test-worker")
-    stop = threading.Event()
     started, finished = threading.Event(), threading.Event()
 
     class SlowSweep:
@@ -384,11 +373,6 @@ def test_the_run_loop_waits_for_a_side_job_in_progress_before_it_returns(store, 
             time.sleep(1.5)
             finished.set()
 
-    thread = threading.Thread(target=run_forever, args=(engine,), kwargs={
-        "recheck": dt.timedelta(seconds=1), "stop": stop, "install_signals": False, "conversations": SlowSweep()})
-    thread.start()
-    assert started.wait(10)
-    stop.set()
-    thread.join(timeout=30)
-    assert not thread.is_alive()
+    with looping(engine, conversations=SlowSweep()):
+        assert started.wait(10)
     assert finished.is_set()

@@ -38,6 +38,7 @@ from posts.errors import BotError
 from tests.cli_support import isolate, run_cli
 from tests.conftest import story
 from tests.local_site import LocalSite
+from tests.run_loop import looping, wait_for
 from tests.standins.reddit import _self_signed
 
 UTC = dt.UTC
@@ -406,20 +407,9 @@ def test_nothing_is_checked_when_link_checks_are_off(store, make_settings, site,
 def test_the_run_loop_checks_a_due_story(store, on, site, engine, clock):
     queue(store, on, story("a", DAY, url=site.url("/gone")))
     clock["t"] = NOW
-    stop = threading.Event()
     checker = LinkChecker(store, on, clock=lambda: clock["t"])
-    thread = threading.Thread(target=run_forever, args=(engine,), kwargs={
-        "recheck": dt.timedelta(seconds=1), "stop": stop, "install_signals": False, "link_checker": checker})
-    thread.start()
-    try:
-        for _ in range(100):
-            if result_for(store, "a") is not None:
-                break
-            stop.wait(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-    assert not thread.is_alive()
+    with looping(engine, link_checker=checker):
+        wait_for(lambda: result_for(store, "a") is not None, 5)
     assert result_for(store, "a").detail == "HTTP 404"
 
 

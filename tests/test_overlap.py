@@ -31,6 +31,7 @@ from bot.planner import Planner
 from bot.runner import RunLock
 from bot.store import Store
 from tests.conftest import story
+from tests.run_loop import wait_for
 
 UTC = dt.UTC
 T = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -82,15 +83,6 @@ def recorded(db_url: str) -> list[DeliveryRow]:
             return list(session.scalars(select(DeliveryRow)))
     finally:
         store.dispose()
-
-
-def wait_for(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 @pytest.mark.slow
