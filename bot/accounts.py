@@ -27,9 +27,7 @@ logger = logging.getLogger(__name__)
 
 def remembered_limits(store: Store, platform: str) -> dict[str, Any] | None:
     """The limits last remembered for ``platform``, or ``None`` when they were never read."""
-    with store.session() as session:
-        limits = session.scalar(select(PlatformRow.limits).where(PlatformRow.name == platform))
-    return dict(limits) if isinstance(limits, dict) else None
+    return remembered_account(store, platform)[1]
 
 
 def remembered_account(store: Store, platform: str) -> tuple[str | None, dict[str, Any] | None, dt.datetime | None]:
