@@ -488,3 +488,32 @@ def test_an_attempt_the_platform_turned_away_gives_its_number_to_the_next(planne
         log = [(a.number, a.outcome) for a in session.scalars(select(AttemptRow).order_by(AttemptRow.id))]
     assert log == [(1, "rate-limited"), (1, "transient"), (2, "posted")]
     assert rows(store, kind="root", platform="x")[0].attempts == 2
+
+
+def test_a_root_claimed_after_the_missed_check_read_it_is_left_to_its_send(planner, engine, fakes, clock, store):
+    """Housekeeping reads the roots past their grace, then marks them. A sweep that began earlier (its time
+    still within the root's grace), or another worker, may claim one in between: it goes out, and must
+    neither be reported missed nor have its status overwritten."""
+    from sqlalchemy import event, update
+
+    load(planner, timed(platforms=("x",)), timed("s2", platforms=("x",)))
+    late = ROOT_AT + dt.timedelta(hours=2, minutes=1)
+    claimed = rows(store, story_id="s1", kind="root")[0].id
+    fired: list[bool] = []
+
+    @event.listens_for(store.engine, "after_cursor_execute")
+    def claim_in_between(conn, cursor, statement, *args):
+        if not fired and statement.lstrip().upper().startswith("SELECT") and "deliveries.status" in statement \
+                and "deliveries.kind" in statement and "ORDER BY deliveries.due_at" in statement:
+            fired.append(True)
+            with store.engine.connect() as other, other.begin():  # another connection: a claim that commits
+                other.execute(update(DeliveryRow).where(DeliveryRow.id == claimed)
+                              .values(status="sending", claimed_by="earlier-sweep"))
+
+    try:
+        marked = engine.transitions.mark_missed(late, ["x"])
+    finally:
+        event.remove(store.engine, "after_cursor_execute", claim_in_between)
+    assert fired
+    assert [r.story_id for r in marked] == ["s2"]
+    assert {r.story_id: r.status for r in rows(store, kind="root")} == {"s1": "sending", "s2": "missed"}

@@ -211,17 +211,29 @@ class Transitions:
                 later.status, later.last_error = S.SKIPPED, error
 
     def mark_missed(self, now: dt.datetime, platforms: Sequence[str]) -> list[DeliveryRow]:
-        """Mark pending roots past the grace period ``missed``; returns them (detached, as marked)."""
+        """Mark pending roots past the grace period ``missed``; returns them (detached, as marked).
+
+        Each is marked by compare-and-set, only while it is still pending: a sweep that began earlier
+        (its ``now`` within the root's grace) or another worker may have claimed it since it was read,
+        and its send goes on; marking it then would report a post that goes out as missed, or, once it
+        was recorded, overwrite ``posted``. The rows are written in the order they were read (due time,
+        id), the same in every worker.
+        """
+        grace = self.settings.grace
+        marked: list[DeliveryRow] = []
         with self.store.session() as session:
-            rows = list(session.scalars(queries.missed_stmt(now, list(platforms), grace=self.settings.grace)))
-            for row in rows:
-                row.status = S.MISSED
-                row.last_error = (f"not posted: {human(now - row.due_at)} late, past the grace period of "
-                                  f"{human(self.settings.grace)} (retry posts it on purpose)")
-                row.updated_at = now
-            session.flush()
+            rows = list(session.scalars(queries.missed_stmt(now, list(platforms), grace=grace)))
             session.expunge_all()
-        return rows
+            for row in rows:
+                error = (f"not posted: {human(now - row.due_at)} late, past the grace period of {human(grace)} "
+                         "(retry posts it on purpose)")
+                done = session.execute(update(DeliveryRow).where(DeliveryRow.id == row.id, DeliveryRow.status == S.PENDING)
+                                       .values(status=S.MISSED, last_error=error, updated_at=now)
+                                       .execution_options(synchronize_session=False))
+                if done.rowcount == 1:  # type: ignore[attr-defined]
+                    row.status, row.last_error, row.updated_at = S.MISSED, error, now
+                    marked.append(row)
+        return marked
 
     def defer(self, rows: Sequence[DeliveryRow], hold: Hold) -> None:
         """Hold ``rows`` back: a quota moves them to the next free slot; the backlog pace only delays."""
