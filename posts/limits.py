@@ -61,11 +61,13 @@ TIME_MAX = dt.date(3199, 12, 31)
 """The days the clock and the time options (``run --now``, ``agenda --from/--to``, the calendar's
 ``?start``) may name: every story date and every anniversary, with room to spare."""
 
-# C0 controls other than tab and newline, DEL, C1 controls, and the bidirectional embedding,
-# override and isolate characters (which reorder what a reader sees).
-CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff]")
-"""Characters a story may not contain: C0/C1 controls other than tab and newline, bidi controls, and
-U+FEFF, U+FFFE, U+FFFF (X refuses a post that holds one; a byte order mark opening a file is fine)."""
+# C0 controls other than tab and newline, DEL, C1 controls, the bidirectional embedding,
+# override and isolate characters (which reorder what a reader sees), and lone surrogates.
+CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufeff\ufffe\uffff]")
+"""Characters a story may not contain: C0/C1 controls other than tab and newline, bidi controls,
+U+FEFF, U+FFFE, U+FFFF (X refuses a post that holds one; a byte order mark opening a file is fine),
+and lone surrogates (U+D800 to U+DFFF: a JSON file may write ``\\ud800``, which is no character and
+cannot be stored, sent or shown as UTF-8)."""
 
 
 _CLEAN_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n"
@@ -79,8 +81,9 @@ def has_control(text: str) -> bool:
 
 
 def describe_char(char: str) -> str:
-    """A control character as it is written in an error message: ``U+001B``."""
-    return f"U+{ord(char):04X}"
+    """A control character as it is written in an error message: ``U+001B``; a lone surrogate says so."""
+    code = ord(char)
+    return f"U+{code:04X} (a lone surrogate)" if 0xD800 <= code <= 0xDFFF else f"U+{code:04X}"
 
 
 def escape_controls(text: str) -> str:

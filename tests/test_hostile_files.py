@@ -210,6 +210,11 @@ def test_a_repeated_csv_column_is_an_error(env, capsys, db_url):
      "U+202E"),
     ("key.json", '[{"id": "a", "date": "2025-01-01", "headline": "h", "x\\u001b": "y"}]', 1, "U+001B"),
     ("id.jsonl", '{"id": "\\u001b[31mred", "date": "2025-01-01", "headline": "h"}\n', 1, "U+001B"),
+    ("surrogate.json", '[{"id": "a", "date": "2025-01-01", "headline": "half \\ud800 a pair"}]', 1,
+     "U+D800 (a lone surrogate)"),
+    ("surrogate-id.jsonl", '{"id": "\\udc00x", "date": "2025-01-01", "headline": "h"}\n', 1, "U+DC00"),
+    ("surrogate-tag.json", '[{"id": "a", "date": "2025-01-01", "headline": "h", "tags": ["x\\udbff"]}]', 1,
+     "U+DBFF"),
 ])
 def test_control_characters_are_refused_with_their_line(env, capsys, db_url, name, content, line, char):
     assert_refused(capsys, db_url, write(env, name, content), line, char)

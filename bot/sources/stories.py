@@ -60,7 +60,8 @@ Record = tuple[str, int, Any]
 
 _CONTROL_HINT = ("story text may hold tabs and line breaks but no other control characters and no "
                  "bidirectional override or isolate characters (U+202A-U+202E, U+2066-U+2069), nor U+FEFF, "
-                 "U+FFFE or U+FFFF (X refuses posts holding them); remove it")
+                 "U+FFFE or U+FFFF (X refuses posts holding them), nor lone surrogates (U+D800-U+DFFF, as a "
+                 "JSON \\ud800 escape writes); remove it")
 
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 """Bytes that are never (part of) a control character; whatever else a file holds is searched."""
