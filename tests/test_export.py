@@ -502,6 +502,21 @@ def test_cli_out_is_replaced_atomically_and_keeps_its_permissions(cli_env, capsy
     assert json.loads(output)["stories"] == 2
 
 
+def test_cli_out_through_a_symbolic_link_writes_the_linked_file_and_keeps_the_link(cli_env, capsys):
+    """A story file kept in version control and linked into place: the export lands in the real file."""
+    run_cli(capsys, "load", "stories.yaml")
+    (cli_env / "repo").mkdir()
+    real = cli_env / "repo" / "stories.json"
+    real.write_text("old\n")
+    link = cli_env / "linked.json"
+    link.symlink_to(Path("repo") / "stories.json")
+    code, _, error = run_cli(capsys, "export", "--out", "linked.json")
+    assert code == 0, error
+    assert link.is_symlink() and os.readlink(link) == str(Path("repo") / "stories.json")
+    assert [s["id"] for s in json.loads(real.read_text())] == ["first", "second"]
+    assert not [p for p in (cli_env / "repo").iterdir() if p.name.endswith(".tmp")]
+
+
 def test_cli_export_of_a_queue_that_does_not_exist_writes_an_empty_file(cli_env, capsys):
     code, output, _ = run_cli(capsys, "export", "--format", "json")
     assert code == 0 and json.loads(output) == []

@@ -651,8 +651,9 @@ def _export_folder(stories: Callable[[], Iterator[tuple[Story, str]]], folder: P
 def atomic_write(path: Path) -> Iterator[IO[str]]:
     """A text stream (UTF-8, ``\\n`` line ends) to a temporary file beside ``path``, renamed over ``path``
     when the block ends without an error, removed when it raises: ``path`` is never left half written.
-    An existing file keeps its permissions; a new one gets the usual ones (0666 less the umask)."""
-    path = Path(path)
+    An existing file keeps its permissions; a new one gets the usual ones (0666 less the umask). A
+    symbolic link is written through (the file it names is replaced, the link stays), as an editor does."""
+    path = Path(os.path.realpath(path))
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     temp = Path(name)
     try:
