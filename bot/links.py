@@ -47,6 +47,7 @@ from bot import __version__, netguard
 from bot.config import Settings
 from bot.models import LinkCheckRow, StoryRow
 from bot.planner import LoadReport, Planner
+from bot.sources.stories import link_problems
 from bot.store import Store
 from posts.clock import utcnow
 from posts.errors import BotError, NotFound
@@ -285,6 +286,10 @@ def lookup_archive(service: str, url: str, day: dt.date, timeout: dt.timedelta) 
         return None
     if copy.startswith("http://web.archive.org/"):
         copy = "https://" + copy[len("http://"):]
+    unfit = link_problems(copy, length=True)
+    if unfit:  # not offered: using it would store a link that load refuses (a 1,990-character link, say)
+        log.warning("the archive's copy of %s cannot be a story's link: %s", url, unfit[0][0])
+        return None
     return copy
 
 
@@ -484,5 +489,9 @@ def use_archive(store: Store, settings: Settings, story_id: str, *, now: dt.date
         raise BotError(f"no archived copy is offered for the link of {story_id!r}: it is offered once a check "
                        "found the link broken and the archive (ONEYEARAGO_ARCHIVE_LOOKUP_URL) had a copy "
                        "(`oneyearago links --check " + story_id + "` checks it now)")
+    unfit = link_problems(check.archive_url, length=True)
+    if unfit:  # offered before this check existed
+        message, hint = unfit[0]
+        raise BotError(f"the archived copy cannot be the link of {story_id!r}: {message} ({hint})")
     edited = dataclasses.replace(Story.from_content(content), url=check.archive_url, origin=origin)
     return Planner(store, settings, templates=templates).load([edited], now=now, source="dashboard")

@@ -358,6 +358,23 @@ def test_use_archive_makes_the_copy_the_link_and_records_the_change(store, on, s
     assert LinkChecker(store, on).due(NOW) == ["a"]  # the new link is checked in its turn
 
 
+def test_an_archived_copy_that_load_would_refuse_is_never_offered_or_used(store, on, site, caplog):
+    """The copy's address is the link's plus about 40 characters: a long link's copy can pass the 2,000
+    characters a story's url may have, and a story holding it would no longer load from its export."""
+    long = site.url("/gone/")
+    long += "a" * (1990 - len(long))
+    queue(store, on, story("a", DAY, url=long, platforms=("reddit", "bluesky")))  # (X links no 127.0.0.1 URL)
+    result = LinkChecker(store, on).check("a", NOW)
+    assert result.broken and result.archive_url is None
+    assert "cannot be a story's link: url is 2,0" in caplog.text
+    with store.session() as session:  # a copy offered before the check existed is refused when used
+        session.get(LinkCheckRow, "a").archive_url = "https://web.archive.org/web/2025/" + long
+    with pytest.raises(BotError, match="the archived copy cannot be the link of 'a': url is 2,0.* characters long"):
+        use_archive(store, on, "a", now=NOW)
+    with store.session() as session:
+        assert session.get(StoryRow, "a").content["url"] == long
+
+
 # ---------------------------------------------------------------------------- which links, when
 
 

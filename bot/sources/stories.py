@@ -643,6 +643,29 @@ def _parse_date(value: Any) -> dt.date | dt.datetime | None:
     return None
 
 
+def link_problems(url: str, *, length: bool = False) -> list[tuple[str, str]]:
+    """What ``load`` says is wrong with ``url`` as a story's ``url`` field: ``(message, hint)`` pairs.
+
+    With ``length``, its length is checked too (``load`` checks every field's length on its own): for
+    a link that comes from elsewhere than a story file, such as the archived copy of a broken one.
+    """
+    limit = MAX_FIELD_CHARS["url"]
+    if length and len(url) > limit:
+        return [(f"url is {len(url):,} characters long; the most it may be is {limit:,}",
+                 "shorten it (docs/reliability.md lists the limits of story files)")]
+    if length and (control := CONTROL_RE.search(url)) is not None:
+        return [(f"url holds the control character {describe_char(control.group())}", _CONTROL_HINT)]
+    leak = _credentials_problem(url)
+    if leak:
+        return [(f"url {leak}: X would not link it, and the post would publish it",
+                 "remove the user:password@ part; a story URL must work without logging in")]
+    problem = _check_url(url)
+    if problem:
+        return [(f"url {_q(url)} {problem}", "give the full address, e.g. https://example.com/story")]
+    x_problem = _x_link_problem(url)
+    return [(f"url {_q(url)} {x_problem[0]}", x_problem[1])] if x_problem is not None else []
+
+
 def _check_url(value: str) -> str | None:
     try:
         parts = urlsplit(value)
@@ -828,15 +851,8 @@ def validate_record(
             bad(f"unknown time zone {_q(values['timezone'])}",
                 _suggest(values["timezone"], _ZONES) or "use an IANA name such as Europe/London or America/New_York")
     if values["url"]:
-        leak = _credentials_problem(values["url"])
-        problem = _check_url(values["url"])
-        if leak:
-            bad(f"url {leak}: X would not link it, and the post would publish it",
-                "remove the user:password@ part; a story URL must work without logging in")
-        elif problem:
-            bad(f"url {_q(values['url'])} {problem}", "give the full address, e.g. https://example.com/story")
-        elif (x_problem := _x_link_problem(values["url"])) is not None:
-            bad(f"url {_q(values['url'])} {x_problem[0]}", x_problem[1])
+        for message, hint in link_problems(values["url"]):
+            bad(message, hint)
     for name in _LINKED_FIELDS:
         if len(values[name] or "") > MAX_URI_CHARS and (longest := _longest_link(values[name])) > MAX_URI_CHARS:
             bad(f"{name} holds a link of {longest:,} characters; Bluesky links at most {MAX_URI_CHARS:,}, so its "
