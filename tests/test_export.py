@@ -517,6 +517,26 @@ def test_cli_out_through_a_symbolic_link_writes_the_linked_file_and_keeps_the_li
     assert not [p for p in (cli_env / "repo").iterdir() if p.name.endswith(".tmp")]
 
 
+def test_cli_export_from_another_folder_finds_the_story_file_and_its_pictures(cli_env, capsys, monkeypatch):
+    """The origin of a loaded story names its file absolutely: an export run from elsewhere writes the
+    same picture paths (no re-encoded copy beside the output), and loading the result changes nothing."""
+    (cli_env / "q" / "pics").mkdir(parents=True)
+    picture(cli_env / "q" / "pics" / "a.jpg")
+    (cli_env / "q" / "s.yaml").write_text("- id: p1\n  date: 2025-05-01\n  headline: With a picture\n"
+                                          "  images:\n    - {path: pics/a.jpg, alt: A photo}\n")
+    db = f"sqlite:///{cli_env / 'queue.db'}"
+    assert run_cli(capsys, "load", "q/s.yaml", db=db)[0] == 0
+    (cli_env / "elsewhere").mkdir()
+    monkeypatch.chdir(cli_env / "elsewhere")
+    code, _, error = run_cli(capsys, "export", "--out", "../q/s.yaml", db=db)
+    assert code == 0, error
+    assert "path: pics/a.jpg" in (cli_env / "q" / "s.yaml").read_text()
+    assert sorted(p.name for p in (cli_env / "q").iterdir()) == ["pics", "s.yaml"]
+    monkeypatch.chdir(cli_env)
+    code, output, error = run_cli(capsys, "load", "q/s.yaml", db=db)
+    assert code == 0 and "1 unchanged" in output, output + error
+
+
 def test_cli_export_of_a_queue_that_does_not_exist_writes_an_empty_file(cli_env, capsys):
     code, output, _ = run_cli(capsys, "export", "--format", "json")
     assert code == 0 and json.loads(output) == []

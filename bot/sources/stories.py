@@ -545,12 +545,13 @@ def _load_stories(paths: Iterable[str | Path], progress: Callable[[int], None] |
     files, problems = story_files(paths)
     stories: list[Story] = []
     first_seen: dict[str, str] = {}
-    bases: dict[str, Path] = {}
+    bases: dict[str, tuple[Path, str]] = {}
     for count, (file, line, raw) in enumerate(read_records(files, problems), start=1):
-        base = bases.get(file)
-        if base is None:
-            base = bases[file] = Path(file).parent
-        story = validate_record(raw, file, line, problems, base=base, media=media)
+        known = bases.get(file)
+        if known is None:
+            known = bases[file] = (Path(file).parent, os.path.abspath(file))
+        base, absolute = known
+        story = validate_record(raw, file, line, problems, base=base, media=media, origin_file=absolute)
         if story is not None:
             if story.id in first_seen:
                 problems.append(Problem(file, line, story.id, f"the id {story.id!r} is already used at "
@@ -781,11 +782,13 @@ _ZONES: list[str] | None = None
 
 def validate_record(
     raw: Any, file: str, line: int, problems: list[Problem], *, base: Path | None = None,
-    media: MediaLoader | None = None,
+    media: MediaLoader | None = None, origin_file: str | None = None,
 ) -> Story | None:
     """Validate one raw record into a Story, adding every problem found to ``problems``.
 
-    An ``image`` is read and prepared through ``media`` (see :mod:`bot.sources.images`).
+    An ``image`` is read and prepared through ``media`` (see :mod:`bot.sources.images`). Problems name
+    ``file`` as given; the story's ``origin`` names ``origin_file`` (default ``file``): for a story file,
+    its absolute path, so that ``export`` finds the file and its pictures from any working directory.
     """
     global _ZONES
     if not isinstance(raw, dict):
@@ -944,7 +947,7 @@ def validate_record(
         tags=tuple(dict.fromkeys(tags)),
         lang=values["lang"],
         replies=values["replies"],
-        origin=f"{file}:{line}",
+        origin=f"{origin_file or file}:{line}",
         image_sha256=image.sha256 if image is not None else "",
         prepared_image=image,
         images=pictures.get("images", ()),
