@@ -938,15 +938,27 @@ def discard(state: State, story_ids: tuple[str, ...], as_json: bool) -> None:
 @click.option("--out", "out_path", type=click.Path(path_type=Path), metavar="PATH",
               help="Write this file (replaced atomically) instead of standard output; with --format md, a "
                    "folder to write one file per story into.")
+@click.option("--from", "from_file", type=click.Path(path_type=Path), metavar="FILE",
+              help="Only the stories last loaded from this story file (to write it back: --from F --out F).")
 @click.option("--json", "as_json", is_flag=True, help="With --out: print what was written as JSON.")
 @pass_state
 def export_command(state: State, story_ids: tuple[str, ...], fmt: str | None, out_path: Path | None,
-                   as_json: bool) -> None:
+                   from_file: Path | None, as_json: bool) -> None:
     """Write stories back as a story file that `load` reads to the same queue (a round trip changes
     nothing), so that edits made in the dashboard can be kept in version control. No STORY_ID: every
     story, in load order. Drafts are written with `draft: true`, so they stay drafts in a new queue."""
     if as_json and out_path is None:
         raise click.UsageError("--json needs --out (without it the stories themselves go to standard output)")
+    if from_file is not None:
+        if story_ids:
+            raise click.UsageError("give story ids or --from FILE, not both")
+        from bot.sources.export import ids_from_file
+
+        store = _existing_store(state)
+        story_ids = tuple(ids_from_file(store, from_file)) if store is not None else ()
+        if not story_ids:
+            raise ExportError(f"no story in the queue was loaded from {from_file}",
+                              "give the story file as it was loaded (`oneyearago agenda` lists the stories)")
     stdout = sys.stdout
     stream: Any = stdout
     if out_path is None and hasattr(stdout, "buffer"):  # UTF-8 and \n line ends whatever the terminal's settings

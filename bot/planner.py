@@ -12,6 +12,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import shlex
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -349,7 +351,7 @@ class Planner:
             if old is not None and source != "dashboard" and story.id in edited and not force:
                 conflicts.append(_problem(story, f"was edited in the dashboard on {edited[story.id]:%Y-%m-%d %H:%M} "
                                                  "UTC since it was last loaded; this file's version differs",
-                                          "keep the edit with `oneyearago export` into this file, or load "
+                                          f"keep the edit with `{_keep_edit_command(story.origin)}`, or load "
                                           "with --force to overwrite it"))
                 continue
             changed.append((story, chash, old is None))
@@ -718,6 +720,18 @@ def _delete_unsent(session: Session, row: DeliveryRow) -> bool:
 
 
 _CHANGED_HINT = "reload the page to see that change, then make your edit on it"
+
+
+def _keep_edit_command(origin: str) -> str:
+    """The export that writes the stories of the story file of ``origin`` back into it, dashboard edits
+    included (a Markdown file holds one story: its folder is written)."""
+    file = origin.rpartition(":")[0] or origin
+    relative = os.path.relpath(file) if os.path.isabs(file) else file
+    path = relative if not relative.startswith("..") else file
+    shown = shlex.quote(path)
+    if file.endswith(".md"):
+        return f"oneyearago export --from {shown} --format md --out {shlex.quote(os.path.dirname(path) or '.')}"
+    return f"oneyearago export --from {shown} --out {shown}"
 
 
 def _problem(story: Story, message: str, hint: str) -> Problem:

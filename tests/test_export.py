@@ -537,6 +537,35 @@ def test_cli_export_from_another_folder_finds_the_story_file_and_its_pictures(cl
     assert code == 0 and "1 unchanged" in output, output + error
 
 
+def test_cli_keeping_a_dashboard_edit_in_a_folder_of_story_files_as_load_says(cli_env, capsys):
+    """A queue loaded from a folder of files: the command the refused load names writes back that file's
+    stories only (not every story, which would repeat the other files' in it), and the folder loads."""
+    (cli_env / "d").mkdir()
+    (cli_env / "d" / "one.yaml").write_text("- id: a1\n  date: 2025-05-01\n  headline: One\n"
+                                            "- id: a3\n  date: 2025-05-03\n  headline: Three\n")
+    (cli_env / "d" / "two.yaml").write_text("- id: a2\n  date: 2025-05-02\n  headline: Two\n")
+    assert run_cli(capsys, "load", "d")[0] == 0
+    store, planner = cli_planner()
+    try:
+        a1 = next(s for s in load_stories(["d/one.yaml"]) if s.id == "a1")
+        planner.load([dataclasses.replace(a1, one_year_later="Written in the browser")], now=NOW, source="dashboard")
+    finally:
+        store.dispose()
+    (cli_env / "d" / "one.yaml").write_text((cli_env / "d" / "one.yaml").read_text().replace("One", "One!"))
+    code, _, error = run_cli(capsys, "load", "d")
+    assert code == 2 and "keep the edit with `oneyearago export --from d/one.yaml --out d/one.yaml`" in error
+    code, output, error = run_cli(capsys, "export", "--from", "d/one.yaml", "--out", "d/one.yaml")
+    assert code == 0 and "Exported 2 stories" in output, error
+    written = (cli_env / "d" / "one.yaml").read_text()
+    assert "Written in the browser" in written and "a3" in written and "a2" not in written
+    code, output, error = run_cli(capsys, "load", "d")
+    assert code == 0 and "3 unchanged" in output, output + error
+    code, _, error = run_cli(capsys, "export", "--from", "d/three.yaml")
+    assert code == 1 and "no story in the queue was loaded from d/three.yaml" in error
+    code, _, error = run_cli(capsys, "export", "a1", "--from", "d/one.yaml")
+    assert code == 2 and "not both" in error
+
+
 def test_cli_export_of_a_queue_that_does_not_exist_writes_an_empty_file(cli_env, capsys):
     code, output, _ = run_cli(capsys, "export", "--format", "json")
     assert code == 0 and json.loads(output) == []

@@ -405,6 +405,26 @@ def stored_stories(store: Store, ids: Sequence[str] | None = None, *,
         last = (rows[-1].seq, rows[-1].id)
 
 
+def ids_from_file(store: Store, file: str | Path) -> list[str]:
+    """The ids of the stories last loaded from the story file ``file``, in load order (a story saved in
+    the dashboard since counts as the file's): what ``export --from FILE --out FILE`` writes back, so that
+    a dashboard edit is kept in its file without the other files' stories."""
+    wanted = {os.path.abspath(file), str(file)}  # origins written before they were absolute name it as typed
+    found: list[str] = []
+    last: tuple[int, str] | None = None
+    while True:
+        query = select(StoryRow.id, StoryRow.seq, StoryRow.origin).order_by(StoryRow.seq, StoryRow.id).limit(CHUNK)
+        if last is not None:
+            query = query.where(or_(StoryRow.seq > last[0], and_(StoryRow.seq == last[0], StoryRow.id > last[1])))
+        with store.session() as session:
+            rows = list(session.execute(query))
+            origins = _file_origins(session, rows)
+        found += [row.id for row in rows if origin_file(origins[row.id]) in wanted]
+        if len(rows) < CHUNK:
+            return found
+        last = (rows[-1].seq, rows[-1].id)
+
+
 def _story(row: Any) -> Story:
     """A stored story, with its draft flag (kept beside its content, not in it)."""
     story = Story.from_content(row.content)
