@@ -73,6 +73,12 @@ encoding, and the form's own fields (security token, version, picture tokens).""
 MAX_EDIT_FILES = 12
 """Most file parts one story edit sends: a browser sends every file input, chosen or not (the link card
 picture's, and each picture's Replace and the Add of both picture fields: 11 at most)."""
+CONVERSATION_PAGE = 50
+"""Most threads the Conversation page shows at once (the most recently active; the next ones after these
+are marked seen, or on ``?all=1`` never: a bounded page)."""
+MAX_SEEN_BYTES = MAX_FORM_BYTES + CONVERSATION_PAGE * 3 * 160
+"""Largest body of "Mark these as seen": one ``seen`` field per thread shown (a platform, a count and a
+story id of up to 100 characters, each of which may take up to 3 bytes as UTF-8, percent-encoded)."""
 MAX_EDIT_FIELDS = 80
 """Most fields one story edit sends (every text field, and each picture's token and alt text)."""
 MAX_NAME_BYTES = 255
@@ -271,6 +277,8 @@ def _action(web: Web, handler: Callable[[Web, Request, FormData], Any]) -> Calla
         elif request.url.path.startswith("/story/"):
             limits = {"limit": MAX_EDIT_BYTES, "what": "The story", "max_fields": MAX_EDIT_FIELDS,
                       "max_field_size": MAX_EDIT_FIELD_BYTES}
+        elif request.url.path == "/conversation/seen":
+            limits = {"limit": MAX_SEEN_BYTES, "what": "The list of threads", "max_fields": CONVERSATION_PAGE + 2}
         else:
             limits = {"limit": MAX_FORM_BYTES, "what": "The form"}
         security.before_body(request, limits["limit"], limits["what"])
@@ -368,11 +376,13 @@ def reveals_page(web: Web, request: Request) -> Response:
 
 
 def conversation_page(web: Web, request: Request) -> Response:
-    """The threads with replies the operator has not seen (``?all=1``: every thread read), newest first."""
+    """The threads with replies the operator has not seen (``?all=1``: every thread read), the most recently
+    active first, at most :data:`CONVERSATION_PAGE` of them."""
     show_all = request.query_params.get("all") == "1"
     found = conversation.threads(web.store, only_new=not show_all)
-    return page(web, request, "conversation.html", {"title": "Conversation", "threads": found, "show_all": show_all,
-                                                    "settings": web.settings})
+    return page(web, request, "conversation.html", {"title": "Conversation", "threads": found[:CONVERSATION_PAGE],
+                                                    "more": max(0, len(found) - CONVERSATION_PAGE),
+                                                    "show_all": show_all, "settings": web.settings})
 
 
 async def conversation_seen(web: Web, request: Request, form: FormData) -> Response:

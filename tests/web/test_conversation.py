@@ -172,3 +172,35 @@ def test_in_live_mode_a_hide_without_the_platforms_credentials_says_which_are_mi
     refused = client.post("/hide", data={k: html.unescape(v) for k, v in form.items()})
     assert refused.status_code == 400 and "ONEYEARAGO_BLUESKY_HANDLE" in refused.text
     assert not any(r.hidden for t in threads(loaded, "first-story") for r in t.replies)
+
+
+def test_a_long_conversation_page_is_bounded_and_marking_it_seen_works(make_client, store, settings):
+    """60 threads with new replies: the page shows the 50 most recently active and says how many more; its
+    "Mark these as seen" form (a field per thread) is taken, and the next ones show then."""
+    from adapters.base import Reply
+    from bot.models import ConversationRow
+    from bot.planner import Planner
+    from bot.web.app import CONVERSATION_PAGE
+    from tests.conftest import story
+
+    ids = [f"story-{i:02d}-" + "x" * 80 for i in range(20)]  # long ids: the form's bytes grow with them
+    Planner(store, settings).load([story(sid, dt.date(2025, 3, 1)) for sid in ids], now=NOW)
+    with store.session() as session:
+        for i, sid in enumerate(ids):
+            for j, platform in enumerate(("bluesky", "reddit", "mastodon")):
+                at = POSTED + dt.timedelta(minutes=3 * i + j)
+                reply = Reply(f"{platform}-{i}", "@someone", "hello", at, f"https://{platform}.example/{i}")
+                session.add(ConversationRow(story_id=sid, platform=platform, root_id=f"root-{i}", total=1,
+                                            replies=[reply.to_dict()], requests=1, seen_total=0, swept_at=NOW))
+    client = make_client()
+    page = client.get("/conversation").text
+    fields = re.findall(r'name="seen" value="([^"]+)"', page)
+    assert len(fields) == CONVERSATION_PAGE == 50 and "10 more have new replies" in page
+    assert fields[0] == f"mastodon:1:{ids[-1]}"  # the most recently active first
+    done = client.post("/conversation/seen", data={"csrf_token": csrf_of(client, "/conversation"),
+                                                   "seen": [html.unescape(f) for f in fields]})
+    assert done.status_code == 303, done.text[:500]
+    assert len(threads(store, only_new=True)) == 10
+    page = client.get("/conversation").text
+    assert len(re.findall(r'name="seen" value=', page)) == 10 and "more have new replies" not in page
+    assert len(re.findall(r'name="seen" value=', client.get("/conversation?all=1").text)) == 50
