@@ -621,7 +621,7 @@ def run(state: State, once: bool, now_text: str | None, dry_run: bool, as_json: 
     checker = LinkChecker(state.store, settings, clock=clock) if not dry_run else None
     sweep = conversation.ConversationSweep(state.store, settings,
                                            reading_adapters(settings, engine.adapters, clock=clock),
-                                           clock=clock) if not dry_run else None
+                                           clock=clock, worker=engine.worker) if not dry_run else None
     if once or dry_run:
         report = engine.run_once(start, dry_run=dry_run)
         # The side jobs, each when it is on; a failing one is logged and never fails the posts' run.

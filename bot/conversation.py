@@ -17,7 +17,14 @@ Reads must never take what the posts need, so each pass is bounded:
   thread's ``retry_at``, so it holds across passes and restarts); a platform that is paused or told to
   wait for its posts (``platforms``) is not read at all, nor one whose credentials a read refused, for
   the rest of the pass;
-- X bills every read: its threads are read only with ``ONEYEARAGO_CONVERSATION_X=true``.
+- X bills every read: its threads are read only with ``ONEYEARAGO_CONVERSATION_X=true``, and only for
+  :data:`READ_WINDOW` after their root (X's recent search sees no further back: a later read would find
+  the older replies gone and lower the count);
+- with several workers on one queue, one of them reads (the live worker of the smallest id), so the
+  budgets hold for the queue, not per worker, and no thread is read twice at once.
+
+Errors kept with a thread are masked like every error the bot stores. X's search does not say which
+replies are hidden, so a reply hidden from the dashboard stays marked hidden when it is read again.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from sqlalchemy.orm import Session
 from adapters.base import HidesReplies, PostRef, ReadsReplies, Reply
 from bot.config import Settings
 from bot.engine.queries import platform_blocks
-from bot.models import ConversationRow, DeliveryRow, StoryRow
+from bot.models import ConversationRow, DeliveryRow, StoryRow, WorkerRow
 from bot.models import DeliveryStatus as S
 from bot.store import Store
 from posts.clock import utcnow
@@ -58,6 +65,12 @@ REQUEST_BUDGET: Mapping[str, int] = {
     "mastodon": 30,
 }
 """Requests a pass of the sweep may make per platform, whatever the number of threads."""
+
+READ_WINDOW: Mapping[str, dt.timedelta] = {"x": dt.timedelta(days=7)}
+"""How long after its root a platform's thread can be read, when less than ``ONEYEARAGO_CONVERSATION_DAYS``."""
+
+HIDDEN_UNREPORTED = frozenset({"x"})
+"""The platforms whose reads do not say which replies are hidden: what the dashboard hid stays marked."""
 
 HIDES = frozenset({"x", "bluesky"})
 """The platforms that let a thread's author hide a reply (X hidden replies, Bluesky threadgate
@@ -208,12 +221,16 @@ class ConversationSweep:
     """
 
     def __init__(self, store: Store, settings: Settings, adapters: Mapping[str, Any], *,
-                 clock: Callable[[], dt.datetime] = utcnow, budget: Mapping[str, int] | None = None):
+                 clock: Callable[[], dt.datetime] = utcnow, budget: Mapping[str, int] | None = None,
+                 worker: str | None = None):
         self.store = store
         self.settings = settings
         self.adapters = dict(adapters)
         self.clock = clock
         self.budget = dict(REQUEST_BUDGET if budget is None else budget)
+        self.worker = worker
+        """This process's worker id (``run``): it reads only while it is the live worker of the smallest id."""
+        self.mask = settings.masker()
 
     @property
     def enabled(self) -> bool:
@@ -228,9 +245,23 @@ class ConversationSweep:
         :func:`bot.runner.side_job`, which logs an error and never raises it)."""
         return self.sweep(now) if self.enabled else []
 
+    def leads(self, now: dt.datetime) -> bool:
+        """Whether this process makes the passes: no worker id (a single process), no live worker, or this
+        one is the live worker of the smallest id (each worker's heartbeat keeps it live)."""
+        if self.worker is None:
+            return True
+        with self.store.session() as session:
+            live = list(session.scalars(select(WorkerRow.id).where(
+                WorkerRow.heartbeat_at > now - self.settings.lease).order_by(WorkerRow.id).limit(1)))
+        return not live or live[0] == self.worker
+
     def sweep(self, now: dt.datetime | None = None) -> list[PlatformPass]:
-        """One pass over every platform read (:func:`platforms_read`), one after the other."""
+        """One pass over every platform read (:func:`platforms_read`), one after the other; nothing when
+        another worker makes the passes (:meth:`leads`)."""
         now = now or self.clock()
+        if not self.leads(now):
+            log.debug("the conversation sweep is left to another worker")
+            return []
         with self.store.session() as session:
             blocked = platform_blocks(session, now)
         passes = []
@@ -252,8 +283,10 @@ class ConversationSweep:
 
     def due(self, session: Session, platform: str, now: dt.datetime, limit: int) -> list[tuple[DeliveryRow, int]]:
         """The roots whose thread is to be read now, with what their last read cost: posted within
-        ``conversation_days``, not read within the interval, never read first, then read longest ago."""
-        since = now - dt.timedelta(days=self.settings.conversation_days)
+        ``conversation_days`` (or the platform's :data:`READ_WINDOW`), not read within the interval, never
+        read first, then read longest ago."""
+        since = now - min(dt.timedelta(days=self.settings.conversation_days),
+                          READ_WINDOW.get(platform, dt.timedelta.max))
         conv = ConversationRow
         query = (select(DeliveryRow, conv.requests)
                  .outerjoin(conv, (conv.story_id == DeliveryRow.story_id) & (conv.platform == DeliveryRow.platform))
@@ -330,6 +363,9 @@ class ConversationSweep:
         with self.store.session() as session:
             row = self._row(session, story_id, root)
             row.total = max(total, row.total or 0) if partial else max(total, 0)
+            if root.platform in HIDDEN_UNREPORTED:  # the read cannot say: what was hidden here stays so
+                hidden = {r.id for r in _replies(row.replies) if r.hidden}
+                replies = [dataclasses.replace(r, hidden=True) if r.id in hidden else r for r in replies]
             row.replies = [r.to_dict() for r in replies]
             row.requests = requests
             row.swept_at, row.next_sweep_at, row.retry_at, row.last_error = now, now + self.every, None, None
@@ -338,7 +374,7 @@ class ConversationSweep:
                     retry_at: dt.datetime | None = None) -> None:
         with self.store.session() as session:
             row = self._row(session, story_id, root)
-            row.last_error = error[:1000]
+            row.last_error = self.mask(error)[:1000]
             row.swept_at = now
             row.next_sweep_at = max(now + self.every, retry_at) if retry_at is not None else now + self.every
             row.retry_at = retry_at

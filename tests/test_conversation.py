@@ -376,3 +376,86 @@ def test_the_run_loop_waits_for_a_side_job_in_progress_before_it_returns(store, 
     with looping(engine, conversations=SlowSweep()):
         assert started.wait(10)
     assert finished.is_set()
+
+
+# ---------------------------------------------------------------------------- X, secrets, several workers
+
+
+class XSearch(FakeAdapter):
+    """Reads as X's recent search does: it never says which replies are hidden."""
+
+    def conversation(self, root, own, *, limit, max_requests=None):
+        import dataclasses
+
+        read = super().conversation(root, own, limit=limit, max_requests=max_requests)
+        return dataclasses.replace(read, replies=tuple(dataclasses.replace(r, hidden=False) for r in read.replies))
+
+
+def test_a_reply_hidden_on_x_stays_marked_hidden_when_read_again(store, make_settings, planner):
+    settings = make_settings(conversation_x="true")
+    planner.load([timed("s1")], now=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    post_roots(store, "x", ["s1"])
+    x = XSearch(FakeConfig("x"))
+    troll = x.add_reply(ref("x", "s1"), "@troll", "spam", POSTED)
+    x.add_reply(ref("x", "s1"), "@fan", "nice", POSTED + dt.timedelta(minutes=1))
+    sweep = sweeper(store, settings, {"x": x})
+    sweep.sweep(NOW)
+    hide(store, x, "s1", "x", troll.id)
+    sweep.sweep(NOW + settings.conversation_every)
+    assert x.reads == 2
+    (kept,) = threads(store, "s1")
+    assert {r.author: r.hidden for r in kept.replies} == {"@troll": True, "@fan": False}
+    hide(store, x, "s1", "x", troll.id, hidden=False)  # shown again: stays shown
+    sweep.sweep(NOW + 2 * settings.conversation_every)
+    assert not any(r.hidden for r in threads(store, "s1")[0].replies)
+
+
+def test_an_x_thread_is_read_only_while_the_recent_search_still_sees_its_replies(store, make_settings, planner):
+    """X's recent search sees 7 days back: a read after that would find the older replies gone and lower
+    the count, and X bills it; whatever ONEYEARAGO_CONVERSATION_DAYS says."""
+    settings = make_settings(conversation_x="true", conversation_days=30)
+    planner.load([timed("week"), timed("older", 1)], now=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    post_roots(store, "x", ["week"], at=NOW - dt.timedelta(days=6, hours=23))
+    post_roots(store, "x", ["older"], at=NOW - dt.timedelta(days=7, hours=1))
+    x = FakeAdapter(FakeConfig("x"))
+    for sid in ("week", "older"):
+        x.add_reply(ref("x", sid), "@fan", "hello", POSTED)
+    sweeper(store, settings, {"x": x}).sweep(NOW)
+    assert x.reads == 1 and [t.story_id for t in threads(store)] == ["week"]
+    bsky = FakeAdapter(FakeConfig("bluesky"))  # other platforms: the days set
+    post_roots(store, "bluesky", ["older"], at=NOW - dt.timedelta(days=20))
+    sweeper(store, settings, {"bluesky": bsky}).sweep(NOW)
+    assert bsky.reads == 1
+
+
+def test_an_error_kept_with_a_thread_never_holds_a_secret(store, make_settings, many):
+    settings = make_settings(mastodon_access_token="s3cr3t-app-token-XYZ")
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    bsky.fail_next_read(Transient("bluesky", "GET /context?access_token=s3cr3t-app-token-XYZ: 502"))
+    sweeper(store, settings, {"bluesky": bsky}, budget={"bluesky": 1}).sweep(NOW)
+    with store.session() as session:
+        errors = [row.last_error for row in session.scalars(select(ConversationRow)) if row.last_error]
+    assert len(errors) == 1 and "s3cr3t" not in errors[0] and "access_token=" in errors[0]
+
+
+def test_with_several_workers_one_reads_so_the_budget_holds_for_the_queue(store, settings, many):
+    from bot.models import WorkerRow
+
+    with store.session() as session:
+        for worker in ("host-a:1", "host-b:2"):
+            session.add(WorkerRow(id=worker, host=worker.split(":")[0], pid=1, platforms="bluesky",
+                                  started_at=NOW, heartbeat_at=NOW))
+    reads = {}
+    for worker in ("host-b:2", "host-a:1"):
+        bsky = FakeAdapter(FakeConfig("bluesky"))
+        ConversationSweep(store, settings, {"bluesky": bsky}, clock=lambda: NOW, budget={"bluesky": 10},
+                          worker=worker).sweep(NOW)
+        reads[worker] = bsky.reads
+    assert reads == {"host-b:2": 0, "host-a:1": 10}
+    later = NOW + settings.conversation_every
+    with store.session() as session:  # host-a stopped: its heartbeat ages past the lease
+        session.get(WorkerRow, "host-b:2").heartbeat_at = later
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    ConversationSweep(store, settings, {"bluesky": bsky}, clock=lambda: later, budget={"bluesky": 10},
+                      worker="host-b:2").sweep(later)
+    assert bsky.reads == 10
