@@ -613,6 +613,8 @@ def test_status_lists_drafts_and_the_stories_that_need_a_reveal(make_settings):
         short = ops.status(store, NOW, reveal_lead=dt.timedelta(days=3))
         assert [d.id for d in short.needs_reveal] == ["draft"]
         assert ops.status(store, NOW).needs_reveal == []  # the dashboard's call, unchanged
+        ops.skip(store, "soon", NOW)  # it goes out no more: it needs no reveal
+        assert [d.id for d in ops.needs_reveal(store, NOW, settings.reveal_lead)] == ["draft", "later"]
     finally:
         store.dispose()
 
