@@ -488,10 +488,14 @@ class Planner:
                     report.unknown.append(sid)
                 elif not row.draft:
                     report.not_drafts.append(sid)
-                else:
-                    row.draft = False
-                    row.rendered = False
-                    row.updated_at = now
+                else:  # compare-and-set: a discard or another approve committed since the read wins
+                    done = session.execute(update(StoryRow).where(StoryRow.id == sid, StoryRow.draft.is_(True))
+                                           .values(draft=False, rendered=False, updated_at=now)
+                                           .execution_options(synchronize_session=False))
+                    if done.rowcount != 1:  # type: ignore[attr-defined]
+                        still = session.scalar(select(StoryRow.id).where(StoryRow.id == sid))
+                        (report.not_drafts if still is not None else report.unknown).append(sid)
+                        continue
                     session.add(StoryChangeRow(story_id=sid, at=now, source="approve", origin=origin,
                                                changes={"draft": [True, False]}))
                     report.approved.append(sid)

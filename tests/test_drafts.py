@@ -193,6 +193,31 @@ def test_discard_takes_only_drafts(planner, store):
         assert kept.discarded_at == NOW + dt.timedelta(days=1)
 
 
+def test_a_draft_discarded_while_it_is_approved_is_reported_unknown_not_an_internal_error(planner, store):
+    """approve reads the drafts, then changes them: a discard (the dashboard, another terminal) that
+    commits in between wins, and approve says the story is gone instead of failing on the missing row."""
+    from sqlalchemy import event
+
+    planner.load([story("a"), story("b")], now=NOW, draft=True)
+    fired: list[bool] = []
+
+    @event.listens_for(store.engine, "after_cursor_execute")
+    def discard_in_between(conn, cursor, statement, *args):
+        if not fired and statement.lstrip().upper().startswith("SELECT") and "FROM stories" in statement \
+                and "stories.id IN" in statement:
+            fired.append(True)
+            assert Planner(store, planner.settings).discard(["a"], now=NOW).discarded == ["a"]
+
+    try:
+        report = planner.approve(["a", "b"], now=NOW)
+    finally:
+        event.remove(store.engine, "after_cursor_execute", discard_in_between)
+    assert fired and (report.approved, report.unknown) == (["b"], ["a"])
+    with store.session() as session:
+        assert [row.id for row in session.scalars(select(StoryRow))] == ["b"]
+        assert not session.get(StoryRow, "b").draft
+
+
 def test_discard_on_the_command_line(tmp_path, monkeypatch, capsys):
     from tests.cli_support import isolate, run_cli
 
