@@ -226,6 +226,15 @@ def test_a_feed_entry_becomes_a_draft_with_text_fields_from_html(tmp_path, plann
         assert session.scalars(select(DeliveryRow)).first() is None  # a draft: never posted
 
 
+def test_an_offset_with_seconds_is_captured_at_the_same_instant_in_utc(tmp_path, planner, store):
+    """A story's offset is whole minutes ("+05:30"); a feed may write seconds too (a historic local mean
+    time): the entry is kept at the same instant, in UTC, instead of skipped as an invalid date."""
+    feed = write(tmp_path, "feed.xml", rss(item(guid="urn:s", date="2026-01-12T14:30:00+05:30:15")))
+    report = capture([feed], planner, now=NOW)
+    assert not report.problems and len(report.captured) == 1
+    assert drafts_in(store)[report.captured[0]]["date"] == "2026-01-12T08:59:45+00:00"
+
+
 def test_an_html_title_is_reduced_to_text(tmp_path, planner, store):
     feed = write(tmp_path, "atom.xml", atom(
         "<entry><id>tag:e,1</id><title type='html'>&lt;em&gt;Big&lt;/em&gt; news &amp;amp; more</title>"

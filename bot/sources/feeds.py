@@ -548,6 +548,8 @@ def read_entries(data: bytes, source: str, problems: list[Problem], warnings: li
                                     + (f": {date_text[:60]!r} cannot be read" if date_text else ""),
                                     "the feed must date its entries; such an entry cannot be captured"))
             continue
+        if isinstance(when, dt.datetime) and (when.utcoffset() or dt.timedelta(0)) % dt.timedelta(minutes=1):
+            when = when.astimezone(dt.UTC)  # "+05:30:15": the same instant in UTC (a story's offset is whole minutes)
         raw["date"] = when.isoformat()
         if headline:
             raw["id"] = story_id(when, headline, key)
