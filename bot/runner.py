@@ -340,8 +340,8 @@ def run_forever(engine: Engine, *, recheck: dt.timedelta, stop: threading.Event 
         side_stop.set()
         for worker in workers.values():
             worker.join(timeout=60)
-        for side_job in side_jobs:  # a side job cut off by the interpreter's exit could leave a write half done
-            side_job.join(timeout=30)
+        for thread in side_jobs:  # a side job cut off by the interpreter's exit could leave a write half done
+            thread.join(timeout=30)
         beat.set()
         if server is not None:
             server.stop()

@@ -389,6 +389,23 @@ def stored_stories(store: Store, ids: Sequence[str] | None = None, *,
                 origins = _file_origins(session, list(found.values()))
             yield from ((_story(found[sid]), origins[sid]) for sid in part if sid in found)
         return
+    for rows, origins in _in_load_order(store, columns, chunk):
+        yield from ((_story(row), origins[row.id]) for row in rows)
+
+
+def ids_from_file(store: Store, file: str | Path) -> list[str]:
+    """The ids of the stories last loaded from the story file ``file``, in load order (a story saved in
+    the dashboard since counts as the file's): what ``export --from FILE --out FILE`` writes back, so that
+    a dashboard edit is kept in its file without the other files' stories."""
+    wanted = {os.path.abspath(file), str(file)}  # origins written before they were absolute name it as typed
+    return [row.id for rows, origins in _in_load_order(store, (StoryRow.id, StoryRow.seq, StoryRow.origin), CHUNK)
+            for row in rows if origin_file(origins[row.id]) in wanted]
+
+
+def _in_load_order(store: Store, columns: Sequence[Any], chunk: int) -> Iterator[tuple[list[Any], dict[str, str]]]:
+    """Every stored story's ``columns`` (``id`` and ``seq`` among them) in load order, ``chunk`` rows at a
+    time (keyset pages, each read in a session of its own), with each row's file origin
+    (:func:`_file_origins`)."""
     last: tuple[int, str] | None = None
     while True:
         query = select(*columns).order_by(StoryRow.seq, StoryRow.id).limit(chunk)
@@ -399,29 +416,9 @@ def stored_stories(store: Store, ids: Sequence[str] | None = None, *,
             origins = _file_origins(session, rows)
         if not rows:
             return
-        yield from ((_story(row), origins[row.id]) for row in rows)
+        yield rows, origins
         if len(rows) < chunk:
             return
-        last = (rows[-1].seq, rows[-1].id)
-
-
-def ids_from_file(store: Store, file: str | Path) -> list[str]:
-    """The ids of the stories last loaded from the story file ``file``, in load order (a story saved in
-    the dashboard since counts as the file's): what ``export --from FILE --out FILE`` writes back, so that
-    a dashboard edit is kept in its file without the other files' stories."""
-    wanted = {os.path.abspath(file), str(file)}  # origins written before they were absolute name it as typed
-    found: list[str] = []
-    last: tuple[int, str] | None = None
-    while True:
-        query = select(StoryRow.id, StoryRow.seq, StoryRow.origin).order_by(StoryRow.seq, StoryRow.id).limit(CHUNK)
-        if last is not None:
-            query = query.where(or_(StoryRow.seq > last[0], and_(StoryRow.seq == last[0], StoryRow.id > last[1])))
-        with store.session() as session:
-            rows = list(session.execute(query))
-            origins = _file_origins(session, rows)
-        found += [row.id for row in rows if origin_file(origins[row.id]) in wanted]
-        if len(rows) < CHUNK:
-            return found
         last = (rows[-1].seq, rows[-1].id)
 
 
