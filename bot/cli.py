@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -59,7 +60,7 @@ from posts.clock import utcnow
 from posts.durations import human_duration
 from posts.errors import BotError, ConfigError, StoreError, StoryError
 from posts.masking import Masker
-from posts.story import PLATFORM_NAMES, PLATFORMS
+from posts.story import PLATFORM_NAMES, PLATFORMS, Story
 
 
 class _Escaped:
@@ -939,7 +940,8 @@ def discard(state: State, story_ids: tuple[str, ...], as_json: bool) -> None:
               help="Write this file (replaced atomically) instead of standard output; with --format md, a "
                    "folder to write one file per story into.")
 @click.option("--from", "from_file", type=click.Path(path_type=Path), metavar="FILE",
-              help="Only the stories last loaded from this story file (to write it back: --from F --out F).")
+              help="The stories this story file holds, as the queue holds them (to keep dashboard edits in it: "
+                   "--from F --out F); one the queue lacks is written as the file holds it.")
 @click.option("--json", "as_json", is_flag=True, help="With --out: print what was written as JSON.")
 @pass_state
 def export_command(state: State, story_ids: tuple[str, ...], fmt: str | None, out_path: Path | None,
@@ -949,24 +951,20 @@ def export_command(state: State, story_ids: tuple[str, ...], fmt: str | None, ou
     story, in load order. Drafts are written with `draft: true`, so they stay drafts in a new queue."""
     if as_json and out_path is None:
         raise click.UsageError("--json needs --out (without it the stories themselves go to standard output)")
+    own: dict[str, Story] = {}
     if from_file is not None:
         if story_ids:
             raise click.UsageError("give story ids or --from FILE, not both")
-        from bot.sources.export import ids_from_file
-
-        store = _existing_store(state)
-        story_ids = tuple(ids_from_file(store, from_file)) if store is not None else ()
-        if not story_ids:
-            raise ExportError(f"no story in the queue was loaded from {from_file}",
-                              "give the story file as it was loaded (`oneyearago agenda` lists the stories)")
+        own = _file_versions(state, from_file)
+        story_ids = tuple(own)
     stdout = sys.stdout
     stream: Any = stdout
     if out_path is None and hasattr(stdout, "buffer"):  # UTF-8 and \n line ends whatever the terminal's settings
         stdout.flush()
         stream = io.TextIOWrapper(stdout.buffer, encoding="utf-8", newline="\n", write_through=True)
     try:
-        report = export_stories(_existing_store(state), list(story_ids) or None, fmt=fmt, out=out_path, stdout=stream,
-                                media_dir=state.settings.media_dir)
+        report = export_stories(_existing_store(state), list(story_ids) or None, fmt=fmt,
+                                out=out_path, stdout=stream, media_dir=state.settings.media_dir, own=own)
         stream.flush()
     except BrokenPipeError:  # the reader stopped early (`export | head`): stop quietly, as other tools do
         with contextlib.suppress(OSError, ValueError):
@@ -984,11 +982,35 @@ def export_command(state: State, story_ids: tuple[str, ...], fmt: str | None, ou
         err.print(Text(f"warning: {warning}", style="yellow"))
     if report.warned > len(report.warnings):
         err.print(Text(f"warning: … and {report.warned - len(report.warnings)} more", style="yellow"))
+    if report.own and not as_json:
+        shown = ", ".join(report.own[:20]) + (f" and {len(report.own) - 20} more" if len(report.own) > 20 else "")
+        err.print(Text(f"Not in the queue yet, written as {from_file} holds them: {shown} "
+                       f"(`oneyearago load {shlex.quote(str(from_file))}` adds them).", style="yellow"))
     if as_json:
         _print_json(report.to_dict())
     elif out_path is not None:
         where = str(out_path) if report.file_count <= 1 else f"{report.file_count} files in {out_path}"
         out.print(Text(f"Exported {report.stories} stor{'y' if report.stories == 1 else 'ies'} to {where}."))
+
+
+def _file_versions(state: State, file: Path) -> dict[str, Story]:
+    """The stories the story file ``file`` holds now, by id, in its order: what ``export --from FILE``
+    writes (the queue's version of each, the file's own for one the queue lacks).
+
+    Raises:
+        ExportError: the file cannot be read as stories (its problems are printed first), or holds none.
+    """
+    try:
+        stories = load_stories([file], media=media_policy(state.settings, store=_existing_store(state)))
+    except StoryError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, soft_wrap=True)
+        raise ExportError(f"cannot read the stories of {file}: {exc}",
+                          "give the story file as it was loaded, and fix what is listed above; nothing was "
+                          "written") from None
+    if not stories:
+        raise ExportError(f"{file} holds no story", "give the story file the stories were loaded from")
+    return {story.id: story for story in stories}
 
 
 @cli.command()

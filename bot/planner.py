@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -314,14 +314,16 @@ class Planner:
         existing: dict[str, tuple[str, int, dt.datetime, str | None]] = {}
         drafts: set[str] = set()
         edited: dict[str, dt.datetime] = {}
+        origins: dict[str, str] = {}
         ids = [s.id for s in stories]
         for chunk in _chunks(ids, 500):
-            for sid, chash, seq, due, day, is_draft, edited_at in session.execute(
+            for sid, chash, seq, due, day, is_draft, edited_at, origin in session.execute(
                 select(StoryRow.id, StoryRow.content_hash, StoryRow.seq, StoryRow.root_due, StoryRow.window_day,
-                       StoryRow.draft, StoryRow.edited_at)
+                       StoryRow.draft, StoryRow.edited_at, StoryRow.origin)
                 .where(StoryRow.id.in_(chunk))
             ):
                 existing[sid] = (chash, seq, due, day)
+                origins[sid] = origin or ""
                 if is_draft:
                     drafts.add(sid)
                 if edited_at is not None:
@@ -333,6 +335,7 @@ class Planner:
         touched_days: set[str] = set()
         days: dict[str, dt.date | None] = {}
         caught_up: list[tuple[str, str]] = []  # (id, hash) of edited stories a file now holds as they are
+        moved: list[dict[str, str]] = []  # unchanged stories that a file holds at another place now
         for story in stories:
             content = story.content()
             text = encode_content(content)
@@ -347,6 +350,8 @@ class Planner:
                 report.unchanged += 1
                 if source == "file" and story.id in edited:
                     caught_up.append((story.id, chash))
+                if source == "file" and _file_of(origins[story.id]) != _file_of(story.origin):
+                    moved.append({"b_id": story.id, "b_hash": chash, "b_origin": story.origin})
                 continue
             if old is not None and source != "dashboard" and story.id in edited and not force:
                 conflicts.append(_problem(story, f"was edited in the dashboard on {edited[story.id]:%Y-%m-%d %H:%M} "
@@ -368,6 +373,12 @@ class Planner:
         for sid, chash in caught_up:  # the file caught up with the dashboard: later file changes load again
             session.execute(update(StoryRow).where(StoryRow.id == sid, StoryRow.content_hash == chash)
                             .values(edited_at=None).execution_options(synchronize_session=False))
+        # the file a story now stands in, for `export --from FILE` and for where its pictures are relative to
+        table = StoryRow.__table__
+        for part in _chunks(moved, 2000):
+            session.execute(table.update().where(table.c.id == bindparam("b_id"),  # type: ignore[attr-defined]
+                                                 table.c.content_hash == bindparam("b_hash"))  # type: ignore[attr-defined]
+                            .values(origin=bindparam("b_origin")), part)
         new_count = sum(1 for _, _, is_new in changed if is_new)
         eager = render if render is not None else new_count <= EAGER_RENDER_LIMIT
         report.deferred = 0 if eager else new_count
@@ -726,10 +737,15 @@ def _delete_unsent(session: Session, row: DeliveryRow) -> bool:
 _CHANGED_HINT = "reload the page to see that change, then make your edit on it"
 
 
+def _file_of(origin: str) -> str:
+    """The file of an origin ``FILE:LINE`` (a story whose lines merely moved in its file is not rewritten)."""
+    return origin.rpartition(":")[0] or origin
+
+
 def _keep_edit_command(origin: str) -> str:
     """The export that writes the stories of the story file of ``origin`` back into it, dashboard edits
     included (a Markdown file holds one story: its folder is written)."""
-    file = origin.rpartition(":")[0] or origin
+    file = _file_of(origin)
     relative = os.path.relpath(file) if os.path.isabs(file) else file
     path = relative if not relative.startswith("..") else file
     shown = shlex.quote(path)

@@ -561,9 +561,53 @@ def test_cli_keeping_a_dashboard_edit_in_a_folder_of_story_files_as_load_says(cl
     code, output, error = run_cli(capsys, "load", "d")
     assert code == 0 and "3 unchanged" in output, output + error
     code, _, error = run_cli(capsys, "export", "--from", "d/three.yaml")
-    assert code == 1 and "no story in the queue was loaded from d/three.yaml" in error
+    assert code == 1 and "cannot read the stories of d/three.yaml" in error and "nothing was written" in error
     code, _, error = run_cli(capsys, "export", "a1", "--from", "d/one.yaml")
     assert code == 2 and "not both" in error
+
+
+def test_cli_export_from_a_file_keeps_a_story_added_to_it_and_one_moved_into_it(cli_env, capsys):
+    """``export --from F --out F`` writes the stories F holds now: one moved into F unchanged (its stored
+    origin was another file) and one added to F but not loaded (the load was refused for a dashboard
+    edit) are kept, the new one as F holds it, and F then loads."""
+    (cli_env / "d").mkdir()
+    one, two = cli_env / "d" / "one.yaml", cli_env / "d" / "two.yaml"
+    one.write_text("- id: a1\n  date: 2025-05-01\n  headline: One\n")
+    two.write_text("- id: a2\n  date: 2025-05-02\n  headline: Two\n")
+    assert run_cli(capsys, "load", "d")[0] == 0
+    one.write_text(one.read_text() + two.read_text())  # a2 moves into one.yaml unchanged
+    two.unlink()
+    code, output, error = run_cli(capsys, "load", "d")
+    assert code == 0 and "2 unchanged" in output, output + error
+    store, planner = cli_planner()
+    try:
+        with store.session() as session:  # the unchanged story's origin names the file it stands in now
+            assert session.scalar(select(StoryRow.origin).where(StoryRow.id == "a2")) == f"{one}:4"
+        a1 = next(s for s in load_stories([one]) if s.id == "a1")
+        planner.load([dataclasses.replace(a1, one_year_later="Written in the browser")], now=NOW, source="dashboard")
+    finally:
+        store.dispose()
+    one.write_text(one.read_text() + "- id: a9\n  date: 2025-05-09\n  headline: Added to the file\n")
+    code, _, error = run_cli(capsys, "load", "d")
+    assert code == 2 and "export --from d/one.yaml --out d/one.yaml" in error
+    code, output, error = run_cli(capsys, "export", "--from", "d/one.yaml", "--out", "d/one.yaml")
+    assert code == 0 and "Exported 3 stories" in output, error
+    assert "Not in the queue yet, written as d/one.yaml holds them: a9" in error
+    assert [s.id for s in load_stories([one])] == ["a1", "a2", "a9"]
+    written = one.read_text()
+    assert "Written in the browser" in written and "Added to the file" in written
+    code, output, error = run_cli(capsys, "load", "d")
+    assert code == 0 and "1 new, 0 updated, 2 unchanged" in output, output + error
+
+
+def test_cli_export_from_a_file_that_does_not_read_writes_nothing(cli_env, capsys):
+    (cli_env / "one.yaml").write_text("- id: a1\n  date: 2025-05-01\n  headline: One\n")
+    assert run_cli(capsys, "load", "one.yaml")[0] == 0
+    broken = "- id: a1\n  date: 2025-05-01\n  headline: One\n- id: a2\n  date: someday\n  headline: Two\n"
+    (cli_env / "one.yaml").write_text(broken)
+    code, _, error = run_cli(capsys, "export", "--from", "one.yaml", "--out", "one.yaml")
+    assert code == 1 and "one.yaml:4" in error and "cannot read the stories of one.yaml" in error
+    assert (cli_env / "one.yaml").read_text() == broken
 
 
 def test_cli_export_of_a_queue_that_does_not_exist_writes_an_empty_file(cli_env, capsys):

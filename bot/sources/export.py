@@ -51,7 +51,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
@@ -393,13 +393,16 @@ def stored_stories(store: Store, ids: Sequence[str] | None = None, *,
         yield from ((_story(row), origins[row.id]) for row in rows)
 
 
-def ids_from_file(store: Store, file: str | Path) -> list[str]:
-    """The ids of the stories last loaded from the story file ``file``, in load order (a story saved in
-    the dashboard since counts as the file's): what ``export --from FILE --out FILE`` writes back, so that
-    a dashboard edit is kept in its file without the other files' stories."""
-    wanted = {os.path.abspath(file), str(file)}  # origins written before they were absolute name it as typed
-    return [row.id for rows, origins in _in_load_order(store, (StoryRow.id, StoryRow.seq, StoryRow.origin), CHUNK)
-            for row in rows if origin_file(origins[row.id]) in wanted]
+def with_own_versions(store: Store | None, ids: Sequence[str], own: Mapping[str, Story], *,
+                      chunk: int = CHUNK) -> Iterator[tuple[Story, str]]:
+    """The stories ``ids`` in the order given, each as the queue holds it (see :func:`stored_stories`),
+    or, for one the queue lacks, as ``own`` holds it (a story file's own version, with its origin): what
+    ``export --from FILE --out FILE`` writes, so that a story added to the file and not loaded yet stays."""
+    for part in _chunks(list(dict.fromkeys(ids)), chunk):
+        found = {story.id: (story, origin) for story, origin in
+                 (stored_stories(store, part, chunk=chunk) if store is not None else ())}
+        for sid in part:
+            yield found[sid] if sid in found else (own[sid], own[sid].origin)
 
 
 def _in_load_order(store: Store, columns: Sequence[Any], chunk: int) -> Iterator[tuple[list[Any], dict[str, str]]]:
@@ -516,6 +519,8 @@ class ExportReport:
     warnings: list[str] = dataclasses.field(default_factory=list)
     """Picture paths ``load`` will refuse where they were written (at most a hundred shown)."""
     warned: int = 0
+    own: list[str] = dataclasses.field(default_factory=list)
+    """Stories the queue lacks, written as the story file given with ``own`` holds them."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -547,8 +552,12 @@ def plan_format(fmt: str | None, out: Path | None) -> tuple[str, bool]:
 
 
 def export(store: Store | None, ids: Sequence[str] | None, *, fmt: str | None = None, out: Path | None = None,
-           stdout: IO[str] | None = None, media_dir: Path | None = None, chunk: int = CHUNK) -> ExportReport:
+           stdout: IO[str] | None = None, media_dir: Path | None = None, chunk: int = CHUNK,
+           own: Mapping[str, Story] | None = None) -> ExportReport:
     """Export the stories ``ids`` (every story, in load order, when None) as a story file.
+
+    ``own`` holds a story file's own versions of its stories (by id): one of ``ids`` the queue lacks is
+    written as the file holds it rather than refused (``export --from FILE``).
 
     To ``out`` when given, written atomically (a temporary file renamed over it), else to ``stdout``.
     ``--format md`` with a folder ``out`` writes each story to its own file there: the Markdown file it
@@ -561,8 +570,11 @@ def export(store: Store | None, ids: Sequence[str] | None, *, fmt: str | None = 
             overwrite another file, a story that cannot be written in the format. Nothing is written then.
     """
     fmt, to_folder = plan_format(fmt, out)
+    own = own or {}
     if ids is not None:
         missing = unknown_ids(store, ids) if store is not None else list(dict.fromkeys(ids))
+        report_own = [sid for sid in missing if sid in own]
+        missing = [sid for sid in missing if sid not in own]
         if missing:
             raise ExportError(f"no such stor{'y' if len(missing) == 1 else 'ies'}: {', '.join(missing[:50])}"
                               + (f" and {len(missing) - 50} more" if len(missing) > 50 else ""),
@@ -574,7 +586,11 @@ def export(store: Store | None, ids: Sequence[str] | None, *, fmt: str | None = 
     paths = PicturePaths(folder, media_dir, store=store, write=out is not None)
     report = ExportReport()
 
+    report.own = report_own if ids is not None else []
+
     def stories() -> Iterator[tuple[Story, str]]:
+        if ids is not None and report.own:
+            return with_own_versions(store, ids, own, chunk=chunk)
         return stored_stories(store, ids, chunk=chunk) if store is not None else iter(())
 
     if fmt == "csv":  # a pass of its own, so that a refusal comes before the first byte (or picture) is written
