@@ -245,30 +245,41 @@ class ConversationSweep:
         :func:`bot.runner.side_job`, which logs an error and never raises it)."""
         return self.sweep(now) if self.enabled else []
 
-    def leads(self, now: dt.datetime) -> bool:
-        """Whether this process makes the passes: no worker id (a single process), no live worker, or this
-        one is the live worker of the smallest id (each worker's heartbeat keeps it live)."""
+    def leads(self, now: dt.datetime, platforms: Iterable[str]) -> set[str]:
+        """Those of ``platforms`` whose threads this process reads: all without a worker id (a single
+        process); else each that no live worker serves or whose live worker of the smallest id among
+        those serving it is this one (a heartbeat keeps a worker live; ``workers.platforms`` says what
+        each serves)."""
         if self.worker is None:
-            return True
+            return set(platforms)
         with self.store.session() as session:
-            live = list(session.scalars(select(WorkerRow.id).where(
-                WorkerRow.heartbeat_at > now - self.settings.lease).order_by(WorkerRow.id).limit(1)))
-        return not live or live[0] == self.worker
+            live = list(session.execute(select(WorkerRow.id, WorkerRow.platforms).where(
+                WorkerRow.heartbeat_at > now - self.settings.lease).order_by(WorkerRow.id)))
+        led = set()
+        for platform in platforms:
+            serving = [wid for wid, served in live if platform in (served or "").split(",")]
+            if not serving or serving[0] == self.worker:
+                led.add(platform)
+        return led
 
     def sweep(self, now: dt.datetime | None = None) -> list[PlatformPass]:
-        """One pass over every platform read (:func:`platforms_read`), one after the other; nothing when
-        another worker makes the passes (:meth:`leads`)."""
+        """One pass over every platform read (:func:`platforms_read`), one after the other, each by one
+        worker only (:meth:`leads`): a platform another worker reads is left to it."""
         now = now or self.clock()
-        if not self.leads(now):
-            log.debug("the conversation sweep is left to another worker")
-            return []
+        read = [platform for platform in platforms_read(self.settings, self.adapters)
+                if isinstance(self.adapters[platform], ReadsReplies)]
+        led = self.leads(now, read)
+        if len(led) < len(read):
+            log.debug("the conversation sweep of %s is left to another worker",
+                      ", ".join(sorted(set(read) - led)))
         with self.store.session() as session:
             blocked = platform_blocks(session, now)
         passes = []
-        for platform in platforms_read(self.settings, self.adapters):
-            adapter = self.adapters[platform]
-            if not isinstance(adapter, ReadsReplies):
+        for platform in read:
+            if platform not in led:
                 continue
+            adapter = self.adapters[platform]
+            assert isinstance(adapter, ReadsReplies)
             done = PlatformPass(platform, self.budget.get(platform, 0))
             if platform in blocked:
                 done.stopped = blocked[platform]

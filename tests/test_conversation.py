@@ -459,3 +459,22 @@ def test_with_several_workers_one_reads_so_the_budget_holds_for_the_queue(store,
     ConversationSweep(store, settings, {"bluesky": bsky}, clock=lambda: later, budget={"bluesky": 10},
                       worker="host-b:2").sweep(later)
     assert bsky.reads == 10
+
+
+def test_workers_serving_different_platforms_each_read_their_own(store, settings, many):
+    """The reader of a platform is chosen among the live workers that serve it: a worker of a smaller
+    id serving only Reddit does not keep Bluesky's threads from being read by the worker serving it."""
+    from bot.models import WorkerRow
+
+    with store.session() as session:
+        session.add(WorkerRow(id="host-a:1", host="host-a", pid=1, platforms="reddit",
+                              started_at=NOW, heartbeat_at=NOW))
+        session.add(WorkerRow(id="host-b:2", host="host-b", pid=2, platforms="bluesky,reddit",
+                              started_at=NOW, heartbeat_at=NOW))
+    reads = {}
+    for worker, platforms in (("host-b:2", ("bluesky", "reddit")), ("host-a:1", ("reddit",))):
+        fakes = {platform: FakeAdapter(FakeConfig(platform)) for platform in platforms}
+        passes = ConversationSweep(store, settings, fakes, clock=lambda: NOW, budget=dict.fromkeys(platforms, 10),
+                                   worker=worker).sweep(NOW)
+        reads[worker] = {p.platform: fakes[p.platform].reads for p in passes}
+    assert reads == {"host-b:2": {"bluesky": 10}, "host-a:1": {"reddit": 10}}
