@@ -96,20 +96,24 @@ def in_reveal_lead(due: dt.datetime, now: dt.datetime, lead: dt.timedelta) -> bo
 
 
 def needs_reveal(store: Store, now: dt.datetime, lead: dt.timedelta, *, start: dt.datetime | None = None,
-                 end: dt.datetime | None = None) -> list[StoryDue]:
+                 end: dt.datetime | None = None, story_id: str | None = None) -> list[StoryDue]:
     """The stories (drafts too) due within ``lead`` of ``now`` (:func:`in_reveal_lead`; and within
-    ``[start, end)`` when given) whose reveal (``one_year_later``) is still empty, soonest first: without
-    one a story gets no follow-up. A story the operator skipped (every post of it ``skipped``) goes out
-    no more and needs none. Chosen by the database: only those stories are read."""
+    ``[start, end)`` when given; only ``story_id`` when given) whose reveal (``one_year_later``) is still
+    empty, soonest first: without one a story gets no follow-up. A story the operator skipped (every post
+    of it ``skipped``) goes out no more and needs none. Chosen by the database: only those stories are
+    read."""
     content = StoryRow.content
     reveal = func.trim(func.coalesce(content["one_year_later"].as_string(), ""))
     posts = select(DeliveryRow.id).where(DeliveryRow.story_id == StoryRow.id)
     skipped = and_(posts.exists(), ~posts.where(DeliveryRow.status != S.SKIPPED).exists())
     low = max(now, start) if start is not None else now
     high = min(now + lead, end) if end is not None else now + lead
+    where = [StoryRow.root_due >= low, StoryRow.root_due < high, reveal == "", ~skipped]
+    if story_id is not None:
+        where.append(StoryRow.id == story_id)
     with store.session() as session:
         rows = session.execute(select(StoryRow.id, content["headline"].as_string(), StoryRow.root_due, StoryRow.draft)
-                               .where(StoryRow.root_due >= low, StoryRow.root_due < high, reveal == "", ~skipped)
+                               .where(*where)
                                .order_by(StoryRow.root_due, StoryRow.id))
         return [StoryDue(sid, _aware(due), headline or "", bool(draft), True) for sid, headline, due, draft in rows]
 

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.images import media_policy, pictures_info, store_images
 from bot.models import StoryChangeRow, StoryRow
-from bot.ops import in_reveal_lead
+from bot.ops import needs_reveal
 from bot.planner import LoadReport, Planner, render_options, story_platforms, timed_due, window_day
 from bot.sources.images import MediaLoader, MediaPolicy
 from bot.sources.stories import CARD_REF, check_pictures, validate_record, with_card
@@ -603,14 +603,13 @@ def editor_view(store: Store, settings: Settings, story_id: str, *, now: dt.date
                 for field, kept in checked.pictures.items() for i, image in enumerate(kept, start=1)]
     card = checked.card or next((i for i in stored.images if i.ref == CARD_REF), None)
     image = checked.image
-    due = row.root_due if row.root_due.tzinfo else row.root_due.replace(tzinfo=dt.UTC)
     edited = row.edited_at.replace(tzinfo=dt.UTC) if row.edited_at and not row.edited_at.tzinfo else row.edited_at
     return EditorView(story_id, [FieldView(name, values.get(name, ""), name in LONG_FIELDS, HELP.get(name, ""),
                                            CHOICES.get(name, ()))
                                  for name in EDITABLE],
                       pictures, image.ref if image else "", version or row.content_hash, bool(row.draft), edited,
                       checked, history(store, settings, story_id),
-                      not stored.one_year_later and in_reveal_lead(due, now, settings.reveal_lead),
+                      bool(needs_reveal(store, now, settings.reveal_lead, story_id=story_id)),
                       image.versions.get("image", "") if image else "",
                       picture_token(secret, image.ref, image.versions) if image else "",
                       PictureView("images", 1, CARD_REF, card.alt, _shown_version(card), True)
