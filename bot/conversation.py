@@ -359,7 +359,8 @@ class ConversationSweep:
                        max(1, read.requests), partial=read.partial)
 
     def _row(self, session: Session, story_id: str, root: PostRef) -> ConversationRow:
-        row = session.get(ConversationRow, (story_id, root.platform))
+        # locked until the read is kept, so that a hide written meanwhile is neither lost nor overwritten
+        row = session.get(ConversationRow, (story_id, root.platform), with_for_update=True)
         if row is None:
             row = ConversationRow(story_id=story_id, platform=root.platform, root_id=root.id, total=0, replies=[],
                                   requests=0, seen_total=0)
@@ -438,8 +439,8 @@ def hide(store: Store, adapter: Any, story_id: str, platform: str, reply_id: str
         raise NotFound(f"the root of {story_id!r} on {name} is not posted")
     adapter.hide_reply(_ref(root_row), reply_id, hidden=hidden)
     changed = dataclasses.replace(reply, hidden=hidden)
-    with store.session() as session:
-        row = session.get(ConversationRow, (story_id, platform))
+    with store.session() as session:  # locked: a read kept meanwhile (``_keep``) neither loses this nor is lost
+        row = session.get(ConversationRow, (story_id, platform), with_for_update=True)
         if row is not None:
             row.replies = [changed.to_dict() if r.id == reply_id else r.to_dict() for r in _replies(row.replies)]
     return changed

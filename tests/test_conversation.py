@@ -478,3 +478,31 @@ def test_workers_serving_different_platforms_each_read_their_own(store, settings
                                    worker=worker).sweep(NOW)
         reads[worker] = {p.platform: fakes[p.platform].reads for p in passes}
     assert reads == {"host-b:2": {"bluesky": 10}, "host-a:1": {"reddit": 10}}
+
+
+def test_a_hide_committed_while_a_read_is_being_kept_is_not_lost(store, settings, many):
+    """On PostgreSQL a read kept while a hide of the same thread is being written waits for it (row lock)
+    and keeps its mark (X cannot say what is hidden); without the lock the read wrote over the hide."""
+    from adapters.base import Reply
+
+    if store.is_sqlite:
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer at a time")
+    sweep = sweeper(store, settings, {})
+    root = PostRef("x", "x-s00", "https://x.example/s00", {})
+    reply = Reply("r1", "@someone", "Still true a year on", NOW, "https://x.example/r1", parent_id="x-s00")
+    sweep._keep("s00", root, NOW, 1, [reply], 1)
+    newer = Reply("r2", "@another", "And a second reply", NOW, "https://x.example/r2", parent_id="x-s00")
+    keeper = threading.Thread(target=sweep._keep, args=("s00", root, NOW + dt.timedelta(minutes=30), 2,
+                                                        [newer, reply], 1))
+    with store.session() as session:  # a hide being written: the row is locked and marked, not committed yet
+        row = session.get(ConversationRow, ("s00", "x"), with_for_update=True)
+        row.replies = [{**kept, "hidden": True} for kept in row.replies]
+        session.flush()
+        keeper.start()
+        keeper.join(1.0)  # the read reaches the row meanwhile
+    keeper.join(30)
+    assert not keeper.is_alive()
+    with store.session() as session:
+        row = session.get(ConversationRow, ("s00", "x"))
+        assert [(kept["id"], kept["hidden"]) for kept in row.replies] == [("r2", False), ("r1", True)]
+        assert row.swept_at.replace(tzinfo=None) == (NOW + dt.timedelta(minutes=30)).replace(tzinfo=None)
