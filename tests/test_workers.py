@@ -211,3 +211,59 @@ def test_two_workers_writing_their_sweep_times_at_once_lock_the_platforms_in_one
     finally:
         for store in stores:
             store.dispose()
+
+
+@pytest.mark.postgres
+def test_two_workers_starting_at_once_create_the_platform_rows_in_one_order(postgres_url):
+    """Two first starts on an empty queue, with their platforms in opposite orders, create the platform
+    rows at the same moment. Each pauses after its first row until the other has made its own first
+    (or two seconds have passed): in the adapters' order each waited for the other's uncommitted row and
+    PostgreSQL aborted one with "deadlock detected"; in one order the second waits and both start."""
+    import threading
+
+    from sqlalchemy import event
+
+    from adapters.fake import FakeAdapter, FakeConfig
+    from bot.models import PlatformRow
+
+    settings = load_settings({"database_url": postgres_url}, environ={}, env_file=None)
+    at = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    rendezvous = threading.Barrier(2, timeout=2)
+    stores: list[Store] = []
+    engines: list[Engine] = []
+    for name, order in (("a:1", ["x", "reddit"]), ("b:2", ["reddit", "x"])):
+        store = Store(settings.database_url)
+        stores.append(store)
+        engines.append(Engine(store, {p: FakeAdapter(FakeConfig(p)) for p in order}, settings, clock=lambda: at,
+                              worker=name))
+        first: list[bool] = []
+
+        @event.listens_for(store.engine, "after_cursor_execute")
+        def after(conn: Any, cursor: Any, statement: str, *args: Any, first: list[bool] = first) -> None:
+            if statement.startswith("INSERT INTO platforms") and not first:
+                first.append(True)
+                try:
+                    rendezvous.wait()
+                except threading.BrokenBarrierError:
+                    pass  # the other is waiting for this one's row: go on
+
+    errors: list[BaseException] = []
+
+    def start(engine: Engine) -> None:
+        try:
+            engine.ensure_platform_rows()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(engine,)) for engine in engines]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert not errors, errors
+        with stores[0].session() as session:
+            assert set(session.scalars(select(PlatformRow.name))) == {"x", "reddit"}
+    finally:
+        for store in stores:
+            store.dispose()

@@ -26,7 +26,7 @@ def ensure_platform_rows(engine: Engine) -> None:
     at = engine.clock()
     with engine.store.session() as session:
         known = set(session.scalars(select(PlatformRow.name)))
-        for name in engine.adapters:
+        for name in sorted(engine.adapters):  # one order for every worker: two first starts cannot deadlock
             if name not in known:
                 session.execute(_insert_ignore(PlatformRow.__table__, engine.store, {"name": name, "updated_at": at}))
 
