@@ -742,12 +742,23 @@ def _file_of(origin: str) -> str:
     return origin.rpartition(":")[0] or origin
 
 
+def _shown_file(file: str) -> str:
+    """A story file as messages name it: relative to the current folder when it lies in it, as the path
+    typed on the command line mostly is (origins hold absolute paths), else absolute."""
+    if not os.path.isabs(file):
+        return file
+    try:
+        relative = os.path.relpath(file)
+    except ValueError:  # another drive
+        return file
+    return relative if relative != ".." and not relative.startswith(".." + os.sep) else file
+
+
 def _keep_edit_command(origin: str) -> str:
     """The export that writes the stories of the story file of ``origin`` back into it, dashboard edits
     included (a Markdown file holds one story: its folder is written)."""
     file = _file_of(origin)
-    relative = os.path.relpath(file) if os.path.isabs(file) else file
-    path = relative if not relative.startswith("..") else file
+    path = _shown_file(file)
     shown = shlex.quote(path)
     if file.endswith(".md"):
         return f"oneyearago export --from {shown} --format md --out {shlex.quote(os.path.dirname(path) or '.')}"
@@ -756,7 +767,7 @@ def _keep_edit_command(origin: str) -> str:
 
 def _problem(story: Story, message: str, hint: str) -> Problem:
     file, _, line = story.origin.rpartition(":")
-    return Problem(file or story.origin, int(line) if line.isdigit() else 0, story.id, message, hint)
+    return Problem(_shown_file(file or story.origin), int(line) if line.isdigit() else 0, story.id, message, hint)
 
 
 def _chunks(items: Sequence[Any] | Iterable[Any], size: int) -> Iterable[list[Any]]:

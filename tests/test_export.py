@@ -554,6 +554,7 @@ def test_cli_keeping_a_dashboard_edit_in_a_folder_of_story_files_as_load_says(cl
     (cli_env / "d" / "one.yaml").write_text((cli_env / "d" / "one.yaml").read_text().replace("One", "One!"))
     code, _, error = run_cli(capsys, "load", "d")
     assert code == 2 and "keep the edit with `oneyearago export --from d/one.yaml --out d/one.yaml`" in error
+    assert "d/one.yaml:1" in error and str(cli_env) not in error  # named as typed, as other problems are
     code, output, error = run_cli(capsys, "export", "--from", "d/one.yaml", "--out", "d/one.yaml")
     assert code == 0 and "Exported 2 stories" in output, error
     written = (cli_env / "d" / "one.yaml").read_text()
