@@ -54,7 +54,7 @@ def test_require_approval_makes_new_stories_drafts_but_leaves_queued_ones(make_s
     report = planner.load([story("old", headline="Edited"), story("new")], now=NOW)
     assert report.drafts == ["new"]
     with store.session() as session:
-        assert dict(session.execute(select(StoryRow.id, StoryRow.draft)).tuples().all()) == {"old": False, "new": True}
+        assert dict(session.execute(select(StoryRow.id, StoryRow.draft)).all()) == {"old": False, "new": True}
     assert {r.story_id for r in rows(store)} == {"old"}
 
 
