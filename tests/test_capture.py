@@ -20,6 +20,7 @@ from bot.notify import Notifier
 from bot.planner import Planner
 from bot.sources.feeds import (
     FeedError,
+    Fetched,
     capture,
     entry_date,
     entry_digest,
@@ -336,10 +337,10 @@ def test_a_feed_url_with_credentials_is_never_stored_or_shown_with_them(planner,
                     "https://u:pw2@b.example.org/feed?key=zzz999":
                         rss(item(link="https://a.example.com/1")).encode()}
 
-    def fetch_known(url: str) -> bytes:
+    def fetch_known(url: str) -> Fetched:
         if url not in feeds_by_url:
             raise FeedError(url, "answered HTTP 404")
-        return feeds_by_url[url]
+        return Fetched(feeds_by_url[url], "application/rss+xml")
 
     gone = "https://u:pw3@c.example.net/gone?token=qqq777"
     report = capture([secret_url, "https://u:pw2@b.example.org/feed?key=zzz999", gone], planner, now=NOW,
@@ -481,6 +482,20 @@ def test_a_feed_served_over_http_is_captured(feeds, planner, store):
     # named by another address, the feed's guids ('w1' is not a URI) are another feed's: its link finds it
     again = capture([f"{feeds.base}/feed.xml"], planner, now=NOW)
     assert again.skipped[0].reason == f"same link as story {sid}"
+
+
+def test_a_feed_served_over_http_reads_in_the_charset_its_server_names(feeds, planner, store):
+    """The charset of the Content-Type header decides how a served feed reads (RFC 3023), and a feed
+    whose XML declaration names none reads as UTF-8, as XML says, also when the header names none."""
+    undeclared = rss(item(title="Łódź votes", link="https://news.example.com/lodz", guid="l1")).replace(
+        ' encoding="utf-8"', "")
+    feeds.pages["/latin2.xml"] = (200, {"Content-Type": "application/rss+xml; charset=iso-8859-2"},
+                                  undeclared.encode("iso-8859-2"))
+    feeds.pages["/plain.xml"] = (200, {}, undeclared.replace("Łódź votes", "Zürich → Genève").replace(
+        "lodz", "zurich").replace("l1", "z1").encode("utf-8"))
+    report = capture([f"{feeds.base}/latin2.xml", f"{feeds.base}/plain.xml"], planner, now=NOW)
+    headlines = sorted(drafts_in(store)[sid]["headline"] for sid in report.captured)
+    assert headlines == ["Zürich → Genève", "Łódź votes"], report.problems
 
 
 def test_a_feed_url_that_fails_is_unreadable_and_others_are_still_captured(feeds, planner):

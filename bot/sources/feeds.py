@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -93,8 +93,8 @@ ZONE_NAMES: dict[str, int] = {
 }
 """Named time zones of RFC 822 dates, as hours east of UTC. An unknown name is read as UTC, with a warning."""
 
-Fetch = Callable[[str], bytes]
-"""Reads a feed (a file path or an http(s) URL) into bytes; raises :class:`FeedError`."""
+Fetch = Callable[[str], "Fetched"]
+"""Reads a feed (a file path or an http(s) URL) into bytes and its media type; raises :class:`FeedError`."""
 
 
 class FeedError(BotError):
@@ -202,7 +202,14 @@ def entry_key(entry_id: str, link: str, headline: str, source: str) -> str:
 # ---------------------------------------------------------------------------- reading
 
 
-def fetch(source: str, *, timeout: float = FEED_TIMEOUT, max_bytes: int = MAX_FEED_BYTES) -> bytes:
+class Fetched(NamedTuple):
+    """A feed's bytes, and the media type (with its charset) the server sent them as; "" for a file."""
+
+    data: bytes
+    content_type: str = ""
+
+
+def fetch(source: str, *, timeout: float = FEED_TIMEOUT, max_bytes: int = MAX_FEED_BYTES) -> Fetched:
     """The bytes of ``source``: an http(s) URL (fetched with ``timeout`` and ``max_bytes``) or a file.
 
     Raises:
@@ -220,10 +227,10 @@ def fetch(source: str, *, timeout: float = FEED_TIMEOUT, max_bytes: int = MAX_FE
         raise FeedError(source, f"cannot read the file: {exc.strerror or exc}", "check the path") from None
     if len(data) > max_bytes:
         raise FeedError(source, f"the file holds more than {max_bytes:,} bytes", "is it really a feed?")
-    return data
+    return Fetched(data)
 
 
-def _fetch_url(url: str, timeout: float, max_bytes: int) -> bytes:
+def _fetch_url(url: str, timeout: float, max_bytes: int) -> Fetched:
     import httpx
 
     name = feed_name(url)
@@ -258,7 +265,7 @@ def _fetch_url(url: str, timeout: float, max_bytes: int) -> bytes:
                         if total > max_bytes:
                             raise too_big
                         chunks.append(chunk)
-                    return b"".join(chunks)
+                    return Fetched(b"".join(chunks), answer.headers.get("content-type", ""))
     except httpx.TimeoutException:
         raise late from None
     except httpx.HTTPError as exc:
@@ -486,11 +493,13 @@ def _entry_lines(data: bytes, count: int) -> list[int]:
     return lines
 
 
-def read_entries(data: bytes, source: str, problems: list[Problem], warnings: list[str]
-                 ) -> tuple[str, int, list[_Entry]]:
+def read_entries(data: bytes, source: str, problems: list[Problem], warnings: list[str], *,
+                 content_type: str = "") -> tuple[str, int, list[_Entry]]:
     """The feed's title, how many entries it holds, and those with a date as raw story records (problems
     of single entries go to ``problems``, caveats to ``warnings``). ``source`` is the feed as given;
-    everything here names it by :func:`feed_name`.
+    everything here names it by :func:`feed_name`. ``content_type`` is what the server sent it as: its
+    charset decides how the bytes read (RFC 3023, as feedparser applies it); without one the feed's own
+    XML declaration, else UTF-8, as XML says.
 
     Raises:
         FeedError: when ``data`` is not an RSS or Atom feed.
@@ -499,9 +508,10 @@ def read_entries(data: bytes, source: str, problems: list[Problem], warnings: li
 
     feed = feed_name(source)
     # A stream, never bytes: feedparser would try bytes as a file name first (and a str as a URL to fetch).
+    headers = {"content-location": feed.partition("?")[0],
+               "content-type": content_type or "application/xml"} if is_url(feed) else {}
     parsed = feedparser.parse(io.BytesIO(data), sanitize_html=True, resolve_relative_uris=True,
-                              response_headers={"content-location": feed.partition("?")[0]}
-                              if is_url(feed) else {})
+                              response_headers=headers)
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
         raise FeedError(feed, "is not an RSS or Atom feed" + (f" ({str(reason)[:120]})" if reason else ""),
@@ -602,7 +612,9 @@ def capture(sources: Iterable[str], planner: Planner, *, now: dt.datetime, since
     for source in dict.fromkeys(sources):
         report.feeds.append(feed_name(source))
         try:
-            _title, count, entries = read_entries(fetch(source), source, report.problems, report.warnings)
+            fetched = fetch(source)
+            _title, count, entries = read_entries(fetched.data, source, report.problems, report.warnings,
+                                                  content_type=fetched.content_type)
         except FeedError as exc:
             report.unreadable.append(FeedError(feed_name(source), exc.message, exc.hint))
             continue
