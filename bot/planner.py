@@ -329,6 +329,7 @@ class Planner:
                 if edited_at is not None:
                     edited[sid] = edited_at
         next_seq = (session.scalar(select(func.max(StoryRow.seq))) or 0) + 1
+        edited_contents = self._old_contents(session, list(edited)) if source != "dashboard" and not force else {}
         changed: list[tuple[Story, str, bool]] = []  # (story, hash, is_new)
         conflicts: list[Problem] = []
         contents: dict[str, dict[str, Any]] = {}
@@ -353,7 +354,9 @@ class Planner:
                 if source == "file" and _file_of(origins[story.id]) != _file_of(story.origin):
                     moved.append({"b_id": story.id, "b_hash": chash, "b_origin": story.origin})
                 continue
-            if old is not None and source != "dashboard" and story.id in edited and not force:
+            if old is not None and source != "dashboard" and story.id in edited and not force \
+                    and encode_content(edited_contents.get(story.id) or {}) != text:
+                # (the same content under other settings or templates is the file caught up, not a conflict)
                 conflicts.append(_problem(story, f"was edited in the dashboard on {edited[story.id]:%Y-%m-%d %H:%M} "
                                                  "UTC since it was last loaded; this file's version differs",
                                           f"keep the edit with `{_keep_edit_command(story.origin)}`, or load "

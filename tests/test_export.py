@@ -435,6 +435,26 @@ def test_cli_dashboard_edit_then_export_keeps_it_and_later_file_changes_load(cli
     assert json.loads(output)[0]["one_year_later"] == "As it turned out."
 
 
+def test_cli_a_file_that_caught_up_with_an_edit_loads_under_other_settings(cli_env, capsys):
+    """The edit conflict compares the story, not its hash (which also covers the settings that shape the
+    posts): after `export`, a load under another time zone or platform list finds the file caught up
+    with the dashboard, re-plans the posts for those settings and clears the mark."""
+    assert run_cli(capsys, "load", "stories.yaml")[0] == 0
+    store, planner = cli_planner()
+    try:
+        first = next(s for s in load_stories(["stories.yaml"]) if s.id == "first")
+        planner.load([dataclasses.replace(first, one_year_later="Written in the browser")], now=NOW,
+                     source="dashboard")
+    finally:
+        store.dispose()
+    assert run_cli(capsys, "export", "--out", "stories.yaml")[0] == 0
+    code, output, error = run_cli(capsys, "--timezone", "Asia/Tokyo", "load", "stories.yaml")
+    assert code == 0 and "2 updated" in output, output + error
+    (cli_env / "stories.yaml").write_text(STORIES_YAML)  # the mark is cleared: a later file change loads
+    code, output, error = run_cli(capsys, "--timezone", "Asia/Tokyo", "load", "stories.yaml")
+    assert code == 0 and "1 updated" in output, output + error
+
+
 def test_cli_export_writes_standard_output_in_the_format_asked(cli_env, capsys):
     run_cli(capsys, "load", "stories.yaml")
     code, output, _ = run_cli(capsys, "export")
