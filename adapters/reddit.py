@@ -504,17 +504,21 @@ class RedditAdapter:
         sent = getattr(requestor, "sent", 0)
         # Sent once, without prawcore's retries (up to three sends of a GET on a 5xx or timeout): the sweep
         # counts each read against its budget and reads the thread again at its next pass.
-        with self._mapped("read"), _send_once():
-            submission = self.reddit.submission(submission_id)
-            submission.comment_sort = "new"
-            submission.comment_limit = min(COMMENTS_READ, max(1, limit) + len(own) + 50)
-            try:
-                comments = submission.comments
-            except prawcore.NotFound:
-                raise self._error(Rejected, f"the submission {submission_id} is gone (HTTP 404)") from None
-            comments.replace_more(limit=0)
-            found = comments.list()
-            num_comments = int(vars(submission).get("num_comments") or 0)
+        try:
+            with self._mapped("read"), _send_once():
+                submission = self.reddit.submission(submission_id)
+                submission.comment_sort = "new"
+                submission.comment_limit = min(COMMENTS_READ, max(1, limit) + len(own) + 50)
+                try:
+                    comments = submission.comments
+                except prawcore.NotFound:
+                    raise self._error(Rejected, f"the submission {submission_id} is gone (HTTP 404)") from None
+                comments.replace_more(limit=0)
+                found = comments.list()
+                num_comments = int(vars(submission).get("num_comments") or 0)
+        except AdapterError as exc:  # the access token fetched before a read that failed was sent too
+            exc.requests = max(1, getattr(requestor, "sent", 0) - sent)
+            raise
         replies: list[Reply] = []
         for comment in found:
             if not isinstance(comment, praw.models.Comment):  # a "load more" stub left by replace_more

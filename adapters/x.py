@@ -298,28 +298,32 @@ class XAdapter:
         skip = {root.id, *(ref.id for ref in own)}
         requests_made = 0 if self._user is not None else 1
         found: list[Reply] = []
-        with self._errors("read the replies", write=False):
-            user_id, _ = self._me()
-            pages = SEARCH_PAGES if max_requests is None else max(1, min(SEARCH_PAGES, max_requests - requests_made))
-            token: str | None = None
-            for _ in range(pages):
-                params: dict[str, Any] = {"max_results": 100, "tweet_fields": TWEET_FIELDS_REPLIES,
-                                          "expansions": ["author_id"]}
-                if token:
-                    params["next_token"] = token
-                response = self.client.search_recent_tweets(f"conversation_id:{root.id}", user_auth=True, **params)
-                requests_made += 1
-                users = {str(u.id): str(u.username) for u in (response.includes or {}).get("users", [])}
-                for tweet in response.data or []:
-                    raw = tweet.data if isinstance(tweet, tweepy.Tweet) else dict(tweet)
-                    if str(raw.get("id")) in skip or str(raw.get("author_id")) == user_id:
-                        continue
-                    reply = self._reply(raw, users)
-                    if reply is not None:
-                        found.append(reply)
-                token = (response.meta or {}).get("next_token")
-                if not token:
-                    break
+        try:
+            with self._errors("read the replies", write=False):
+                user_id, _ = self._me()
+                pages = SEARCH_PAGES if max_requests is None else max(1, min(SEARCH_PAGES, max_requests - requests_made))
+                token: str | None = None
+                for _ in range(pages):
+                    params: dict[str, Any] = {"max_results": 100, "tweet_fields": TWEET_FIELDS_REPLIES,
+                                              "expansions": ["author_id"]}
+                    if token:
+                        params["next_token"] = token
+                    requests_made += 1  # counted before it is sent: a page that fails was sent too
+                    response = self.client.search_recent_tweets(f"conversation_id:{root.id}", user_auth=True, **params)
+                    users = {str(u.id): str(u.username) for u in (response.includes or {}).get("users", [])}
+                    for tweet in response.data or []:
+                        raw = tweet.data if isinstance(tweet, tweepy.Tweet) else dict(tweet)
+                        if str(raw.get("id")) in skip or str(raw.get("author_id")) == user_id:
+                            continue
+                        reply = self._reply(raw, users)
+                        if reply is not None:
+                            found.append(reply)
+                    token = (response.meta or {}).get("next_token")
+                    if not token:
+                        break
+        except AdapterError as exc:
+            exc.requests = max(1, requests_made)  # the pages sent before it failed count against the budget
+            raise
         if token and pages == SEARCH_PAGES:
             logger.info("X: conversation %s has more than %d posts; the rest are not counted", root.id,
                         SEARCH_PAGES * 100)

@@ -332,24 +332,25 @@ class ConversationSweep:
                 read = adapter.conversation(root, own, limit=self.settings.conversation_keep,
                                             max_requests=max(1, done.budget - done.requests))
             except RateLimited as exc:
-                done.requests += 1
+                done.requests += max(1, exc.requests)
                 done.errors += 1
                 done.stopped = f"rate limited until {exc.retry_at:%Y-%m-%d %H:%M:%S} UTC"
-                self._keep_error(story_id, root, now, str(exc), retry_at=exc.retry_at)
+                self._keep_error(story_id, root, now, str(exc), exc.requests, retry_at=exc.retry_at)
                 log.warning("reading the replies on %s was rate limited until %s; no more reads there before then",
                             done.platform, exc.retry_at.isoformat())
                 return
             except AuthFailed as exc:
-                done.requests += 1
+                done.requests += max(1, exc.requests)
                 done.errors += 1
                 done.stopped = f"credentials refused: {exc.reason}"
-                self._keep_error(story_id, root, now, str(exc))
+                self._keep_error(story_id, root, now, str(exc), exc.requests)
                 log.warning("reading the replies on %s: %s", done.platform, exc)
                 return
-            except AdapterError as exc:
-                done.requests += 1
+            except AdapterError as exc:  # what it sent before it failed counts: a later page may have failed
+                done.requests += max(1, exc.requests)
+                dearest = max(dearest, exc.requests)
                 done.errors += 1
-                self._keep_error(story_id, root, now, str(exc))
+                self._keep_error(story_id, root, now, str(exc), exc.requests)
                 log.info("reading the replies under %s on %s: %s", story_id, done.platform, exc)
                 continue
             done.requests += max(1, read.requests)
@@ -382,10 +383,12 @@ class ConversationSweep:
             row.requests = requests
             row.swept_at, row.next_sweep_at, row.retry_at, row.last_error = now, now + self.every, None, None
 
-    def _keep_error(self, story_id: str, root: PostRef, now: dt.datetime, error: str, *,
+    def _keep_error(self, story_id: str, root: PostRef, now: dt.datetime, error: str, requests: int, *,
                     retry_at: dt.datetime | None = None) -> None:
+        """Keep a read that failed, and what it cost (what its next read is expected to cost)."""
         with self.store.session() as session:
             row = self._row(session, story_id, root)
+            row.requests = max(1, requests, row.requests or 0)
             row.last_error = self.mask(error)[:1000]
             row.swept_at = now
             row.next_sweep_at = max(now + self.every, retry_at) if retry_at is not None else now + self.every

@@ -71,6 +71,10 @@ class NotFound(BotError):
 class AdapterError(BotError):
     """A platform call failed; the subclass says what the engine should do."""
 
+    requests: int = 1
+    """The requests a read sent before it failed (several when a later page failed): what the conversation
+    sweep counts against its budget. Reads that send more than one set it."""
+
     def __init__(self, platform: str, message: str):
         self.platform = platform
         self.reason = message

@@ -592,3 +592,37 @@ def test_a_thread_of_more_than_a_hundred_x_replies_read_last_in_a_pass_stays_wit
         assert kept == 150
     finally:
         live.stop()
+
+
+def test_x_reads_whose_later_page_fails_count_every_page_they_sent(
+        store: Store, make_settings: Callable[..., Settings], sim: dict[str, dt.datetime], tmp_path: Path):
+    """A read whose second page fails (503) sent two requests: the sweep counts both (it counted one, and
+    a pass of such reads sent nearly twice its budget, each page billed by X)."""
+    settings = conversation_settings(make_settings)
+    live = LiveX(sim, tmp_path)
+    try:
+        posted = post_threads(live, store, settings, 12)
+        for sid, (top, _) in posted.posted.items():
+            for n in range(150):
+                live.standin.add_tweet(f"{sid} reply {n}", reply_to=top.id, author=ALICE,
+                                       at=sim["t"].timestamp() - 600 + n)
+        adapter = live.adapter()
+        adapter.whoami()
+        live.start_counting()
+        answer = live.standin.respond
+
+        def later_pages_fail(method: str, url: str, headers: Any, body: Any) -> Any:
+            if "next_token" in url:
+                live.standin.fail_next(SEARCH, status=503)
+            return answer(method, url, headers, body)
+
+        live.standin.respond = later_pages_fail  # type: ignore[method-assign]
+        done, received = sweep_counted(live, ConversationSweep(store, settings, {"x": adapter}, clock=live.clock))
+        assert received == done.requests <= REQUEST_BUDGET["x"], (done, received)
+        assert done.errors >= 1
+        with store.session() as session:  # a failed read's cost is what the thread is expected to cost next
+            costs = {row.story_id: row.requests for row in session.scalars(select(ConversationRow))
+                     if row.last_error}
+        assert costs and set(costs.values()) == {2}
+    finally:
+        live.stop()
