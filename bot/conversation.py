@@ -292,6 +292,13 @@ class ConversationSweep:
         """Until when the platform asked the sweep to wait (its latest rate limit), if it did."""
         return session.scalar(select(func.max(ConversationRow.retry_at)).where(ConversationRow.platform == platform))
 
+    def last_pass(self, session: Session, platform: str) -> dt.datetime | None:
+        """When the platform's last pass read a thread (aware UTC): a pass runs at most once an interval
+        whoever starts it, so `run --once` from a timer every minute spends the budget once an interval,
+        not once a minute."""
+        last = session.scalar(select(func.max(ConversationRow.swept_at)).where(ConversationRow.platform == platform))
+        return last.replace(tzinfo=dt.UTC) if last is not None and last.tzinfo is None else last
+
     def due(self, session: Session, platform: str, now: dt.datetime, limit: int) -> list[tuple[DeliveryRow, int]]:
         """The roots whose thread is to be read now, with what their last read cost: posted within
         ``conversation_days`` (or the platform's :data:`READ_WINDOW`), not read within the interval, never
@@ -316,6 +323,10 @@ class ConversationSweep:
             wait = self.retry_at(session, done.platform)
             if wait is not None and wait > now:
                 done.stopped = f"rate limited until {wait:%Y-%m-%d %H:%M:%S} UTC"
+                return
+            last = self.last_pass(session, done.platform)
+            if last is not None and now - last < self.every * 0.9:  # a tenth less: the scheduler's jitter
+                done.stopped = f"the last pass was at {last:%Y-%m-%d %H:%M:%S} UTC; one an interval"
                 return
             roots = self.due(session, done.platform, now, max(done.budget, 0) + 1)  # one more: to tell it waits
             work = [(row.story_id, _ref(row), _own(session, row), cost) for row, cost in roots]

@@ -192,7 +192,9 @@ def test_refused_credentials_stop_the_pass_and_other_errors_only_their_thread(st
     (done,) = sweeper(store, settings, {"bluesky": bsky}).sweep(NOW)
     assert bsky.reads == 1 and "credentials" in done.stopped
     bsky.fail_next_read(Transient("bluesky", "502 bad gateway"))
-    (done,) = sweeper(store, settings, {"bluesky": bsky}, budget={"bluesky": 5}).sweep(NOW)
+    later = NOW + settings.conversation_every  # the next pass (one an interval)
+    (done,) = ConversationSweep(store, settings, {"bluesky": bsky}, clock=lambda: later,
+                                budget={"bluesky": 5}).sweep(later)
     assert done.requests == 5 and done.errors == 1 and done.threads == 4
     errors = [t for t in threads(store) if t.last_error]
     assert len(errors) == 2 and any("502" in (t.last_error or "") for t in errors)
@@ -459,6 +461,21 @@ def test_with_several_workers_one_reads_so_the_budget_holds_for_the_queue(store,
     ConversationSweep(store, settings, {"bluesky": bsky}, clock=lambda: later, budget={"bluesky": 10},
                       worker="host-b:2").sweep(later)
     assert bsky.reads == 10
+
+
+def test_a_pass_runs_once_an_interval_however_often_it_is_started(store, settings, many):
+    """`run --once` from a timer starts a pass every minute: a platform read within the interval (less a
+    tenth, for the scheduler's jitter) is not read again, so the budget is spent once an interval."""
+    bsky = FakeAdapter(FakeConfig("bluesky"))
+    reads = []
+    for minutes in (0, 1, 2, 26, 27, 28):
+        at = NOW + dt.timedelta(minutes=minutes)
+        (done,) = ConversationSweep(store, settings, {"bluesky": bsky}, clock=lambda at=at: at,
+                                    budget={"bluesky": 10}).sweep(at)
+        reads.append(done.requests)
+    assert settings.conversation_every == dt.timedelta(minutes=30)
+    assert reads == [10, 0, 0, 0, 10, 0]
+    assert "one an interval" in done.stopped
 
 
 def test_workers_serving_different_platforms_each_read_their_own(store, settings, many):
