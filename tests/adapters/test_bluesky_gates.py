@@ -67,6 +67,7 @@ def engine(settings: Settings, **fields: Any) -> Iterator[Any]:
             clock["t"] = moment
             return [e.action for e in run.run_once(moment).events]
 
+        at.store = store  # type: ignore[attr-defined]
         yield at
     finally:
         store.dispose()
@@ -255,6 +256,44 @@ def test_under_followers_a_strangers_reply_is_stored_but_left_out_and_a_follower
     assert gate["value"]["hiddenReplies"] == [allowed]
     talk = conversation(appview, tmp_path, bluesky_account, root, parts)
     assert talk.total == 1 and talk.replies[0].hidden is True
+
+
+def test_the_sweep_keeps_what_the_gate_shows_and_a_hide_from_the_queue_reaches_the_server(
+        bluesky_pds: LocalPDS, bluesky_account: Account, tmp_path: Path,  # noqa: F811
+        appview: AppViewStandin) -> None:
+    """End to end on the real server: the engine posts the gated thread, others reply, the conversation
+    sweep keeps the follower's reply (not the stranger's, nor the quote), ``bot.conversation.hide`` (what
+    the dashboard's Hide calls) writes the threadgate's hidden replies, and the next pass keeps it hidden."""
+    from bot.conversation import ConversationSweep, hide, threads
+
+    settings = bluesky_settings(tmp_path, bluesky_pds.url, bluesky_account, replies="followers")
+    with engine(settings) as at:
+        everything_due(at, settings)
+        root, parts = bot_thread(bluesky_pds, bluesky_account)
+        stranger, fan = bluesky_pds.create_account("stranger"), bluesky_pds.create_account("fan")
+        follow(bluesky_pds, fan, bluesky_account)
+        reply_as(bluesky_pds, stranger, root, "Not a follower, replying anyway")
+        allowed = reply_as(bluesky_pds, fan, root, "A follower", parent=parts[-1])
+        quote_as(bluesky_pds, stranger, root)
+        reader = BlueskyAdapter(bluesky_config(bluesky_settings(tmp_path / "sweep", appview.url, bluesky_account)))
+        try:
+            now = NOW + dt.timedelta(hours=12)
+            (done,) = ConversationSweep(at.store, settings, {"bluesky": reader}, clock=lambda: now).sweep(now)
+            assert done.threads == 1 and done.errors == 0
+            (kept,) = threads(at.store, "s1")
+            assert kept.total == 1 and [(r.id, r.author, r.hidden) for r in kept.replies] == [
+                (allowed, f"@{fan.handle}", False)]
+            assert hide(at.store, reader, "s1", "bluesky", allowed).hidden
+            (gate,) = server_records(bluesky_pds.url, bluesky_account.did, THREADGATE)
+            assert gate["value"]["hiddenReplies"] == [allowed]
+            assert gate["value"]["allow"] == [{"$type": "app.bsky.feed.threadgate#followerRule"}]
+            later = now + settings.conversation_every
+            (done,) = ConversationSweep(at.store, settings, {"bluesky": reader}, clock=lambda: later).sweep(later)
+            assert done.threads == 1
+            (kept,) = threads(at.store, "s1")
+            assert kept.total == 1 and kept.replies[0].hidden is True  # as the server's view says
+        finally:
+            reader.client.request.close()
 
 
 def test_under_nobody_no_one_elses_reply_is_shown_follower_or_not(
