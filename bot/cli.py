@@ -465,7 +465,8 @@ def agenda(state: State, start: str | None, end: str | None, platform: str | Non
         if not draft_count:
             out.print("No drafts are due in that period.")
         return
-    missing = {d.id for d in ops.needs_reveal(state.store, now, settings.reveal_lead)}
+    missing = {d.id for d in ops.needs_reveal(state.store, now, settings.reveal_lead,
+                                                   followup_delay=settings.followup_delay)}
     planner = Planner(state.store, settings, templates=operator_templates(settings))
     rows = ops.agenda(state.store, start=begin, end=finish, now=now, platform=platform, planner=planner)
     counts = ops.agenda_days(state.store, rows, settings, start=begin, now=now, platform=platform,
@@ -828,7 +829,8 @@ def status(state: State, as_json: bool) -> None:
     """Counts by status, recent problems, paused platforms and what posts next."""
     settings = state.settings
     now = utcnow()
-    view = ops.status(state.store, now, reveal_lead=settings.reveal_lead)
+    view = ops.status(state.store, now, reveal_lead=settings.reveal_lead,
+                      followup_delay=settings.followup_delay)
     if as_json:
         _print_json({**view.to_dict(), "broken_links": [r.to_dict() for r in broken_links(state.store, now)]})
         return

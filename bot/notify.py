@@ -119,7 +119,8 @@ class Notifier:
         reveals = [Notice(f"reveal:{item.id}",
                           f"{item.id}{' (a draft)' if item.draft else ''} goes out {self.settings.local_time(item.due)} "
                           "and has no reveal yet (one_year_later): without one it gets no follow-up.")
-                   for item in needs_reveal(self.store, now, self.settings.reveal_lead)]
+                   for item in needs_reveal(self.store, now, self.settings.reveal_lead,
+                                             followup_delay=self.settings.followup_delay)]
         found += self._link_notices(now)
         with self.store.session() as session:
             for row in session.scalars(select(DeliveryRow).where(DeliveryRow.status.in_(TOLD),

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Integer, and_, cast, func, or_, select
 
 from bot.config import Settings
 from bot.engine.transitions import retry_by_operator, skip_by_operator
@@ -95,20 +95,30 @@ def in_reveal_lead(due: dt.datetime, now: dt.datetime, lead: dt.timedelta) -> bo
     return now <= due < now + lead
 
 
-def needs_reveal(store: Store, now: dt.datetime, lead: dt.timedelta, *, start: dt.datetime | None = None,
-                 end: dt.datetime | None = None, story_id: str | None = None) -> list[StoryDue]:
-    """The stories (drafts too) due within ``lead`` of ``now`` (:func:`in_reveal_lead`; and within
-    ``[start, end)`` when given; only ``story_id`` when given) whose reveal (``one_year_later``) is still
-    empty, soonest first: without one a story gets no follow-up. A story the operator skipped (every post
-    of it ``skipped``) goes out no more and needs none. Chosen by the database: only those stories are
-    read."""
+def needs_reveal(store: Store, now: dt.datetime, lead: dt.timedelta, *, followup_delay: dt.timedelta,
+                 start: dt.datetime | None = None, end: dt.datetime | None = None,
+                 story_id: str | None = None) -> list[StoryDue]:
+    """The stories (drafts too) whose reveal (``one_year_later``) is still empty and can still go out,
+    soonest first: without one a story gets no follow-up. Those due within ``lead`` of ``now``
+    (:func:`in_reveal_lead`), and those whose root is out (or on its way) while their follow-up's time
+    (``followup_after``, else ``followup_delay``, after the root) has not passed: a reveal written then
+    still goes out. Within ``[start, end)`` when given; only ``story_id`` when given. A story the operator
+    skipped (every post of it ``skipped``) goes out no more and needs none. Chosen by the database: only
+    those stories are read."""
     content = StoryRow.content
     reveal = func.trim(func.coalesce(content["one_year_later"].as_string(), ""))
     posts = select(DeliveryRow.id).where(DeliveryRow.story_id == StoryRow.id)
     skipped = and_(posts.exists(), ~posts.where(DeliveryRow.status != S.SKIPPED).exists())
+    root_out = posts.where(DeliveryRow.kind == "root",
+                           DeliveryRow.status.in_([S.PENDING, S.SENDING, S.POSTED, S.UNCONFIRMED])).exists()
+    delay = func.coalesce(content["followup_after"].as_integer(), int(followup_delay.total_seconds()))
+    followup_ahead = _epoch(store, StoryRow.root_due) + delay >= int(now.timestamp())
     low = max(now, start) if start is not None else now
     high = min(now + lead, end) if end is not None else now + lead
-    where = [StoryRow.root_due >= low, StoryRow.root_due < high, reveal == "", ~skipped]
+    after_root = and_(StoryRow.root_due < now, root_out, followup_ahead)
+    if start is not None:
+        after_root = and_(after_root, StoryRow.root_due >= start)
+    where = [or_(StoryRow.root_due >= low, after_root), StoryRow.root_due < high, reveal == "", ~skipped]
     if story_id is not None:
         where.append(StoryRow.id == story_id)
     with store.session() as session:
@@ -116,6 +126,13 @@ def needs_reveal(store: Store, now: dt.datetime, lead: dt.timedelta, *, start: d
                                .where(*where)
                                .order_by(StoryRow.root_due, StoryRow.id))
         return [StoryDue(sid, _aware(due), headline or "", bool(draft), True) for sid, headline, due, draft in rows]
+
+
+def _epoch(store: Store, column: Any) -> Any:
+    """A stored UTC time as whole seconds since 1970, in the database's own terms."""
+    if store.is_sqlite:
+        return cast(func.strftime("%s", column), Integer)
+    return cast(func.extract("epoch", column), Integer)
 
 
 def drafts(store: Store, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
@@ -180,11 +197,13 @@ class StatusView:
 
 
 def status(store: Store, now: dt.datetime, *, problems: int = 20, upcoming: int = 5,
-           reveal_lead: dt.timedelta | None = None, drafts_listed: int = 50) -> StatusView:
-    """The queue at a glance. With ``reveal_lead`` (``settings.reveal_lead``), the stories due within it
-    that still need a reveal are listed; the first ``drafts_listed`` drafts are always listed."""
+           reveal_lead: dt.timedelta | None = None, followup_delay: dt.timedelta = dt.timedelta(0),
+           drafts_listed: int = 50) -> StatusView:
+    """The queue at a glance. With ``reveal_lead`` (``settings.reveal_lead``), the stories that still need
+    a reveal are listed (:func:`needs_reveal`, with ``settings.followup_delay``); the first
+    ``drafts_listed`` drafts are always listed."""
     draft_count, draft_list = drafts(store, limit=drafts_listed, now=now, lead=reveal_lead)
-    missing = needs_reveal(store, now, reveal_lead) if reveal_lead is not None else []
+    missing = needs_reveal(store, now, reveal_lead, followup_delay=followup_delay) if reveal_lead is not None else []
     with store.session() as session:
         counts: Counter[str] = Counter()
         by_platform: dict[str, dict[str, int]] = defaultdict(dict)

@@ -642,7 +642,7 @@ def test_status_lists_drafts_and_the_stories_that_need_a_reveal(make_settings):
         assert editor_view(store, settings, "soon", now=NOW).needs_reveal
         assert editor_view(store, settings, "later", now=NOW).needs_reveal  # a reveal of blanks is none
         ops.skip(store, "soon", NOW)  # it goes out no more: it needs no reveal
-        assert [d.id for d in ops.needs_reveal(store, NOW, settings.reveal_lead)] == ["draft", "later"]
+        assert [d.id for d in ops.needs_reveal(store, NOW, settings.reveal_lead, followup_delay=settings.followup_delay)] == ["draft", "later"]
         assert not editor_view(store, settings, "soon", now=NOW).needs_reveal  # the story page agrees
     finally:
         store.dispose()

@@ -3,6 +3,7 @@ stories that need a reveal, and drafts on the calendar (kept apart from the post
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 from pathlib import Path
@@ -73,8 +74,8 @@ def test_needing_reveal_and_drafts_on_the_calendar(store, settings):
     planner.load([story("soon", dt.date(2025, 3, 4), **untold), story("later", dt.date(2025, 4, 30), **untold),
                   story("told", dt.date(2025, 3, 4), one_year_later="Told")], now=NOW)
     planner.load([story("drafted", dt.date(2025, 3, 3), **untold)], now=NOW, draft=True)
-    assert [r.id for r in ops.needs_reveal(store, NOW, settings.reveal_lead)] == ["drafted", "soon"]
-    assert [r.draft for r in ops.needs_reveal(store, NOW, settings.reveal_lead)] == [True, False]
+    missing = ops.needs_reveal(store, NOW, settings.reveal_lead, followup_delay=settings.followup_delay)
+    assert [(r.id, r.draft) for r in missing] == [("drafted", True), ("soon", False)]
     cal = calendar(store, settings, now=NOW, weeks=1)
     tuesday = next(d for d in cal.days if d.date == dt.date(2026, 3, 3))
     assert [d.story_id for d in tuesday.drafts] == ["drafted"] and tuesday.drafts[0].needs_reveal
@@ -172,7 +173,7 @@ def test_every_view_of_a_missing_reveal_uses_one_window_from_now_up_to_the_lead(
         story("edge", at_lead.replace(year=at_lead.year - 1), **untold)], now=NOW)
     Planner(store, settings).load([story("draft-edge", at_lead.replace(year=at_lead.year - 1), **untold)], now=NOW,
                                   draft=True)
-    assert [r.id for r in ops.needs_reveal(store, NOW, lead)] == ["now"]
+    assert [r.id for r in ops.needs_reveal(store, NOW, lead, followup_delay=settings.followup_delay)] == ["now"]
     assert [r.id for r in ops.status(store, NOW, reveal_lead=lead).needs_reveal] == ["now"]
     assert editor_view(store, settings, "now", now=NOW).needs_reveal
     assert not editor_view(store, settings, "edge", now=NOW).needs_reveal
@@ -181,6 +182,38 @@ def test_every_view_of_a_missing_reveal_uses_one_window_from_now_up_to_the_lead(
 
 
 # -- saves and loads that race ----------------------------------------------------------------
+
+
+def test_a_story_whose_root_is_out_needs_a_reveal_until_its_follow_up_time(store, settings):
+    """A reveal written after the root went out still goes out as the follow-up: until the follow-up's
+    time (the story's followup_after, else the setting) the story still needs one, in every view; a root
+    that was missed takes no follow-up, so its story needs none."""
+    from bot.web.editor import editor_view
+
+    delay = settings.followup_delay
+    untold = {"one_year_later": ""}
+    root_at = NOW - dt.timedelta(hours=1)
+    Planner(store, settings).load([
+        story("out", root_at.replace(year=root_at.year - 1), **untold),
+        story("long", root_at.replace(year=root_at.year - 1), followup_after=dt.timedelta(days=2), **untold),
+        story("missed", root_at.replace(year=root_at.year - 1), **untold)], now=root_at - dt.timedelta(days=1))
+    with store.session() as session:
+        for row in session.scalars(select(DeliveryRow).where(DeliveryRow.kind == "root")):
+            row.status = "missed" if row.story_id == "missed" else "posted"
+            row.posted_at = root_at
+    lead = settings.reveal_lead
+
+    def missing(at: dt.datetime) -> list[str]:
+        ids = [r.id for r in ops.needs_reveal(store, at, lead, followup_delay=delay)]
+        assert ids == [r.id for r in ops.status(store, at, reveal_lead=lead, followup_delay=delay).needs_reveal]
+        assert ids == [sid for sid in ("long", "missed", "out")
+                       if editor_view(store, settings, sid, now=at).needs_reveal]
+        return ids
+
+    assert missing(NOW) == ["long", "out"]
+    assert missing(root_at + delay) == ["long", "out"]  # the follow-up's own time: still
+    assert missing(root_at + delay + dt.timedelta(seconds=1)) == ["long"]
+    assert missing(root_at + dt.timedelta(days=2, seconds=1)) == []
 
 
 def test_a_save_refuses_a_change_a_load_committed_after_the_form_check(store, settings, tmp_path, monkeypatch):
@@ -239,3 +272,29 @@ def test_a_change_committed_between_a_load_reading_and_writing_is_kept(store, se
     assert "changed meanwhile" in caught.value.problems[0].message
     assert ops.story(store, "a").summary == "theirs"
     assert [c.source for c in history(store, settings, "a")] == [first, "file"]
+
+
+def test_a_reveal_written_after_the_root_went_out_is_posted_as_its_follow_up(store, settings, fakes, clock):
+    """What the widened "needs a reveal" promises: the root is out without a reveal, the operator writes
+    one in the dashboard before the follow-up's time, and the engine posts it under the root."""
+    from bot.engine import Engine
+
+    due = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    planner = Planner(store, settings)
+    planner.load([story("late", due.replace(year=2025), one_year_later="")], now=due - dt.timedelta(days=1))
+    engine = Engine(store, fakes, settings, clock=lambda: clock["t"], worker="test-worker")
+    clock["t"] = due
+    engine.run_once(due)
+    assert [r.id for r in ops.needs_reveal(store, due, settings.reveal_lead,
+                                           followup_delay=settings.followup_delay)] == ["late"]
+    written = dataclasses.replace(ops.story(store, "late"), one_year_later="It all turned out well.")
+    planner.load([written], now=due + dt.timedelta(hours=1), source="dashboard")
+    clock["t"] = due + settings.followup_delay + dt.timedelta(minutes=5)
+    for _ in range(10):
+        engine.run_once(clock["t"])
+        clock["t"] += dt.timedelta(seconds=30)
+    with store.session() as session:
+        followups = list(session.scalars(select(DeliveryRow).where(DeliveryRow.story_id == "late",
+                                                                   DeliveryRow.kind == "followup")))
+    assert followups and all(row.status == "posted" for row in followups)
+    assert any("It all turned out well" in str(post) for fake in fakes.values() for post in fake.posts)

@@ -370,7 +370,8 @@ def _story(web: Web, request: Request, status_code: int = 200, **context: Any) -
 
 
 def reveals_page(web: Web, request: Request) -> Response:
-    stories = ops.needs_reveal(web.store, _now(web), web.settings.reveal_lead)
+    stories = ops.needs_reveal(web.store, _now(web), web.settings.reveal_lead,
+                                followup_delay=web.settings.followup_delay)
     return page(web, request, "reveals.html", {"title": "Needs a reveal", "stories": stories,
                                                "lead": web.settings.reveal_lead})
 

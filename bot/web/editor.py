@@ -609,7 +609,8 @@ def editor_view(store: Store, settings: Settings, story_id: str, *, now: dt.date
                                  for name in EDITABLE],
                       pictures, image.ref if image else "", version or row.content_hash, bool(row.draft), edited,
                       checked, history(store, settings, story_id),
-                      bool(needs_reveal(store, now, settings.reveal_lead, story_id=story_id)),
+                      bool(needs_reveal(store, now, settings.reveal_lead, story_id=story_id,
+                                        followup_delay=settings.followup_delay)),
                       image.versions.get("image", "") if image else "",
                       picture_token(secret, image.ref, image.versions) if image else "",
                       PictureView("images", 1, CARD_REF, card.alt, _shown_version(card), True)

@@ -276,7 +276,8 @@ def _calendar(store: Store, settings: Settings, *, now: dt.datetime, start: dt.d
             p.entries = _threads([e if isinstance(e, _Item) else details[e[3]] for e in p.entries if  # type: ignore[assignment,index]
                                   isinstance(e, _Item) or e[3] in details])  # type: ignore[index]
     titles = headlines(store, {items[0].story_id for d in days for p in d.platforms for items in p.entries})  # type: ignore[index]
-    reveal = {r.id for r in ops.needs_reveal(store, now, settings.reveal_lead, start=begin, end=end)}
+    reveal = {r.id for r in ops.needs_reveal(store, now, settings.reveal_lead, start=begin, end=end,
+                                               followup_delay=settings.followup_delay)}
     for d in days:
         for p in d.platforms:
             p.entries = [_entry(items, titles, zone, now, settings) for items in p.entries]  # type: ignore[arg-type]
