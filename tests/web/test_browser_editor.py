@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 import yaml
 from PIL import Image as PILImage
 from playwright.sync_api import Browser, expect
@@ -24,17 +23,12 @@ from bot.planner import Planner
 from bot.sources.stories import load_stories
 from bot.store import Store
 from bot.web import create_app
-from tests.web.test_browser import CHROMIUM, SCREENSHOTS, ZONE, sample_file, serve
+from tests.web.test_browser import BROWSER_MARKS, SCREENSHOTS, ZONE, sample_file, serve
 from tests.web.test_browser import browser as browser  # the fixtures of the dashboard's browser tests, shared
 from tests.web.test_browser import bstore as bstore
 from tests.web.test_browser import web_settings_ as web_settings_
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed at /usr/bin/chromium "
-                       "(apt-get install -y chromium chromium-driver)"),
-    pytest.mark.timeout(240),
-]
+pytestmark = BROWSER_MARKS
 
 
 def stories_without_a_reveal(folder: Path, today: dt.date, settings: Settings, store: Store) -> dict[str, str]:
