@@ -351,7 +351,8 @@ class Planner:
                 report.unchanged += 1
                 if source == "file" and story.id in edited:
                     caught_up.append((story.id, chash))
-                if source == "file" and _file_of(origins[story.id]) != _file_of(story.origin):
+                if source == "file" and os.path.isabs(_file_of(story.origin)) \
+                        and _file_of(origins[story.id]) != _file_of(story.origin):  # (an upload names no path)
                     moved.append({"b_id": story.id, "b_hash": chash, "b_origin": story.origin})
                 continue
             if old is not None and source != "dashboard" and story.id in edited and not force \

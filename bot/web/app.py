@@ -646,6 +646,7 @@ def _secure(web: Web, request: Request) -> bool:
 async def upload(web: Web, request: Request, form: FormData) -> Response:
     files = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
     dry_run = form.get("dry_run") == "1"
+    force = form.get("force") == "1"
     if not files:
         return page(web, request, "upload.html", {"title": "Upload", "error": "Choose at least one story file."},
                     status_code=400)
@@ -678,10 +679,11 @@ async def upload(web: Web, request: Request, form: FormData) -> Response:
                 "title": "Upload", "error": "Choose at least one story file (images go with the story files "
                 "that name them)."}, status_code=400)
         try:
-            report = await run_in_threadpool(_load, web, paths, names, dry_run, images)
+            report = await run_in_threadpool(_load, web, paths, names, dry_run, images, force)
         except StoryError as exc:
             problems = [dataclasses.replace(p, file=_shown(p.file, names), message=_scrub(p.message, names, folder),
-                                            hint=_scrub(p.hint, names, folder)) for p in exc.problems]
+                                            hint=UPLOAD_EDIT_HINT if p.message.startswith(EDITED) else
+                                            _scrub(p.hint, names, folder)) for p in exc.problems]
             return page(web, request, "upload.html", {
                 "title": "Upload", "problems": problems, "error": f"{_scrub(str(exc), names, folder)}; nothing "
                 "was loaded.", "uploaded": list(names.values())}, status_code=422)
@@ -726,11 +728,21 @@ def _shown(file: str, names: dict[str, str]) -> str:
     return file
 
 
-def _load(web: Web, paths: list[Path], names: dict[str, str], dry_run: bool, images: Path) -> Any:
-    """Exactly what ``oneyearago load`` does: read and validate every file, then plan all or nothing.
+EDITED = "was edited in the dashboard"
+"""How a load's problem for a story edited in the dashboard begins (see :meth:`Planner.load`)."""
+
+UPLOAD_EDIT_HINT = ("the dashboard's edit is kept: to keep it in your file too, copy it from the story's page "
+                    "(or `oneyearago export STORY_ID`), or tick \u201cReplace dashboard edits\u201d to load the "
+                    "uploaded version over it")
+
+
+def _load(web: Web, paths: list[Path], names: dict[str, str], dry_run: bool, images: Path,
+          force: bool = False) -> Any:
+    """Exactly what ``oneyearago load`` does (``force`` as ``--force``): read and validate every file, then
+    plan all or nothing.
 
     Local image paths name only the images uploaded with the files (in ``images``), never a server path.
     """
     stories = load_stories(paths, media=media_policy(web.settings, uploaded_to=images, store=web.store))
     stories = [dataclasses.replace(s, origin=_shown(s.origin, names)) for s in stories]
-    return web.planner().load(stories, now=_now(web), dry_run=dry_run)
+    return web.planner().load(stories, now=_now(web), dry_run=dry_run, force=force)

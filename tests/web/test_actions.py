@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import tempfile
@@ -163,10 +164,12 @@ def test_get_never_changes_anything(client: TestClient, loaded: Store):
 # ---------------------------------------------------------------------------- upload
 
 
-def upload(client: TestClient, *files: tuple[str, str], dry_run: bool = False):
+def upload(client: TestClient, *files: tuple[str, str], dry_run: bool = False, force: bool = False):
     data = {"csrf_token": csrf_of(client)}
     if dry_run:
         data["dry_run"] = "1"
+    if force:
+        data["force"] = "1"
     return client.post("/upload", data=data,
                        files=[("files", (name, text.encode(), "application/octet-stream")) for name, text in files])
 
@@ -233,6 +236,45 @@ def test_upload_of_a_valid_file_loads_it_as_load_does(make_client, store: Store)
     again = upload(client, ("stories.yaml", STORIES))  # loading again changes nothing
     assert "0 new, 0 updated, 3 unchanged" in again.text
     assert "first-story" in client.get("/").text
+
+
+def test_an_upload_over_a_dashboard_edit_says_what_to_do_here_and_can_replace_it(make_client, store: Store,
+                                                                                 settings):
+    """The refusal names what the dashboard offers (not a command with a file on this server), and
+    "Replace dashboard edits" loads the uploaded version as `load --force` does."""
+    from bot.planner import Planner
+    from bot.web.app import UPLOAD_EDIT_HINT
+    from posts.story import Story
+
+    client = make_client()
+    assert upload(client, ("stories.yaml", STORIES)).status_code == 200
+    with store.session() as session:
+        first = Story.from_content(session.get(StoryRow, "first-story").content)
+    Planner(store, settings).load([dataclasses.replace(first, one_year_later="Written in the browser")],
+                                  now=NOW, source="dashboard")
+    changed = STORIES.replace("A short summary of what happened.", "A changed summary.", 1)
+    assert changed != STORIES
+    refused = upload(client, ("stories.yaml", changed))
+    assert refused.status_code == 422 and "was edited in the dashboard" in refused.text
+    assert "export --from" not in refused.text and "Replace dashboard edits" in refused.text
+    assert "to keep it in your file too, copy it from the story" in refused.text
+    assert "to keep it in your file too, copy it from the story" in UPLOAD_EDIT_HINT
+    forced = upload(client, ("stories.yaml", changed), force=True)
+    assert forced.status_code == 200 and "1 updated" in forced.text
+    with store.session() as session:
+        assert "Written in the browser" not in str(session.get(StoryRow, "first-story").content)
+
+
+def test_an_unchanged_upload_leaves_the_story_files_path_as_its_origin(make_client, store: Store, settings,
+                                                                          tmp_path: Path):
+    """A load from a file on this machine records its path (``export`` finds the file and its pictures by
+    it); uploading the same stories unchanged names no path here, so it leaves that origin alone."""
+    (tmp_path / "stories.yaml").write_text(STORIES)
+    Planner(store, settings).load(load_stories([tmp_path / "stories.yaml"]), now=NOW)
+    response = upload(make_client(), ("stories.yaml", STORIES))
+    assert "0 new, 0 updated, 3 unchanged" in response.text
+    with store.session() as session:
+        assert session.get(StoryRow, "first-story").origin == f"{tmp_path / 'stories.yaml'}:1"
 
 
 def test_upload_dry_run_writes_nothing(make_client, store: Store):
