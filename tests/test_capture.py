@@ -134,6 +134,24 @@ def test_an_entry_keeps_the_time_and_zone_its_publisher_wrote(written, expected)
     assert warning == ""
 
 
+@pytest.mark.parametrize("written", [
+    "Mon, 08 Dec 2025 10:00:00 +9999",  # feedparser moved it four days earlier
+    "2025-12-08T25:00:00Z",  # feedparser rolled it into the next day
+    "2025-12-08T10:61:00Z",
+    "2025-12-08T10:00:00+25:00",
+    "Mon, 08 Dec 2025 10:00:00 +0575",
+    "1733650000",  # a bare number (feedparser read it as a day in 2017)
+])
+def test_a_date_no_calendar_has_is_an_unreadable_date_not_a_guess(written, tmp_path):
+    import feedparser
+
+    parsed = feedparser.parse(rss(item(date=written))).entries[0]
+    assert entry_date(parsed.published, parsed.published_parsed) == (None, "")
+    problems: list = []
+    _title, _count, entries = read_entries(rss(item(date=written)).encode(), "feed.xml", problems, [])
+    assert entries == [] and f"{written!r} cannot be read" in str(problems[0])
+
+
 def test_an_unknown_zone_name_is_read_as_utc_with_a_note():
     when, warning = entry_date("Sun, 12 Jan 2025 14:30:00 XYZT", None)
     assert when == dt.datetime(2025, 1, 12, 14, 30, tzinfo=UTC)

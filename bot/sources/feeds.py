@@ -74,6 +74,9 @@ _SLUG_RE = re.compile(r"[^a-z0-9]+")
 _ENTRY_TAG_RE = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?=[\s/>])", re.IGNORECASE)
 _ISO_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CLOCK_RE = re.compile(r"\d{1,2}:\d{2}")
+_CLOCK_PARTS_RE = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,]\d+)?\s*"
+                             r"(?:(?P<sign>[+-])(?P<oh>\d{2}):?(?P<om>\d{2})(?![\d]))?")
+_NUMBER_RE = re.compile(r"\d+")
 _COMPACT_DAY_RE = re.compile(r"\d{8}")
 _ISO_TIME_RE = re.compile(r"\d{4}-?\d{2}-?\d{2}[T ]\d{2}")
 _MERIDIEM_RE = re.compile(r"\b(?P<hour>\d{1,2}):\d{2}(?::\d{2})?\s*(?P<ampm>[AaPp]\.?[Mm]\.?)(?![\w.])")
@@ -381,6 +384,8 @@ def entry_date(raw_text: str, parsed: Any) -> tuple[dt.date | dt.datetime | None
     taken from feedparser's reading when feedparser knew it, else read as UTC with a warning.
     """
     text = " ".join((raw_text or "").split())
+    if text and (_impossible(text) or (_NUMBER_RE.fullmatch(text) and not _COMPACT_DAY_RE.fullmatch(text))):
+        return None, ""  # a clock or zone no date has, or a bare number: never guessed at (feedparser would)
     if text and (_ISO_DAY_RE.fullmatch(text) or _COMPACT_DAY_RE.fullmatch(text)):
         try:
             return dt.date.fromisoformat(text), ""
@@ -409,6 +414,18 @@ def entry_date(raw_text: str, parsed: Any) -> tuple[dt.date | dt.datetime | None
             return when.date(), ""
         return when, ""
     return None, ""
+
+
+def _impossible(text: str) -> bool:
+    """Whether the date text holds a clock or a zone offset no date has (``25:00``, ``10:61``,
+    ``+9999``, ``+25:00``): feedparser would roll it over into another day rather than refuse it."""
+    for match in _CLOCK_PARTS_RE.finditer(text):
+        hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+        if hour > 24 or minute > 59 or second > 60 or (hour == 24 and (minute or second)):
+            return True
+        if match.group("sign") and (int(match.group("oh")) > 14 or int(match.group("om")) > 59):
+            return True
+    return False
 
 
 def _zone_from_feedparser(when: dt.datetime, parsed: Any, warning: str) -> tuple[dt.datetime, str]:
