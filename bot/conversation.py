@@ -148,22 +148,25 @@ def _replies(data: Any) -> tuple[Reply, ...]:
     return tuple(found)
 
 
-def threads(store: Store, story_id: str | None = None, *, only_new: bool = False) -> list[ThreadConversation]:
-    """The kept conversations (of one story when given), the most recently active first; ``only_new``:
-    only those with replies the operator has not seen.
+def threads(store: Store, story_id: str | None = None, *, only_new: bool = False,
+            limit: int | None = None) -> list[ThreadConversation]:
+    """The kept conversations (of one story when given), the most recently active first (by their newest
+    reply; those without one last); ``only_new``: only those with replies the operator has not seen; at
+    most ``limit`` of them (chosen by the database: only those are read).
 
     Raises:
         NotFound: ``story_id`` names no story.
     """
-    query = (select(ConversationRow, StoryRow.content, DeliveryRow.remote_url)
-             .join(StoryRow, StoryRow.id == ConversationRow.story_id)
-             .outerjoin(DeliveryRow, (DeliveryRow.story_id == ConversationRow.story_id)
-                        & (DeliveryRow.platform == ConversationRow.platform) & (DeliveryRow.kind == "root")
-                        & (DeliveryRow.part == 1)))
-    if story_id is not None:
-        query = query.where(ConversationRow.story_id == story_id)
-    if only_new:
-        query = query.where(ConversationRow.total > ConversationRow.seen_total)
+    conv = ConversationRow
+    query = (select(conv, StoryRow.content, DeliveryRow.remote_url)
+             .join(StoryRow, StoryRow.id == conv.story_id)
+             .outerjoin(DeliveryRow, (DeliveryRow.story_id == conv.story_id)
+                        & (DeliveryRow.platform == conv.platform) & (DeliveryRow.kind == "root")
+                        & (DeliveryRow.part == 1))
+             .where(*_thread_filter(story_id, only_new))
+             .order_by(case((conv.last_reply_at.is_(None), 1), else_=0), conv.last_reply_at.desc(),
+                       conv.story_id, conv.platform)
+             .limit(limit))
     found = []
     with store.session() as session:
         if story_id is not None and session.get(StoryRow, story_id) is None:
@@ -173,10 +176,23 @@ def threads(store: Store, story_id: str | None = None, *, only_new: bool = False
                 row.story_id, row.platform, str((content or {}).get("headline") or ""), row.root_id, url or "",
                 row.total, _replies(row.replies), row.swept_at, row.next_sweep_at, row.retry_at, row.last_error,
                 row.seen_total, row.seen_at))
-    never = dt.datetime.min.replace(tzinfo=dt.UTC)
-    found.sort(key=lambda t: (-(t.replies[0].at.timestamp() if t.replies else never.timestamp()), t.story_id,
-                              t.platform))
     return found
+
+
+def count_threads(store: Store, *, only_new: bool = False) -> int:
+    """How many conversations :func:`threads` lists without a limit."""
+    with store.session() as session:
+        return int(session.scalar(select(func.count()).select_from(ConversationRow)
+                                  .where(*_thread_filter(None, only_new))) or 0)
+
+
+def _thread_filter(story_id: str | None, only_new: bool) -> list[Any]:
+    where: list[Any] = []
+    if story_id is not None:
+        where.append(ConversationRow.story_id == story_id)
+    if only_new:
+        where.append(ConversationRow.total > ConversationRow.seen_total)
+    return where
 
 
 def mark_seen(store: Store, seen: Iterable[tuple[str, str, int]], now: dt.datetime) -> int:
@@ -379,6 +395,7 @@ class ConversationSweep:
             session.add(row)
         elif row.root_id != root.id:  # the root was posted again: a new thread, a new conversation
             row.root_id, row.total, row.replies, row.seen_total, row.seen_at = root.id, 0, [], 0, None
+            row.last_reply_at = None
         return row
 
     def _keep(self, story_id: str, root: PostRef, now: dt.datetime, total: int, replies: Iterable[Reply],
@@ -390,7 +407,9 @@ class ConversationSweep:
             if root.platform in HIDDEN_UNREPORTED:  # the read cannot say: what was hidden here stays so
                 hidden = {r.id for r in _replies(row.replies) if r.hidden}
                 replies = [dataclasses.replace(r, hidden=True) if r.id in hidden else r for r in replies]
+            replies = list(replies)
             row.replies = [r.to_dict() for r in replies]
+            row.last_reply_at = max((r.at for r in replies), default=None)
             row.requests = requests
             row.swept_at, row.next_sweep_at, row.retry_at, row.last_error = now, now + self.every, None, None
 

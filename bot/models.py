@@ -340,7 +340,8 @@ class ConversationRow(Base):
     platform (migration 0012), as the conversation sweep (:mod:`bot.conversation`) last read it."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_platform_swept", "platform", "swept_at"),)
+    __table_args__ = (Index("ix_conversations_platform_swept", "platform", "swept_at"),
+                      Index("ix_conversations_last_reply", "last_reply_at"))
 
     story_id: Mapped[str] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True)
     platform: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -361,3 +362,5 @@ class ConversationRow(Base):
     seen_total: Mapped[int] = mapped_column(Integer, default=0)
     """The ``total`` the operator last saw: more than this are new replies."""
     seen_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    last_reply_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    """When the newest kept reply was posted (None: none kept): the Conversation page's order (migration 0014)."""

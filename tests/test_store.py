@@ -144,6 +144,39 @@ def test_0006_gives_queued_roots_the_image_of_their_story(settings):
                    ("plain", "root"): None, ("plain", "followup"): None}
 
 
+def test_0014_fills_each_conversations_newest_reply_time_from_its_kept_replies(settings):
+    from alembic import command
+
+    from bot.models import ConversationRow
+    from bot.store import _alembic_config
+
+    bare = Store(settings.database_url, migrate=False)
+    config = _alembic_config(settings.database_url)
+    with bare.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0013")
+    stamp = "'2026-01-01 00:00:00.000000'"
+    replies = ('[{"id": "r2", "author": "@b", "text": "t", "at": "2026-01-02T10:00:00+00:00", "url": "u"}, '
+               '{"id": "r1", "author": "@a", "text": "t", "at": "2026-01-01T09:00:00+00:00", "url": "u"}]')
+    with bare.engine.begin() as conn:
+        for sid in ("talked", "quiet"):
+            conn.execute(text(f"INSERT INTO stories (id, seq, content, content_hash, origin, window_day, root_due, "
+                              f"rendered, draft, created_at, updated_at) VALUES ('{sid}', 1, '{{}}', 'h', 'f:1', "
+                              f"NULL, {stamp}, true, false, {stamp}, {stamp})"))
+            conn.execute(text("INSERT INTO conversations (story_id, platform, root_id, total, replies, requests, "
+                              f"seen_total) VALUES ('{sid}', 'bluesky', 'r', 2, "
+                              f"'{replies if sid == 'talked' else '[]'}', 1, 0)"))
+    with bare.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0014")
+    bare.dispose()
+    store = Store(settings.database_url)
+    with store.session() as session:
+        got = {row.story_id: row.last_reply_at for row in session.scalars(select(ConversationRow))}
+    store.dispose()
+    assert got == {"talked": dt.datetime(2026, 1, 2, 10, tzinfo=dt.UTC), "quiet": None}
+
+
 def test_a_schema_without_its_revision_record_is_a_clear_error(settings):
     store = Store(settings.database_url)
     with store.engine.begin() as conn:

@@ -380,9 +380,11 @@ def conversation_page(web: Web, request: Request) -> Response:
     """The threads with replies the operator has not seen (``?all=1``: every thread read), the most recently
     active first, at most :data:`CONVERSATION_PAGE` of them."""
     show_all = request.query_params.get("all") == "1"
-    found = conversation.threads(web.store, only_new=not show_all)
-    return page(web, request, "conversation.html", {"title": "Conversation", "threads": found[:CONVERSATION_PAGE],
-                                                    "more": max(0, len(found) - CONVERSATION_PAGE),
+    found = conversation.threads(web.store, only_new=not show_all, limit=CONVERSATION_PAGE)
+    total = conversation.count_threads(web.store, only_new=not show_all) if len(found) == CONVERSATION_PAGE \
+        else len(found)
+    return page(web, request, "conversation.html", {"title": "Conversation", "threads": found,
+                                                    "more": max(0, total - CONVERSATION_PAGE),
                                                     "show_all": show_all, "settings": web.settings})
 
 

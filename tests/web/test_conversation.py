@@ -191,7 +191,8 @@ def test_a_long_conversation_page_is_bounded_and_marking_it_seen_works(make_clie
                 at = POSTED + dt.timedelta(minutes=3 * i + j)
                 reply = Reply(f"{platform}-{i}", "@someone", "hello", at, f"https://{platform}.example/{i}")
                 session.add(ConversationRow(story_id=sid, platform=platform, root_id=f"root-{i}", total=1,
-                                            replies=[reply.to_dict()], requests=1, seen_total=0, swept_at=NOW))
+                                            replies=[reply.to_dict()], requests=1, seen_total=0, swept_at=NOW,
+                                            last_reply_at=at))
     client = make_client()
     page = client.get("/conversation").text
     fields = re.findall(r'name="seen" value="([^"]+)"', page)
