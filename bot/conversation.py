@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from adapters.base import HidesReplies, PostRef, ReadsReplies, Reply
 from bot.config import Settings
 from bot.engine.queries import platform_blocks
-from bot.models import ConversationRow, DeliveryRow, StoryRow, WorkerRow
+from bot.models import ConversationRow, DeliveryRow, ReadCountRow, StoryRow, WorkerRow
 from bot.models import DeliveryStatus as S
 from bot.store import Store
 from posts.clock import utcnow
@@ -65,6 +65,14 @@ REQUEST_BUDGET: Mapping[str, int] = {
     "mastodon": 30,
 }
 """Requests a pass of the sweep may make per platform, whatever the number of threads."""
+
+MONTHLY_READ_REQUESTS: Mapping[str, int] = {
+    # X caps what an app reads under pay-per-use at 3 M posts a month (over it: 429 "usage-capped"), and a
+    # search page holds up to 100 posts: 30,000 requests a month stay under the cap even at full pages,
+    # whatever ONEYEARAGO_CONVERSATION_EVERY is (at 5 minutes the per-pass budget alone would allow 86,400).
+    "x": 30_000,
+}
+"""Requests the sweep may send a platform in a calendar month (UTC), counted in ``read_counts``."""
 
 READ_WINDOW: Mapping[str, dt.timedelta] = {"x": dt.timedelta(days=7)}
 """How long after its root a platform's thread can be read, when less than ``ONEYEARAGO_CONVERSATION_DAYS``."""
@@ -300,13 +308,34 @@ class ConversationSweep:
             if platform in blocked:
                 done.stopped = blocked[platform]
             else:
-                self._sweep_platform(adapter, done, now)
+                try:
+                    self._sweep_platform(adapter, done, now)
+                finally:
+                    self._count(done, now)
             passes.append(done)
         return passes
 
     def retry_at(self, session: Session, platform: str) -> dt.datetime | None:
         """Until when the platform asked the sweep to wait (its latest rate limit), if it did."""
         return session.scalar(select(func.max(ConversationRow.retry_at)).where(ConversationRow.platform == platform))
+
+    @staticmethod
+    def read_this_month(session: Session, platform: str, now: dt.datetime) -> int:
+        """The requests the sweep sent ``platform`` in ``now``'s calendar month (UTC)."""
+        return int(session.scalar(select(ReadCountRow.requests).where(
+            ReadCountRow.platform == platform, ReadCountRow.month == f"{now.astimezone(dt.UTC):%Y-%m}")) or 0)
+
+    def _count(self, done: PlatformPass, now: dt.datetime) -> None:
+        """Add the pass's requests to the month's count (one reader per platform writes it)."""
+        if not done.requests:
+            return
+        month = f"{now.astimezone(dt.UTC):%Y-%m}"
+        with self.store.session() as session:
+            row = session.get(ReadCountRow, (done.platform, month), with_for_update=True)
+            if row is None:
+                session.add(ReadCountRow(platform=done.platform, month=month, requests=done.requests))
+            else:
+                row.requests += done.requests
 
     def last_pass(self, session: Session, platform: str) -> dt.datetime | None:
         """When the platform's last pass read a thread (aware UTC): a pass runs at most once an interval
@@ -340,6 +369,14 @@ class ConversationSweep:
             if wait is not None and wait > now:
                 done.stopped = f"rate limited until {wait:%Y-%m-%d %H:%M:%S} UTC"
                 return
+            cap = MONTHLY_READ_REQUESTS.get(done.platform)
+            if cap is not None:
+                used = self.read_this_month(session, done.platform, now)
+                if used >= cap:
+                    done.stopped = (f"the monthly read cap of {cap:,} requests is reached ({used:,} sent in "
+                                    f"{now:%Y-%m}); reading again next month")
+                    return
+                done.budget = min(done.budget, cap - used)
             last = self.last_pass(session, done.platform)
             if last is not None and now - last < self.every * 0.9:  # a tenth less: the scheduler's jitter
                 done.stopped = f"the last pass was at {last:%Y-%m-%d %H:%M:%S} UTC; one an interval"

@@ -325,6 +325,18 @@ class PlatformRow(Base):
     is alive even when nothing is due."""
 
 
+class ReadCountRow(Base):
+    """The requests the conversation sweep sent to a platform in a month (UTC; migration 0014): what a
+    monthly read cap (:data:`bot.conversation.MONTHLY_READ_REQUESTS`) is checked against."""
+
+    __tablename__ = "read_counts"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    """``YYYY-MM``, in UTC."""
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class NoticeRow(Base):
     """Something the operator was told (``bot.notify``), so that it is told once, not once per sweep."""
 

@@ -523,3 +523,30 @@ def test_a_hide_committed_while_a_read_is_being_kept_is_not_lost(store, settings
         row = session.get(ConversationRow, ("s00", "x"))
         assert [(kept["id"], kept["hidden"]) for kept in row.replies] == [("r2", False), ("r1", True)]
         assert row.swept_at.replace(tzinfo=None) == (NOW + dt.timedelta(minutes=30)).replace(tzinfo=None)
+
+
+def test_x_reads_stop_at_the_monthly_cap_and_start_again_the_next_month(store, make_settings, many, monkeypatch):
+    """X caps the posts an app reads a month: the sweep counts its X requests per calendar month (UTC) in
+    the queue and stops before the cap, whatever the interval, then reads again when the month turns."""
+    from bot import conversation
+    from bot.models import ReadCountRow
+
+    settings = make_settings(conversation_x="true")
+    monkeypatch.setitem(conversation.MONTHLY_READ_REQUESTS, "x", 25)
+    post_roots(store, "x", many, at=NOW - dt.timedelta(days=1))
+    x = FakeAdapter(FakeConfig("x"))
+    read = []
+    at = NOW
+    for _ in range(4):
+        (done,) = [p for p in ConversationSweep(store, settings, {"x": x}, clock=lambda at=at: at,
+                                                budget={"x": 10}).sweep(at) if p.platform == "x"]
+        read.append(done.requests)
+        at += settings.conversation_every
+    assert read == [10, 10, 5, 0] and "monthly read cap of 25 requests is reached" in done.stopped
+    with store.session() as session:
+        assert session.get(ReadCountRow, ("x", f"{NOW:%Y-%m}")).requests == 25
+    month_on = NOW.replace(day=1) + dt.timedelta(days=32)
+    post_roots(store, "x", many, at=month_on - dt.timedelta(days=1))
+    (done,) = ConversationSweep(store, settings, {"x": x}, clock=lambda: month_on,
+                                budget={"x": 10}).sweep(month_on)
+    assert done.requests == 10

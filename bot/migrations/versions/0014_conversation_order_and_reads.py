@@ -1,8 +1,10 @@
-"""the newest reply of each conversation, as a column: the Conversation page lists the most recently
-active threads first, and now pages them in the database instead of reading every kept thread
+"""the conversation sweep: the newest reply of each thread as a column, and the read requests of each month
 
 - ``conversations.last_reply_at``: when the newest kept reply was posted (NULL: none kept), indexed;
-  filled from the replies already kept.
+  filled from the replies already kept. The Conversation page lists the most recently active threads
+  first, and now pages them in the database instead of reading every kept thread.
+- ``read_counts``: the requests the sweep sent to a platform in a month (UTC, ``YYYY-MM``): X caps the
+  posts an app may read a month, so the sweep stops reading X before that cap.
 
 Revision ID: 0014
 Revises: 0013
@@ -25,6 +27,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        'read_counts',
+        sa.Column('platform', sa.String(length=16), nullable=False),
+        sa.Column('month', sa.String(length=7), nullable=False),
+        sa.Column('requests', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('platform', 'month'),
+    )
     with op.batch_alter_table('conversations') as batch:
         batch.add_column(sa.Column('last_reply_at', bot.models.UTCDateTime(), nullable=True))
     op.create_index('ix_conversations_last_reply', 'conversations', ['last_reply_at'])
@@ -49,6 +58,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('read_counts')
     op.drop_index('ix_conversations_last_reply', table_name='conversations')
     with op.batch_alter_table('conversations') as batch:
         batch.drop_column('last_reply_at')
