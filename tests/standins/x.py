@@ -74,6 +74,10 @@ JSON_TYPE = "application/json; charset=utf-8"
 TOO_LONG = ("Your Tweet text is too long. For more information on how Twitter determines text length see "
             "https://github.com/twitter/twitter-text.")
 REPLY_GONE = "You attempted to reply to a Tweet that is deleted or not visible to you."
+REPLY_CLOSED = ("Reply to this conversation is not allowed because you have not been mentioned or otherwise "
+                "engaged by the author of the post you are replying to.")
+"""X's 403 to a reply its conversation's ``reply_settings`` do not admit (NOT recorded here: the wording
+reported by users of the API, e.g. tweepy/tweepy discussions on reply_settings)."""
 SEARCH_WINDOW = 7 * DAY
 """How far back recent search looks (X: "the last 7 days")."""
 NOT_YOUR_CONVERSATION = "You are not allowed to hide replies to this Tweet."
@@ -661,6 +665,8 @@ class XStandin:
         reply_to = (payload.get("reply") or {}).get("in_reply_to_tweet_id")
         if reply_to is not None and (reply_to not in self.tweets or self.tweets[reply_to].deleted):
             return 403, _problem(403, "Forbidden", REPLY_GONE), {}
+        if reply_to is not None and not self._may_reply(self.tweets[reply_to]):
+            return 403, _problem(403, "Forbidden", REPLY_CLOSED), {}
         media_ids = [str(m) for m in (payload.get("media") or {}).get("media_ids") or []]
         if media_ids and (len(media_ids) > 4 or not all(self.usable(m, self.clock()) for m in media_ids)):
             return 400, _invalid(MEDIA_INVALID, **{"media.media_ids": media_ids}), {}
@@ -674,6 +680,17 @@ class XStandin:
         if reply_settings is not None:
             tweet.reply_settings = reply_settings
         return 201, {"data": tweet.render(set(), created=True)}, {"location": f"{PUBLIC_BASE}/2/tweets/{tweet.id}"}
+
+    def _may_reply(self, parent: Tweet) -> bool:
+        """Whether the account may reply under ``parent``: its conversation's first post admits it. Its
+        author always may; "mentionedUsers" admits those the post mentions, "following" those its author
+        follows (the stand-in's account follows no one); "subscribers" and "verified" are not modelled
+        (the account is neither)."""
+        root = self.tweets.get(parent.conversation_id, parent)
+        setting = root.reply_settings
+        if setting == "everyone" or root.author_id == ME["id"]:
+            return True
+        return setting == "mentionedUsers" and f"@{ME['username']}".lower() in root.text.lower()
 
     def _hide(self, tweet_id: str, payload: Any) -> tuple[int, Any, dict[str, str]]:
         """``PUT /2/tweets/:id/hidden`` ``{"hidden": bool}`` -> ``{"data": {"hidden": bool}}`` (as recorded).
