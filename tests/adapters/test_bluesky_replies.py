@@ -311,3 +311,46 @@ def test_a_refused_session_is_replaced_and_both_reads_are_counted(world: World):
 
     assert talk.total == 3 and talk.requests == 2
     assert world.appview.counts["com.atproto.server.createSession"] == logins + 1
+
+
+def test_the_sweep_stays_within_its_bluesky_budget_as_the_server_side_counts_it(world: World, tmp_path: Path):
+    """Bluesky's budget counted where the requests arrive (the proxy in front of the real PDS): the
+    session the adapter makes, then one getPostThread a thread, never more than the pass's budget, and
+    the threads left over are read by the next pass."""
+    from sqlalchemy import select
+
+    from bot.conversation import ConversationSweep, threads
+    from bot.models import DeliveryRow
+    from bot.planner import Planner
+    from bot.store import Store
+    from tests.conftest import story
+
+    (tmp_path / "queue").mkdir()
+    settings = bluesky_settings(tmp_path / "queue", world.appview.url, world.bot)
+    store = Store(settings.database_url)
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    try:
+        ids = [f"s{i}" for i in range(6)]
+        Planner(store, settings).load([story(sid, (now - dt.timedelta(days=366)).date()) for sid in ids],
+                                      now=now - dt.timedelta(days=2))
+        roots = {sid: world.post(f"A year ago today: {sid}") for sid in ids}
+        world.fan.post("A reply", reply_to=roots["s0"], root=roots["s0"])
+        with store.session() as session:
+            for row in session.scalars(select(DeliveryRow).where(DeliveryRow.kind == "root")):
+                ref = roots[row.story_id]
+                row.status, row.remote_id, row.remote_extra = "posted", ref.id, dict(ref.extra)
+                row.posted_at = now - dt.timedelta(hours=1)
+        before = sum(world.appview.counts.values())
+        (done,) = ConversationSweep(store, settings, {"bluesky": world.adapter}, clock=lambda: now,
+                                    budget={"bluesky": 4}).sweep(now)
+        received = sum(world.appview.counts.values()) - before
+        assert received == done.requests <= 4 and done.threads >= 3, (done, world.appview.counts)
+        later = now + settings.conversation_every
+        before = sum(world.appview.counts.values())
+        (done,) = ConversationSweep(store, settings, {"bluesky": world.adapter}, clock=lambda: later,
+                                    budget={"bluesky": 4}).sweep(later)
+        assert sum(world.appview.counts.values()) - before == done.requests <= 4
+        assert {t.story_id for t in threads(store)} == set(ids)
+        assert [t.total for t in threads(store, "s0")] == [1]
+    finally:
+        store.dispose()
