@@ -957,8 +957,8 @@ def export_command(state: State, story_ids: tuple[str, ...], fmt: str | None, ou
     if from_file is not None:
         if story_ids:
             raise click.UsageError("give story ids or --from FILE, not both")
-        own = _file_versions(state, from_file)
-        story_ids = tuple(own)
+        ids, own = _file_versions(state, from_file)
+        story_ids = tuple(ids)
     stdout = sys.stdout
     stream: Any = stdout
     if out_path is None and hasattr(stdout, "buffer"):  # UTF-8 and \n line ends whatever the terminal's settings
@@ -995,24 +995,30 @@ def export_command(state: State, story_ids: tuple[str, ...], fmt: str | None, ou
         out.print(Text(f"Exported {report.stories} stor{'y' if report.stories == 1 else 'ies'} to {where}."))
 
 
-def _file_versions(state: State, file: Path) -> dict[str, Story]:
-    """The stories the story file ``file`` holds now, by id, in its order: what ``export --from FILE``
-    writes (the queue's version of each, the file's own for one the queue lacks).
+def _file_versions(state: State, file: Path) -> tuple[list[str], dict[str, Story]]:
+    """The ids of the stories the story file ``file`` holds now, in its order, and the file's own version
+    of those the queue lacks: what ``export --from FILE`` writes (the queue's version of the others, whose
+    pictures the queue holds: they are not read again).
 
     Raises:
         ExportError: the file cannot be read as stories (its problems are printed first), or holds none.
     """
+    from bot.sources.export import unknown_ids
+    from bot.sources.stories import file_story_ids
+
+    store = _existing_store(state)
     try:
-        stories = load_stories([file], media=media_policy(state.settings, store=_existing_store(state)))
+        ids, stories = file_story_ids(file, media=media_policy(state.settings, store=store),
+                                      validate=lambda ids: unknown_ids(store, ids) if store is not None else ids)
     except StoryError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False, soft_wrap=True)
         raise ExportError(f"cannot read the stories of {file}: {exc}",
                           "give the story file as it was loaded, and fix what is listed above; nothing was "
                           "written") from None
-    if not stories:
+    if not ids:
         raise ExportError(f"{file} holds no story", "give the story file the stories were loaded from")
-    return {story.id: story for story in stories}
+    return ids, {story.id: story for story in stories}
 
 
 @cli.command()

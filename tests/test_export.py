@@ -621,6 +621,22 @@ def test_cli_export_from_a_file_keeps_a_story_added_to_it_and_one_moved_into_it(
     assert code == 0 and "1 new, 0 updated, 2 unchanged" in output, output + error
 
 
+def test_cli_export_from_a_file_reads_no_picture_of_a_story_the_queue_holds(cli_env, capsys):
+    """The queue holds the pictures of the stories it has: `export --from F` reads F for its ids (and
+    for the stories the queue lacks), so a picture deleted since the load does not stop it; the export
+    writes the picture back beside the file from the bytes stored with the queue."""
+    picture(cli_env / "pic.png")
+    (cli_env / "one.yaml").write_text("- id: a1\n  date: 2025-05-01\n  headline: One\n"
+                                      "  images:\n    - {path: pic.png, alt: A chart}\n")
+    assert run_cli(capsys, "load", "one.yaml")[0] == 0
+    (cli_env / "pic.png").unlink()
+    code, output, error = run_cli(capsys, "export", "--from", "one.yaml", "--out", "one.yaml")
+    assert code == 0 and "Exported 1 story" in output, error
+    assert (cli_env / "pic.png").exists()
+    code, output, error = run_cli(capsys, "load", "one.yaml")
+    assert code == 0 and "1 unchanged" in output, output + error
+
+
 def test_cli_export_from_a_file_that_does_not_read_writes_nothing(cli_env, capsys):
     (cli_env / "one.yaml").write_text("- id: a1\n  date: 2025-05-01\n  headline: One\n")
     assert run_cli(capsys, "load", "one.yaml")[0] == 0

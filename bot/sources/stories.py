@@ -566,6 +566,43 @@ def _load_stories(paths: Iterable[str | Path], progress: Callable[[int], None] |
     return stories
 
 
+def file_story_ids(path: str | Path, *, media: MediaPolicy | None = None,
+                   validate: Callable[[list[str]], Iterable[str]] = lambda ids: ids) -> tuple[list[str], list[Story]]:
+    """The story ids the story file ``path`` holds, in its order, and, validated as :func:`load_stories`
+    validates them (pictures read), the stories of those ids ``validate`` picks from them: the others are
+    read for their id only, so a picture gone since they were loaded does not matter here.
+
+    Raises:
+        StoryError: the file cannot be read, a record has no usable id, an id is used twice, or a picked
+            story is invalid.
+    """
+    files, problems = story_files([path])
+    records: list[tuple[str, int, Any, str]] = []
+    first_seen: dict[str, str] = {}
+    for file, line, raw in read_records(files, problems):
+        sid = (_text(raw.get("id")) or "") if isinstance(raw, dict) else ""
+        if sid in first_seen:
+            problems.append(Problem(file, line, sid, f"the id {sid!r} is already used at {first_seen[sid]}",
+                                    "give each story its own id"))
+            continue
+        if sid:
+            first_seen[sid] = f"{file}:{line}"
+        records.append((file, line, raw, sid))
+    picked = set(validate([sid for *_, sid in records if sid]))
+    loader = MediaLoader(media)
+    stories: list[Story] = []
+    for file, line, raw, sid in records:
+        if sid and sid not in picked:
+            continue
+        story = validate_record(raw, file, line, problems, base=Path(file).parent, media=loader,
+                                origin_file=os.path.abspath(file))
+        if story is not None:
+            stories.append(story)
+    if problems:
+        raise StoryError(problems)
+    return [sid for *_, sid in records], stories
+
+
 def _size(value: Any) -> int:
     """How many characters a raw value holds (a list or mapping: all its items together)."""
     if type(value) is str:
