@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 from posts.anniversary import LEAP_DAY_RULES, parse_window
 from posts.durations import format_duration, parse_duration
 from posts.errors import ConfigError
+from posts.limits import MAX_FOLLOWUP_AFTER
 from posts.masking import MASK, Masker, Secret, mask_url
 from posts.replies import REPLIES
 from posts.story import PLATFORMS
@@ -282,7 +283,7 @@ class Settings:
     followup_delay: dt.timedelta = setting(
         "6h",
         "Default delay between a root post and its one-year-later reply (90m, 6h, 1d)",
-        _span(dt.timedelta(days=30))
+        _span(MAX_FOLLOWUP_AFTER)
     )
     grace: dt.timedelta = setting(
         "2h",

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, cast, func, or_, select
+from sqlalchemy import BigInteger, and_, cast, func, or_, select
 
 from bot.config import Settings
 from bot.engine.transitions import retry_by_operator, skip_by_operator
@@ -111,7 +111,9 @@ def needs_reveal(store: Store, now: dt.datetime, lead: dt.timedelta, *, followup
     skipped = and_(posts.exists(), ~posts.where(DeliveryRow.status != S.SKIPPED).exists())
     root_out = posts.where(DeliveryRow.kind == "root",
                            DeliveryRow.status.in_([S.PENDING, S.SENDING, S.POSTED, S.UNCONFIRMED])).exists()
-    delay = func.coalesce(content["followup_after"].as_integer(), int(followup_delay.total_seconds()))
+    # 64-bit arithmetic: a root due after 2038 is past 32 bits of seconds (PostgreSQL's INTEGER would overflow)
+    delay = func.coalesce(cast(content["followup_after"].as_string(), BigInteger),
+                          int(followup_delay.total_seconds()))
     followup_ahead = _epoch(store, StoryRow.root_due) + delay >= int(now.timestamp())
     low = max(now, start) if start is not None else now
     high = min(now + lead, end) if end is not None else now + lead
@@ -131,8 +133,8 @@ def needs_reveal(store: Store, now: dt.datetime, lead: dt.timedelta, *, followup
 def _epoch(store: Store, column: Any) -> Any:
     """A stored UTC time as whole seconds since 1970, in the database's own terms."""
     if store.is_sqlite:
-        return cast(func.strftime("%s", column), Integer)
-    return cast(func.extract("epoch", column), Integer)
+        return cast(func.strftime("%s", column), BigInteger)
+    return cast(func.floor(func.extract("epoch", column)), BigInteger)
 
 
 def drafts(store: Store, *, start: dt.datetime | None = None, end: dt.datetime | None = None,

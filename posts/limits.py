@@ -52,6 +52,10 @@ each counted as often as it is used (defaults merged into 100,000 stories fit)."
 MAX_YAML_NODES_PER_STORY = 10_000
 """The most values one YAML story may hold once its aliases are expanded (a real story holds tens)."""
 
+MAX_FOLLOWUP_AFTER = dt.timedelta(days=30)
+"""The longest delay between a story's post and its follow-up (``followup_after``,
+``ONEYEARAGO_FOLLOWUP_DELAY``): the one-year-later reply comes hours or days after the post, not months."""
+
 STORY_DATE_MIN = dt.date(1900, 1, 1)
 STORY_DATE_MAX = dt.date(2999, 12, 31)
 """The dates a story may have (its anniversaries, up to ONEYEARAGO_YEARS=100 later, stay in range)."""

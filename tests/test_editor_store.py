@@ -298,3 +298,16 @@ def test_a_reveal_written_after_the_root_went_out_is_posted_as_its_follow_up(sto
                                                                    DeliveryRow.kind == "followup")))
     assert followups and all(row.status == "posted" for row in followups)
     assert any("It all turned out well" in str(post) for fake in fakes.values() for post in fake.posts)
+
+
+def test_needs_reveal_reckons_in_64_bits_for_stories_far_ahead(store, settings):
+    """A story due after 2038 is past 32 bits of seconds: PostgreSQL's INTEGER overflowed, and one such
+    story made status, agenda, the calendar and the notifier fail for the whole queue."""
+    Planner(store, settings).load([story("far", dt.date(2999, 12, 31), one_year_later=""),
+                                   story("soon", NOW.replace(year=NOW.year - 1) + dt.timedelta(days=1),
+                                         followup_after=dt.timedelta(days=30), one_year_later="")], now=NOW)
+    assert [r.id for r in ops.needs_reveal(store, NOW, settings.reveal_lead,
+                                           followup_delay=settings.followup_delay)] == ["soon"]
+    far = dt.datetime(3000, 12, 30, tzinfo=dt.UTC)
+    assert [r.id for r in ops.needs_reveal(store, far, settings.reveal_lead,
+                                           followup_delay=settings.followup_delay)] == ["far"]

@@ -586,6 +586,9 @@ FIELD_ERRORS = [
     case("id: s\ndate: 2025-01-02\nheadline: H\nfollowup_after: 99999999999d", "s",
          "followup_after '99999999999d' is not a delay", "write it like 90m, 6h, 1h30m or 1d",
          id="followup-after-too-long"),
+    case("id: s\ndate: 2025-01-02\nheadline: H\nfollowup_after: 31d", "s",
+         "followup_after '31d' is longer than 30 days",
+         "the follow-up replies within 30 days of its post; write it like 6h or 2d", id="followup-after-a-month"),
     case("id: s\ndate: 2025-01-02\nheadline: H\nfollowup_after: true", "s", "followup_after True is not a delay",
          "write it like 90m, 6h, 1h30m or 1d", id="followup-after-a-boolean"),
     # non-text values

@@ -919,6 +919,11 @@ def validate_record(
         except ValueError:
             bad(f"followup_after {_q(raw['followup_after'])} is not a delay", "write it like 90m, 6h, 1h30m or 1d")
             delay = None
+        if delay is not None and delay > limits.MAX_FOLLOWUP_AFTER:
+            bad(f"followup_after {_q(raw['followup_after'])} is longer than {limits.MAX_FOLLOWUP_AFTER.days} days",
+                f"the follow-up replies within {limits.MAX_FOLLOWUP_AFTER.days} days of its post; write it like "
+                "6h or 2d")
+            delay = None
     platforms = _list(raw.get("platforms"))
     if platforms is None:
         bad("platforms must be a list", "write platforms: [x, bluesky] or platforms: x,bluesky")
