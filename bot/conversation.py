@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.base import HidesReplies, PostRef, ReadsReplies, Reply
@@ -330,12 +331,17 @@ class ConversationSweep:
         if not done.requests:
             return
         month = f"{now.astimezone(dt.UTC):%Y-%m}"
-        with self.store.session() as session:
-            row = session.get(ReadCountRow, (done.platform, month), with_for_update=True)
-            if row is None:
-                session.add(ReadCountRow(platform=done.platform, month=month, requests=done.requests))
-            else:
-                row.requests += done.requests
+        for _attempt in range(2):  # the month's first count, made by two readers at once: one insert loses
+            try:
+                with self.store.session() as session:
+                    row = session.get(ReadCountRow, (done.platform, month), with_for_update=True)
+                    if row is None:
+                        session.add(ReadCountRow(platform=done.platform, month=month, requests=done.requests))
+                    else:
+                        row.requests += done.requests
+                return
+            except IntegrityError:
+                continue
 
     def last_pass(self, session: Session, platform: str) -> dt.datetime | None:
         """When the platform's last pass read a thread (aware UTC): a pass runs at most once an interval

@@ -550,3 +550,35 @@ def test_x_reads_stop_at_the_monthly_cap_and_start_again_the_next_month(store, m
     (done,) = ConversationSweep(store, settings, {"x": x}, clock=lambda: month_on,
                                 budget={"x": 10}).sweep(month_on)
     assert done.requests == 10
+
+
+def test_the_months_first_count_made_by_two_readers_at_once_keeps_both(store, make_settings, many):
+    """Two readers that each believe they lead (a worker's lease just lapsed) may both make the month's
+    first count: the one whose insert loses adds its requests to the other's row, rather than failing the
+    pass and losing them."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from bot.models import ReadCountRow
+
+    settings = make_settings(conversation_x="true")
+    post_roots(store, "x", many, at=NOW - dt.timedelta(days=1))
+    month = f"{NOW:%Y-%m}"
+
+    raced: list[bool] = []
+
+    def the_other_reader_first(session, flush_context, instances):
+        if not raced and any(isinstance(obj, ReadCountRow) for obj in session.new):
+            raced.append(True)
+            with store.engine.begin() as conn:
+                conn.execute(ReadCountRow.__table__.insert().values(platform="x", month=month, requests=7))
+
+    event.listen(Session, "before_flush", the_other_reader_first)
+    try:
+        (done,) = [p for p in ConversationSweep(store, settings, {"x": FakeAdapter(FakeConfig("x"))},
+                                                clock=lambda: NOW, budget={"x": 10}).sweep(NOW) if p.platform == "x"]
+    finally:
+        event.remove(Session, "before_flush", the_other_reader_first)
+    assert raced and done.requests == 10
+    with store.session() as session:
+        assert session.get(ReadCountRow, ("x", month)).requests == 17
