@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,21 +149,18 @@ def test_a_bulk_load_on_postgresql_refreshes_the_planner_statistics(postgres_url
         store.dispose()
 
 
-@pytest.mark.postgres
-def test_two_workers_writing_their_sweep_times_at_once_lock_the_platforms_in_one_order(postgres_url):
-    """Two workers whose sweeps ended in opposite orders write their sweep times at the same moment.
-
-    Each pauses after its first row until the other has written its own first row (or two seconds
-    have passed). Written in the order the sweeps ended, each held one row and waited for the other's,
-    and PostgreSQL aborted one with "deadlock detected", which made a worker's exit after SIGTERM fail.
-    Written in one order, the second waits for the first, and both finish.
-    """
+def two_workers_at_once(postgres_url: str, statement: str, prepare: Callable[[Engine, list[str]], None],
+                        act: Callable[[Engine], None]) -> Store:
+    """Two workers, on PostgreSQL, whose platforms come in opposite orders (``prepare`` gets each engine
+    and its order), run ``act`` at the same moment. Each pauses after its first statement beginning with
+    ``statement`` until the other has run its own first (or two seconds have passed): taken in each one's
+    order, each held a row the other waited for, and PostgreSQL aborted one with "deadlock detected".
+    Returns a store to look at the result with (the caller disposes of it); fails on any error."""
     import threading
 
     from sqlalchemy import event
 
     from adapters.fake import FakeAdapter, FakeConfig
-    from bot.engine import workers
 
     settings = load_settings({"database_url": postgres_url}, environ={}, env_file=None)
     at = dt.datetime(2026, 1, 1, tzinfo=UTC)
@@ -172,98 +170,75 @@ def test_two_workers_writing_their_sweep_times_at_once_lock_the_platforms_in_one
     for name, order in (("a:1", ["x", "reddit"]), ("b:2", ["reddit", "x"])):
         store = Store(settings.database_url)
         stores.append(store)
-        adapters = {p: FakeAdapter(FakeConfig(p)) for p in ("x", "reddit")}
-        engine = Engine(store, adapters, settings, clock=lambda: at, worker=name)
-        engine.ensure_platform_rows()
-        engine.swept.update({p: at + dt.timedelta(seconds=i) for i, p in enumerate(order)})
+        engine = Engine(store, {p: FakeAdapter(FakeConfig(p)) for p in order}, settings, clock=lambda: at,
+                        worker=name)
+        prepare(engine, order)
         first: list[bool] = []
 
         @event.listens_for(store.engine, "after_cursor_execute")
-        def after(conn: Any, cursor: Any, statement: str, *args: Any, first: list[bool] = first) -> None:
-            if statement.startswith("UPDATE platforms") and not first:
-                first.append(True)
-                try:
-                    rendezvous.wait()
-                except threading.BrokenBarrierError:
-                    pass  # the other is waiting for this one's lock: go on
-
-        engines.append(engine)
-    errors: list[BaseException] = []
-
-    def write(engine: Engine) -> None:
-        try:
-            workers.record_sweeps(engine)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write, args=(engine,)) for engine in engines]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-        assert not errors, errors
-        from bot.models import PlatformRow
-
-        with stores[0].session() as session:
-            written = dict(session.execute(select(PlatformRow.name, PlatformRow.swept_at)).all())
-        assert set(written) == {"x", "reddit"} and all(written.values())
-    finally:
-        for store in stores:
-            store.dispose()
-
-
-@pytest.mark.postgres
-def test_two_workers_starting_at_once_create_the_platform_rows_in_one_order(postgres_url):
-    """Two first starts on an empty queue, with their platforms in opposite orders, create the platform
-    rows at the same moment. Each pauses after its first row until the other has made its own first
-    (or two seconds have passed): in the adapters' order each waited for the other's uncommitted row and
-    PostgreSQL aborted one with "deadlock detected"; in one order the second waits and both start."""
-    import threading
-
-    from sqlalchemy import event
-
-    from adapters.fake import FakeAdapter, FakeConfig
-    from bot.models import PlatformRow
-
-    settings = load_settings({"database_url": postgres_url}, environ={}, env_file=None)
-    at = dt.datetime(2026, 1, 1, tzinfo=UTC)
-    rendezvous = threading.Barrier(2, timeout=2)
-    stores: list[Store] = []
-    engines: list[Engine] = []
-    for name, order in (("a:1", ["x", "reddit"]), ("b:2", ["reddit", "x"])):
-        store = Store(settings.database_url)
-        stores.append(store)
-        engines.append(Engine(store, {p: FakeAdapter(FakeConfig(p)) for p in order}, settings, clock=lambda: at,
-                              worker=name))
-        first: list[bool] = []
-
-        @event.listens_for(store.engine, "after_cursor_execute")
-        def after(conn: Any, cursor: Any, statement: str, *args: Any, first: list[bool] = first) -> None:
-            if statement.startswith("INSERT INTO platforms") and not first:
+        def after(conn: Any, cursor: Any, sql: str, *args: Any, first: list[bool] = first) -> None:
+            if sql.startswith(statement) and not first:
                 first.append(True)
                 try:
                     rendezvous.wait()
                 except threading.BrokenBarrierError:
                     pass  # the other is waiting for this one's row: go on
 
+        engines.append(engine)
     errors: list[BaseException] = []
 
-    def start(engine: Engine) -> None:
+    def run(engine: Engine) -> None:
         try:
-            engine.ensure_platform_rows()
+            act(engine)
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=start, args=(engine,)) for engine in engines]
+    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
     try:
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(30)
         assert not errors, errors
-        with stores[0].session() as session:
+    finally:
+        stores[1].dispose()
+    return stores[0]
+
+
+@pytest.mark.postgres
+def test_two_workers_writing_their_sweep_times_at_once_lock_the_platforms_in_one_order(postgres_url):
+    """Two workers whose sweeps ended in opposite orders write their sweep times at the same moment:
+    written in the order the sweeps ended, PostgreSQL aborted one with "deadlock detected", which made a
+    worker's exit after SIGTERM fail. Written in one order, the second waits for the first, and both finish.
+    """
+    from bot.engine import workers
+    from bot.models import PlatformRow
+
+    def prepare(engine: Engine, order: list[str]) -> None:
+        engine.ensure_platform_rows()
+        at = engine.clock()
+        engine.swept.update({p: at + dt.timedelta(seconds=i) for i, p in enumerate(order)})
+
+    store = two_workers_at_once(postgres_url, "UPDATE platforms", prepare, workers.record_sweeps)
+    try:
+        with store.session() as session:
+            written = dict(session.execute(select(PlatformRow.name, PlatformRow.swept_at)).all())
+        assert set(written) == {"x", "reddit"} and all(written.values())
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_two_workers_starting_at_once_create_the_platform_rows_in_one_order(postgres_url):
+    """Two first starts on an empty queue, with their platforms in opposite orders, create the platform
+    rows at the same moment: in the adapters' order each waited for the other's uncommitted row and
+    PostgreSQL aborted one with "deadlock detected"; in one order the second waits and both start."""
+    from bot.models import PlatformRow
+
+    store = two_workers_at_once(postgres_url, "INSERT INTO platforms", lambda engine, order: None,
+                                lambda engine: engine.ensure_platform_rows())
+    try:
+        with store.session() as session:
             assert set(session.scalars(select(PlatformRow.name))) == {"x", "reddit"}
     finally:
-        for store in stores:
-            store.dispose()
+        store.dispose()
