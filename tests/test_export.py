@@ -362,7 +362,7 @@ _STORIES = st.builds(
     summary=_text(), body=_text(80), category=_text(10), source=_text(),
     url=st.sampled_from(["", "https://example.com/a?b=1&c=%20#x", "http://example.org/story"]),
     one_year_later=_text(),
-    followup_after=st.none() | st.integers(1, 10**7).map(lambda s: dt.timedelta(seconds=s)),
+    followup_after=st.none() | st.integers(1, 30 * 86400).map(lambda s: dt.timedelta(seconds=s)),
     platforms=st.lists(st.sampled_from(PLATFORMS), unique=True).map(tuple),
     tags=st.lists(st.text("abcxyz019_-éß漢", min_size=1, max_size=8), unique=True, max_size=4).map(tuple),
     lang=st.sampled_from(["", "en", "de", "pt-BR", "zh-Hant"]),
@@ -408,15 +408,20 @@ def cli_planner() -> tuple[Store, Planner]:
     return store, Planner(store, settings)
 
 
-def test_cli_dashboard_edit_then_export_keeps_it_and_later_file_changes_load(cli_env, capsys):
-    assert run_cli(capsys, "load", "stories.yaml")[0] == 0
+def edit_in_dashboard(file: str | Path, story_id: str) -> None:
+    """Save the story ``story_id`` of ``file`` as the dashboard's editor does, its reveal rewritten."""
     store, planner = cli_planner()
     try:
-        first = next(s for s in load_stories(["stories.yaml"]) if s.id == "first")
-        planner.load([dataclasses.replace(first, one_year_later="Written in the browser")], now=NOW,
+        saved = next(s for s in load_stories([file]) if s.id == story_id)
+        planner.load([dataclasses.replace(saved, one_year_later="Written in the browser")], now=NOW,
                      source="dashboard")
     finally:
         store.dispose()
+
+
+def test_cli_dashboard_edit_then_export_keeps_it_and_later_file_changes_load(cli_env, capsys):
+    assert run_cli(capsys, "load", "stories.yaml")[0] == 0
+    edit_in_dashboard("stories.yaml", "first")
     code, _, error = run_cli(capsys, "load", "stories.yaml")  # the file would overwrite the edit
     assert code == 2 and "stories.yaml:1: first:" in error and "--force" in error
     assert "Written in the browser" not in (cli_env / "stories.yaml").read_text()
@@ -440,13 +445,7 @@ def test_cli_a_file_that_caught_up_with_an_edit_loads_under_other_settings(cli_e
     posts): after `export`, a load under another time zone or platform list finds the file caught up
     with the dashboard, re-plans the posts for those settings and clears the mark."""
     assert run_cli(capsys, "load", "stories.yaml")[0] == 0
-    store, planner = cli_planner()
-    try:
-        first = next(s for s in load_stories(["stories.yaml"]) if s.id == "first")
-        planner.load([dataclasses.replace(first, one_year_later="Written in the browser")], now=NOW,
-                     source="dashboard")
-    finally:
-        store.dispose()
+    edit_in_dashboard("stories.yaml", "first")
     assert run_cli(capsys, "export", "--out", "stories.yaml")[0] == 0
     code, output, error = run_cli(capsys, "--timezone", "Asia/Tokyo", "load", "stories.yaml")
     assert code == 0 and "2 updated" in output, output + error
@@ -565,12 +564,7 @@ def test_cli_keeping_a_dashboard_edit_in_a_folder_of_story_files_as_load_says(cl
                                             "- id: a3\n  date: 2025-05-03\n  headline: Three\n")
     (cli_env / "d" / "two.yaml").write_text("- id: a2\n  date: 2025-05-02\n  headline: Two\n")
     assert run_cli(capsys, "load", "d")[0] == 0
-    store, planner = cli_planner()
-    try:
-        a1 = next(s for s in load_stories(["d/one.yaml"]) if s.id == "a1")
-        planner.load([dataclasses.replace(a1, one_year_later="Written in the browser")], now=NOW, source="dashboard")
-    finally:
-        store.dispose()
+    edit_in_dashboard("d/one.yaml", "a1")
     (cli_env / "d" / "one.yaml").write_text((cli_env / "d" / "one.yaml").read_text().replace("One", "One!"))
     code, _, error = run_cli(capsys, "load", "d")
     assert code == 2 and "keep the edit with `oneyearago export --from d/one.yaml --out d/one.yaml`" in error
@@ -600,14 +594,13 @@ def test_cli_export_from_a_file_keeps_a_story_added_to_it_and_one_moved_into_it(
     two.unlink()
     code, output, error = run_cli(capsys, "load", "d")
     assert code == 0 and "2 unchanged" in output, output + error
-    store, planner = cli_planner()
+    store, _ = cli_planner()
     try:
         with store.session() as session:  # the unchanged story's origin names the file it stands in now
             assert session.scalar(select(StoryRow.origin).where(StoryRow.id == "a2")) == f"{one}:4"
-        a1 = next(s for s in load_stories([one]) if s.id == "a1")
-        planner.load([dataclasses.replace(a1, one_year_later="Written in the browser")], now=NOW, source="dashboard")
     finally:
         store.dispose()
+    edit_in_dashboard(one, "a1")
     one.write_text(one.read_text() + "- id: a9\n  date: 2025-05-09\n  headline: Added to the file\n")
     code, _, error = run_cli(capsys, "load", "d")
     assert code == 2 and "export --from d/one.yaml --out d/one.yaml" in error
