@@ -177,6 +177,20 @@ def conversation(appview: AppViewStandin, tmp_path: Path, bot: Account, root: di
         adapter.client.request.close()
 
 
+@contextlib.contextmanager
+def followers_only(pds: LocalPDS, bot: Account, tmp_path: Path) -> Iterator[Any]:
+    """The engine's thread under ``replies: followers`` (root and follow-up out), with two other accounts:
+    a stranger and a fan who follows the bot. Yields (the engine's ``at``, settings, root, parts,
+    stranger, fan); the queue stays open inside the block."""
+    settings = bluesky_settings(tmp_path, pds.url, bot, replies="followers")
+    with engine(settings) as at:
+        everything_due(at, settings)
+        root, parts = bot_thread(pds, bot)
+        stranger, fan = pds.create_account("stranger"), pds.create_account("fan")
+        follow(pds, fan, bot)
+        yield at, settings, root, parts, stranger, fan
+
+
 @pytest.mark.parametrize(("choice", "allow"), [
     ("nobody", []),
     ("followers", [{"$type": "app.bsky.feed.threadgate#followerRule"}]),
@@ -208,12 +222,8 @@ def test_the_root_and_its_threadgate_land_together_and_the_bots_followup_is_show
 def test_under_followers_a_strangers_reply_is_stored_but_left_out_and_a_followers_is_shown_and_swept(
         bluesky_pds: LocalPDS, bluesky_account: Account, tmp_path: Path,  # noqa: F811
         appview: AppViewStandin) -> None:
-    settings = bluesky_settings(tmp_path, bluesky_pds.url, bluesky_account, replies="followers")
-    with engine(settings) as at:
-        everything_due(at, settings)
-    root, parts = bot_thread(bluesky_pds, bluesky_account)
-    stranger, fan = bluesky_pds.create_account("stranger"), bluesky_pds.create_account("fan")
-    follow(bluesky_pds, fan, bluesky_account)
+    with followers_only(bluesky_pds, bluesky_account, tmp_path) as (_at, _settings, root, parts, stranger, fan):
+        pass
     follow(bluesky_pds, bluesky_account, stranger)  # the bot following the stranger is not what counts
 
     refused = reply_as(bluesky_pds, stranger, root, "Not a follower, replying anyway")  # the PDS stores it
@@ -266,12 +276,7 @@ def test_the_sweep_keeps_what_the_gate_shows_and_a_hide_from_the_queue_reaches_t
     the dashboard's Hide calls) writes the threadgate's hidden replies, and the next pass keeps it hidden."""
     from bot.conversation import ConversationSweep, hide, threads
 
-    settings = bluesky_settings(tmp_path, bluesky_pds.url, bluesky_account, replies="followers")
-    with engine(settings) as at:
-        everything_due(at, settings)
-        root, parts = bot_thread(bluesky_pds, bluesky_account)
-        stranger, fan = bluesky_pds.create_account("stranger"), bluesky_pds.create_account("fan")
-        follow(bluesky_pds, fan, bluesky_account)
+    with followers_only(bluesky_pds, bluesky_account, tmp_path) as (at, settings, root, parts, stranger, fan):
         reply_as(bluesky_pds, stranger, root, "Not a follower, replying anyway")
         allowed = reply_as(bluesky_pds, fan, root, "A follower", parent=parts[-1])
         quote_as(bluesky_pds, stranger, root)
