@@ -1,4 +1,5 @@
-"""Support for tests that check a read writes nothing: every write statement sent to a database."""
+"""Support for database tests: every write statement sent to a database (for tests that check a read
+writes nothing), and moving a queue to a given schema revision (for the migrations' tests)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,15 @@ def writes(engine: Any = Engine) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", watch)
+
+
+def migrate(store: Any, revision: str, *, down: bool = False) -> None:
+    """Bring ``store``'s database (opened with ``migrate=False``) up, or ``down``, to ``revision``."""
+    from alembic import command
+
+    from bot.store import _alembic_config
+
+    config = _alembic_config(store.url)
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)

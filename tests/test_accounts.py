@@ -12,6 +12,7 @@ from bot.planner import Planner
 from bot.store import Store
 from tests.adapters.mastodon_fixtures import mastodon_mock, mastodon_server  # noqa: F401
 from tests.conftest import story
+from tests.db_support import migrate
 
 NOW = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
 
@@ -75,21 +76,14 @@ def test_a_thread_with_a_followup_part_out_is_left_as_it_was_cut(store, settings
 
 
 def test_the_0007_migration_adds_the_columns_and_keeps_the_platforms(settings):
-    from alembic import command
 
-    from bot.store import _alembic_config
 
     bare = Store(settings.database_url, migrate=False)
-    config = _alembic_config(settings.database_url)
-    with bare.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0006")
+    migrate(bare, "0006")
     with bare.engine.begin() as conn:
         conn.execute(text("INSERT INTO platforms (name, paused_reason, updated_at) VALUES "
                           "('x', 'paused by hand', '2026-01-01 00:00:00.000000')"))
-    with bare.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0007")
+    migrate(bare, "0007")
     bare.dispose()
     store = Store(settings.database_url)
     assert remembered_account(store, "x") == (None, None, None)

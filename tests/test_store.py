@@ -15,6 +15,7 @@ from bot.planner import Planner
 from bot.store import Store
 from posts.errors import StoreError
 from tests.conftest import story
+from tests.db_support import migrate
 
 
 def test_aware_datetimes_come_back_aware_and_equal(store):
@@ -49,15 +50,10 @@ def test_reopening_a_database_keeps_its_queue(settings):
 
 
 def test_an_old_schema_is_upgraded_in_place_and_keeps_its_queue(settings):
-    from alembic import command
 
-    from bot.store import _alembic_config
 
     bare = Store(settings.database_url, migrate=False)
-    config = _alembic_config(settings.database_url)
-    with bare.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
+    migrate(bare, "0001")
     with bare.engine.begin() as conn:
         conn.execute(text("INSERT INTO stories (id, seq, content, content_hash, origin, window_day, root_due, "
                           "rendered, created_at, updated_at) VALUES ('kept', 1, '{}', 'h', 'f:1', NULL, "
@@ -72,15 +68,10 @@ def test_an_old_schema_is_upgraded_in_place_and_keeps_its_queue(settings):
 
 
 def test_0005_gives_the_time_to_look_again_its_own_column_and_leaves_leases_alone(settings):
-    from alembic import command
 
-    from bot.store import _alembic_config
 
     bare = Store(settings.database_url, migrate=False)
-    config = _alembic_config(settings.database_url)
-    with bare.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0004")
+    migrate(bare, "0004")
     stamp = "'2026-01-01 00:00:00.000000'"
     with bare.engine.begin() as conn:
         conn.execute(text(f"INSERT INTO stories (id, seq, content, content_hash, origin, window_day, root_due, "
@@ -93,17 +84,13 @@ def test_0005_gives_the_time_to_look_again_its_own_column_and_leaves_leases_alon
                 "length, length_limit, unit, attempts, claimed_by, claimed_until, created_at, updated_at) VALUES "
                 f"({delivery_id}, 's', 'x', '{kind}', 1, 1, {stamp}, 'sending', '{{}}', 't', 1, 280, 'w', 1, "
                 f":by, '{until}', {stamp}, {stamp})"), {"by": claimed_by})
-    with bare.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0005")
+    migrate(bare, "0005")
     with bare.engine.connect() as conn:
         moved = conn.execute(text("SELECT id, claimed_by, claimed_until, look_again_at FROM deliveries "
                                   "ORDER BY id")).all()
     assert [(r[0], r[1], r[2] is None, r[3] is None) for r in moved] == [(1, None, True, False), (2, "w", False, True)]
     assert str(moved[0][3]).startswith("2026-01-01 12:02:00") and str(moved[1][2]).startswith("2026-01-01 12:05:00")
-    with bare.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0004")
+    migrate(bare, "0004", down=True)
     with bare.engine.connect() as conn:
         back = conn.execute(text("SELECT claimed_until FROM deliveries ORDER BY id")).scalars().all()
     assert [str(v)[:19] for v in back] == ["2026-01-01 12:02:00", "2026-01-01 12:05:00"]
@@ -111,15 +98,10 @@ def test_0005_gives_the_time_to_look_again_its_own_column_and_leaves_leases_alon
 
 
 def test_0006_gives_queued_roots_the_image_of_their_story(settings):
-    from alembic import command
 
-    from bot.store import _alembic_config
 
     bare = Store(settings.database_url, migrate=False)
-    config = _alembic_config(settings.database_url)
-    with bare.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0005")
+    migrate(bare, "0005")
     stamp = "'2026-01-01 00:00:00.000000'"
     with bare.engine.begin() as conn:
         for sid, content in (("pic", '{"image_sha256": "' + "ab" * 32 + '"}'), ("plain", "{}")):
@@ -132,9 +114,7 @@ def test_0006_gives_queued_roots_the_image_of_their_story(settings):
                     "length, length_limit, unit, attempts, created_at, updated_at) VALUES "
                     f"('{sid}', 'bluesky', '{kind}', 1, 1, {stamp}, 'pending', '{{}}', 't', 1, 300, 'g', 0, "
                     f"{stamp}, {stamp})"))
-    with bare.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0006")
+    migrate(bare, "0006")
     bare.dispose()
     store = Store(settings.database_url)
     with store.session() as session:
@@ -145,16 +125,11 @@ def test_0006_gives_queued_roots_the_image_of_their_story(settings):
 
 
 def test_0014_fills_each_conversations_newest_reply_time_from_its_kept_replies(settings):
-    from alembic import command
 
     from bot.models import ConversationRow
-    from bot.store import _alembic_config
 
     bare = Store(settings.database_url, migrate=False)
-    config = _alembic_config(settings.database_url)
-    with bare.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0013")
+    migrate(bare, "0013")
     stamp = "'2026-01-01 00:00:00.000000'"
     replies = ('[{"id": "r2", "author": "@b", "text": "t", "at": "2026-01-02T10:00:00+00:00", "url": "u"}, '
                '{"id": "r1", "author": "@a", "text": "t", "at": "2026-01-01T09:00:00+00:00", "url": "u"}]')
@@ -166,9 +141,7 @@ def test_0014_fills_each_conversations_newest_reply_time_from_its_kept_replies(s
             conn.execute(text("INSERT INTO conversations (story_id, platform, root_id, total, replies, requests, "
                               f"seen_total) VALUES ('{sid}', 'bluesky', 'r', 2, "
                               f"'{replies if sid == 'talked' else '[]'}', 1, 0)"))
-    with bare.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0014")
+    migrate(bare, "0014")
     bare.dispose()
     store = Store(settings.database_url)
     with store.session() as session:
